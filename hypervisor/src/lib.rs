@@ -1,9 +1,34 @@
 //! The EL2 core of the hypervisor, as a library.
 //!
-//! Policy lives here as plain Rust that builds and is unit-tested on the development host;
-//! everything that touches registers, SMC or TLBs goes through the thin [`arch`] layer.
+//! Policy lives here as plain Rust that builds and is unit-tested on the development host:
+//! device-tree reading ([`dt`]), the host's address map ([`memmap`]) and stage-2 tables
+//! ([`stage2`]), the EL2 register values ([`el2config`]), trap decoding ([`trap`]), the PSCI
+//! relay ([`psci`]), abort injection ([`abort`]) and the HVC ABI ([`hvc`]). What touches
+//! registers, SMC or TLBs is the thin `arch` layer, compiled for the firmware target only,
+//! together with the boot path that drives it all.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
+pub mod abort;
+pub mod dt;
+pub mod el2config;
+pub mod hvc;
+pub mod memmap;
+pub mod percpu;
+pub mod psci;
 pub mod smccc;
+pub mod stage1;
+pub mod stage2;
+pub mod trap;
+
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod arch;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod boot;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod console;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod hyp;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod loader;

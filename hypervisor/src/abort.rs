@@ -1,0 +1,145 @@
+//! Turning a host stage-2 abort into a synchronous external abort at the host's own EL1
+//! vector: the host touched memory it does not own (the carve-out, Secure memory), so it
+//! sees exactly what a bus error would give it, and the hypervisor keeps running.
+
+/// Exception classes of ESR_ELx.
+pub mod ec {
+    /// HVC from AArch64.
+    pub const HVC64: u64 = 0x16;
+    /// SMC from AArch64.
+    pub const SMC64: u64 = 0x17;
+    /// SMC from AArch32.
+    pub const SMC32: u64 = 0x13;
+    /// HVC from AArch32.
+    pub const HVC32: u64 = 0x12;
+    /// Instruction abort from a lower EL.
+    pub const IABT_LOW: u64 = 0x20;
+    /// Instruction abort from the current EL.
+    pub const IABT_CUR: u64 = 0x21;
+    /// Data abort from a lower EL.
+    pub const DABT_LOW: u64 = 0x24;
+    /// Data abort from the current EL.
+    pub const DABT_CUR: u64 = 0x25;
+}
+
+/// Fault status code: synchronous external abort, not on a translation table walk.
+pub const FSC_SEA: u64 = 0x10;
+/// ESR.IL: 32-bit instruction.
+const ESR_IL: u64 = 1 << 25;
+/// ISS bit 6 of a data abort: the access was a write.
+const ISS_WNR: u64 = 1 << 6;
+
+/// The EL1 register values that deliver a synchronous external abort to the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Injection {
+    /// ESR_EL1.
+    pub esr_el1: u64,
+    /// FAR_EL1.
+    pub far_el1: u64,
+    /// ELR_EL1: the faulting instruction.
+    pub elr_el1: u64,
+    /// SPSR_EL1: the host's PSTATE when it faulted.
+    pub spsr_el1: u64,
+    /// Where to return at EL2: the host's vector for this exception.
+    pub elr_el2: u64,
+    /// PSTATE to return with: EL1h, all of DAIF masked.
+    pub spsr_el2: u64,
+}
+
+/// Computes the injection for the stage-2 abort described by `esr_el2` (EC 0x20 or 0x24),
+/// taken with the host at `host_spsr` / `host_pc`, faulting address `far`, given the
+/// host's VBAR_EL1 and SCTLR_EL1.
+pub fn sea_injection(
+    esr_el2: u64,
+    far: u64,
+    host_pc: u64,
+    host_spsr: u64,
+    vbar_el1: u64,
+    sctlr_el1: u64,
+) -> Injection {
+    let class = (esr_el2 >> 26) & 0x3f;
+    let mode = host_spsr & 0x1f;
+    let from_el1 = matches!(mode, 0b0100 | 0b0101);
+    let is_data = class == ec::DABT_LOW;
+    let new_class = match (is_data, from_el1) {
+        (true, true) => ec::DABT_CUR,
+        (true, false) => ec::DABT_LOW,
+        (false, true) => ec::IABT_CUR,
+        (false, false) => ec::IABT_LOW,
+    };
+    let mut iss = FSC_SEA;
+    if is_data {
+        iss |= esr_el2 & ISS_WNR;
+    }
+    let offset = match mode {
+        0b0100 => 0x000,                      // EL1t: current EL with SP_EL0
+        0b0101 => 0x200,                      // EL1h: current EL with SP_ELx
+        m if m & 0x10 == 0 => 0x400,          // EL0, AArch64
+        _ => 0x600,                           // EL0, AArch32
+    };
+    // PSTATE on exception entry to EL1: EL1h, D, A, I, F set; PAN set unless
+    // SCTLR_EL1.SPAN; SSBS from SCTLR_EL1.DSSBS. TCO is set when MTE is in use, which we
+    // approximate by the host's own TCO-capable state being present in SPSR bit 25.
+    let mut pstate = 0x3c5u64;
+    if sctlr_el1 & (1 << 23) == 0 {
+        pstate |= 1 << 22; // PAN
+    }
+    if sctlr_el1 & (1 << 44) != 0 {
+        pstate |= 1 << 12; // SSBS
+    }
+    Injection {
+        esr_el1: (new_class << 26) | ESR_IL | iss,
+        far_el1: far,
+        elr_el1: host_pc,
+        spsr_el1: host_spsr,
+        elr_el2: vbar_el1.wrapping_add(offset),
+        spsr_el2: pstate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VBAR: u64 = 0x4800_0800;
+
+    #[test]
+    fn el1_data_write_becomes_current_el_data_abort() {
+        // DABT_LOW, WnR set, DFSC = stage-2 translation fault level 3.
+        let esr = (ec::DABT_LOW << 26) | ESR_IL | ISS_WNR | 0x07;
+        let inj = sea_injection(esr, 0x6000_0008, 0x4800_1234, 0x3c5, VBAR, 0x30d0_0800);
+        assert_eq!(inj.esr_el1, (0x25 << 26) | (1 << 25) | (1 << 6) | 0x10);
+        assert_eq!(inj.far_el1, 0x6000_0008);
+        assert_eq!(inj.elr_el1, 0x4800_1234);
+        assert_eq!(inj.spsr_el1, 0x3c5);
+        assert_eq!(inj.elr_el2, VBAR + 0x200);
+        assert_eq!(inj.spsr_el2 & 0x3cf, 0x3c5);
+    }
+
+    #[test]
+    fn el1_instruction_fetch_becomes_current_el_instruction_abort() {
+        let esr = (ec::IABT_LOW << 26) | ESR_IL | 0x07;
+        let inj = sea_injection(esr, 0x6000_0000, 0x6000_0000, 0x3c5, VBAR, 0);
+        assert_eq!(inj.esr_el1 >> 26, 0x21);
+        assert_eq!(inj.esr_el1 & 0x3f, FSC_SEA);
+        assert_eq!(inj.spsr_el2 & (1 << 22), 1 << 22, "PAN set when SPAN is 0");
+    }
+
+    #[test]
+    fn el0_fault_uses_the_lower_el_vector_and_class() {
+        let esr = (ec::DABT_LOW << 26) | ESR_IL;
+        let inj = sea_injection(esr, 0x1000, 0x40_0000, 0x0, VBAR, 1 << 23);
+        assert_eq!(inj.esr_el1 >> 26, 0x24);
+        assert_eq!(inj.elr_el2, VBAR + 0x400);
+        assert_eq!(inj.spsr_el2 & (1 << 22), 0, "SPAN set: PAN untouched");
+        let inj = sea_injection(esr, 0x1000, 0x40_0000, 0x10, VBAR, 0);
+        assert_eq!(inj.elr_el2, VBAR + 0x600, "AArch32 EL0");
+    }
+
+    #[test]
+    fn el1t_uses_the_sp0_vector() {
+        let esr = ec::DABT_LOW << 26;
+        let inj = sea_injection(esr, 0, 0, 0x3c4, VBAR, 0);
+        assert_eq!(inj.elr_el2, VBAR);
+    }
+}

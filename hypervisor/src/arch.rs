@@ -1,0 +1,304 @@
+//! The thin hardware layer: system registers, the SMC conduit, TLB and cache maintenance.
+//! Everything here is one instruction or a short fixed sequence; policy lives elsewhere.
+
+use core::arch::asm;
+
+use crate::smccc::{SmcConduit, SmcRegs};
+
+macro_rules! sysreg_read {
+    ($(#[$m:meta])* $name:ident, $reg:literal) => {
+        $(#[$m])*
+        #[inline(always)]
+        pub fn $name() -> u64 {
+            let v: u64;
+            // SAFETY: reading this system register at EL2 has no side effects.
+            unsafe { asm!(concat!("mrs {}, ", $reg), out(reg) v, options(nomem, nostack, preserves_flags)) };
+            v
+        }
+    };
+}
+
+macro_rules! sysreg_write {
+    ($(#[$m:meta])* $name:ident, $reg:literal) => {
+        $(#[$m])*
+        ///
+        /// # Safety
+        ///
+        /// The caller must know what the new value does to the current or the host's
+        /// execution state.
+        #[inline(always)]
+        pub unsafe fn $name(v: u64) {
+            // SAFETY: the caller upholds this function's contract.
+            unsafe { asm!(concat!("msr ", $reg, ", {}"), in(reg) v, options(nostack, preserves_flags)) };
+        }
+    };
+}
+
+sysreg_read!(/// ID_AA64PFR0_EL1.
+    id_aa64pfr0, "id_aa64pfr0_el1");
+sysreg_read!(/// ID_AA64PFR1_EL1.
+    id_aa64pfr1, "id_aa64pfr1_el1");
+sysreg_read!(/// ID_AA64DFR0_EL1.
+    id_aa64dfr0, "id_aa64dfr0_el1");
+sysreg_read!(/// ID_AA64MMFR0_EL1.
+    id_aa64mmfr0, "id_aa64mmfr0_el1");
+sysreg_read!(/// ID_AA64MMFR1_EL1.
+    id_aa64mmfr1, "id_aa64mmfr1_el1");
+sysreg_read!(/// ID_AA64MMFR3_EL1.
+    id_aa64mmfr3, "S3_0_C0_C7_3");
+sysreg_read!(/// PMCR_EL0.
+    pmcr_el0, "pmcr_el0");
+sysreg_read!(/// MIDR_EL1.
+    midr_el1, "midr_el1");
+sysreg_read!(/// MPIDR_EL1.
+    mpidr_el1, "mpidr_el1");
+sysreg_read!(/// VBAR_EL1 (the host's vectors).
+    vbar_el1, "vbar_el1");
+sysreg_read!(/// SCTLR_EL1 (the host's).
+    sctlr_el1, "sctlr_el1");
+sysreg_read!(/// TPIDR_EL2: this CPU's index.
+    tpidr_el2, "tpidr_el2");
+sysreg_read!(/// MAIR_EL2.
+    mair_el2, "mair_el2");
+sysreg_read!(/// TCR_EL2.
+    tcr_el2, "tcr_el2");
+sysreg_read!(/// SCTLR_EL2.
+    sctlr_el2, "sctlr_el2");
+sysreg_read!(/// CurrentEL.
+    current_el, "CurrentEL");
+
+sysreg_write!(/// HCR_EL2.
+    set_hcr_el2, "hcr_el2");
+sysreg_write!(/// HCRX_EL2.
+    set_hcrx_el2, "S3_4_C1_C2_2");
+sysreg_write!(/// CPTR_EL2.
+    set_cptr_el2, "cptr_el2");
+sysreg_write!(/// MDCR_EL2.
+    set_mdcr_el2, "mdcr_el2");
+sysreg_write!(/// CNTHCTL_EL2.
+    set_cnthctl_el2, "cnthctl_el2");
+sysreg_write!(/// CNTVOFF_EL2.
+    set_cntvoff_el2, "cntvoff_el2");
+sysreg_write!(/// HSTR_EL2.
+    set_hstr_el2, "hstr_el2");
+sysreg_write!(/// VPIDR_EL2.
+    set_vpidr_el2, "vpidr_el2");
+sysreg_write!(/// VMPIDR_EL2.
+    set_vmpidr_el2, "vmpidr_el2");
+sysreg_write!(/// VTCR_EL2.
+    set_vtcr_el2, "vtcr_el2");
+sysreg_write!(/// VTTBR_EL2.
+    set_vttbr_el2, "vttbr_el2");
+sysreg_write!(/// ICC_SRE_EL2.
+    set_icc_sre_el2, "S3_4_C12_C9_5");
+sysreg_write!(/// ICH_HCR_EL2.
+    set_ich_hcr_el2, "S3_4_C12_C11_0");
+sysreg_write!(/// HFGRTR_EL2.
+    set_hfgrtr_el2, "S3_4_C1_C1_4");
+sysreg_write!(/// HFGWTR_EL2.
+    set_hfgwtr_el2, "S3_4_C1_C1_5");
+sysreg_write!(/// HFGITR_EL2.
+    set_hfgitr_el2, "S3_4_C1_C1_6");
+sysreg_write!(/// HDFGRTR_EL2.
+    set_hdfgrtr_el2, "S3_4_C3_C1_4");
+sysreg_write!(/// HDFGWTR_EL2.
+    set_hdfgwtr_el2, "S3_4_C3_C1_5");
+sysreg_write!(/// HAFGRTR_EL2.
+    set_hafgrtr_el2, "S3_4_C3_C1_6");
+sysreg_write!(/// SCTLR_EL1 (the host's).
+    set_sctlr_el1, "sctlr_el1");
+sysreg_write!(/// TPIDR_EL2.
+    set_tpidr_el2, "tpidr_el2");
+sysreg_write!(/// ESR_EL1.
+    set_esr_el1, "esr_el1");
+sysreg_write!(/// FAR_EL1.
+    set_far_el1, "far_el1");
+sysreg_write!(/// ELR_EL1.
+    set_elr_el1, "elr_el1");
+sysreg_write!(/// SPSR_EL1.
+    set_spsr_el1, "spsr_el1");
+
+/// The CPU features the host configuration depends on.
+pub fn cpu_features() -> crate::el2config::CpuFeatures {
+    let dfr0 = id_aa64dfr0();
+    let mut f = crate::el2config::CpuFeatures {
+        pfr0: id_aa64pfr0(),
+        pfr1: id_aa64pfr1(),
+        dfr0,
+        mmfr0: id_aa64mmfr0(),
+        mmfr1: id_aa64mmfr1(),
+        mmfr3: id_aa64mmfr3(),
+        pmu_counters: 0,
+    };
+    if f.has_pmuv3() {
+        f.pmu_counters = (pmcr_el0() >> 11) & 0x1f;
+    }
+    f
+}
+
+/// Programs every EL2 register that shapes the host's EL1 world, and turns stage-2 on
+/// with `vttbr`/`vtcr`. Called on each CPU before its first entry to the host.
+pub fn configure_host_el2(vtcr: u64, vttbr: u64) {
+    let f = cpu_features();
+    // SAFETY: these registers only govern lower ELs; the host is not running on this CPU
+    // yet, and the values come from el2config, which follows Linux's own EL2 setup.
+    unsafe {
+        set_cptr_el2(f.cptr());
+        set_mdcr_el2(f.mdcr());
+        set_cnthctl_el2(f.cnthctl());
+        set_cntvoff_el2(0);
+        set_hstr_el2(0);
+        set_vpidr_el2(midr_el1());
+        set_vmpidr_el2(mpidr_el1());
+        if let Some(hcrx) = f.hcrx() {
+            set_hcrx_el2(hcrx);
+        }
+        if let Some(fgt) = f.hfgxtr() {
+            set_hfgrtr_el2(fgt);
+            set_hfgwtr_el2(fgt);
+            set_hfgitr_el2(0);
+            set_hdfgrtr_el2(0);
+            set_hdfgwtr_el2(0);
+            if f.has_amu() {
+                set_hafgrtr_el2(0);
+            }
+        }
+        if f.has_gicv3_sysregs() {
+            // SRE | Enable: EL1 uses the system-register interface and may not turn it off.
+            set_icc_sre_el2(0b1001);
+            asm!("isb", options(nostack, preserves_flags));
+            set_ich_hcr_el2(0);
+        }
+        set_sctlr_el1(crate::el2config::SCTLR_EL1_MMU_OFF);
+        set_vtcr_el2(vtcr);
+        set_vttbr_el2(vttbr);
+        asm!("isb", options(nostack, preserves_flags));
+        // Nothing cached for VMID 0 may survive from before stage-2 existed.
+        asm!(
+            "tlbi vmalls12e1",
+            "dsb nsh",
+            "isb",
+            options(nostack, preserves_flags)
+        );
+        set_hcr_el2(f.hcr());
+        asm!("isb", options(nostack, preserves_flags));
+    }
+}
+
+/// Writes the EL1 exception registers for an injected exception.
+pub fn set_el1_exception_regs(esr: u64, far: u64, elr: u64, spsr: u64) {
+    // SAFETY: these are the host's own exception-syndrome registers, written exactly as
+    // the architecture would on a real exception entry to EL1.
+    unsafe {
+        set_esr_el1(esr);
+        set_far_el1(far);
+        set_elr_el1(elr);
+        set_spsr_el1(spsr);
+    }
+}
+
+/// This CPU's index (set in TPIDR_EL2 by the boot code).
+pub fn cpu_index() -> usize {
+    tpidr_el2() as usize
+}
+
+/// Switches EL2 stage 1 to the table at `ttbr0`, which must identity-map everything the
+/// hypervisor uses with the same attributes as before.
+///
+/// # Safety
+///
+/// `ttbr0` must be a valid EL2 translation table covering all code, data and stacks.
+pub unsafe fn switch_el2_tables(ttbr0: u64) {
+    // SAFETY: the caller guarantees the new table maps everything we use identically.
+    unsafe {
+        asm!(
+            "dsb ishst",
+            "msr ttbr0_el2, {t}",
+            "isb",
+            "tlbi alle2",
+            "dsb ish",
+            "isb",
+            t = in(reg) ttbr0,
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
+/// Cleans `[start, start + len)` to the point of coherency, so a CPU with its MMU and
+/// caches off (a CPU coming up through the warm entry) reads what we wrote.
+pub fn clean_dcache_range(start: u64, len: u64) {
+    let line = 4u64 << ((ctr_el0() >> 16) & 0xf);
+    let mut addr = start & !(line - 1);
+    let end = start.saturating_add(len);
+    while addr < end {
+        // SAFETY: `dc cvac` only writes dirty lines back; it has no other effect.
+        unsafe { asm!("dc cvac, {}", in(reg) addr, options(nostack, preserves_flags)) };
+        addr += line;
+    }
+    // SAFETY: a barrier.
+    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+}
+
+/// Invalidates the instruction cache to the point of unification (after writing code,
+/// e.g. the host kernel we copied).
+pub fn sync_icache() {
+    // SAFETY: cache maintenance with no effect on program state.
+    unsafe { asm!("dsb ish", "ic iallu", "dsb ish", "isb", options(nostack, preserves_flags)) };
+}
+
+sysreg_read!(/// CTR_EL0.
+    ctr_el0, "ctr_el0");
+
+/// The SMC conduit to EL3: x0..x17 in, x0..x17 out (SMCCC v1.2).
+pub struct Smc;
+
+impl Smc {
+    /// Issues the SMC.
+    pub fn call(&self, regs: &SmcRegs) -> SmcRegs {
+        let mut r = *regs;
+        // SAFETY: an SMC to the firmware; SMCCC v1.2 lets it use x0..x17 and preserves
+        // everything else, which the clobbers below describe.
+        unsafe {
+            asm!(
+                "smc #0",
+                inout("x0") r[0], inout("x1") r[1], inout("x2") r[2], inout("x3") r[3],
+                inout("x4") r[4], inout("x5") r[5], inout("x6") r[6], inout("x7") r[7],
+                inout("x8") r[8], inout("x9") r[9], inout("x10") r[10], inout("x11") r[11],
+                inout("x12") r[12], inout("x13") r[13], inout("x14") r[14], inout("x15") r[15],
+                inout("x16") r[16], inout("x17") r[17],
+                options(nostack)
+            );
+        }
+        r
+    }
+}
+
+impl SmcConduit for Smc {
+    fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
+        self.call(regs)
+    }
+}
+
+/// Powers this CPU off through PSCI CPU_OFF; if that fails, parks it forever.
+pub fn stop_this_cpu() -> ! {
+    let mut regs = [0u64; 18];
+    regs[0] = u64::from(crate::psci::fid::CPU_OFF);
+    Smc.call(&regs);
+    park()
+}
+
+/// Asks the firmware to power the system off; parks if it returns.
+pub fn system_off() -> ! {
+    let mut regs = [0u64; 18];
+    regs[0] = u64::from(crate::psci::fid::SYSTEM_OFF);
+    Smc.call(&regs);
+    park()
+}
+
+/// Waits for events forever.
+pub fn park() -> ! {
+    loop {
+        // SAFETY: waiting for an event has no effect on program state.
+        unsafe { asm!("wfe", options(nomem, nostack, preserves_flags)) };
+    }
+}

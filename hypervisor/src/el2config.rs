@@ -1,0 +1,246 @@
+//! The EL2 register values that let the host run at EL1 as if no hypervisor were there
+//! (hyp-core-reference §8, following what Linux's own `init_el2_state` gives itself):
+//! computed from the CPU's ID registers as plain values, so they are unit-tested here and
+//! merely written by `arch`.
+
+/// The ID register fields the host configuration depends on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuFeatures {
+    /// ID_AA64PFR0_EL1.
+    pub pfr0: u64,
+    /// ID_AA64PFR1_EL1.
+    pub pfr1: u64,
+    /// ID_AA64DFR0_EL1.
+    pub dfr0: u64,
+    /// ID_AA64MMFR0_EL1.
+    pub mmfr0: u64,
+    /// ID_AA64MMFR1_EL1.
+    pub mmfr1: u64,
+    /// ID_AA64MMFR3_EL1.
+    pub mmfr3: u64,
+    /// PMCR_EL0.N (number of event counters), when a PMUv3 is implemented.
+    pub pmu_counters: u64,
+}
+
+fn field(reg: u64, shift: u32) -> u64 {
+    (reg >> shift) & 0xf
+}
+
+/// HCR_EL2 bits.
+pub mod hcr {
+    /// Stage-2 translation on.
+    pub const VM: u64 = 1 << 0;
+    /// Trap SMC from EL1.
+    pub const TSC: u64 = 1 << 19;
+    /// EL1 is AArch64.
+    pub const RW: u64 = 1 << 31;
+    /// Pointer-authentication key registers not trapped.
+    pub const APK: u64 = 1 << 40;
+    /// Pointer-authentication instructions not trapped.
+    pub const API: u64 = 1 << 41;
+    /// MTE tag accesses allowed at EL1/EL0.
+    pub const ATA: u64 = 1 << 56;
+}
+
+impl CpuFeatures {
+    /// FEAT_MTE2 or later.
+    pub fn has_mte2(&self) -> bool {
+        field(self.pfr1, 8) >= 2
+    }
+    /// A GICv3+ system-register CPU interface.
+    pub fn has_gicv3_sysregs(&self) -> bool {
+        field(self.pfr0, 24) != 0
+    }
+    /// FEAT_SVE.
+    pub fn has_sve(&self) -> bool {
+        field(self.pfr0, 32) != 0
+    }
+    /// FEAT_SME.
+    pub fn has_sme(&self) -> bool {
+        field(self.pfr1, 24) != 0
+    }
+    /// FEAT_HCX (HCRX_EL2 exists).
+    pub fn has_hcx(&self) -> bool {
+        field(self.mmfr1, 40) != 0
+    }
+    /// FEAT_FGT (fine-grained trap registers exist).
+    pub fn has_fgt(&self) -> bool {
+        field(self.mmfr0, 56) != 0
+    }
+    /// FEAT_AMU.
+    pub fn has_amu(&self) -> bool {
+        field(self.pfr0, 44) != 0
+    }
+    /// A PMUv3 (not absent, not IMPLEMENTATION DEFINED).
+    pub fn has_pmuv3(&self) -> bool {
+        !matches!(field(self.dfr0, 8), 0 | 0xf)
+    }
+    /// FEAT_SPE.
+    pub fn has_spe(&self) -> bool {
+        field(self.dfr0, 32) != 0
+    }
+    /// FEAT_TRBE.
+    pub fn has_trbe(&self) -> bool {
+        field(self.dfr0, 44) != 0
+    }
+    /// FEAT_GCS.
+    pub fn has_gcs(&self) -> bool {
+        field(self.pfr1, 44) != 0
+    }
+
+    /// HCR_EL2 for the host: AArch64 EL1, SMC trapped, stage-2 on, pointer authentication
+    /// and (with MTE2) tag accesses untrapped. No IMO/FMO/AMO: interrupts go straight to
+    /// the host. No TWx, no TID*: WFI/WFE and ID registers are native.
+    pub fn hcr(&self) -> u64 {
+        let mut v = hcr::RW | hcr::TSC | hcr::VM | hcr::API | hcr::APK;
+        if self.has_mte2() {
+            v |= hcr::ATA;
+        }
+        v
+    }
+
+    /// HCRX_EL2, if FEAT_HCX: MSCEn, TCR2En and EnFPM (+ GCSEn), as Linux sets for itself,
+    /// so the host's use of MOPS, TCR2_EL1, FPMR and GCS does not trap.
+    pub fn hcrx(&self) -> Option<u64> {
+        if !self.has_hcx() {
+            return None;
+        }
+        let mut v = (1 << 11) | (1 << 14) | (1 << 23);
+        if field(self.mmfr3, 4) != 0 {
+            v |= 1 << 15; // SCTLR2En
+        }
+        if self.has_gcs() {
+            v |= 1 << 22;
+        }
+        Some(v)
+    }
+
+    /// CPTR_EL2 (nVHE layout): RES1 bits, no FP/SIMD trap (TFP = 0), no SVE/SME traps
+    /// when those exist (TZ = 0, TSM = 0), no trace or AMU traps.
+    pub fn cptr(&self) -> u64 {
+        let mut v: u64 = 0x22ff; // RES1: 13, 9, 7:0
+        if !self.has_sve() {
+            v |= 1 << 8; // TZ is RES1 without SVE
+        }
+        if !self.has_sme() {
+            v |= 1 << 12; // TSM is RES1 without SME
+        }
+        v
+    }
+
+    /// MDCR_EL2: all PMU counters to EL1 (HPMN = PMCR_EL0.N), profiling and trace buffers
+    /// owned by EL1 when present (E2PB, E2TB = 0b11); no debug or PMU traps.
+    pub fn mdcr(&self) -> u64 {
+        let mut v = 0;
+        if self.has_pmuv3() {
+            v |= self.pmu_counters & 0x1f;
+        }
+        if self.has_spe() {
+            v |= 0b11 << 12;
+        }
+        if self.has_trbe() {
+            v |= 0b11 << 24;
+        }
+        v
+    }
+
+    /// CNTHCTL_EL2 (nVHE): EL1 may use the physical counter and timer.
+    pub fn cnthctl(&self) -> u64 {
+        0b11
+    }
+
+    /// HFGRTR_EL2 and HFGWTR_EL2 when FEAT_FGT: zero traps everything-off except the
+    /// inverted-polarity "n" bits, which must be 1 not to trap the registers of features
+    /// this CPU has.
+    pub fn hfgxtr(&self) -> Option<u64> {
+        if !self.has_fgt() {
+            return None;
+        }
+        let mut v = 0u64;
+        if self.has_sme() {
+            v |= (1 << 54) | (1 << 55); // nSMPRI_EL1, nTPIDR2_EL0
+        }
+        if field(self.mmfr3, 8) != 0 {
+            v |= (1 << 57) | (1 << 58); // S1PIE: nPIRE0_EL1, nPIR_EL1
+        }
+        if field(self.mmfr3, 16) != 0 {
+            v |= (1 << 59) | (1 << 60); // S1POE: nPOR_EL0, nPOR_EL1
+        }
+        if self.has_gcs() {
+            v |= (1 << 52) | (1 << 53); // nGCS_EL0, nGCS_EL1
+        }
+        if field(self.pfr1, 48) != 0 {
+            v |= 1 << 56; // THE: nRCWMASK_EL1
+        }
+        if field(self.mmfr3, 24) != 0 {
+            v |= (1 << 62) | (1 << 63); // AIE: nMAIR2_EL1, nAMAIR2_EL1
+        }
+        Some(v)
+    }
+}
+
+/// SCTLR_EL1 for entering the host: MMU and caches off, RES1 bits, as booting.rst wants.
+pub const SCTLR_EL1_MMU_OFF: u64 = 0x30d0_0800;
+
+/// SPSR for the host's first instruction: EL1h with D, A, I and F masked.
+pub const SPSR_EL1H_MASKED: u64 = 0x3c5;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CPU shaped like QEMU's `-cpu max,sve=off,sme=off`: PMUv3 with 6 counters, GICv3
+    /// system registers, MTE, HCX, FGT, S1PIE/S1POE; no SVE, no SME.
+    fn qemu_max() -> CpuFeatures {
+        CpuFeatures {
+            pfr0: 0x1201_1111_1111_1111 & !(0xf << 32),
+            pfr1: 0x0000_0000_0000_0321,
+            dfr0: 0x0000_0001_f210_5609,
+            mmfr0: 0x1000_0000_0000_0005 | (0x1 << 56),
+            mmfr1: 0x0000_1000_1121_2122 | (1 << 40),
+            mmfr3: 0x0000_0000_0001_1111,
+            pmu_counters: 6,
+        }
+    }
+
+    #[test]
+    fn host_hcr_traps_smc_and_nothing_interrupt_related() {
+        let f = qemu_max();
+        let h = f.hcr();
+        assert_eq!(h & hcr::TSC, hcr::TSC);
+        assert_eq!(h & hcr::VM, hcr::VM);
+        assert_eq!(h & hcr::RW, hcr::RW);
+        assert_eq!(h & (0b111 << 3), 0, "IMO/FMO/AMO must be clear");
+        assert_eq!(h & (0b11 << 13), 0, "TWI/TWE must be clear");
+        assert_eq!(h & (0b1111 << 15), 0, "TID0..TID3 must be clear");
+        assert_eq!(h & hcr::ATA, hcr::ATA, "MTE2 present");
+        assert_eq!(CpuFeatures::default().hcr() & hcr::ATA, 0);
+    }
+
+    #[test]
+    fn cptr_never_traps_fp_and_untraps_sve_only_when_present() {
+        let f = qemu_max();
+        assert_eq!(f.cptr() & (1 << 10), 0, "TFP clear");
+        assert_eq!(f.cptr(), 0x33ff, "no SVE/SME: TZ and TSM are RES1");
+        let sve = CpuFeatures {
+            pfr0: 1 << 32,
+            ..CpuFeatures::default()
+        };
+        assert_eq!(sve.cptr() & (1 << 8), 0, "TZ clear with SVE");
+    }
+
+    #[test]
+    fn mdcr_gives_all_counters_to_el1() {
+        assert_eq!(qemu_max().mdcr() & 0x1f, 6);
+        assert_eq!(CpuFeatures::default().mdcr(), 0);
+    }
+
+    #[test]
+    fn fine_grained_n_bits_follow_features() {
+        let v = qemu_max().hfgxtr().unwrap();
+        assert_eq!(v & (0b11 << 57), 0b11 << 57, "S1PIE registers untrapped");
+        assert_eq!(v & (0b11 << 54), 0, "no SME, no SME bits");
+        assert_eq!(CpuFeatures::default().hfgxtr(), None);
+        assert!(qemu_max().hcrx().unwrap() & (1 << 14) != 0, "TCR2En");
+    }
+}

@@ -1,0 +1,69 @@
+//! The hypervisor's global state, set once by the boot CPU before any other CPU runs and
+//! read-only afterwards (interior state that changes, such as the PSCI relay's per-CPU
+//! slots, is atomic).
+
+use alloc::boxed::Box;
+use core::ops::Range;
+
+use spin::{Mutex, Once};
+
+use crate::arch;
+use crate::dt::SystemInfo;
+use crate::memmap::HostMap;
+use crate::psci::PsciRelay;
+use crate::smccc::SmcRegs;
+use crate::stage2::HostStage2;
+
+/// Checks a host entry point.
+pub type EntryCheck = Box<dyn Fn(u64) -> bool + Send + Sync>;
+
+/// Keeps the stage-2 tables alive and owned.
+pub struct Stage2Tables(pub HostStage2);
+
+// SAFETY: the tables are only reached through the `Mutex` in `Hyp`; the raw pointers inside
+// aarch64-paging's mapping point into the hypervisor heap, valid on every CPU.
+unsafe impl Send for Stage2Tables {}
+
+/// Everything the trap handlers need.
+pub struct Hyp {
+    /// The hypervisor's own memory.
+    pub carveout: Range<u64>,
+    /// What the device tree said.
+    pub info: SystemInfo,
+    /// The host's physical address map.
+    pub host_map: HostMap,
+    /// PSCI relay.
+    pub psci: PsciRelay<EntryCheck>,
+    /// The host's stage-2 tables.
+    pub stage2: Mutex<Stage2Tables>,
+    /// VTCR_EL2 for every CPU.
+    pub vtcr: u64,
+    /// VTTBR_EL2 for every CPU (VMID 0).
+    pub vttbr: u64,
+}
+
+static HYP: Once<Hyp> = Once::new();
+
+/// Publishes the global state (boot CPU, once).
+pub fn set(hyp: Hyp) -> &'static Hyp {
+    HYP.call_once(|| hyp)
+}
+
+/// The global state. Only called from trap handlers and warm boots, which run after
+/// [`set`]; anything else is a bug and stops the CPU.
+pub fn get() -> &'static Hyp {
+    match HYP.get() {
+        Some(h) => h,
+        None => {
+            log::error!("trap before the hypervisor finished booting");
+            arch::stop_this_cpu()
+        }
+    }
+}
+
+impl Hyp {
+    /// A PSCI call from the host on this CPU.
+    pub fn psci_call(&self, regs: &mut SmcRegs) {
+        self.psci.handle(regs, arch::cpu_index(), &mut arch::Smc);
+    }
+}

@@ -1,0 +1,458 @@
+//! PSCI relay. The host calls PSCI with SMC; every call that names an entry point is
+//! rewritten so the CPU enters the hypervisor first (to set up EL2 on it) and only then
+//! drops to the host's entry point at EL1 with the host's context ID in x0. Everything
+//! else is forwarded to the firmware unchanged, so its answers stay authoritative.
+//!
+//! | Function | Handling |
+//! |---|---|
+//! | CPU_ON 32/64 | entry checked (host RAM, else INVALID_ADDRESS); target must be a DT CPU (else INVALID_PARAMETERS); forwarded as CPU_ON_64 with the hypervisor's warm entry |
+//! | CPU_SUSPEND 32/64 | standby states forwarded as is; power-down states get the warm entry, the host's entry and context kept for the wake-up |
+//! | SYSTEM_SUSPEND, CPU_DEFAULT_SUSPEND | NOT_SUPPORTED (not relayed yet; PSCI_FEATURES says so too) |
+//! | PSCI_FEATURES | NOT_SUPPORTED for the two above, otherwise forwarded |
+//! | everything else (VERSION, CPU_OFF, AFFINITY_INFO, SYSTEM_OFF/RESET/RESET2, ...) | forwarded |
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::smccc::{SmcConduit, SmcRegs};
+
+/// PSCI function IDs (DEN0022).
+pub mod fid {
+    /// PSCI_VERSION.
+    pub const VERSION: u32 = 0x8400_0000;
+    /// CPU_SUSPEND, SMC32.
+    pub const CPU_SUSPEND_32: u32 = 0x8400_0001;
+    /// CPU_SUSPEND, SMC64.
+    pub const CPU_SUSPEND_64: u32 = 0xc400_0001;
+    /// CPU_OFF.
+    pub const CPU_OFF: u32 = 0x8400_0002;
+    /// CPU_ON, SMC32.
+    pub const CPU_ON_32: u32 = 0x8400_0003;
+    /// CPU_ON, SMC64.
+    pub const CPU_ON_64: u32 = 0xc400_0003;
+    /// AFFINITY_INFO, SMC64.
+    pub const AFFINITY_INFO_64: u32 = 0xc400_0004;
+    /// SYSTEM_OFF.
+    pub const SYSTEM_OFF: u32 = 0x8400_0008;
+    /// SYSTEM_RESET.
+    pub const SYSTEM_RESET: u32 = 0x8400_0009;
+    /// PSCI_FEATURES.
+    pub const FEATURES: u32 = 0x8400_000a;
+    /// CPU_DEFAULT_SUSPEND, SMC32.
+    pub const CPU_DEFAULT_SUSPEND_32: u32 = 0x8400_000c;
+    /// CPU_DEFAULT_SUSPEND, SMC64.
+    pub const CPU_DEFAULT_SUSPEND_64: u32 = 0xc400_000c;
+    /// SYSTEM_SUSPEND, SMC32.
+    pub const SYSTEM_SUSPEND_32: u32 = 0x8400_000e;
+    /// SYSTEM_SUSPEND, SMC64.
+    pub const SYSTEM_SUSPEND_64: u32 = 0xc400_000e;
+}
+
+/// PSCI return codes.
+pub mod ret {
+    /// SUCCESS.
+    pub const SUCCESS: i64 = 0;
+    /// NOT_SUPPORTED.
+    pub const NOT_SUPPORTED: i64 = -1;
+    /// INVALID_PARAMETERS.
+    pub const INVALID_PARAMETERS: i64 = -2;
+    /// ALREADY_ON.
+    pub const ALREADY_ON: i64 = -4;
+    /// INVALID_ADDRESS.
+    pub const INVALID_ADDRESS: i64 = -9;
+}
+
+/// Whether `function_id` is in the PSCI range (standard service, functions 0x00-0x1f).
+pub fn is_psci(function_id: u32) -> bool {
+    function_id & 0xbfff_ffe0 == 0x8400_0000
+}
+
+/// The affinity fields of an MPIDR (Aff3 and Aff2..Aff0), as PSCI compares them.
+pub fn affinity(mpidr: u64) -> u64 {
+    mpidr & 0xff_00ff_ffff
+}
+
+/// Where a CPU goes when it (re-)enters the host: the host's entry point and x0.
+#[derive(Debug, Default)]
+pub struct HostEntry {
+    /// Set while the entry is claimed by a CPU_ON in flight; cleared by the target CPU once
+    /// it has read the entry, or by the caller if the firmware refused.
+    busy: AtomicBool,
+    pc: AtomicU64,
+    context: AtomicU64,
+}
+
+impl HostEntry {
+    fn claim(&self) -> bool {
+        self.busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    fn set(&self, pc: u64, context: u64) {
+        self.pc.store(pc, Ordering::Relaxed);
+        self.context.store(context, Ordering::Release);
+    }
+
+    /// Reads the entry and releases the claim.
+    pub fn take(&self) -> (u64, u64) {
+        let context = self.context.load(Ordering::Acquire);
+        let pc = self.pc.load(Ordering::Relaxed);
+        self.busy.store(false, Ordering::Release);
+        (pc, context)
+    }
+}
+
+/// Why a CPU came through the warm entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WakeReason {
+    /// Started by the host's CPU_ON.
+    CpuOn,
+    /// Woke from a power-down CPU_SUSPEND.
+    SuspendResume,
+}
+
+/// Per-CPU relay state.
+#[derive(Debug, Default)]
+pub struct CpuRelay {
+    /// The host's CPU_ON entry.
+    pub on: HostEntry,
+    /// The host's CPU_SUSPEND (power-down) entry.
+    pub resume: HostEntry,
+    suspending: AtomicBool,
+}
+
+impl CpuRelay {
+    /// Why this CPU is in the warm entry now.
+    pub fn wake_reason(&self) -> WakeReason {
+        if self.suspending.swap(false, Ordering::AcqRel) {
+            WakeReason::SuspendResume
+        } else {
+            WakeReason::CpuOn
+        }
+    }
+}
+
+/// The relay: CPU table, entry-point policy and the hypervisor's warm entry.
+pub struct PsciRelay<F: Fn(u64) -> bool> {
+    /// MPIDRs in DT order; the index is the hypervisor's CPU number.
+    mpidrs: Vec<u64>,
+    cpus: Vec<CpuRelay>,
+    /// Physical addresses of each CPU's warm-boot context (the x0 the firmware passes back).
+    contexts: Vec<u64>,
+    warm_entry: u64,
+    extended_power_state: bool,
+    is_host_entry: F,
+}
+
+impl<F: Fn(u64) -> bool> PsciRelay<F> {
+    /// A relay for `mpidrs`, whose warm-boot contexts are at `contexts`.
+    /// `extended_power_state` is PSCI_FEATURES(CPU_SUSPEND) bit 1; `is_host_entry` says
+    /// whether an address is a valid host entry point (host RAM).
+    pub fn new(
+        mpidrs: Vec<u64>,
+        contexts: Vec<u64>,
+        warm_entry: u64,
+        extended_power_state: bool,
+        is_host_entry: F,
+    ) -> Self {
+        let cpus = mpidrs.iter().map(|_| CpuRelay::default()).collect();
+        Self {
+            mpidrs,
+            cpus,
+            contexts,
+            warm_entry,
+            extended_power_state,
+            is_host_entry,
+        }
+    }
+
+    /// The hypervisor's CPU number of `mpidr`.
+    pub fn cpu_index(&self, mpidr: u64) -> Option<usize> {
+        self.mpidrs
+            .iter()
+            .position(|&m| affinity(m) == affinity(mpidr))
+    }
+
+    /// Relay state of CPU `index`.
+    pub fn cpu(&self, index: usize) -> Option<&CpuRelay> {
+        self.cpus.get(index)
+    }
+
+    /// Number of CPUs in the table.
+    pub fn cpu_count(&self) -> usize {
+        self.mpidrs.len()
+    }
+
+    fn power_down(&self, power_state: u64) -> bool {
+        if self.extended_power_state {
+            power_state & (1 << 30) != 0
+        } else {
+            power_state & (1 << 16) != 0
+        }
+    }
+
+    /// Handles a PSCI call from the host on CPU `current`. `regs` holds x0..x17 and
+    /// receives the reply.
+    pub fn handle(&self, regs: &mut SmcRegs, current: usize, conduit: &mut impl SmcConduit) {
+        let function = regs[0] as u32;
+        let is32 = function & (1 << 30) == 0;
+        let arg = |i: usize| if is32 { regs[i] & 0xffff_ffff } else { regs[i] };
+        let reply = match function {
+            fid::CPU_ON_32 | fid::CPU_ON_64 => self.cpu_on(arg(1), arg(2), arg(3), conduit),
+            fid::CPU_SUSPEND_32 | fid::CPU_SUSPEND_64 => {
+                self.cpu_suspend(function, arg(1), arg(2), arg(3), current, conduit)
+            }
+            fid::SYSTEM_SUSPEND_32
+            | fid::SYSTEM_SUSPEND_64
+            | fid::CPU_DEFAULT_SUSPEND_32
+            | fid::CPU_DEFAULT_SUSPEND_64 => ret::NOT_SUPPORTED,
+            fid::FEATURES => match arg(1) as u32 {
+                fid::SYSTEM_SUSPEND_32
+                | fid::SYSTEM_SUSPEND_64
+                | fid::CPU_DEFAULT_SUSPEND_32
+                | fid::CPU_DEFAULT_SUSPEND_64 => ret::NOT_SUPPORTED,
+                _ => {
+                    *regs = conduit.smc(regs);
+                    return;
+                }
+            },
+            _ => {
+                *regs = conduit.smc(regs);
+                return;
+            }
+        };
+        *regs = [0; 18];
+        regs[0] = reply as u64;
+    }
+
+    fn cpu_on(&self, mpidr: u64, pc: u64, context: u64, conduit: &mut impl SmcConduit) -> i64 {
+        let Some(index) = self.cpu_index(mpidr) else {
+            return ret::INVALID_PARAMETERS;
+        };
+        if !(self.is_host_entry)(pc) {
+            return ret::INVALID_ADDRESS;
+        }
+        let entry = &self.cpus[index].on;
+        if !entry.claim() {
+            // A CPU_ON for this CPU is already in flight.
+            return ret::ALREADY_ON;
+        }
+        entry.set(pc, context);
+        let mut call = [0u64; 18];
+        call[0] = u64::from(fid::CPU_ON_64);
+        call[1] = mpidr;
+        call[2] = self.warm_entry;
+        call[3] = self.contexts[index];
+        let result = conduit.smc(&call)[0] as i64;
+        if result != ret::SUCCESS {
+            // The target will not run the warm entry: release the claim ourselves.
+            entry.take();
+        }
+        result
+    }
+
+    fn cpu_suspend(
+        &self,
+        function: u32,
+        power_state: u64,
+        pc: u64,
+        context: u64,
+        current: usize,
+        conduit: &mut impl SmcConduit,
+    ) -> i64 {
+        let mut call = [0u64; 18];
+        call[0] = u64::from(function);
+        call[1] = power_state;
+        if !self.power_down(power_state) {
+            // Standby: the CPU returns here; entry point and context are ignored.
+            return conduit.smc(&call)[0] as i64;
+        }
+        if !(self.is_host_entry)(pc) {
+            return ret::INVALID_ADDRESS;
+        }
+        let Some(cpu) = self.cpus.get(current) else {
+            return ret::INVALID_PARAMETERS;
+        };
+        cpu.resume.set(pc, context);
+        cpu.suspending.store(true, Ordering::Release);
+        call[0] = u64::from(fid::CPU_SUSPEND_64);
+        call[2] = self.warm_entry;
+        call[3] = self.contexts[current];
+        let result = conduit.smc(&call)[0] as i64;
+        // Back here without losing context: no wake-up through the warm entry.
+        cpu.suspending.store(false, Ordering::Release);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    /// A firmware that records calls and answers from a script.
+    struct Firmware {
+        calls: Vec<SmcRegs>,
+        answer: i64,
+    }
+
+    impl SmcConduit for Firmware {
+        fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
+            self.calls.push(*regs);
+            let mut r = [0; 18];
+            r[0] = self.answer as u64;
+            r
+        }
+    }
+
+    const WARM: u64 = 0x6000_0100;
+
+    fn relay() -> PsciRelay<impl Fn(u64) -> bool> {
+        PsciRelay::new(
+            vec![0, 1, 2, 0x1_0000_0003],
+            vec![0x6010_0000, 0x6010_0040, 0x6010_0080, 0x6010_00c0],
+            WARM,
+            false,
+            |pc| (0x4000_0000..0x6000_0000).contains(&pc),
+        )
+    }
+
+    fn call(f: u32, a: [u64; 3]) -> SmcRegs {
+        let mut r = [0; 18];
+        r[0] = u64::from(f);
+        r[1..4].copy_from_slice(&a);
+        r
+    }
+
+    #[test]
+    fn cpu_on_enters_the_hypervisor_first() {
+        let relay = relay();
+        let mut fw = Firmware {
+            calls: vec![],
+            answer: 0,
+        };
+        let mut regs = call(fid::CPU_ON_64, [2, 0x4800_1000, 0xabcd]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0], 0);
+        assert_eq!(fw.calls.len(), 1);
+        assert_eq!(&fw.calls[0][..4], &[0xc400_0003, 2, WARM, 0x6010_0080]);
+        assert_eq!(relay.cpu(2).unwrap().wake_reason(), WakeReason::CpuOn);
+        assert_eq!(relay.cpu(2).unwrap().on.take(), (0x4800_1000, 0xabcd));
+    }
+
+    #[test]
+    fn cpu_on_32_uses_only_the_low_words_and_forwards_as_64() {
+        let relay = relay();
+        let mut fw = Firmware {
+            calls: vec![],
+            answer: 0,
+        };
+        let mut regs = call(fid::CPU_ON_32, [0xdead_0000_0001, 0xffff_0000_4800_0000, 7]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0], 0);
+        assert_eq!(&fw.calls[0][..4], &[0xc400_0003, 1, WARM, 0x6010_0040]);
+    }
+
+    #[test]
+    fn cpu_on_with_entry_outside_host_ram_is_invalid_address() {
+        let relay = relay();
+        let mut fw = Firmware {
+            calls: vec![],
+            answer: 0,
+        };
+        for pc in [0x6000_0000, 0x1000, u64::MAX] {
+            let mut regs = call(fid::CPU_ON_64, [1, pc, 0]);
+            relay.handle(&mut regs, 0, &mut fw);
+            assert_eq!(regs[0] as i64, ret::INVALID_ADDRESS, "pc {pc:#x}");
+        }
+        assert!(fw.calls.is_empty(), "nothing reaches the firmware");
+    }
+
+    #[test]
+    fn cpu_on_of_unknown_cpu_is_invalid_parameters() {
+        let relay = relay();
+        let mut fw = Firmware {
+            calls: vec![],
+            answer: 0,
+        };
+        let mut regs = call(fid::CPU_ON_64, [0x4, 0x4800_0000, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0] as i64, ret::INVALID_PARAMETERS);
+        assert!(fw.calls.is_empty());
+    }
+
+    #[test]
+    fn cpu_on_refused_by_firmware_releases_the_slot() {
+        let relay = relay();
+        let mut fw = Firmware {
+            calls: vec![],
+            answer: ret::ALREADY_ON,
+        };
+        let mut regs = call(fid::CPU_ON_64, [0x1_0000_0003, 0x4800_0000, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0] as i64, ret::ALREADY_ON);
+        fw.answer = 0;
+        let mut regs = call(fid::CPU_ON_64, [0x1_0000_0003, 0x4800_0000, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0], 0, "the slot was released after the refusal");
+    }
+
+    #[test]
+    fn second_cpu_on_in_flight_is_already_on() {
+        let relay = relay();
+        let mut fw = Firmware {
+            calls: vec![],
+            answer: 0,
+        };
+        let mut regs = call(fid::CPU_ON_64, [1, 0x4800_0000, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        let mut regs = call(fid::CPU_ON_64, [1, 0x4800_0000, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0] as i64, ret::ALREADY_ON);
+        assert_eq!(fw.calls.len(), 1);
+    }
+
+    #[test]
+    fn power_down_suspend_goes_through_the_warm_entry_and_standby_does_not() {
+        let relay = relay();
+        let mut fw = Firmware {
+            calls: vec![],
+            answer: 0,
+        };
+        let mut regs = call(fid::CPU_SUSPEND_64, [0x0001_0000, 0x4800_2000, 9]);
+        relay.handle(&mut regs, 1, &mut fw);
+        assert_eq!(&fw.calls[0][..4], &[0xc400_0001, 0x0001_0000, WARM, 0x6010_0040]);
+        let mut regs = call(fid::CPU_SUSPEND_64, [0x0000_0001, 0x4800_2000, 9]);
+        relay.handle(&mut regs, 1, &mut fw);
+        assert_eq!(&fw.calls[1][..4], &[0xc400_0001, 1, 0, 0]);
+    }
+
+    #[test]
+    fn system_suspend_is_not_supported_and_features_say_so() {
+        let relay = relay();
+        let mut fw = Firmware {
+            calls: vec![],
+            answer: 0,
+        };
+        let mut regs = call(fid::SYSTEM_SUSPEND_64, [0x4800_0000, 0, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0] as i64, ret::NOT_SUPPORTED);
+        let mut regs = call(fid::FEATURES, [u64::from(fid::SYSTEM_SUSPEND_64), 0, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0] as i64, ret::NOT_SUPPORTED);
+        assert!(fw.calls.is_empty());
+        let mut regs = call(fid::FEATURES, [u64::from(fid::CPU_ON_64), 0, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(fw.calls.len(), 1, "other features are the firmware's to answer");
+    }
+
+    #[test]
+    fn psci_range() {
+        assert!(is_psci(fid::VERSION));
+        assert!(is_psci(fid::CPU_ON_64));
+        assert!(is_psci(0x8400_001f));
+        assert!(!is_psci(0x8400_0060), "FF-A is not PSCI");
+        assert!(!is_psci(0x8600_0000));
+    }
+}

@@ -1,0 +1,291 @@
+//! The host's stage-2 translation: an identity map built with aarch64-paging's `Stage2`
+//! regime from a [`HostMap`], with the largest blocks that fit (1 GiB, 2 MiB), plus the
+//! VTCR_EL2 value that matches it.
+//!
+//! aarch64-paging cannot build concatenated root tables, so a 40-bit IPA space uses a
+//! level-0 root (four-level walk) and anything of 39 bits or less a level-1 root.
+
+use core::fmt;
+use core::ptr::NonNull;
+
+use aarch64_paging::descriptor::{PhysicalAddress, Stage2Attributes};
+use aarch64_paging::idmap::IdTranslation;
+use aarch64_paging::paging::{
+    Constraints, MemoryRegion, PageTable, Stage2, Translation,
+};
+use aarch64_paging::{MapError, Mapping};
+
+use crate::memmap::HostMap;
+
+/// Normal memory, inner/outer write-back, inner shareable, read-write, executable.
+pub const S2_NORMAL: Stage2Attributes = Stage2Attributes::VALID
+    .union(Stage2Attributes::MEMATTR_NORMAL_OUTER_WB)
+    .union(Stage2Attributes::MEMATTR_NORMAL_INNER_WB)
+    .union(Stage2Attributes::SH_INNER)
+    .union(Stage2Attributes::S2AP_ACCESS_RW)
+    .union(Stage2Attributes::ACCESS_FLAG);
+
+/// Device-nGnRE, read-write, execute-never.
+pub const S2_DEVICE: Stage2Attributes = Stage2Attributes::VALID
+    .union(Stage2Attributes::MEMATTR_DEVICE_nGnRE)
+    .union(Stage2Attributes::S2AP_ACCESS_RW)
+    .union(Stage2Attributes::ACCESS_FLAG)
+    .union(Stage2Attributes::XN);
+
+/// The largest IPA size we build tables for: 1 TiB covers every board we support and
+/// keeps the tables to a handful of pages.
+pub const MAX_IPA_BITS: u32 = 40;
+
+/// IPA size and walk geometry derived from the CPU's PARange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Bits of IPA space the tables cover.
+    pub ipa_bits: u32,
+    /// Level of the root table (0 or 1).
+    pub root_level: usize,
+    /// ID_AA64MMFR0_EL1.PARange, for VTCR_EL2.PS.
+    pub parange: u64,
+}
+
+/// Physical address bits for each PARange encoding.
+pub fn parange_bits(parange: u64) -> u32 {
+    match parange & 0xf {
+        0 => 32,
+        1 => 36,
+        2 => 40,
+        3 => 42,
+        4 => 44,
+        5 => 48,
+        _ => 52,
+    }
+}
+
+impl Geometry {
+    /// Geometry for a CPU whose ID_AA64MMFR0_EL1.PARange is `parange`.
+    pub fn from_parange(parange: u64) -> Self {
+        let ipa_bits = parange_bits(parange).min(MAX_IPA_BITS);
+        Self {
+            ipa_bits,
+            root_level: if ipa_bits > 39 { 0 } else { 1 },
+            parange: (parange & 0xf).min(6),
+        }
+    }
+
+    /// VTCR_EL2: T0SZ, SL0 (start level), inner-shareable write-back walks, 4K granule,
+    /// PS = PARange, 8-bit VMID (the host is VMID 0), RES1 bit 31.
+    pub fn vtcr(&self) -> u64 {
+        let t0sz = 64 - u64::from(self.ipa_bits);
+        // With a 4K granule: SL0 = 2 starts at level 0, SL0 = 1 at level 1.
+        let sl0 = if self.root_level == 0 { 2 } else { 1 };
+        (1 << 31) | (self.parange << 16) | (3 << 12) | (1 << 10) | (1 << 8) | (sl0 << 6) | t0sz
+    }
+}
+
+/// Identity translation that counts the table pages it hands out.
+#[derive(Default)]
+pub struct CountingTranslation {
+    inner: IdTranslation<Stage2Attributes>,
+    /// Table pages currently allocated.
+    pub table_pages: usize,
+}
+
+impl Translation<Stage2Attributes> for CountingTranslation {
+    fn allocate_table(&mut self) -> (NonNull<PageTable<Stage2Attributes>>, PhysicalAddress) {
+        self.table_pages += 1;
+        self.inner.allocate_table()
+    }
+
+    unsafe fn deallocate_table(&mut self, page_table: NonNull<PageTable<Stage2Attributes>>) {
+        self.table_pages -= 1;
+        // SAFETY: our caller guarantees `page_table` came from `allocate_table`, which
+        // forwarded to `inner`.
+        unsafe { self.inner.deallocate_table(page_table) }
+    }
+
+    fn physical_to_virtual(&self, pa: PhysicalAddress) -> NonNull<PageTable<Stage2Attributes>> {
+        self.inner.physical_to_virtual(pa)
+    }
+}
+
+/// Leaf descriptors per block size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockCounts {
+    /// 1 GiB blocks (level 1).
+    pub g1: usize,
+    /// 2 MiB blocks (level 2).
+    pub m2: usize,
+    /// 4 KiB pages (level 3).
+    pub k4: usize,
+}
+
+impl fmt::Display for BlockCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "1G={} 2M={} 4K={}", self.g1, self.m2, self.k4)
+    }
+}
+
+/// Why the stage-2 tables could not be built.
+#[derive(Debug)]
+pub struct BuildError {
+    /// The range being mapped.
+    pub range: core::ops::Range<u64>,
+    /// aarch64-paging's reason.
+    pub error: MapError,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot map {:#x}..{:#x} in the host stage-2: {:?}",
+            self.range.start, self.range.end, self.error
+        )
+    }
+}
+
+/// The host's stage-2 tables.
+pub struct HostStage2 {
+    mapping: Mapping<CountingTranslation, Stage2>,
+    geometry: Geometry,
+}
+
+impl HostStage2 {
+    /// Builds the identity map of `map`: RAM as Normal, MMIO as Device, nothing else.
+    pub fn build(map: &HostMap, geometry: Geometry) -> Result<Self, BuildError> {
+        let mut mapping = Mapping::new(
+            CountingTranslation::default(),
+            geometry.root_level,
+            Stage2,
+        );
+        let mut add = |ranges: &[core::ops::Range<u64>], attrs| -> Result<(), BuildError> {
+            for r in ranges {
+                let region = MemoryRegion::new(r.start as usize, r.end as usize);
+                mapping
+                    .map_range(
+                        &region,
+                        PhysicalAddress(r.start as usize),
+                        attrs,
+                        Constraints::empty(),
+                    )
+                    .map_err(|error| BuildError {
+                        range: r.clone(),
+                        error,
+                    })?;
+            }
+            Ok(())
+        };
+        add(&map.ram, S2_NORMAL)?;
+        add(&map.mmio, S2_DEVICE)?;
+        Ok(Self { mapping, geometry })
+    }
+
+    /// Physical address of the root table, for VTTBR_EL2 (VMID 0).
+    pub fn root_address(&self) -> u64 {
+        self.mapping.root_address().0 as u64
+    }
+
+    /// The geometry the tables were built for.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// Table pages in use.
+    pub fn table_pages(&self) -> usize {
+        self.mapping.translation().table_pages
+    }
+
+    /// Counts valid leaf descriptors by level over the whole IPA space.
+    pub fn block_counts(&self) -> BlockCounts {
+        let mut counts = BlockCounts::default();
+        let top = 1usize << self.geometry.ipa_bits;
+        let _ = self
+            .mapping
+            .walk_range(&MemoryRegion::new(0, top), &mut |_, d, level| {
+                if d.is_valid() && (level == 3 || !d.is_table_or_page()) {
+                    match level {
+                        1 => counts.g1 += 1,
+                        2 => counts.m2 += 1,
+                        3 => counts.k4 += 1,
+                        _ => {}
+                    }
+                }
+                Ok(())
+            });
+        counts
+    }
+
+    /// The leaf covering `ipa`: its attributes and level, if mapped.
+    pub fn lookup(&self, ipa: u64) -> Option<(Stage2Attributes, usize)> {
+        let mut found = None;
+        let _ = self.mapping.walk_range(
+            &MemoryRegion::new(ipa as usize, ipa as usize + 1),
+            &mut |_, d, level| {
+                if d.is_valid() && (level == 3 || !d.is_table_or_page()) {
+                    found = Some((d.flags(), level));
+                }
+                Ok(())
+            },
+        );
+        found
+    }
+
+    /// Marks the tables live: from now on aarch64-paging checks break-before-make rules.
+    pub fn mark_active(&self) {
+        self.mapping.mark_active();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dt::SystemInfo;
+
+    const QEMU_DTB: &[u8] = include_bytes!("../../tests/fixtures/qemu-virt-tfa-optee.dtb");
+
+    fn qemu() -> (HostMap, HostStage2) {
+        let info = SystemInfo::parse(QEMU_DTB).unwrap();
+        let geometry = Geometry::from_parange(5); // 48-bit CPU, capped at 40 bits
+        let map = HostMap::new(&info, &(0x6000_0000..0x6020_0000), geometry.ipa_bits);
+        let s2 = HostStage2::build(&map, geometry).unwrap();
+        (map, s2)
+    }
+
+    #[test]
+    fn vtcr_for_40_and_39_bits() {
+        let g = Geometry::from_parange(5);
+        assert_eq!((g.ipa_bits, g.root_level), (40, 0));
+        // RES1 | PS=48-bit | SH0 inner | ORGN0/IRGN0 WB-WA | SL0=2 | T0SZ=24
+        assert_eq!(g.vtcr(), 0x8005_3598);
+        let g = Geometry::from_parange(1);
+        assert_eq!((g.ipa_bits, g.root_level), (36, 1));
+        assert_eq!(g.vtcr(), 0x8001_3540 | 28);
+    }
+
+    #[test]
+    fn qemu_ram_uses_blocks_and_the_carveout_is_absent() {
+        let (_, s2) = qemu();
+        let counts = s2.block_counts();
+        // RAM 0x4000_0000..0x8000_0000 minus 2 MiB at 0x6000_0000: all 2 MiB blocks.
+        assert_eq!(counts.k4 > 0, true, "MMIO around Secure RAM needs pages: {counts}");
+        assert!(counts.m2 >= 511, "RAM mapped with 2 MiB blocks: {counts}");
+        assert!(counts.g1 >= 1, "high MMIO uses 1 GiB blocks: {counts}");
+        assert!(s2.lookup(0x6000_0000).is_none(), "carve-out start mapped");
+        assert!(s2.lookup(0x601f_f000).is_none(), "carve-out end mapped");
+        let (attrs, level) = s2.lookup(0x4800_0000).expect("RAM mapped");
+        assert_eq!(attrs & Stage2Attributes::XN, Stage2Attributes::empty());
+        assert_eq!(level, 2, "RAM is a 2 MiB block");
+        assert!(s2.table_pages() < 16, "{} table pages", s2.table_pages());
+    }
+
+    #[test]
+    fn qemu_mmio_is_device_and_execute_never() {
+        let (_, s2) = qemu();
+        let (attrs, _) = s2.lookup(0x0900_0000).expect("UART mapped");
+        assert!(attrs.contains(Stage2Attributes::XN));
+        assert_eq!(
+            attrs.bits() & (0xf << 2),
+            Stage2Attributes::MEMATTR_DEVICE_nGnRE.bits()
+        );
+        assert!(s2.lookup(0x0e10_0000).is_none(), "Secure RAM mapped");
+    }
+}

@@ -1,0 +1,272 @@
+//! Trap dispatch: the host's saved register frame, the decoding of ESR_EL2, and the routing
+//! of each trap to its service (PSCI relay, SMC forwarding, the HVC ABI, abort injection).
+//!
+//! The routing decisions are plain functions tested on the development host; the handlers
+//! that touch registers are compiled for the firmware target only.
+
+use crate::abort::ec;
+use crate::psci;
+use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, NOT_SUPPORTED, SmcRegs};
+
+/// The host's registers as `vectors.S` saves them on an exception from EL1/EL0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostFrame {
+    /// x0..x30.
+    pub x: [u64; 31],
+    /// SP_EL1.
+    pub sp_el1: u64,
+    /// ELR_EL2: where the host resumes.
+    pub elr: u64,
+    /// SPSR_EL2: the host's PSTATE.
+    pub spsr: u64,
+    /// ESR_EL2: why it trapped.
+    pub esr: u64,
+    /// FAR_EL2: the faulting virtual address (aborts only).
+    pub far: u64,
+    /// HPFAR_EL2: the faulting IPA, bits [47:12] in [43:4] (stage-2 aborts only).
+    pub hpfar: u64,
+    _pad: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<HostFrame>() == 304, "must match vectors.S");
+
+impl HostFrame {
+    /// All registers zero.
+    pub const ZERO: Self = Self {
+        x: [0; 31],
+        sp_el1: 0,
+        elr: 0,
+        spsr: 0,
+        esr: 0,
+        far: 0,
+        hpfar: 0,
+        _pad: 0,
+    };
+
+    /// The state booting.rst asks for at a kernel's first instruction: x0 = `x0`,
+    /// x1..x3 = 0, EL1h with D, A, I, F masked, at `pc`.
+    pub fn el1_entry(pc: u64, x0: u64) -> Self {
+        let mut f = Self::ZERO;
+        f.x[0] = x0;
+        f.elr = pc;
+        f.spsr = crate::el2config::SPSR_EL1H_MASKED;
+        f
+    }
+
+    /// x0..x17 of the frame.
+    pub fn smc_regs(&self) -> SmcRegs {
+        let mut r = [0; 18];
+        r.copy_from_slice(&self.x[..18]);
+        r
+    }
+
+    /// Writes a reply into x0..x17.
+    pub fn set_smc_regs(&mut self, regs: &SmcRegs) {
+        self.x[..18].copy_from_slice(regs);
+    }
+
+    /// The exception class.
+    pub fn exception_class(&self) -> u64 {
+        (self.esr >> 26) & 0x3f
+    }
+
+    /// The faulting IPA of a stage-2 abort (page-aligned from HPFAR plus FAR's page offset).
+    pub fn fault_ipa(&self) -> u64 {
+        ((self.hpfar >> 4) << 12) | (self.far & 0xfff)
+    }
+}
+
+/// What to do with a trapped SMC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmcRoute {
+    /// A PSCI call: relay it.
+    Psci,
+    /// Anything else: forward x0..x17 unchanged and return the firmware's x0..x17.
+    Forward,
+    /// Refused with SMCCC NOT_SUPPORTED, nothing forwarded: a non-zero SMC immediate (SMCCC
+    /// reserves it), or a function ID with bits [63:32] set (SMCCC: W0 only; the newest
+    /// pKVM refuses these too rather than guess).
+    Refuse,
+}
+
+/// Routes an SMC by its x0 and immediate. The SMCCC v1.3 SVE hint bit (16) is ignored
+/// when matching, as the convention requires.
+pub fn route_smc(x0: u64, imm: u16) -> SmcRoute {
+    if imm != 0 || x0 >> 32 != 0 {
+        return SmcRoute::Refuse;
+    }
+    let function = (x0 as u32) & !CALL_HINT_SVE_NOT_LIVE;
+    if psci::is_psci(function) {
+        SmcRoute::Psci
+    } else {
+        SmcRoute::Forward
+    }
+}
+
+/// The reply to a refused call.
+pub fn not_supported() -> SmcRegs {
+    let mut r = [0; 18];
+    r[0] = NOT_SUPPORTED;
+    r
+}
+
+/// What the trap is, from ESR_EL2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trap {
+    /// SMC (AArch64), with its immediate.
+    Smc(u16),
+    /// HVC (AArch64).
+    Hvc,
+    /// Stage-2 instruction or data abort from the host.
+    Stage2Abort,
+    /// Anything else: a bug or a host doing something impossible.
+    Unexpected(u64),
+}
+
+/// Decodes ESR_EL2.
+pub fn decode(esr: u64) -> Trap {
+    match (esr >> 26) & 0x3f {
+        ec::SMC64 => Trap::Smc(esr as u16),
+        ec::HVC64 => Trap::Hvc,
+        ec::IABT_LOW | ec::DABT_LOW => Trap::Stage2Abort,
+        other => Trap::Unexpected(other),
+    }
+}
+
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub use firmware::{handle_host_sync, unexpected};
+
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+mod firmware {
+    use super::*;
+    use crate::arch;
+    use crate::hyp;
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    static ABORTS: AtomicU64 = AtomicU64::new(0);
+
+    /// Entry from `vectors.S` for every synchronous exception from the host.
+    pub fn handle_host_sync(frame: &mut HostFrame) {
+        match decode(frame.esr) {
+            Trap::Smc(imm) => {
+                // TSC traps report the SMC itself: resume after it.
+                frame.elr = frame.elr.wrapping_add(4);
+                let mut regs = frame.smc_regs();
+                match route_smc(regs[0], imm) {
+                    SmcRoute::Psci => hyp::get().psci_call(&mut regs),
+                    SmcRoute::Forward => regs = arch::Smc.call(&regs),
+                    SmcRoute::Refuse => regs = not_supported(),
+                }
+                frame.set_smc_regs(&regs);
+            }
+            Trap::Hvc => {
+                let mut regs = frame.smc_regs();
+                crate::hvc::handle(&mut regs, hyp::get().carveout.start);
+                frame.set_smc_regs(&regs);
+            }
+            Trap::Stage2Abort => inject_abort(frame),
+            Trap::Unexpected(class) => {
+                log::error!(
+                    "CPU {}: unexpected trap from the host: EC {class:#x} ESR {:#x} ELR {:#x} FAR {:#x}; stopping this CPU",
+                    arch::cpu_index(),
+                    frame.esr,
+                    frame.elr,
+                    frame.far
+                );
+                arch::stop_this_cpu()
+            }
+        }
+    }
+
+    fn inject_abort(frame: &mut HostFrame) {
+        let n = ABORTS.fetch_add(1, Ordering::Relaxed);
+        // Rate limit: the first 8, then every power of two.
+        if n < 8 || n.is_power_of_two() {
+            log::warn!(
+                "host {} abort at IPA {:#x} (VA {:#x}, PC {:#x}): not host memory, injecting an external abort [#{}]",
+                if frame.exception_class() == ec::DABT_LOW { "data" } else { "instruction" },
+                frame.fault_ipa(),
+                frame.far,
+                frame.elr,
+                n + 1
+            );
+        }
+        let inj = crate::abort::sea_injection(
+            frame.esr,
+            frame.far,
+            frame.elr,
+            frame.spsr,
+            arch::vbar_el1(),
+            arch::sctlr_el1(),
+        );
+        arch::set_el1_exception_regs(inj.esr_el1, inj.far_el1, inj.elr_el1, inj.spsr_el1);
+        frame.elr = inj.elr_el2;
+        frame.spsr = inj.spsr_el2;
+    }
+
+    /// Entry from `vectors.S` for every exception the hypervisor does not expect.
+    pub fn unexpected(kind: u64, frame: &HostFrame) -> ! {
+        let origin = match kind / 4 {
+            0 => "EL2 with SP_EL0",
+            1 => "EL2 (hypervisor fault)",
+            2 => "the host (AArch64)",
+            _ => "the host (AArch32)",
+        };
+        let what = ["synchronous", "IRQ", "FIQ", "SError"][(kind % 4) as usize];
+        log::error!(
+            "CPU {}: unexpected {what} exception from {origin}: ESR {:#x} ELR {:#x} FAR {:#x} SPSR {:#x}; stopping this CPU",
+            arch::cpu_index(),
+            frame.esr,
+            frame.elr,
+            frame.far,
+            frame.spsr
+        );
+        arch::stop_this_cpu()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_layout_matches_the_assembly() {
+        let f = HostFrame::default();
+        let base = &f as *const _ as usize;
+        assert_eq!(&f.sp_el1 as *const _ as usize - base, 31 * 8);
+        assert_eq!(&f.elr as *const _ as usize - base, 32 * 8);
+        assert_eq!(&f.esr as *const _ as usize - base, 34 * 8);
+        assert_eq!(&f.hpfar as *const _ as usize - base, 36 * 8);
+    }
+
+    #[test]
+    fn smc_routing() {
+        assert_eq!(route_smc(0x8400_0003, 0), SmcRoute::Psci);
+        assert_eq!(route_smc(0xc400_0003 | 1 << 16, 0), SmcRoute::Psci, "SVE hint ignored");
+        assert_eq!(route_smc(0x8400_0063, 0), SmcRoute::Forward, "FF-A forwarded for now");
+        assert_eq!(route_smc(0x8000_0000, 0), SmcRoute::Forward, "SMCCC_VERSION");
+        assert_eq!(route_smc(0x8400_0000, 1), SmcRoute::Refuse, "non-zero immediate");
+        assert_eq!(route_smc(0x1_8400_0000, 0), SmcRoute::Refuse, "upper bits of x0");
+    }
+
+    #[test]
+    fn esr_decoding() {
+        assert_eq!(decode(0x5e00_0000), Trap::Smc(0));
+        assert_eq!(decode(0x5e00_0007), Trap::Smc(7));
+        assert_eq!(decode(0x5a00_0000), Trap::Hvc);
+        assert_eq!(decode(0x9200_0007), Trap::Stage2Abort);
+        assert_eq!(decode(0x8200_0007), Trap::Stage2Abort);
+        assert_eq!(decode(0x6000_0000), Trap::Unexpected(0x18));
+    }
+
+    #[test]
+    fn fault_ipa_combines_hpfar_and_far() {
+        let f = HostFrame {
+            hpfar: 0x60000 << 4,
+            far: 0xffff_0000_1234_5678,
+            ..HostFrame::default()
+        };
+        assert_eq!(f.fault_ipa(), 0x6000_0678);
+    }
+}

@@ -1,37 +1,104 @@
-# The user's entry points. `make run` boots the whole chain under QEMU to a Linux shell;
-# `make test` runs every test; `make bench` prints the size and speed figures.
-# Everything the stack needs is installed and built by ci/ scripts into build/ (cached).
+# The user's entry points:
+#   make run    boot TF-A -> OP-TEE -> hypervisor -> Linux under QEMU to a shell (`poweroff` ends it)
+#   make test   every test: lint, unit, fuzz smoke, system tests on the real stack
+#   make bench  image size, carve-out, stage-2 pages, EL2 instructions to the host's first instruction
+# The stack (packages, TF-A, OP-TEE, kernel, initramfs) is installed and built by ci/ scripts
+# into build/ and cached there; the first run takes a few minutes, later ones seconds.
 
 SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
 ROOT := $(CURDIR)
 BUILD := $(ROOT)/build
+STACK_ENV := $(BUILD)/stack/stack.env
 FW_TARGET := aarch64-unknown-none-softfloat
 PAYLOAD_TARGET := aarch64-unknown-none
 CARGO ?= cargo
-LLVM_BIN = $(shell rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin
-OBJCOPY = $(LLVM_BIN)/llvm-objcopy
 HYP_ELF := target/$(FW_TARGET)/release/hypervisor-image
 HYP_BIN := $(BUILD)/hypervisor.bin
-BOOTARGS ?= console=ttyAMA0 earlycon=pl011,0x9000000
+FLASH := $(BUILD)/flash.bin
+LINUX_DTB := $(BUILD)/linux.dtb
+PAYLOAD_ELF := target/$(PAYLOAD_TARGET)/release/el1-payload
+PAYLOAD_BIN := $(BUILD)/payload.bin
+PAYLOAD_DTB := $(BUILD)/payload.dtb
+# Host kernel, initrd and bootargs for `make run` (default: Debian sid's kernel, our initramfs).
 KERNEL ?=
 INITRD ?=
+BOOTARGS ?= console=ttyAMA0
+SMP ?= 4
 
-.PHONY: all hypervisor toolchain stack run test test-unit test-lint test-system bench clean
+# Host-side crates (unit tests, clippy) and firmware crates (aarch64 builds, clippy).
+HOST_EXCLUDES := --exclude boot --exclude el1-payload
+FW_CRATES := -p boot -p hypervisor -p host-loader -p platform
+
+.PHONY: all hypervisor payload toolchain stack flash dtbs run test test-lint test-unit \
+        test-fuzz test-system bench clean
 
 all: hypervisor
 
 toolchain:
-	@rustup show active-toolchain >/dev/null
-	@rustup target list --installed | grep -q $(FW_TARGET) || rustup target add $(FW_TARGET)
-	@rustup target list --installed | grep -q '^$(PAYLOAD_TARGET)$$' || rustup target add $(PAYLOAD_TARGET)
-	@rustup component list --installed | grep -q llvm-tools || rustup component add llvm-tools
+	@rustup target list --installed | grep -qx $(FW_TARGET) || rustup target add $(FW_TARGET)
+	@rustup target list --installed | grep -qx $(PAYLOAD_TARGET) || rustup target add $(PAYLOAD_TARGET)
+	@rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools
+	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 
+# The hypervisor image: a flat arm64 Image (header, code, data) from the PIE ELF.
 hypervisor: toolchain
 	$(CARGO) build -p boot --release --target $(FW_TARGET)
 	@mkdir -p $(BUILD)
-	$(OBJCOPY) -O binary $(HYP_ELF) $(HYP_BIN)
+	"$$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-objcopy" -O binary $(HYP_ELF) $(HYP_BIN)
 	@echo "hypervisor image: $(HYP_BIN) ($$(stat -c %s $(HYP_BIN)) bytes)"
+
+# The EL1 test payload, booted by the hypervisor in place of Linux.
+payload: toolchain
+	$(CARGO) build -p el1-payload --release --target $(PAYLOAD_TARGET)
+	@mkdir -p $(BUILD)
+	"$$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-objcopy" -O binary $(PAYLOAD_ELF) $(PAYLOAD_BIN)
+
+# Packages, TF-A + OP-TEE from Debian source, Debian sid's kernel, the initramfs (cached).
+stack:
+	bash ci/stack.sh
+
+# TF-A's flash with the hypervisor as BL33 (fiptool swaps BL33 in the cached FIP: ~1 s).
+flash: hypervisor stack
+	bash ci/mkflash.sh $(HYP_BIN) $(FLASH)
+
+dtbs: flash payload
+	source $(STACK_ENV); \
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) autotest" $(BUILD)/linux-test.dtb; \
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB)
+
+run: flash
+	source $(STACK_ENV); \
+	K="$(KERNEL)"; K=$${K:-$$KERNEL_IMAGE}; I="$(INITRD)"; I=$${I:-$$INITRAMFS}; \
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) "$$K" "$$I" "$(BOOTARGS)" $(LINUX_DTB); \
+	exec bash ci/qemu.sh --flash $(FLASH) --dtb $(LINUX_DTB) --kernel "$$K" --initrd "$$I" \
+	    --smp $(SMP) --secure-log $(BUILD)/secure.log --interactive
+
+test: test-lint test-unit test-fuzz test-system
+	@echo "make test: all passed"
+
+test-lint: toolchain
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace $(HOST_EXCLUDES) --all-targets -- -D warnings
+	$(CARGO) clippy $(FW_CRATES) --target $(FW_TARGET) -- -D warnings
+	$(CARGO) clippy -p hypervisor -p host-loader -p platform -p el1-payload --target $(PAYLOAD_TARGET) -- -D warnings
+
+test-unit: toolchain
+	$(CARGO) test --workspace $(HOST_EXCLUDES) --exclude system-tests
+
+test-fuzz:
+	@if [ -x fuzz/run.sh ]; then bash fuzz/run.sh 5; else echo "no fuzz targets yet"; fi
+
+test-system: dtbs
+	source $(STACK_ENV); \
+	HYP_FLASH=$(FLASH) HYP_PAYLOAD_DTB=$(PAYLOAD_DTB) HYP_PAYLOAD_IMAGE=$(PAYLOAD_BIN) \
+	HYP_LINUX_DTB=$(BUILD)/linux-test.dtb HYP_LINUX_IMAGE=$$KERNEL_IMAGE HYP_INITRD=$$INITRAMFS \
+	$(CARGO) test -p system-tests -- --test-threads=1
+
+bench: flash
+	bash ci/bench.sh
 
 clean:
 	$(CARGO) clean
-	rm -f $(HYP_BIN)
+	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB)

@@ -229,7 +229,7 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
     unsafe { arch::set_tpidr_el2(me as u64) };
 
     // The host: find, check and place it, patch its DT.
-    let entry = match crate::loader::load_host(&info, dtb_addr, &dtb, &host_map, &carveout) {
+    let entry = match crate::loader::load_host(dtb_addr, &dtb, &host_map, &carveout) {
         Ok(e) => e,
         Err(e) => fatal(format_args!("{e}")),
     };

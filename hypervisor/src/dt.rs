@@ -256,6 +256,20 @@ fn regs_of(node: FdtNode<'_, '_>) -> Vec<PhysRange> {
     out
 }
 
+/// Finds a node by absolute path, walking children by name. `Fdt::find_node` in fdt 0.1.5
+/// misses nodes in trees that libfdt has edited in place (TF-A and OP-TEE do: measured on
+/// the QEMU stack, `/cpus` was not found), so we never use it.
+fn node_at<'b, 'a>(fdt: &'b Fdt<'a>, path: &str) -> Option<FdtNode<'b, 'a>> {
+    let mut node = fdt.all_nodes().next()?;
+    for component in path.split('/').filter(|c| !c.is_empty()) {
+        node = node.children().find(|c| {
+            c.name == component
+                || (!component.contains('@') && c.name.split('@').next() == Some(component))
+        })?;
+    }
+    Some(node)
+}
+
 fn prop_str<'a>(node: FdtNode<'_, 'a>, name: &str) -> Option<&'a str> {
     node.property(name).and_then(|p| p.as_str())
 }
@@ -265,7 +279,7 @@ impl SystemInfo {
     pub fn parse(blob: &[u8]) -> Result<Self, DtError> {
         check_structure(blob)?;
         let fdt = Fdt::new(blob).map_err(|_| DtError::Truncated)?;
-        let root = fdt.find_node("/").ok_or(DtError::Missing("root node"))?;
+        let root = node_at(&fdt, "/").ok_or(DtError::Missing("root node"))?;
         let compatible = root
             .compatible()
             .map(|c| String::from(c.first()))
@@ -275,7 +289,8 @@ impl SystemInfo {
         let mut secure = Vec::new();
         let mut gic = None;
         for node in fdt.all_nodes() {
-            if prop_str(node, "device_type") == Some("memory") {
+            let enabled = matches!(prop_str(node, "status"), None | Some("okay" | "ok"));
+            if enabled && prop_str(node, "device_type") == Some("memory") {
                 memory.extend(regs_of(node));
             }
             if prop_str(node, "secure-status") == Some("okay")
@@ -305,7 +320,7 @@ impl SystemInfo {
         }
         memory.sort_by_key(|r| r.start);
 
-        let cpus_node = fdt.find_node("/cpus").ok_or(DtError::Missing("/cpus node"))?;
+        let cpus_node = node_at(&fdt, "/cpus").ok_or(DtError::Missing("/cpus node"))?;
         let mut cpus = Vec::new();
         for cpu in cpus_node.children() {
             if prop_str(cpu, "device_type") != Some("cpu") {
@@ -327,8 +342,7 @@ impl SystemInfo {
             return Err(DtError::Missing("/cpus/cpu nodes"));
         }
 
-        let psci = fdt
-            .find_node("/psci")
+        let psci = node_at(&fdt, "/psci")
             .and_then(|n| prop_str(n, "method"))
             .and_then(|m| match m {
                 "smc" => Some(PsciConduit::Smc),
@@ -336,7 +350,7 @@ impl SystemInfo {
                 _ => None,
             });
 
-        let chosen = fdt.find_node("/chosen");
+        let chosen = node_at(&fdt, "/chosen");
         let bootargs = chosen
             .and_then(|c| prop_str(c, "bootargs"))
             .map(String::from);
@@ -345,11 +359,11 @@ impl SystemInfo {
             .and_then(|path| {
                 let path = path.split(':').next().unwrap_or(path);
                 if path.starts_with('/') {
-                    fdt.find_node(path)
+                    node_at(&fdt, path)
                 } else {
-                    fdt.find_node("/aliases")
+                    node_at(&fdt, "/aliases")
                         .and_then(|a| prop_str(a, path))
-                        .and_then(|p| fdt.find_node(p))
+                        .and_then(|p| node_at(&fdt, p))
                 }
             })
             .and_then(|node| {
@@ -370,7 +384,7 @@ impl SystemInfo {
                 })
             })
             .collect();
-        if let Some(rm) = fdt.find_node("/reserved-memory") {
+        if let Some(rm) = node_at(&fdt, "/reserved-memory") {
             for child in rm.children() {
                 let no_map = child.property("no-map").is_some();
                 for range in regs_of(child) {

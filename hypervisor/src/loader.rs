@@ -1,11 +1,18 @@
-//! Glue between the boot path and the `host-loader` crate: reads the kernel's header from
-//! memory, asks host-loader for a plan, copies the kernel if the plan says so, and writes
-//! the host's device tree.
+//! Glue between the boot path and the `host-loader` crate: host-loader decides (pure
+//! policy, unit-tested there); this module does the memory accesses it cannot: reading the
+//! kernel's header, moving the kernel, writing the host's DTB, cleaning both to the point
+//! of coherency for a kernel that starts with its MMU and caches off.
 
+use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::ops::Range;
 
-use crate::dt::SystemInfo;
+use host_loader::placement::KernelLoad;
+use host_loader::{Region, image::HEADER_LEN};
+use log::info;
+
+use crate::arch;
 use crate::memmap::HostMap;
 
 /// Where the host starts.
@@ -16,13 +23,108 @@ pub struct HostEntryPoint {
     pub dtb: u64,
 }
 
-/// Finds, checks and places the host kernel and writes the host's DTB.
+/// Finds, checks and places the host kernel and writes the host's DTB. `dtb` is our heap
+/// copy of the firmware's blob found at `dtb_addr`.
 pub fn load_host(
-    _info: &SystemInfo,
-    _dtb_addr: u64,
-    _dtb: &[u8],
-    _host_map: &HostMap,
-    _carveout: &Range<u64>,
+    dtb_addr: u64,
+    dtb: &[u8],
+    host_map: &HostMap,
+    carveout: &Range<u64>,
 ) -> Result<HostEntryPoint, String> {
-    Err(String::from("host loading is being wired up"))
+    let modules = host_loader::find_modules(dtb, dtb_addr).map_err(|e| format!("{e}"))?;
+    let kernel = modules.kernel.region;
+    if !host_map.is_host_ram(kernel.base, HEADER_LEN as u64) {
+        return Err(format!(
+            "kernel module at {:#x}: not in host RAM",
+            kernel.base
+        ));
+    }
+    let mut header = [0u8; HEADER_LEN];
+    // SAFETY: [kernel.base, +64) is host RAM, which the EL2 stage-1 maps as Normal memory
+    // (checked just above); the loader put the kernel there and nothing runs concurrently.
+    unsafe {
+        core::ptr::copy_nonoverlapping(kernel.base as *const u8, header.as_mut_ptr(), HEADER_LEN)
+    };
+    let ram: Vec<Region> = host_map
+        .ram
+        .iter()
+        .map(|r| Region::new(r.start, r.end - r.start))
+        .collect();
+    let plan = host_loader::plan(
+        dtb,
+        dtb_addr,
+        &header,
+        &ram,
+        Region::new(carveout.start, carveout.end - carveout.start),
+    )
+    .map_err(|e| format!("{e}"))?;
+
+    // Every byte we are about to write must be host RAM: never the carve-out.
+    let writes = [
+        (plan.kernel.image.base, plan.kernel.image.size, "kernel"),
+        (plan.dtb.addr, plan.dtb.size, "device tree"),
+    ];
+    for (base, size, what) in writes {
+        if !host_map.is_host_ram(base, size) {
+            return Err(format!(
+                "host {what} at {base:#x} (+{size:#x}) would not be in host RAM"
+            ));
+        }
+    }
+
+    if let KernelLoad::Copy { from, .. } = plan.kernel.load {
+        if !host_map.is_host_ram(from.base, from.size) {
+            return Err(format!("kernel module at {:#x}: not in host RAM", from.base));
+        }
+        // SAFETY: source and destination are host RAM mapped Normal at EL2 (checked
+        // above); `copy` has memmove semantics, so an overlap is fine.
+        unsafe {
+            core::ptr::copy(
+                from.base as *const u8,
+                plan.kernel.image.base as *mut u8,
+                from.size as usize,
+            )
+        };
+        arch::clean_dcache_range(plan.kernel.image.base, from.size);
+        arch::sync_icache();
+        info!(
+            "kernel moved from {:#x} to {:#x} ({} bytes)",
+            from.base, plan.kernel.image.base, from.size
+        );
+    }
+    // SAFETY: [plan.dtb.addr, +size) is host RAM mapped Normal at EL2 (checked above), and
+    // host-loader placed it clear of the kernel, the initrd and the carve-out.
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            plan.dtb_blob.as_ptr(),
+            plan.dtb.addr as *mut u8,
+            plan.dtb_blob.len(),
+        )
+    };
+    arch::clean_dcache_range(plan.dtb.addr, plan.dtb.size);
+
+    info!(
+        "host kernel: Image at {:#x}, {} bytes (image_size {:#x}){}",
+        plan.kernel.image.base,
+        kernel.size,
+        plan.header.image_size,
+        match plan.initrd {
+            Some(i) => format!(", initrd {:#x}-{:#x}", i.base, i.base + i.size),
+            None => String::from(", no initrd"),
+        }
+    );
+    info!(
+        "host device tree at {:#x} ({} bytes{}), /reserved-memory/hypervisor@{:x} no-map",
+        plan.dtb.addr,
+        plan.dtb.size,
+        if plan.dtb.in_place { ", in place" } else { "" },
+        carveout.start
+    );
+    if let Some(args) = &plan.bootargs {
+        info!("host bootargs: {args}");
+    }
+    Ok(HostEntryPoint {
+        pc: plan.entry.pc,
+        dtb: plan.entry.x0,
+    })
 }

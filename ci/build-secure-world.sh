@@ -1,0 +1,131 @@
+#!/bin/bash
+# Build the secure world of the QEMU test stack, once, from Debian's source packages:
+#   OP-TEE OS 4.10 (sid)  as the FF-A S-EL1 SPMC   (CFG_CORE_SEL1_SPMC=y, vexpress-qemu_armv8a, GICv3)
+#   TF-A 2.12.x (trixie)  PLAT=qemu, SPD=spmd SPMD_SPM_AT_SEL2=0 SPMC_OPTEE=1 + ci/spmc_el1_manifest.dts
+# and keep in $STACK_DIR/tfa/:  bl1.bin  fip.bin (placeholder BL33)  fiptool  tfa.env
+#
+#   ci/build-secure-world.sh        # cached: a second run only checks its stamps
+#
+# ci/mkflash.sh then swaps the BL33 in a copy of fip.bin, so the hypervisor never rebuilds TF-A.
+#
+# Where BL2 loads BL33 and what it passes (checked in TF-A 2.12.1, plat/qemu):
+#   - plat/qemu/qemu/include/platform_def.h: NS_IMAGE_OFFSET = NS_DRAM0_BASE + 0x2000_0000
+#     = 0x6000_0000 (= HYP_ADDR in ci/config.sh); qemu_bl2_mem_params_desc.c loads BL33 there
+#     from the FIP (ep_info.pc = image_base = NS_IMAGE_OFFSET; max NS_IMAGE_MAX_SIZE).
+#   - plat/qemu/common/qemu_bl2_setup.c, case BL33_IMAGE_ID: with ARM_LINUX_KERNEL_AS_BL33=0
+#     and TRANSFER_LIST=0 (both defaults for PLAT=qemu, and what we build) it sets
+#     arg0 = read_mpidr() & 0xffff, i.e. x0 = 0 on the primary CPU, NOT the DTB address;
+#     x1..x3 are not set (0). The DTB is at a fixed address instead: QEMU writes it at
+#     0x4000_0000 (PLAT_QEMU_DT_BASE = NS_DRAM0_BASE, max PLAT_QEMU_DT_MAX_SIZE = 1 MiB), BL2 adds
+#     the /psci node and OP-TEE adds its /reserved-memory and /firmware/optee nodes in place.
+#   - SPSR (qemu_get_spsr_for_bl33_entry): EL2h when EL2 exists (virtualization=on), all of
+#     DAIF masked. Only the primary CPU enters BL33; the others wait in TF-A for PSCI CPU_ON.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
+source "$CI_DIR/lib.sh"
+
+JOBS=$(nproc)
+# Bump when the recipe changes in a way the stamps below cannot see (forces a rebuild).
+RECIPE=2
+# The sources live inside this project's work tree: without a ceiling, TF-A's and OP-TEE's
+# `git describe` find the project's .git and stamp its commit into their version strings.
+export GIT_CEILING_DIRECTORIES=$SRC_DIR
+MANIFEST=$CI_DIR/spmc_el1_manifest.dts
+TFA_LOG_LEVEL=${TFA_LOG_LEVEL:-30}     # 30 = warnings+notices; 40 floods the console at SYSTEM_OFF
+
+need_cmd ${CROSS}gcc gcc-aarch64-linux-gnu
+need_cmd ${CROSS}objcopy binutils-aarch64-linux-gnu
+need_cmd dtc device-tree-compiler
+need_cmd make make
+python3 -c 'import elftools' 2>/dev/null || die "python3 module 'elftools' missing (Debian package 'python3-pyelftools')"
+python3 -c 'import cryptography' 2>/dev/null || die "python3 module 'cryptography' missing (Debian package 'python3-cryptography')"
+need_file "$MANIFEST" "the SPMC manifest kept in the project"
+mkdir -p "$SRC_DIR" "$TFA_DIR" "$OPTEE_DIR" "$STACK_DIR/logs"
+
+# --- 1. sources ----------------------------------------------------------------------------
+fetch_source arm-trusted-firmware "$TFA_SUITE"; TFA_SRC=$SRC_PATH; TFA_VERSION=$SRC_VERSION
+fetch_source optee-os "$OPTEE_SUITE";           OPTEE_SRC=$SRC_PATH; OPTEE_VERSION=$SRC_VERSION
+
+# --- 2. OP-TEE OS as S-EL1 SPMC ------------------------------------------------------------
+OPTEE_FLAGS=(
+    PLATFORM=vexpress-qemu_armv8a
+    CROSS_COMPILE=$CROSS CROSS_COMPILE_core=$CROSS CROSS_COMPILE_ta_arm64=$CROSS
+    CFG_ARM64_core=y CFG_USER_TA_TARGETS=ta_arm64 CFG_ARM_GICV3=y
+    CFG_CORE_SEL1_SPMC=y
+    CFG_TEE_CORE_LOG_LEVEL=3 DEBUG=0 CFG_TEE_BENCHMARK=n
+)
+OPTEE_OUT=$OPTEE_DIR/build
+OPTEE_CORE=$OPTEE_OUT/core
+optee_key="recipe=$RECIPE optee-os $OPTEE_VERSION ${OPTEE_FLAGS[*]}"
+if stamp_ok optee "$optee_key" && [ -f "$OPTEE_CORE/tee-pager_v2.bin" ]; then
+    step "OP-TEE $OPTEE_VERSION (S-EL1 SPMC): cached"
+else
+    step "building OP-TEE $OPTEE_VERSION (S-EL1 SPMC, vexpress-qemu_armv8a, GICv3), about 40 s"
+    t0=$(now)
+    stamp_clear optee; stamp_clear tfa
+    rm -rf "$OPTEE_OUT"
+    run_logged "$STACK_DIR/logs/optee-build.log" \
+        make -C "$OPTEE_SRC" -j"$JOBS" O="$OPTEE_OUT" "${OPTEE_FLAGS[@]}" all
+    for f in tee-header_v2.bin tee-pager_v2.bin tee-pageable_v2.bin; do
+        need_file "$OPTEE_CORE/$f" "OP-TEE build output, see $STACK_DIR/logs/optee-build.log"
+    done
+    stamp_set optee "$optee_key"
+    note "done in $(since "$t0")"
+fi
+
+# --- 3. TF-A with SPMD + OP-TEE, placeholder BL33 -------------------------------------------
+# The placeholder BL33 is one instruction, `b .` (0x14000000): ci/mkflash.sh replaces it.
+PLACEHOLDER=$TFA_DIR/placeholder-bl33.bin
+printf '\x00\x00\x00\x14' > "$PLACEHOLDER.tmp"
+cmp -s "$PLACEHOLDER.tmp" "$PLACEHOLDER" 2>/dev/null || mv "$PLACEHOLDER.tmp" "$PLACEHOLDER"
+rm -f "$PLACEHOLDER.tmp"
+
+TFA_BUILD=$TFA_DIR/build
+TFA_FLAGS=(
+    CROSS_COMPILE=$CROSS PLAT=qemu QEMU_USE_GIC_DRIVER=QEMU_GICV3
+    DEBUG=0 LOG_LEVEL=$TFA_LOG_LEVEL
+    BL32_RAM_LOCATION=tdram
+    SPD=spmd SPMD_SPM_AT_SEL2=0 SPMC_OPTEE=1
+    CTX_INCLUDE_EL2_REGS=0 ENABLE_SME_FOR_NS=0 ENABLE_SME_FOR_SWD=0
+)
+manifest_hash=$(sha256sum "$MANIFEST" | cut -c1-16)
+tfa_key="recipe=$RECIPE tfa $TFA_VERSION ${TFA_FLAGS[*]} manifest=$manifest_hash optee=$(cat "$STAMP_DIR/optee")"
+if stamp_ok tfa "$tfa_key" && [ -f "$TFA_DIR/bl1.bin" ] && [ -f "$TFA_DIR/fip.bin" ] && [ -x "$TFA_DIR/fiptool" ]; then
+    step "TF-A $TFA_VERSION (SPMD + OP-TEE SPMC, LOG_LEVEL=$TFA_LOG_LEVEL): cached"
+else
+    step "building TF-A $TFA_VERSION (PLAT=qemu, SPD=spmd, SPMC_OPTEE=1, LOG_LEVEL=$TFA_LOG_LEVEL) + fiptool"
+    t0=$(now)
+    stamp_clear tfa
+    # TF-A does not rebuild fdts/ or fip.bin when the manifest changes: always start clean.
+    rm -rf "$TFA_BUILD" "$TFA_DIR/bl1.bin" "$TFA_DIR/fip.bin" "$TFA_DIR/fiptool"
+    run_logged "$STACK_DIR/logs/tfa-build.log" \
+        make -C "$TFA_SRC" -j"$JOBS" "${TFA_FLAGS[@]}" BUILD_BASE="$TFA_BUILD" \
+            BL32="$OPTEE_CORE/tee-header_v2.bin" \
+            BL32_EXTRA1="$OPTEE_CORE/tee-pager_v2.bin" \
+            BL32_EXTRA2="$OPTEE_CORE/tee-pageable_v2.bin" \
+            QEMU_TOS_FW_CONFIG_DTS="$MANIFEST" \
+            BL33="$PLACEHOLDER" \
+            all fip
+    R=$TFA_BUILD/qemu/release
+    need_file "$R/bl1.bin" "TF-A build output, see $STACK_DIR/logs/tfa-build.log"
+    need_file "$R/fip.bin" "TF-A build output, see $STACK_DIR/logs/tfa-build.log"
+    need_file "$TFA_SRC/tools/fiptool/fiptool" "TF-A fiptool (needs libssl-dev), see $STACK_DIR/logs/tfa-build.log"
+    cp "$R/bl1.bin" "$R/fip.bin" "$TFA_DIR/"
+    cp "$TFA_SRC/tools/fiptool/fiptool" "$TFA_DIR/fiptool"
+    # The FIP must carry the SPMC manifest (TOS_FW_CONFIG) and OP-TEE (BL32 + extras).
+    "$TFA_DIR/fiptool" info "$TFA_DIR/fip.bin" > "$TFA_DIR/fip-info.txt"
+    for what in --tos-fw-config --tos-fw --tos-fw-extra1 --nt-fw; do
+        grep -q "cmdline=\"$what\"" "$TFA_DIR/fip-info.txt" ||
+            die "fip.bin lacks its '$what' image (see $TFA_DIR/fip-info.txt)"
+    done
+    stamp_set tfa "$tfa_key"
+    note "done in $(since "$t0")"
+fi
+
+cat > "$TFA_DIR/tfa.env" <<EOF
+# Written by ci/build-secure-world.sh
+TFA_VERSION=$TFA_VERSION
+OPTEE_VERSION=$OPTEE_VERSION
+TFA_LOG_LEVEL=$TFA_LOG_LEVEL
+EOF
+step "secure world ready: $TFA_DIR/{bl1.bin,fip.bin,fiptool} (TF-A $TFA_VERSION, OP-TEE $OPTEE_VERSION)"

@@ -1,0 +1,114 @@
+#!/bin/bash
+# Regenerate the device-tree fixtures of the unit tests (tests/fixtures/):
+#
+#   qemu-virt-dumpdtb.dtb   QEMU virt's own DTB (dumpdtb), same -bios/machine/cpu as ci/qemu.sh,
+#                           4 CPUs, 1024 MiB: what QEMU writes at 0x4000_0000 before any firmware.
+#   qemu-virt-tfa-optee.dtb the DTB exactly as BL33 (the hypervisor) finds it at 0x4000_0000: the
+#                           ci/mkdtb.sh DTB (with the two /chosen module nodes) after TF-A BL2 added
+#                           /psci and OP-TEE added /reserved-memory and /firmware/optee.
+#   README.md               what they are, versions, commands (generated).
+#
+#   ci/capture-fixture-dtb.sh          # runs ci/stack.sh first (cached); takes a few seconds
+#
+# Method: BL33 = one `b .` (assembled here), so nothing after the secure firmware touches the DTB.
+# QEMU runs with ci/qemu.sh plus an HMP monitor on a unix socket; once OP-TEE reports on the secure
+# console that the primary CPU switches to the normal world, `pmemsave 0x40000000 0x100000` dumps
+# the DTB area (PLAT_QEMU_DT_MAX_SIZE = 1 MiB), which is then trimmed to the FDT's totalsize.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
+source "$CI_DIR/lib.sh"
+
+export QEMU_SMP=4 QEMU_MEM=1024
+FIX=$ROOT_DIR/tests/fixtures
+OUT=$BUILD_DIR/fixtures
+BOOTARGS="console=ttyAMA0 autotest"
+TIMEOUT=60
+mkdir -p "$FIX" "$OUT"
+need_cmd python3 python3
+need_cmd dtc device-tree-compiler
+
+"$CI_DIR/stack.sh" --quiet
+# shellcheck disable=SC1090
+source "$STACK_ENV"
+
+# --- 1. spinning BL33 -------------------------------------------------------------------------
+step "assembling the spinning BL33 (b .)"
+need_cmd ${CROSS}as binutils-aarch64-linux-gnu
+printf '    .text\n    .global _start\n_start:\n    b .\n' > "$OUT/spin.S"
+${CROSS}as -o "$OUT/spin.o" "$OUT/spin.S"
+${CROSS}objcopy -O binary "$OUT/spin.o" "$OUT/spin.bin"
+"$CI_DIR/mkflash.sh" "$OUT/spin.bin" "$OUT/flash.bin"
+
+# --- 2. QEMU's DTB as dumped ------------------------------------------------------------------
+step "dumping QEMU's DTB (smp $QEMU_SMP, $QEMU_MEM MiB, same -bios)"
+qemu_dumpdtb "$OUT/flash.bin" "$OUT/qemu-virt-dumpdtb.dtb"
+
+# --- 3. DTB as BL33 sees it -------------------------------------------------------------------
+"$CI_DIR/mkdtb.sh" "$OUT/flash.bin" "$KERNEL_IMAGE" "$INITRAMFS" "$BOOTARGS" "$OUT/input.dtb"
+step "booting TF-A + OP-TEE with the spinning BL33 and dumping 0x40000000 (1 MiB)"
+SOCK=$OUT/monitor.sock
+rm -f "$SOCK" "$OUT/secure.log" "$OUT/mem.bin"
+"$CI_DIR/qemu.sh" --flash "$OUT/flash.bin" --dtb "$OUT/input.dtb" --kernel "$KERNEL_IMAGE" \
+    --initrd "$INITRAMFS" --smp "$QEMU_SMP" --mem "$QEMU_MEM" --secure-log "$OUT/secure.log" \
+    -- -monitor "unix:$SOCK,server=on,wait=off" </dev/null >"$OUT/console.log" 2>&1 &
+qpid=$!
+cleanup() { kill "$qpid" 2>/dev/null || true; wait "$qpid" 2>/dev/null || true; }
+trap cleanup EXIT
+
+MEM_BIN=$OUT/mem.bin SOCK=$SOCK SECLOG=$OUT/secure.log QPID=$qpid TIMEOUT=$TIMEOUT python3 - <<'EOF' ||
+import os, socket, sys, time
+sock, seclog, mem, qpid = os.environ["SOCK"], os.environ["SECLOG"], os.environ["MEM_BIN"], int(os.environ["QPID"])
+deadline = time.monotonic() + float(os.environ["TIMEOUT"])
+def alive():
+    try:
+        os.kill(qpid, 0); return True
+    except OSError:
+        return False
+# OP-TEE is done with the DTB once the primary CPU leaves for the normal world.
+marker = "Primary CPU switching to normal world boot"
+while True:
+    if os.path.exists(seclog) and marker in open(seclog, errors="replace").read():
+        break
+    if not alive() or time.monotonic() > deadline:
+        sys.exit("OP-TEE never reached '%s' (QEMU %s)" % (marker, "alive" if alive() else "exited"))
+    time.sleep(0.05)
+time.sleep(0.5)   # BL31 -> BL33 handoff; nothing after that writes the DTB (BL33 spins)
+s = socket.socket(socket.AF_UNIX)
+s.connect(sock)
+s.settimeout(10)
+def until_prompt():
+    buf = b""
+    while not buf.endswith(b"(qemu) "):
+        chunk = s.recv(4096)
+        if not chunk:
+            sys.exit("monitor closed")
+        buf += chunk
+    return buf
+until_prompt()
+s.sendall(("pmemsave 0x40000000 0x100000 %s\n" % mem).encode())
+until_prompt()
+s.sendall(b"quit\n")
+time.sleep(0.2)
+EOF
+    die "capture failed (console: $OUT/console.log, secure: $OUT/secure.log)"
+wait "$qpid" 2>/dev/null || true
+trap - EXIT
+need_file "$OUT/mem.bin" "pmemsave output"
+size=$(dtb_totalsize "$OUT/mem.bin")
+head -c "$size" "$OUT/mem.bin" > "$OUT/qemu-virt-tfa-optee.dtb"
+dtc -q -I dtb -O dts -o "$OUT/qemu-virt-tfa-optee.dts" "$OUT/qemu-virt-tfa-optee.dtb" ||
+    die "the captured DTB does not decompile"
+dtc -q -I dtb -O dts -o "$OUT/qemu-virt-dumpdtb.dts" "$OUT/qemu-virt-dumpdtb.dtb"
+
+# The capture must show what the firmware added, and our module nodes.
+for node in /psci /reserved-memory /firmware/optee \
+            "/chosen/module@$(hex "$KERNEL_ADDR")" "/chosen/module@$(hex "$INITRD_ADDR")"; do
+    fdtget -p "$OUT/qemu-virt-tfa-optee.dtb" "$node" >/dev/null 2>&1 ||
+        die "captured DTB lacks $node (see $OUT/qemu-virt-tfa-optee.dts)"
+done
+cp "$OUT/qemu-virt-dumpdtb.dtb" "$OUT/qemu-virt-tfa-optee.dtb" "$FIX/"
+step "captured: tests/fixtures/qemu-virt-tfa-optee.dtb (totalsize $size), tests/fixtures/qemu-virt-dumpdtb.dtb ($(dtb_totalsize "$FIX/qemu-virt-dumpdtb.dtb"))"
+
+# --- 4. README ----------------------------------------------------------------------------------
+: "$CI_DIR/fixtures-readme.sh" "$OUT" > "$FIX/README.md"
+step "wrote tests/fixtures/README.md"

@@ -1,0 +1,113 @@
+#!/bin/bash
+# Build the host's initramfs: busybox (static arm64) as PID 1 with /etc/inittab, plus the FF-A
+# and OP-TEE modules from ci/fetch-kernel.sh.
+#
+#   ci/mkinitramfs.sh <out.cpio.gz>
+#
+# Boot behaviour (rcS):
+#   - mount proc, sysfs, devtmpfs; insmod ffa-core ffa-module tee optee (modules/order);
+#     print "HOST-INIT: modules loaded" (or "HOST-INIT: module load FAILED: <names>")
+#   - kernel command line contains "autotest": print the facts for the system tests between
+#     "HOST-CHECK-BEGIN" and "HOST-CHECK-END" (one "key: value" line each), then `poweroff -f`
+#   - otherwise: print "HOST-INIT: shell on the console, type poweroff to leave" and init
+#     respawns a login shell on the console (cttyhack => job control, ^C works).
+#   `poweroff` (or `poweroff -f`) -> PSCI SYSTEM_OFF -> TF-A powers QEMU off -> QEMU exits 0.
+#
+# The archive is reproducible (fixed mtimes, owners, order; gzip -n) and cached: it is rebuilt
+# only when busybox, the modules or this script change.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
+source "$CI_DIR/lib.sh"
+
+[ $# -eq 1 ] || die "usage: $0 <out.cpio.gz>"
+OUT=$1
+BUSYBOX=$STACK_DIR/busybox/busybox
+MODDIR=$KERNEL_DIR/modules
+
+need_cmd cpio cpio
+need_cmd gzip gzip
+need_file "$BUSYBOX" "busybox-static:arm64, run ci/fetch-kernel.sh"
+need_file "$MODDIR/order" "kernel modules, run ci/fetch-kernel.sh"
+mapfile -t MODS < "$MODDIR/order"
+for m in "${MODS[@]}"; do need_file "$MODDIR/$m" "kernel module, run ci/fetch-kernel.sh"; done
+
+key=$( (sha256sum "$BUSYBOX" "${BASH_SOURCE[0]}"; for m in "${MODS[@]}"; do sha256sum "$MODDIR/$m"; done) |
+       awk '{print $1}' | sha256sum | cut -c1-32)
+if [ -f "$OUT" ] && [ -f "$OUT.key" ] && [ "$(cat "$OUT.key")" = "$key" ]; then
+    step "initramfs $OUT: up to date"
+    exit 0
+fi
+
+step "building initramfs $OUT (busybox init + ${MODS[*]})"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+R=$T/root
+mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,etc/init.d,proc,sys,dev,tmp,root,lib/modules}
+cp "$BUSYBOX" "$R/bin/busybox"
+chmod 755 "$R/bin/busybox"
+# The applets init needs before rcS runs `busybox --install -s` for the rest.
+ln -s busybox "$R/bin/sh"
+ln -s ../bin/busybox "$R/sbin/init"
+ln -s bin/busybox "$R/init"                   # the kernel runs /init: busybox's init applet
+mknod -m 600 "$R/dev/console" c 5 1           # stdio of PID 1 before devtmpfs is mounted
+mknod -m 666 "$R/dev/null" c 1 3
+for m in "${MODS[@]}"; do cp "$MODDIR/$m" "$R/lib/modules/"; done
+cp "$MODDIR/order" "$R/lib/modules/order"
+
+cat > "$R/etc/inittab" <<'EOF'
+# busybox init (PID 1). rcS prints HOST-INIT/HOST-CHECK lines; in autotest mode it powers off
+# before the respawn line is ever reached.
+::sysinit:/etc/init.d/rcS
+::respawn:-/bin/cttyhack /bin/sh
+::ctrlaltdel:/sbin/reboot
+::shutdown:/bin/sync
+EOF
+
+cat > "$R/etc/init.d/rcS" <<'EOF'
+#!/bin/sh
+/bin/busybox --install -s
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+hostname host
+
+failed=""
+for m in $(cat /lib/modules/order); do
+    insmod "/lib/modules/$m" || failed="$failed ${m%.ko}"
+done
+if [ -z "$failed" ]; then
+    echo "HOST-INIT: modules loaded"
+else
+    echo "HOST-INIT: module load FAILED:$failed"
+fi
+
+if grep -qw autotest /proc/cmdline; then
+    echo "HOST-CHECK-BEGIN"
+    echo "cpu-online: $(cat /sys/devices/system/cpu/online)"
+    echo "uname: $(uname -r)"
+    echo "cmdline: $(cat /proc/cmdline)"
+    grep -E 'System RAM|reserved' /proc/iomem | sed 's/^/iomem: /'
+    echo "ffa-devices: $(ls /sys/bus/arm_ffa/devices 2>/dev/null | tr '\n' ' ')"
+    echo "tee-devices: $(ls /dev/tee* 2>/dev/null | tr '\n' ' ')"
+    echo "modules-failed:$failed"
+    dmesg | grep -iE 'ffa|optee|psci|EL1|EL2|CPU' | sed 's/^/dmesg: /'
+    echo "HOST-CHECK-END"
+    poweroff -f
+fi
+echo "HOST-INIT: shell on the console, type poweroff to leave"
+EOF
+chmod 755 "$R/etc/init.d/rcS"
+
+cat > "$R/etc/profile" <<'EOF'
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin
+export PS1='host:\w# '
+EOF
+
+mkdir -p "$(dirname "$OUT")"
+find "$R" -exec touch -h -d @0 {} +
+(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) |
+    gzip -9 -n > "$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+printf '%s\n' "$key" > "$OUT.key"
+step "initramfs ready: $OUT ($(stat -c %s "$OUT") bytes)"

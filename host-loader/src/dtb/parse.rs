@@ -1,0 +1,271 @@
+//! Blob → [`Tree`]: header and block checks, then one pass over the structure block.
+//!
+//! The walk is iterative with an explicit stack, so the only bound on nesting is
+//! [`MAX_DEPTH`], and every read goes through `get` so a lying length is an error.
+
+use alloc::{borrow::Cow, vec, vec::Vec};
+
+use super::{DtError, FDT_MAGIC, Node, NodeId, Property, StructProblem, Tree};
+use crate::region::Region;
+
+/// Size of the v17 header.
+pub const HEADER_LEN: usize = 40;
+/// Deepest nesting accepted; Linux's `FDT_MAX_DEPTH` (drivers/of/fdt.c) is also 64.
+pub const MAX_DEPTH: usize = 64;
+/// Most nodes accepted. Large SoC trees have a few thousand; the cap bounds the heap a
+/// hostile 2 MiB blob can make us allocate (about 90 bytes per node).
+pub const MAX_NODES: usize = 16 * 1024;
+/// Most properties accepted, for the same reason (about 40 bytes each).
+pub const MAX_PROPS: usize = 64 * 1024;
+
+pub(super) const FDT_BEGIN_NODE: u32 = 1;
+pub(super) const FDT_END_NODE: u32 = 2;
+pub(super) const FDT_PROP: u32 = 3;
+pub(super) const FDT_NOP: u32 = 4;
+pub(super) const FDT_END: u32 = 9;
+
+/// The header fields this crate uses.
+struct Header {
+    totalsize: u32,
+    off_dt_struct: u32,
+    off_dt_strings: u32,
+    off_mem_rsvmap: u32,
+    boot_cpuid_phys: u32,
+    size_dt_strings: u32,
+    size_dt_struct: u32,
+}
+
+fn be32(bytes: &[u8], off: usize) -> Option<u32> {
+    let end = off.checked_add(4)?;
+    Some(u32::from_be_bytes(bytes.get(off..end)?.try_into().ok()?))
+}
+
+fn be64(bytes: &[u8], off: usize) -> Option<u64> {
+    let end = off.checked_add(8)?;
+    Some(u64::from_be_bytes(bytes.get(off..end)?.try_into().ok()?))
+}
+
+/// `totalsize` from a blob's header, checking only the magic: lets the hypervisor learn
+/// how many bytes to hand to [`Tree::parse`] after reading the first [`HEADER_LEN`].
+pub fn totalsize(header: &[u8]) -> Result<u32, DtError> {
+    let (Some(magic), Some(totalsize)) = (be32(header, 0), be32(header, 4)) else {
+        return Err(DtError::TooShort { len: header.len() });
+    };
+    if magic != FDT_MAGIC {
+        return Err(DtError::BadMagic { found: magic });
+    }
+    Ok(totalsize)
+}
+
+impl Header {
+    fn read(blob: &[u8]) -> Result<Self, DtError> {
+        if blob.len() < HEADER_LEN {
+            return Err(DtError::TooShort { len: blob.len() });
+        }
+        // Length checked above: every field read below succeeds.
+        let field = |i: usize| be32(blob, 4 * i).unwrap_or(0);
+        if field(0) != FDT_MAGIC {
+            return Err(DtError::BadMagic { found: field(0) });
+        }
+        let (version, last_comp_version) = (field(5), field(6));
+        if version < 17 || last_comp_version > 17 {
+            return Err(DtError::Version {
+                version,
+                last_comp_version,
+            });
+        }
+        let header = Self {
+            totalsize: field(1),
+            off_dt_struct: field(2),
+            off_dt_strings: field(3),
+            off_mem_rsvmap: field(4),
+            boot_cpuid_phys: field(7),
+            size_dt_strings: field(8),
+            size_dt_struct: field(9),
+        };
+        if (header.totalsize as usize) < HEADER_LEN || header.totalsize as usize > blob.len() {
+            return Err(DtError::TotalSize {
+                totalsize: header.totalsize,
+                available: blob.len(),
+            });
+        }
+        Ok(header)
+    }
+
+    /// The block `[offset, offset + size)`, which must lie after the header and within
+    /// totalsize.
+    fn block<'a>(
+        &self,
+        blob: &'a [u8],
+        block: &'static str,
+        offset: u32,
+        size: u32,
+    ) -> Result<&'a [u8], DtError> {
+        let err = DtError::Block {
+            block,
+            offset,
+            size,
+            totalsize: self.totalsize,
+        };
+        let start = offset as usize;
+        let end = start.checked_add(size as usize).ok_or(err.clone())?;
+        if start < HEADER_LEN || end > self.totalsize as usize {
+            return Err(err);
+        }
+        blob.get(start..end).ok_or(err)
+    }
+}
+
+pub(super) fn parse(blob: &[u8]) -> Result<Tree<'_>, DtError> {
+    let header = Header::read(blob)?;
+    let blob = blob.get(..header.totalsize as usize).unwrap_or(blob);
+    if !header.off_dt_struct.is_multiple_of(4) {
+        return Err(DtError::Misaligned {
+            block: "structure",
+            offset: header.off_dt_struct,
+        });
+    }
+    let structure = header.block(
+        blob,
+        "structure",
+        header.off_dt_struct,
+        header.size_dt_struct,
+    )?;
+    let strings = header.block(
+        blob,
+        "strings",
+        header.off_dt_strings,
+        header.size_dt_strings,
+    )?;
+    let mem_reserve = read_mem_reserve(blob, &header)?;
+    let nodes = walk(structure, strings)?;
+    Ok(Tree {
+        nodes,
+        mem_reserve,
+        boot_cpuid_phys: header.boot_cpuid_phys,
+        totalsize: header.totalsize,
+    })
+}
+
+/// The `/memreserve/` entries up to (not including) the (0, 0) terminator.
+fn read_mem_reserve(blob: &[u8], header: &Header) -> Result<Vec<Region>, DtError> {
+    let offset = header.off_mem_rsvmap;
+    let rest = header
+        .block(blob, "memory reservation", offset, 0)
+        .and_then(|_| {
+            blob.get(offset as usize..).ok_or(DtError::Block {
+                block: "memory reservation",
+                offset,
+                size: 0,
+                totalsize: header.totalsize,
+            })
+        })?;
+    let mut entries = Vec::new();
+    for pos in (0..rest.len()).step_by(16) {
+        let (Some(base), Some(size)) = (be64(rest, pos), be64(rest, pos + 8)) else {
+            break;
+        };
+        if base == 0 && size == 0 {
+            return Ok(entries);
+        }
+        entries.push(Region::new(base, size));
+    }
+    Err(DtError::MemReserveUnterminated { offset })
+}
+
+/// Offset of the next 4-byte boundary at or after `pos`.
+fn align4(pos: usize) -> Option<usize> {
+    Some(pos.checked_add(3)? & !3)
+}
+
+fn walk<'a>(structure: &'a [u8], strings: &'a [u8]) -> Result<Vec<Node<'a>>, DtError> {
+    let fail = |offset, problem| DtError::Struct { offset, problem };
+    let mut nodes: Vec<Node<'a>> = Vec::new();
+    let mut open: Vec<NodeId> = vec![];
+    let mut root_closed = false;
+    let mut props = 0usize;
+    let mut pos = 0usize;
+    loop {
+        let token = be32(structure, pos).ok_or(fail(pos, StructProblem::Truncated))?;
+        match token {
+            FDT_BEGIN_NODE => {
+                if root_closed {
+                    return Err(fail(pos, StructProblem::SecondRoot));
+                }
+                if open.len() >= MAX_DEPTH {
+                    return Err(fail(pos, StructProblem::TooDeep));
+                }
+                if nodes.len() >= MAX_NODES {
+                    return Err(fail(pos, StructProblem::TooManyNodes));
+                }
+                let name_start = pos + 4;
+                let tail = structure.get(name_start..).unwrap_or(&[]);
+                let len = tail
+                    .iter()
+                    .position(|&b| b == 0)
+                    .ok_or(fail(pos, StructProblem::UnterminatedName))?;
+                let id = NodeId(nodes.len());
+                let parent = open.last().copied();
+                nodes.push(Node {
+                    name: Cow::Borrowed(&tail[..len]),
+                    parent,
+                    props: Vec::new(),
+                    children: Vec::new(),
+                });
+                if let Some(p) = parent.and_then(|p| nodes.get_mut(p.0)) {
+                    p.children.push(id);
+                }
+                open.push(id);
+                pos = align4(name_start + len + 1).ok_or(fail(pos, StructProblem::Truncated))?;
+            }
+            FDT_END_NODE => {
+                open.pop()
+                    .ok_or(fail(pos, StructProblem::UnbalancedEndNode))?;
+                root_closed = open.is_empty();
+                pos += 4;
+            }
+            FDT_PROP => {
+                let owner = *open
+                    .last()
+                    .ok_or(fail(pos, StructProblem::PropertyOutsideNode))?;
+                props += 1;
+                if props > MAX_PROPS {
+                    return Err(fail(pos, StructProblem::TooManyProperties));
+                }
+                let (Some(len), Some(nameoff)) =
+                    (be32(structure, pos + 4), be32(structure, pos + 8))
+                else {
+                    return Err(fail(pos, StructProblem::Truncated));
+                };
+                let start = pos + 12;
+                let value = start
+                    .checked_add(len as usize)
+                    .and_then(|end| structure.get(start..end))
+                    .ok_or(fail(pos, StructProblem::PropertyOverrun { len }))?;
+                let name = strings
+                    .get(nameoff as usize..)
+                    .and_then(|s| s.iter().position(|&b| b == 0).map(|n| &s[..n]))
+                    .ok_or(fail(pos, StructProblem::BadNameOffset { nameoff }))?;
+                if let Some(node) = nodes.get_mut(owner.0) {
+                    node.props.push(Property {
+                        name,
+                        value: Cow::Borrowed(value),
+                    });
+                }
+                pos = align4(start + value.len()).ok_or(fail(pos, StructProblem::Truncated))?;
+            }
+            FDT_NOP => pos += 4,
+            FDT_END => {
+                if !open.is_empty() {
+                    let depth = open.len();
+                    return Err(fail(pos, StructProblem::UnclosedNodes { depth }));
+                }
+                if nodes.is_empty() {
+                    return Err(fail(pos, StructProblem::NoRoot));
+                }
+                return Ok(nodes);
+            }
+            other => return Err(fail(pos, StructProblem::BadToken(other))),
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! The host's device tree, derived from the firmware's:
+//! * `/reserved-memory/hypervisor@<addr> { reg = <carve-out>; no-map; }`, so Linux neither
+//!   allocates nor linear-maps hypervisor memory (stage 2 still enforces it). A missing
+//!   `/reserved-memory` is created with the root's `#address-cells`/`#size-cells` (2/2 on
+//!   QEMU virt) and an empty `ranges`: Linux's `__reserved_mem_check_root` ignores the whole
+//!   node unless its cells equal the root's and `ranges` exists. An existing node whose cells
+//!   differ is an error; missing cells or `ranges` on it are added.
+//! * `/chosen`: `linux,initrd-start`/`-end` (64-bit, end exclusive) set, or removed when
+//!   there is no initrd (they would describe the hypervisor's own boot, not the host's);
+//!   `bootargs` set when the modules give a command line; every multiboot module node
+//!   removed (Linux must not see, or try to use, them).
+//! * Everything else is kept byte for byte, including `/memreserve/` and `boot_cpuid_phys`.
+//!
+//! **Own rebuilder rather than `fdt-edit` 0.2.3.** The input is untrusted and a malformed
+//! blob must give an error, never a panic and never a silently different tree. Reading the
+//! sources of fdt-edit 0.2.3 and its parser fdt-raw 0.3.0 showed: `Bytes::slice` and
+//! `reader_at` `assert!` on offsets taken straight from the header, so a hostile
+//! `off_dt_struct` or strings size panics; the node iterator logs a parse error and simply
+//! *stops*, so `Fdt::from_bytes` returns `Ok` with a truncated tree that we would hand to
+//! Linux; its cell and path stacks are 16-entry `heapless::Vec`s whose overflowing pushes
+//! are ignored; and encoding recurses once per level. (`fdt` 0.1.5 is no alternative for
+//! untrusted input either: its node walker `assert!`s and `expect`s on malformed structure
+//! blocks; it serves only as an independent reader in our tests.) The patch we need is
+//! small, so [`crate::dtb`] is a ~400-line parse-validate-rebuild of the whole blob with
+//! typed errors, bounded depth and de-duplicated strings, and no `unsafe`.
+
+use alloc::{format, vec::Vec};
+
+use crate::{
+    dtb::{DtError, NodeId, Tree, encode_cells},
+    modules::classify,
+    region::Region,
+};
+
+/// What to change in the firmware's tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PatchSpec<'s> {
+    /// The hypervisor's memory, to become a `no-map` reservation.
+    pub carveout: Region,
+    /// The host's initrd, if any.
+    pub initrd: Option<Region>,
+    /// The host's command line; `None` leaves `/chosen/bootargs` as it is.
+    pub bootargs: Option<&'s str>,
+}
+
+/// Parse `fdt`, apply `spec`, and return the new blob (its length is the size to report
+/// and to check with [`fits_in_place`]).
+pub fn patch(fdt: &[u8], spec: &PatchSpec<'_>) -> Result<Vec<u8>, DtError> {
+    patch_tree(Tree::parse(fdt)?, spec)
+}
+
+/// True when a `patched_len`-byte blob can overwrite the original one, whose header says
+/// `original_totalsize` (the bytes beyond that are not known to be ours to use).
+pub fn fits_in_place(original_totalsize: u32, patched_len: usize) -> bool {
+    u64::try_from(patched_len).is_ok_and(|len| len <= u64::from(original_totalsize))
+}
+
+/// [`patch`] on an already parsed tree.
+pub fn patch_tree(mut tree: Tree<'_>, spec: &PatchSpec<'_>) -> Result<Vec<u8>, DtError> {
+    reserve_carveout(&mut tree, spec.carveout)?;
+    let root = tree.root();
+    let chosen = match tree.child(root, "chosen") {
+        Some(c) => c,
+        None => tree.add_child(root, "chosen".into()),
+    };
+    let modules: Vec<NodeId> = tree
+        .children(chosen)
+        .iter()
+        .copied()
+        .filter(|&c| classify(&tree, c).is_some())
+        .collect();
+    for m in modules {
+        tree.remove_child(chosen, m);
+    }
+    match spec.initrd {
+        Some(initrd) => {
+            let end = initrd.end().ok_or_else(|| DtError::CellsOverflow {
+                node: "/chosen".into(),
+                value: initrd.base,
+                cells: 2,
+            })?;
+            tree.set_prop(
+                chosen,
+                "linux,initrd-start",
+                initrd.base.to_be_bytes().to_vec(),
+            );
+            tree.set_prop(chosen, "linux,initrd-end", end.to_be_bytes().to_vec());
+        }
+        None => {
+            tree.remove_prop(chosen, "linux,initrd-start");
+            tree.remove_prop(chosen, "linux,initrd-end");
+        }
+    }
+    if let Some(args) = spec.bootargs {
+        let mut value = Vec::with_capacity(args.len() + 1);
+        value.extend_from_slice(args.as_bytes());
+        value.push(0);
+        tree.set_prop(chosen, "bootargs", value);
+    }
+    tree.to_blob()
+}
+
+/// Add `/reserved-memory/hypervisor@<base>` (see the module doc for the cell rules).
+fn reserve_carveout(tree: &mut Tree<'_>, carveout: Region) -> Result<(), DtError> {
+    let root = tree.root();
+    let (Some(rac), Some(rsc)) = (
+        tree.prop_u32(root, "#address-cells")?,
+        tree.prop_u32(root, "#size-cells")?,
+    ) else {
+        return Err(DtError::MissingRootCells);
+    };
+    let rm = match tree.child(root, "reserved-memory") {
+        Some(rm) => {
+            let ac = tree.prop_u32(rm, "#address-cells")?;
+            let sc = tree.prop_u32(rm, "#size-cells")?;
+            if ac.is_some_and(|v| v != rac) || sc.is_some_and(|v| v != rsc) {
+                return Err(DtError::ReservedMemoryCells {
+                    address_cells: ac.unwrap_or(rac),
+                    size_cells: sc.unwrap_or(rsc),
+                    root_address_cells: rac,
+                    root_size_cells: rsc,
+                });
+            }
+            rm
+        }
+        None => tree.add_child(root, "reserved-memory".into()),
+    };
+    if tree.prop(rm, "#address-cells").is_none() {
+        tree.set_prop(rm, "#address-cells", rac.to_be_bytes().to_vec());
+    }
+    if tree.prop(rm, "#size-cells").is_none() {
+        tree.set_prop(rm, "#size-cells", rsc.to_be_bytes().to_vec());
+    }
+    if tree.prop(rm, "ranges").is_none() {
+        tree.set_prop(rm, "ranges", Vec::new());
+    }
+
+    let name = format!("hypervisor@{:x}", carveout.base);
+    if let Some(old) = tree.child(rm, &name) {
+        tree.remove_child(rm, old);
+    }
+    let path = format!("/reserved-memory/{name}");
+    let overflow = |value, cells| DtError::CellsOverflow {
+        node: path.clone(),
+        value,
+        cells,
+    };
+    let mut reg = encode_cells(carveout.base, rac).ok_or_else(|| overflow(carveout.base, rac))?;
+    reg.extend(encode_cells(carveout.size, rsc).ok_or_else(|| overflow(carveout.size, rsc))?);
+    let node = tree.add_child(rm, name);
+    tree.set_prop(node, "reg", reg);
+    tree.set_prop(node, "no-map", Vec::new());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdt::{DtBuilder, ModuleSpec};
+    use alloc::vec;
+
+    const HYP: Region = Region::new(0x6000_0000, 0x200_0000);
+    const INITRD: Region = Region::new(0x5800_0000, 0x80_0000);
+
+    fn spec(initrd: Option<Region>, bootargs: Option<&str>) -> PatchSpec<'_> {
+        PatchSpec {
+            carveout: HYP,
+            initrd,
+            bootargs,
+        }
+    }
+
+    fn xen_style() -> DtBuilder {
+        DtBuilder::qemu()
+            .chosen_bootargs("hyp")
+            .module(ModuleSpec::kernel(0x4800_0000, 0x200_0000).bootargs("console=ttyAMA0"))
+            .module(ModuleSpec::ramdisk(0x5800_0000, 0x80_0000))
+    }
+
+    /// Read a big-endian integer property through the independent `fdt` crate.
+    fn be(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0, |acc, &b| (acc << 8) | u64::from(b))
+    }
+
+    #[test]
+    fn patched_tree_reparses_with_fdt_crate_and_has_all_changes() {
+        let input = xen_style().memreserve(0x4000_0000, 0x1_0000).build();
+        let out = patch(&input, &spec(Some(INITRD), Some("console=ttyAMA0"))).unwrap();
+        let fdt = fdt::Fdt::new(&out).unwrap();
+
+        let hyp = fdt
+            .find_node("/reserved-memory/hypervisor@60000000")
+            .unwrap();
+        assert!(hyp.property("no-map").is_some());
+        let reg: Vec<_> = hyp.reg().unwrap().collect();
+        assert_eq!(reg.len(), 1);
+        assert_eq!(reg[0].starting_address as u64, 0x6000_0000);
+        assert_eq!(reg[0].size, Some(0x200_0000));
+        let rm = fdt.find_node("/reserved-memory").unwrap();
+        assert_eq!(rm.property("#address-cells").unwrap().as_usize(), Some(2));
+        assert_eq!(rm.property("#size-cells").unwrap().as_usize(), Some(2));
+        assert_eq!(rm.property("ranges").unwrap().value, &[] as &[u8]);
+
+        let chosen = fdt.find_node("/chosen").unwrap();
+        assert_eq!(
+            be(chosen.property("linux,initrd-start").unwrap().value),
+            0x5800_0000
+        );
+        assert_eq!(
+            be(chosen.property("linux,initrd-end").unwrap().value),
+            0x5880_0000
+        );
+        assert_eq!(fdt.chosen().bootargs(), Some("console=ttyAMA0"));
+        assert_eq!(chosen.children().count(), 0, "module nodes must be gone");
+        assert_eq!(fdt.chosen().stdout().unwrap().name, "pl011@9000000");
+
+        let rsv: Vec<_> = fdt.memory_reservations().collect();
+        assert_eq!(rsv.len(), 1);
+        assert_eq!(rsv[0].address() as u64, 0x4000_0000);
+        assert_eq!(rsv[0].size(), 0x1_0000);
+        assert_eq!(
+            fdt.memory().regions().next().unwrap().size,
+            Some(0x4000_0000)
+        );
+    }
+
+    #[test]
+    fn no_initrd_removes_stale_initrd_properties() {
+        let input = xen_style().chosen_initrd(0x4400_0000, 0x4500_0000).build();
+        let out = patch(&input, &spec(None, None)).unwrap();
+        let tree = Tree::parse(&out).unwrap();
+        let chosen = tree.find("/chosen").unwrap();
+        assert_eq!(tree.prop(chosen, "linux,initrd-start"), None);
+        assert_eq!(tree.prop(chosen, "linux,initrd-end"), None);
+        // bootargs: None keeps what /chosen had.
+        assert_eq!(tree.prop_str(chosen, "bootargs").unwrap(), Some("hyp"));
+    }
+
+    #[test]
+    fn existing_reserved_memory_is_extended_not_replaced() {
+        let input = xen_style()
+            .reserved("optee_shm@42000000", 0x4200_0000, 0x20_0000, true)
+            .build();
+        let out = patch(&input, &spec(None, None)).unwrap();
+        let fdt = fdt::Fdt::new(&out).unwrap();
+        let names: Vec<_> = fdt
+            .find_node("/reserved-memory")
+            .unwrap()
+            .children()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["optee_shm@42000000", "hypervisor@60000000"]);
+    }
+
+    #[test]
+    fn reserved_memory_without_cells_or_ranges_is_completed() {
+        let input = xen_style().reserved_memory_node(None, false).build();
+        let out = patch(&input, &spec(None, None)).unwrap();
+        let tree = Tree::parse(&out).unwrap();
+        let rm = tree.find("/reserved-memory").unwrap();
+        assert_eq!(tree.prop_u32(rm, "#address-cells").unwrap(), Some(2));
+        assert_eq!(tree.prop_u32(rm, "#size-cells").unwrap(), Some(2));
+        assert_eq!(tree.prop(rm, "ranges"), Some(&[][..]));
+    }
+
+    #[test]
+    fn reserved_memory_cells_differing_from_root_are_an_error() {
+        let input = xen_style().reserved_memory_node(Some((1, 1)), true).build();
+        let err = patch(&input, &spec(None, None)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/reserved-memory has #address-cells 1/#size-cells 1 but the root has 2/2: \
+             Linux would ignore it"
+        );
+    }
+
+    #[test]
+    fn one_cell_root_encodes_reg_in_one_cell_or_fails_clearly() {
+        let input = xen_style()
+            .root_cells(Some((1, 1)))
+            .chosen_cells(1, 1)
+            .build();
+        let out = patch(&input, &spec(None, None)).unwrap();
+        let tree = Tree::parse(&out).unwrap();
+        let hyp = tree.find("/reserved-memory/hypervisor@60000000").unwrap();
+        assert_eq!(
+            tree.prop(hyp, "reg"),
+            Some(&[0x60, 0, 0, 0, 0x02, 0, 0, 0][..])
+        );
+
+        let high = PatchSpec {
+            carveout: Region::new(0x1_0000_0000, 0x1000),
+            ..spec(None, None)
+        };
+        assert_eq!(
+            patch(&input, &high).unwrap_err().to_string(),
+            "/reserved-memory/hypervisor@100000000: value 0x100000000 does not fit in 1 cell(s)"
+        );
+    }
+
+    #[test]
+    fn root_without_cells_is_an_error() {
+        let input = xen_style().root_cells(None).chosen_cells(2, 2).build();
+        assert_eq!(
+            patch(&input, &spec(None, None)),
+            Err(DtError::MissingRootCells)
+        );
+    }
+
+    #[test]
+    fn other_module_kinds_are_removed_too_and_other_children_kept() {
+        let input = xen_style()
+            .chosen_child("framebuffer@0", "simple-framebuffer")
+            .module(ModuleSpec::generic(0x5900_0000, 0x1000))
+            .module(ModuleSpec::other(
+                0x5a00_0000,
+                0x1000,
+                "multiboot,device-tree",
+            ))
+            .build();
+        let out = patch(&input, &spec(None, None)).unwrap();
+        let fdt = fdt::Fdt::new(&out).unwrap();
+        let kids: Vec<_> = fdt
+            .find_node("/chosen")
+            .unwrap()
+            .children()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(kids, ["framebuffer@0"]);
+    }
+
+    #[test]
+    fn patching_twice_keeps_one_hypervisor_node_and_shared_strings() {
+        let input = xen_style().build();
+        let once = patch(&input, &spec(Some(INITRD), Some("a"))).unwrap();
+        let twice = patch(&once, &spec(Some(INITRD), Some("a"))).unwrap();
+        assert_eq!(once, twice, "patching is idempotent");
+        // "reg" appears in the strings block exactly once.
+        let tree_strings = strings_block(&once);
+        assert_eq!(
+            tree_strings
+                .split(|&b| b == 0)
+                .filter(|s| *s == b"reg")
+                .count(),
+            1
+        );
+    }
+
+    fn strings_block(blob: &[u8]) -> &[u8] {
+        let word = |i: usize| u32::from_be_bytes(blob[4 * i..4 * i + 4].try_into().unwrap());
+        let (off, len) = (word(3) as usize, word(8) as usize);
+        &blob[off..off + len]
+    }
+
+    #[test]
+    fn untouched_tree_round_trips_byte_for_byte() {
+        // vm-fdt lays blobs out as libfdt does, so a parse + rebuild must reproduce them.
+        let input = xen_style().memreserve(0x4000_0000, 0x1000).build();
+        let tree = Tree::parse(&input).unwrap();
+        assert_eq!(tree.to_blob().unwrap(), input);
+    }
+
+    #[test]
+    fn output_size_and_fit_helper() {
+        let input = xen_style().build();
+        let out = patch(&input, &spec(Some(INITRD), Some("console=ttyAMA0"))).unwrap();
+        let total = crate::dtb::totalsize(&input).unwrap();
+        assert_eq!(fits_in_place(total, out.len()), out.len() <= input.len());
+        assert!(fits_in_place(100, 100));
+        assert!(!fits_in_place(100, 101));
+    }
+
+    #[test]
+    fn every_truncation_of_a_dtb_is_an_error_not_a_panic() {
+        let input = xen_style().memreserve(0x4000_0000, 0x1000).build();
+        for len in 0..input.len() {
+            let mut cut = input[..len].to_vec();
+            if len >= 8 {
+                // Keep the header consistent with the cut, so the walkers see the damage.
+                let total = u32::try_from(len).unwrap().to_be_bytes();
+                cut[4..8].copy_from_slice(&total);
+            }
+            assert!(
+                patch(&cut, &spec(None, None)).is_err(),
+                "truncated to {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_shortened_structure_block_is_an_error() {
+        let input = xen_style().build();
+        let size_dt_struct = u32::from_be_bytes(input[36..40].try_into().unwrap());
+        for size in (0..size_dt_struct).step_by(4) {
+            let mut cut = input.clone();
+            cut[36..40].copy_from_slice(&size.to_be_bytes());
+            assert!(
+                matches!(Tree::parse(&cut), Err(DtError::Struct { .. })),
+                "size_dt_struct {size:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn corrupted_bytes_never_panic() {
+        // Flip every byte of the header and structure block in turn (deterministic fuzz).
+        let input = xen_style().build();
+        for i in 0..input.len() {
+            for x in [0x01u8, 0x80, 0xff] {
+                let mut bad = input.clone();
+                bad[i] ^= x;
+                let _ = patch(&bad, &spec(Some(INITRD), Some("x")));
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_headers_give_typed_errors() {
+        let input = xen_style().build();
+        let set = |i: usize, v: u32| {
+            let mut b = input.clone();
+            b[4 * i..4 * i + 4].copy_from_slice(&v.to_be_bytes());
+            b
+        };
+        let cases: Vec<(Vec<u8>, DtError)> = vec![
+            (
+                set(0, 0x1234_5678),
+                DtError::BadMagic { found: 0x1234_5678 },
+            ),
+            (
+                set(1, u32::MAX),
+                DtError::TotalSize {
+                    totalsize: u32::MAX,
+                    available: input.len(),
+                },
+            ),
+            (
+                set(5, 16),
+                DtError::Version {
+                    version: 16,
+                    last_comp_version: 16,
+                },
+            ),
+            (
+                set(2, 42),
+                DtError::Misaligned {
+                    block: "structure",
+                    offset: 42,
+                },
+            ),
+        ];
+        for (blob, want) in cases {
+            assert_eq!(patch(&blob, &spec(None, None)), Err(want));
+        }
+        assert_eq!(
+            patch(&input[..10], &spec(None, None))
+                .unwrap_err()
+                .to_string(),
+            "blob is 10 bytes, shorter than the 40-byte header"
+        );
+        let huge_strings = set(8, u32::MAX - 4);
+        assert!(matches!(
+            patch(&huge_strings, &spec(None, None)),
+            Err(DtError::Block {
+                block: "strings",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        // vm-fdt refuses to write this, so grow the chain with our own editor.
+        let base = xen_style().build();
+        let mut tree = Tree::parse(&base).unwrap();
+        let mut id = tree.root();
+        for _ in 0..crate::dtb::MAX_DEPTH {
+            id = tree.add_child(id, "n".into());
+        }
+        let deep = tree.to_blob().unwrap();
+        assert!(matches!(
+            Tree::parse(&deep),
+            Err(DtError::Struct {
+                problem: crate::dtb::StructProblem::TooDeep,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn node_count_is_capped() {
+        let base = xen_style().build();
+        let mut tree = Tree::parse(&base).unwrap();
+        let root = tree.root();
+        for i in 0..crate::dtb::MAX_NODES {
+            tree.add_child(root, alloc::format!("n{i}"));
+        }
+        let wide = tree.to_blob().unwrap();
+        assert!(matches!(
+            Tree::parse(&wide),
+            Err(DtError::Struct {
+                problem: crate::dtb::StructProblem::TooManyNodes,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn structure_errors_name_the_offset() {
+        let input = xen_style().build();
+        let off_struct = u32::from_be_bytes(input[8..12].try_into().unwrap()) as usize;
+        let mut bad = input.clone();
+        // The root's BEGIN_NODE becomes an unknown token.
+        bad[off_struct..off_struct + 4].copy_from_slice(&7u32.to_be_bytes());
+        assert_eq!(
+            patch(&bad, &spec(None, None)).unwrap_err().to_string(),
+            "structure block offset 0x0: unknown token 0x00000007"
+        );
+    }
+}

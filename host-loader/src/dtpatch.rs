@@ -21,7 +21,7 @@
 //! are ignored; and encoding recurses once per level. (`fdt` 0.1.5 is no alternative for
 //! untrusted input either: its node walker `assert!`s and `expect`s on malformed structure
 //! blocks; it serves only as an independent reader in our tests.) The patch we need is
-//! small, so [`crate::dtb`] is a ~400-line parse-validate-rebuild of the whole blob with
+//! small, so [`crate::dtb`] is a few hundred lines of parse-validate-rebuild of the whole blob with
 //! typed errors, bounded depth and de-duplicated strings, and no `unsafe`.
 
 use alloc::{format, vec::Vec};

@@ -30,6 +30,8 @@ mod plan;
 mod region;
 
 #[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
 mod testdt;
 
 pub use error::LoadError;

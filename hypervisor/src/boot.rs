@@ -295,7 +295,7 @@ const MAX_DTB: usize = 0x20_0000;
 /// used part into the heap, so the rest of boot never reads firmware memory again.
 fn find_dtb(x0: u64, board: &platform::Board) -> (u64, Vec<u8>) {
     let mut candidates: Vec<u64> = Vec::new();
-    if x0 != 0 && x0 % 8 == 0 && x0 < (1 << 39) {
+    if x0 != 0 && x0.is_multiple_of(8) && x0 < (1 << 39) {
         candidates.push(x0);
     }
     candidates.extend(board.default_dtb);
@@ -333,7 +333,7 @@ fn copy_dtb(addr: u64) -> Result<Vec<u8>, dt::DtError> {
     .max()
     .unwrap_or(0) as usize;
     let used = used.min(total);
-    if used > MAX_DTB || used < 40 {
+    if !(40..=MAX_DTB).contains(&used) {
         return Err(dt::DtError::BadHeader("size"));
     }
     let words = used.div_ceil(4);

@@ -99,7 +99,7 @@ impl HostMap {
         let ram = subtract(&memory, &withheld);
         let mut not_mmio = memory.clone();
         not_mmio.extend(withheld.iter().cloned());
-        let mmio = subtract(&[0..limit], &not_mmio);
+        let mmio = subtract(core::slice::from_ref(&(0..limit)), &not_mmio);
         Self {
             ram,
             mmio,

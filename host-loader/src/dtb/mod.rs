@@ -522,3 +522,84 @@ impl fmt::Display for StructProblem {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdt::{DtBuilder, ModuleSpec};
+
+    #[test]
+    fn reg_entries_decode_one_and_two_cells_and_reject_ragged_lengths() {
+        let two = [0, 0, 0, 1, 0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0];
+        assert_eq!(
+            reg_entries(&two, 2, 2),
+            Some(alloc::vec![(0x1_4000_0000, 0x10_0000)])
+        );
+        assert_eq!(
+            reg_entries(&two, 1, 1),
+            Some(alloc::vec![(1, 0x4000_0000), (0, 0x10_0000)])
+        );
+        assert_eq!(reg_entries(&two[..12], 2, 2), None);
+        assert_eq!(reg_entries(&two, 3, 1), None);
+        assert_eq!(reg_entries(&[], 2, 2), None);
+    }
+
+    #[test]
+    fn encode_cells_refuses_values_too_wide() {
+        assert_eq!(
+            encode_cells(0x4000_0000, 1),
+            Some(alloc::vec![0x40, 0, 0, 0])
+        );
+        assert_eq!(encode_cells(0x1_0000_0000, 1), None);
+        assert_eq!(encode_cells(1, 3), None);
+    }
+
+    #[test]
+    fn lookups_paths_and_string_properties() {
+        let blob = DtBuilder::qemu()
+            .chosen_bootargs("a b")
+            .module(ModuleSpec::kernel(0x4800_0000, 0x1000).raw_bootargs(b"x\0y\0"))
+            .build();
+        let tree = Tree::parse(&blob).unwrap();
+        let chosen = tree.find("/chosen").unwrap();
+        assert_eq!(tree.path(chosen), "/chosen");
+        assert_eq!(tree.path(tree.root()), "/");
+        assert_eq!(tree.prop_str(chosen, "bootargs").unwrap(), Some("a b"));
+        let m = tree.find("/chosen/module@48000000").unwrap();
+        assert_eq!(
+            tree.prop_str(m, "bootargs").unwrap_err().to_string(),
+            "/chosen/module@48000000: property bootargs holds more than one string"
+        );
+        assert_eq!(
+            tree.prop_u32(m, "reg").unwrap_err().to_string(),
+            "/chosen/module@48000000: property reg is not a single 32-bit cell"
+        );
+        assert!(tree.is_compatible(m, &["multiboot,module"]));
+        assert_eq!(tree.find("/nope"), None);
+        assert_eq!(tree.find("/"), Some(tree.root()));
+    }
+
+    #[test]
+    fn edits_replace_remove_and_append() {
+        let blob = DtBuilder::qemu().chosen_bootargs("old").build();
+        let mut tree = Tree::parse(&blob).unwrap();
+        let chosen = tree.find("/chosen").unwrap();
+        tree.set_prop(chosen, "bootargs", b"new\0".to_vec());
+        assert!(tree.remove_prop(chosen, "stdout-path"));
+        assert!(!tree.remove_prop(chosen, "stdout-path"));
+        let n = tree.add_child(chosen, "extra".into());
+        tree.set_prop(n, "flag", alloc::vec::Vec::new());
+        let out = Tree::parse(&tree.to_blob().unwrap())
+            .unwrap()
+            .to_blob()
+            .unwrap();
+        let again = Tree::parse(&out).unwrap();
+        let chosen = again.find("/chosen").unwrap();
+        assert_eq!(again.prop_str(chosen, "bootargs").unwrap(), Some("new"));
+        assert_eq!(again.prop(chosen, "stdout-path"), None);
+        assert_eq!(
+            again.prop(again.find("/chosen/extra").unwrap(), "flag"),
+            Some(&[][..])
+        );
+    }
+}

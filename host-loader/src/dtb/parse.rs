@@ -14,9 +14,9 @@ pub const HEADER_LEN: usize = 40;
 pub const MAX_DEPTH: usize = 64;
 /// Most nodes accepted. Large SoC trees have a few thousand; the cap bounds the heap a
 /// hostile 2 MiB blob can make us allocate (about 90 bytes per node).
-pub const MAX_NODES: usize = 16 * 1024;
+pub const MAX_NODES: usize = 8 * 1024;
 /// Most properties accepted, for the same reason (about 40 bytes each).
-pub const MAX_PROPS: usize = 64 * 1024;
+pub const MAX_PROPS: usize = 32 * 1024;
 
 pub(super) const FDT_BEGIN_NODE: u32 = 1;
 pub(super) const FDT_END_NODE: u32 = 2;

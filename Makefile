@@ -31,7 +31,7 @@ HOST_EXCLUDES := --exclude boot --exclude el1-payload
 FW_CRATES := -p boot -p hypervisor -p host-loader -p platform
 
 .PHONY: all hypervisor payload toolchain stack flash dtbs run test test-lint test-unit \
-        test-fuzz test-system bench clean
+        test-fuzz test-bench-tools test-system bench clean
 
 all: hypervisor
 
@@ -75,7 +75,7 @@ run: flash
 	exec bash ci/qemu.sh --flash $(FLASH) --dtb $(LINUX_DTB) --kernel "$$K" --initrd "$$I" \
 	    --smp $(SMP) --secure-log $(BUILD)/secure.log --interactive
 
-test: test-lint test-unit test-fuzz test-system
+test: test-lint test-unit test-fuzz test-bench-tools test-system
 	@echo "make test: all passed"
 
 test-lint: toolchain
@@ -87,6 +87,9 @@ test-lint: toolchain
 test-unit: toolchain
 	$(CARGO) test --workspace $(HOST_EXCLUDES) --exclude system-tests
 
+test-bench-tools: stack
+	bash tools/el-counter/validate/validate.sh
+
 test-fuzz:
 	@if [ -x fuzz/run.sh ]; then bash fuzz/run.sh 5; else echo "no fuzz targets yet"; fi
 
@@ -96,8 +99,8 @@ test-system: dtbs
 	HYP_LINUX_DTB=$(BUILD)/linux-test.dtb HYP_LINUX_IMAGE=$$KERNEL_IMAGE HYP_INITRD=$$INITRAMFS \
 	$(CARGO) test -p system-tests -- --test-threads=1
 
-bench: flash
-	bash ci/bench.sh
+bench: hypervisor stack
+	BENCH_HYP_BIN=$(HYP_BIN) BENCH_HYP_ELF=$(ROOT)/$(HYP_ELF) bash ci/bench.sh
 
 clean:
 	$(CARGO) clean

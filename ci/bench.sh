@@ -30,6 +30,9 @@
 #                         build/hypervisor.bin); it is flashed as BL33 with ci/mkflash.sh
 #   BENCH_FLASH, BENCH_DTB, BENCH_KERNEL, BENCH_INITRD: use these instead of making/looking up
 #   BENCH_NO_STACK=1      do not run ci/stack.sh first (it is cached and fast once built)
+#   BENCH_HYP_ELF         the hypervisor ELF, for the boot profile's symbols (default: HYP_ELF
+#                         from stack.env, else the Makefile's target/.../hypervisor-image)
+#   BENCH_HOT=10          functions listed in the boot profile (0: no profile)
 #   BENCH_QEMU_SH         another script with ci/qemu.sh's interface (for testing the bench)
 #
 # Exit status: 0 all four figures measured, 1 a figure could not be measured, 2 something the
@@ -46,6 +49,7 @@ SMP=${BENCH_SMP:-1}
 ICOUNT=${BENCH_ICOUNT:-1}
 MODE=${BENCH_MODE:-tb}
 STRICT=${BENCH_STRICT:-0}
+HOT=${BENCH_HOT:-10}
 PLUGIN=$BUILD_DIR/plugins/libel-counter.so
 QEMU_SH=${BENCH_QEMU_SH:-$CI_DIR/qemu.sh}
 
@@ -65,7 +69,7 @@ if [ -x "$CI_DIR/stack.sh" ] && [ -z "${BENCH_NO_STACK:-}" ]; then
     "$CI_DIR/stack.sh" --quiet || missing "the QEMU test stack (ci/stack.sh failed, see above)"
 fi
 [ -f "$STACK_ENV" ] && source "$STACK_ENV"
-first_set() { local v; for v in "$@"; do [ -n "${!v:-}" ] && { echo "${!v}"; return; }; done; }
+first_set() { local v; for v in "$@"; do [ -n "${!v:-}" ] && { echo "${!v}"; return 0; }; done; return 0; }
 HYP_BIN=$(first_set BENCH_HYP_BIN HYP_BIN)
 HYP_BIN=${HYP_BIN:-$BUILD_DIR/hypervisor.bin}
 KERNEL=$(first_set BENCH_KERNEL KERNEL_IMAGE)
@@ -102,7 +106,9 @@ CONSOLE=$OUT/console.log PLOG=$OUT/el-counter.log SECLOG=$OUT/secure.log
 rm -f "$CONSOLE" "$PLOG" "$SECLOG"
 qargs=(--flash "$FLASH" --dtb "$DTB" --kernel "$KERNEL" --smp "$SMP" --secure-log "$SECLOG")
 [ -n "$INITRD" ] && qargs+=(--initrd "$INITRD")
-extra=(-plugin "$PLUGIN,mode=$MODE" -d plugin -D "$PLOG")
+popts=mode=$MODE
+[ "$HOT" -gt 0 ] && popts+=,hot=1000000
+extra=(-plugin "$PLUGIN,$popts" -d plugin -D "$PLOG")
 if [ "$ICOUNT" = 1 ] && ! grep -q -- '-icount' "$QEMU_SH"; then
     extra+=(-icount shift=0,sleep=off)
 fi
@@ -203,6 +209,45 @@ if [ -n "$boot" ]; then
     if [ -n "$pc_con" ] && [ $((pc_con)) != $((pc_plug)) ]; then
         echo "WARNING: the hypervisor says it enters the host at $pc_con, the first NS-EL1 TB was at $pc_plug"
     fi
+fi
+[ "$SMP" -gt 1 ] && echo "WARNING: --smp $SMP: ci/qemu.sh runs round-robin TCG, where QEMU 10.0 counts a TB for the vCPU that translated it; the per-vCPU figures (boot included) are only exact with --smp 1"
+
+# Where the boot's EL2 instructions go: the plugin's profile (code segments) summed per function
+# of the hypervisor ELF (linked at 0, loaded at HYP_ADDR; EL2 runs it at VA = PA).
+if [ "$HOT" -gt 0 ] && grep -q '^el-counter: hot pc=' "$PLOG" 2>/dev/null; then
+    ELF=$(first_set BENCH_HYP_ELF HYP_ELF)
+    ELF=${ELF:-$ROOT_DIR/target/aarch64-unknown-none-softfloat/release/hypervisor-image}
+    syms=/dev/null
+    if [ -f "$ELF" ] && command -v aarch64-linux-gnu-nm >/dev/null; then
+        syms=$OUT/symbols.txt
+        aarch64-linux-gnu-nm -C --defined-only -n "$ELF" | awk '$2 ~ /^[tTwW]$/' |
+            sed -E 's/::h[0-9a-f]{16}$//' > "$syms"
+    fi
+    echo
+    echo "boot profile: NS-EL2 instructions per function, top $HOT (symbols: $([ "$syms" = /dev/null ] && echo "none, $ELF not found" || echo "${ELF#"$ROOT_DIR"/}"))"
+    grep '^el-counter: hot pc=' "$PLOG" | sed -E 's/.*pc=(0x[0-9a-f]+) insns=([0-9]+).*/\1 \2/' |
+    awk -v base=$((HYP_ADDR)) -v symfile="$syms" '
+        function hex(x,   i, v) { x = tolower(x); sub(/^0x/, "", x); v = 0
+            for (i = 1; i <= length(x); i++) v = v * 16 + index("0123456789abcdef", substr(x, i, 1)) - 1
+            return v }
+        BEGIN { n = 0
+            while ((getline l < symfile) > 0) {
+                split(l, f, " "); a[n] = hex(f[1]); sub(/^[^ ]+ [^ ]+ /, "", l); s[n++] = l } }
+        { pc = hex($1); off = pc - base; name = sprintf("pc %s", $1)
+          if (n > 0 && off >= 0 && off >= a[0]) {
+              lo = 0; hi = n - 1
+              while (lo < hi) { mid = int((lo + hi + 1) / 2); if (a[mid] <= off) lo = mid; else hi = mid - 1 }
+              name = s[lo] }
+          sum[name] += $2 }
+        END { for (k in sum) printf "%d\t%s\n", sum[k], k }' |
+    sort -k1,1nr |
+    awk -F'\t' -v total="${b_el2:-0}" -v top="$HOT" \
+        'NR <= top { printf "  %10d  %5.1f%%  %s\n", $1, total ? 100 * $1 / total : 0, $2 }'
+fi
+if [ "$RUN" = full ] && grep -q '^el-counter: traps ' "$PLOG" 2>/dev/null; then
+    echo
+    echo "host traps into EL2 (NS-EL2 instructions from the vector to the ERET; see docs/bench.md):"
+    sed -n 's/^el-counter: \(traps .*\)/  \1/p; s/^el-counter: trap /  /p' "$PLOG"
 fi
 echo "files: $CONSOLE (console), $PLOG (plugin), $OUT/command.txt"
 {

@@ -86,10 +86,11 @@ primary_entry:
     b       3b
 4:
     /* Everything above was written with the MMU off, straight to memory: drop any stale
-     * cache lines for the carve-out before the caches come on. */
+     * cache lines for the image and BSS before the caches come on. (The heap after BSS is
+     * only ever written with caches on, so stale lines there are harmless.) */
     adrp    x0, _head
-    adrp    x1, __carveout_end
-    add     x1, x1, :lo12:__carveout_end
+    adrp    x1, __bss_end
+    add     x1, x1, :lo12:__bss_end
     bl      dcache_inval_range
 
     /* Bootstrap identity map: 512 x 1 GiB, Device-nGnRnE and execute-never, except the

@@ -334,7 +334,7 @@ fn copy_dtb(addr: u64) -> Result<Vec<u8>, dt::DtError> {
     .unwrap_or(0) as usize;
     let used = used.min(total);
     if !(40..=MAX_DTB).contains(&used) {
-        return Err(dt::DtError::BadHeader("size"));
+        return Err(dt::DtError::Missing("a totalsize between 40 bytes and 2 MiB"));
     }
     let words = used.div_ceil(4);
     let mut blob = Vec::with_capacity(words * 4);

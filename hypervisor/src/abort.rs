@@ -72,10 +72,10 @@ pub fn sea_injection(
         iss |= esr_el2 & ISS_WNR;
     }
     let offset = match mode {
-        0b0100 => 0x000,                      // EL1t: current EL with SP_EL0
-        0b0101 => 0x200,                      // EL1h: current EL with SP_ELx
-        m if m & 0x10 == 0 => 0x400,          // EL0, AArch64
-        _ => 0x600,                           // EL0, AArch32
+        0b0100 => 0x000,             // EL1t: current EL with SP_EL0
+        0b0101 => 0x200,             // EL1h: current EL with SP_ELx
+        m if m & 0x10 == 0 => 0x400, // EL0, AArch64
+        _ => 0x600,                  // EL0, AArch32
     };
     // PSTATE on exception entry to EL1: EL1h, D, A, I, F set; PAN set unless
     // SCTLR_EL1.SPAN; SSBS from SCTLR_EL1.DSSBS. TCO is set when MTE is in use, which we

@@ -243,7 +243,15 @@ pub fn clean_dcache_range(start: u64, len: u64) {
 /// e.g. the host kernel we copied).
 pub fn sync_icache() {
     // SAFETY: cache maintenance with no effect on program state.
-    unsafe { asm!("dsb ish", "ic iallu", "dsb ish", "isb", options(nostack, preserves_flags)) };
+    unsafe {
+        asm!(
+            "dsb ish",
+            "ic iallu",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
 }
 
 sysreg_read!(/// CTR_EL0.

@@ -121,10 +121,7 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         rodata_end,
     };
     let hyp_ram = crate::memmap::subtract(&info.memory, core::slice::from_ref(&carveout));
-    let hyp_ram: Vec<_> = hyp_ram
-        .into_iter()
-        .filter(|r| r.end <= 1 << 39)
-        .collect();
+    let hyp_ram: Vec<_> = hyp_ram.into_iter().filter(|r| r.end <= 1 << 39).collect();
     let mut el2_map = match stage1::build(&layout, &hyp_ram, &uarts) {
         Ok(m) => m,
         Err(e) => fatal(format_args!("cannot build the EL2 stage-1 map: {e:?}")),
@@ -322,7 +319,8 @@ fn copy_dtb(addr: u64) -> Result<Vec<u8>, dt::DtError> {
         chunk.copy_from_slice(&read_be32(addr + 4 * i as u64).to_be_bytes());
     }
     let total = dt::total_size(&header)?;
-    let field = |i: usize| u32::from_be_bytes(header[i * 4..i * 4 + 4].try_into().unwrap_or([0; 4]));
+    let field =
+        |i: usize| u32::from_be_bytes(header[i * 4..i * 4 + 4].try_into().unwrap_or([0; 4]));
     // Used part: the end of the last block; QEMU's padding after it is not copied.
     let used = [
         field(2).saturating_add(field(9)),
@@ -334,7 +332,9 @@ fn copy_dtb(addr: u64) -> Result<Vec<u8>, dt::DtError> {
     .unwrap_or(0) as usize;
     let used = used.min(total);
     if !(40..=MAX_DTB).contains(&used) {
-        return Err(dt::DtError::Missing("a totalsize between 40 bytes and 2 MiB"));
+        return Err(dt::DtError::Missing(
+            "a totalsize between 40 bytes and 2 MiB",
+        ));
     }
     let words = used.div_ceil(4);
     let mut blob = Vec::with_capacity(words * 4);
@@ -359,7 +359,12 @@ fn report_system(info: &SystemInfo, dtb_addr: u64) {
         }
     );
     for m in &info.memory {
-        info!("  memory {:#x}-{:#x} ({} MiB)", m.start, m.end, (m.end - m.start) >> 20);
+        info!(
+            "  memory {:#x}-{:#x} ({} MiB)",
+            m.start,
+            m.end,
+            (m.end - m.start) >> 20
+        );
     }
     for r in &info.reserved {
         info!(

@@ -114,7 +114,10 @@ pub struct SystemInfo {
 /// A node's `#address-cells` and `#size-cells` for its children (DT spec defaults 2/1).
 fn cells(tree: &Tree<'_>, id: NodeId) -> (u32, u32) {
     (
-        tree.prop_u32(id, "#address-cells").ok().flatten().unwrap_or(2),
+        tree.prop_u32(id, "#address-cells")
+            .ok()
+            .flatten()
+            .unwrap_or(2),
         tree.prop_u32(id, "#size-cells").ok().flatten().unwrap_or(1),
     )
 }
@@ -181,8 +184,7 @@ impl SystemInfo {
             if enabled && prop_str(&tree, id, "device_type") == Some("memory") {
                 memory.extend(regs_of(&tree, id, parent_cells));
             }
-            if prop_str(&tree, id, "secure-status") == Some("okay") && status == Some("disabled")
-            {
+            if prop_str(&tree, id, "secure-status") == Some("okay") && status == Some("disabled") {
                 secure.extend(regs_of(&tree, id, parent_cells));
             }
             if gic.is_none() && tree.prop(id, "interrupt-controller").is_some() {
@@ -320,7 +322,11 @@ mod tests {
     fn qemu_fixture_parses() {
         let info = SystemInfo::parse(QEMU_DTB).expect("fixture parses");
         assert_eq!(info.compatible, "linux,dummy-virt");
-        assert_eq!(info.memory, [0x4000_0000..0x8000_0000], "secram is disabled: not RAM");
+        assert_eq!(
+            info.memory,
+            [0x4000_0000..0x8000_0000],
+            "secram is disabled: not RAM"
+        );
         assert_eq!(info.cpus, [0, 1, 2, 3]);
         assert_eq!(info.psci, Some(PsciConduit::Smc));
         assert!(matches!(info.gic, Some(Gic::V3 { ref regs }) if regs[0].start == 0x0800_0000));
@@ -339,7 +345,10 @@ mod tests {
             "the secure UART is Secure: {:?}",
             info.secure
         );
-        assert!(info.secure.contains(&(0x0e00_0000..0x0f00_0000)), "secram is Secure");
+        assert!(
+            info.secure.contains(&(0x0e00_0000..0x0f00_0000)),
+            "secram is Secure"
+        );
     }
 
     #[test]
@@ -347,7 +356,10 @@ mod tests {
         let mut blob = QEMU_DTB.to_vec();
         blob[0] = 0;
         let err = SystemInfo::parse(&blob).unwrap_err();
-        assert!(matches!(err, DtError::Blob(dtb::DtError::BadMagic { found: 0x000d_feed })));
+        assert!(matches!(
+            err,
+            DtError::Blob(dtb::DtError::BadMagic { found: 0x000d_feed })
+        ));
         assert!(err.to_string().contains("d00dfeed"), "{err}");
     }
 
@@ -361,7 +373,10 @@ mod tests {
     fn missing_cpus_is_named() {
         // Rename "cpus" to "cpux" in the structure block.
         let mut blob = QEMU_DTB.to_vec();
-        let at = blob.windows(5).position(|w| w == b"cpus\0").expect("cpus node name");
+        let at = blob
+            .windows(5)
+            .position(|w| w == b"cpus\0")
+            .expect("cpus node name");
         blob[at + 3] = b'x';
         let err = SystemInfo::parse(&blob).unwrap_err();
         assert_eq!(err, DtError::Missing("/cpus node"));

@@ -74,7 +74,10 @@ pub fn load_host(
 
     if let KernelLoad::Copy { from, .. } = plan.kernel.load {
         if !host_map.is_host_ram(from.base, from.size) {
-            return Err(format!("kernel module at {:#x}: not in host RAM", from.base));
+            return Err(format!(
+                "kernel module at {:#x}: not in host RAM",
+                from.base
+            ));
         }
         // SAFETY: source and destination are host RAM mapped Normal at EL2 (checked
         // above); `copy` has memmove semantics, so an overlap is fine.

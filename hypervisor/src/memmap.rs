@@ -135,17 +135,34 @@ mod tests {
         let info = SystemInfo::parse(QEMU_DTB).unwrap();
         let carve = 0x6000_0000..0x6020_0000;
         let map = HostMap::new(&info, &carve, 40);
-        assert_eq!(map.ram, [0x4000_0000..0x6000_0000, 0x6020_0000..0x8000_0000]);
+        assert_eq!(
+            map.ram,
+            [0x4000_0000..0x6000_0000, 0x6020_0000..0x8000_0000]
+        );
         assert!(!map.is_host_ram(0x6000_0000, 1));
         assert!(map.is_host_ram(0x4800_0000, 0x1000));
         // OP-TEE's Secure memory at 0x0e10_0000 is neither RAM nor MMIO for the host.
         for r in map.ram.iter().chain(map.mmio.iter()) {
-            assert!(r.end <= 0x0e10_0000 || r.start >= 0x0f00_0000, "{r:x?} touches Secure RAM");
-            assert!(r.end <= carve.start || r.start >= carve.end, "{r:x?} touches the carve-out");
+            assert!(
+                r.end <= 0x0e10_0000 || r.start >= 0x0f00_0000,
+                "{r:x?} touches Secure RAM"
+            );
+            assert!(
+                r.end <= carve.start || r.start >= carve.end,
+                "{r:x?} touches the carve-out"
+            );
         }
         // The UART and the GIC distributor are host MMIO.
-        assert!(map.mmio.iter().any(|r| r.start <= 0x0900_0000 && 0x0900_1000 <= r.end));
-        assert!(map.mmio.iter().any(|r| r.start <= 0x0800_0000 && 0x0801_0000 <= r.end));
+        assert!(
+            map.mmio
+                .iter()
+                .any(|r| r.start <= 0x0900_0000 && 0x0900_1000 <= r.end)
+        );
+        assert!(
+            map.mmio
+                .iter()
+                .any(|r| r.start <= 0x0800_0000 && 0x0801_0000 <= r.end)
+        );
         // Nothing above the IPA limit.
         assert!(map.mmio.iter().all(|r| r.end <= 1 << 40));
     }

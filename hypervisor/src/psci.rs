@@ -422,7 +422,10 @@ mod tests {
         };
         let mut regs = call(fid::CPU_SUSPEND_64, [0x0001_0000, 0x4800_2000, 9]);
         relay.handle(&mut regs, 1, &mut fw);
-        assert_eq!(&fw.calls[0][..4], &[0xc400_0001, 0x0001_0000, WARM, 0x6010_0040]);
+        assert_eq!(
+            &fw.calls[0][..4],
+            &[0xc400_0001, 0x0001_0000, WARM, 0x6010_0040]
+        );
         let mut regs = call(fid::CPU_SUSPEND_64, [0x0000_0001, 0x4800_2000, 9]);
         relay.handle(&mut regs, 1, &mut fw);
         assert_eq!(&fw.calls[1][..4], &[0xc400_0001, 1, 0, 0]);
@@ -444,7 +447,11 @@ mod tests {
         assert!(fw.calls.is_empty());
         let mut regs = call(fid::FEATURES, [u64::from(fid::CPU_ON_64), 0, 0]);
         relay.handle(&mut regs, 0, &mut fw);
-        assert_eq!(fw.calls.len(), 1, "other features are the firmware's to answer");
+        assert_eq!(
+            fw.calls.len(),
+            1,
+            "other features are the firmware's to answer"
+        );
     }
 
     #[test]

@@ -99,10 +99,19 @@ mod tests {
         )
         .unwrap();
         let at = |a: usize| seen.iter().rev().find(|(s, _)| *s <= a).unwrap().1;
-        assert!(!at(0x6000_0000).contains(El23Attributes::XN), "code executable");
-        assert!(at(0x6000_0000).contains(El23Attributes::READ_ONLY), "code read-only");
+        assert!(
+            !at(0x6000_0000).contains(El23Attributes::XN),
+            "code executable"
+        );
+        assert!(
+            at(0x6000_0000).contains(El23Attributes::READ_ONLY),
+            "code read-only"
+        );
         assert!(at(0x6001_0000).contains(El23Attributes::XN), "rodata XN");
-        assert!(!at(0x6001_8000).contains(El23Attributes::READ_ONLY), "data writable");
+        assert!(
+            !at(0x6001_8000).contains(El23Attributes::READ_ONLY),
+            "data writable"
+        );
         assert!(at(0x6001_8000).contains(El23Attributes::XN), "data XN");
     }
 }

@@ -10,9 +10,7 @@ use core::ptr::NonNull;
 
 use aarch64_paging::descriptor::{PhysicalAddress, Stage2Attributes};
 use aarch64_paging::idmap::IdTranslation;
-use aarch64_paging::paging::{
-    Constraints, MemoryRegion, PageTable, Stage2, Translation,
-};
+use aarch64_paging::paging::{Constraints, MemoryRegion, PageTable, Stage2, Translation};
 use aarch64_paging::{MapError, Mapping};
 
 use crate::memmap::HostMap;
@@ -152,11 +150,7 @@ pub struct HostStage2 {
 impl HostStage2 {
     /// Builds the identity map of `map`: RAM as Normal, MMIO as Device, nothing else.
     pub fn build(map: &HostMap, geometry: Geometry) -> Result<Self, BuildError> {
-        let mut mapping = Mapping::new(
-            CountingTranslation::default(),
-            geometry.root_level,
-            Stage2,
-        );
+        let mut mapping = Mapping::new(CountingTranslation::default(), geometry.root_level, Stage2);
         let mut add = |ranges: &[core::ops::Range<u64>], attrs| -> Result<(), BuildError> {
             for r in ranges {
                 let region = MemoryRegion::new(r.start as usize, r.end as usize);
@@ -266,7 +260,10 @@ mod tests {
         let (_, s2) = qemu();
         let counts = s2.block_counts();
         // RAM 0x4000_0000..0x8000_0000 minus 2 MiB at 0x6000_0000: all 2 MiB blocks.
-        assert_eq!(counts.k4 > 0, true, "MMIO around Secure RAM needs pages: {counts}");
+        assert!(
+            counts.k4 > 0,
+            "MMIO around Secure RAM needs pages: {counts}"
+        );
         assert!(counts.m2 >= 511, "RAM mapped with 2 MiB blocks: {counts}");
         assert!(counts.g1 >= 1, "high MMIO uses 1 GiB blocks: {counts}");
         assert!(s2.lookup(0x6000_0000).is_none(), "carve-out start mapped");

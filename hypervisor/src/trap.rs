@@ -29,7 +29,10 @@ pub struct HostFrame {
     _pad: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<HostFrame>() == 304, "must match vectors.S");
+const _: () = assert!(
+    core::mem::size_of::<HostFrame>() == 304,
+    "must match vectors.S"
+);
 
 impl HostFrame {
     /// All registers zero.
@@ -185,7 +188,11 @@ mod firmware {
         if n < 8 || n.is_power_of_two() {
             log::warn!(
                 "host {} abort at IPA {:#x} (VA {:#x}, PC {:#x}): not host memory, injecting an external abort [#{}]",
-                if frame.exception_class() == ec::DABT_LOW { "data" } else { "instruction" },
+                if frame.exception_class() == ec::DABT_LOW {
+                    "data"
+                } else {
+                    "instruction"
+                },
                 frame.fault_ipa(),
                 frame.far,
                 frame.elr,
@@ -243,11 +250,31 @@ mod tests {
     #[test]
     fn smc_routing() {
         assert_eq!(route_smc(0x8400_0003, 0), SmcRoute::Psci);
-        assert_eq!(route_smc(0xc400_0003 | 1 << 16, 0), SmcRoute::Psci, "SVE hint ignored");
-        assert_eq!(route_smc(0x8400_0063, 0), SmcRoute::Forward, "FF-A forwarded for now");
-        assert_eq!(route_smc(0x8000_0000, 0), SmcRoute::Forward, "SMCCC_VERSION");
-        assert_eq!(route_smc(0x8400_0000, 1), SmcRoute::Refuse, "non-zero immediate");
-        assert_eq!(route_smc(0x1_8400_0000, 0), SmcRoute::Refuse, "upper bits of x0");
+        assert_eq!(
+            route_smc(0xc400_0003 | 1 << 16, 0),
+            SmcRoute::Psci,
+            "SVE hint ignored"
+        );
+        assert_eq!(
+            route_smc(0x8400_0063, 0),
+            SmcRoute::Forward,
+            "FF-A forwarded for now"
+        );
+        assert_eq!(
+            route_smc(0x8000_0000, 0),
+            SmcRoute::Forward,
+            "SMCCC_VERSION"
+        );
+        assert_eq!(
+            route_smc(0x8400_0000, 1),
+            SmcRoute::Refuse,
+            "non-zero immediate"
+        );
+        assert_eq!(
+            route_smc(0x1_8400_0000, 0),
+            SmcRoute::Refuse,
+            "upper bits of x0"
+        );
     }
 
     #[test]

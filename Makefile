@@ -27,7 +27,7 @@ BOOTARGS ?= console=ttyAMA0
 SMP ?= 4
 
 # Host-side crates (unit tests, clippy) and firmware crates (aarch64 builds, clippy).
-HOST_EXCLUDES := --exclude boot --exclude el1-payload
+HOST_EXCLUDES := --exclude boot
 FW_CRATES := -p boot -p hypervisor -p host-loader -p platform
 
 .PHONY: all hypervisor payload toolchain stack flash dtbs run test test-lint test-unit \
@@ -50,10 +50,10 @@ hypervisor: toolchain
 	@echo "hypervisor image: $(HYP_BIN) ($$(stat -c %s $(HYP_BIN)) bytes)"
 
 # The EL1 test payload, booted by the hypervisor in place of Linux.
-payload: toolchain
+payload: toolchain stack
 	$(CARGO) build -p el1-payload --release --target $(PAYLOAD_TARGET)
 	@mkdir -p $(BUILD)
-	"$$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-objcopy" -O binary $(PAYLOAD_ELF) $(PAYLOAD_BIN)
+	bash tests/payload/mkimage.sh $(PAYLOAD_ELF) $(PAYLOAD_BIN)
 
 # Packages, TF-A + OP-TEE from Debian source, Debian sid's kernel, the initramfs (cached).
 stack:
@@ -63,7 +63,7 @@ stack:
 flash: hypervisor stack
 	bash ci/mkflash.sh $(HYP_BIN) $(FLASH)
 
-dtbs: flash payload
+dtbs: flash payload stack
 	source $(STACK_ENV); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) autotest" $(BUILD)/linux-test.dtb; \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB)
@@ -82,7 +82,7 @@ test-lint: toolchain
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace $(HOST_EXCLUDES) --all-targets -- -D warnings
 	$(CARGO) clippy $(FW_CRATES) --target $(FW_TARGET) -- -D warnings
-	$(CARGO) clippy -p hypervisor -p host-loader -p platform -p el1-payload --target $(PAYLOAD_TARGET) -- -D warnings
+	$(CARGO) clippy -p boot -p hypervisor -p host-loader -p platform -p el1-payload --target $(PAYLOAD_TARGET) -- -D warnings
 
 test-unit: toolchain
 	$(CARGO) test --workspace $(HOST_EXCLUDES) --exclude system-tests

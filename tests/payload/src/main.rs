@@ -1,0 +1,178 @@
+//! `el1-payload`: a bare-metal EL1 test payload that the hypervisor boots in place of Linux.
+//!
+//! It is an arm64 Image (booting.rst header, position-independent, relocates itself), so the
+//! hypervisor's host loader treats it exactly like a kernel. Entered at EL1 with x0 = DTB
+//! and the MMU off, it reads the DT the hypervisor patched (PSCI conduit, CPUs, RAM, the
+//! `/reserved-memory/hypervisor@*` carve-out, the console from `/chosen/stdout-path`) and
+//! runs the cases in [`cases`], printing one line per case:
+//!
+//! ```text
+//! PAYLOAD: <case-name> PASS|FAIL|SKIP <details>
+//! PAYLOAD-DONE pass=<n> fail=<m>
+//! ```
+//!
+//! then powers the machine off with PSCI SYSTEM_OFF through the DT's conduit. Every wait is
+//! bounded by the generic timer, so a CPU that never comes online or a PSCI call that never
+//! takes effect becomes a FAIL line.
+//!
+//! Without the hypervisor (plain `qemu-system-aarch64 -M virt -kernel`), QEMU's own PSCI
+//! answers over HVC and there is no carve-out node: the carve-out cases and the entry-point
+//! checks SKIP, and the CPU_ON cases still run.
+//!
+//! Only the modules free of hardware access ([`dt`], [`esr`], [`psci`] constants,
+//! [`report::Line`]) build for the host, where their unit tests run.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+#![cfg_attr(not(target_os = "none"), allow(dead_code))]
+
+// First, so that its `println!` is visible to the modules below.
+#[cfg(target_os = "none")]
+#[macro_use]
+mod console;
+#[cfg(target_os = "none")]
+mod arch;
+#[cfg(target_os = "none")]
+mod cases;
+mod dt;
+mod esr;
+#[cfg(target_os = "none")]
+mod exceptions;
+mod psci;
+mod report;
+#[cfg(target_os = "none")]
+mod time;
+
+/// CPUs the payload can drive: the size of the per-CPU stack and report tables.
+pub const MAX_CPUS: usize = 8;
+/// Bytes of stack per CPU.
+pub const STACK_SIZE: usize = 0x8000;
+/// The affinity fields of MPIDR_EL1 (Aff3 in 39:32, Aff2..Aff0 in 23:0), the form the DT's
+/// `/cpus/cpu@*/reg` uses.
+pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
+
+#[cfg(target_os = "none")]
+mod entry {
+    //! The Rust side of the entry points: the primary's main, the secondaries' main and the
+    //! panic handler.
+
+    use core::cell::UnsafeCell;
+    use core::panic::PanicInfo;
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    use crate::{MAX_CPUS, arch, cases, console, dt, psci, report};
+
+    /// Value of an unused slot in [`PAYLOAD_CPU_MPIDRS`] (no MPIDR has bits 63:40 set).
+    pub const NO_CPU: u64 = u64::MAX;
+
+    /// MPIDR of the CPU that owns each per-CPU index (index 0 = the boot CPU). Written by
+    /// the primary before CPU_ON; read by `secondary_entry` in `entry.S` to find its stack.
+    #[unsafe(no_mangle)]
+    pub static PAYLOAD_CPU_MPIDRS: [AtomicU64; MAX_CPUS] =
+        [const { AtomicU64::new(NO_CPU) }; MAX_CPUS];
+
+    /// Room for the NOP-free copy of the DT (QEMU virt's is about 40 KiB once packed).
+    const DT_COPY_SIZE: usize = 256 * 1024;
+
+    /// The NOP-free copy of the DT that the payload parses (see `dt::strip_nops`).
+    struct DtCopy(UnsafeCell<[u8; DT_COPY_SIZE]>);
+
+    // SAFETY: written once, by the boot CPU, before any other CPU is started; only read after.
+    unsafe impl Sync for DtCopy {}
+
+    static DT_COPY: DtCopy = DtCopy(UnsafeCell::new([0; DT_COPY_SIZE]));
+
+    /// The DT at `dtb` as a byte slice of its header's `totalsize`, if the magic is there.
+    fn dtb_bytes(dtb: u64) -> Option<&'static [u8]> {
+        if dtb == 0 || !dtb.is_multiple_of(8) {
+            return None;
+        }
+        // SAFETY: x0 of the boot protocol is the DTB's physical address (8-byte aligned,
+        // checked above); with the MMU off every address is accessible, and the header's
+        // first two words are read before anything else.
+        let header = unsafe { core::slice::from_raw_parts(dtb as *const u8, 8) };
+        if header[..4] != 0xd00d_feed_u32.to_be_bytes() {
+            return None;
+        }
+        let total = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        // SAFETY: the blob spans `totalsize` bytes by definition; nothing writes it while the
+        // payload runs.
+        Some(unsafe { core::slice::from_raw_parts(dtb as *const u8, total) })
+    }
+
+    /// The boot CPU's Rust entry: relocated, BSS clear, stack and vectors set.
+    #[unsafe(no_mangle)]
+    extern "C" fn payload_primary_main(dtb: u64, load_address: u64) -> ! {
+        PAYLOAD_CPU_MPIDRS[0].store(arch::mpidr(), Ordering::SeqCst);
+        let Some(blob) = dtb_bytes(dtb) else {
+            println!("PAYLOAD: device-tree FAIL no DTB (magic 0xd00dfeed) at x0={dtb:#x}");
+            report::finish_without_psci()
+        };
+        // SAFETY: the boot CPU is the only CPU running, and this is the only reference to
+        // the buffer ever made (see `DtCopy`).
+        let copy = unsafe { &mut *DT_COPY.0.get() };
+        let parsed = match dt::strip_nops(blob, copy) {
+            Ok(len) => fdt::Fdt::new(&copy[..len]),
+            Err(e) => {
+                println!("PAYLOAD: warning DT not repacked ({e:?}): parsing it as it is");
+                fdt::Fdt::new(blob)
+            }
+        };
+        let fdt = match parsed {
+            Ok(fdt) => fdt,
+            Err(e) => {
+                println!("PAYLOAD: device-tree FAIL bad DTB at x0={dtb:#x}: {e:?}");
+                report::finish_without_psci()
+            }
+        };
+        let platform = dt::Platform::parse(&fdt);
+        if let Some(uart) = platform.uart {
+            console::set_uart(uart);
+        }
+        if let Some(conduit) = platform.conduit {
+            psci::set_conduit(conduit);
+        }
+        let (_, end) = arch::image_range();
+        println!(
+            "PAYLOAD: el1-payload at EL{} load={load_address:#x}..{end:#x} dtb={dtb:#x} \
+             boot-cpu={:#x} cpus={} conduit={} console={:#x}",
+            arch::current_el(),
+            arch::mpidr(),
+            platform.cpu_count,
+            platform.conduit.map_or("none", psci::Conduit::name),
+            console::uart(),
+        );
+        if platform.cpus_in_dt > platform.cpu_count {
+            println!(
+                "PAYLOAD: warning {} CPUs in the DT, only the first {} are used",
+                platform.cpus_in_dt, platform.cpu_count
+            );
+        }
+        cases::run_all(&platform, dtb, blob.len() as u64);
+        report::finish()
+    }
+
+    /// Rust entry of a CPU started by CPU_ON, on its own stack.
+    #[unsafe(no_mangle)]
+    extern "C" fn payload_secondary_main(context_id: u64, index: u64) -> ! {
+        cases::secondary_report(context_id, index as usize)
+    }
+
+    #[panic_handler]
+    fn panic(info: &PanicInfo) -> ! {
+        println!(
+            "PAYLOAD: panic FAIL on cpu {:#x}: {}",
+            arch::mpidr(),
+            info.message()
+        );
+        if let Some(location) = info.location() {
+            println!("PAYLOAD: panic at {}:{}", location.file(), location.line());
+        }
+        report::finish_fatal()
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("el1-payload is a bare-metal image: build it with --target aarch64-unknown-none");
+    std::process::exit(1);
+}

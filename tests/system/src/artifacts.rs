@@ -1,0 +1,100 @@
+//! The images a system test boots, from the environment the Makefile sets.
+//!
+//! | variable | what |
+//! |---|---|
+//! | `HYP_FLASH` | `flash.bin`: TF-A BL1 + FIP with OP-TEE and the hypervisor as BL33 |
+//! | `HYP_PAYLOAD_DTB` | DTB whose `/chosen` kernel module names the EL1 test payload |
+//! | `HYP_PAYLOAD_IMAGE` | the EL1 test payload Image (`tests/payload/mkimage.sh`) |
+//! | `HYP_LINUX_DTB` | DTB whose `/chosen` modules name the Linux Image and initrd |
+//! | `HYP_LINUX_IMAGE` | the Linux Image |
+//! | `HYP_INITRD` | the initrd |
+//!
+//! A relative path is taken from the repository's top directory (cargo runs tests from the
+//! crate's directory). A variable that is unset, empty, or names no file is a test failure
+//! (a panic whose message says to run `make test`), never a silent pass or skip.
+
+use std::path::PathBuf;
+
+/// The path in `$var`, or a panic telling the reader to run `make test`.
+pub fn require(var: &str) -> PathBuf {
+    match std::env::var_os(var).filter(|value| !value.is_empty()) {
+        None => panic!(
+            "{var} is not set. The system tests boot images that `make test` builds and \
+             names in HYP_* variables: run `make test` (or set {var} by hand)."
+        ),
+        Some(value) => {
+            let path = crate::repo_root().join(value);
+            assert!(
+                path.is_file(),
+                "{var}={} is not a file. Run `make test` to build it.",
+                path.display()
+            );
+            path
+        }
+    }
+}
+
+/// What the payload test boots.
+#[derive(Clone, Debug)]
+pub struct Payload {
+    /// `HYP_FLASH`.
+    pub flash: PathBuf,
+    /// `HYP_PAYLOAD_DTB`.
+    pub dtb: PathBuf,
+    /// `HYP_PAYLOAD_IMAGE`.
+    pub image: PathBuf,
+}
+
+impl Payload {
+    /// Reads the variables (panics as [`require`] does).
+    pub fn from_env() -> Self {
+        Self {
+            flash: require("HYP_FLASH"),
+            dtb: require("HYP_PAYLOAD_DTB"),
+            image: require("HYP_PAYLOAD_IMAGE"),
+        }
+    }
+}
+
+/// What the Linux boot test boots.
+#[derive(Clone, Debug)]
+pub struct Linux {
+    /// `HYP_FLASH`.
+    pub flash: PathBuf,
+    /// `HYP_LINUX_DTB`.
+    pub dtb: PathBuf,
+    /// `HYP_LINUX_IMAGE`.
+    pub image: PathBuf,
+    /// `HYP_INITRD`.
+    pub initrd: PathBuf,
+}
+
+impl Linux {
+    /// Reads the variables (panics as [`require`] does).
+    pub fn from_env() -> Self {
+        Self {
+            flash: require("HYP_FLASH"),
+            dtb: require("HYP_LINUX_DTB"),
+            image: require("HYP_LINUX_IMAGE"),
+            initrd: require("HYP_INITRD"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::require;
+
+    #[test]
+    #[should_panic(expected = "run `make test`")]
+    fn unset_variable_fails_and_says_make_test() {
+        require("HYP_SYSTEM_TESTS_SURELY_UNSET_VARIABLE");
+    }
+
+    #[test]
+    #[should_panic(expected = "Run `make test` to build it")]
+    fn a_variable_naming_no_file_fails_and_says_make_test() {
+        // `cargo test` sets CARGO_MANIFEST_DIR to a directory: set, but not a file.
+        require("CARGO_MANIFEST_DIR");
+    }
+}

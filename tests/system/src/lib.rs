@@ -1,0 +1,35 @@
+//! System tests: boot the QEMU stack (TF-A, OP-TEE, the hypervisor as BL33, a host kernel)
+//! and check what appears on the console.
+//!
+//! - [`qemu`]: the runner. It starts `bash ci/qemu.sh <args>` (which execs QEMU, so the
+//!   child's PID is QEMU's) in its own process group, copies its console into
+//!   `build/logs/<test-name>.log` and a buffer the test can [`Qemu::expect`] against, and
+//!   kills QEMU by its PID (and that process group) on drop or timeout.
+//! - [`artifacts`]: the images the Makefile builds, read from `HYP_*` variables. A missing
+//!   variable fails the test with a message saying to run `make test`; nothing passes
+//!   silently.
+//!
+//! The tests themselves live in `tests/`: `payload.rs` (the EL1 payload's cases) and
+//! `linux_boot.rs` (the Linux host boot).
+
+pub mod artifacts;
+pub mod qemu;
+
+pub use qemu::{Error, Match, Qemu, QemuArgs};
+
+use std::path::PathBuf;
+
+/// The repository's top directory (where `ci/` and `build/` are).
+pub fn repo_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// Where the logs go: `$BUILD_DIR/logs` (as in `ci/config.sh`), else `build/logs`.
+pub fn logs_dir() -> PathBuf {
+    std::env::var_os("BUILD_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| repo_root().join("build"), PathBuf::from)
+        .join("logs")
+}

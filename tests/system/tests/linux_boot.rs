@@ -1,0 +1,127 @@
+//! The Linux host boot: Debian's arm64 kernel and the project's initramfs, booted by the
+//! hypervisor at EL1 on the full stack (TF-A, OP-TEE as SPMC, the hypervisor as BL33).
+//!
+//! The initramfs sees `autotest` on its command line, prints its facts between
+//! `HOST-CHECK-BEGIN` and `HOST-CHECK-END` (CPUs online, `/proc/iomem`, FF-A and TEE
+//! devices) and powers off. Needs `HYP_FLASH`, `HYP_LINUX_DTB`, `HYP_LINUX_IMAGE` and
+//! `HYP_INITRD` (set by `make test`). Console: `build/logs/linux_boots_as_host.log`.
+
+use std::time::Duration;
+
+use system_tests::artifacts::Linux;
+use system_tests::{Qemu, QemuArgs};
+
+/// TF-A + OP-TEE + hypervisor to the hypervisor's last line.
+const HYP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Linux to user space with four CPUs under TCG (about 5 s here; CI machines are slower).
+const LINUX_TIMEOUT: Duration = Duration::from_secs(180);
+/// From `HOST-CHECK-END` to QEMU's exit (PSCI SYSTEM_OFF through TF-A's GPIO power-off).
+const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn hex(s: &str) -> u64 {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16)
+        .unwrap_or_else(|e| panic!("not a hex number {s:?}: {e}"))
+}
+
+/// `/proc/iomem` top-level lines named `name`, as inclusive-exclusive ranges.
+fn iomem_ranges(block: &str, name: &str) -> Vec<(u64, u64)> {
+    block
+        .lines()
+        .filter_map(|l| l.trim_end_matches('\r').strip_prefix("iomem: "))
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| {
+            let (range, what) = l.split_once(" : ")?;
+            let (start, end) = range.split_once('-')?;
+            (what.trim() == name).then(|| (hex(start), hex(end) + 1))
+        })
+        .collect()
+}
+
+#[test]
+fn linux_boots_as_host() {
+    let images = Linux::from_env();
+    let mut args = QemuArgs::new(&images.flash, &images.dtb, &images.image);
+    args.initrd = Some(images.initrd.clone());
+    let mut qemu = Qemu::spawn("linux_boots_as_host", &args).unwrap_or_else(|e| panic!("{e}"));
+
+    // The hypervisor: its carve-out, then the hand-over to the host at EL1.
+    let carve = qemu
+        .expect(r"hyp: carve-out (0x[0-9a-f]+)-(0x[0-9a-f]+)", HYP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("no carve-out line from the hypervisor: {e}"));
+    let (carve_start, carve_end) = (
+        hex(carve.groups[0].as_deref().unwrap_or_default()),
+        hex(carve.groups[1].as_deref().unwrap_or_default()),
+    );
+    assert!(carve_start < carve_end, "empty carve-out {:?}", carve.text);
+    qemu.expect(r"hyp: entering host at EL1 pc=0x[0-9a-f]+", HYP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the hypervisor did not enter the host: {e}"));
+
+    // The kernel's own view: booted at EL1 on four CPUs, FF-A v1.2, OP-TEE up.
+    let markers = [
+        r"CPU: All CPU\(s\) started at EL1",
+        r"SMP: Total of 4 processors activated",
+        r"ARM FF-A: Firmware version 1\.2 found",
+        r"optee: initialized driver",
+        r"HOST-CHECK-BEGIN",
+    ];
+    if let Err(e) = qemu.expect_all(&markers, LINUX_TIMEOUT) {
+        panic!("Linux did not come up as expected: {e}");
+    }
+    let end = qemu
+        .expect(r"HOST-CHECK-END", LINUX_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the initramfs checks did not finish: {e}"));
+    let output = qemu.output();
+    let begin = output
+        .find("HOST-CHECK-BEGIN")
+        .expect("HOST-CHECK-BEGIN was matched above");
+    let block = &output[begin..end.start];
+
+    assert!(
+        block.contains("cpu-online: 0-3"),
+        "four CPUs online in the host; check block:\n{block}"
+    );
+    assert!(
+        block.contains("ffa-devices: arm-ffa-"),
+        "FF-A partitions probed:\n{block}"
+    );
+    assert!(block.contains("/dev/tee0"), "OP-TEE device present:\n{block}");
+
+    // The carve-out is not the host's RAM: no System RAM range touches it, and Linux
+    // reserved exactly it (the hypervisor's /reserved-memory no-map node).
+    let ram = iomem_ranges(block, "System RAM");
+    assert!(!ram.is_empty(), "no System RAM lines in /proc/iomem:\n{block}");
+    for (start, end) in &ram {
+        assert!(
+            *end <= carve_start || *start >= carve_end,
+            "System RAM {start:#x}-{end:#x} overlaps the carve-out \
+             {carve_start:#x}-{carve_end:#x}:\n{block}"
+        );
+    }
+    assert!(
+        iomem_ranges(block, "reserved").contains(&(carve_start, carve_end)),
+        "the carve-out {carve_start:#x}-{carve_end:#x} is not a reserved range:\n{block}"
+    );
+
+    // A clean power-off: the kernel's, then QEMU's exit status.
+    qemu.expect(r"reboot: Power down", EXIT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("no power-off: {e}"));
+    let status = qemu
+        .wait_exit(EXIT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("after power-off: {e}"));
+    assert!(status.success(), "QEMU exited with {status}, want 0");
+
+    let output = qemu.output();
+    for bad in [
+        "hyp: ERROR",
+        "hyp: WARN",
+        "Unable to handle kernel",
+        "Internal error",
+        "Kernel panic",
+    ] {
+        assert!(
+            !output.contains(bad),
+            "console has {bad:?}; log: {}",
+            qemu.log_path().display()
+        );
+    }
+}

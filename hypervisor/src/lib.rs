@@ -13,6 +13,7 @@ extern crate alloc;
 pub mod abort;
 pub mod dt;
 pub mod el2config;
+pub mod ffa;
 pub mod hvc;
 pub mod memmap;
 pub mod percpu;

@@ -84,12 +84,18 @@ fn linux_boots_as_host() {
         block.contains("ffa-devices: arm-ffa-"),
         "FF-A partitions probed:\n{block}"
     );
-    assert!(block.contains("/dev/tee0"), "OP-TEE device present:\n{block}");
+    assert!(
+        block.contains("/dev/tee0"),
+        "OP-TEE device present:\n{block}"
+    );
 
     // The carve-out is not the host's RAM: no System RAM range touches it, and Linux
     // reserved exactly it (the hypervisor's /reserved-memory no-map node).
     let ram = iomem_ranges(block, "System RAM");
-    assert!(!ram.is_empty(), "no System RAM lines in /proc/iomem:\n{block}");
+    assert!(
+        !ram.is_empty(),
+        "no System RAM lines in /proc/iomem:\n{block}"
+    );
     for (start, end) in &ram {
         assert!(
             *end <= carve_start || *start >= carve_end,

@@ -1,0 +1,1795 @@
+//! The FF-A ABI table: the single source of truth of the proxy.
+//!
+//! One row per FF-A function number the proxy knows. A row gives both calling conventions
+//! (SMC32 `0x84xx_xxxx`, SMC64 `0xC4xx_xxxx`), the version that introduced the function, its
+//! register schema (which bits of which register carry which field, which must be zero, which
+//! name the caller), its policy (forward after checks, emulate at EL2, block) and the spec
+//! section it follows. Where the sources disagree (reference §4.1) the row's `note` records the
+//! decision and its reason.
+//!
+//! Everything else derives from this table: validation ([`super::validate`]) runs on masks
+//! compiled from it at build time, `FFA_FEATURES` answers from it, and `docs/ffa-policy.md` is
+//! generated from it by [`write_policy_markdown`].
+//!
+//! # Reading a schema
+//! Registers are numbered as in the spec: `x1`..`x17`. A field of width 64 is "the whole
+//! register": 32 bits in an SMC32 call (`wN`), 64 bits in an SMC64 call (`xN`). Every bit of
+//! `x1`..`x7` that no carried field covers must be zero; so must `x8`..`x17` at v1.2 unless a
+//! field covers them (before v1.2 they are not part of an FF-A call: ignored and never
+//! forwarded). Reserved and refused fields are listed explicitly so that a reader can check a
+//! row against DEN0077 and so that a rejection can name the field; listing them changes nothing
+//! in the masks.
+//!
+//! Section names, not numbers: the spec text was not at hand when this table was written (the
+//! team reference marks such rules "[spec, unverified]"). Each ABI has its own section in
+//! DEN0077 titled with its name; `spec` names it and the implementations the row was checked
+//! against (tags of `ffa-reference.md` §0).
+
+use core::fmt;
+
+/// The host's FF-A endpoint ID. The host is the only normal-world endpoint and shares ID 0 with
+/// the hypervisor at the SPMC (reference T1).
+pub const HOST_ID: u16 = 0;
+
+// The validator checks "names the caller" fields with the same masks as MBZ fields, which is
+// only right because the host's ID is 0. Changing HOST_ID needs a comparison in `validate`.
+const _: () = assert!(HOST_ID == 0);
+
+/// Well-known function IDs that the proxy's own code uses (replies, probing, emulation).
+pub mod fid {
+    /// `FFA_ERROR` (SMC32 only up to v1.2).
+    pub const ERROR: u32 = 0x8400_0060;
+    /// `FFA_SUCCESS`, SMC32 convention.
+    pub const SUCCESS_32: u32 = 0x8400_0061;
+    /// `FFA_SUCCESS`, SMC64 convention.
+    pub const SUCCESS_64: u32 = 0xC400_0061;
+    /// `FFA_INTERRUPT`.
+    pub const INTERRUPT: u32 = 0x8400_0062;
+    /// `FFA_VERSION`.
+    pub const VERSION: u32 = 0x8400_0063;
+    /// `FFA_FEATURES`.
+    pub const FEATURES: u32 = 0x8400_0064;
+    /// `FFA_ID_GET`.
+    pub const ID_GET: u32 = 0x8400_0069;
+    /// `FFA_MSG_WAIT` (as a reply to `FFA_RUN`).
+    pub const MSG_WAIT: u32 = 0x8400_006B;
+    /// `FFA_YIELD`.
+    pub const YIELD: u32 = 0x8400_006C;
+    /// `FFA_MSG_SEND_DIRECT_RESP`, SMC32.
+    pub const DIRECT_RESP_32: u32 = 0x8400_0070;
+    /// `FFA_MSG_SEND_DIRECT_RESP`, SMC64.
+    pub const DIRECT_RESP_64: u32 = 0xC400_0070;
+    /// `FFA_MSG_SEND_DIRECT_RESP2` (v1.2, SMC64 only).
+    pub const DIRECT_RESP2: u32 = 0xC400_008E;
+}
+
+/// FF-A status codes carried in `w2` of `FFA_ERROR` (and, for `FFA_VERSION`, in `w0`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Status {
+    /// The ABI or feature is not implemented, not offered to this caller, or not in its version.
+    NotSupported = -1,
+    /// A field check failed.
+    InvalidParameters = -2,
+    /// Out of memory.
+    NoMemory = -3,
+    /// Try again: the proxy is in the middle of a version negotiation on another CPU.
+    Busy = -4,
+    /// Interrupted.
+    Interrupted = -5,
+    /// Denied.
+    Denied = -6,
+    /// Retry.
+    Retry = -7,
+    /// The SPMC's reply did not fit the ABI; the proxy dropped it.
+    Aborted = -8,
+    /// No data.
+    NoData = -9,
+}
+
+impl Status {
+    /// The status as the 32-bit register value `w2` of `FFA_ERROR` carries (upper half zero).
+    pub const fn w(self) -> u64 {
+        self as i32 as u32 as u64
+    }
+}
+
+/// The FF-A versions this proxy speaks. Ordered: `V1_0 < V1_1 < V1_2`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Version {
+    /// v1.0 (DEN0077A 1.0).
+    V1_0 = 0,
+    /// v1.1: notifications, `FFA_MSG_SEND2`, `FFA_SPM_ID_GET`.
+    V1_1 = 1,
+    /// v1.2: SMCCC v1.2 register file (`x8`..`x17`), `FFA_MSG_SEND_DIRECT_REQ2`.
+    V1_2 = 2,
+}
+
+impl Version {
+    /// All versions, oldest first (index = `self as usize`).
+    pub const ALL: [Version; 3] = [Version::V1_0, Version::V1_1, Version::V1_2];
+
+    /// The newest version this proxy implements.
+    pub const LATEST: Version = Version::V1_2;
+
+    /// The minor number (major is always 1).
+    pub const fn minor(self) -> u16 {
+        self as u16
+    }
+
+    /// The `FFA_VERSION` encoding: `major << 16 | minor`.
+    pub const fn bits(self) -> u32 {
+        (1 << 16) | self as u32
+    }
+
+    /// The version 1.`minor`, or `None` if the proxy does not speak it.
+    pub const fn from_minor(minor: u16) -> Option<Self> {
+        match minor {
+            0 => Some(Version::V1_0),
+            1 => Some(Version::V1_1),
+            2 => Some(Version::V1_2),
+            _ => None,
+        }
+    }
+
+    /// Index into per-version arrays.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "1.{}", self.minor())
+    }
+}
+
+/// SMCCC calling convention of one function ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conv {
+    /// SMC32: `w0`..`w7`; the upper halves of `x1`..`x7` must be zero.
+    Smc32 = 0,
+    /// SMC64: `x0`..`x7` (and `x8`..`x17` at v1.2).
+    Smc64 = 1,
+}
+
+impl Conv {
+    /// The convention a function ID's bit 30 selects.
+    pub const fn of(function_id: u32) -> Self {
+        if function_id & (1 << 30) != 0 {
+            Conv::Smc64
+        } else {
+            Conv::Smc32
+        }
+    }
+
+    /// The bits of `x1`..`x7` the convention can carry.
+    pub const fn width_mask(self) -> u64 {
+        match self {
+            Conv::Smc32 => 0xFFFF_FFFF,
+            Conv::Smc64 => u64::MAX,
+        }
+    }
+}
+
+/// Which calling conventions a row defines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Convs {
+    /// Only `0x84xx_xxxx`.
+    Smc32,
+    /// Only `0xC4xx_xxxx`.
+    Smc64,
+    /// Both.
+    Both,
+}
+
+impl Convs {
+    /// Whether `conv` is defined.
+    pub const fn has(self, conv: Conv) -> bool {
+        matches!(
+            (self, conv),
+            (Convs::Both, _) | (Convs::Smc32, Conv::Smc32) | (Convs::Smc64, Conv::Smc64)
+        )
+    }
+}
+
+/// What the proxy does with a field of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Carried to the SPMC unchanged.
+    Value,
+    /// Names the caller: must be the host's endpoint ID ([`HOST_ID`], 0).
+    CallerId,
+    /// Reserved by the spec (SBZ/MBZ): must be zero.
+    Reserved,
+    /// Defined by the spec, but not valid from the normal world or refused by this proxy's
+    /// policy (see the row's note): must be zero.
+    Refused,
+    /// Carried only when bit `bit` of register `reg` is set; otherwise must be zero.
+    ValueIf {
+        /// Register of the enabling flag.
+        reg: u8,
+        /// Bit of the enabling flag.
+        bit: u8,
+    },
+}
+
+/// One field of a call's register schema.
+#[derive(Clone, Copy, Debug)]
+pub struct Field {
+    /// Register number, 1..=17.
+    pub reg: u8,
+    /// Lowest bit.
+    pub lsb: u8,
+    /// Width in bits; 64 means the whole register (32 bits in an SMC32 call).
+    pub width: u8,
+    /// The rule.
+    pub kind: Kind,
+    /// The spec's name of the field.
+    pub name: &'static str,
+    /// The first version that defines the field; before it the bits are reserved.
+    pub since: Version,
+}
+
+impl Field {
+    const fn new(reg: u8, hi: u8, lo: u8, kind: Kind, name: &'static str) -> Self {
+        Field {
+            reg,
+            lsb: lo,
+            width: hi - lo + 1,
+            kind,
+            name,
+            since: Version::V1_0,
+        }
+    }
+
+    const fn from(self, since: Version) -> Self {
+        Field { since, ..self }
+    }
+
+    /// The bits this field covers in a call of convention `conv`.
+    pub const fn mask(&self, conv: Conv) -> u64 {
+        let m = if self.width >= 64 {
+            u64::MAX
+        } else {
+            ((1u64 << self.width) - 1) << self.lsb
+        };
+        if self.reg <= 7 {
+            m & conv.width_mask()
+        } else {
+            m
+        }
+    }
+
+    /// Whether the field exists at version `v`.
+    pub const fn defined_at(&self, v: Version) -> bool {
+        v as u8 >= self.since as u8
+    }
+}
+
+/// The whole register `reg` is a value (`wN` in SMC32, `xN` in SMC64).
+const fn reg(reg: u8, name: &'static str) -> Field {
+    Field {
+        reg,
+        lsb: 0,
+        width: 64,
+        kind: Kind::Value,
+        name,
+        since: Version::V1_0,
+    }
+}
+
+/// Bits `hi..=lo` of `reg` are a value.
+const fn val(reg: u8, hi: u8, lo: u8, name: &'static str) -> Field {
+    Field::new(reg, hi, lo, Kind::Value, name)
+}
+
+/// Bits `hi..=lo` of `reg` name the caller.
+const fn caller(reg: u8, hi: u8, lo: u8, name: &'static str) -> Field {
+    Field::new(reg, hi, lo, Kind::CallerId, name)
+}
+
+/// Bits `hi..=lo` of `reg` are reserved.
+const fn rsv(reg: u8, hi: u8, lo: u8, name: &'static str) -> Field {
+    Field::new(reg, hi, lo, Kind::Reserved, name)
+}
+
+/// Bits `hi..=lo` of `reg` are refused from the host.
+const fn refused(reg: u8, hi: u8, lo: u8, name: &'static str) -> Field {
+    Field::new(reg, hi, lo, Kind::Refused, name)
+}
+
+/// An ABI that the proxy answers at EL2. A later issue adds a variant per ABI it implements
+/// (RX/TX mailbox, memory sharing) and flips the row's policy from `Block` to `Emulate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handler {
+    /// `FFA_VERSION`: negotiation, see `version.rs`.
+    Version,
+    /// `FFA_FEATURES`: answered from this table, forwarded for what the proxy forwards.
+    Features,
+    /// `FFA_ID_GET`: the host is endpoint 0.
+    IdGet,
+}
+
+/// What the proxy does with a call that passed (or, for `Block`, never reaches) validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Validate, rebuild from the schema, forward, filter the reply.
+    Forward,
+    /// Validate, then answer at EL2 through the handler.
+    Emulate(Handler),
+    /// `FFA_ERROR(NOT_SUPPORTED)`; `FFA_FEATURES` says the same.
+    Block,
+}
+
+/// The replies the SPMC may give to a forwarded call, and which registers of `FFA_SUCCESS`
+/// the call defines. Anything else becomes `FFA_ERROR(ABORTED)` for the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replies {
+    /// Bit set of `Replies::ERROR` ... `Replies::MSG_WAIT`.
+    pub kinds: u8,
+    /// Bit `n` set: `xN` of `FFA_SUCCESS` is defined for this call.
+    pub success_regs: u32,
+}
+
+impl Replies {
+    /// `FFA_ERROR`: `w1` target info, `w2` status.
+    pub const ERROR: u8 = 1 << 0;
+    /// `FFA_SUCCESS_32/64` with `success_regs`.
+    pub const SUCCESS: u8 = 1 << 1;
+    /// `FFA_MSG_SEND_DIRECT_RESP_32/64`: `w1` IDs, `w2` flags, `x3`..`x7` payload.
+    pub const DIRECT_RESP: u8 = 1 << 2;
+    /// `FFA_MSG_SEND_DIRECT_RESP2`: `w1` IDs, `x4`..`x17` payload.
+    pub const DIRECT_RESP2: u8 = 1 << 3;
+    /// `FFA_INTERRUPT`: `w1` target info, `w2` interrupt ID.
+    pub const INTERRUPT: u8 = 1 << 4;
+    /// `FFA_YIELD`: `w1` target info, `w2`/`w3` timeout.
+    pub const YIELD: u8 = 1 << 5;
+    /// `FFA_MSG_WAIT_32`: `w1` target info (an SP that waits after `FFA_RUN`).
+    pub const MSG_WAIT: u8 = 1 << 6;
+
+    const NONE: Replies = Replies {
+        kinds: 0,
+        success_regs: 0,
+    };
+
+    /// `FFA_ERROR` or `FFA_SUCCESS` with registers `regs` (bit n = xN).
+    const fn success(regs: u32) -> Replies {
+        Replies {
+            kinds: Replies::ERROR | Replies::SUCCESS,
+            success_regs: regs,
+        }
+    }
+}
+
+/// Bits x2..=x7.
+const X2_X7: u32 = 0b1111_1100;
+
+/// One row of the table.
+#[derive(Clone, Copy, Debug)]
+pub struct Abi {
+    /// The spec's name, without `_32`/`_64`.
+    pub name: &'static str,
+    /// Function number, bits [7:0] of the function ID (0x60..=0xFF).
+    pub number: u8,
+    /// Which of `0x8400_00nn` (SMC32) and `0xC400_00nn` (SMC64) exist.
+    pub convs: Convs,
+    /// The version that introduced it.
+    pub since: Version,
+    /// The last version that defines it (`None`: still defined in v1.2).
+    pub until: Option<Version>,
+    /// The spec section it follows, and the implementations it was checked against.
+    pub spec: &'static str,
+    /// Register schema of the call.
+    pub fields: &'static [Field],
+    /// What the proxy does.
+    pub policy: Policy,
+    /// Replies accepted from the SPMC (forwarded rows only).
+    pub replies: Replies,
+    /// Decisions and their reasons.
+    pub note: &'static str,
+}
+
+impl Abi {
+    /// The function ID in convention `conv`.
+    pub const fn function_id(&self, conv: Conv) -> u32 {
+        match conv {
+            Conv::Smc32 => 0x8400_0000 | self.number as u32,
+            Conv::Smc64 => 0xC400_0000 | self.number as u32,
+        }
+    }
+
+    /// Whether the function exists at version `v`.
+    pub const fn defined_at(&self, v: Version) -> bool {
+        let after_start = v as u8 >= self.since as u8;
+        match self.until {
+            Some(u) => after_start && v as u8 <= u as u8,
+            None => after_start,
+        }
+    }
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per table column, so that each call site reads as a table row"
+)]
+const fn row(
+    name: &'static str,
+    number: u8,
+    convs: Convs,
+    since: Version,
+    spec: &'static str,
+    fields: &'static [Field],
+    policy: Policy,
+    replies: Replies,
+    note: &'static str,
+) -> Abi {
+    Abi {
+        name,
+        number,
+        convs,
+        since,
+        until: None,
+        spec,
+        fields,
+        policy,
+        replies,
+        note,
+    }
+}
+
+use Convs::{Both, Smc32, Smc64};
+use Version::{V1_0, V1_1, V1_2};
+
+/// Note shared by the memory and mailbox ABIs.
+const LATER_MEMORY: &str = "Blocked until the memory-sharing issue implements it as \
+    Policy::Emulate with its own Handler (hypervisor-owned mailbox, copy-then-validate, stage-2 \
+    ownership; reference §1.4-§1.6, T1, T6-T10). The schema is recorded now so that issue only \
+    adds the handler.";
+
+const MEM_XFER_FIELDS: &[Field] = &[
+    reg(1, "total length"),
+    reg(2, "fragment length"),
+    refused(3, 63, 0, "buffer address"),
+    refused(4, 31, 0, "page count"),
+];
+
+const MEM_XFER_NOTE: &str = "x3/w4 carry a separate buffer; MBZ when the TX buffer is used. \
+    The proxy will only accept TX-buffer transfers (pKVM; Linux sets use_txbuf), so both are \
+    refused. Blocked until the memory-sharing issue implements it.";
+
+const DIRECT_FIELDS: &[Field] = &[
+    caller(1, 31, 16, "sender endpoint ID"),
+    val(1, 15, 0, "receiver endpoint ID"),
+    refused(
+        2,
+        31,
+        0,
+        "flags (bit 31 framework message, [7:0] message type)",
+    ),
+    reg(3, "payload 0"),
+    reg(4, "payload 1"),
+    reg(5, "payload 2"),
+    reg(6, "payload 3"),
+    reg(7, "payload 4"),
+];
+
+const DIRECT2_FIELDS: &[Field] = &[
+    caller(1, 31, 16, "sender endpoint ID"),
+    val(1, 15, 0, "receiver endpoint ID"),
+    reg(2, "receiver protocol UUID, low 64 bits"),
+    reg(3, "receiver protocol UUID, high 64 bits"),
+    reg(4, "payload 0"),
+    reg(5, "payload 1"),
+    reg(6, "payload 2"),
+    reg(7, "payload 3"),
+    reg(8, "payload 4").from(V1_2),
+    reg(9, "payload 5").from(V1_2),
+    reg(10, "payload 6").from(V1_2),
+    reg(11, "payload 7").from(V1_2),
+    reg(12, "payload 8").from(V1_2),
+    reg(13, "payload 9").from(V1_2),
+    reg(14, "payload 10").from(V1_2),
+    reg(15, "payload 11").from(V1_2),
+    reg(16, "payload 12").from(V1_2),
+    reg(17, "payload 13").from(V1_2),
+];
+
+const BIND_IDS: [Field; 2] = [
+    val(1, 31, 16, "sender endpoint ID (an SP)"),
+    caller(1, 15, 0, "receiver endpoint ID"),
+];
+
+const HANDLE_FIELDS: [Field; 2] = [
+    reg(1, "handle, low 32 bits"),
+    reg(2, "handle, high 32 bits"),
+];
+
+/// The table, ordered by function number.
+pub const TABLE: &[Abi] = &[
+    row(
+        "FFA_ERROR",
+        0x60,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_ERROR (status reporting interfaces); CRATE, HF",
+        &[reg(1, "target information"), reg(2, "error code")],
+        Policy::Block,
+        Replies::NONE,
+        "A return interface: the SPMC answers with it; the host never sends it to the Secure \
+         world. The SMC64 variant is v1.3 and unknown here.",
+    ),
+    row(
+        "FFA_SUCCESS",
+        0x61,
+        Both,
+        V1_0,
+        "DEN0077 v1.2, FFA_SUCCESS (status reporting interfaces); CRATE",
+        &[],
+        Policy::Block,
+        Replies::NONE,
+        "A return interface; never sent by the host.",
+    ),
+    row(
+        "FFA_INTERRUPT",
+        0x62,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_INTERRUPT (CPU cycle management interfaces); CRATE, HF",
+        &[reg(1, "target information"), reg(2, "interrupt ID")],
+        Policy::Block,
+        Replies::NONE,
+        "Returned to the host when an SP is preempted; the host resumes it with FFA_RUN. The \
+         host never sends it.",
+    ),
+    row(
+        "FFA_VERSION",
+        0x63,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_VERSION (setup and discovery interfaces); PKVM-1.2 do_ffa_version, \
+         HF api_ffa_version, XEN",
+        &[
+            rsv(1, 31, 31, "bit 31 (MBZ)"),
+            val(1, 30, 16, "major version"),
+            val(1, 15, 0, "minor version"),
+        ],
+        Policy::Emulate(Handler::Version),
+        Replies::NONE,
+        "Emulated. Checked against this v1.0 schema at every version, because the caller's \
+         version is what is being negotiated (x8-x17 are therefore not checked). A violation \
+         answers NOT_SUPPORTED in w0: FFA_VERSION has no FFA_ERROR return. Negotiation rules \
+         (§4.1 #3, #4) are in the Version section.",
+    ),
+    row(
+        "FFA_FEATURES",
+        0x64,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_FEATURES (setup and discovery interfaces); HF api_ffa_features, \
+         PKVM-1.2, XEN, LNX-DRV",
+        &[
+            reg(1, "function ID or feature ID"),
+            refused(2, 31, 0, "input properties").from(V1_1),
+        ],
+        Policy::Emulate(Handler::Features),
+        Replies {
+            kinds: Replies::ERROR | Replies::SUCCESS,
+            success_regs: 0b1100,
+        },
+        "Answered from this table: NOT_SUPPORTED for blocked, unknown and not-yet-defined IDs \
+         (both conventions), SUCCESS for emulated ones, forwarded for forwarded ones (reply: \
+         w2/w3 interface properties). Feature IDs (bit 31 clear): bits [30:8] MBZ, checked \
+         like every other field (INVALID_PARAMETERS; Hafnium answers NOT_SUPPORTED, the issue \
+         asks for one rule); NPI (1) and SRI (2) forwarded from v1.1, anything else \
+         NOT_SUPPORTED. w2 input properties: only MEM_RETRIEVE_REQ defines them and it is \
+         blocked, so MBZ for every query (Xen does not check w2, Linux sends 0).",
+    ),
+    row(
+        "FFA_RX_RELEASE",
+        0x65,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_RX_RELEASE (setup and discovery interfaces); HF, EDK2 #12563, XEN",
+        &[
+            caller(1, 15, 0, "VM ID").from(V1_1),
+            rsv(1, 31, 16, "bits [31:16]"),
+        ],
+        Policy::Block,
+        Replies::success(0),
+        "§4.1 #1: the ID is in w1[15:0] (HF, CRATE, XEN) and names the caller, the other half \
+         is reserved, so w1 must be 0 in full (EDK2 #12563, HF at a virtual instance). \
+         Blocked until the mailbox issue implements it: a forwarded RX_RELEASE would release \
+         the hypervisor's RX buffer, not the host's (T1, T10).",
+    ),
+    row(
+        "FFA_RXTX_MAP",
+        0x66,
+        Both,
+        V1_0,
+        "DEN0077 v1.2, FFA_RXTX_MAP (setup and discovery interfaces); PKVM-1.2, XEN, CRATE",
+        &[
+            reg(1, "TX buffer address"),
+            reg(2, "RX buffer address"),
+            val(3, 5, 0, "page count (4 KiB units)"),
+            rsv(3, 31, 6, "bits [31:6]"),
+        ],
+        Policy::Block,
+        Replies::success(0),
+        LATER_MEMORY,
+    ),
+    row(
+        "FFA_RXTX_UNMAP",
+        0x67,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_RXTX_UNMAP (setup and discovery interfaces); HF, PKVM-1.2, XEN, \
+         CRATE",
+        &[
+            caller(1, 31, 16, "endpoint ID"),
+            rsv(1, 15, 0, "bits [15:0]"),
+        ],
+        Policy::Block,
+        Replies::success(0),
+        "§4.1 #1: the ID is in w1[31:16] (HF, CRATE, XEN) and names the caller, the other half \
+         is reserved, so w1 must be 0 in full (pKVM, EDK2). Blocked until the mailbox issue \
+         implements it.",
+    ),
+    row(
+        "FFA_PARTITION_INFO_GET",
+        0x68,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_PARTITION_INFO_GET (setup and discovery interfaces); HF, XEN, \
+         PKVM-1.2, LNX-DRV",
+        &[
+            reg(1, "UUID word 0"),
+            reg(2, "UUID word 1"),
+            reg(3, "UUID word 2"),
+            reg(4, "UUID word 3"),
+            val(5, 0, 0, "return count only").from(V1_1),
+            rsv(5, 31, 1, "flags [31:1]"),
+        ],
+        Policy::Block,
+        Replies::success(0b1100),
+        "Blocked until the mailbox issue copies the descriptors into the host's RX buffer \
+         (T1). Left for that issue: §4.1 #7 (whether the list includes the caller) and §4.1 #9 \
+         (error for no RX buffer: BUSY in pKVM, DENIED in Xen).",
+    ),
+    row(
+        "FFA_ID_GET",
+        0x69,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_ID_GET (setup and discovery interfaces); PKVM-ANDROID, XEN, \
+         LNX-DRV",
+        &[],
+        Policy::Emulate(Handler::IdGet),
+        Replies::NONE,
+        "Emulated: SUCCESS with w2 = 0, the host's ID. The proxy checks at boot that the SPMC \
+         also sees ID 0 (Proxy::probe), as pKVM's post-init does.",
+    ),
+    Abi {
+        until: Some(V1_0),
+        ..row(
+            "FFA_MSG_POLL",
+            0x6A,
+            Smc32,
+            V1_0,
+            "DEN0077 v1.0, FFA_MSG_POLL (indirect messaging, removed in v1.1)",
+            &[],
+            Policy::Block,
+            Replies::NONE,
+            "v1.0 indirect messaging, removed in v1.1; the SPMC reads ID 0's mailbox (T12).",
+        )
+    },
+    row(
+        "FFA_MSG_WAIT",
+        0x6B,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_MSG_WAIT (CPU cycle management interfaces); HF api_ffa_msg_wait",
+        &[val(2, 0, 0, "retain RX buffer ownership").from(V1_2)],
+        Policy::Block,
+        Replies::NONE,
+        "Only an SP waits for messages; the normal world never calls it. (SMC64 is v1.3.)",
+    ),
+    row(
+        "FFA_YIELD",
+        0x6C,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_YIELD (CPU cycle management interfaces); CRATE, HF",
+        &[
+            reg(2, "timeout, low 32 bits").from(V1_1),
+            reg(3, "timeout, high 32 bits").from(V1_1),
+        ],
+        Policy::Block,
+        Replies::NONE,
+        "Sent by SPs; the host receives it as a reply and resumes the SP with FFA_RUN.",
+    ),
+    row(
+        "FFA_RUN",
+        0x6D,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_RUN (CPU cycle management interfaces); HF handler.c (x8-x17 MBZ \
+         at v1.2), LNX-DRV",
+        &[
+            val(1, 31, 16, "target endpoint ID"),
+            val(1, 15, 0, "target vCPU ID"),
+        ],
+        Policy::Forward,
+        Replies {
+            kinds: Replies::ERROR
+                | Replies::SUCCESS
+                | Replies::DIRECT_RESP
+                | Replies::DIRECT_RESP2
+                | Replies::INTERRUPT
+                | Replies::YIELD
+                | Replies::MSG_WAIT,
+            success_regs: 0,
+        },
+        "Forwarded: how the host resumes an SP after FFA_INTERRUPT or FFA_YIELD (T17). w1 \
+         names the target, not the caller, so it is not an ID check. The reply may be the \
+         resumed direct response, hence DIRECT_RESP/RESP2 are accepted.",
+    ),
+    Abi {
+        until: Some(V1_0),
+        ..row(
+            "FFA_MSG_SEND",
+            0x6E,
+            Smc32,
+            V1_0,
+            "DEN0077 v1.0, FFA_MSG_SEND (indirect messaging, removed in v1.1)",
+            &[
+                caller(1, 31, 16, "sender endpoint ID"),
+                val(1, 15, 0, "receiver endpoint ID"),
+                reg(3, "message size"),
+                reg(4, "flags"),
+            ],
+            Policy::Block,
+            Replies::NONE,
+            "v1.0 indirect messaging, removed in v1.1; the SPMC reads ID 0's TX buffer (T12).",
+        )
+    },
+    row(
+        "FFA_MSG_SEND_DIRECT_REQ",
+        0x6F,
+        Both,
+        V1_0,
+        "DEN0077 v1.2, FFA_MSG_SEND_DIRECT_REQ (direct messaging interfaces); HF api.c, \
+         PKVM-ANDROID, XEN, LNX-DRV",
+        DIRECT_FIELDS,
+        Policy::Forward,
+        Replies {
+            kinds: Replies::ERROR | Replies::DIRECT_RESP | Replies::INTERRUPT | Replies::YIELD,
+            success_regs: 0,
+        },
+        "Sender must be the host (T17; OP-TEE trusts it). §4.1 #8: w2 MBZ (HF) rather than \
+         forwarded unchecked (pKVM, Xen): partition messages define no flags, and framework \
+         messages (VM created/destroyed, power management) belong to the hypervisor and the \
+         SPMD, so the host may not send them. At v1.2, x8-x17 MBZ (HF); the arm-ffa crate \
+         decodes x3-x17 as payload for SMC64, but FFA_MSG_SEND_DIRECT_REQ2 is the v1.2 \
+         extended-payload ABI and Linux uses x3-x7 only.",
+    ),
+    row(
+        "FFA_MSG_SEND_DIRECT_RESP",
+        0x70,
+        Both,
+        V1_0,
+        "DEN0077 v1.2, FFA_MSG_SEND_DIRECT_RESP (direct messaging interfaces); PKVM-1.2, HF",
+        DIRECT_FIELDS,
+        Policy::Block,
+        Replies::NONE,
+        "The host is never the target of a direct request, so it never responds (pKVM blocks \
+         both conventions).",
+    ),
+    row(
+        "FFA_MEM_DONATE",
+        0x71,
+        Both,
+        V1_0,
+        "DEN0077 v1.2, FFA_MEM_DONATE (memory management interfaces); PKVM-1.2",
+        MEM_XFER_FIELDS,
+        Policy::Block,
+        Replies::success(0b1100),
+        "Blocked for good in pKVM: the host may not give pages away to the Secure world. \
+         x3/w4 as for FFA_MEM_SHARE.",
+    ),
+    row(
+        "FFA_MEM_LEND",
+        0x72,
+        Both,
+        V1_0,
+        "DEN0077 v1.2, FFA_MEM_LEND (memory management interfaces); PKVM-1.2, XEN, LNX-DRV",
+        MEM_XFER_FIELDS,
+        Policy::Block,
+        Replies::success(0b1100),
+        MEM_XFER_NOTE,
+    ),
+    row(
+        "FFA_MEM_SHARE",
+        0x73,
+        Both,
+        V1_0,
+        "DEN0077 v1.2, FFA_MEM_SHARE (memory management interfaces); PKVM-1.2, XEN, LNX-DRV",
+        MEM_XFER_FIELDS,
+        Policy::Block,
+        Replies::success(0b1100),
+        MEM_XFER_NOTE,
+    ),
+    row(
+        "FFA_MEM_RETRIEVE_REQ",
+        0x74,
+        Both,
+        V1_0,
+        "DEN0077 v1.2, FFA_MEM_RETRIEVE_REQ (memory management interfaces); PKVM-1.2",
+        MEM_XFER_FIELDS,
+        Policy::Block,
+        Replies::NONE,
+        "The host never borrows Secure memory; the hypervisor issues it itself on reclaim \
+         (pKVM).",
+    ),
+    row(
+        "FFA_MEM_RETRIEVE_RESP",
+        0x75,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_MEM_RETRIEVE_RESP (memory management interfaces)",
+        &[reg(1, "total length"), reg(2, "fragment length")],
+        Policy::Block,
+        Replies::NONE,
+        "A reply from the SPMC to a borrower; never sent by the host.",
+    ),
+    row(
+        "FFA_MEM_RELINQUISH",
+        0x76,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_MEM_RELINQUISH (memory management interfaces)",
+        &[],
+        Policy::Block,
+        Replies::NONE,
+        "Borrower side; the host never borrows.",
+    ),
+    row(
+        "FFA_MEM_RECLAIM",
+        0x77,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_MEM_RECLAIM (memory management interfaces); PKVM-1.2, LNX-DRV, \
+         CRATE",
+        &[
+            HANDLE_FIELDS[0],
+            HANDLE_FIELDS[1],
+            val(3, 1, 0, "flags (zero memory, time slicing)"),
+            rsv(3, 31, 2, "flags [31:2]"),
+        ],
+        Policy::Block,
+        Replies::success(0),
+        LATER_MEMORY,
+    ),
+    row(
+        "FFA_MEM_OP_PAUSE",
+        0x78,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_MEM_OP_PAUSE (memory management interfaces); PKVM-1.2",
+        &[HANDLE_FIELDS[0], HANDLE_FIELDS[1]],
+        Policy::Block,
+        Replies::NONE,
+        "Blocked (pKVM): the proxy does not support time-sliced transactions.",
+    ),
+    row(
+        "FFA_MEM_OP_RESUME",
+        0x79,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_MEM_OP_RESUME (memory management interfaces); PKVM-1.2",
+        &[HANDLE_FIELDS[0], HANDLE_FIELDS[1]],
+        Policy::Block,
+        Replies::NONE,
+        "Blocked (pKVM): the proxy does not support time-sliced transactions.",
+    ),
+    row(
+        "FFA_MEM_FRAG_RX",
+        0x7A,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_MEM_FRAG_RX (memory management interfaces); HF, CRATE, PKVM-1.2",
+        &[
+            HANDLE_FIELDS[0],
+            HANDLE_FIELDS[1],
+            reg(3, "fragment offset"),
+            caller(4, 31, 16, "sender endpoint ID (hypervisor-filled)"),
+            rsv(4, 15, 0, "bits [15:0]"),
+        ],
+        Policy::Block,
+        Replies::NONE,
+        "Blocked (pKVM): only the hypervisor's own reclaim path reads fragments.",
+    ),
+    row(
+        "FFA_MEM_FRAG_TX",
+        0x7B,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_MEM_FRAG_TX (memory management interfaces); HF, CRATE, PKVM-1.2",
+        &[
+            HANDLE_FIELDS[0],
+            HANDLE_FIELDS[1],
+            reg(3, "fragment length"),
+            caller(4, 31, 16, "sender endpoint ID (hypervisor-filled)"),
+            rsv(4, 15, 0, "bits [15:0]"),
+        ],
+        Policy::Block,
+        Replies::NONE,
+        "w4[31:16] is filled by a hypervisor for its VMs and MBZ from an endpoint (pKVM \
+         forwards it unchecked; here it names the caller). Blocked until the memory-sharing \
+         issue implements fragments.",
+    ),
+    row(
+        "FFA_NORMAL_WORLD_RESUME",
+        0x7C,
+        Smc32,
+        V1_0,
+        "DEN0077 v1.2, FFA_NORMAL_WORLD_RESUME (CPU cycle management interfaces); CRATE",
+        &[],
+        Policy::Block,
+        Replies::NONE,
+        "Secure-world only (an SP hands the CPU back after a secure interrupt).",
+    ),
+    row(
+        "FFA_NOTIFICATION_BITMAP_CREATE",
+        0x7D,
+        Smc32,
+        V1_1,
+        "DEN0077 v1.2, FFA_NOTIFICATION_BITMAP_CREATE (notification interfaces); HF spmc, \
+         CRATE, PKVM-NOTIF, LNX-DRV",
+        &[
+            caller(1, 15, 0, "VM ID"),
+            rsv(1, 31, 16, "bits [31:16]"),
+            reg(2, "vCPU count"),
+        ],
+        Policy::Forward,
+        Replies::success(0),
+        "The VM ID must be the host's own; w1[31:16] MBZ (Will Deacon's example; OP-TEE does \
+         not check the upper half of x1). The Hafnium/OP-TEE SPMC accepts it only from the NS \
+         physical instance, which the proxy is.",
+    ),
+    row(
+        "FFA_NOTIFICATION_BITMAP_DESTROY",
+        0x7E,
+        Smc32,
+        V1_1,
+        "DEN0077 v1.2, FFA_NOTIFICATION_BITMAP_DESTROY (notification interfaces); HF, CRATE",
+        &[caller(1, 15, 0, "VM ID"), rsv(1, 31, 16, "bits [31:16]")],
+        Policy::Forward,
+        Replies::success(0),
+        "As BITMAP_CREATE; w2 MBZ (OP-TEE does not check it, so the proxy must).",
+    ),
+    row(
+        "FFA_NOTIFICATION_BIND",
+        0x7F,
+        Smc32,
+        V1_1,
+        "DEN0077 v1.2, FFA_NOTIFICATION_BIND (notification interfaces); HF \
+         api_ffa_notification_update_bindings, PKVM-NOTIF, LNX-DRV",
+        &[
+            BIND_IDS[0],
+            BIND_IDS[1],
+            val(2, 0, 0, "per-vCPU notification flag"),
+            rsv(2, 31, 1, "flags [31:1]"),
+            reg(3, "notification bitmap, low 32 bits"),
+            reg(4, "notification bitmap, high 32 bits"),
+        ],
+        Policy::Forward,
+        Replies::success(0),
+        "§4.1 #5: the per-vCPU flag is defined by the spec, so it is forwarded and the SPMC \
+         decides (OP-TEE: DENIED, Hafnium: INVALID_PARAMETERS), as in pKVM-NOTIF; flags \
+         [31:1] MBZ. The receiver is the caller.",
+    ),
+    row(
+        "FFA_NOTIFICATION_UNBIND",
+        0x80,
+        Smc32,
+        V1_1,
+        "DEN0077 v1.2, FFA_NOTIFICATION_UNBIND (notification interfaces); HF, XEN, PKVM-NOTIF",
+        &[
+            BIND_IDS[0],
+            BIND_IDS[1],
+            rsv(2, 31, 0, "flags (MBZ for UNBIND)"),
+            reg(3, "notification bitmap, low 32 bits"),
+            reg(4, "notification bitmap, high 32 bits"),
+        ],
+        Policy::Forward,
+        Replies::success(0),
+        "w2 MBZ (HF forwards 0, pKVM-NOTIF and OP-TEE check it).",
+    ),
+    row(
+        "FFA_NOTIFICATION_SET",
+        0x81,
+        Smc32,
+        V1_1,
+        "DEN0077 v1.2, FFA_NOTIFICATION_SET (notification interfaces); HF \
+         api_ffa_notification_set, PKVM-NOTIF",
+        &[
+            caller(1, 31, 16, "sender endpoint ID"),
+            val(1, 15, 0, "receiver endpoint ID"),
+            val(2, 0, 0, "per-vCPU notification flag"),
+            refused(2, 1, 1, "delay schedule receiver interrupt"),
+            rsv(2, 15, 2, "flags [15:2]"),
+            Field::new(2, 31, 16, Kind::ValueIf { reg: 2, bit: 0 }, "vCPU ID"),
+            reg(3, "notification bitmap, low 32 bits"),
+            reg(4, "notification bitmap, high 32 bits"),
+        ],
+        Policy::Forward,
+        Replies::success(0),
+        "§4.1 #5: per-vCPU flag forwarded (SPMC decides); delay-SRI refused (invalid from the \
+         normal world, HF); flags [15:2] MBZ; the vCPU ID must be 0 unless the per-vCPU flag \
+         is set (HF, T4), which pKVM-NOTIF does not check. OP-TEE answers NOT_SUPPORTED to SET \
+         from the normal world; the proxy still forwards it so a future SPMC can answer.",
+    ),
+    row(
+        "FFA_NOTIFICATION_GET",
+        0x82,
+        Smc32,
+        V1_1,
+        "DEN0077 v1.2, FFA_NOTIFICATION_GET (notification interfaces); HF, OPTEE #6518, \
+         LNX-DRV, PKVM-NOTIF",
+        &[
+            val(1, 31, 16, "receiver vCPU ID"),
+            caller(1, 15, 0, "receiver endpoint ID"),
+            val(2, 0, 0, "SP notification bitmap flag"),
+            refused(2, 1, 1, "VM notification bitmap flag"),
+            val(2, 2, 2, "SPM framework bitmap flag"),
+            refused(2, 3, 3, "hypervisor framework bitmap flag"),
+            rsv(2, 31, 4, "flags [31:4]"),
+        ],
+        Policy::Forward,
+        Replies::success(X2_X7),
+        "The receiver is in w1[15:0] (OPTEE #6518). The VM and hypervisor bitmaps are \
+         invalid from the normal world (HF SPMC; Linux sends 0x5). Reply: w2/w3 SP bitmap, \
+         w4/w5 VM bitmap, w6 SPM bitmap, w7 hypervisor bitmap.",
+    ),
+    row(
+        "FFA_NOTIFICATION_INFO_GET",
+        0x83,
+        Both,
+        V1_1,
+        "DEN0077 v1.2, FFA_NOTIFICATION_INFO_GET (notification interfaces); HF, XEN, LNX-DRV",
+        &[],
+        Policy::Forward,
+        Replies::success(X2_X7),
+        "§4.1 #6: both conventions are in the table and forwarded (T11: pKVM once blocked \
+         only the SMC32 ID); an SPMC that implements only SMC64 (Hafnium) answers \
+         NOT_SUPPORTED itself. No arguments: x1-x7 MBZ.",
+    ),
+    row(
+        "FFA_RX_ACQUIRE",
+        0x84,
+        Smc32,
+        V1_1,
+        "DEN0077 v1.2, FFA_RX_ACQUIRE (setup and discovery interfaces); XEN, CRATE",
+        &[caller(1, 15, 0, "VM ID"), rsv(1, 31, 16, "bits [31:16]")],
+        Policy::Block,
+        Replies::NONE,
+        "Hypervisor-only (a hypervisor acquires a VM's RX buffer from the SPMC); §4.1 #1 as \
+         RX_RELEASE.",
+    ),
+    row(
+        "FFA_SPM_ID_GET",
+        0x85,
+        Smc32,
+        V1_1,
+        "DEN0077 v1.2, FFA_SPM_ID_GET (setup and discovery interfaces); HF, CRATE, PKVM-1.2",
+        &[],
+        Policy::Forward,
+        Replies::success(0b100),
+        "Forwarded (pKVM); reply w2[15:0] SPMC ID.",
+    ),
+    row(
+        "FFA_MSG_SEND2",
+        0x86,
+        Smc32,
+        V1_1,
+        "DEN0077 v1.2, FFA_MSG_SEND2 (indirect messaging interfaces); HF api_ffa_msg_send2, \
+         XEN, LNX-DRV",
+        &[
+            caller(1, 31, 16, "sender VM ID"),
+            rsv(1, 15, 0, "bits [15:0]"),
+            refused(2, 31, 0, "flags (SP only)"),
+        ],
+        Policy::Block,
+        Replies::success(0),
+        "Blocked (T12): the SPMC would read the ID-0 TX buffer, which is the hypervisor's once \
+         the mailbox issue lands. That issue may emulate it by copying.",
+    ),
+    row(
+        "FFA_SECONDARY_EP_REGISTER",
+        0x87,
+        Both,
+        V1_1,
+        "DEN0077 v1.2, FFA_SECONDARY_EP_REGISTER (setup and discovery interfaces); CRATE",
+        &[reg(1, "entry point address")],
+        Policy::Block,
+        Replies::NONE,
+        "Secure-world only (an SP registers its secondary entry point).",
+    ),
+    row(
+        "FFA_MEM_PERM_GET",
+        0x88,
+        Both,
+        V1_1,
+        "DEN0077 v1.2, FFA_MEM_PERM_GET (memory management interfaces); CRATE",
+        &[reg(1, "base address")],
+        Policy::Block,
+        Replies::NONE,
+        "Secure-world only (S-EL0 partitions).",
+    ),
+    row(
+        "FFA_MEM_PERM_SET",
+        0x89,
+        Both,
+        V1_1,
+        "DEN0077 v1.2, FFA_MEM_PERM_SET (memory management interfaces); CRATE",
+        &[
+            reg(1, "base address"),
+            reg(2, "page count"),
+            reg(3, "attributes"),
+        ],
+        Policy::Block,
+        Replies::NONE,
+        "Secure-world only (S-EL0 partitions).",
+    ),
+    row(
+        "FFA_CONSOLE_LOG",
+        0x8A,
+        Both,
+        V1_2,
+        "DEN0077 v1.2, FFA_CONSOLE_LOG (setup and discovery interfaces); CRATE, PKVM-1.2",
+        &[
+            val(1, 7, 0, "character count"),
+            reg(2, "characters"),
+            reg(3, "characters"),
+            reg(4, "characters"),
+            reg(5, "characters"),
+            reg(6, "characters"),
+            reg(7, "characters"),
+        ],
+        Policy::Block,
+        Replies::NONE,
+        "Version: v1.2 (CRATE, and pKVM lists it among the optional v1.2 calls) rather than \
+         v1.1 as the reference table's header says. A partition debug channel, not for the \
+         host: blocked (pKVM blocks it; T11: both conventions).",
+    ),
+    row(
+        "FFA_PARTITION_INFO_GET_REGS",
+        0x8B,
+        Smc64,
+        V1_2,
+        "DEN0077 v1.2, FFA_PARTITION_INFO_GET_REGS (setup and discovery interfaces); XEN, \
+         LNX-DRV, CRATE",
+        &[
+            reg(1, "UUID, low 64 bits"),
+            reg(2, "UUID, high 64 bits"),
+            val(3, 15, 0, "start index"),
+            val(3, 31, 16, "information tag (MBZ when start index is 0)"),
+        ],
+        Policy::Block,
+        Replies::success(0),
+        "Blocked with the other partition-discovery ABIs (pKVM: optional for virtual \
+         instances); Linux falls back to FFA_PARTITION_INFO_GET.",
+    ),
+    row(
+        "FFA_EL3_INTR_HANDLE",
+        0x8C,
+        Smc32,
+        V1_2,
+        "DEN0077 v1.2, FFA_EL3_INTR_HANDLE (CPU cycle management interfaces); CRATE",
+        &[],
+        Policy::Block,
+        Replies::NONE,
+        "Between the SPMC and the SPMD only.",
+    ),
+    row(
+        "FFA_MSG_SEND_DIRECT_REQ2",
+        0x8D,
+        Smc64,
+        V1_2,
+        "DEN0077 v1.2, FFA_MSG_SEND_DIRECT_REQ2 (direct messaging interfaces); LNX-DRV, XEN, \
+         PKVM-ANDROID, CRATE",
+        DIRECT2_FIELDS,
+        Policy::Forward,
+        Replies {
+            kinds: Replies::ERROR | Replies::DIRECT_RESP2 | Replies::INTERRUPT | Replies::YIELD,
+            success_regs: 0,
+        },
+        "Forwarded from v1.2 with the sender checked (Android pKVM, Xen); mainline pKVM \
+         blocks it as optional. The UUID is carried as two 64-bit halves.",
+    ),
+    row(
+        "FFA_MSG_SEND_DIRECT_RESP2",
+        0x8E,
+        Smc64,
+        V1_2,
+        "DEN0077 v1.2, FFA_MSG_SEND_DIRECT_RESP2 (direct messaging interfaces); XEN, CRATE",
+        &[
+            caller(1, 31, 16, "sender endpoint ID"),
+            val(1, 15, 0, "receiver endpoint ID"),
+        ],
+        Policy::Block,
+        Replies::NONE,
+        "The host never responds to direct requests.",
+    ),
+];
+
+/// Lowest FF-A function number.
+pub const FIRST_NUMBER: u8 = 0x60;
+
+/// Sentinel in [`INDEX`] for "no row".
+const NO_ROW: u8 = u8::MAX;
+
+/// Function number - 0x60 -> row index, or `NO_ROW`. O(1) lookup, 160 bytes.
+static INDEX: [u8; 160] = {
+    let mut index = [NO_ROW; 160];
+    let mut i = 0;
+    while i < TABLE.len() {
+        let n = TABLE[i].number;
+        assert!(n >= FIRST_NUMBER, "function number below the FF-A range");
+        assert!(
+            index[(n - FIRST_NUMBER) as usize] == NO_ROW,
+            "duplicate row"
+        );
+        assert!(i < NO_ROW as usize);
+        index[(n - FIRST_NUMBER) as usize] = i as u8;
+        i += 1;
+    }
+    index
+};
+
+/// Finds the row of a canonical FF-A function ID (call hint already stripped). Returns `None`
+/// for anything else, including a convention the row does not define.
+#[inline]
+pub fn lookup(function_id: u32) -> Option<(usize, Conv)> {
+    let conv = Conv::of(function_id);
+    let number = function_id & 0xFF;
+    if function_id & !(1 << 30) != 0x8400_0000 | number || number < FIRST_NUMBER as u32 {
+        return None;
+    }
+    let i = *INDEX.get((number - FIRST_NUMBER as u32) as usize)?;
+    let abi = TABLE.get(i as usize)?;
+    abi.convs.has(conv).then_some((i as usize, conv))
+}
+
+/// A row's schema compiled into masks, per version. Built at compile time from [`TABLE`].
+#[derive(Clone, Copy)]
+pub(crate) struct Compiled {
+    /// Bits of x1..x7 that are carried (SMC64 widths; SMC32 masks with `Conv::width_mask`).
+    pub carried: [[u64; 7]; 3],
+    /// Bit n set: x(8+n) is a carried payload register (SMC64 calls at v1.2 only).
+    pub high: [u16; 3],
+    /// A conditional field (`Kind::ValueIf`): register 0 means none.
+    pub cond_reg: u8,
+    /// Bits of `cond_reg` that must be zero unless the flag is set.
+    pub cond_mask: u64,
+    /// Register of the enabling flag.
+    pub flag_reg: u8,
+    /// The enabling flag's bit mask.
+    pub flag_mask: u64,
+}
+
+const fn compile(abi: &Abi) -> Compiled {
+    let mut c = Compiled {
+        carried: [[0; 7]; 3],
+        high: [0; 3],
+        cond_reg: 0,
+        cond_mask: 0,
+        flag_reg: 0,
+        flag_mask: 0,
+    };
+    let mut v = 0;
+    while v < 3 {
+        let ver = Version::ALL[v];
+        let mut i = 0;
+        while i < abi.fields.len() {
+            let f = &abi.fields[i];
+            assert!(f.reg >= 1 && f.reg <= 17, "register out of range");
+            assert!(
+                f.width == 64 || f.lsb as u32 + f.width as u32 <= 32,
+                "w field past bit 31"
+            );
+            let carried = match f.kind {
+                Kind::Value | Kind::ValueIf { .. } => true,
+                Kind::CallerId | Kind::Reserved | Kind::Refused => false,
+            };
+            if carried && f.defined_at(ver) {
+                if f.reg <= 7 {
+                    c.carried[v][f.reg as usize - 1] |= f.mask(Conv::Smc64);
+                } else {
+                    // x8..x17 only ever carry whole 64-bit payload registers, from v1.2.
+                    assert!(f.width == 64, "x8-x17 fields are whole registers");
+                    assert!(
+                        f.since as u8 == Version::V1_2 as u8,
+                        "x8-x17 exist from v1.2"
+                    );
+                    c.high[v] |= 1 << (f.reg - 8);
+                }
+            }
+            if let Kind::ValueIf { reg, bit } = f.kind {
+                assert!(
+                    c.cond_reg == 0 || c.cond_reg == f.reg,
+                    "one conditional field per row"
+                );
+                assert!(f.reg <= 7 && reg <= 7 && reg >= 1);
+                c.cond_reg = f.reg;
+                c.cond_mask = f.mask(Conv::Smc64);
+                c.flag_reg = reg;
+                c.flag_mask = 1 << bit;
+            }
+            i += 1;
+        }
+        v += 1;
+    }
+    c
+}
+
+/// [`TABLE`] compiled into masks.
+pub(crate) static COMPILED: [Compiled; TABLE.len()] = {
+    let mut out = [compile(&TABLE[0]); TABLE.len()];
+    let mut i = 1;
+    while i < TABLE.len() {
+        out[i] = compile(&TABLE[i]);
+        i += 1;
+    }
+    out
+};
+
+/// Index of the `FFA_VERSION` row (used by the negotiation path, which bypasses the version
+/// gate).
+pub(crate) const VERSION_ROW: usize = row_index(0x63);
+
+/// Index of the `FFA_FEATURES` row.
+pub(crate) const FEATURES_ROW: usize = row_index(0x64);
+
+const fn row_index(number: u8) -> usize {
+    let mut i = 0;
+    while i < TABLE.len() {
+        if TABLE[i].number == number {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("no such row")
+}
+
+/// Decisions that are not tied to a single row (reference §4.1 and the hygiene rules).
+pub const DECISIONS: &[(&str, &str)] = &[
+    (
+        "§4.1 #1 buffer-ABI ID field",
+        "RXTX_UNMAP names the caller in w1[31:16], RX_RELEASE/RX_ACQUIRE in w1[15:0]; the \
+         other half is reserved, so w1 must be 0 in full for all three (pKVM, EDK2 #12563, HF \
+         at a virtual instance).",
+    ),
+    (
+        "§4.1 #2 call before FFA_VERSION",
+        "FFA_ERROR(NOT_SUPPORTED) (Xen), not INVALID_PARAMETERS (pKVM): no schema can be \
+         chosen before a version exists, and INVALID_PARAMETERS is kept for failed field \
+         checks so the audit trail means one thing.",
+    ),
+    (
+        "§4.1 #3 when negotiation is final",
+        "At the first FF-A call other than FFA_VERSION (Xen, Hafnium; the spec lets a caller \
+         probe several times). Before that, a new FFA_VERSION renegotiates. After it, a \
+         request with major 1 and minor >= the negotiated one gets the negotiated version; a \
+         lower minor or another major gets NOT_SUPPORTED, because the proxy forwards \
+         structures unchanged and cannot translate between versions (pKVM f4142693).",
+    ),
+    (
+        "§4.1 #4 FFA_VERSION return value",
+        "The negotiated version (pKVM), not always 1.2 (Xen): it is the only version the proxy \
+         will speak to this caller, and after negotiation is final a higher request must not \
+         be told of a version it cannot get. It satisfies the spec's compatibility rule (same \
+         major, minor >= the caller's when the proxy accepted the caller's minor).",
+    ),
+    (
+        "§4.1 #5 per-vCPU flags",
+        "BIND: flag forwarded, [31:1] MBZ. SET: flag forwarded, delay-SRI refused, [15:2] \
+         MBZ, vCPU ID MBZ unless per-vCPU. The proxy refuses what is invalid from the normal \
+         world; whether per-vCPU notifications are supported is the SPMC's answer.",
+    ),
+    (
+        "§4.1 #6 INFO_GET width",
+        "Both FFA_NOTIFICATION_INFO_GET_32 and _64 are rows and both are forwarded.",
+    ),
+    (
+        "§4.1 #7 partition list includes the caller",
+        "Not applicable yet: FFA_PARTITION_INFO_GET is blocked until the mailbox issue.",
+    ),
+    (
+        "§4.1 #8 DIRECT_REQ w2",
+        "MBZ (Hafnium): no partition-message flags exist and framework messages are not the \
+         host's to send.",
+    ),
+    (
+        "§4.1 #9 no-RX-buffer error",
+        "Not applicable yet: FFA_PARTITION_INFO_GET is blocked until the mailbox issue.",
+    ),
+    (
+        "SMC32 upper halves",
+        "Bits [63:32] of x1-x7 in an SMC32 call must be zero (the callee would ignore them; \
+         the proxy rejects, per the issue). A register the spec names wN carries nothing in \
+         bits [63:32] in an SMC64 call either.",
+    ),
+    (
+        "x8-x17",
+        "v1.2 (SMCCC v1.2 register file): MBZ for every ABI that does not define them, in both \
+         conventions (HF checks them for FFA_RUN, MSG_WAIT and DIRECT_RESP). v1.0/v1.1: not \
+         part of an FF-A call, so neither checked nor forwarded (the SPMC gets zeros). In \
+         replies, x8-x17 carry the reply's defined registers (DIRECT_RESP2); otherwise an \
+         SMC32 caller gets its own x8-x17 back (SMCCC: preserved) and an SMC64 caller gets \
+         zeros.",
+    ),
+    (
+        "SMCCC hygiene",
+        "As the newest pKVM hyp-main: an SMC with a non-zero immediate, or with x0[63:32] \
+         set, gets SMCCC NOT_SUPPORTED (-1 in x0) and nothing is forwarded. The SMCCC v1.3 \
+         call hint (bit 16, SVE state not live) is stripped before lookup; the forwarded x0 is \
+         the canonical ID without it, which is always safe (the firmware then assumes live \
+         SVE state). Bits [23:17] set, or a yielding call (bit 31 clear) with an FF-A \
+         function number, get SMCCC NOT_SUPPORTED too: they are not valid FF-A IDs, but the \
+         SPMD would decode them by function number.",
+    ),
+    (
+        "Proxy off",
+        "No SPMC (FFA_VERSION answers NOT_SUPPORTED), an FF-A major other than 1, SMCCC below \
+         v1.2, or an SPMC that does not see the proxy as ID 0: every FF-A call gets SMCCC \
+         NOT_SUPPORTED (-1 in x0), exactly what firmware without an SPMD answers.",
+    ),
+    (
+        "Replies",
+        "A forwarded call's reply is rebuilt from the registers its ABI defines for that reply \
+         (FFA_ERROR w1/w2, FFA_SUCCESS per row, DIRECT_RESP w1/w2/x3-x7, DIRECT_RESP2 \
+         w1/x4-x17, INTERRUPT w1/w2, YIELD w1-w3, MSG_WAIT w1); anything else is zero. A \
+         reply the ABI does not allow becomes FFA_ERROR(ABORTED) (Xen) and is counted. SMCCC \
+         NOT_SUPPORTED from the firmware is passed on as is.",
+    ),
+];
+
+/// Writes `docs/ffa-policy.md` (the whole file) from the table.
+pub fn write_policy_markdown(w: &mut impl fmt::Write) -> fmt::Result {
+    writeln!(w, "# FF-A proxy policy")?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "<!-- Generated from hypervisor/src/ffa/abi.rs by ffa::abi::write_policy_markdown. \
+         Do not edit: change the table, then run\n     \
+         UPDATE_FFA_POLICY=1 cargo test -p hypervisor policy_doc_is_up_to_date -->"
+    )?;
+    writeln!(w)?;
+    w.write_str(INTRO)?;
+    writeln!(w)?;
+    writeln!(w, "## Summary")?;
+    writeln!(w)?;
+    writeln!(w, "| Function | SMC32 | SMC64 | Since | Policy |")?;
+    writeln!(w, "|---|---|---|---|---|")?;
+    for abi in TABLE {
+        let id = |c| {
+            if abi.convs.has(c) {
+                Hex(abi.function_id(c))
+            } else {
+                Hex(0)
+            }
+        };
+        writeln!(
+            w,
+            "| {} | {} | {} | {}{} | {} |",
+            abi.name,
+            id(Conv::Smc32),
+            id(Conv::Smc64),
+            abi.since,
+            Until(abi.until),
+            PolicyName(abi.policy)
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(w, "## Decisions")?;
+    writeln!(w)?;
+    for (what, why) in DECISIONS {
+        writeln!(w, "- **{what}.** {}", Squash(why))?;
+    }
+    writeln!(w)?;
+    w.write_str(VERSION_TEXT)?;
+    writeln!(w)?;
+    writeln!(w, "## Functions")?;
+    for abi in TABLE {
+        writeln!(w)?;
+        writeln!(w, "### {} ({:#04x})", abi.name, abi.number)?;
+        writeln!(w)?;
+        writeln!(w, "- Spec: {}", Squash(abi.spec))?;
+        writeln!(
+            w,
+            "- IDs: {}; since v{}{}",
+            Ids(abi),
+            abi.since,
+            Until(abi.until)
+        )?;
+        writeln!(w, "- Policy: {}", PolicyName(abi.policy))?;
+        if abi.policy == Policy::Forward {
+            writeln!(w, "- Replies accepted: {}", ReplyNames(abi.replies))?;
+        }
+        writeln!(w, "- Note: {}", Squash(abi.note))?;
+        writeln!(w)?;
+        if abi.fields.is_empty() {
+            writeln!(
+                w,
+                "No fields: x1-x7 MBZ (and x8-x17 at v1.2, SMCCC v1.2 calls)."
+            )?;
+            continue;
+        }
+        writeln!(w, "| Register | Bits | Field | Rule | Since |")?;
+        writeln!(w, "|---|---|---|---|---|")?;
+        for f in abi.fields {
+            writeln!(
+                w,
+                "| x{} | {} | {} | {} | {} |",
+                f.reg,
+                Bits(f),
+                f.name,
+                KindName(f.kind),
+                f.since
+            )?;
+        }
+        writeln!(w)?;
+        let high = if abi.policy == Policy::Emulate(Handler::Version) {
+            "x8-x17 not checked (see the note)"
+        } else {
+            "x8-x17 MBZ at v1.2 unless listed"
+        };
+        writeln!(
+            w,
+            "Every other bit of x1-x7 MBZ (SMC32: bits [63:32] of x1-x7 too); {high}."
+        )?;
+    }
+    writeln!(w)?;
+    w.write_str(TESTING_TEXT)
+}
+
+const INTRO: &str = "\
+The hypervisor sits between the host (Linux at EL1, FF-A endpoint 0) and the SPMC (OP-TEE at
+S-EL1 behind TF-A's SPMD). Every FF-A SMC the host makes traps to EL2 and goes through
+`hypervisor::ffa::Proxy::handle`:
+
+1. SMCCC hygiene (immediate, x0[63:32], call hint, reserved ID bits).
+2. Lookup in the table below (O(1)); unknown IDs get FFA_ERROR(NOT_SUPPORTED).
+3. Version gate: the negotiated version decides which functions and fields exist.
+4. Policy: `Block` answers NOT_SUPPORTED; `Forward` and `Emulate` validate first.
+5. Validation: every field that names the caller must be 0, every reserved or refused bit must
+   be 0. A violation answers FFA_ERROR(INVALID_PARAMETERS), forwards nothing, and yields a
+   rejection record naming the function, the register and the field.
+6. Forward: the outgoing registers are rebuilt from the schema's carried fields alone
+   (everything else zero); the reply is filtered to the registers the ABI defines for it.
+
+Per-function counters (forwarded, emulated, rejected, not supported, refused replies) are
+kept for every ID (`Proxy::counters`).
+";
+
+const VERSION_TEXT: &str = "\
+## Version negotiation
+
+- At boot `Proxy::probe` asks the SPMC FFA_VERSION(1.2), then FFA_ID_GET (must be SUCCESS
+  with ID 0). The proxy's version is min(firmware, 1.2). FFA_FEATURES is not needed at boot:
+  the host's queries are forwarded at run time (and a boot-time query would be an FF-A call
+  other than FFA_VERSION, which a strict SPMC takes as the end of negotiation for ID 0).
+- The host's FFA_VERSION(1.x): minor >= the proxy's gives the proxy's version; a lower minor
+  is first asked of the SPMC (pKVM) and, if the SPMC accepts, becomes the negotiated version.
+  Major other than 1, or bit 31 set: NOT_SUPPORTED in w0.
+- Negotiation is final at the host's first other FF-A call. After that: same major, minor >=
+  negotiated: the negotiated version; lower minor: NOT_SUPPORTED.
+- State: one atomic word (negotiated version + final bit) read lock-free on every call; the
+  rare negotiation path is serialised by a spin lock. A call racing with a negotiation on
+  another CPU gets FFA_ERROR(BUSY).
+
+## Concurrency
+
+`Proxy` is `Sync`: the negotiated version is an `AtomicU32`, the counters are `AtomicU64`
+(relaxed: they are statistics, each increment is atomic), and only FFA_VERSION takes the spin
+lock. The validation path takes no lock and allocates nothing. The SMC conduit is per call
+(`&mut`), so each CPU uses its own.
+";
+
+const TESTING_TEXT: &str = "\
+## Tests
+
+- `cargo test -p hypervisor ffa`: unit tests against a scripted mock SPMC, written from the
+  reference's register layouts (not from this table), and property tests (proptest, 4096
+  cases; `PROPTEST_CASES=1000000 cargo test -p hypervisor proptests` for a long run).
+- `fuzz/run.sh 10`: the cargo-fuzz target `ffa_handle` (decode + validate + the whole
+  `Proxy::handle` path with a fuzzed SPMC reply) for 10 seconds.
+- Long run: `cd fuzz && cargo +nightly fuzz run ffa_handle corpus/ffa_handle seeds/ffa_handle
+  -- -max_len=292 -max_total_time=3600 -jobs=4 -workers=4` (crashes in
+  `fuzz/artifacts/ffa_handle/`).
+";
+
+/// Collapses the runs of spaces that line continuations leave in the string constants.
+struct Squash<'a>(&'a str);
+
+impl fmt::Display for Squash<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for word in self.0.split_whitespace() {
+            if !first {
+                f.write_str(" ")?;
+            }
+            f.write_str(word)?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+struct Hex(u32);
+
+impl fmt::Display for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            f.write_str("-")
+        } else {
+            write!(f, "`{:#010x}`", self.0)
+        }
+    }
+}
+
+struct Until(Option<Version>);
+
+impl fmt::Display for Until {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(v) => write!(f, " (until v{v})"),
+            None => Ok(()),
+        }
+    }
+}
+
+struct Ids<'a>(&'a Abi);
+
+impl fmt::Display for Ids<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let abi = self.0;
+        match abi.convs {
+            Convs::Smc32 => write!(f, "SMC32 {}", Hex(abi.function_id(Conv::Smc32))),
+            Convs::Smc64 => write!(f, "SMC64 {}", Hex(abi.function_id(Conv::Smc64))),
+            Convs::Both => write!(
+                f,
+                "SMC32 {}, SMC64 {}",
+                Hex(abi.function_id(Conv::Smc32)),
+                Hex(abi.function_id(Conv::Smc64))
+            ),
+        }
+    }
+}
+
+struct PolicyName(Policy);
+
+impl fmt::Display for PolicyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Policy::Forward => f.write_str("forward after checks"),
+            Policy::Emulate(h) => write!(f, "emulate ({h:?})"),
+            Policy::Block => f.write_str("block (NOT_SUPPORTED)"),
+        }
+    }
+}
+
+struct ReplyNames(Replies);
+
+impl fmt::Display for ReplyNames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [&str; 7] = [
+            "FFA_ERROR",
+            "FFA_SUCCESS",
+            "FFA_MSG_SEND_DIRECT_RESP",
+            "FFA_MSG_SEND_DIRECT_RESP2",
+            "FFA_INTERRUPT",
+            "FFA_YIELD",
+            "FFA_MSG_WAIT",
+        ];
+        let mut first = true;
+        for (i, name) in NAMES.iter().enumerate() {
+            if self.0.kinds & (1 << i) == 0 {
+                continue;
+            }
+            if !first {
+                f.write_str(", ")?;
+            }
+            f.write_str(name)?;
+            if i == 1 {
+                write!(f, " (")?;
+                let mut any = false;
+                for r in 1..18 {
+                    if self.0.success_regs & (1 << r) != 0 {
+                        write!(f, "{}x{r}", if any { " " } else { "" })?;
+                        any = true;
+                    }
+                }
+                if !any {
+                    f.write_str("no registers")?;
+                }
+                f.write_str(")")?;
+            }
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+/// `[hi:lo]`, `[n]`, or `all` for a whole register.
+pub(crate) struct Bits<'a>(pub &'a Field);
+
+impl fmt::Display for Bits<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fl = self.0;
+        if fl.width >= 64 {
+            f.write_str("all (w in SMC32)")
+        } else if fl.width == 1 {
+            write!(f, "[{}]", fl.lsb)
+        } else {
+            write!(f, "[{}:{}]", fl.lsb + fl.width - 1, fl.lsb)
+        }
+    }
+}
+
+struct KindName(Kind);
+
+impl fmt::Display for KindName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Kind::Value => f.write_str("carried"),
+            Kind::CallerId => f.write_str("caller: must be 0 (host)"),
+            Kind::Reserved => f.write_str("reserved: MBZ"),
+            Kind::Refused => f.write_str("refused from the host: MBZ"),
+            Kind::ValueIf { reg, bit } => write!(f, "carried if x{reg}[{bit}] set, else MBZ"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_finds_both_conventions_and_nothing_else() {
+        assert!(matches!(lookup(0x8400_006F), Some((_, Conv::Smc32))));
+        assert!(matches!(lookup(0xC400_006F), Some((_, Conv::Smc64))));
+        assert_eq!(lookup(0x8400_008D), None, "DIRECT_REQ2 has no SMC32 ID");
+        assert_eq!(lookup(0xC400_0063), None, "FFA_VERSION has no SMC64 ID");
+        assert_eq!(
+            lookup(0x8401_0063),
+            None,
+            "call hint must be stripped first"
+        );
+        assert_eq!(lookup(0x0400_0063), None, "yielding call");
+        assert_eq!(lookup(0x8400_005F), None);
+        assert_eq!(lookup(0x8400_00FF), None);
+        assert_eq!(lookup(0x8500_0063), None, "another owner");
+    }
+
+    #[test]
+    fn table_rows_are_sorted_and_named() {
+        for pair in TABLE.windows(2) {
+            assert!(
+                pair[0].number < pair[1].number,
+                "{} out of order",
+                pair[1].name
+            );
+        }
+        for abi in TABLE {
+            assert!(
+                abi.spec.starts_with("DEN0077"),
+                "{} names no spec section",
+                abi.name
+            );
+            assert!(!abi.note.is_empty(), "{} has no note", abi.name);
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The audit trail: per-function counters and rejection records.
+//!
+//! Counters are relaxed `AtomicU64`s, one set per function ID (each row, each convention),
+//! plus one set for IDs that are not in the table. They are statistics: every increment is
+//! atomic, but a reader on another CPU may see the counters of one call before another's.
+//! A test can still prove that a rejected call never reached the SPMC: `forwarded` only moves
+//! when the conduit was used.
+
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::abi::{Conv, TABLE};
+use super::validate::Violation;
+
+/// A snapshot of one function's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Calls rebuilt and sent to the SPMC (including those whose reply was refused).
+    pub forwarded: u64,
+    /// Calls answered at EL2.
+    pub emulated: u64,
+    /// Calls that failed validation or SMCCC hygiene; nothing was forwarded.
+    pub rejected: u64,
+    /// Calls answered NOT_SUPPORTED (blocked, unknown, not in the negotiated version, not
+    /// negotiated yet, proxy off) or BUSY; nothing was forwarded.
+    pub unsupported: u64,
+    /// Forwarded calls whose reply did not fit the ABI (the host got ABORTED).
+    pub bad_replies: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.forwarded += other.forwarded;
+        self.emulated += other.emulated;
+        self.rejected += other.rejected;
+        self.unsupported += other.unsupported;
+        self.bad_replies += other.bad_replies;
+    }
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "forwarded {} emulated {} rejected {} unsupported {} bad-replies {}",
+            self.forwarded, self.emulated, self.rejected, self.unsupported, self.bad_replies
+        )
+    }
+}
+
+/// What happened to one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    Forwarded,
+    Emulated,
+    Rejected,
+    Unsupported,
+    BadReply,
+}
+
+struct Slot {
+    forwarded: AtomicU64,
+    emulated: AtomicU64,
+    rejected: AtomicU64,
+    unsupported: AtomicU64,
+    bad_replies: AtomicU64,
+}
+
+impl Slot {
+    const fn new() -> Self {
+        Slot {
+            forwarded: AtomicU64::new(0),
+            emulated: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            unsupported: AtomicU64::new(0),
+            bad_replies: AtomicU64::new(0),
+        }
+    }
+
+    fn bump(&self, event: Event) {
+        let c = match event {
+            Event::Forwarded => &self.forwarded,
+            Event::Emulated => &self.emulated,
+            Event::Rejected => &self.rejected,
+            Event::Unsupported => &self.unsupported,
+            Event::BadReply => &self.bad_replies,
+        };
+        c.fetch_add(1, Relaxed);
+    }
+
+    fn load(&self) -> Counts {
+        Counts {
+            forwarded: self.forwarded.load(Relaxed),
+            emulated: self.emulated.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            unsupported: self.unsupported.load(Relaxed),
+            bad_replies: self.bad_replies.load(Relaxed),
+        }
+    }
+}
+
+/// Per-function counters of the proxy. Read them with [`Counters::get`] or
+/// [`Counters::iter`].
+pub struct Counters {
+    /// Slot `2 * row + conv`.
+    slots: [Slot; TABLE.len() * 2],
+    unknown: Slot,
+}
+
+impl Counters {
+    pub(crate) const fn new() -> Self {
+        Counters {
+            slots: [const { Slot::new() }; TABLE.len() * 2],
+            unknown: Slot::new(),
+        }
+    }
+
+    fn slot(&self, found: Option<(usize, Conv)>) -> &Slot {
+        found
+            .and_then(|(row, conv)| self.slots.get(2 * row + conv as usize))
+            .unwrap_or(&self.unknown)
+    }
+
+    pub(crate) fn record(&self, found: Option<(usize, Conv)>, event: Event) {
+        self.slot(found).bump(event);
+    }
+
+    /// The counters of one function ID (canonical: `0x84xx_xxxx` or `0xC4xx_xxxx`), or
+    /// `None` if the table has no such ID.
+    pub fn get(&self, function_id: u32) -> Option<Counts> {
+        super::abi::lookup(function_id).map(|found| self.slot(Some(found)).load())
+    }
+
+    /// Calls whose ID is not in the table (unknown FF-A numbers, wrong convention, hygiene
+    /// failures with unusable IDs).
+    pub fn unknown(&self) -> Counts {
+        self.unknown.load()
+    }
+
+    /// Every function ID with its name and counters, in table order (SMC32 before SMC64).
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &'static str, Counts)> + '_ {
+        TABLE.iter().enumerate().flat_map(move |(row, abi)| {
+            [Conv::Smc32, Conv::Smc64]
+                .into_iter()
+                .filter(move |c| abi.convs.has(*c))
+                .map(move |c| {
+                    (
+                        abi.function_id(c),
+                        abi.name,
+                        self.slot(Some((row, c))).load(),
+                    )
+                })
+        })
+    }
+
+    /// The sum over all functions, unknown IDs included.
+    pub fn total(&self) -> Counts {
+        let mut sum = self.unknown.load();
+        for slot in &self.slots {
+            sum.add(&slot.load());
+        }
+        sum
+    }
+}
+
+/// Why a call was rejected or its reply refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A field check failed (INVALID_PARAMETERS, or NOT_SUPPORTED for FFA_VERSION).
+    Field(Violation),
+    /// `smc #imm` with a non-zero immediate (SMCCC NOT_SUPPORTED).
+    Immediate(u16),
+    /// x0 bits [63:32] set (SMCCC NOT_SUPPORTED).
+    FunctionIdUpperBits,
+    /// Function ID bits [23:17] set (SMCCC NOT_SUPPORTED).
+    ReservedIdBits,
+    /// A yielding call (bit 31 clear) with an FF-A function number (SMCCC NOT_SUPPORTED).
+    YieldingCall,
+    /// The SPMC answered a forwarded call with a reply the ABI does not allow; the value is
+    /// the reply's x0. The host got FFA_ERROR(ABORTED).
+    UnexpectedReply(u64),
+}
+
+/// One rejection, for the console: `Display` gives one line naming the function, the register
+/// and the field. The lead rate-limits the printing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// x0 as the host sent it.
+    pub x0: u64,
+    /// The function's name, or `"unknown"`.
+    pub name: &'static str,
+    /// What was wrong.
+    pub reason: Reason,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ffa: {} ({:#x}) ", self.name, self.x0)?;
+        match &self.reason {
+            Reason::Field(v) => write!(f, "rejected: {v}"),
+            Reason::Immediate(imm) => write!(f, "rejected: smc #{imm:#x}, only #0 is accepted"),
+            Reason::FunctionIdUpperBits => f.write_str("rejected: x0[63:32] must be zero"),
+            Reason::ReservedIdBits => {
+                f.write_str("rejected: function ID bits [23:17] are reserved")
+            }
+            Reason::YieldingCall => f.write_str("rejected: FF-A calls are fast calls (bit 31)"),
+            Reason::UnexpectedReply(x0) => {
+                write!(f, "reply refused: SPMC answered {x0:#x}, host gets ABORTED")
+            }
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! The proxy: SMCCC hygiene, lookup, version gate, policy, and the EL2 answers.
+//!
+//! `Proxy::handle` is the one entry point from the trap path. It takes the host's x0..x17,
+//! the SMC immediate and the conduit, and leaves the reply in the same registers.
+
+use core::fmt;
+
+use super::abi::{
+    self, Conv, FEATURES_ROW, HOST_ID, Handler, Policy, Status, TABLE, VERSION_ROW, Version, fid,
+};
+use super::audit::{Counters, Event, Reason, Rejection};
+use super::validate::{self, Rule, Violation};
+use super::version::{Gate, Negotiation};
+use crate::smccc::{self, CALL_HINT_SVE_NOT_LIVE, NOT_SUPPORTED, SmcConduit, SmcRegs};
+
+/// Feature ID of the notification pending interrupt (FFA_FEATURES, bit 31 clear).
+const FEATURE_NPI: u32 = 1;
+/// Feature ID of the schedule receiver interrupt.
+const FEATURE_SRI: u32 = 2;
+
+/// What `handle` did with a call. The registers always hold the reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Outcome {
+    /// Rebuilt from the schema, sent to the SPMC, reply filtered.
+    Forwarded,
+    /// Answered at EL2 (possibly after the proxy's own SMCs, e.g. a version downgrade).
+    Emulated,
+    /// Failed SMCCC hygiene or validation; nothing was forwarded. Log the record.
+    Rejected(Rejection),
+    /// NOT_SUPPORTED: blocked, unknown, not in the negotiated version, not negotiated yet,
+    /// or the proxy is off. Nothing was forwarded.
+    Unsupported,
+    /// FFA_ERROR(BUSY): a version negotiation is in flight on another CPU.
+    Busy,
+    /// Forwarded, but the SPMC's reply did not fit the ABI: the host got FFA_ERROR(ABORTED).
+    ReplyRefused(Rejection),
+}
+
+impl Outcome {
+    /// The record to log, if any.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            Outcome::Rejected(r) | Outcome::ReplyRefused(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Why the proxy is off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffReason {
+    /// Built with [`Proxy::disabled`].
+    NotProbed,
+    /// The firmware's SMCCC version (given) is below 1.2.
+    SmcccTooOld(u32),
+    /// `FFA_VERSION` answered NOT_SUPPORTED (x0 given): no SPMC.
+    NoSpmc(u64),
+    /// The SPMC's FF-A major version (given) is not 1.
+    UnsupportedMajor(u32),
+    /// `FFA_ID_GET` did not answer SUCCESS with ID 0 (x0, x2 given): the SPMC would not see
+    /// the proxy as the host's ID.
+    IdGet(u64, u64),
+}
+
+/// Whether the proxy is working.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Every FF-A call gets SMCCC NOT_SUPPORTED.
+    Off(OffReason),
+    /// Proxying.
+    On {
+        /// The SPMC's `FFA_VERSION` answer.
+        firmware: u32,
+        /// The proxy's version: min(firmware, 1.2).
+        max: Version,
+    },
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            State::On { firmware, max } => write!(
+                f,
+                "ffa: proxy on, SPMC v{}.{}, offering v{max}",
+                firmware >> 16,
+                firmware & 0xFFFF
+            ),
+            State::Off(OffReason::NotProbed) => f.write_str("ffa: proxy off (not probed)"),
+            State::Off(OffReason::SmcccTooOld(v)) => write!(
+                f,
+                "ffa: proxy off: SMCCC {}.{} is below 1.2",
+                v >> 16,
+                v & 0xFFFF
+            ),
+            State::Off(OffReason::NoSpmc(x0)) => {
+                write!(f, "ffa: proxy off: no SPMC (FFA_VERSION -> {x0:#x})")
+            }
+            State::Off(OffReason::UnsupportedMajor(v)) => {
+                write!(f, "ffa: proxy off: SPMC FF-A version {v:#x} has major != 1")
+            }
+            State::Off(OffReason::IdGet(x0, x2)) => write!(
+                f,
+                "ffa: proxy off: FFA_ID_GET -> x0 {x0:#x} x2 {x2:#x}, expected SUCCESS with ID 0"
+            ),
+        }
+    }
+}
+
+/// The FF-A proxy. One instance serves all CPUs (`Sync`: atomics and one spin lock).
+pub struct Proxy {
+    state: State,
+    negotiation: Negotiation,
+    counters: Counters,
+}
+
+impl Proxy {
+    /// A proxy that is off: every FF-A call gets SMCCC NOT_SUPPORTED. `const`, so it can
+    /// initialise a static before probing.
+    pub const fn disabled() -> Self {
+        Self::with_state(State::Off(OffReason::NotProbed))
+    }
+
+    const fn with_state(state: State) -> Self {
+        let told = match state {
+            State::On { max, .. } => Some(max),
+            State::Off(_) => None,
+        };
+        Proxy {
+            state,
+            negotiation: Negotiation::new(told),
+            counters: Counters::new(),
+        }
+    }
+
+    /// Probes the SPMC at boot: `FFA_VERSION(1.2)`, then `FFA_ID_GET` (must be SUCCESS with
+    /// ID 0). `smccc_version` is the firmware's `SMCCC_VERSION` answer; below 1.2 (or
+    /// NOT_SUPPORTED) the proxy is off without any FF-A SMC.
+    ///
+    /// No `FFA_FEATURES` here: the host's queries are forwarded at run time, and a boot-time
+    /// call other than `FFA_VERSION` would end version negotiation for ID 0 at a strict SPMC
+    /// before the host had its say.
+    pub fn probe(conduit: &mut impl SmcConduit, smccc_version: u32) -> Self {
+        if smccc_version & (1 << 31) != 0 || smccc_version < 0x1_0002 {
+            return Self::with_state(State::Off(OffReason::SmcccTooOld(smccc_version)));
+        }
+        let mut call: SmcRegs = [0; 18];
+        call[0] = fid::VERSION.into();
+        call[1] = Version::LATEST.bits().into();
+        let reply = conduit.smc(&call);
+        let w0 = reply[0] as u32;
+        if w0 & (1 << 31) != 0 || reply[0] >> 32 != 0 {
+            return Self::with_state(State::Off(OffReason::NoSpmc(reply[0])));
+        }
+        if w0 >> 16 != 1 {
+            return Self::with_state(State::Off(OffReason::UnsupportedMajor(w0)));
+        }
+        let max = Version::from_minor((w0 & 0xFFFF) as u16).unwrap_or(Version::LATEST);
+
+        let mut call: SmcRegs = [0; 18];
+        call[0] = fid::ID_GET.into();
+        let reply = conduit.smc(&call);
+        if reply[0] != u64::from(fid::SUCCESS_32) || reply[2] & 0xFFFF != u64::from(HOST_ID) {
+            return Self::with_state(State::Off(OffReason::IdGet(reply[0], reply[2])));
+        }
+        Self::with_state(State::On { firmware: w0, max })
+    }
+
+    /// Whether `function_id` (w0) is in the FF-A range: owner Standard Secure Service (4) and
+    /// function number 0x60..=0xFF, whatever the call type, convention, hint or reserved
+    /// bits. The router must send all of these to [`Proxy::handle`] (never forward them
+    /// raw): the SPMD decodes by function number, so a malformed ID must not reach it.
+    pub const fn is_ffa_call(function_id: u32) -> bool {
+        let number = function_id & 0xFFFF;
+        smccc::owner(function_id) == smccc::owners::STANDARD && number >= 0x60 && number <= 0xFF
+    }
+
+    /// Whether the proxy is on, and why not.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The negotiated version and whether negotiation is final.
+    pub fn negotiated(&self) -> Option<(Version, bool)> {
+        self.negotiation.current()
+    }
+
+    /// The audit trail.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Handles one trapped FF-A SMC: `regs` holds the host's x0..x17 on entry and the reply on
+    /// return; `smc_imm` is the immediate of the `smc` instruction (ESR_EL2.ISS[15:0]).
+    /// Never panics, never allocates; the conduit is used only for calls that passed every
+    /// check.
+    pub fn handle(
+        &self,
+        regs: &mut SmcRegs,
+        smc_imm: u16,
+        conduit: &mut impl SmcConduit,
+    ) -> Outcome {
+        let x0 = regs[0];
+        let function_id = (x0 as u32) & !CALL_HINT_SVE_NOT_LIVE;
+        let found = abi::lookup(function_id);
+        let conv = Conv::of(function_id);
+
+        if let Some(reason) = hygiene(x0, smc_imm) {
+            self.counters.record(found, Event::Rejected);
+            reply_smccc_not_supported(regs, conv);
+            let name = name_of(found);
+            return Outcome::Rejected(Rejection { x0, name, reason });
+        }
+        let State::On { max, .. } = self.state else {
+            self.counters.record(found, Event::Unsupported);
+            reply_smccc_not_supported(regs, conv);
+            return Outcome::Unsupported;
+        };
+        if let Some((VERSION_ROW, _)) = found {
+            return self.version(regs, max, conduit);
+        }
+        let ver = match self.negotiation.for_call() {
+            Gate::Ready(v) => v,
+            Gate::NotNegotiated => {
+                self.counters.record(found, Event::Unsupported);
+                reply_error(regs, conv, Status::NotSupported);
+                return Outcome::Unsupported;
+            }
+            Gate::Busy => {
+                self.counters.record(found, Event::Unsupported);
+                reply_error(regs, conv, Status::Busy);
+                return Outcome::Busy;
+            }
+        };
+        let Some(((row, conv), abi)) = found.and_then(|f| Some((f, TABLE.get(f.0)?))) else {
+            self.counters.record(None, Event::Unsupported);
+            reply_error(regs, conv, Status::NotSupported);
+            return Outcome::Unsupported;
+        };
+        if !abi.defined_at(ver) || abi.policy == Policy::Block {
+            self.counters.record(found, Event::Unsupported);
+            reply_error(regs, conv, Status::NotSupported);
+            return Outcome::Unsupported;
+        }
+
+        let out = match validate::rebuild(row, conv, ver, function_id, regs) {
+            Ok(out) => out,
+            Err(v) => return self.reject(regs, found, conv, abi.name, v),
+        };
+        match abi.policy {
+            Policy::Forward => self.forward(regs, found, conv, &out, conduit),
+            Policy::Emulate(Handler::Features) => self.features(regs, ver, &out, conduit),
+            Policy::Emulate(Handler::IdGet) => {
+                self.counters.record(found, Event::Emulated);
+                reply_success(regs, conv, u64::from(HOST_ID), 0);
+                Outcome::Emulated
+            }
+            // FFA_VERSION was dispatched above, Block refused above: neither reaches here.
+            Policy::Emulate(Handler::Version) | Policy::Block => {
+                self.counters.record(found, Event::Unsupported);
+                reply_error(regs, conv, Status::NotSupported);
+                Outcome::Unsupported
+            }
+        }
+    }
+
+    fn reject(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+        name: &'static str,
+        v: Violation,
+    ) -> Outcome {
+        let x0 = regs[0];
+        self.counters.record(found, Event::Rejected);
+        reply_error(regs, conv, Status::InvalidParameters);
+        Outcome::Rejected(Rejection {
+            x0,
+            name,
+            reason: Reason::Field(v),
+        })
+    }
+
+    /// Sends the rebuilt `out` and filters the reply into `regs`.
+    #[inline(always)]
+    fn forward(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+        out: &SmcRegs,
+        conduit: &mut impl SmcConduit,
+    ) -> Outcome {
+        let Some(abi) = found.and_then(|(row, _)| TABLE.get(row)) else {
+            return Outcome::Unsupported;
+        };
+        self.counters.record(found, Event::Forwarded);
+        let reply = conduit.smc(out);
+        match validate::filter_reply(abi.replies, conv, &reply, regs) {
+            Ok(()) => Outcome::Forwarded,
+            Err(()) => {
+                let x0 = regs[0];
+                self.counters.record(found, Event::BadReply);
+                reply_error(regs, conv, Status::Aborted);
+                Outcome::ReplyRefused(Rejection {
+                    x0,
+                    name: abi.name,
+                    reason: Reason::UnexpectedReply(reply[0]),
+                })
+            }
+        }
+    }
+
+    /// `FFA_VERSION`: checked against the v1.0 schema, then negotiated. Errors are
+    /// NOT_SUPPORTED in w0: the ABI has no FFA_ERROR return.
+    fn version(&self, regs: &mut SmcRegs, max: Version, conduit: &mut impl SmcConduit) -> Outcome {
+        let found = Some((VERSION_ROW, Conv::Smc32));
+        let x0 = regs[0];
+        let out =
+            match validate::rebuild(VERSION_ROW, Conv::Smc32, Version::V1_0, fid::VERSION, regs) {
+                Ok(out) => out,
+                Err(v) => {
+                    self.counters.record(found, Event::Rejected);
+                    reply_w0(regs, NOT_SUPPORTED);
+                    return Outcome::Rejected(Rejection {
+                        x0,
+                        name: "FFA_VERSION",
+                        reason: Reason::Field(v),
+                    });
+                }
+            };
+        let major = (out[1] >> 16) as u16;
+        let minor = out[1] as u16;
+        self.counters.record(found, Event::Emulated);
+        match self.negotiation.negotiate(major, minor, max, conduit) {
+            Some(v) => reply_w0(regs, v.bits().into()),
+            None => reply_w0(regs, NOT_SUPPORTED),
+        }
+        Outcome::Emulated
+    }
+
+    /// `FFA_FEATURES`, already validated (`out` is the rebuilt call).
+    fn features(
+        &self,
+        regs: &mut SmcRegs,
+        ver: Version,
+        out: &SmcRegs,
+        conduit: &mut impl SmcConduit,
+    ) -> Outcome {
+        let found = Some((FEATURES_ROW, Conv::Smc32));
+        let selector = out[1] as u32;
+        let forward = if selector & (1 << 31) == 0 {
+            if selector & 0x7FFF_FF00 != 0 {
+                return self.reject(
+                    regs,
+                    found,
+                    Conv::Smc32,
+                    "FFA_FEATURES",
+                    Violation {
+                        reg: 1,
+                        lsb: 8,
+                        width: 23,
+                        field: "feature ID bits [30:8]",
+                        rule: Rule::Reserved,
+                        value: u64::from((selector >> 8) & 0x7F_FFFF),
+                    },
+                );
+            }
+            // Notification interrupts exist from v1.1; the SPMC owns their IDs.
+            ver >= Version::V1_1 && matches!(selector, FEATURE_NPI | FEATURE_SRI)
+        } else {
+            match abi::lookup(selector).and_then(|(row, _)| TABLE.get(row)) {
+                Some(queried) if queried.defined_at(ver) => match queried.policy {
+                    Policy::Forward => true,
+                    Policy::Emulate(_) => {
+                        self.counters.record(found, Event::Emulated);
+                        reply_success(regs, Conv::Smc32, 0, 0);
+                        return Outcome::Emulated;
+                    }
+                    Policy::Block => false,
+                },
+                _ => false,
+            }
+        };
+        if forward {
+            self.forward(regs, found, Conv::Smc32, out, conduit)
+        } else {
+            self.counters.record(found, Event::Emulated);
+            reply_error(regs, Conv::Smc32, Status::NotSupported);
+            Outcome::Emulated
+        }
+    }
+}
+
+/// The row's name for a record, or "unknown".
+fn name_of(found: Option<(usize, Conv)>) -> &'static str {
+    found
+        .and_then(|(row, _)| TABLE.get(row))
+        .map_or("unknown", |abi| abi.name)
+}
+
+/// SMCCC checks made before anything else (newest pKVM hyp-main, reference §1.1, T18).
+fn hygiene(x0: u64, smc_imm: u16) -> Option<Reason> {
+    let id = (x0 as u32) & !CALL_HINT_SVE_NOT_LIVE;
+    if smc_imm != 0 {
+        Some(Reason::Immediate(smc_imm))
+    } else if x0 >> 32 != 0 {
+        Some(Reason::FunctionIdUpperBits)
+    } else if id & smccc::FAST_CALL == 0 {
+        Some(Reason::YieldingCall)
+    } else if id & 0x00FE_0000 != 0 {
+        Some(Reason::ReservedIdBits)
+    } else {
+        None
+    }
+}
+
+/// x8..x17 of a reply that defines none of them: an SMC32 caller keeps its own (SMCCC
+/// preserves them), an SMC64 caller gets zeros.
+#[inline(always)]
+fn clear_high(regs: &mut SmcRegs, conv: Conv) {
+    // A mask rather than `fill(0)`: this stays a few stores instead of a `memset` call.
+    let keep = match conv {
+        Conv::Smc32 => u64::MAX,
+        Conv::Smc64 => 0,
+    };
+    for x in &mut regs[8..] {
+        *x &= keep;
+    }
+}
+
+/// x0..x7 of an EL2 answer.
+#[inline(always)]
+fn set_low(regs: &mut SmcRegs, x0: u64, x2: u64, x3: u64) {
+    regs[0] = x0;
+    regs[1] = 0;
+    regs[2] = x2;
+    regs[3] = x3;
+    regs[4] = 0;
+    regs[5] = 0;
+    regs[6] = 0;
+    regs[7] = 0;
+}
+
+/// `FFA_ERROR(status)`, w1 = 0.
+fn reply_error(regs: &mut SmcRegs, conv: Conv, status: Status) {
+    set_low(regs, fid::ERROR.into(), status.w(), 0);
+    clear_high(regs, conv);
+}
+
+/// `FFA_SUCCESS_32` with w2, w3.
+fn reply_success(regs: &mut SmcRegs, conv: Conv, w2: u64, w3: u64) {
+    set_low(regs, fid::SUCCESS_32.into(), w2, w3);
+    clear_high(regs, conv);
+}
+
+/// A bare w0 answer (FFA_VERSION, an SMC32 call).
+fn reply_w0(regs: &mut SmcRegs, w0: u64) {
+    set_low(regs, w0, 0, 0);
+}
+
+/// SMCCC NOT_SUPPORTED (-1 in x0), as firmware answers an unknown function.
+fn reply_smccc_not_supported(regs: &mut SmcRegs, conv: Conv) {
+    reply_w0(regs, NOT_SUPPORTED);
+    clear_high(regs, conv);
+}

@@ -1,0 +1,214 @@
+//! Property tests: random x0..x17 (and random SPMC replies) for every known and for unknown
+//! function IDs. The oracle is the hand-written layout in `tests.rs` (`SPECS`,
+//! `BLOCKED_IDS`), never the production table.
+//!
+//! Properties: no panic; nothing is forwarded unless the oracle says the call is valid;
+//! every valid forwarded call is forwarded exactly as its layout says (so never a register
+//! outside the schema); replies the host sees carry nothing in undefined registers.
+
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+
+use super::tests::{BLOCKED_IDS, MockSpmc, SPECS, Spec, proxy_at, r};
+use super::{Outcome, Proxy};
+use crate::smccc::{SmcConduit, SmcRegs};
+
+const FFA_ERROR: u64 = 0x8400_0060;
+const FFA_VERSION: u64 = 0x8400_0063;
+const FFA_FEATURES: u64 = 0x8400_0064;
+const NOTIF_SET: u64 = 0x8400_0081;
+
+/// An SPMC that records calls and answers with fuzzed registers.
+struct RandomSpmc {
+    forwarded: Vec<SmcRegs>,
+    reply: SmcRegs,
+}
+
+impl SmcConduit for RandomSpmc {
+    fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
+        self.forwarded.push(*regs);
+        self.reply
+    }
+}
+
+/// Function IDs to try: the layouts' IDs, the blocked ones, the emulated ones, hinted and
+/// malformed variants, and random ones inside and outside the FF-A range.
+fn function_id() -> impl Strategy<Value = u64> {
+    let validated: Vec<u64> = SPECS.iter().map(|s| s.id).collect();
+    let other: Vec<u64> = BLOCKED_IDS
+        .iter()
+        .map(|b| b.0)
+        .chain([FFA_VERSION])
+        .collect();
+    prop_oneof![
+        8 => proptest::sample::select(validated.clone()),
+        3 => proptest::sample::select(other),
+        1 => proptest::sample::select(validated).prop_map(|id| id | 1 << 16),
+        1 => (0x60u64..=0xFF, any::<bool>()).prop_map(|(n, wide)| {
+            0x8400_0000 | if wide { 0x4000_0000 } else { 0 } | n
+        }),
+        1 => any::<u32>().prop_map(u64::from),
+        1 => any::<u64>(),
+    ]
+}
+
+/// A whole call: x0 from `function_id`; x1..x17 either fully random, or confined to the
+/// layout of x0 (valid when the layout is known), or confined and then broken in one bit or
+/// one register, so that valid calls and near misses are both common.
+fn call() -> impl Strategy<Value = SmcRegs> {
+    (
+        function_id(),
+        any::<[u64; 17]>(),
+        prop_oneof![1 => Just(0u8), 3 => Just(1u8), 2 => Just(2u8), 1 => Just(3u8)],
+        prop_oneof![2 => 1usize..=2, 1 => 1usize..=7, 1 => 1usize..=17],
+        0u32..64,
+        any::<u64>(),
+    )
+        .prop_map(|(id, random, mode, reg, bit, junk)| {
+            let carried = spec_of(id).map_or([u64::MAX; 17], |s| s.carried);
+            let mut regs = [0; 18];
+            regs[0] = id;
+            for ((x, r), c) in regs[1..].iter_mut().zip(random).zip(carried) {
+                *x = if mode == 0 { r } else { r & c };
+            }
+            match mode {
+                // Set one bit the layout forbids (the nearest miss there is).
+                2 => {
+                    let forbidden = !carried[reg - 1];
+                    if forbidden != 0 {
+                        let k = bit % forbidden.count_ones();
+                        let mut f = forbidden;
+                        for _ in 0..k {
+                            f &= f - 1;
+                        }
+                        regs[reg] |= 1 << f.trailing_zeros();
+                    }
+                }
+                3 => regs[reg] = junk,
+                _ => {}
+            }
+            regs
+        })
+}
+
+fn spec_of(id: u64) -> Option<&'static Spec> {
+    SPECS.iter().find(|s| s.id == id)
+}
+
+/// The oracle: would a strict proxy at v1.`minor` accept `regs` for `spec`?
+fn valid(spec: &Spec, minor: u16, regs: &SmcRegs) -> bool {
+    if minor < spec.since {
+        return false;
+    }
+    let checked = if minor >= 2 { 17 } else { 7 };
+    let fields_ok = (1..=checked).all(|i| regs[i] & !spec.carried[i - 1] == 0);
+    // FFA_NOTIFICATION_SET: the vCPU ID needs the per-vCPU flag.
+    let set_ok = spec.id != NOTIF_SET || regs[2] & 1 != 0 || regs[2] & 0xFFFF_0000 == 0;
+    fields_ok && set_ok
+}
+
+/// What the SPMC must receive for a valid call of `spec`.
+fn expected_forward(minor: u16, regs: &SmcRegs) -> SmcRegs {
+    let mut out = *regs;
+    if minor < 2 {
+        out[8..].fill(0);
+    }
+    out
+}
+
+/// 4096 cases take well under a second; `PROPTEST_CASES=1000000` for a long run.
+fn config() -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4096);
+    Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn random_calls_never_panic_and_forward_only_valid_calls_exactly(
+        minor in 0u16..=2,
+        regs in call(),
+        imm in prop_oneof![7 => Just(0u16), 1 => any::<u16>()],
+        reply in any::<[u64; 18]>(),
+    ) {
+        let (proxy, _) = proxy_at(minor);
+        let mut spmc = RandomSpmc { forwarded: Vec::new(), reply };
+        let mut io = regs;
+        let outcome = proxy.handle(&mut io, imm, &mut spmc);
+
+        let id = regs[0];
+        let hygienic = imm == 0 && id >> 32 == 0;
+        match spec_of(id) {
+            Some(spec) if spec.forwarded => {
+                let ok = hygienic && valid(spec, minor, &regs);
+                prop_assert_eq!(
+                    !spmc.forwarded.is_empty(), ok,
+                    "{} at v1.{}: forwarded={} but oracle says valid={}; x0..x17 = {:#x?}",
+                    spec.name, minor, !spmc.forwarded.is_empty(), ok, regs
+                );
+                if ok {
+                    prop_assert_eq!(spmc.forwarded.len(), 1);
+                    prop_assert_eq!(spmc.forwarded[0], expected_forward(minor, &regs),
+                        "{} at v1.{}: forwarded registers outside the layout", spec.name, minor);
+                }
+            }
+            Some(spec) if spec.id == FFA_FEATURES => {
+                // Forwarded only as FEATURES(w1) with nothing else, and only if valid.
+                if let Some(out) = spmc.forwarded.first() {
+                    prop_assert!(hygienic && valid(spec, minor, &regs));
+                    prop_assert_eq!(*out, r(&[FFA_FEATURES, regs[1]]));
+                    let sel = regs[1];
+                    let forwarded_ids: Vec<u64> =
+                        SPECS.iter().filter(|s| s.forwarded && s.since <= minor).map(|s| s.id).collect();
+                    prop_assert!(
+                        forwarded_ids.contains(&sel) || (minor >= 1 && (sel == 1 || sel == 2)),
+                        "FEATURES({:#x}) forwarded at v1.{}", sel, minor
+                    );
+                }
+            }
+            _ => {
+                // Blocked, emulated, unknown or malformed: the only SMC allowed is the
+                // proxy's own FFA_VERSION(1.0/1.1) when the host asks for a downgrade.
+                for out in &spmc.forwarded {
+                    prop_assert!(
+                        out[0] == FFA_VERSION && out[1] <= 0x1_0001 && out[2..] == [0; 16],
+                        "x0 {:#x} reached the SPMC as {:#x?}", id, out
+                    );
+                }
+            }
+        }
+
+        // Whatever happened, an FFA_ERROR reply carries only w1/w2.
+        if io[0] == FFA_ERROR {
+            prop_assert!(io[1] <= 0xFFFF_FFFF && io[2] <= 0xFFFF_FFFF);
+            prop_assert_eq!(&io[3..8], &[0u64; 5][..]);
+        }
+        // A rejected or unsupported call has no reply data from the SPMC.
+        if matches!(outcome, Outcome::Rejected(_) | Outcome::Unsupported) {
+            prop_assert!(spmc.forwarded.is_empty() || regs[0] as u32 & !(1 << 16) == FFA_VERSION as u32);
+        }
+        // The counters agree with the conduit.
+        prop_assert_eq!(
+            proxy.counters().total().forwarded as usize,
+            spmc.forwarded.iter().filter(|f| f[0] != FFA_VERSION).count()
+        );
+    }
+
+    #[test]
+    fn a_disabled_proxy_never_forwards(regs in call(), imm in any::<u16>()) {
+        let proxy = Proxy::disabled();
+        let mut spmc = MockSpmc::new();
+        let mut io = regs;
+        let _ = proxy.handle(&mut io, imm, &mut spmc);
+        prop_assert!(spmc.forwarded.is_empty());
+        prop_assert_eq!(io[0], u64::MAX);
+    }
+}

@@ -23,6 +23,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
+stack_lock
 
 JOBS=$(nproc)
 # Bump when the recipe changes in a way the stamps below cannot see (forces a rebuild).

@@ -18,6 +18,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
+stack_lock
 
 DEBS=$KERNEL_DIR/debs
 BB_DIR=$STACK_DIR/busybox

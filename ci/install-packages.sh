@@ -14,6 +14,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
+stack_lock
 
 SOURCES=/etc/apt/sources.list.d/hyp-stack.sources
 PREFS=/etc/apt/preferences.d/hyp-stack

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the ci/ scripts. Sourced after config.sh:
 #   source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 #   source "$CI_DIR/lib.sh"
@@ -115,4 +116,20 @@ dtb_totalsize() {
     magic=$(od -An -tx1 -N4 "$1" | tr -d ' \n')
     [ "$magic" = d00dfeed ] || die "$1 is not a flattened device tree (magic $magic)"
     od -An -tx1 -j4 -N4 "$1" | tr -d ' \n' | { read -r h; echo $((16#$h)); }
+}
+
+# stack_lock: serialize the scripts that write build/stack (several engineers and `make test`
+# may run ci/stack.sh at the same time in one tree; two fetch-kernel.sh runs would share its tmp
+# dir). The lock (flock on $STACK_DIR/.lock, fd 9) is held until the script exits; scripts
+# started by a holder inherit it (HYP_STACK_LOCKED) instead of waiting for themselves.
+stack_lock() {
+    [ -n "${HYP_STACK_LOCKED:-}" ] && return 0
+    need_cmd flock util-linux
+    mkdir -p "$STACK_DIR"
+    exec 9>>"$STACK_DIR/.lock"
+    if ! flock -n 9; then
+        step "waiting for another ci/ stack job to finish (lock $STACK_DIR/.lock)"
+        flock 9
+    fi
+    export HYP_STACK_LOCKED=1
 }

@@ -18,6 +18,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
+stack_lock
 
 [ $# -eq 1 ] || die "usage: $0 <out.cpio.gz>"
 OUT=$1
@@ -58,7 +59,7 @@ cat > "$R/etc/inittab" <<'EOF'
 # busybox init (PID 1). rcS prints HOST-INIT/HOST-CHECK lines; in autotest mode it powers off
 # before the respawn line is ever reached.
 ::sysinit:/etc/init.d/rcS
-::respawn:-/bin/cttyhack /bin/sh
+::respawn:/bin/cttyhack /bin/sh -l
 ::ctrlaltdel:/sbin/reboot
 ::shutdown:/bin/sync
 EOF

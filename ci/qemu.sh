@@ -24,7 +24,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
 
 usage() { die "usage: $0 --flash F --dtb D --kernel K [--initrd I] [--smp N] [--mem M] [--secure-log FILE] [--interactive] [-- extra qemu args]"; }
-FLASH= DTB= KERNEL= INITRD= SECLOG= INTERACTIVE=0
+FLASH='' DTB='' KERNEL='' INITRD='' SECLOG='' INTERACTIVE=0
 SMP=$QEMU_SMP MEM=$QEMU_MEM
 while [ $# -gt 0 ]; do
     case $1 in
@@ -52,9 +52,13 @@ need_file "$KERNEL" "kernel Image (ci/fetch-kernel.sh)"
 # The preloaded images must not overlap each other nor the hypervisor at HYP_ADDR.
 ram_end=$((0x40000000 + MEM * 1024 * 1024))
 [ "$ram_end" -gt $((HYP_ADDR + 0x1000000)) ] || die "--mem $MEM MiB: RAM ends below HYP_ADDR+16 MiB"
-# arm64 Image header: image_size (le64 at offset 16) covers the BSS, beyond the file size.
-ksize=$(od -An -t u8 -j 16 -N 8 "$KERNEL" | tr -d ' ')
-[ "$ksize" -gt 0 ] 2>/dev/null || ksize=$(stat -c %s "$KERNEL")
+# For an arm64 Image (magic "ARM\x64" at 0x38) the header's image_size (le64 at 16) covers the
+# BSS beyond the file size; any other payload counts with its file size.
+ksize=$(stat -c %s "$KERNEL")
+if [ "$(od -An -tx1 -j 56 -N 4 "$KERNEL" | tr -d ' \n')" = 41524d64 ]; then
+    isz=$(od -An -t u4 -j 16 -N 4 "$KERNEL" | tr -d ' ')
+    if [ "$isz" -gt "$ksize" ]; then ksize=$isz; fi
+fi
 [ $((KERNEL_ADDR + ksize)) -le $((INITRD_ADDR)) ] ||
     die "kernel $KERNEL (image_size $ksize) at $KERNEL_ADDR overlaps INITRD_ADDR $INITRD_ADDR"
 if [ -n "$INITRD" ]; then

@@ -85,7 +85,10 @@ timeout -k 5 "$TIMEOUT" "$CI_DIR/qemu.sh" --flash "$OUT/flash.bin" --dtb "$OUT/s
     --kernel "$KERNEL_IMAGE" --initrd "$INITRAMFS" --smp "$SMP" \
     --secure-log "$OUT/secure.log" </dev/null >"$OUT/linux.log" 2>&1 || rc=$?
 elapsed=$(since "$t0")
-[ "$rc" != 124 ] && [ "$rc" != 137 ] || { tail -n 30 "$OUT/linux.log" >&2; die "QEMU timed out after ${TIMEOUT}s (killed; log: $OUT/linux.log)"; }
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    tail -n 30 "$OUT/linux.log" >&2
+    die "QEMU timed out after ${TIMEOUT}s (killed by timeout; log: $OUT/linux.log)"
+fi
 
 fail=0
 check() {   # description pattern
@@ -97,7 +100,7 @@ check "FF-A v1.2 negotiated"           "ARM FF-A: Firmware version 1.2 found"
 check "OP-TEE driver over FF-A"        "optee: initialized driver"
 check "HOST-CHECK block begins"        "HOST-CHECK-BEGIN"
 check "HOST-CHECK block ends"          "HOST-CHECK-END"
-[ "$rc" = 0 ] && note "ok: QEMU exited 0 after poweroff -f" || { note "QEMU exit status $rc (expected 0)"; fail=1; }
+if [ "$rc" = 0 ]; then note "ok: QEMU exited 0 after poweroff -f"; else note "QEMU exit status $rc (expected 0)"; fail=1; fi
 if [ "$fail" != 0 ]; then
     tail -n 40 "$OUT/linux.log" >&2
     die "smoke test failed (logs: $OUT/linux.log, $OUT/secure.log)"

@@ -14,6 +14,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
+stack_lock
 
 QUIET=0
 [ "${1:-}" = --quiet ] && QUIET=1

@@ -58,6 +58,8 @@ pub mod ret {
     pub const INVALID_PARAMETERS: i64 = -2;
     /// ALREADY_ON.
     pub const ALREADY_ON: i64 = -4;
+    /// ON_PENDING.
+    pub const ON_PENDING: i64 = -5;
     /// INVALID_ADDRESS.
     pub const INVALID_ADDRESS: i64 = -9;
 }
@@ -193,8 +195,13 @@ impl<F: Fn(u64) -> bool> PsciRelay<F> {
     }
 
     /// Handles a PSCI call from the host on CPU `current`. `regs` holds x0..x17 and
-    /// receives the reply.
+    /// receives the reply: x0 for the calls answered here (SMCCC: other registers are
+    /// preserved), x0..x17 as the firmware left them for forwarded ones.
     pub fn handle(&self, regs: &mut SmcRegs, current: usize, conduit: &mut impl SmcConduit) {
+        // The SMCCC v1.3 SVE hint (bit 16) is not part of the function: EL3 strips it before
+        // dispatch, so we must too, or a hinted CPU_ON would reach the firmware unrelayed
+        // and start a CPU at EL2 on the host's entry point.
+        regs[0] &= !u64::from(crate::smccc::CALL_HINT_SVE_NOT_LIVE);
         let function = regs[0] as u32;
         let is32 = function & (1 << 30) == 0;
         let arg = |i: usize| if is32 { regs[i] & 0xffff_ffff } else { regs[i] };
@@ -207,7 +214,7 @@ impl<F: Fn(u64) -> bool> PsciRelay<F> {
             | fid::SYSTEM_SUSPEND_64
             | fid::CPU_DEFAULT_SUSPEND_32
             | fid::CPU_DEFAULT_SUSPEND_64 => ret::NOT_SUPPORTED,
-            fid::FEATURES => match arg(1) as u32 {
+            fid::FEATURES => match (arg(1) as u32) & !crate::smccc::CALL_HINT_SVE_NOT_LIVE {
                 fid::SYSTEM_SUSPEND_32
                 | fid::SYSTEM_SUSPEND_64
                 | fid::CPU_DEFAULT_SUSPEND_32
@@ -222,7 +229,6 @@ impl<F: Fn(u64) -> bool> PsciRelay<F> {
                 return;
             }
         };
-        *regs = [0; 18];
         regs[0] = reply as u64;
     }
 
@@ -236,12 +242,14 @@ impl<F: Fn(u64) -> bool> PsciRelay<F> {
         let entry = &self.cpus[index].on;
         if !entry.claim() {
             // A CPU_ON for this CPU is already in flight.
-            return ret::ALREADY_ON;
+            return ret::ON_PENDING;
         }
         entry.set(pc, context);
         let mut call = [0u64; 18];
         call[0] = u64::from(fid::CPU_ON_64);
-        call[1] = mpidr;
+        // The DT's MPIDR, not the host's spelling of it: the firmware must start exactly
+        // the CPU whose context (stack) we pass.
+        call[1] = self.mpidrs[index];
         call[2] = self.warm_entry;
         call[3] = self.contexts[index];
         let result = conduit.smc(&call)[0] as i64;
@@ -399,7 +407,63 @@ mod tests {
     }
 
     #[test]
-    fn second_cpu_on_in_flight_is_already_on() {
+    fn sve_hint_bit_does_not_bypass_the_relay() {
+        let relay = relay();
+        let mut fw = Firmware {
+            calls: vec![],
+            answer: 0,
+        };
+        // CPU_ON with the hint: still relayed through the warm entry.
+        let mut regs = call(fid::CPU_ON_64 | 1 << 16, [1, 0x4800_0000, 5]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(&fw.calls[0][..4], &[0xc400_0003, 1, WARM, 0x6010_0040]);
+        // CPU_ON into the carve-out with the hint: refused, nothing forwarded.
+        let mut regs = call(fid::CPU_ON_64 | 1 << 16, [2, 0x6000_0000, 5]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0] as i64, ret::INVALID_ADDRESS);
+        // SYSTEM_SUSPEND and FEATURES(SYSTEM_SUSPEND) with the hint: still refused here.
+        let mut regs = call(fid::SYSTEM_SUSPEND_64 | 1 << 16, [0x4800_0000, 0, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0] as i64, ret::NOT_SUPPORTED);
+        let mut regs = call(fid::FEATURES, [u64::from(fid::SYSTEM_SUSPEND_64 | 1 << 16), 0, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0] as i64, ret::NOT_SUPPORTED);
+        // CPU_SUSPEND power-down with the hint: relayed.
+        let mut regs = call(fid::CPU_SUSPEND_64 | 1 << 16, [0x0001_0000, 0x4800_0000, 1]);
+        relay.handle(&mut regs, 1, &mut fw);
+        assert_eq!(fw.calls[1][2], WARM);
+        assert_eq!(fw.calls.len(), 2);
+    }
+
+    #[test]
+    fn answers_given_here_preserve_the_other_registers() {
+        let relay = relay();
+        let mut fw = Firmware {
+            calls: vec![],
+            answer: 0,
+        };
+        let mut regs = call(fid::CPU_ON_64, [1, 0x1000, 7]);
+        regs[5] = 0x5555;
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0] as i64, ret::INVALID_ADDRESS);
+        assert_eq!((regs[1], regs[3], regs[5]), (1, 7, 0x5555));
+    }
+
+    #[test]
+    fn cpu_on_forwards_the_device_tree_mpidr() {
+        let relay = relay();
+        let mut fw = Firmware {
+            calls: vec![],
+            answer: 0,
+        };
+        // MT/U-style bits above the affinity fields are dropped: the DT's value goes out.
+        let mut regs = call(fid::CPU_ON_64, [0x8000_0000 | 2, 0x4800_0000, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(fw.calls[0][1], 2);
+    }
+
+    #[test]
+    fn second_cpu_on_in_flight_is_on_pending() {
         let relay = relay();
         let mut fw = Firmware {
             calls: vec![],
@@ -409,7 +473,7 @@ mod tests {
         relay.handle(&mut regs, 0, &mut fw);
         let mut regs = call(fid::CPU_ON_64, [1, 0x4800_0000, 0]);
         relay.handle(&mut regs, 0, &mut fw);
-        assert_eq!(regs[0] as i64, ret::ALREADY_ON);
+        assert_eq!(regs[0] as i64, ret::ON_PENDING);
         assert_eq!(fw.calls.len(), 1);
     }
 

@@ -27,9 +27,13 @@
 /* TCR_EL2: T0SZ = 25 (39-bit VA, level-1 root), IRGN0/ORGN0 WB-WA, inner shareable, 4K;
  * RES1 bits 23 and 31; PS is filled in from ID_AA64MMFR0_EL1.PARange. */
 .equ BOOT_TCR, (25 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23) | (1 << 31))
-/* 1 GiB block descriptors: AF, AP[1] (RES1 at EL2), attr index. */
+/* Block descriptors (1 GiB at level 1, 2 MiB at level 2): AF, AP[1] (RES1 at EL2), attr. */
 .equ BLOCK_NORMAL, (1 | (2 << 2) | (1 << 6) | (3 << 8) | (1 << 10))
 .equ BLOCK_DEVICE_XN, (1 | (0 << 2) | (1 << 6) | (1 << 10) | (1 << 54))
+.equ TABLE_DESC, 3
+/* HCR_EL2 before the host is configured: AArch64 EL1, E2H = 0, so the EL2 translation
+ * regime and SCTLR/TCR layouts are the non-VHE ones whatever the firmware left. */
+.equ HCR_EL2_BOOT, (1 << 31)
 
 .section .text.head, "ax"
 .global _head
@@ -45,6 +49,7 @@ _head:
 
 .section .text.entry, "ax"
 primary_entry:
+    msr     daifset, #0xf
     mov     x19, x0                     /* loader's x0..x3, for hyp_primary_main */
     mov     x20, x1
     mov     x21, x2
@@ -55,12 +60,27 @@ primary_entry:
     cmp     x9, #2
     b.ne    park                        /* not at EL2: nothing we can do safely */
 
+    mov_q   x9, HCR_EL2_BOOT
+    msr     hcr_el2, x9
+    isb
     mov_q   x9, SCTLR_EL2_RES1          /* MMU and caches off, known state */
     msr     sctlr_el2, x9
     isb
+    msr     spsel, #1
+    adrp    x23, _head                  /* x23 = load address = carve-out base */
+    tst     x23, #0x1fffff              /* booting.rst: 2 MiB aligned (text_offset 0) */
+    b.ne    park
+    lsr     x9, x23, #39                /* the bootstrap map covers 39 bits */
+    cbnz    x9, park
+
+    /* Drop stale cache lines for the image and BSS before writing them with the MMU off:
+     * a dirty line evicted later would overwrite what we write now. */
+    adrp    x0, _head
+    adrp    x1, __bss_end
+    add     x1, x1, :lo12:__bss_end
+    bl      dcache_inval_range
 
     /* Apply our own relocations: *(base + offset) = base + addend. */
-    adrp    x23, _head                  /* x23 = load address = carve-out base */
     adrp    x9, __rela_start
     add     x9, x9, :lo12:__rela_start
     adrp    x10, __rela_end
@@ -86,16 +106,17 @@ primary_entry:
     b       3b
 4:
     /* Everything above was written with the MMU off, straight to memory: drop any stale
-     * cache lines for the image and BSS before the caches come on. (The heap after BSS is
-     * only ever written with caches on, so stale lines there are harmless.) */
+     * cache lines again before the caches come on. (The heap after BSS is only ever written
+     * with caches on, so stale lines there are harmless.) */
     adrp    x0, _head
     adrp    x1, __bss_end
     add     x1, x1, :lo12:__bss_end
     bl      dcache_inval_range
 
-    /* Bootstrap identity map: 512 x 1 GiB, Device-nGnRnE and execute-never, except the
-     * GiB holding the carve-out, which is Normal memory. Rust replaces it with a precise
-     * map as soon as it has parsed the device tree. */
+    /* Bootstrap identity map: everything Device-nGnRnE and execute-never (1 GiB blocks),
+     * except the 2 MiB carve-out, which is Normal memory (a level-2 table for its GiB).
+     * Nothing else is Normal, so nothing else can be fetched speculatively. Rust replaces
+     * this with a precise map as soon as it has parsed the device tree. */
     adrp    x9, boot_l1
     add     x9, x9, :lo12:boot_l1
     mov     x10, #0                     /* index */
@@ -106,13 +127,29 @@ primary_entry:
     add     x10, x10, #1
     cmp     x10, #512
     b.lo    5b
-    lsr     x10, x23, #30               /* carve-out's GiB */
-    and     x10, x10, #511
-    lsl     x12, x10, #30
-    mov_q   x11, BLOCK_NORMAL
+    adrp    x13, boot_l2
+    add     x13, x13, :lo12:boot_l2
+    lsr     x14, x23, #30               /* carve-out's GiB */
+    lsl     x15, x14, #30               /* its base address */
+    mov     x10, #0
+7:  lsl     x12, x10, #21
+    orr     x12, x12, x15
     orr     x12, x12, x11
-    str     x12, [x9, x10, lsl #3]
+    str     x12, [x13, x10, lsl #3]
+    add     x10, x10, #1
+    cmp     x10, #512
+    b.lo    7b
+    ubfx    x10, x23, #21, #9           /* carve-out's 2 MiB slot in that GiB */
+    mov_q   x12, BLOCK_NORMAL
+    orr     x12, x12, x23
+    str     x12, [x13, x10, lsl #3]
+    orr     x12, x13, #TABLE_DESC
+    str     x12, [x9, x14, lsl #3]
     dsb     sy
+    /* The tables were written with the MMU off too. */
+    mov     x0, x9
+    add     x1, x9, #0x2000
+    bl      dcache_inval_range
 
     mov_q   x10, BOOT_MAIR
     msr     mair_el2, x10
@@ -160,10 +197,15 @@ primary_entry:
  */
 .global hyp_warm_entry
 hyp_warm_entry:
+    msr     daifset, #0xf
     mrs     x9, CurrentEL
     ubfx    x9, x9, #2, #2
     cmp     x9, #2
     b.ne    park
+    mov_q   x9, HCR_EL2_BOOT
+    msr     hcr_el2, x9
+    isb
+    msr     spsel, #1
     mov_q   x9, SCTLR_EL2_RES1
     msr     sctlr_el2, x9
     isb
@@ -181,6 +223,7 @@ hyp_warm_entry:
     adrp    x9, hyp_vectors
     add     x9, x9, :lo12:hyp_vectors
     msr     vbar_el2, x9
+    isb
     ldr     x9, [x0, #32]               /* stack top */
     mov     sp, x9
     mov     x29, xzr
@@ -196,6 +239,7 @@ park:
 
 /* Invalidate data cache lines by VA over [x0, x1) to the point of coherency. */
 dcache_inval_range:
+    dmb     sy                          /* order earlier MMU-off stores before the dc ivac */
     mrs     x3, ctr_el0
     ubfx    x3, x3, #16, #4             /* DminLine: log2(words) */
     mov     x2, #4
@@ -212,4 +256,6 @@ dcache_inval_range:
 .section .bss.boot_pt, "aw", %nobits
 .balign 4096
 boot_l1:
+    .space  4096
+boot_l2:
     .space  4096

@@ -46,6 +46,15 @@ pub struct Injection {
     pub spsr_el2: u64,
 }
 
+/// CPU features that change PSTATE on exception entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EntryFeatures {
+    /// FEAT_PAN.
+    pub pan: bool,
+    /// FEAT_MTE (PSTATE.TCO is set on exception entry).
+    pub mte: bool,
+}
+
 /// Computes the injection for the stage-2 abort described by `esr_el2` (EC 0x20 or 0x24),
 /// taken with the host at `host_spsr` / `host_pc`, faulting address `far`, given the
 /// host's VBAR_EL1 and SCTLR_EL1.
@@ -56,6 +65,7 @@ pub fn sea_injection(
     host_spsr: u64,
     vbar_el1: u64,
     sctlr_el1: u64,
+    features: EntryFeatures,
 ) -> Injection {
     let class = (esr_el2 >> 26) & 0x3f;
     let mode = host_spsr & 0x1f;
@@ -77,15 +87,23 @@ pub fn sea_injection(
         m if m & 0x10 == 0 => 0x400, // EL0, AArch64
         _ => 0x600,                  // EL0, AArch32
     };
-    // PSTATE on exception entry to EL1: EL1h, D, A, I, F set; PAN set unless
-    // SCTLR_EL1.SPAN; SSBS from SCTLR_EL1.DSSBS. TCO is set when MTE is in use, which we
-    // approximate by the host's own TCO-capable state being present in SPSR bit 25.
+    // PSTATE on exception entry to EL1 (ARM ARM, AArch64.TakeException): EL1h with D, A,
+    // I, F set; PAN set if SCTLR_EL1.SPAN is 0, else kept; SSBS from SCTLR_EL1.DSSBS; DIT
+    // kept; TCO set with MTE; BTYPE, SS, IL, UAO cleared.
     let mut pstate = 0x3c5u64;
-    if sctlr_el1 & (1 << 23) == 0 {
-        pstate |= 1 << 22; // PAN
+    if features.pan {
+        if sctlr_el1 & (1 << 23) == 0 {
+            pstate |= 1 << 22;
+        } else {
+            pstate |= host_spsr & (1 << 22);
+        }
     }
     if sctlr_el1 & (1 << 44) != 0 {
         pstate |= 1 << 12; // SSBS
+    }
+    pstate |= host_spsr & (1 << 24); // DIT
+    if features.mte {
+        pstate |= 1 << 25; // TCO
     }
     Injection {
         esr_el1: (new_class << 26) | ESR_IL | iss,
@@ -102,12 +120,16 @@ mod tests {
     use super::*;
 
     const VBAR: u64 = 0x4800_0800;
+    const PAN: EntryFeatures = EntryFeatures {
+        pan: true,
+        mte: false,
+    };
 
     #[test]
     fn el1_data_write_becomes_current_el_data_abort() {
         // DABT_LOW, WnR set, DFSC = stage-2 translation fault level 3.
         let esr = (ec::DABT_LOW << 26) | ESR_IL | ISS_WNR | 0x07;
-        let inj = sea_injection(esr, 0x6000_0008, 0x4800_1234, 0x3c5, VBAR, 0x30d0_0800);
+        let inj = sea_injection(esr, 0x6000_0008, 0x4800_1234, 0x3c5, VBAR, 0x30d0_0800, PAN);
         assert_eq!(inj.esr_el1, (0x25 << 26) | (1 << 25) | (1 << 6) | 0x10);
         assert_eq!(inj.far_el1, 0x6000_0008);
         assert_eq!(inj.elr_el1, 0x4800_1234);
@@ -119,7 +141,7 @@ mod tests {
     #[test]
     fn el1_instruction_fetch_becomes_current_el_instruction_abort() {
         let esr = (ec::IABT_LOW << 26) | ESR_IL | 0x07;
-        let inj = sea_injection(esr, 0x6000_0000, 0x6000_0000, 0x3c5, VBAR, 0);
+        let inj = sea_injection(esr, 0x6000_0000, 0x6000_0000, 0x3c5, VBAR, 0, PAN);
         assert_eq!(inj.esr_el1 >> 26, 0x21);
         assert_eq!(inj.esr_el1 & 0x3f, FSC_SEA);
         assert_eq!(inj.spsr_el2 & (1 << 22), 1 << 22, "PAN set when SPAN is 0");
@@ -128,18 +150,37 @@ mod tests {
     #[test]
     fn el0_fault_uses_the_lower_el_vector_and_class() {
         let esr = (ec::DABT_LOW << 26) | ESR_IL;
-        let inj = sea_injection(esr, 0x1000, 0x40_0000, 0x0, VBAR, 1 << 23);
+        let inj = sea_injection(esr, 0x1000, 0x40_0000, 0x0, VBAR, 1 << 23, PAN);
         assert_eq!(inj.esr_el1 >> 26, 0x24);
         assert_eq!(inj.elr_el2, VBAR + 0x400);
-        assert_eq!(inj.spsr_el2 & (1 << 22), 0, "SPAN set: PAN untouched");
-        let inj = sea_injection(esr, 0x1000, 0x40_0000, 0x10, VBAR, 0);
+        assert_eq!(inj.spsr_el2 & (1 << 22), 0, "SPAN set: PAN kept (was 0)");
+        let inj = sea_injection(esr, 0x1000, 0x40_0000, 1 << 22, VBAR, 1 << 23, PAN);
+        assert_eq!(
+            inj.spsr_el2 & (1 << 22),
+            1 << 22,
+            "SPAN set: PAN kept (was 1)"
+        );
+        let inj = sea_injection(esr, 0x1000, 0x40_0000, 0x10, VBAR, 0, PAN);
         assert_eq!(inj.elr_el2, VBAR + 0x600, "AArch32 EL0");
     }
 
     #[test]
     fn el1t_uses_the_sp0_vector() {
         let esr = ec::DABT_LOW << 26;
-        let inj = sea_injection(esr, 0, 0, 0x3c4, VBAR, 0);
+        let inj = sea_injection(esr, 0, 0, 0x3c4, VBAR, 0, PAN);
         assert_eq!(inj.elr_el2, VBAR);
+    }
+
+    #[test]
+    fn tco_is_set_with_mte_and_dit_is_kept() {
+        let esr = ec::DABT_LOW << 26;
+        let mte = EntryFeatures {
+            pan: false,
+            mte: true,
+        };
+        let inj = sea_injection(esr, 0, 0, 0x3c5 | 1 << 24, VBAR, 0, mte);
+        assert_eq!(inj.spsr_el2 & (1 << 25), 1 << 25, "TCO");
+        assert_eq!(inj.spsr_el2 & (1 << 24), 1 << 24, "DIT kept");
+        assert_eq!(inj.spsr_el2 & (1 << 22), 0, "no FEAT_PAN: PAN stays 0");
     }
 }

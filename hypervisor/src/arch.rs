@@ -46,6 +46,12 @@ sysreg_read!(/// ID_AA64MMFR1_EL1.
     id_aa64mmfr1, "id_aa64mmfr1_el1");
 sysreg_read!(/// ID_AA64MMFR3_EL1.
     id_aa64mmfr3, "S3_0_C0_C7_3");
+sysreg_read!(/// ID_AA64ISAR1_EL1.
+    id_aa64isar1, "id_aa64isar1_el1");
+sysreg_read!(/// ID_AA64SMFR0_EL1.
+    id_aa64smfr0, "S3_0_C0_C4_5");
+sysreg_read!(/// MPAMIDR_EL1.
+    mpamidr_el1, "S3_0_C10_C4_4");
 sysreg_read!(/// PMCR_EL0.
     pmcr_el0, "pmcr_el0");
 sysreg_read!(/// MIDR_EL1.
@@ -105,6 +111,22 @@ sysreg_write!(/// HDFGWTR_EL2.
     set_hdfgwtr_el2, "S3_4_C3_C1_5");
 sysreg_write!(/// HAFGRTR_EL2.
     set_hafgrtr_el2, "S3_4_C3_C1_6");
+sysreg_write!(/// ZCR_EL2.
+    set_zcr_el2, "S3_4_C1_C2_0");
+sysreg_write!(/// SMCR_EL2.
+    set_smcr_el2, "S3_4_C1_C2_6");
+sysreg_write!(/// MPAM2_EL2.
+    set_mpam2_el2, "S3_4_C10_C5_0");
+sysreg_write!(/// MPAMHCR_EL2.
+    set_mpamhcr_el2, "S3_4_C10_C4_0");
+sysreg_write!(/// PMSCR_EL2.
+    set_pmscr_el2, "S3_4_C9_C9_0");
+sysreg_write!(/// TRFCR_EL2.
+    set_trfcr_el2, "S3_4_C1_C2_1");
+sysreg_write!(/// GCSCR_EL1.
+    set_gcscr_el1, "S3_0_C2_C5_0");
+sysreg_write!(/// GCSCRE0_EL1.
+    set_gcscre0_el1, "S3_0_C2_C5_1");
 sysreg_write!(/// SCTLR_EL1 (the host's).
     set_sctlr_el1, "sctlr_el1");
 sysreg_write!(/// TPIDR_EL2.
@@ -128,12 +150,25 @@ pub fn cpu_features() -> crate::el2config::CpuFeatures {
         mmfr0: id_aa64mmfr0(),
         mmfr1: id_aa64mmfr1(),
         mmfr3: id_aa64mmfr3(),
+        isar1: id_aa64isar1(),
+        smfr0: 0,
         pmu_counters: 0,
     };
+    if f.has_sme() {
+        f.smfr0 = id_aa64smfr0();
+    }
     if f.has_pmuv3() {
         f.pmu_counters = (pmcr_el0() >> 11) & 0x1f;
     }
     f
+}
+
+/// The features that shape PSTATE on an exception entry to EL1.
+pub fn entry_features() -> crate::abort::EntryFeatures {
+    crate::abort::EntryFeatures {
+        pan: (id_aa64mmfr1() >> 20) & 0xf != 0,
+        mte: (id_aa64pfr1() >> 8) & 0xf != 0,
+    }
 }
 
 /// Programs every EL2 register that shapes the host's EL1 world, and turns stage-2 on
@@ -156,12 +191,44 @@ pub fn configure_host_el2(vtcr: u64, vttbr: u64) {
         if let Some(fgt) = f.hfgxtr() {
             set_hfgrtr_el2(fgt);
             set_hfgwtr_el2(fgt);
-            set_hfgitr_el2(0);
-            set_hdfgrtr_el2(0);
-            set_hdfgwtr_el2(0);
+        }
+        if let Some(v) = f.hfgitr() {
+            set_hfgitr_el2(v);
+        }
+        if let Some((read, write)) = f.hdfgxtr() {
+            set_hdfgrtr_el2(read);
+            set_hdfgwtr_el2(write);
             if f.has_amu() {
                 set_hafgrtr_el2(0);
             }
+        }
+        if f.has_sve() {
+            // CPTR_EL2.TZ is already clear: give the host every vector length.
+            asm!("isb", options(nostack, preserves_flags));
+            set_zcr_el2(0xf);
+        }
+        if let Some(smcr) = f.smcr() {
+            asm!("isb", options(nostack, preserves_flags));
+            set_smcr_el2(smcr);
+        }
+        if f.has_gcs() {
+            set_gcscr_el1(0);
+            set_gcscre0_el1(0);
+        }
+        if f.has_mpam() {
+            // No MPAM traps for the host (TRAPMPAM0EL1/TRAPMPAM1EL1/TIDR clear).
+            set_mpam2_el2(0);
+            if mpamidr_el1() & (1 << 17) != 0 {
+                set_mpamhcr_el2(0);
+            }
+        }
+        if f.has_spe() {
+            // The host's profiling buffer never samples EL2.
+            set_pmscr_el2(0);
+        }
+        if f.has_trf() {
+            // No trace of EL2.
+            set_trfcr_el2(0);
         }
         if f.has_gicv3_sysregs() {
             // SRE | Enable: EL1 uses the system-register interface and may not turn it off.
@@ -209,16 +276,30 @@ pub fn cpu_index() -> usize {
 ///
 /// `ttbr0` must be a valid EL2 translation table covering all code, data and stacks.
 pub unsafe fn switch_el2_tables(ttbr0: u64) {
+    // Break before make: the old and new tables map the same addresses with different
+    // block sizes and attributes, so the MMU goes off (no memory accesses in between; code
+    // keeps running from the same physical addresses), the TLB is emptied, the new root
+    // goes in, and the MMU comes back on.
     // SAFETY: the caller guarantees the new table maps everything we use identically.
     unsafe {
         asm!(
-            "dsb ishst",
-            "msr ttbr0_el2, {t}",
+            "dsb ish",
+            "mrs {s}, sctlr_el2",
+            "bic {o}, {s}, #1",
+            "msr sctlr_el2, {o}",
             "isb",
             "tlbi alle2",
-            "dsb ish",
+            "dsb nsh",
+            "msr ttbr0_el2, {t}",
+            "isb",
+            "msr sctlr_el2, {s}",
+            "isb",
+            "ic iallu",
+            "dsb nsh",
             "isb",
             t = in(reg) ttbr0,
+            s = out(reg) _,
+            o = out(reg) _,
             options(nostack, preserves_flags)
         );
     }

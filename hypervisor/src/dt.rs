@@ -64,6 +64,8 @@ pub enum Gic {
     V3 {
         /// All `reg` entries in DT order: GICD, GICR..., then optional GICC, GICH, GICV.
         regs: Vec<PhysRange>,
+        /// `#redistributor-regions` (default 1): how many GICR entries follow GICD.
+        redistributor_regions: u32,
     },
 }
 
@@ -191,6 +193,12 @@ impl SystemInfo {
                 if tree.is_compatible(id, &["arm,gic-v3"]) {
                     gic = Some(Gic::V3 {
                         regs: regs_of(&tree, id, parent_cells),
+                        redistributor_regions: tree
+                            .prop_u32(id, "#redistributor-regions")
+                            .ok()
+                            .flatten()
+                            .unwrap_or(1)
+                            .clamp(1, 64),
                     });
                 } else if tree.is_compatible(
                     id,
@@ -329,7 +337,9 @@ mod tests {
         );
         assert_eq!(info.cpus, [0, 1, 2, 3]);
         assert_eq!(info.psci, Some(PsciConduit::Smc));
-        assert!(matches!(info.gic, Some(Gic::V3 { ref regs }) if regs[0].start == 0x0800_0000));
+        assert!(
+            matches!(info.gic, Some(Gic::V3 { ref regs, redistributor_regions: 1 }) if regs[0].start == 0x0800_0000)
+        );
         let uart = info.uart.as_ref().expect("stdout-path resolves");
         assert_eq!(uart.base, 0x0900_0000);
         assert_eq!(uart.compatible, "arm,pl011");

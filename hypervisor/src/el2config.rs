@@ -18,6 +18,10 @@ pub struct CpuFeatures {
     pub mmfr1: u64,
     /// ID_AA64MMFR3_EL1.
     pub mmfr3: u64,
+    /// ID_AA64ISAR1_EL1.
+    pub isar1: u64,
+    /// ID_AA64SMFR0_EL1 (SME features; 0 without SME).
+    pub smfr0: u64,
     /// PMCR_EL0.N (number of event counters), when a PMUv3 is implemented.
     pub pmu_counters: u64,
 }
@@ -87,6 +91,30 @@ impl CpuFeatures {
     pub fn has_gcs(&self) -> bool {
         field(self.pfr1, 44) != 0
     }
+    /// FEAT_MPAM (any version, including the 0.x "frac" encodings).
+    pub fn has_mpam(&self) -> bool {
+        field(self.pfr0, 40) != 0 || field(self.pfr1, 16) != 0
+    }
+    /// FEAT_BRBE.
+    pub fn has_brbe(&self) -> bool {
+        field(self.dfr0, 52) != 0
+    }
+    /// FEAT_SPEv1p2 or later (PMSNEVFR_EL1 exists).
+    pub fn has_spe_v1p2(&self) -> bool {
+        field(self.dfr0, 32) >= 3
+    }
+    /// FEAT_TRF (trace filter controls, TRFCR_EL2 exists).
+    pub fn has_trf(&self) -> bool {
+        field(self.dfr0, 40) != 0
+    }
+    /// PMUv3p1 or later (MDCR_EL2.HPMD exists).
+    pub fn has_pmuv3p1(&self) -> bool {
+        self.has_pmuv3() && field(self.dfr0, 8) >= 4
+    }
+    /// FEAT_LS64_ACCDATA.
+    pub fn has_ls64_accdata(&self) -> bool {
+        field(self.isar1, 60) >= 3
+    }
 
     /// HCR_EL2 for the host: AArch64 EL1, SMC trapped, stage-2 on, pointer authentication
     /// and (with MTE2) tag accesses untrapped. No IMO/FMO/AMO: interrupts go straight to
@@ -135,6 +163,9 @@ impl CpuFeatures {
         if self.has_pmuv3() {
             v |= self.pmu_counters & 0x1f;
         }
+        if self.has_pmuv3p1() {
+            v |= 1 << 17; // HPMD: the host's counters do not count at EL2
+        }
         if self.has_spe() {
             v |= 0b11 << 12;
         }
@@ -175,6 +206,60 @@ impl CpuFeatures {
         if field(self.mmfr3, 24) != 0 {
             v |= (1 << 62) | (1 << 63); // AIE: nMAIR2_EL1, nAMAIR2_EL1
         }
+        if self.has_ls64_accdata() {
+            v |= 1 << 50; // nACCDATA_EL1
+        }
+        Some(v)
+    }
+
+    /// HFGITR_EL2 when FEAT_FGT: no instruction traps, with the "n" bits of BRBE and GCS
+    /// instructions set when those exist.
+    pub fn hfgitr(&self) -> Option<u64> {
+        if !self.has_fgt() {
+            return None;
+        }
+        let mut v = 0u64;
+        if self.has_brbe() {
+            v |= (1 << 55) | (1 << 56); // nBRBINJ, nBRBIALL
+        }
+        if self.has_gcs() {
+            v |= (1 << 57) | (1 << 58) | (1 << 59); // nGCSPUSHM_EL1, nGCSSTR_EL1, nGCSEPP
+        }
+        Some(v)
+    }
+
+    /// HDFGRTR_EL2 and HDFGWTR_EL2 when FEAT_FGT: no debug/PMU traps, with the "n" bits of
+    /// SPEv1p2 and BRBE registers set when those exist (nBRBIDR is read-only: 0 in the
+    /// write register).
+    pub fn hdfgxtr(&self) -> Option<(u64, u64)> {
+        if !self.has_fgt() {
+            return None;
+        }
+        let (mut read, mut write) = (0u64, 0u64);
+        if self.has_spe_v1p2() {
+            read |= 1 << 62; // nPMSNEVFR_EL1
+            write |= 1 << 62;
+        }
+        if self.has_brbe() {
+            read |= (1 << 61) | (1 << 60) | (1 << 59); // nBRBDATA, nBRBCTL, nBRBIDR
+            write |= (1 << 61) | (1 << 60);
+        }
+        Some((read, write))
+    }
+
+    /// SMCR_EL2 when SME: the largest vector length, and FA64/EZT0 when implemented, so
+    /// the host's SME use does not trap (booting.rst).
+    pub fn smcr(&self) -> Option<u64> {
+        if !self.has_sme() {
+            return None;
+        }
+        let mut v = 0xf;
+        if self.smfr0 >> 63 != 0 {
+            v |= 1 << 31; // FA64
+        }
+        if field(self.pfr1, 24) >= 2 {
+            v |= 1 << 30; // EZT0 (SME2)
+        }
         Some(v)
     }
 }
@@ -193,12 +278,14 @@ mod tests {
     /// system registers, MTE, HCX, FGT, S1PIE/S1POE; no SVE, no SME.
     fn qemu_max() -> CpuFeatures {
         CpuFeatures {
-            pfr0: 0x1201_1111_1111_1111 & !(0xf << 32),
+            pfr0: 0x1201_1111_1111_1111 & !(0xf << 32) & !(0xf << 40),
             pfr1: 0x0000_0000_0000_0321,
             dfr0: 0x0000_0001_f210_5609,
             mmfr0: 0x1000_0000_0000_0005 | (0x1 << 56),
             mmfr1: 0x0000_1000_1121_2122 | (1 << 40),
             mmfr3: 0x0000_0000_0001_1111,
+            isar1: 0,
+            smfr0: 0,
             pmu_counters: 6,
         }
     }
@@ -242,5 +329,50 @@ mod tests {
         assert_eq!(v & (0b11 << 54), 0, "no SME, no SME bits");
         assert_eq!(CpuFeatures::default().hfgxtr(), None);
         assert!(qemu_max().hcrx().unwrap() & (1 << 14) != 0, "TCR2En");
+    }
+
+    #[test]
+    fn gcs_and_brbe_instructions_are_not_trapped_when_present() {
+        let f = CpuFeatures {
+            mmfr0: 1 << 56,
+            pfr1: 1 << 44,
+            dfr0: 1 << 52,
+            ..CpuFeatures::default()
+        };
+        assert_eq!(f.hfgitr(), Some(0b1_1111 << 55));
+        let (read, write) = f.hdfgxtr().unwrap();
+        assert_eq!(read, 0b111 << 59);
+        assert_eq!(write, 0b11 << 60);
+        assert_eq!(
+            qemu_max().hfgitr(),
+            Some(0),
+            "no BRBE, no GCS: nothing to untrap"
+        );
+    }
+
+    #[test]
+    fn mpam_and_sme_are_detected() {
+        assert!(
+            CpuFeatures {
+                pfr0: 1 << 40,
+                ..CpuFeatures::default()
+            }
+            .has_mpam()
+        );
+        assert!(
+            CpuFeatures {
+                pfr1: 1 << 16,
+                ..CpuFeatures::default()
+            }
+            .has_mpam()
+        );
+        assert!(!qemu_max().has_mpam());
+        let sme2 = CpuFeatures {
+            pfr1: 2 << 24,
+            smfr0: 1 << 63,
+            ..CpuFeatures::default()
+        };
+        assert_eq!(sme2.smcr(), Some(0xf | 1 << 31 | 1 << 30));
+        assert_eq!(qemu_max().smcr(), None);
     }
 }

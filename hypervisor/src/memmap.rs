@@ -62,8 +62,15 @@ fn gic_hyp_frames(gic: &Gic) -> Vec<PhysRange> {
     match gic {
         // reg = GICD, GICC, GICH, GICV.
         Gic::V2 { regs } => regs.iter().skip(2).cloned().collect(),
-        // reg = GICD, GICR (one region assumed), then optional GICC, GICH, GICV.
-        Gic::V3 { regs } => regs.iter().skip(3).cloned().collect(),
+        // reg = GICD, GICR x #redistributor-regions, then optional GICC, GICH, GICV.
+        Gic::V3 {
+            regs,
+            redistributor_regions,
+        } => regs
+            .iter()
+            .skip(1 + *redistributor_regions as usize + 1)
+            .cloned()
+            .collect(),
     }
 }
 

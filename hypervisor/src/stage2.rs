@@ -3,7 +3,9 @@
 //! VTCR_EL2 value that matches it.
 //!
 //! aarch64-paging cannot build concatenated root tables, so a 40-bit IPA space uses a
-//! level-0 root (four-level walk) and anything of 39 bits or less a level-1 root.
+//! level-0 root (four-level walk) and anything of 39 bits or less a level-1 root. A level-0
+//! start (VTCR_EL2.SL0 = 2 with 4 KiB pages) is only valid when PARange is at least 44 bits,
+//! so CPUs with a 40- or 42-bit PARange (Cortex-A53/A57 on Juno) get a 39-bit IPA space.
 
 use core::fmt;
 use core::ptr::NonNull;
@@ -23,9 +25,13 @@ pub const S2_NORMAL: Stage2Attributes = Stage2Attributes::VALID
     .union(Stage2Attributes::S2AP_ACCESS_RW)
     .union(Stage2Attributes::ACCESS_FLAG);
 
-/// Device-nGnRE, read-write, execute-never.
-pub const S2_DEVICE: Stage2Attributes = Stage2Attributes::VALID
-    .union(Stage2Attributes::MEMATTR_DEVICE_nGnRE)
+/// Host MMIO: read-write, execute-never, and stage-2 Normal write-back so that the host's
+/// own stage-1 attributes decide (Device for registers, Normal-NC for a framebuffer or a
+/// PCIe BAR mapped write-combining); a stage-2 Device type would override them all. This is
+/// what pKVM does for host MMIO.
+pub const S2_MMIO: Stage2Attributes = Stage2Attributes::VALID
+    .union(Stage2Attributes::MEMATTR_NORMAL_OUTER_WB)
+    .union(Stage2Attributes::MEMATTR_NORMAL_INNER_WB)
     .union(Stage2Attributes::S2AP_ACCESS_RW)
     .union(Stage2Attributes::ACCESS_FLAG)
     .union(Stage2Attributes::XN);
@@ -61,7 +67,13 @@ pub fn parange_bits(parange: u64) -> u32 {
 impl Geometry {
     /// Geometry for a CPU whose ID_AA64MMFR0_EL1.PARange is `parange`.
     pub fn from_parange(parange: u64) -> Self {
-        let ipa_bits = parange_bits(parange).min(MAX_IPA_BITS);
+        let pa_bits = parange_bits(parange);
+        // Level-0 start needs PARange >= 44 bits; below that, stay within a level-1 root.
+        let ipa_bits = if pa_bits >= 44 {
+            pa_bits.min(MAX_IPA_BITS)
+        } else {
+            pa_bits.min(39)
+        };
         Self {
             ipa_bits,
             root_level: if ipa_bits > 39 { 0 } else { 1 },
@@ -169,7 +181,7 @@ impl HostStage2 {
             Ok(())
         };
         add(&map.ram, S2_NORMAL)?;
-        add(&map.mmio, S2_DEVICE)?;
+        add(&map.mmio, S2_MMIO)?;
         Ok(Self { mapping, geometry })
     }
 
@@ -253,6 +265,10 @@ mod tests {
         let g = Geometry::from_parange(1);
         assert_eq!((g.ipa_bits, g.root_level), (36, 1));
         assert_eq!(g.vtcr(), 0x8001_3540 | 28);
+        // A 40-bit CPU (Cortex-A53/A57): SL0 = 2 would be invalid, so 39 bits, level 1.
+        let g = Geometry::from_parange(2);
+        assert_eq!((g.ipa_bits, g.root_level), (39, 1));
+        assert_eq!(g.vtcr(), 0x8002_3540 | 25);
     }
 
     #[test]
@@ -275,13 +291,15 @@ mod tests {
     }
 
     #[test]
-    fn qemu_mmio_is_device_and_execute_never() {
+    fn qemu_mmio_is_execute_never_and_leaves_the_type_to_the_host() {
         let (_, s2) = qemu();
         let (attrs, _) = s2.lookup(0x0900_0000).expect("UART mapped");
         assert!(attrs.contains(Stage2Attributes::XN));
         assert_eq!(
             attrs.bits() & (0xf << 2),
-            Stage2Attributes::MEMATTR_DEVICE_nGnRE.bits()
+            (Stage2Attributes::MEMATTR_NORMAL_OUTER_WB | Stage2Attributes::MEMATTR_NORMAL_INNER_WB)
+                .bits(),
+            "stage-2 Normal-WB: the host's stage-1 Device type wins"
         );
         assert!(s2.lookup(0x0e10_0000).is_none(), "Secure RAM mapped");
     }

@@ -6,7 +6,7 @@
 
 use crate::abort::ec;
 use crate::psci;
-use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, NOT_SUPPORTED, SmcRegs};
+use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, FAST_CALL, NOT_SUPPORTED, SmcRegs, owner, owners};
 
 /// The host's registers as `vectors.S` saves them on an exception from EL1/EL0.
 #[repr(C)]
@@ -85,25 +85,40 @@ impl HostFrame {
 pub enum SmcRoute {
     /// A PSCI call: relay it.
     Psci,
-    /// Anything else: forward x0..x17 unchanged and return the firmware's x0..x17.
+    /// An FF-A call (standard service, functions 0x60-0xff).
+    Ffa,
+    /// An allowed service: forward x0..x17 unchanged and return the firmware's x0..x17.
     Forward,
-    /// Refused with SMCCC NOT_SUPPORTED, nothing forwarded: a non-zero SMC immediate (SMCCC
-    /// reserves it), or a function ID with bits [63:32] set (SMCCC: W0 only; the newest
-    /// pKVM refuses these too rather than guess).
+    /// Refused with SMCCC NOT_SUPPORTED, nothing forwarded.
     Refuse,
 }
 
-/// Routes an SMC by its x0 and immediate. The SMCCC v1.3 SVE hint bit (16) is ignored
-/// when matching, as the convention requires.
+/// Routes an SMC by its x0 and immediate, by allowlist.
+///
+/// The firmware sees every forwarded call as coming from EL2, so anything that would make
+/// EL3 act on the caller's behalf with an address the host chose is refused: SiP and OEM
+/// services (TF-A's Arm SiP EXE_STATE_SWITCH restarts the *caller's* EL in AArch32 at a
+/// given PC), standard services other than PSCI, TRNG and FF-A (SDEI registers handlers the
+/// firmware would enter at EL2; DRTM, MM), and hypervisor-service owners, which are ours
+/// over HVC. Forwarded: Arm architecture calls (SMCCC_VERSION, ARCH_FEATURES, SOC_ID,
+/// workarounds), TRNG, trusted applications and trusted OS calls. Also refused: a non-zero
+/// SMC immediate (SMCCC reserves it) and a function ID with bits [63:32] set (SMCCC: W0
+/// only), as the newest pKVM does. The SMCCC v1.3 SVE hint (bit 16) is ignored for
+/// matching.
 pub fn route_smc(x0: u64, imm: u16) -> SmcRoute {
     if imm != 0 || x0 >> 32 != 0 {
         return SmcRoute::Refuse;
     }
     let function = (x0 as u32) & !CALL_HINT_SVE_NOT_LIVE;
-    if psci::is_psci(function) {
-        SmcRoute::Psci
-    } else {
-        SmcRoute::Forward
+    let fast = function & FAST_CALL != 0;
+    let number = function & 0xffff;
+    match owner(function) {
+        owners::ARCH if fast => SmcRoute::Forward,
+        owners::STANDARD if psci::is_psci(function) => SmcRoute::Psci,
+        owners::STANDARD if fast && (0x50..=0x53).contains(&number) => SmcRoute::Forward,
+        owners::STANDARD if fast && (0x60..=0xff).contains(&number) => SmcRoute::Ffa,
+        48..=63 => SmcRoute::Forward,
+        _ => SmcRoute::Refuse,
     }
 }
 
@@ -158,7 +173,9 @@ mod firmware {
                 let mut regs = frame.smc_regs();
                 match route_smc(regs[0], imm) {
                     SmcRoute::Psci => hyp::get().psci_call(&mut regs),
-                    SmcRoute::Forward => regs = arch::Smc.call(&regs),
+                    // The FF-A proxy takes this arm once it is wired in; until then FF-A
+                    // calls are forwarded as they were before the proxy existed.
+                    SmcRoute::Ffa | SmcRoute::Forward => regs = arch::Smc.call(&regs),
                     SmcRoute::Refuse => regs = not_supported(),
                 }
                 frame.set_smc_regs(&regs);
@@ -206,6 +223,7 @@ mod firmware {
             frame.spsr,
             arch::vbar_el1(),
             arch::sctlr_el1(),
+            arch::entry_features(),
         );
         arch::set_el1_exception_regs(inj.esr_el1, inj.far_el1, inj.elr_el1, inj.spsr_el1);
         frame.elr = inj.elr_el2;
@@ -255,16 +273,20 @@ mod tests {
             SmcRoute::Psci,
             "SVE hint ignored"
         );
-        assert_eq!(
-            route_smc(0x8400_0063, 0),
-            SmcRoute::Forward,
-            "FF-A forwarded for now"
-        );
+        assert_eq!(route_smc(0x8400_0063, 0), SmcRoute::Ffa);
+        assert_eq!(route_smc(0xc400_006f, 0), SmcRoute::Ffa);
         assert_eq!(
             route_smc(0x8000_0000, 0),
             SmcRoute::Forward,
             "SMCCC_VERSION"
         );
+        assert_eq!(
+            route_smc(0x8000_8000, 0),
+            SmcRoute::Forward,
+            "ARCH_WORKAROUND_1"
+        );
+        assert_eq!(route_smc(0xc400_0053, 0), SmcRoute::Forward, "TRNG_RND64");
+        assert_eq!(route_smc(0xbf00_0000, 0), SmcRoute::Forward, "trusted OS");
         assert_eq!(
             route_smc(0x8400_0000, 1),
             SmcRoute::Refuse,
@@ -275,6 +297,28 @@ mod tests {
             SmcRoute::Refuse,
             "upper bits of x0"
         );
+    }
+
+    #[test]
+    fn services_that_act_on_the_caller_are_refused() {
+        // Arm SiP EXE_STATE_SWITCH would restart EL2 in AArch32 at a host-chosen PC.
+        assert_eq!(route_smc(0x8200_0020, 0), SmcRoute::Refuse);
+        assert_eq!(route_smc(0xc200_0020, 0), SmcRoute::Refuse);
+        assert_eq!(route_smc(0x8300_0000, 0), SmcRoute::Refuse, "OEM");
+        // SDEI_EVENT_REGISTER would have the firmware enter a host handler at EL2.
+        assert_eq!(route_smc(0xc400_0021, 0), SmcRoute::Refuse);
+        assert_eq!(
+            route_smc(0x8500_0000, 0),
+            SmcRoute::Refuse,
+            "standard hypervisor"
+        );
+        assert_eq!(
+            route_smc(0x8600_0000, 0),
+            SmcRoute::Refuse,
+            "vendor hypervisor"
+        );
+        assert_eq!(route_smc(0x0400_0063, 0), SmcRoute::Refuse, "yielding FF-A");
+        assert_eq!(route_smc(0x8100_0000, 0), SmcRoute::Refuse, "CPU service");
     }
 
     #[test]

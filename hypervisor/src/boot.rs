@@ -221,7 +221,13 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         extended_power_state,
         check,
     );
-    let me = psci.cpu_index(arch::mpidr_el1()).unwrap_or(0);
+    let Some(me) = psci.cpu_index(arch::mpidr_el1()) else {
+        fatal(format_args!(
+            "the boot CPU (MPIDR {:#x}) is not among the device tree's CPUs {:x?}",
+            arch::mpidr_el1(),
+            &info.cpus
+        ))
+    };
     // SAFETY: TPIDR_EL2 holds this CPU's index for the trap handlers.
     unsafe { arch::set_tpidr_el2(me as u64) };
 
@@ -261,6 +267,14 @@ pub fn warm_main(context: u64) -> ! {
         error!("warm boot with an unknown CPU index {index}");
         arch::stop_this_cpu()
     };
+    if hyp.psci.cpu_index(arch::mpidr_el1()) != Some(index) {
+        // The firmware started a different CPU than the context (and stack) belongs to.
+        error!(
+            "warm boot of MPIDR {:#x} with CPU {index}'s context; stopping it",
+            arch::mpidr_el1()
+        );
+        arch::stop_this_cpu()
+    }
     arch::configure_host_el2(hyp.vtcr, hyp.vttbr);
     let (pc, x0) = match cpu.wake_reason() {
         WakeReason::CpuOn => cpu.on.take(),

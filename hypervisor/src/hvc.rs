@@ -24,11 +24,10 @@ pub const UUID: [u32; 4] = [0x4c3f_7a21, 0x9d5e_4b6a, 0x8e11_27c0, 0x6a0f_f0a5];
 /// ABI revision.
 pub const VERSION: (u16, u16) = (0, 1);
 
-/// Answers an HVC from the host in place.
+/// Answers an HVC from the host in place. Only the result registers change: SMCCC v1.1+
+/// says the others are preserved.
 pub fn handle(regs: &mut SmcRegs, carveout_base: u64) {
-    let function = regs[0];
-    *regs = [0; 18];
-    match function {
+    match regs[0] {
         f if f == u64::from(CALL_UID) => {
             for (r, w) in regs.iter_mut().zip(UUID) {
                 *r = u64::from(w);
@@ -39,6 +38,7 @@ pub fn handle(regs: &mut SmcRegs, carveout_base: u64) {
             regs[1] = u64::from(VERSION.1);
         }
         f if f == u64::from(IDENTIFY) => {
+            regs[0] = 0;
             regs[1] = MAGIC;
             regs[2] = (u64::from(VERSION.0) << 16) | u64::from(VERSION.1);
             regs[3] = carveout_base;
@@ -60,7 +60,7 @@ mod tests {
         assert_eq!(r[0], 0);
         assert_eq!(r[1], MAGIC);
         assert_eq!(r[3], 0x6000_0000);
-        assert_eq!(r[5], 0, "no stale registers");
+        assert_eq!(r[5], 0xdead, "registers beyond the result are preserved");
     }
 
     #[test]

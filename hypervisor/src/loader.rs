@@ -15,6 +15,9 @@ use log::info;
 use crate::arch;
 use crate::memmap::HostMap;
 
+/// The EL2 stage-1 map covers a 39-bit address space.
+const EL2_VA_LIMIT: u64 = 1 << 39;
+
 /// Where the host starts.
 pub struct HostEntryPoint {
     /// First instruction.
@@ -45,10 +48,12 @@ pub fn load_host(
     unsafe {
         core::ptr::copy_nonoverlapping(kernel.base as *const u8, header.as_mut_ptr(), HEADER_LEN)
     };
+    // Only RAM the EL2 stage-1 maps (below 2^39) may receive the kernel or the DTB.
     let ram: Vec<Region> = host_map
         .ram
         .iter()
-        .map(|r| Region::new(r.start, r.end - r.start))
+        .filter(|r| r.start < EL2_VA_LIMIT)
+        .map(|r| Region::new(r.start, r.end.min(EL2_VA_LIMIT) - r.start))
         .collect();
     let plan = host_loader::plan(
         dtb,
@@ -65,7 +70,7 @@ pub fn load_host(
         (plan.dtb.addr, plan.dtb.size, "device tree"),
     ];
     for (base, size, what) in writes {
-        if !host_map.is_host_ram(base, size) {
+        if !host_map.is_host_ram(base, size) || base.saturating_add(size) > EL2_VA_LIMIT {
             return Err(format!(
                 "host {what} at {base:#x} (+{size:#x}) would not be in host RAM"
             ));

@@ -20,6 +20,13 @@ LINUX_DTB := $(BUILD)/linux.dtb
 PAYLOAD_ELF := target/$(PAYLOAD_TARGET)/release/el1-payload
 PAYLOAD_BIN := $(BUILD)/payload.bin
 PAYLOAD_DTB := $(BUILD)/payload.dtb
+# Crafted inputs the hypervisor must refuse (ci/mkbadinputs.sh), as the bad-input tests get them.
+BAD_DIR := $(BUILD)/bad-inputs
+BAD_ENV := HYP_BAD_STUB_IMAGE=$(BAD_DIR)/stub.Image \
+	HYP_BAD_NO_MODULE_DTB=$(BAD_DIR)/no-kernel-module.dtb \
+	HYP_BAD_MAGIC_DTB=$(BAD_DIR)/bad-magic.dtb HYP_BAD_MAGIC_MODULE=$(BAD_DIR)/not-an-Image.cpio.gz \
+	HYP_BAD_TOO_LARGE_DTB=$(BAD_DIR)/too-large.dtb HYP_BAD_TOO_LARGE_IMAGE=$(BAD_DIR)/too-large.Image \
+	HYP_BAD_NO_CPUS_DTB=$(BAD_DIR)/no-cpus.dtb HYP_BAD_CPU_REG_DTB=$(BAD_DIR)/bad-cpu-reg.dtb
 # Host kernel, initrd and bootargs for `make run` (default: Debian sid's kernel, our initramfs).
 KERNEL ?=
 INITRD ?=
@@ -31,7 +38,7 @@ HOST_EXCLUDES := --exclude boot
 FW_CRATES := -p boot -p hypervisor -p host-loader -p platform
 
 .PHONY: all hypervisor payload toolchain stack flash dtbs run test test-lint test-unit \
-        test-fuzz test-bench-tools test-system bench clean
+        test-fuzz test-bench-tools test-system bad-inputs bench clean
 
 all: hypervisor
 
@@ -68,6 +75,10 @@ dtbs: flash payload stack
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) autotest" $(BUILD)/linux-test.dtb; \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB)
 
+# Boot inputs the hypervisor must refuse (tests/system/tests/bad_input.rs): ~1 s.
+bad-inputs: flash stack
+	bash ci/mkbadinputs.sh $(FLASH) $(BAD_DIR)
+
 run: flash
 	source $(STACK_ENV); \
 	K="$(KERNEL)"; K=$${K:-$$KERNEL_IMAGE}; I="$(INITRD)"; I=$${I:-$$INITRAMFS}; \
@@ -93,9 +104,10 @@ test-bench-tools: stack
 test-fuzz:
 	@if [ -x fuzz/run.sh ]; then bash fuzz/run.sh 5; else echo "no fuzz targets yet"; fi
 
-test-system: dtbs
+test-system: dtbs bad-inputs
 	source $(STACK_ENV); \
 	HYP_FLASH=$(FLASH) HYP_PAYLOAD_DTB=$(PAYLOAD_DTB) HYP_PAYLOAD_IMAGE=$(PAYLOAD_BIN) \
+	$(BAD_ENV) \
 	HYP_LINUX_DTB=$(BUILD)/linux-test.dtb HYP_LINUX_IMAGE=$$KERNEL_IMAGE HYP_INITRD=$$INITRAMFS \
 	$(CARGO) test -p system-tests -- --test-threads=1
 
@@ -105,3 +117,4 @@ bench: hypervisor stack
 clean:
 	$(CARGO) clean
 	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB)
+	rm -rf $(BAD_DIR)

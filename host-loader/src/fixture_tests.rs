@@ -16,7 +16,7 @@ static QEMU_DTB: &[u8] = include_bytes!("../../tests/fixtures/qemu-virt-tfa-opte
 const DTB_ADDR: u64 = 0x4000_0000;
 const HYP: Region = Region::new(0x6000_0000, 0x200_0000);
 const KERNEL: Region = Region::new(0x4800_0000, 0x2e0_8fc0);
-const INITRD: Region = Region::new(0x5800_0000, 0x10_77f8);
+const INITRD: Region = Region::new(0x5800_0000, 0x10_77f6);
 /// A modern kernel header for the fixture's 46 MiB Image (image_size includes BSS).
 fn kernel_header() -> Vec<u8> {
     header(0, 0x320_0000, crate::image::tests::MODERN)
@@ -119,7 +119,7 @@ fn fixture_plan_boots_in_place_with_patched_tree() {
         u64::from_be_bytes(v.try_into().unwrap())
     };
     assert_eq!(be("linux,initrd-start"), 0x5800_0000);
-    assert_eq!(be("linux,initrd-end"), 0x5810_77f8);
+    assert_eq!(be("linux,initrd-end"), 0x5810_77f6);
     assert!(fdt.find_node("/secure-chosen").is_some());
     assert_eq!(
         fdt.find_node("/psci")

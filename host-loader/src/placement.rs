@@ -91,6 +91,8 @@ pub enum PlacementError {
     },
     /// No valid base for the kernel.
     KernelDoesNotFit {
+        /// Where the kernel module was loaded.
+        module: u64,
         /// Bytes needed from the image start.
         image_size: u64,
         /// Offset from the 2 MiB base.
@@ -152,13 +154,14 @@ impl fmt::Display for PlacementError {
         match *self {
             Self::Overflow { what, region } => write!(f, "{what} {region} overflows 64 bits"),
             Self::KernelDoesNotFit {
+                module,
                 image_size,
                 text_offset,
                 placement,
                 largest_free,
             } => write!(
                 f,
-                "kernel Image does not fit: no 2 MiB-aligned base + text_offset {text_offset:#x} \
+                "kernel Image at {module:#x} does not fit: no 2 MiB-aligned base + text_offset {text_offset:#x} \
                  with {image_size:#x} bytes of free RAM{} (largest free range {largest_free:#x} \
                  bytes)",
                 match placement {
@@ -302,6 +305,7 @@ pub fn place_kernel(
         PhysPlacement::Anywhere48Bit if in_place => module.base,
         PhysPlacement::NearDramStart if in_place && lowest == Some(module.base) => module.base,
         _ => lowest.ok_or(PlacementError::KernelDoesNotFit {
+            module: module.base,
             image_size,
             text_offset,
             placement,
@@ -475,8 +479,8 @@ mod tests {
         let err = place_kernel(module, &hdr(0, 0x800_0000, MODERN), &ram, &[]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "kernel Image does not fit: no 2 MiB-aligned base + text_offset 0x0 with 0x8000000 \
-             bytes of free RAM below 2^48 (largest free range 0x4000000 bytes)"
+            "kernel Image at 0x40000000 does not fit: no 2 MiB-aligned base + text_offset 0x0 \
+             with 0x8000000 bytes of free RAM below 2^48 (largest free range 0x4000000 bytes)"
         );
     }
 

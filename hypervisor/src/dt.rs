@@ -24,6 +24,13 @@ pub enum DtError {
     Blob(dtb::DtError),
     /// A required node or property is missing or has the wrong shape.
     Missing(&'static str),
+    /// A node's property is missing or has the wrong shape.
+    BadNode {
+        /// The node's path.
+        node: String,
+        /// What is wrong.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for DtError {
@@ -31,6 +38,7 @@ impl fmt::Display for DtError {
         match self {
             Self::Blob(e) => write!(f, "{e}"),
             Self::Missing(what) => write!(f, "missing or malformed {what}"),
+            Self::BadNode { node, what } => write!(f, "{node}: {what}"),
         }
     }
 }
@@ -224,14 +232,18 @@ impl SystemInfo {
                 continue;
             }
             // MPIDR in reg: one or two address cells, no size cells.
-            let reg = tree.prop(cpu, "reg").ok_or(DtError::Missing("cpu reg"))?;
+            let bad = |what| DtError::BadNode {
+                node: tree.path(cpu),
+                what,
+            };
+            let reg = tree.prop(cpu, "reg").ok_or_else(|| bad("missing reg"))?;
             let mpidr = match reg.len() {
                 4 => dtb::reg_entries(reg, 1, 0),
                 8 => dtb::reg_entries(reg, 2, 0),
                 _ => None,
             }
             .and_then(|e| e.first().map(|&(a, _)| a))
-            .ok_or(DtError::Missing("cpu reg (one or two cells)"))?;
+            .ok_or_else(|| bad("malformed cpu reg (one or two cells)"))?;
             cpus.push(mpidr);
         }
         if cpus.is_empty() {

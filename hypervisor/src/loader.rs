@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use host_loader::placement::KernelLoad;
-use host_loader::{Region, image::HEADER_LEN};
+use host_loader::{LoadError, Region, image::HEADER_LEN};
 use log::info;
 
 use crate::arch;
@@ -34,7 +34,11 @@ pub fn load_host(
     host_map: &HostMap,
     carveout: &Range<u64>,
 ) -> Result<HostEntryPoint, String> {
-    let modules = host_loader::find_modules(dtb, dtb_addr).map_err(|e| format!("{e}"))?;
+    let modules = host_loader::find_modules(dtb, dtb_addr).map_err(|e| match e {
+        // Name the device tree, as the other device-tree errors do.
+        LoadError::Module(e) => format!("device tree at {dtb_addr:#x}: {e}"),
+        e => format!("{e}"),
+    })?;
     let kernel = modules.kernel.region;
     if !host_map.is_host_ram(kernel.base, HEADER_LEN as u64) {
         return Err(format!(

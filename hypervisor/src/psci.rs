@@ -425,7 +425,10 @@ mod tests {
         let mut regs = call(fid::SYSTEM_SUSPEND_64 | 1 << 16, [0x4800_0000, 0, 0]);
         relay.handle(&mut regs, 0, &mut fw);
         assert_eq!(regs[0] as i64, ret::NOT_SUPPORTED);
-        let mut regs = call(fid::FEATURES, [u64::from(fid::SYSTEM_SUSPEND_64 | 1 << 16), 0, 0]);
+        let mut regs = call(
+            fid::FEATURES,
+            [u64::from(fid::SYSTEM_SUSPEND_64 | 1 << 16), 0, 0],
+        );
         relay.handle(&mut regs, 0, &mut fw);
         assert_eq!(regs[0] as i64, ret::NOT_SUPPORTED);
         // CPU_SUSPEND power-down with the hint: relayed.

@@ -8,6 +8,14 @@
 //! | `HYP_LINUX_DTB` | DTB whose `/chosen` modules name the Linux Image and initrd |
 //! | `HYP_LINUX_IMAGE` | the Linux Image |
 //! | `HYP_INITRD` | the initrd |
+//! | `HYP_BAD_STUB_IMAGE` | `ci/mkbadinputs.sh`'s 4 KiB stub Image, loaded at `KERNEL_ADDR` in every bad-input case |
+//! | `HYP_BAD_NO_MODULE_DTB` | DTB whose `/chosen` has no module node |
+//! | `HYP_BAD_MAGIC_DTB` | DTB whose kernel module (at `INITRD_ADDR`) is `HYP_BAD_MAGIC_MODULE` |
+//! | `HYP_BAD_MAGIC_MODULE` | an initramfs (gzip), not an arm64 Image |
+//! | `HYP_BAD_TOO_LARGE_DTB` | DTB whose kernel module (at `INITRD_ADDR`) is `HYP_BAD_TOO_LARGE_IMAGE` |
+//! | `HYP_BAD_TOO_LARGE_IMAGE` | 4 KiB with a valid Image header whose `image_size` is 2 GiB |
+//! | `HYP_BAD_NO_CPUS_DTB` | a bootable DTB whose `/cpus` has no cpu nodes |
+//! | `HYP_BAD_CPU_REG_DTB` | a bootable DTB whose `/cpus/cpu@1` `reg` is three cells |
 //!
 //! A relative path is taken from the repository's top directory (cargo runs tests from the
 //! crate's directory). A variable that is unset, empty, or names no file is a test failure
@@ -77,6 +85,47 @@ impl Linux {
             dtb: require("HYP_LINUX_DTB"),
             image: require("HYP_LINUX_IMAGE"),
             initrd: require("HYP_INITRD"),
+        }
+    }
+}
+
+/// What the bad-input tests boot (`ci/mkbadinputs.sh`): one crafted input per case, each
+/// with the same flash and the stub Image at `KERNEL_ADDR`.
+#[derive(Clone, Debug)]
+pub struct BadInputs {
+    /// `HYP_FLASH`.
+    pub flash: PathBuf,
+    /// `HYP_BAD_STUB_IMAGE`: what QEMU loads at `KERNEL_ADDR` (`ci/qemu.sh --kernel`).
+    pub stub_image: PathBuf,
+    /// `HYP_BAD_NO_MODULE_DTB`.
+    pub no_module_dtb: PathBuf,
+    /// `HYP_BAD_MAGIC_DTB`.
+    pub bad_magic_dtb: PathBuf,
+    /// `HYP_BAD_MAGIC_MODULE`: loaded at `INITRD_ADDR` with [`BadInputs::bad_magic_dtb`].
+    pub bad_magic_module: PathBuf,
+    /// `HYP_BAD_TOO_LARGE_DTB`.
+    pub too_large_dtb: PathBuf,
+    /// `HYP_BAD_TOO_LARGE_IMAGE`: loaded at `INITRD_ADDR` with [`BadInputs::too_large_dtb`].
+    pub too_large_image: PathBuf,
+    /// `HYP_BAD_NO_CPUS_DTB`.
+    pub no_cpus_dtb: PathBuf,
+    /// `HYP_BAD_CPU_REG_DTB`.
+    pub cpu_reg_dtb: PathBuf,
+}
+
+impl BadInputs {
+    /// Reads the variables (panics as [`require`] does).
+    pub fn from_env() -> Self {
+        Self {
+            flash: require("HYP_FLASH"),
+            stub_image: require("HYP_BAD_STUB_IMAGE"),
+            no_module_dtb: require("HYP_BAD_NO_MODULE_DTB"),
+            bad_magic_dtb: require("HYP_BAD_MAGIC_DTB"),
+            bad_magic_module: require("HYP_BAD_MAGIC_MODULE"),
+            too_large_dtb: require("HYP_BAD_TOO_LARGE_DTB"),
+            too_large_image: require("HYP_BAD_TOO_LARGE_IMAGE"),
+            no_cpus_dtb: require("HYP_BAD_NO_CPUS_DTB"),
+            cpu_reg_dtb: require("HYP_BAD_CPU_REG_DTB"),
         }
     }
 }

@@ -9,8 +9,9 @@
 //!   variable fails the test with a message saying to run `make test`; nothing passes
 //!   silently.
 //!
-//! The tests themselves live in `tests/`: `payload.rs` (the EL1 payload's cases) and
-//! `linux_boot.rs` (the Linux host boot).
+//! The tests themselves live in `tests/`: `payload.rs` (the EL1 payload's cases),
+//! `linux_boot.rs` (the Linux host boot) and `bad_input.rs` (boot inputs the hypervisor must
+//! refuse with one error line and a power-off).
 
 pub mod artifacts;
 pub mod qemu;

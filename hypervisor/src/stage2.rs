@@ -25,13 +25,13 @@ pub const S2_NORMAL: Stage2Attributes = Stage2Attributes::VALID
     .union(Stage2Attributes::S2AP_ACCESS_RW)
     .union(Stage2Attributes::ACCESS_FLAG);
 
-/// Host MMIO: read-write, execute-never, and stage-2 Normal write-back so that the host's
-/// own stage-1 attributes decide (Device for registers, Normal-NC for a framebuffer or a
-/// PCIe BAR mapped write-combining); a stage-2 Device type would override them all. This is
-/// what pKVM does for host MMIO.
+/// Host MMIO: Device-nGnRE, read-write, execute-never. A stage-2 Device type overrides the
+/// host's own stage-1 attributes, so a framebuffer or PCIe BAR the host maps write-combining
+/// becomes Device too (pKVM maps host MMIO stage-2 Normal instead, leaving the type to the
+/// host); we keep Device, which the boot-chain design asks for, until a board needs
+/// write-combining MMIO.
 pub const S2_MMIO: Stage2Attributes = Stage2Attributes::VALID
-    .union(Stage2Attributes::MEMATTR_NORMAL_OUTER_WB)
-    .union(Stage2Attributes::MEMATTR_NORMAL_INNER_WB)
+    .union(Stage2Attributes::MEMATTR_DEVICE_nGnRE)
     .union(Stage2Attributes::S2AP_ACCESS_RW)
     .union(Stage2Attributes::ACCESS_FLAG)
     .union(Stage2Attributes::XN);
@@ -291,15 +291,14 @@ mod tests {
     }
 
     #[test]
-    fn qemu_mmio_is_execute_never_and_leaves_the_type_to_the_host() {
+    fn qemu_mmio_is_device_and_execute_never() {
         let (_, s2) = qemu();
         let (attrs, _) = s2.lookup(0x0900_0000).expect("UART mapped");
         assert!(attrs.contains(Stage2Attributes::XN));
         assert_eq!(
             attrs.bits() & (0xf << 2),
-            (Stage2Attributes::MEMATTR_NORMAL_OUTER_WB | Stage2Attributes::MEMATTR_NORMAL_INNER_WB)
-                .bits(),
-            "stage-2 Normal-WB: the host's stage-1 Device type wins"
+            Stage2Attributes::MEMATTR_DEVICE_nGnRE.bits(),
+            "stage-2 Device-nGnRE"
         );
         assert!(s2.lookup(0x0e10_0000).is_none(), "Secure RAM mapped");
     }

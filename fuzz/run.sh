@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the FF-A proxy fuzz target for a few seconds: fuzz/run.sh [SECONDS] (default 10).
+# Runs the FF-A proxy fuzz targets for a few seconds each: fuzz/run.sh [SECONDS] (default 10).
 # Needs the nightly toolchain; installs cargo-fuzz from crates.io if it is missing.
 # A long run is documented in docs/ffa-policy.md.
 set -euo pipefail
@@ -15,18 +15,27 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
     cargo +nightly install cargo-fuzz --locked
 fi
 
-mkdir -p corpus/ffa_handle target
-log=target/ffa_handle-run.log
-# Inputs are 292 bytes (see fuzz_targets/ffa_handle.rs); the committed seeds are valid
-# Linux-style calls, the corpus directory is local and ignored by git.
-set +e
-cargo +nightly fuzz run ffa_handle corpus/ffa_handle seeds/ffa_handle -- \
-    -max_total_time="$secs" -max_len=292 -print_final_stats=1 >"$log" 2>&1
-status=$?
-set -e
-if [ "$status" -ne 0 ]; then
-    tail -n 60 "$log" >&2
-    echo "fuzz/run.sh: ffa_handle failed (exit $status); full log in fuzz/$log" >&2
-    exit "$status"
-fi
-grep -E "^(Done|stat::number_of_executed_units|stat::average_exec_per_sec)" "$log"
+mkdir -p target
+# ffa_handle: one call through the whole proxy (292-byte inputs, see its header);
+# ffa_memory: sequences of mailbox and memory calls with a fuzzed host TX and SPMC replies.
+# The committed seeds are valid Linux-style inputs; corpus/ is local and ignored by git.
+for target in ffa_handle ffa_memory; do
+    case "$target" in
+        ffa_handle) max_len=292 ;;
+        *) max_len=4096 ;;
+    esac
+    mkdir -p "corpus/$target"
+    log="target/$target-run.log"
+    set +e
+    cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+        -max_total_time="$secs" -max_len="$max_len" -print_final_stats=1 >"$log" 2>&1
+    status=$?
+    set -e
+    if [ "$status" -ne 0 ]; then
+        tail -n 60 "$log" >&2
+        echo "fuzz/run.sh: $target failed (exit $status); full log in fuzz/$log" >&2
+        exit "$status"
+    fi
+    echo "$target:"
+    grep -E "^(Done|stat::number_of_executed_units|stat::average_exec_per_sec)" "$log"
+done

@@ -15,7 +15,7 @@ use core::fmt::Write;
 
 use hypervisor::ffa::abi::{Conv, Policy, TABLE, Version};
 use hypervisor::ffa::validate::check;
-use hypervisor::ffa::{Outcome, Proxy};
+use hypervisor::ffa::{Outcome, PhysMem, Proxy};
 use hypervisor::smccc::{SmcConduit, SmcRegs};
 use libfuzzer_sys::fuzz_target;
 
@@ -46,6 +46,17 @@ impl SmcConduit for Spmc {
             }
             _ => self.reply,
         }
+    }
+}
+
+/// This proxy has no memory configuration (the mailbox and memory ABIs answer
+/// NOT_SUPPORTED): touching memory would be a bug.
+impl PhysMem for Spmc {
+    fn read(&mut self, pa: u64, _: &mut [u8]) {
+        panic!("read of {pa:#x} by a proxy without memory");
+    }
+    fn write(&mut self, pa: u64, _: &[u8]) {
+        panic!("write of {pa:#x} by a proxy without memory");
     }
 }
 

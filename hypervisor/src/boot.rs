@@ -17,6 +17,8 @@ use log::{LevelFilter, error, info, warn};
 use crate::arch;
 use crate::console;
 use crate::dt::{self, SystemInfo};
+use crate::ffa::{MemConfig, Proxy};
+use crate::ffa_platform::FfaPlatform;
 use crate::hyp::{self, Hyp};
 use crate::memmap::HostMap;
 use crate::percpu::{self, ENTRY_FRAMES, MAX_CPUS, WARM_CONTEXTS};
@@ -187,6 +189,30 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
     );
     let extended_power_state = ext_state >= 0 && ext_state & 0b10 != 0;
 
+    // FF-A: probe the SPMC (SMCCC 1.2 needed), give the proxy its mailbox and the host RAM
+    // it may hand out: host RAM that the EL2 map covers, so the proxy can copy to and from
+    // the host's mailbox.
+    let (hyp_tx, hyp_rx) = crate::ffa_platform::mailbox_pages();
+    let ffa_ram: Vec<Range<u64>> = host_map
+        .ram
+        .iter()
+        .filter(|r| hyp_ram.iter().any(|h| h.start <= r.start && r.end <= h.end))
+        .cloned()
+        .collect();
+    let ffa = Proxy::probe(&mut FfaPlatform, smccc as u32).with_memory(MemConfig {
+        hyp_tx,
+        hyp_rx,
+        host_ram: ffa_ram,
+    });
+    info!("{}", ffa.state());
+    match ffa.mailbox() {
+        Some((tx, rx)) if matches!(ffa.state(), crate::ffa::State::On { .. }) => info!(
+            "FF-A: mailbox TX {tx:#x} RX {rx:#x}, registered at the host's first FFA_RXTX_MAP"
+        ),
+        Some(_) => {}
+        None => warn!("FF-A: no mailbox: RX/TX, partition discovery and memory sharing are off"),
+    }
+
     // Warm-boot contexts for every CPU, read by CPUs with their MMU off.
     let cpu_count = info.cpus.len().min(MAX_CPUS);
     if info.cpus.len() > MAX_CPUS {
@@ -241,6 +267,7 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         info,
         host_map,
         psci,
+        ffa,
         stage2: spin::Mutex::new(crate::hyp::Stage2Tables(stage2)),
         vtcr,
         vttbr,

@@ -7,7 +7,15 @@
 //! | 0x8600_ff01 | Call UID | x0..x3: this hypervisor's UUID |
 //! | 0x8600_ff03 | Revision | x0 = major, x1 = minor |
 //! | 0xc600_0000 | Identify | x0 = 0, x1 = "FFAHYP\0\0" magic, x2 = version (major << 16 \| minor), x3 = carve-out base |
+//! | 0xc600_0001 | FF-A audit: x1 = an FF-A function ID (canonical, e.g. 0x8400_0068 or 0xc400_0073), or 0 for all functions together | x0 = 0, x1 = forwarded, x2 = emulated, x3 = rejected, x4 = not supported, x5 = refused SPMC replies; x0 = -3 (SMCCC INVALID_PARAMETER) if x1 is not a function the proxy knows |
+//!
+//! The FF-A audit lets a test prove that a rejected call never reached the SPMC: `forwarded`
+//! moves only when the proxy's conduit carried the host's call (or, for the emulated
+//! PARTITION_INFO_GET, MEM_SHARE and MEM_RECLAIM, the proxy's rebuilt version of it);
+//! `rejected` counts calls refused at EL2 (field checks, SMCCC hygiene, addresses, page
+//! ownership, descriptors, mailbox state).
 
+use crate::ffa::Counters;
 use crate::smccc::{NOT_SUPPORTED, SmcRegs};
 
 /// Call UID query.
@@ -16,6 +24,11 @@ pub const CALL_UID: u32 = 0x8600_ff01;
 pub const REVISION: u32 = 0x8600_ff03;
 /// Identify.
 pub const IDENTIFY: u32 = 0xc600_0000;
+/// FF-A audit counters of one function.
+pub const FFA_AUDIT: u32 = 0xc600_0001;
+
+/// SMCCC INVALID_PARAMETER (-3).
+pub const INVALID_PARAMETER: u64 = -3i64 as u64;
 
 /// ASCII "FFAHYP" in a register (little-endian bytes).
 pub const MAGIC: u64 = u64::from_le_bytes(*b"FFAHYP\0\0");
@@ -25,8 +38,8 @@ pub const UUID: [u32; 4] = [0x4c3f_7a21, 0x9d5e_4b6a, 0x8e11_27c0, 0x6a0f_f0a5];
 pub const VERSION: (u16, u16) = (0, 1);
 
 /// Answers an HVC from the host in place. Only the result registers change: SMCCC v1.1+
-/// says the others are preserved.
-pub fn handle(regs: &mut SmcRegs, carveout_base: u64) {
+/// says the others are preserved. `ffa` are the FF-A proxy's audit counters.
+pub fn handle(regs: &mut SmcRegs, carveout_base: u64, ffa: &Counters) {
     match regs[0] {
         f if f == u64::from(CALL_UID) => {
             for (r, w) in regs.iter_mut().zip(UUID) {
@@ -43,6 +56,24 @@ pub fn handle(regs: &mut SmcRegs, carveout_base: u64) {
             regs[2] = (u64::from(VERSION.0) << 16) | u64::from(VERSION.1);
             regs[3] = carveout_base;
         }
+        f if f == u64::from(FFA_AUDIT) => {
+            let counts = match regs[1] {
+                0 => Some(ffa.total()),
+                id if id >> 32 == 0 => ffa.get(id as u32),
+                _ => None,
+            };
+            match counts {
+                Some(c) => {
+                    regs[0] = 0;
+                    regs[1] = c.forwarded;
+                    regs[2] = c.emulated;
+                    regs[3] = c.rejected;
+                    regs[4] = c.unsupported;
+                    regs[5] = c.bad_replies;
+                }
+                None => regs[0] = INVALID_PARAMETER,
+            }
+        }
         _ => regs[0] = NOT_SUPPORTED,
     }
 }
@@ -56,7 +87,7 @@ mod tests {
         let mut r = [0u64; 18];
         r[0] = u64::from(IDENTIFY);
         r[5] = 0xdead;
-        handle(&mut r, 0x6000_0000);
+        handle(&mut r, 0x6000_0000, &Counters::new());
         assert_eq!(r[0], 0);
         assert_eq!(r[1], MAGIC);
         assert_eq!(r[3], 0x6000_0000);
@@ -65,11 +96,78 @@ mod tests {
 
     #[test]
     fn unknown_hvc_is_not_supported() {
-        for f in [0u64, 0x8400_0000, 0xc600_0001, 0xffff_ffff_c600_0000] {
+        for f in [0u64, 0x8400_0000, 0xc600_0002, 0xffff_ffff_c600_0000] {
             let mut r = [0u64; 18];
             r[0] = f;
-            handle(&mut r, 0);
+            handle(&mut r, 0, &Counters::new());
             assert_eq!(r[0], NOT_SUPPORTED, "function {f:#x}");
         }
+    }
+
+    #[test]
+    fn ffa_audit_reports_one_function_or_all() {
+        use crate::ffa::{MemConfig, PhysMem, Proxy};
+        use crate::smccc::SmcConduit;
+
+        /// A v1.2 SPMC that answers every call with FFA_SUCCESS.
+        struct Spmc(usize);
+        impl SmcConduit for Spmc {
+            fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
+                self.0 += 1;
+                let mut r = [0; 18];
+                r[0] = if regs[0] == 0x8400_0063 {
+                    0x1_0002
+                } else {
+                    0x8400_0061
+                };
+                r
+            }
+        }
+        impl PhysMem for Spmc {
+            fn read(&mut self, _: u64, dst: &mut [u8]) {
+                dst.fill(0);
+            }
+            fn write(&mut self, _: u64, _: &[u8]) {}
+        }
+
+        let mut spmc = Spmc(0);
+        let proxy = Proxy::probe(&mut spmc, 0x1_0002).with_memory(MemConfig {
+            hyp_tx: 0x6000_8000,
+            hyp_rx: 0x6000_9000,
+            host_ram: alloc::vec![0x4000_0000..0x6000_0000],
+        });
+        let mut call = |x: [u64; 4]| {
+            let mut r = [0u64; 18];
+            r[..4].copy_from_slice(&x);
+            let _ = proxy.handle(&mut r, 0, &mut spmc);
+        };
+        call([0x8400_0063, 0x1_0002, 0, 0]); // FFA_VERSION: emulated
+        call([0xc400_0066, 0x6000_0000, 0x4800_0000, 1]); // RXTX_MAP of the carve-out: rejected
+        call([0x8400_006f, 0x8001, 0, 0]); // DIRECT_REQ: forwarded (the reply is refused)
+        let ask = |id: u64| {
+            let mut r = [0u64; 18];
+            r[0] = u64::from(FFA_AUDIT);
+            r[1] = id;
+            r[6] = 0xdead;
+            handle(&mut r, 0, proxy.counters());
+            r
+        };
+        let map = ask(0xc400_0066);
+        assert_eq!(&map[..6], &[0, 0, 0, 1, 0, 0], "RXTX_MAP_64: one rejection");
+        assert_eq!(map[6], 0xdead, "registers beyond the result are preserved");
+        let req = ask(0x8400_006f);
+        assert_eq!(
+            &req[..6],
+            &[0, 1, 0, 0, 0, 1],
+            "DIRECT_REQ_32: forwarded, reply refused"
+        );
+        let all = ask(0);
+        assert_eq!(&all[..6], &[0, 1, 1, 1, 0, 1], "totals");
+        assert_eq!(ask(0x8400_00f0)[0], INVALID_PARAMETER, "unknown ID");
+        assert_eq!(
+            ask(1 << 32 | 0x8400_0063)[0],
+            INVALID_PARAMETER,
+            "upper bits"
+        );
     }
 }

@@ -9,6 +9,7 @@ use spin::{Mutex, Once};
 
 use crate::arch;
 use crate::dt::SystemInfo;
+use crate::ffa::Proxy;
 use crate::memmap::HostMap;
 use crate::psci::PsciRelay;
 use crate::smccc::SmcRegs;
@@ -34,6 +35,8 @@ pub struct Hyp {
     pub host_map: HostMap,
     /// PSCI relay.
     pub psci: PsciRelay<EntryCheck>,
+    /// The FF-A proxy (on or off, with its mailbox and the host's page ownership).
+    pub ffa: Proxy,
     /// The host's stage-2 tables.
     pub stage2: Mutex<Stage2Tables>,
     /// VTCR_EL2 for every CPU.

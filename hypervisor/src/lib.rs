@@ -2,8 +2,9 @@
 //!
 //! Policy lives here as plain Rust that builds and is unit-tested on the development host:
 //! device-tree reading ([`dt`]), the host's address map ([`memmap`]) and stage-2 tables
-//! ([`stage2`]), the EL2 register values ([`el2config`]), trap decoding ([`trap`]), the PSCI
-//! relay ([`psci`]), abort injection ([`abort`]) and the HVC ABI ([`hvc`]). What touches
+//! ([`stage2`]) with the ownership of its pages ([`ownership`]), the EL2 register values
+//! ([`el2config`]), trap decoding ([`trap`]), the PSCI relay ([`psci`]), the FF-A proxy
+//! ([`ffa`]), abort injection ([`abort`]) and the HVC ABI ([`hvc`]). What touches
 //! registers, SMC or TLBs is the thin `arch` layer, compiled for the firmware target only,
 //! together with the boot path that drives it all.
 #![cfg_attr(not(test), no_std)]
@@ -16,6 +17,7 @@ pub mod el2config;
 pub mod ffa;
 pub mod hvc;
 pub mod memmap;
+pub mod ownership;
 pub mod percpu;
 pub mod psci;
 pub mod smccc;
@@ -29,6 +31,8 @@ pub mod arch;
 pub mod boot;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod console;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod ffa_platform;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod hyp;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]

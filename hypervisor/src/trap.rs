@@ -85,7 +85,8 @@ impl HostFrame {
 pub enum SmcRoute {
     /// A PSCI call: relay it.
     Psci,
-    /// An FF-A call (standard service, functions 0x60-0xff).
+    /// An FF-A call (standard service, functions 0x60-0xff, whatever the other bits): the
+    /// proxy decides, including SMCCC hygiene, so that every FF-A-numbered call is counted.
     Ffa,
     /// An allowed service: forward x0..x17 unchanged and return the firmware's x0..x17.
     Forward,
@@ -105,18 +106,28 @@ pub enum SmcRoute {
 /// SMC immediate (SMCCC reserves it) and a function ID with bits [63:32] set (SMCCC: W0
 /// only), as the newest pKVM does. The SMCCC v1.3 SVE hint (bit 16) is ignored for
 /// matching.
+///
+/// PSCI is matched first, then every call whose low 32 bits are in the FF-A range goes to
+/// the proxy, even with a non-zero immediate, x0[63:32] set or the yielding bit: the proxy
+/// applies the same hygiene (SMCCC NOT_SUPPORTED, nothing forwarded) and records the
+/// rejection in its audit counters.
 pub fn route_smc(x0: u64, imm: u16) -> SmcRoute {
-    if imm != 0 || x0 >> 32 != 0 {
+    let function = (x0 as u32) & !CALL_HINT_SVE_NOT_LIVE;
+    let clean = imm == 0 && x0 >> 32 == 0;
+    if clean && psci::is_psci(function) {
+        return SmcRoute::Psci;
+    }
+    if crate::ffa::Proxy::is_ffa_call(function) {
+        return SmcRoute::Ffa;
+    }
+    if !clean {
         return SmcRoute::Refuse;
     }
-    let function = (x0 as u32) & !CALL_HINT_SVE_NOT_LIVE;
     let fast = function & FAST_CALL != 0;
     let number = function & 0xffff;
     match owner(function) {
         owners::ARCH if fast => SmcRoute::Forward,
-        owners::STANDARD if psci::is_psci(function) => SmcRoute::Psci,
         owners::STANDARD if fast && (0x50..=0x53).contains(&number) => SmcRoute::Forward,
-        owners::STANDARD if fast && (0x60..=0xff).contains(&number) => SmcRoute::Ffa,
         48..=63 => SmcRoute::Forward,
         _ => SmcRoute::Refuse,
     }
@@ -163,6 +174,64 @@ mod firmware {
     use core::sync::atomic::{AtomicU64, Ordering};
 
     static ABORTS: AtomicU64 = AtomicU64::new(0);
+    static FFA_REJECTIONS: AtomicU64 = AtomicU64::new(0);
+    static REFUSED_SMCS: AtomicU64 = AtomicU64::new(0);
+
+    /// Rate limit of the console lines: the first 8, then every power of two.
+    fn worth_a_line(n: u64) -> bool {
+        n < 8 || n.is_power_of_two()
+    }
+
+    /// An FF-A call: the proxy answers in place; a rejection gets one rate-limited line.
+    fn ffa_call(regs: &mut SmcRegs, imm: u16) {
+        let outcome = hyp::get()
+            .ffa
+            .handle(regs, imm, &mut crate::ffa_platform::FfaPlatform);
+        if let Some(rejection) = outcome.rejection() {
+            let n = FFA_REJECTIONS.fetch_add(1, Ordering::Relaxed);
+            if worth_a_line(n) {
+                log::warn!("{rejection} [#{}]", n + 1);
+            }
+        }
+    }
+
+    /// Debug level: Linux probes services it may not have (the vendor hypervisor UID over
+    /// SMC, standard services the firmware lacks) as a matter of course.
+    fn log_refused_smc(x0: u64, imm: u16) {
+        let n = REFUSED_SMCS.fetch_add(1, Ordering::Relaxed);
+        if worth_a_line(n) {
+            log::debug!(
+                "host SMC {x0:#x} (immediate {imm:#x}) refused: not a service the host may call [#{}]",
+                n + 1
+            );
+        }
+    }
+
+    /// The FF-A audit on the console, at the host's SYSTEM_OFF or SYSTEM_RESET: one line per
+    /// function that was called, the totals, and the memory side.
+    fn report_ffa_audit() {
+        let ffa = &hyp::get().ffa;
+        for (id, name, counts) in ffa.counters().iter() {
+            if counts != crate::ffa::Counts::default() {
+                log::info!("FF-A audit: {name} {id:#x}: {counts}");
+            }
+        }
+        let unknown = ffa.counters().unknown();
+        if unknown != crate::ffa::Counts::default() {
+            log::info!("FF-A audit: unknown IDs: {unknown}");
+        }
+        log::info!("FF-A audit: total: {}", ffa.counters().total());
+        let m = ffa.memory_status();
+        log::info!(
+            "FF-A audit: host mailbox {:x?}, live transactions {}, shared pages {}, ownership runs {}/{}",
+            m.host_mailbox,
+            m.transactions,
+            m.shared_pages,
+            m.runs.0,
+            m.runs.1
+        );
+        crate::console::flush();
+    }
 
     /// Entry from `vectors.S` for every synchronous exception from the host.
     pub fn handle_host_sync(frame: &mut HostFrame) {
@@ -172,17 +241,26 @@ mod firmware {
                 frame.elr = frame.elr.wrapping_add(4);
                 let mut regs = frame.smc_regs();
                 match route_smc(regs[0], imm) {
-                    SmcRoute::Psci => hyp::get().psci_call(&mut regs),
-                    // The FF-A proxy takes this arm once it is wired in; until then FF-A
-                    // calls are forwarded as they were before the proxy existed.
-                    SmcRoute::Ffa | SmcRoute::Forward => regs = arch::Smc.call(&regs),
-                    SmcRoute::Refuse => regs = not_supported(),
+                    SmcRoute::Psci => {
+                        let function = regs[0] as u32 & !CALL_HINT_SVE_NOT_LIVE;
+                        if matches!(function, psci::fid::SYSTEM_OFF | psci::fid::SYSTEM_RESET) {
+                            report_ffa_audit();
+                        }
+                        hyp::get().psci_call(&mut regs)
+                    }
+                    SmcRoute::Ffa => ffa_call(&mut regs, imm),
+                    SmcRoute::Forward => regs = arch::Smc.call(&regs),
+                    SmcRoute::Refuse => {
+                        log_refused_smc(regs[0], imm);
+                        regs = not_supported()
+                    }
                 }
                 frame.set_smc_regs(&regs);
             }
             Trap::Hvc => {
                 let mut regs = frame.smc_regs();
-                crate::hvc::handle(&mut regs, hyp::get().carveout.start);
+                let hyp = hyp::get();
+                crate::hvc::handle(&mut regs, hyp.carveout.start, hyp.ffa.counters());
                 frame.set_smc_regs(&regs);
             }
             Trap::Stage2Abort => inject_abort(frame),
@@ -317,7 +395,29 @@ mod tests {
             SmcRoute::Refuse,
             "vendor hypervisor"
         );
-        assert_eq!(route_smc(0x0400_0063, 0), SmcRoute::Refuse, "yielding FF-A");
+        // FF-A-numbered calls that fail SMCCC hygiene go to the proxy, which refuses them
+        // (SMCCC NOT_SUPPORTED, nothing forwarded) and counts them.
+        assert_eq!(route_smc(0x0400_0063, 0), SmcRoute::Ffa, "yielding FF-A");
+        assert_eq!(
+            route_smc(0x8400_0063, 1),
+            SmcRoute::Ffa,
+            "FF-A with an immediate"
+        );
+        assert_eq!(
+            route_smc(0x1_8400_0063, 0),
+            SmcRoute::Ffa,
+            "FF-A with x0[63:32]"
+        );
+        assert_eq!(
+            route_smc(0x8440_0063, 0),
+            SmcRoute::Ffa,
+            "FF-A with reserved bits"
+        );
+        assert_eq!(
+            route_smc(0x8400_0002, 1),
+            SmcRoute::Refuse,
+            "PSCI with an immediate"
+        );
         assert_eq!(route_smc(0x8100_0000, 0), SmcRoute::Refuse, "CPU service");
     }
 

@@ -49,6 +49,10 @@ pub mod fid {
     pub const VERSION: u32 = 0x8400_0063;
     /// `FFA_FEATURES`.
     pub const FEATURES: u32 = 0x8400_0064;
+    /// `FFA_RX_RELEASE`.
+    pub const RX_RELEASE: u32 = 0x8400_0065;
+    /// `FFA_RXTX_MAP`, SMC64.
+    pub const RXTX_MAP_64: u32 = 0xC400_0066;
     /// `FFA_ID_GET`.
     pub const ID_GET: u32 = 0x8400_0069;
     /// `FFA_MSG_WAIT` (as a reply to `FFA_RUN`).
@@ -61,6 +65,12 @@ pub mod fid {
     pub const DIRECT_RESP_64: u32 = 0xC400_0070;
     /// `FFA_MSG_SEND_DIRECT_RESP2` (v1.2, SMC64 only).
     pub const DIRECT_RESP2: u32 = 0xC400_008E;
+    /// `FFA_MEM_RECLAIM`.
+    pub const MEM_RECLAIM: u32 = 0x8400_0077;
+    /// `FFA_MEM_FRAG_RX` (a reply to a fragmented transaction).
+    pub const MEM_FRAG_RX: u32 = 0x8400_007A;
+    /// `FFA_SPM_ID_GET`.
+    pub const SPM_ID_GET: u32 = 0x8400_0085;
 }
 
 /// FF-A status codes carried in `w2` of `FFA_ERROR` (and, for `FFA_VERSION`, in `w0`).
@@ -91,6 +101,21 @@ impl Status {
     /// The status as the 32-bit register value `w2` of `FFA_ERROR` carries (upper half zero).
     pub const fn w(self) -> u64 {
         self as i32 as u32 as u64
+    }
+
+    /// The spec's name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Status::NotSupported => "NOT_SUPPORTED",
+            Status::InvalidParameters => "INVALID_PARAMETERS",
+            Status::NoMemory => "NO_MEMORY",
+            Status::Busy => "BUSY",
+            Status::Interrupted => "INTERRUPTED",
+            Status::Denied => "DENIED",
+            Status::Retry => "RETRY",
+            Status::Aborted => "ABORTED",
+            Status::NoData => "NO_DATA",
+        }
     }
 }
 
@@ -299,8 +324,7 @@ const fn refused(reg: u8, hi: u8, lo: u8, name: &'static str) -> Field {
     Field::new(reg, hi, lo, Kind::Refused, name)
 }
 
-/// An ABI that the proxy answers at EL2. A later issue adds a variant per ABI it implements
-/// (RX/TX mailbox, memory sharing) and flips the row's policy from `Block` to `Emulate`.
+/// An ABI that the proxy answers at EL2 (possibly with its own SMCs to the SPMC).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handler {
     /// `FFA_VERSION`: negotiation, see `version.rs`.
@@ -309,6 +333,27 @@ pub enum Handler {
     Features,
     /// `FFA_ID_GET`: the host is endpoint 0.
     IdGet,
+    /// `FFA_RXTX_MAP`: the host's buffers are recorded and pinned; the SPMC only ever sees
+    /// the hypervisor's own (`mailbox.rs`).
+    RxTxMap,
+    /// `FFA_RXTX_UNMAP`: the host's buffers are unpinned.
+    RxTxUnmap,
+    /// `FFA_RX_RELEASE`: the host's RX buffer becomes free again.
+    RxRelease,
+    /// `FFA_PARTITION_INFO_GET`: asked into the hypervisor's RX, copied to the host's.
+    PartitionInfoGet,
+    /// `FFA_MEM_SHARE`: copy, validate, pin, forward through the hypervisor's TX (`mem.rs`).
+    MemShare,
+    /// `FFA_MEM_RECLAIM`: forwarded for a handle the host holds; pages unpinned on SUCCESS.
+    MemReclaim,
+}
+
+impl Handler {
+    /// Whether the handler needs the hypervisor's mailbox and the ownership map
+    /// (`Proxy::with_memory`); without them the ABI is NOT_SUPPORTED.
+    pub const fn needs_memory(self) -> bool {
+        !matches!(self, Handler::Version | Handler::Features | Handler::IdGet)
+    }
 }
 
 /// What the proxy does with a call that passed (or, for `Block`, never reaches) validation.
@@ -430,33 +475,31 @@ const fn row(
         convs,
         since,
         until: None,
-        spec,
+        // The firmware never prints these (only the generated documentation does, on the
+        // development host): keep the ~20 KB of text out of the image.
+        spec: if cfg!(target_os = "none") { "" } else { spec },
         fields,
         policy,
         replies,
-        note,
+        note: if cfg!(target_os = "none") { "" } else { note },
     }
 }
 
 use Convs::{Both, Smc32, Smc64};
 use Version::{V1_0, V1_1, V1_2};
 
-/// Note shared by the memory and mailbox ABIs.
-const LATER_MEMORY: &str = "Blocked until the memory-sharing issue implements it as \
-    Policy::Emulate with its own Handler (hypervisor-owned mailbox, copy-then-validate, stage-2 \
-    ownership; reference §1.4-§1.6, T1, T6-T10). The schema is recorded now so that issue only \
-    adds the handler.";
-
 const MEM_XFER_FIELDS: &[Field] = &[
-    reg(1, "total length"),
-    reg(2, "fragment length"),
+    val(1, 31, 0, "total length"),
+    val(2, 31, 0, "fragment length"),
     refused(3, 63, 0, "buffer address"),
     refused(4, 31, 0, "page count"),
 ];
 
-const MEM_XFER_NOTE: &str = "x3/w4 carry a separate buffer; MBZ when the TX buffer is used. \
-    The proxy will only accept TX-buffer transfers (pKVM; Linux sets use_txbuf), so both are \
-    refused. Blocked until the memory-sharing issue implements it.";
+const MEM_LEND_NOTE: &str = "x3/w4 carry a separate buffer; MBZ when the TX buffer is used \
+    (only TX-buffer transfers are accepted: pKVM; Linux sets use_txbuf). Blocked: a lend must \
+    unmap the pages from the host's stage 2 (LentToSecure), which is not wired yet; the \
+    ownership map has the state and the stage-2 hook (ownership.rs). Linux and OP-TEE lend \
+    only for protected memory, never at probe.";
 
 const DIRECT_FIELDS: &[Field] = &[
     caller(1, 31, 16, "sender endpoint ID"),
@@ -595,12 +638,14 @@ pub const TABLE: &[Abi] = &[
             caller(1, 15, 0, "VM ID").from(V1_1),
             rsv(1, 31, 16, "bits [31:16]"),
         ],
-        Policy::Block,
+        Policy::Emulate(Handler::RxRelease),
         Replies::success(0),
         "§4.1 #1: the ID is in w1[15:0] (HF, CRATE, XEN) and names the caller, the other half \
          is reserved, so w1 must be 0 in full (EDK2 #12563, HF at a virtual instance). \
-         Blocked until the mailbox issue implements it: a forwarded RX_RELEASE would release \
-         the hypervisor's RX buffer, not the host's (T1, T10).",
+         Emulated, never forwarded: a forwarded RX_RELEASE would release the hypervisor's RX \
+         buffer at the SPMC, not the host's (T1, T10; pKVM's bug). The host's RX becomes free; \
+         DENIED if no buffers are mapped or the host's RX is not full (Xen). The hypervisor \
+         releases its own RX itself, right after copying out of it.",
     ),
     row(
         "FFA_RXTX_MAP",
@@ -614,9 +659,16 @@ pub const TABLE: &[Abi] = &[
             val(3, 5, 0, "page count (4 KiB units)"),
             rsv(3, 31, 6, "bits [31:6]"),
         ],
-        Policy::Block,
+        Policy::Emulate(Handler::RxTxMap),
         Replies::success(0),
-        LATER_MEMORY,
+        "Emulated (T1): the host's buffers are recorded and pinned as SharedWithHyp; the SPMC \
+         only ever sees the hypervisor's own pair, registered with FFA_RXTX_MAP_64 at the \
+         host's first map. Both buffers must be one 4 KiB page (what FFA_FEATURES reports: \
+         w2[1:0] = 0, and at v1.2 a maximum of 1 page in w2[31:16]), page-aligned, distinct, \
+         Owned host RAM (not the carve-out, Secure memory, MMIO, a shared page or the other \
+         buffer): else INVALID_PARAMETERS, or DENIED for a page in use or a second map \
+         (pKVM, Xen). SMC32 is the same call with 32-bit addresses (Xen): it costs nothing, \
+         the checks are the same, and the SPMC still gets only the hypervisor's SMC64 map.",
     ),
     row(
         "FFA_RXTX_UNMAP",
@@ -629,11 +681,13 @@ pub const TABLE: &[Abi] = &[
             caller(1, 31, 16, "endpoint ID"),
             rsv(1, 15, 0, "bits [15:0]"),
         ],
-        Policy::Block,
+        Policy::Emulate(Handler::RxTxUnmap),
         Replies::success(0),
         "§4.1 #1: the ID is in w1[31:16] (HF, CRATE, XEN) and names the caller, the other half \
-         is reserved, so w1 must be 0 in full (pKVM, EDK2). Blocked until the mailbox issue \
-         implements it.",
+         is reserved, so w1 must be 0 in full (pKVM, EDK2). Emulated: the host's pages go back \
+         to Owned; INVALID_PARAMETERS if none are mapped (pKVM). Allowed while the host's RX \
+         is full (it gives up its own buffer; nothing in the Secure world refers to it). The \
+         hypervisor's pair stays registered at the SPMC for its own use.",
     ),
     row(
         "FFA_PARTITION_INFO_GET",
@@ -650,11 +704,14 @@ pub const TABLE: &[Abi] = &[
             val(5, 0, 0, "return count only").from(V1_1),
             rsv(5, 31, 1, "flags [31:1]"),
         ],
-        Policy::Block,
+        Policy::Emulate(Handler::PartitionInfoGet),
         Replies::success(0b1100),
-        "Blocked until the mailbox issue copies the descriptors into the host's RX buffer \
-         (T1). Left for that issue: §4.1 #7 (whether the list includes the caller) and §4.1 #9 \
-         (error for no RX buffer: BUSY in pKVM, DENIED in Xen).",
+        "Count-only (v1.1+, w5 bit 0) touches no buffer and is forwarded as is. Otherwise the \
+         SPMC writes the descriptors into the hypervisor's RX (T1); the proxy checks the \
+         descriptor size (8 bytes at v1.0, 24 from v1.1) and that count x size fits 4 KiB \
+         (else ABORTED), copies them into the host's RX, releases its own RX at the SPMC, and \
+         keeps the host's RX full until the host's FFA_RX_RELEASE (T10). Errors: §4.1 #9 in \
+         the Decisions. The list is passed on unchanged (§4.1 #7).",
     ),
     row(
         "FFA_ID_GET",
@@ -806,7 +863,7 @@ pub const TABLE: &[Abi] = &[
         MEM_XFER_FIELDS,
         Policy::Block,
         Replies::success(0b1100),
-        MEM_XFER_NOTE,
+        MEM_LEND_NOTE,
     ),
     row(
         "FFA_MEM_SHARE",
@@ -815,9 +872,15 @@ pub const TABLE: &[Abi] = &[
         V1_0,
         "DEN0077 v1.2, FFA_MEM_SHARE (memory management interfaces); PKVM-1.2, XEN, LNX-DRV",
         MEM_XFER_FIELDS,
-        Policy::Block,
+        Policy::Emulate(Handler::MemShare),
         Replies::success(0b1100),
-        MEM_XFER_NOTE,
+        "x3/w4 (a separate buffer) MBZ: only TX-buffer transfers (pKVM; Linux sets \
+         use_txbuf). The fragment is copied from the host's TX into hypervisor memory, \
+         validated there for the negotiated version (descriptor.rs), its pages claimed \
+         Owned -> SharedWithSecure all or nothing, and the copy forwarded through the \
+         hypervisor's TX. SUCCESS records handle -> pages; an error rolls the pages back. \
+         One fragment of at most 4 KiB (total = fragment length), at most 256 live \
+         transactions: NO_MEMORY beyond (FFA_MEM_FRAG_TX is not implemented).",
     ),
     row(
         "FFA_MEM_RETRIEVE_REQ",
@@ -866,9 +929,12 @@ pub const TABLE: &[Abi] = &[
             val(3, 1, 0, "flags (zero memory, time slicing)"),
             rsv(3, 31, 2, "flags [31:2]"),
         ],
-        Policy::Block,
+        Policy::Emulate(Handler::MemReclaim),
         Replies::success(0),
-        LATER_MEMORY,
+        "Forwarded only for a handle the proxy recorded for the host (else \
+         INVALID_PARAMETERS, nothing forwarded); the pages go back to Owned only when the \
+         SPMC answers SUCCESS, and they are the pages the proxy recorded, never what the host \
+         claims.",
     ),
     row(
         "FFA_MEM_OP_PAUSE",
@@ -925,8 +991,10 @@ pub const TABLE: &[Abi] = &[
         Policy::Block,
         Replies::NONE,
         "w4[31:16] is filled by a hypervisor for its VMs and MBZ from an endpoint (pKVM \
-         forwards it unchecked; here it names the caller). Blocked until the memory-sharing \
-         issue implements fragments.",
+         forwards it unchecked; here it names the caller). Blocked: the proxy accepts \
+         single-fragment transactions only (at most 4 KiB, about 250 constituents), so a host \
+         never has a transaction to continue. Linux fragments only descriptors larger than \
+         its 4 KiB TX buffer.",
     ),
     row(
         "FFA_NORMAL_WORLD_RESUME",
@@ -1102,8 +1170,10 @@ pub const TABLE: &[Abi] = &[
         ],
         Policy::Block,
         Replies::success(0),
-        "Blocked (T12): the SPMC would read the ID-0 TX buffer, which is the hypervisor's once \
-         the mailbox issue lands. That issue may emulate it by copying.",
+        "Blocked (T12): the SPMC would read the ID-0 TX buffer, which is the hypervisor's. \
+         Emulating it means copying and checking the message header (v1.1 and v1.2 layouts) \
+         and the RX-full framework notification on the way back; no SP on this stack sends \
+         or receives indirect messages, so it stays blocked until one does.",
     ),
     row(
         "FFA_SECONDARY_EP_REGISTER",
@@ -1176,10 +1246,13 @@ pub const TABLE: &[Abi] = &[
             val(3, 15, 0, "start index"),
             val(3, 31, 16, "information tag (MBZ when start index is 0)"),
         ],
-        Policy::Block,
-        Replies::success(0),
-        "Blocked with the other partition-discovery ABIs (pKVM: optional for virtual \
-         instances); Linux falls back to FFA_PARTITION_INFO_GET.",
+        Policy::Forward,
+        Replies::success(0x3_FFFC),
+        "Registers only, no buffer: forwarded after the checks (x3[63:32] and x4-x17 MBZ); the \
+         SPMC applies the start index and tag rules (RETRY on a stale tag). Reply: x2 (sizes, \
+         tag, indices) and x3-x17 (up to five 3-register descriptors). An SPMC without it \
+         (OP-TEE 4.10) answers NOT_SUPPORTED, to FFA_FEATURES too, and Linux falls back to \
+         FFA_PARTITION_INFO_GET.",
     ),
     row(
         "FFA_EL3_INTR_HANDLE",
@@ -1404,7 +1477,8 @@ pub const DECISIONS: &[(&str, &str)] = &[
     ),
     (
         "§4.1 #7 partition list includes the caller",
-        "Not applicable yet: FFA_PARTITION_INFO_GET is blocked until the mailbox issue.",
+        "Passed on as the SPMC gives it: the SPMC lists Secure partitions only, and Linux adds \
+         its own ID-0 entry when it is missing.",
     ),
     (
         "§4.1 #8 DIRECT_REQ w2",
@@ -1413,7 +1487,9 @@ pub const DECISIONS: &[(&str, &str)] = &[
     ),
     (
         "§4.1 #9 no-RX-buffer error",
-        "Not applicable yet: FFA_PARTITION_INFO_GET is blocked until the mailbox issue.",
+        "FFA_PARTITION_INFO_GET without mapped buffers: DENIED (Xen; the caller cannot \
+         receive); with the host's RX still full: BUSY (the spec's error for an RX buffer that \
+         is not free; pKVM uses BUSY for both). Count-only calls need no buffer.",
     ),
     (
         "SMC32 upper halves",
@@ -1501,6 +1577,8 @@ pub fn write_policy_markdown(w: &mut impl fmt::Write) -> fmt::Result {
     writeln!(w)?;
     w.write_str(VERSION_TEXT)?;
     writeln!(w)?;
+    w.write_str(MEMORY_TEXT)?;
+    writeln!(w)?;
     writeln!(w, "## Functions")?;
     for abi in TABLE {
         writeln!(w)?;
@@ -1578,9 +1656,13 @@ const VERSION_TEXT: &str = "\
 ## Version negotiation
 
 - At boot `Proxy::probe` asks the SPMC FFA_VERSION(1.2), then FFA_ID_GET (must be SUCCESS
-  with ID 0). The proxy's version is min(firmware, 1.2). FFA_FEATURES is not needed at boot:
-  the host's queries are forwarded at run time (and a boot-time query would be an FF-A call
-  other than FFA_VERSION, which a strict SPMC takes as the end of negotiation for ID 0).
+  with ID 0), then, from v1.1, FFA_SPM_ID_GET (for the console line `hyp: FF-A: proxy on,
+  SPMC v1.2 (ID 0x8000), offering v1.2`; a failure is not fatal). The proxy's version is
+  min(firmware, 1.2). Nothing else at boot: FFA_FEATURES queries are the host's, and the
+  hypervisor's mailbox is registered at the host's first FFA_RXTX_MAP. A strict SPMC
+  (Hafnium) takes ID_GET as the end of version negotiation for ID 0, so there a later host
+  downgrade below the SPMC's version is refused and the host gets NOT_SUPPORTED; OP-TEE
+  accepts it.
 - The host's FFA_VERSION(1.x): minor >= the proxy's gives the proxy's version; a lower minor
   is first asked of the SPMC (pKVM) and, if the SPMC accepts, becomes the negotiated version.
   Major other than 1, or bit 31 set: NOT_SUPPORTED in w0.
@@ -1593,9 +1675,91 @@ const VERSION_TEXT: &str = "\
 ## Concurrency
 
 `Proxy` is `Sync`: the negotiated version is an `AtomicU32`, the counters are `AtomicU64`
-(relaxed: they are statistics, each increment is atomic), and only FFA_VERSION takes the spin
-lock. The validation path takes no lock and allocates nothing. The SMC conduit is per call
-(`&mut`), so each CPU uses its own.
+(relaxed: they are statistics, each increment is atomic). FFA_VERSION takes the negotiation
+spin lock; the mailbox and memory ABIs take the memory spin lock (mailboxes, ownership map,
+live transactions) for the whole call, SPMC calls included, so two CPUs never interleave in
+the mailboxes. Forwarded ABIs (direct messages, notifications, FFA_RUN) take no lock. The
+validation path allocates nothing; the ownership map and the descriptor buffer are allocated
+once at boot. The SMC conduit is per call (`&mut`), so each CPU uses its own.
+";
+
+const MEMORY_TEXT: &str = "\
+## Mailbox, partition discovery and memory sharing
+
+Code: `ffa/mailbox.rs`, `ffa/mem.rs`, `ffa/descriptor.rs`, `ownership.rs`.
+
+**Two instances, one ID (T1).** The host and the hypervisor are both endpoint 0 at the
+SPMC, which knows one RX/TX pair for ID 0: the hypervisor's, two 4 KiB pages in the
+carve-out (`ffa_platform.rs`, in BSS; the host cannot reach them). The host's pair is
+never given to the SPMC; the proxy copies between the pairs. The SPMC never sees a host
+buffer address and never reads a buffer the host can still write.
+
+**When the hypervisor's pair is registered.** At the host's first FFA_RXTX_MAP (after
+FFA_FEATURES(FFA_RXTX_MAP_64) says the SPMC accepts 4 KiB buffers), not at boot: the host's
+FFA_VERSION has happened by then, so the SPMC sees VERSION first from ID 0, and an SPMC that
+wants bigger buffers fails the host's map (NO_MEMORY) instead of the boot. The pair stays
+registered for good; a host FFA_RXTX_UNMAP only unpins the host's pages.
+
+**The host's pair.** FFA_RXTX_MAP_64 and _32 (the same call with 32-bit addresses; it costs
+nothing). FFA_FEATURES(FFA_RXTX_MAP) answers w2[1:0] = 0 (4 KiB) and, from v1.2, w2[31:16]
+= 1 (at most one page): each buffer must be exactly one page (page count 1), 4 KiB-aligned,
+TX != RX, Owned host RAM that the EL2 map covers (not the carve-out, Secure or firmware
+memory, MMIO, a shared page). INVALID_PARAMETERS for a bad address, size or alignment;
+DENIED for a page in use or a second map. The pages become SharedWithHyp (pinned) until
+FFA_RXTX_UNMAP (w1 = 0; INVALID_PARAMETERS if nothing is mapped). A host with 16 KiB or 64
+KiB pages maps 4 or 16 pages and is refused: not supported.
+
+**RX ownership (T10).** The host's RX is full after a successful non-count
+FFA_PARTITION_INFO_GET until the host's FFA_RX_RELEASE, which is emulated and never
+forwarded (DENIED if nothing is mapped or the RX is not full). The hypervisor's RX is
+released at the SPMC right after the copy, and only when the SPMC filled it. OP-TEE 4.10
+also leaves the caller's RX full after a failed PARTITION_INFO_GET; the proxy releases
+nothing after an error, and when the SPMC later answers BUSY it releases its RX once and
+retries.
+
+**FFA_PARTITION_INFO_GET.** Count-only (v1.1+, w5 bit 0) needs no buffer and is forwarded.
+Otherwise: DENIED without mapped buffers, BUSY while the host's RX is full; the SPMC's
+descriptors (8 bytes at v1.0, 24 from v1.1, count x size <= 4 KiB, else ABORTED) are copied
+into the host's RX. FFA_PARTITION_INFO_GET_REGS (v1.2) is registers only and forwarded after
+the checks.
+
+**FFA_MEM_SHARE / FFA_MEM_RECLAIM.** The fragment is copied from the host's TX into
+hypervisor memory once and only the copy is validated (T6) for the negotiated version:
+sender 0, handle 0, flags 0, Normal WB/NC memory with the NS bit clear, 1-4 Secure
+receivers with RO/RW access, offsets and lengths inside the fragment with overflow-safe
+arithmetic, 1-255 page-aligned, non-empty, non-wrapping constituents whose sum is the total
+page count. The constituents are claimed Owned -> SharedWithSecure all or nothing (a page
+that is not host RAM: INVALID_PARAMETERS; in use, the mailbox, or named twice: DENIED), then
+the copy is written to the hypervisor's TX and the call forwarded. SUCCESS records handle ->
+pages in the ownership map (the pages' tag); an error returns them to Owned. RECLAIM is
+forwarded only for a recorded handle (else INVALID_PARAMETERS) and returns the recorded
+pages to Owned only when the SPMC answers SUCCESS.
+
+**Bounds.** One fragment of at most 4 KiB per transaction (total length = fragment
+length), at most 256 live transactions, 4 receivers, 255 constituents, 1024 ownership runs:
+NO_MEMORY beyond. Host RAM on QEMU is 262 144 pages; the ownership map stores only runs of
+non-Owned pages (a sorted vector of fixed capacity, about 32 KiB).
+
+**Not implemented, blocked (NOT_SUPPORTED, FFA_FEATURES agrees).** FFA_MEM_LEND (needs the
+stage-2 unmap; the ownership map has the LentToSecure state and the hook), FFA_MEM_DONATE,
+FFA_MEM_FRAG_TX/FRAG_RX (single fragment only; Linux fragments only above 4 KiB),
+FFA_MEM_RETRIEVE_*, FFA_MSG_SEND2 (the SPMC would read ID 0's TX: needs a checked copy of
+the message header).
+
+**Audit.** HVC 0xc600_0001 with an FF-A function ID in x1 (0 for all) returns forwarded,
+emulated, rejected, not supported and refused replies in x1-x5 (`hvc.rs`); the hypervisor
+prints the same per function at the host's SYSTEM_OFF or SYSTEM_RESET.
+
+**What Linux 7.2 does through the proxy** (Debian's arm64 kernel and OP-TEE 4.10, measured):
+FFA_VERSION(1.2) -> 1.2; FFA_ID_GET -> 0; FFA_FEATURES(RXTX_MAP_64) -> 4 KiB, 1 page;
+FFA_RXTX_MAP_64(1 page) -> SUCCESS; FFA_FEATURES of MEM_LEND_64 (not supported), MEM_SHARE_64
+(SUCCESS), DIRECT_REQ2 and DIRECT_RESP2 (not supported), NOTIFICATION_BITMAP_CREATE
+(forwarded, SUCCESS); FFA_NOTIFICATION_BITMAP_CREATE(0, 4 vCPUs); FFA_FEATURES of SRI (SGI 8)
+and NPI (not supported), PARTITION_INFO_GET_REGS (not supported by OP-TEE);
+FFA_PARTITION_INFO_GET count-only -> 1, then the full call -> 1 x 24 bytes, FFA_RX_RELEASE;
+then the OP-TEE driver: FFA_MSG_SEND_DIRECT_REQ (version, capabilities), FFA_NOTIFICATION_BIND,
+two FFA_MEM_SHARE_64 of one page each (112-byte v1.2 descriptors, SPMC handles
+0x1000_0000_0000 and _0001), FFA_MEM_RECLAIM of the first. No rejection.
 ";
 
 const TESTING_TEXT: &str = "\
@@ -1604,11 +1768,19 @@ const TESTING_TEXT: &str = "\
 - `cargo test -p hypervisor ffa`: unit tests against a scripted mock SPMC, written from the
   reference's register layouts (not from this table), and property tests (proptest, 4096
   cases; `PROPTEST_CASES=1000000 cargo test -p hypervisor proptests` for a long run).
-- `fuzz/run.sh 10`: the cargo-fuzz target `ffa_handle` (decode + validate + the whole
-  `Proxy::handle` path with a fuzzed SPMC reply) for 10 seconds.
+- `cargo test -p hypervisor mailbox_tests`, `descriptor`, `ownership`: the mailbox, partition
+  discovery and memory sharing against a model of OP-TEE's SPMC with a simulated physical
+  memory (descriptors built as Linux builds them), the descriptor parser (both layouts,
+  every truncation, mutations), and the ownership map (transitions, rollback, a random
+  sequence checked page by page against a byte-per-page model).
+- `fuzz/run.sh 10`: 10 seconds each of the cargo-fuzz targets `ffa_handle` (decode +
+  validate + the whole `Proxy::handle` path with a fuzzed SPMC reply) and `ffa_memory`
+  (sequences of mailbox and memory calls with a fuzzed host TX descriptor and fuzzed SPMC
+  replies; memory only touched at the mailbox pages or host RAM, the SPMC only ever sees the
+  hypervisor's mailbox addresses and descriptors that parse).
 - Long run: `cd fuzz && cargo +nightly fuzz run ffa_handle corpus/ffa_handle seeds/ffa_handle
-  -- -max_len=292 -max_total_time=3600 -jobs=4 -workers=4` (crashes in
-  `fuzz/artifacts/ffa_handle/`).
+  -- -max_len=292 -max_total_time=3600 -jobs=4 -workers=4`, and the same with `ffa_memory`
+  and `-max_len=4096` (crashes in `fuzz/artifacts/<target>/`).
 ";
 
 /// Collapses the runs of spaces that line continuations leave in the string constants.

@@ -9,7 +9,7 @@
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::abi::{Conv, TABLE};
+use super::abi::{Conv, Status, TABLE};
 use super::validate::Violation;
 
 /// A snapshot of one function's counters.
@@ -179,6 +179,17 @@ pub enum Reason {
     /// The SPMC answered a forwarded call with a reply the ABI does not allow; the value is
     /// the reply's x0. The host got FFA_ERROR(ABORTED).
     UnexpectedReply(u64),
+    /// The fields were valid but the call was refused at EL2 for what it asks (an address
+    /// that is not the host's, a page in use, a malformed descriptor, the wrong mailbox
+    /// state): the host got FFA_ERROR(`status`).
+    Refused {
+        /// The error the host got.
+        status: Status,
+        /// What was wrong.
+        what: &'static str,
+        /// The offending value (an address, a handle, a field).
+        value: u64,
+    },
 }
 
 /// One rejection, for the console: `Display` gives one line naming the function, the register
@@ -207,6 +218,11 @@ impl fmt::Display for Rejection {
             Reason::UnexpectedReply(x0) => {
                 write!(f, "reply refused: SPMC answered {x0:#x}, host gets ABORTED")
             }
+            Reason::Refused {
+                status,
+                what,
+                value,
+            } => write!(f, "refused ({}): {what} ({value:#x})", status.name()),
         }
     }
 }

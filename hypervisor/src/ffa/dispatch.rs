@@ -6,9 +6,11 @@
 use core::fmt;
 
 use super::abi::{
-    self, Conv, FEATURES_ROW, HOST_ID, Handler, Policy, Status, TABLE, VERSION_ROW, Version, fid,
+    self, Abi, Conv, FEATURES_ROW, HOST_ID, Handler, Policy, Status, TABLE, VERSION_ROW, Version,
+    fid,
 };
 use super::audit::{Counters, Event, Reason, Rejection};
+use super::mailbox::{Mem, MemConfig, Platform};
 use super::validate::{self, Rule, Violation};
 use super::version::{Gate, Negotiation};
 use crate::smccc::{self, CALL_HINT_SVE_NOT_LIVE, NOT_SUPPORTED, SmcConduit, SmcRegs};
@@ -74,44 +76,68 @@ pub enum State {
         firmware: u32,
         /// The proxy's version: min(firmware, 1.2).
         max: Version,
+        /// The SPMC's endpoint ID (`FFA_SPM_ID_GET`, v1.1+), if it answered.
+        spmc_id: Option<u16>,
     },
 }
 
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            State::On { firmware, max } => write!(
+            State::On {
+                firmware,
+                max,
+                spmc_id,
+            } => {
+                write!(
+                    f,
+                    "FF-A: proxy on, SPMC v{}.{}",
+                    firmware >> 16,
+                    firmware & 0xFFFF
+                )?;
+                if let Some(id) = spmc_id {
+                    write!(f, " (ID {id:#06x})")?;
+                }
+                write!(f, ", offering v{max}")
+            }
+            State::Off(OffReason::NotProbed) => f.write_str("FF-A: proxy off (not probed)"),
+            State::Off(OffReason::SmcccTooOld(v)) if v & (1 << 31) != 0 => write!(
                 f,
-                "ffa: proxy on, SPMC v{}.{}, offering v{max}",
-                firmware >> 16,
-                firmware & 0xFFFF
+                "FF-A: proxy off: the firmware does not answer SMCCC_VERSION ({v:#x})"
             ),
-            State::Off(OffReason::NotProbed) => f.write_str("ffa: proxy off (not probed)"),
             State::Off(OffReason::SmcccTooOld(v)) => write!(
                 f,
-                "ffa: proxy off: SMCCC {}.{} is below 1.2",
+                "FF-A: proxy off: SMCCC {}.{} is below 1.2",
                 v >> 16,
                 v & 0xFFFF
             ),
             State::Off(OffReason::NoSpmc(x0)) => {
-                write!(f, "ffa: proxy off: no SPMC (FFA_VERSION -> {x0:#x})")
+                write!(f, "FF-A: proxy off: no SPMC (FFA_VERSION -> {x0:#x})")
             }
             State::Off(OffReason::UnsupportedMajor(v)) => {
-                write!(f, "ffa: proxy off: SPMC FF-A version {v:#x} has major != 1")
+                write!(
+                    f,
+                    "FF-A: proxy off: SPMC FF-A version {v:#x} has major != 1"
+                )
             }
             State::Off(OffReason::IdGet(x0, x2)) => write!(
                 f,
-                "ffa: proxy off: FFA_ID_GET -> x0 {x0:#x} x2 {x2:#x}, expected SUCCESS with ID 0"
+                "FF-A: proxy off: FFA_ID_GET -> x0 {x0:#x} x2 {x2:#x}, expected SUCCESS with ID 0"
             ),
         }
     }
 }
 
-/// The FF-A proxy. One instance serves all CPUs (`Sync`: atomics and one spin lock).
+/// The FF-A proxy. One instance serves all CPUs (`Sync`: atomics and two spin locks, one
+/// for version negotiation, one for the mailboxes, the ownership map and the transactions).
 pub struct Proxy {
     state: State,
     negotiation: Negotiation,
-    counters: Counters,
+    pub(super) counters: Counters,
+    /// Whether [`Proxy::with_memory`] configured the mailbox (immutable afterwards).
+    pub(super) memory: bool,
+    /// Mailboxes, page ownership, live transactions.
+    pub(super) mem: spin::Mutex<Mem>,
 }
 
 impl Proxy {
@@ -130,16 +156,35 @@ impl Proxy {
             state,
             negotiation: Negotiation::new(told),
             counters: Counters::new(),
+            memory: false,
+            mem: spin::Mutex::new(Mem::new()),
         }
     }
 
+    /// Gives the proxy its mailbox and the host's RAM (see [`MemConfig`]); without this the
+    /// mailbox and memory ABIs answer NOT_SUPPORTED. A configuration whose mailbox pages are
+    /// unaligned, equal, or inside host RAM is ignored (the proxy stays without memory).
+    pub fn with_memory(mut self, config: MemConfig) -> Self {
+        if let Some(mem) = Mem::configured(config) {
+            self.mem = spin::Mutex::new(mem);
+            self.memory = true;
+        }
+        self
+    }
+
+    /// The hypervisor's own (TX, RX) pages, if configured.
+    pub fn mailbox(&self) -> Option<(u64, u64)> {
+        self.mem.lock().hyp_pages()
+    }
+
     /// Probes the SPMC at boot: `FFA_VERSION(1.2)`, then `FFA_ID_GET` (must be SUCCESS with
-    /// ID 0). `smccc_version` is the firmware's `SMCCC_VERSION` answer; below 1.2 (or
+    /// ID 0), then, from v1.1, `FFA_SPM_ID_GET` for the console (its failure is not fatal).
+    /// `smccc_version` is the firmware's `SMCCC_VERSION` answer; below 1.2 (or
     /// NOT_SUPPORTED) the proxy is off without any FF-A SMC.
     ///
-    /// No `FFA_FEATURES` here: the host's queries are forwarded at run time, and a boot-time
-    /// call other than `FFA_VERSION` would end version negotiation for ID 0 at a strict SPMC
-    /// before the host had its say.
+    /// No `FFA_FEATURES` and no mailbox registration here: the host's queries are forwarded
+    /// at run time, and the hypervisor's mailbox is registered at the host's first
+    /// `FFA_RXTX_MAP`, after the host's `FFA_VERSION` (mailbox.rs).
     pub fn probe(conduit: &mut impl SmcConduit, smccc_version: u32) -> Self {
         if smccc_version & (1 << 31) != 0 || smccc_version < 0x1_0002 {
             return Self::with_state(State::Off(OffReason::SmcccTooOld(smccc_version)));
@@ -163,7 +208,19 @@ impl Proxy {
         if reply[0] != u64::from(fid::SUCCESS_32) || reply[2] & 0xFFFF != u64::from(HOST_ID) {
             return Self::with_state(State::Off(OffReason::IdGet(reply[0], reply[2])));
         }
-        Self::with_state(State::On { firmware: w0, max })
+        let spmc_id = if max >= Version::V1_1 {
+            let mut call: SmcRegs = [0; 18];
+            call[0] = fid::SPM_ID_GET.into();
+            let reply = conduit.smc(&call);
+            (reply[0] == u64::from(fid::SUCCESS_32)).then_some(reply[2] as u16)
+        } else {
+            None
+        };
+        Self::with_state(State::On {
+            firmware: w0,
+            max,
+            spmc_id,
+        })
     }
 
     /// Whether `function_id` (w0) is in the FF-A range: owner Standard Secure Service (4) and
@@ -193,13 +250,9 @@ impl Proxy {
     /// Handles one trapped FF-A SMC: `regs` holds the host's x0..x17 on entry and the reply on
     /// return; `smc_imm` is the immediate of the `smc` instruction (ESR_EL2.ISS[15:0]).
     /// Never panics, never allocates; the conduit is used only for calls that passed every
-    /// check.
-    pub fn handle(
-        &self,
-        regs: &mut SmcRegs,
-        smc_imm: u16,
-        conduit: &mut impl SmcConduit,
-    ) -> Outcome {
+    /// check, and its memory side only for pages the proxy checked (the host's pinned
+    /// mailbox, the hypervisor's own).
+    pub fn handle(&self, regs: &mut SmcRegs, smc_imm: u16, conduit: &mut impl Platform) -> Outcome {
         let x0 = regs[0];
         let function_id = (x0 as u32) & !CALL_HINT_SVE_NOT_LIVE;
         let found = abi::lookup(function_id);
@@ -261,6 +314,32 @@ impl Proxy {
                 reply_error(regs, conv, Status::NotSupported);
                 Outcome::Unsupported
             }
+            Policy::Emulate(h) => {
+                let call = Call {
+                    found,
+                    conv,
+                    abi,
+                    ver,
+                    out: &out,
+                };
+                if !self.memory {
+                    self.counters.record(found, Event::Unsupported);
+                    reply_error(regs, conv, Status::NotSupported);
+                    return Outcome::Unsupported;
+                }
+                match h {
+                    Handler::RxTxMap => self.rxtx_map(regs, &call, conduit),
+                    Handler::RxTxUnmap => self.rxtx_unmap(regs, &call),
+                    Handler::RxRelease => self.rx_release(regs, &call),
+                    Handler::PartitionInfoGet => self.partition_info_get(regs, &call, conduit),
+                    Handler::MemShare => self.mem_share(regs, &call, conduit),
+                    Handler::MemReclaim => self.mem_reclaim(regs, &call, conduit),
+                    // Matched by the arms above.
+                    Handler::Version | Handler::Features | Handler::IdGet => {
+                        self.refuse(regs, &call, Status::NotSupported, "unreachable", 0)
+                    }
+                }
+            }
         }
     }
 
@@ -282,9 +361,33 @@ impl Proxy {
         })
     }
 
+    /// Records a call refused at EL2 for a reason other than a field (state, address,
+    /// descriptor): FFA_ERROR(`status`), nothing of the host's forwarded.
+    pub(super) fn refuse(
+        &self,
+        regs: &mut SmcRegs,
+        call: &Call<'_>,
+        status: Status,
+        what: &'static str,
+        value: u64,
+    ) -> Outcome {
+        let x0 = regs[0];
+        self.counters.record(call.found, Event::Rejected);
+        reply_error(regs, call.conv, status);
+        Outcome::Rejected(Rejection {
+            x0,
+            name: call.abi.name,
+            reason: Reason::Refused {
+                status,
+                what,
+                value,
+            },
+        })
+    }
+
     /// Sends the rebuilt `out` and filters the reply into `regs`.
     #[inline(always)]
-    fn forward(
+    pub(super) fn forward(
         &self,
         regs: &mut SmcRegs,
         found: Option<(usize, Conv)>,
@@ -373,12 +476,18 @@ impl Proxy {
             match abi::lookup(selector).and_then(|(row, _)| TABLE.get(row)) {
                 Some(queried) if queried.defined_at(ver) => match queried.policy {
                     Policy::Forward => true,
-                    Policy::Emulate(_) => {
+                    Policy::Emulate(h) if !h.needs_memory() || self.memory => {
+                        // RXTX_MAP: 4 KiB minimum (w2[1:0] = 0) and, from v1.2, at most one
+                        // page (w2[31:16]). MEM_SHARE: w2 bit 0 clear, no dynamic buffers.
+                        let w2 = match h {
+                            Handler::RxTxMap if ver >= Version::V1_2 => 1 << 16,
+                            _ => 0,
+                        };
                         self.counters.record(found, Event::Emulated);
-                        reply_success(regs, Conv::Smc32, 0, 0);
+                        reply_success(regs, Conv::Smc32, w2, 0);
                         return Outcome::Emulated;
                     }
-                    Policy::Block => false,
+                    Policy::Emulate(_) | Policy::Block => false,
                 },
                 _ => false,
             }
@@ -443,14 +552,33 @@ fn set_low(regs: &mut SmcRegs, x0: u64, x2: u64, x3: u64) {
     regs[7] = 0;
 }
 
+/// What the memory handlers get about the call being handled.
+pub(super) struct Call<'a> {
+    /// Row and convention, for the counters.
+    pub(super) found: Option<(usize, Conv)>,
+    /// The call's convention.
+    pub(super) conv: Conv,
+    /// The row.
+    pub(super) abi: &'a Abi,
+    /// The negotiated version.
+    pub(super) ver: Version,
+    /// The validated, rebuilt registers.
+    pub(super) out: &'a SmcRegs,
+}
+
 /// `FFA_ERROR(status)`, w1 = 0.
-fn reply_error(regs: &mut SmcRegs, conv: Conv, status: Status) {
-    set_low(regs, fid::ERROR.into(), status.w(), 0);
+pub(super) fn reply_error(regs: &mut SmcRegs, conv: Conv, status: Status) {
+    reply_error_code(regs, conv, status.w());
+}
+
+/// `FFA_ERROR` with the status register `w2` (already known to be a valid code), w1 = 0.
+pub(super) fn reply_error_code(regs: &mut SmcRegs, conv: Conv, w2: u64) {
+    set_low(regs, fid::ERROR.into(), w2, 0);
     clear_high(regs, conv);
 }
 
 /// `FFA_SUCCESS_32` with w2, w3.
-fn reply_success(regs: &mut SmcRegs, conv: Conv, w2: u64, w3: u64) {
+pub(super) fn reply_success(regs: &mut SmcRegs, conv: Conv, w2: u64, w3: u64) {
     set_low(regs, fid::SUCCESS_32.into(), w2, w3);
     clear_high(regs, conv);
 }

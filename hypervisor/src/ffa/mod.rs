@@ -11,30 +11,40 @@
 //! 6. filters the SPMC's reply to the registers the ABI defines,
 //! 7. counts what it did per function ([`audit`]).
 //!
-//! The module is pure policy: no `asm!`, no `unsafe`, no allocation; hardware goes through
-//! [`crate::smccc::SmcConduit`]. `docs/ffa-policy.md` is generated from the table.
+//! The module is pure policy: no `asm!`, no `unsafe`, no allocation after boot; hardware goes
+//! through [`crate::smccc::SmcConduit`] and [`PhysMem`]. `docs/ffa-policy.md` is generated
+//! from the table.
 //!
-//! # Plugging in the memory-sharing issue
-//! The mailbox and memory ABIs already have rows (schema, spec, note) with `Policy::Block`.
-//! To implement one: add a [`abi::Handler`] variant, switch the row to
-//! `Policy::Emulate(Handler::…)`, and handle the variant in `dispatch.rs`, next to
-//! `Handler::Features`. Validation against the row's schema runs before the handler, so the
-//! handler starts from checked, rebuilt registers. State the handler needs (the hypervisor's
-//! RX/TX pages, the handle table, a stage-2 trait) becomes a field of [`Proxy`] behind its
-//! own lock.
+//! # Memory
+//! The mailbox and memory ABIs are `Policy::Emulate` rows with their own [`abi::Handler`]:
+//! RX/TX and partition discovery in `mailbox.rs`, SHARE/RECLAIM in `mem.rs`, descriptor
+//! parsing in [`descriptor`], page ownership in [`crate::ownership`]. They share one lock
+//! (mailboxes, ownership map, transaction count) and reach memory only through
+//! [`PhysMem`] (by physical address, for pages the proxy checked). The validation path
+//! allocates nothing: the ownership map and the descriptor copy are allocated once, in
+//! [`Proxy::with_memory`].
 
 pub mod abi;
 pub mod audit;
+pub mod descriptor;
 mod dispatch;
+mod mailbox;
+mod mem;
 pub mod validate;
 mod version;
 
 pub use audit::{Counters, Counts, Reason, Rejection};
 pub use dispatch::{OffReason, Outcome, Proxy, State};
+pub use mailbox::{
+    MAILBOX_SIZE, MAX_TRANSACTIONS, MemConfig, MemStatus, OWNERSHIP_RUNS, PhysMem, Platform,
+};
 pub use validate::{Rule, Violation};
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod mailbox_tests;
 
 #[cfg(test)]
 mod proptests;

@@ -9,8 +9,8 @@
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
-use super::tests::{BLOCKED_IDS, MockSpmc, SPECS, Spec, proxy_at, r};
-use super::{Outcome, Proxy};
+use super::tests::{BLOCKED_IDS, MEMORY_IDS, MockSpmc, SPECS, Spec, proxy_at, r};
+use super::{Outcome, PhysMem, Proxy};
 use crate::smccc::{SmcConduit, SmcRegs};
 
 const FFA_ERROR: u64 = 0x8400_0060;
@@ -31,12 +31,23 @@ impl SmcConduit for RandomSpmc {
     }
 }
 
+/// These proxies have no memory configuration: memory is never touched.
+impl PhysMem for RandomSpmc {
+    fn read(&mut self, pa: u64, _: &mut [u8]) {
+        panic!("read of {pa:#x} by a proxy without memory");
+    }
+    fn write(&mut self, pa: u64, _: &[u8]) {
+        panic!("write of {pa:#x} by a proxy without memory");
+    }
+}
+
 /// Function IDs to try: the layouts' IDs, the blocked ones, the emulated ones, hinted and
 /// malformed variants, and random ones inside and outside the FF-A range.
 fn function_id() -> impl Strategy<Value = u64> {
     let validated: Vec<u64> = SPECS.iter().map(|s| s.id).collect();
     let other: Vec<u64> = BLOCKED_IDS
         .iter()
+        .chain(MEMORY_IDS)
         .map(|b| b.0)
         .chain([FFA_VERSION])
         .collect();

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use super::abi::{self, Conv, Version};
 use super::validate::{Rule, rebuild};
-use super::{Counts, Outcome, Proxy, Reason, State};
+use super::{Counts, Outcome, PhysMem, Proxy, Reason, State};
 use crate::smccc::{SmcConduit, SmcRegs};
 
 // ---------------------------------------------------------------------------------------
@@ -40,6 +40,28 @@ const NOTIF_GET: u64 = 0x8400_0082;
 const INFO_GET_32: u64 = 0x8400_0083;
 const INFO_GET_64: u64 = 0xC400_0083;
 const SPM_ID_GET: u64 = 0x8400_0085;
+const RX_RELEASE: u64 = 0x8400_0065;
+const RXTX_MAP_32: u64 = 0x8400_0066;
+const RXTX_MAP_64: u64 = 0xC400_0066;
+const RXTX_UNMAP: u64 = 0x8400_0067;
+const PART_INFO_GET: u64 = 0x8400_0068;
+const MEM_SHARE_32: u64 = 0x8400_0073;
+const MEM_SHARE_64: u64 = 0xC400_0073;
+const MEM_RECLAIM: u64 = 0x8400_0077;
+const PART_INFO_GET_REGS: u64 = 0xC400_008B;
+
+/// The mailbox and memory ABIs: emulated with a memory configuration, NOT_SUPPORTED
+/// without one.
+pub(super) const MEMORY_IDS: &[(u64, &str)] = &[
+    (RX_RELEASE, "FFA_RX_RELEASE"),
+    (RXTX_MAP_32, "FFA_RXTX_MAP_32"),
+    (RXTX_MAP_64, "FFA_RXTX_MAP_64"),
+    (RXTX_UNMAP, "FFA_RXTX_UNMAP"),
+    (PART_INFO_GET, "FFA_PARTITION_INFO_GET"),
+    (MEM_SHARE_32, "FFA_MEM_SHARE_32"),
+    (MEM_SHARE_64, "FFA_MEM_SHARE_64"),
+    (MEM_RECLAIM, "FFA_MEM_RECLAIM"),
+];
 
 /// SMCCC NOT_SUPPORTED as a 64-bit register.
 const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
@@ -51,18 +73,14 @@ const ABORTED_W: u64 = 0xFFFF_FFF8;
 const W: u64 = 0xFFFF_FFFF;
 const X: u64 = u64::MAX;
 
-/// IDs the issue says stay blocked (both conventions where they exist), plus the ones the
-/// host must never send (responses, SP-only ABIs).
+/// IDs that stay blocked (both conventions where they exist): the ones the host must never
+/// send (responses, SP-only ABIs) and the memory ABIs not implemented (LEND, DONATE,
+/// RETRIEVE, fragments, SEND2).
 pub(super) const BLOCKED_IDS: &[(u64, &str)] = &[
     (0x8400_0060, "FFA_ERROR"),
     (0x8400_0061, "FFA_SUCCESS_32"),
     (0xC400_0061, "FFA_SUCCESS_64"),
     (0x8400_0062, "FFA_INTERRUPT"),
-    (0x8400_0065, "FFA_RX_RELEASE"),
-    (0x8400_0066, "FFA_RXTX_MAP_32"),
-    (0xC400_0066, "FFA_RXTX_MAP_64"),
-    (0x8400_0067, "FFA_RXTX_UNMAP"),
-    (0x8400_0068, "FFA_PARTITION_INFO_GET"),
     (0x8400_006B, "FFA_MSG_WAIT"),
     (0x8400_006C, "FFA_YIELD"),
     (0x8400_0070, "FFA_MSG_SEND_DIRECT_RESP_32"),
@@ -71,13 +89,10 @@ pub(super) const BLOCKED_IDS: &[(u64, &str)] = &[
     (0xC400_0071, "FFA_MEM_DONATE_64"),
     (0x8400_0072, "FFA_MEM_LEND_32"),
     (0xC400_0072, "FFA_MEM_LEND_64"),
-    (0x8400_0073, "FFA_MEM_SHARE_32"),
-    (0xC400_0073, "FFA_MEM_SHARE_64"),
     (0x8400_0074, "FFA_MEM_RETRIEVE_REQ_32"),
     (0xC400_0074, "FFA_MEM_RETRIEVE_REQ_64"),
     (0x8400_0075, "FFA_MEM_RETRIEVE_RESP"),
     (0x8400_0076, "FFA_MEM_RELINQUISH"),
-    (0x8400_0077, "FFA_MEM_RECLAIM"),
     (0x8400_0078, "FFA_MEM_OP_PAUSE"),
     (0x8400_0079, "FFA_MEM_OP_RESUME"),
     (0x8400_007A, "FFA_MEM_FRAG_RX"),
@@ -93,7 +108,6 @@ pub(super) const BLOCKED_IDS: &[(u64, &str)] = &[
     (0xC400_0089, "FFA_MEM_PERM_SET_64"),
     (0x8400_008A, "FFA_CONSOLE_LOG_32"),
     (0xC400_008A, "FFA_CONSOLE_LOG_64"),
-    (0xC400_008B, "FFA_PARTITION_INFO_GET_REGS"),
     (0x8400_008C, "FFA_EL3_INTR_HANDLE"),
     (0xC400_008E, "FFA_MSG_SEND_DIRECT_RESP2"),
 ];
@@ -248,6 +262,85 @@ pub(super) const SPECS: &[Spec] = &[
         forwarded: true,
     },
     Spec {
+        name: "FFA_PARTITION_INFO_GET_REGS",
+        id: PART_INFO_GET_REGS,
+        since: 2,
+        // x1/x2 UUID halves, x3[15:0] start index, x3[31:16] tag; x3[63:32], x4-x17 SBZ.
+        carried: regs7([X, X, W, 0, 0, 0, 0]),
+        fields: &[],
+        forwarded: true,
+    },
+    Spec {
+        name: "FFA_RXTX_MAP_32",
+        id: RXTX_MAP_32,
+        since: 0,
+        // w1 TX, w2 RX, w3[5:0] page count; w3[31:6], w4-w7 MBZ.
+        carried: regs7([W, W, 0x3F, 0, 0, 0, 0]),
+        fields: &[],
+        forwarded: false,
+    },
+    Spec {
+        name: "FFA_RXTX_MAP_64",
+        id: RXTX_MAP_64,
+        since: 0,
+        carried: regs7([X, X, 0x3F, 0, 0, 0, 0]),
+        fields: &[],
+        forwarded: false,
+    },
+    Spec {
+        name: "FFA_RXTX_UNMAP",
+        id: RXTX_UNMAP,
+        since: 0,
+        // w1[31:16] ID (must be 0), [15:0] MBZ.
+        carried: regs7([0; 7]),
+        fields: &[(1, 0xFFFF_0000, "ID")],
+        forwarded: false,
+    },
+    Spec {
+        name: "FFA_RX_RELEASE",
+        id: RX_RELEASE,
+        since: 0,
+        // w1[15:0] VM ID (must be 0 from the host), [31:16] MBZ.
+        carried: regs7([0; 7]),
+        fields: &[(1, 0xFFFF, "VM ID")],
+        forwarded: false,
+    },
+    Spec {
+        name: "FFA_PARTITION_INFO_GET",
+        id: PART_INFO_GET,
+        since: 0,
+        // w1-w4 UUID, w5 bit 0 count-only (v1.1), w5[31:1] MBZ.
+        carried: regs7([W, W, W, W, 1, 0, 0]),
+        fields: &[],
+        forwarded: false,
+    },
+    Spec {
+        name: "FFA_MEM_SHARE_32",
+        id: MEM_SHARE_32,
+        since: 0,
+        // w1 total length, w2 fragment length, x3/w4 MBZ (TX buffer only).
+        carried: regs7([W, W, 0, 0, 0, 0, 0]),
+        fields: &[(3, X, "buffer address"), (4, W, "page count")],
+        forwarded: false,
+    },
+    Spec {
+        name: "FFA_MEM_SHARE_64",
+        id: MEM_SHARE_64,
+        since: 0,
+        carried: regs7([W, W, 0, 0, 0, 0, 0]),
+        fields: &[(3, X, "buffer address"), (4, W, "page count")],
+        forwarded: false,
+    },
+    Spec {
+        name: "FFA_MEM_RECLAIM",
+        id: MEM_RECLAIM,
+        since: 0,
+        // w1/w2 handle, w3[1:0] flags, w3[31:2] MBZ.
+        carried: regs7([W, W, 0b11, 0, 0, 0, 0]),
+        fields: &[],
+        forwarded: false,
+    },
+    Spec {
         name: "FFA_ID_GET",
         id: FFA_ID_GET,
         since: 0,
@@ -302,12 +395,23 @@ impl SmcConduit for MockSpmc {
         }
         match regs[0] {
             FFA_VERSION => r(&[self.version]),
+            SPM_ID_GET => r(&[FFA_SUCCESS_32, 0, 0x8000]),
             DIRECT_REQ_32 => r(&[DIRECT_RESP_32, 0x8001_0000, 0, 1, 0, 0, 0, 0, 0xBAD8]),
             DIRECT_REQ_64 => r(&[DIRECT_RESP_64, 0x8001_0000, 0, 1, 0, 0, 0, 0, 0xBAD8]),
             DIRECT_REQ2 => r(&[DIRECT_RESP2, 0x8001_0000, 0, 0, 1]),
             // Real SPMCs put junk in undefined registers; the proxy must not pass it on.
             _ => r(&[FFA_SUCCESS_32, 0, 0, 0, 0, 0, 0, 0, 0xBAD8]),
         }
+    }
+}
+
+/// The basic proxy has no memory configuration: it must never touch memory.
+impl PhysMem for MockSpmc {
+    fn read(&mut self, pa: u64, _: &mut [u8]) {
+        panic!("read of {pa:#x} by a proxy without memory");
+    }
+    fn write(&mut self, pa: u64, _: &[u8]) {
+        panic!("write of {pa:#x} by a proxy without memory");
     }
 }
 
@@ -451,6 +555,9 @@ fn valid_call(spec: &Spec) -> SmcRegs {
     }
     if spec.id == FFA_FEATURES {
         regs[1] = DIRECT_REQ_64; // a forwarded ID
+    }
+    if spec.id == PART_INFO_GET {
+        regs[5] = 0; // the count-only flag exists from v1.1 (tested in mailbox_tests.rs)
     }
     regs
 }
@@ -1126,6 +1233,19 @@ fn blocked_abis_get_not_supported_and_never_reach_the_spmc() {
 }
 
 #[test]
+fn memory_abis_without_a_memory_configuration_are_not_supported() {
+    for minor in 0..=2 {
+        let (proxy, mut spmc) = proxy_at(minor);
+        for &(id, name) in MEMORY_IDS {
+            let what = format!("{name} ({id:#x}) at v1.{minor}");
+            assert_not_supported(&proxy, &mut spmc, r(&[id, 0, 0, 0]), &what);
+            assert_eq!(counts(&proxy, id).unsupported, 1, "{what}: counter");
+            assert_not_supported_features(&proxy, &mut spmc, id, &format!("FEATURES({what})"));
+        }
+    }
+}
+
+#[test]
 fn direct_resp_from_the_host_is_blocked() {
     let (proxy, mut spmc) = proxy_at(2);
     assert_not_supported(
@@ -1267,6 +1387,7 @@ fn features_of_forwarded_abis_are_forwarded() {
         (INFO_GET_32, 1),
         (INFO_GET_64, 1),
         (SPM_ID_GET, 1),
+        (PART_INFO_GET_REGS, 2),
     ];
     for minor in 0..=2 {
         let (proxy, mut spmc) = proxy_at(minor);
@@ -1398,19 +1519,24 @@ fn id_get_is_emulated_as_zero() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn probe_asks_version_1_2_then_id_get() {
+fn probe_asks_version_1_2_then_id_get_then_spm_id_get() {
     let mut spmc = MockSpmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     assert_eq!(
         proxy.state(),
         State::On {
             firmware: 0x1_0002,
-            max: Version::V1_2
+            max: Version::V1_2,
+            spmc_id: Some(0x8000),
         }
     );
     assert_eq!(
         spmc.forwarded,
-        [r(&[FFA_VERSION, 0x1_0002]), r(&[FFA_ID_GET])]
+        [
+            r(&[FFA_VERSION, 0x1_0002]),
+            r(&[FFA_ID_GET]),
+            r(&[SPM_ID_GET])
+        ]
     );
     assert_eq!(proxy.negotiated(), None);
 }
@@ -1635,7 +1761,8 @@ fn firmware_1_1_caps_the_proxy_version() {
         proxy.state(),
         State::On {
             firmware: 0x1_0001,
-            max: Version::V1_1
+            max: Version::V1_1,
+            spmc_id: Some(0x8000),
         }
     );
     spmc.forwarded.clear();

@@ -53,6 +53,9 @@ fn linux_boots_as_host() {
         hex(carve.groups[1].as_deref().unwrap_or_default()),
     );
     assert!(carve_start < carve_end, "empty carve-out {:?}", carve.text);
+    // The FF-A proxy is in the path: every FF-A call Linux makes goes through it.
+    qemu.expect(r"hyp: FF-A: proxy on, SPMC v1\.2", HYP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the FF-A proxy is not on: {e}"));
     qemu.expect(r"hyp: entering host at EL1 pc=0x[0-9a-f]+", HYP_TIMEOUT)
         .unwrap_or_else(|e| panic!("the hypervisor did not enter the host: {e}"));
 
@@ -117,6 +120,36 @@ fn linux_boots_as_host() {
     assert!(status.success(), "QEMU exited with {status}, want 0");
 
     let output = qemu.output();
+    // The proxy's audit at SYSTEM_OFF: Linux's calls went through it (partition discovery
+    // into the host's RX, memory shared with OP-TEE) and none was rejected.
+    let audit = |what: &str| {
+        output
+            .lines()
+            .find(|l| l.starts_with("hyp: FF-A audit: ") && l.contains(what))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no FF-A audit line for {what}; log: {}",
+                    qemu.log_path().display()
+                )
+            })
+            .trim_end()
+            .to_string()
+    };
+    let total = audit("total:");
+    assert!(total.contains(" rejected 0 "), "{total}");
+    for (abi, counted) in [
+        ("FFA_RXTX_MAP ", "emulated 1 "),
+        ("FFA_PARTITION_INFO_GET ", "forwarded 2 "),
+        ("FFA_RX_RELEASE ", "emulated 1 "),
+    ] {
+        let line = audit(abi);
+        assert!(line.contains(counted), "{line}: want {counted}");
+    }
+    let share = audit("FFA_MEM_SHARE ");
+    assert!(
+        !share.contains("forwarded 0 "),
+        "OP-TEE got no shared memory: {share}"
+    );
     for bad in [
         "hyp: ERROR",
         "hyp: WARN",

@@ -1,0 +1,256 @@
+//! Fuzzes the FF-A proxy's memory side: a sequence of mailbox and memory calls
+//! (RXTX_MAP/UNMAP, RX_RELEASE, PARTITION_INFO_GET, MEM_SHARE, MEM_RECLAIM) with fuzzed
+//! registers, a fuzzed host TX page (a Linux-style share descriptor with fuzzed bytes
+//! written over it) and fuzzed SPMC replies.
+//!
+//! Input: [0] negotiated minor (mod 3); [1..3] descriptor mutations count and seed; then
+//! records of 41 bytes: [0] operation, [1..9] x1, [9..17] x2, [17..25] x3, [25..33] SPMC
+//! reply selector and value, [33..41] descriptor mutation (offset, value).
+//!
+//! Invariants: no panic; memory is only touched at the hypervisor's mailbox pages or in host
+//! RAM; the SPMC only ever gets the hypervisor's mailbox addresses in FFA_RXTX_MAP; every
+//! FFA_MEM_SHARE the SPMC receives has x3 = w4 = 0 and the hypervisor's TX holds, at that
+//! moment, a descriptor that parses for the negotiated version and names host RAM only.
+#![no_main]
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use hypervisor::ffa::abi::Version;
+use hypervisor::ffa::descriptor::parse_share;
+use hypervisor::ffa::{MemConfig, PhysMem, Proxy};
+use hypervisor::ownership::Ranges;
+use hypervisor::smccc::{SmcConduit, SmcRegs};
+use libfuzzer_sys::fuzz_target;
+
+const FFA_ERROR: u64 = 0x8400_0060;
+const SUCCESS_32: u64 = 0x8400_0061;
+const FFA_VERSION: u64 = 0x8400_0063;
+const RXTX_MAP_64: u64 = 0xC400_0066;
+const MEM_SHARE_32: u64 = 0x8400_0073;
+const MEM_SHARE_64: u64 = 0xC400_0073;
+const MEM_FRAG_RX: u64 = 0x8400_007A;
+
+const HYP_TX: u64 = 0x6000_8000;
+const HYP_RX: u64 = 0x6000_9000;
+const RAM: [Range<u64>; 2] = [0x4000_0000..0x6000_0000, 0x6020_0000..0x8000_0000];
+
+const OPS: [u64; 9] = [
+    0xC400_0066, // RXTX_MAP_64
+    0x8400_0066, // RXTX_MAP_32
+    0x8400_0067, // RXTX_UNMAP
+    0x8400_0065, // RX_RELEASE
+    0x8400_0068, // PARTITION_INFO_GET
+    0xC400_0073, // MEM_SHARE_64
+    0x8400_0073, // MEM_SHARE_32
+    0x8400_0077, // MEM_RECLAIM
+    0x8400_0064, // FEATURES
+];
+
+struct Firmware {
+    ver: Version,
+    pages: HashMap<u64, Vec<u8>>,
+    /// The reply selector and value for the current operation.
+    reply: (u8, u64),
+}
+
+fn in_ram(pa: u64, len: usize) -> bool {
+    let end = pa.saturating_add(len as u64);
+    RAM.iter().any(|r| r.start <= pa && end <= r.end)
+}
+
+fn in_hyp_pages(pa: u64, len: usize) -> bool {
+    let end = pa.saturating_add(len as u64);
+    (HYP_TX <= pa && end <= HYP_TX + 0x1000) || (HYP_RX <= pa && end <= HYP_RX + 0x1000)
+}
+
+impl Firmware {
+    fn peek(&self, pa: u64, len: usize) -> Vec<u8> {
+        (0..len as u64)
+            .map(|i| {
+                let a = pa + i;
+                self.pages
+                    .get(&(a & !0xFFF))
+                    .map_or((a as u8) ^ 0x5A, |p| p[(a & 0xFFF) as usize])
+            })
+            .collect()
+    }
+
+    fn poke(&mut self, pa: u64, bytes: &[u8]) {
+        for (i, b) in bytes.iter().enumerate() {
+            let a = pa + i as u64;
+            let page = self.pages.entry(a & !0xFFF).or_insert_with(|| vec![0; 4096]);
+            page[(a & 0xFFF) as usize] = *b;
+        }
+    }
+}
+
+impl SmcConduit for Firmware {
+    fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
+        let mut r = [0u64; 18];
+        match regs[0] {
+            FFA_VERSION => {
+                r[0] = regs[1].min(0x1_0002);
+                return r;
+            }
+            RXTX_MAP_64 => {
+                assert_eq!((regs[1], regs[2]), (HYP_TX, HYP_RX), "a host address reached the SPMC");
+            }
+            MEM_SHARE_32 | MEM_SHARE_64 => {
+                assert_eq!((regs[3], regs[4]), (0, 0), "MEM_SHARE with a separate buffer");
+                let len = regs[2] as usize;
+                assert!(len <= 4096);
+                let d = self.peek(HYP_TX, len);
+                let share = parse_share(&d, self.ver).expect("the SPMC got an unchecked descriptor");
+                for i in 0..share.count() {
+                    let c = share.range(i);
+                    assert!(in_ram(c.start, (c.end - c.start) as usize), "shared {c:x?}");
+                }
+            }
+            _ => {}
+        }
+        let (sel, value) = self.reply;
+        match sel % 6 {
+            0 => r[0] = SUCCESS_32,
+            1 => {
+                r[0] = SUCCESS_32;
+                r[2] = value & 0xFFFF_FFFF;
+                r[3] = value >> 32;
+            }
+            2 => {
+                r[0] = FFA_ERROR;
+                r[2] = value;
+            }
+            3 => {
+                r[0] = MEM_FRAG_RX;
+                r[1] = value & 0xFFFF_FFFF;
+                r[2] = value >> 32;
+            }
+            4 => {
+                // The SPMC writes partition descriptors into its RX.
+                let data: Vec<u8> = (0..256).map(|i| (i as u8) ^ (value as u8)).collect();
+                self.poke(HYP_RX, &data);
+                r[0] = SUCCESS_32;
+                r[2] = value & 0xFF;
+                r[3] = (value >> 8) & 0xFF;
+            }
+            _ => {
+                r[0] = value;
+                r[1] = value.rotate_left(7);
+            }
+        }
+        r
+    }
+}
+
+impl PhysMem for Firmware {
+    fn read(&mut self, pa: u64, dst: &mut [u8]) {
+        assert!(in_hyp_pages(pa, dst.len()) || in_ram(pa, dst.len()), "read {pa:#x}+{}", dst.len());
+        dst.copy_from_slice(&self.peek(pa, dst.len()));
+    }
+
+    fn write(&mut self, pa: u64, src: &[u8]) {
+        assert!(in_hyp_pages(pa, src.len()) || in_ram(pa, src.len()), "write {pa:#x}+{}", src.len());
+        self.poke(pa, src);
+    }
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        w.copy_from_slice(s);
+    }
+    u64::from_le_bytes(w)
+}
+
+/// A Linux-style v`ver` share of `pages` pages at `addr`.
+fn linux_share(ver: Version, addr: u64, pages: u32) -> Vec<u8> {
+    let (header, emad) = match ver {
+        Version::V1_0 => (32, 16),
+        Version::V1_1 => (48, 16),
+        Version::V1_2 => (48, 32),
+    };
+    let mut d = vec![0u8; header + emad + 32];
+    d[2] = 0x2f;
+    d[28] = 1;
+    if ver != Version::V1_0 {
+        d[24] = emad as u8;
+        d[32] = header as u8;
+    }
+    d[header..header + 2].copy_from_slice(&0x8001u16.to_le_bytes());
+    d[header + 2] = 2;
+    let composite = header + emad;
+    d[header + 4..header + 8].copy_from_slice(&(composite as u32).to_le_bytes());
+    d[composite..composite + 4].copy_from_slice(&pages.to_le_bytes());
+    d[composite + 4] = 1;
+    d[composite + 16..composite + 24].copy_from_slice(&addr.to_le_bytes());
+    d[composite + 24..composite + 28].copy_from_slice(&pages.to_le_bytes());
+    d
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&head, rest)) = data.split_first() else {
+        return;
+    };
+    let ver = Version::ALL[usize::from(head % 3)];
+    let mut fw = Firmware {
+        ver,
+        pages: HashMap::new(),
+        reply: (0, 0),
+    };
+    let proxy = Proxy::probe(&mut fw, 0x1_0002).with_memory(MemConfig {
+        hyp_tx: HYP_TX,
+        hyp_rx: HYP_RX,
+        host_ram: RAM.to_vec(),
+    });
+    let mut v = [0u64; 18];
+    v[0] = FFA_VERSION;
+    v[1] = 0x1_0000 | u64::from(ver.minor());
+    let _ = proxy.handle(&mut v, 0, &mut fw);
+
+    let mut host_tx = 0x4800_0000u64;
+    for rec in rest.chunks(41) {
+        let op = OPS[usize::from(rec[0]) % OPS.len()];
+        let (x1, x2, x3) = (u64_at(rec, 1), u64_at(rec, 9), u64_at(rec, 17));
+        fw.reply = (rec.get(25).copied().unwrap_or(0), u64_at(rec, 26));
+        let mut regs = [0u64; 18];
+        regs[0] = op;
+        // Mostly well-formed calls, sometimes raw registers.
+        let raw = rec.get(34).is_some_and(|b| b & 0x80 != 0);
+        match op {
+            0xC400_0066 | 0x8400_0066 if !raw => {
+                host_tx = 0x4000_0000 + (x1 % 0x4000_0000) & !0xFFF;
+                regs[1] = host_tx;
+                regs[2] = 0x4000_0000 + (x2 % 0x4000_0000) & !0xFFF;
+                regs[3] = 1;
+            }
+            0xC400_0073 | 0x8400_0073 if !raw => {
+                let addr = 0x3000_0000 + (x1 % 0x5800_0000) & !0xFFF;
+                let mut d = linux_share(ver, addr, (x2 % 64) as u32 + 1);
+                // Mutations.
+                let (at, value) = (rec.get(33).copied().unwrap_or(0), rec.get(35).copied().unwrap_or(0));
+                if rec.get(36).is_some_and(|b| b & 1 != 0) {
+                    let at = usize::from(at) % d.len();
+                    d[at] = value;
+                }
+                fw.poke(host_tx, &d);
+                regs[1] = d.len() as u64;
+                regs[2] = d.len() as u64;
+            }
+            0x8400_0064 => regs[1] = OPS[(x1 % OPS.len() as u64) as usize],
+            _ => {
+                regs[1] = x1;
+                regs[2] = x2;
+                regs[3] = x3;
+                if !raw {
+                    regs[1] &= 0xFFFF_FFFF;
+                    regs[2] &= 0xFFFF_FFFF;
+                    regs[3] &= 0x3;
+                }
+            }
+        }
+        let _ = proxy.handle(&mut regs, 0, &mut fw);
+        let status = proxy.memory_status();
+        assert!(status.runs.0 <= status.runs.1);
+    }
+});

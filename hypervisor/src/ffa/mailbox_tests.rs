@@ -1,0 +1,1179 @@
+//! Unit tests of the mailbox, partition discovery and memory sharing against a model SPMC
+//! with a simulated physical memory.
+//!
+//! The model follows OP-TEE 4.10's SPMC (`thread_spmc.c`: `spmc_handle_rxtx_map`,
+//! `spmc_handle_rx_release`, `spmc_handle_partition_info_get`, `handle_mem_op`,
+//! `handle_mem_reclaim`), including its habit of leaving the caller's RX full after a failed
+//! PARTITION_INFO_GET. Descriptors are built by hand as Linux builds them
+//! (`descriptor::tests::linux_share`), not by the production parser.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::abi::{Status, Version};
+use super::descriptor::tests::linux_share;
+use super::tests::r;
+use super::{MAX_TRANSACTIONS, MemConfig, MemStatus, Outcome, PhysMem, Proxy, Reason};
+use crate::smccc::{SmcConduit, SmcRegs};
+
+const FFA_ERROR: u64 = 0x8400_0060;
+const SUCCESS_32: u64 = 0x8400_0061;
+const FFA_VERSION: u64 = 0x8400_0063;
+const FFA_FEATURES: u64 = 0x8400_0064;
+const RX_RELEASE: u64 = 0x8400_0065;
+const RXTX_MAP_32: u64 = 0x8400_0066;
+const RXTX_MAP_64: u64 = 0xC400_0066;
+const RXTX_UNMAP: u64 = 0x8400_0067;
+const PART_INFO_GET: u64 = 0x8400_0068;
+const ID_GET: u64 = 0x8400_0069;
+const MEM_SHARE_32: u64 = 0x8400_0073;
+const MEM_SHARE_64: u64 = 0xC400_0073;
+const MEM_RECLAIM: u64 = 0x8400_0077;
+const MEM_FRAG_RX: u64 = 0x8400_007A;
+const SPM_ID_GET: u64 = 0x8400_0085;
+
+const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
+const NO_MEMORY: u64 = 0xFFFF_FFFD;
+const BUSY: u64 = 0xFFFF_FFFC;
+const DENIED: u64 = 0xFFFF_FFFA;
+const ABORTED: u64 = 0xFFFF_FFF8;
+const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
+
+/// The hypervisor's mailbox pages (in the carve-out).
+const HYP_TX: u64 = 0x6000_8000;
+const HYP_RX: u64 = 0x6000_9000;
+/// The host's mailbox pages.
+const HOST_TX: u64 = 0x4800_0000;
+const HOST_RX: u64 = 0x4800_1000;
+/// QEMU's RAM minus the carve-out.
+const RAM: [std::ops::Range<u64>; 2] = [0x4000_0000..0x6000_0000, 0x6020_0000..0x8000_0000];
+
+/// One partition as the SPMC reports it: ID, execution contexts, properties, UUID.
+type Partition = (u16, u16, u32, [u8; 16]);
+
+const OPTEE: Partition = (0x8001, 4, 0x0000_0137, *b"OP-TEE-UUID-0001");
+const OTHER: Partition = (0x8002, 1, 0x0000_0003, *b"another-sp-uuid!");
+
+/// A model SPMC and physical memory.
+struct Firmware {
+    /// Every SMC the proxy made (its own and the forwarded ones).
+    calls: Vec<SmcRegs>,
+    /// Replies that override the model, in order.
+    script: VecDeque<SmcRegs>,
+    /// Simulated physical memory, by page.
+    pages: HashMap<u64, Vec<u8>>,
+    /// The version ID 0 negotiated with the SPMC (what its descriptors follow).
+    version: u64,
+    /// ID 0's registered (TX, RX) at the SPMC.
+    registered: Option<(u64, u64)>,
+    /// ID 0's RX is full (the caller owns it).
+    rx_full: bool,
+    partitions: Vec<Partition>,
+    /// FFA_FEATURES(FFA_RXTX_MAP_64) w2.
+    rxtx_features: u64,
+    /// Live shares: handle -> (address, pages).
+    shares: HashMap<u64, Vec<(u64, u32)>>,
+    next_handle: u64,
+    /// After the proxy reads this many bytes at this address, write these bytes there (a
+    /// second CPU rewriting the host's TX).
+    rewrite_after_read: Option<(u64, Vec<u8>)>,
+}
+
+impl Firmware {
+    fn new() -> Self {
+        Firmware {
+            calls: Vec::new(),
+            script: VecDeque::new(),
+            pages: HashMap::new(),
+            version: 0x1_0002,
+            registered: None,
+            rx_full: false,
+            partitions: vec![OPTEE, OTHER],
+            rxtx_features: 0,
+            shares: HashMap::new(),
+            next_handle: 0x1000_0000_0001,
+            rewrite_after_read: None,
+        }
+    }
+
+    fn peek(&self, pa: u64, len: usize) -> Vec<u8> {
+        (0..len as u64)
+            .map(|i| {
+                let a = pa + i;
+                self.pages
+                    .get(&(a & !0xFFF))
+                    .map_or(0, |p| p[(a & 0xFFF) as usize])
+            })
+            .collect()
+    }
+
+    fn poke(&mut self, pa: u64, bytes: &[u8]) {
+        for (i, b) in bytes.iter().enumerate() {
+            let a = pa + i as u64;
+            let page = self
+                .pages
+                .entry(a & !0xFFF)
+                .or_insert_with(|| vec![0; 4096]);
+            page[(a & 0xFFF) as usize] = *b;
+        }
+    }
+
+    /// Calls the proxy made that are not its probe or version negotiation.
+    fn ffa_calls(&self) -> Vec<u64> {
+        self.calls.iter().map(|c| c[0]).collect()
+    }
+
+    fn descriptor_size(&self) -> usize {
+        if self.version >= 0x1_0001 { 24 } else { 8 }
+    }
+
+    fn partition_info_get(&mut self, regs: &SmcRegs) -> SmcRegs {
+        let count_only = self.version >= 0x1_0001 && regs[5] & 1 != 0;
+        let uuid: Vec<u8> = regs[1..5]
+            .iter()
+            .flat_map(|w| (*w as u32).to_le_bytes())
+            .collect();
+        let matching: Vec<Partition> = self
+            .partitions
+            .iter()
+            .filter(|p| uuid.iter().all(|b| *b == 0) || p.3[..] == uuid[..])
+            .copied()
+            .collect();
+        if count_only {
+            return r(&[SUCCESS_32, 0, matching.len() as u64, 0]);
+        }
+        let Some((_, rx)) = self.registered else {
+            return r(&[FFA_ERROR, 0, BUSY]);
+        };
+        if self.rx_full {
+            return r(&[FFA_ERROR, 0, BUSY]);
+        }
+        // OP-TEE: the caller's RX is full after every non-count call, errors included.
+        self.rx_full = true;
+        if matching.is_empty() {
+            return r(&[FFA_ERROR, 0, INVALID_PARAMETERS]);
+        }
+        let size = self.descriptor_size();
+        for (i, p) in matching.iter().enumerate() {
+            let mut d = Vec::new();
+            d.extend_from_slice(&p.0.to_le_bytes());
+            d.extend_from_slice(&p.1.to_le_bytes());
+            d.extend_from_slice(&p.2.to_le_bytes());
+            if size == 24 {
+                d.extend_from_slice(&p.3);
+            }
+            self.poke(rx + (i * size) as u64, &d);
+        }
+        let w3 = if size == 24 { 24 } else { 0 };
+        r(&[SUCCESS_32, 0, matching.len() as u64, w3])
+    }
+
+    fn mem_share(&mut self, regs: &SmcRegs) -> SmcRegs {
+        let Some((tx, _)) = self.registered else {
+            return r(&[FFA_ERROR, 0, DENIED]);
+        };
+        if regs[3] != 0 || regs[4] != 0 {
+            return r(&[FFA_ERROR, 0, INVALID_PARAMETERS]);
+        }
+        let len = regs[1] as usize;
+        let d = self.peek(tx, len);
+        // Minimal decoding, enough to remember the pages: the composite offset of the first
+        // receiver, then the constituents.
+        let header = if self.version >= 0x1_0001 { 48 } else { 32 };
+        let at = |o: usize| u32::from_le_bytes(d[o..o + 4].try_into().unwrap());
+        let composite = at(header + 4) as usize;
+        let count = at(composite + 4) as usize;
+        let ranges = (0..count)
+            .map(|i| {
+                let c = composite + 16 + 16 * i;
+                (
+                    u64::from_le_bytes(d[c..c + 8].try_into().unwrap()),
+                    at(c + 8),
+                )
+            })
+            .collect();
+        let handle = self.next_handle;
+        self.next_handle += 1;
+        self.shares.insert(handle, ranges);
+        r(&[SUCCESS_32, 0, handle & 0xFFFF_FFFF, handle >> 32])
+    }
+}
+
+impl SmcConduit for Firmware {
+    fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
+        self.calls.push(*regs);
+        if let Some(reply) = self.script.pop_front() {
+            return reply;
+        }
+        match regs[0] {
+            FFA_VERSION => {
+                self.version = regs[1];
+                r(&[regs[1].min(0x1_0002)])
+            }
+            ID_GET => r(&[SUCCESS_32, 0, 0]),
+            SPM_ID_GET => r(&[SUCCESS_32, 0, 0x8000]),
+            FFA_FEATURES if regs[1] == RXTX_MAP_64 => r(&[SUCCESS_32, 0, self.rxtx_features]),
+            RXTX_MAP_64 => {
+                if self.registered.is_some() {
+                    return r(&[FFA_ERROR, 0, DENIED]);
+                }
+                self.registered = Some((regs[1], regs[2]));
+                r(&[SUCCESS_32])
+            }
+            RX_RELEASE => {
+                if self.registered.is_none() || !self.rx_full {
+                    return r(&[FFA_ERROR, 0, DENIED]);
+                }
+                self.rx_full = false;
+                r(&[SUCCESS_32])
+            }
+            PART_INFO_GET => self.partition_info_get(regs),
+            MEM_SHARE_32 | MEM_SHARE_64 => self.mem_share(regs),
+            MEM_RECLAIM => {
+                let handle = (regs[1] & 0xFFFF_FFFF) | regs[2] << 32;
+                if self.shares.remove(&handle).is_some() {
+                    r(&[SUCCESS_32])
+                } else {
+                    r(&[FFA_ERROR, 0, INVALID_PARAMETERS])
+                }
+            }
+            _ => r(&[FFA_ERROR, 0, NOT_SUPPORTED]),
+        }
+    }
+}
+
+impl PhysMem for Firmware {
+    fn read(&mut self, pa: u64, dst: &mut [u8]) {
+        let bytes = self.peek(pa, dst.len());
+        dst.copy_from_slice(&bytes);
+        if let Some((at, new)) = self.rewrite_after_read.take() {
+            self.poke(at, &new);
+        }
+    }
+
+    fn write(&mut self, pa: u64, src: &[u8]) {
+        self.poke(pa, src);
+    }
+}
+
+/// A proxy with memory, the host negotiated at 1.`minor`; the model's record cleared.
+fn setup(minor: u16) -> (Proxy, Firmware) {
+    let mut fw = Firmware::new();
+    let proxy = Proxy::probe(&mut fw, 0x1_0002).with_memory(MemConfig {
+        hyp_tx: HYP_TX,
+        hyp_rx: HYP_RX,
+        host_ram: RAM.to_vec(),
+    });
+    assert_eq!(proxy.mailbox(), Some((HYP_TX, HYP_RX)));
+    let mut regs = r(&[FFA_VERSION, 0x1_0000 | u64::from(minor)]);
+    assert_eq!(proxy.handle(&mut regs, 0, &mut fw), Outcome::Emulated);
+    fw.calls.clear();
+    (proxy, fw)
+}
+
+/// `setup` plus the host's mailbox mapped.
+fn mapped(minor: u16) -> (Proxy, Firmware) {
+    let (proxy, mut fw) = setup(minor);
+    let mut regs = r(&[RXTX_MAP_64, HOST_TX, HOST_RX, 1]);
+    assert_eq!(proxy.handle(&mut regs, 0, &mut fw), Outcome::Emulated);
+    assert_eq!(regs, r(&[SUCCESS_32]));
+    fw.calls.clear();
+    (proxy, fw)
+}
+
+fn call(proxy: &Proxy, fw: &mut Firmware, regs: &[u64]) -> (Outcome, SmcRegs) {
+    let mut io = r(regs);
+    let outcome = proxy.handle(&mut io, 0, fw);
+    (outcome, io)
+}
+
+/// Asserts the call is refused at EL2 with FFA_ERROR(`code`) and nothing reaches the SPMC.
+fn assert_refused(proxy: &Proxy, fw: &mut Firmware, regs: &[u64], code: u64, what: &str) {
+    let before = proxy.memory_status();
+    let counts = proxy.counters().get(regs[0] as u32).expect("known ID");
+    let (outcome, reply) = call(proxy, fw, regs);
+    assert!(
+        matches!(outcome, Outcome::Rejected(_)),
+        "{what}: expected a rejection, got {outcome:?}"
+    );
+    assert_eq!(reply, r(&[FFA_ERROR, 0, code]), "{what}: reply");
+    assert!(
+        fw.calls.is_empty(),
+        "{what}: reached the SPMC: {:#x?}",
+        fw.calls
+    );
+    assert_eq!(proxy.memory_status(), before, "{what}: state changed");
+    let after = proxy.counters().get(regs[0] as u32).expect("known ID");
+    assert_eq!(
+        after.rejected,
+        counts.rejected + 1,
+        "{what}: rejected counter"
+    );
+    assert_eq!(
+        after.forwarded, counts.forwarded,
+        "{what}: forwarded counter"
+    );
+}
+
+fn refusal_text(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Rejected(rec) | Outcome::ReplyRefused(rec) => rec.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// RXTX_MAP / RXTX_UNMAP / RX_RELEASE
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn map_registers_the_hypervisors_pair_once_and_never_a_host_address() {
+    let (proxy, mut fw) = setup(2);
+    let (outcome, reply) = call(&proxy, &mut fw, &[RXTX_MAP_64, HOST_TX, HOST_RX, 1]);
+    assert_eq!(outcome, Outcome::Emulated);
+    assert_eq!(reply, r(&[SUCCESS_32]));
+    assert_eq!(
+        fw.calls,
+        [
+            r(&[FFA_FEATURES, RXTX_MAP_64]),
+            r(&[RXTX_MAP_64, HYP_TX, HYP_RX, 1])
+        ],
+        "the SPMC sees the hypervisor's pair only"
+    );
+    assert_eq!(fw.registered, Some((HYP_TX, HYP_RX)));
+    let status = proxy.memory_status();
+    assert_eq!(status.host_mailbox, Some((HOST_TX, HOST_RX, false)));
+    assert!(status.hyp_registered);
+
+    // Unmap and map again elsewhere: the SPMC hears nothing more.
+    fw.calls.clear();
+    assert_eq!(
+        call(&proxy, &mut fw, &[RXTX_UNMAP]),
+        (Outcome::Emulated, r(&[SUCCESS_32]))
+    );
+    assert_eq!(proxy.memory_status().host_mailbox, None);
+    let (outcome, _) = call(&proxy, &mut fw, &[RXTX_MAP_32, 0x5000_0000, 0x5000_2000, 1]);
+    assert_eq!(outcome, Outcome::Emulated, "SMC32 map");
+    assert!(fw.calls.is_empty(), "{:#x?}", fw.calls);
+    let c = proxy.counters().get(RXTX_MAP_64 as u32).unwrap();
+    assert_eq!((c.emulated, c.forwarded), (1, 0));
+}
+
+#[test]
+fn map_refuses_buffers_that_are_not_owned_host_ram() {
+    let (proxy, mut fw) = setup(2);
+    let cases: &[(u64, u64, u64, u64, &str)] = &[
+        (
+            0x6000_0000,
+            HOST_RX,
+            1,
+            INVALID_PARAMETERS,
+            "TX in the carve-out",
+        ),
+        (
+            HOST_TX,
+            HYP_RX,
+            1,
+            INVALID_PARAMETERS,
+            "RX is the hypervisor's own RX",
+        ),
+        (
+            HYP_TX,
+            HOST_RX,
+            1,
+            INVALID_PARAMETERS,
+            "TX is the hypervisor's own TX",
+        ),
+        (
+            0x0e10_0000,
+            HOST_RX,
+            1,
+            INVALID_PARAMETERS,
+            "TX in Secure RAM",
+        ),
+        (
+            HOST_TX,
+            0x0900_0000,
+            1,
+            INVALID_PARAMETERS,
+            "RX is the UART",
+        ),
+        (
+            HOST_TX,
+            0x8000_0000,
+            1,
+            INVALID_PARAMETERS,
+            "RX past the end of RAM",
+        ),
+        (
+            HOST_TX,
+            0x1_0000_0000_0000,
+            1,
+            INVALID_PARAMETERS,
+            "RX far away",
+        ),
+        (
+            0xFFFF_FFFF_FFFF_F000,
+            HOST_RX,
+            1,
+            INVALID_PARAMETERS,
+            "TX in the last page",
+        ),
+        (
+            HOST_TX,
+            0xFFFF_FFFF_FFFF_F000,
+            1,
+            INVALID_PARAMETERS,
+            "RX in the last page",
+        ),
+        (0x4800_0800, HOST_RX, 1, INVALID_PARAMETERS, "TX unaligned"),
+        (HOST_TX, HOST_RX + 8, 1, INVALID_PARAMETERS, "RX unaligned"),
+        (
+            HOST_TX,
+            HOST_TX,
+            1,
+            INVALID_PARAMETERS,
+            "TX and RX the same page",
+        ),
+        (HOST_TX, HOST_RX, 0, INVALID_PARAMETERS, "0 pages"),
+        (
+            HOST_TX,
+            HOST_RX + 0x1000,
+            2,
+            INVALID_PARAMETERS,
+            "8 KiB buffers",
+        ),
+        (
+            HOST_TX,
+            HOST_RX + 0xF000,
+            16,
+            INVALID_PARAMETERS,
+            "64 KiB buffers",
+        ),
+    ];
+    for &(tx, rx, pages, code, what) in cases {
+        assert_refused(&proxy, &mut fw, &[RXTX_MAP_64, tx, rx, pages], code, what);
+    }
+    // A 64-bit address in an SMC32 map is a field error (upper halves MBZ).
+    let (outcome, _) = call(
+        &proxy,
+        &mut fw,
+        &[RXTX_MAP_32, 1 << 32 | HOST_TX, HOST_RX, 1],
+    );
+    assert!(matches!(outcome, Outcome::Rejected(_)));
+    assert!(fw.calls.is_empty());
+    assert_eq!(proxy.memory_status().runs.0, 0, "no page changed state");
+    assert_eq!(fw.registered, None, "the SPMC heard nothing");
+}
+
+#[test]
+fn a_second_map_or_a_map_of_a_shared_page_is_denied() {
+    let (proxy, mut fw) = mapped(2);
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[RXTX_MAP_64, 0x5000_0000, 0x5000_1000, 1],
+        DENIED,
+        "second map",
+    );
+    // Share a page, unmap, then try to map the shared page.
+    share(&proxy, &mut fw, 2, &[(0x5000_0000, 1)]);
+    fw.calls.clear();
+    assert_eq!(call(&proxy, &mut fw, &[RXTX_UNMAP]).0, Outcome::Emulated);
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[RXTX_MAP_64, 0x5000_0000, 0x5000_1000, 1],
+        DENIED,
+        "TX is shared with the Secure world",
+    );
+}
+
+#[test]
+fn an_spmc_needing_bigger_buffers_fails_the_map_and_changes_nothing() {
+    let (proxy, mut fw) = setup(2);
+    fw.rxtx_features = 1; // 64 KiB minimum
+    let (outcome, reply) = call(&proxy, &mut fw, &[RXTX_MAP_64, HOST_TX, HOST_RX, 1]);
+    assert!(matches!(outcome, Outcome::Rejected(_)), "{outcome:?}");
+    assert_eq!(reply, r(&[FFA_ERROR, 0, NO_MEMORY]));
+    assert_eq!(fw.calls, [r(&[FFA_FEATURES, RXTX_MAP_64])]);
+    assert_eq!(proxy.memory_status().host_mailbox, None);
+    assert_eq!(proxy.memory_status().runs.0, 0, "host pages released again");
+    // The SPMC refusing the map itself.
+    fw.rxtx_features = 0;
+    fw.calls.clear();
+    fw.script
+        .extend([r(&[SUCCESS_32]), r(&[FFA_ERROR, 0, DENIED])]);
+    let (_, reply) = call(&proxy, &mut fw, &[RXTX_MAP_64, HOST_TX, HOST_RX, 1]);
+    assert_eq!(reply, r(&[FFA_ERROR, 0, DENIED]));
+    assert_eq!(proxy.memory_status().runs.0, 0);
+    // And then it works.
+    let (outcome, _) = call(&proxy, &mut fw, &[RXTX_MAP_64, HOST_TX, HOST_RX, 1]);
+    assert_eq!(outcome, Outcome::Emulated);
+}
+
+#[test]
+fn unmap_and_release_need_a_mapped_mailbox() {
+    let (proxy, mut fw) = setup(2);
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[RXTX_UNMAP],
+        INVALID_PARAMETERS,
+        "unmap, nothing mapped",
+    );
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[RX_RELEASE],
+        DENIED,
+        "release, nothing mapped",
+    );
+    let (proxy, mut fw) = mapped(2);
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[RX_RELEASE],
+        DENIED,
+        "release of an empty RX",
+    );
+    // w1 must be 0 for both (the schema).
+    let (outcome, _) = call(&proxy, &mut fw, &[RX_RELEASE, 1]);
+    assert!(matches!(outcome, Outcome::Rejected(rec) if matches!(rec.reason, Reason::Field(_))));
+    let (outcome, _) = call(&proxy, &mut fw, &[RXTX_UNMAP, 1 << 16]);
+    assert!(matches!(outcome, Outcome::Rejected(rec) if matches!(rec.reason, Reason::Field(_))));
+    assert!(fw.calls.is_empty());
+    // Unmap frees the pages: they can be shared now.
+    assert_eq!(call(&proxy, &mut fw, &[RXTX_UNMAP]).0, Outcome::Emulated);
+    assert_eq!(proxy.memory_status().runs.0, 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// PARTITION_INFO_GET
+// ---------------------------------------------------------------------------------------
+
+fn expected_descriptors(parts: &[Partition], size: usize) -> Vec<u8> {
+    let mut d = Vec::new();
+    for p in parts {
+        d.extend_from_slice(&p.0.to_le_bytes());
+        d.extend_from_slice(&p.1.to_le_bytes());
+        d.extend_from_slice(&p.2.to_le_bytes());
+        if size == 24 {
+            d.extend_from_slice(&p.3);
+        }
+    }
+    d
+}
+
+#[test]
+fn partition_info_is_copied_into_the_host_rx_at_every_version() {
+    for (minor, size) in [(0u16, 8usize), (1, 24), (2, 24)] {
+        let (proxy, mut fw) = mapped(minor);
+        let (outcome, reply) = call(&proxy, &mut fw, &[PART_INFO_GET]);
+        assert_eq!(outcome, Outcome::Forwarded, "v1.{minor}");
+        let w3 = if minor == 0 { 0 } else { 24 };
+        assert_eq!(reply, r(&[SUCCESS_32, 0, 2, w3]), "v1.{minor} reply");
+        assert_eq!(
+            fw.peek(HOST_RX, 2 * size),
+            expected_descriptors(&[OPTEE, OTHER], size),
+            "v1.{minor}: the host's RX holds the SPMC's descriptors"
+        );
+        assert_eq!(
+            fw.ffa_calls(),
+            [PART_INFO_GET, RX_RELEASE],
+            "v1.{minor}: asked, then the hypervisor's RX released"
+        );
+        assert_eq!(fw.calls[0], r(&[PART_INFO_GET]), "forwarded as rebuilt");
+        assert!(
+            !fw.rx_full,
+            "v1.{minor}: the hypervisor's RX is free at the SPMC"
+        );
+        assert_eq!(
+            proxy.memory_status().host_mailbox,
+            Some((HOST_TX, HOST_RX, true))
+        );
+
+        // The host's RX is full until it releases it: a second call is BUSY, locally.
+        fw.calls.clear();
+        assert_refused(&proxy, &mut fw, &[PART_INFO_GET], BUSY, "RX still full");
+        assert_eq!(
+            call(&proxy, &mut fw, &[RX_RELEASE]),
+            (Outcome::Emulated, r(&[SUCCESS_32]))
+        );
+        assert!(
+            fw.calls.is_empty(),
+            "the host's RX_RELEASE never reaches the SPMC"
+        );
+        let (outcome, _) = call(&proxy, &mut fw, &[PART_INFO_GET]);
+        assert_eq!(outcome, Outcome::Forwarded, "v1.{minor}: after the release");
+    }
+}
+
+#[test]
+fn count_only_needs_no_buffer_and_is_forwarded_as_is() {
+    let (proxy, mut fw) = setup(2);
+    let (outcome, reply) = call(&proxy, &mut fw, &[PART_INFO_GET, 0, 0, 0, 0, 1]);
+    assert_eq!(outcome, Outcome::Forwarded);
+    assert_eq!(reply, r(&[SUCCESS_32, 0, 2, 0]));
+    assert_eq!(fw.calls, [r(&[PART_INFO_GET, 0, 0, 0, 0, 1])]);
+    // At v1.0 the flag does not exist.
+    let (proxy, mut fw) = mapped(0);
+    let (outcome, reply) = call(&proxy, &mut fw, &[PART_INFO_GET, 0, 0, 0, 0, 1]);
+    assert!(matches!(outcome, Outcome::Rejected(_)), "{outcome:?}");
+    assert_eq!(reply, r(&[FFA_ERROR, 0, INVALID_PARAMETERS]));
+    assert!(fw.calls.is_empty());
+}
+
+#[test]
+fn partition_info_without_a_mailbox_is_denied() {
+    let (proxy, mut fw) = setup(2);
+    assert_refused(&proxy, &mut fw, &[PART_INFO_GET], DENIED, "no mailbox");
+}
+
+#[test]
+fn a_uuid_filter_reaches_the_spmc_and_an_error_releases_nothing() {
+    let (proxy, mut fw) = mapped(2);
+    let uuid: Vec<u64> = OPTEE
+        .3
+        .chunks(4)
+        .map(|c| u64::from(u32::from_le_bytes(c.try_into().unwrap())))
+        .collect();
+    let (outcome, reply) = call(
+        &proxy,
+        &mut fw,
+        &[PART_INFO_GET, uuid[0], uuid[1], uuid[2], uuid[3]],
+    );
+    assert_eq!(outcome, Outcome::Forwarded);
+    assert_eq!(reply, r(&[SUCCESS_32, 0, 1, 24]));
+    assert_eq!(fw.peek(HOST_RX, 24), expected_descriptors(&[OPTEE], 24));
+    assert_eq!(call(&proxy, &mut fw, &[RX_RELEASE]).0, Outcome::Emulated);
+
+    // An unknown UUID: the SPMC's error reaches the host, the proxy sends no RX_RELEASE
+    // (the spec: an error transfers nothing), and the host's RX stays free.
+    fw.calls.clear();
+    let (outcome, reply) = call(&proxy, &mut fw, &[PART_INFO_GET, 1, 2, 3, 4]);
+    assert_eq!(outcome, Outcome::Forwarded);
+    assert_eq!(reply, r(&[FFA_ERROR, 0, INVALID_PARAMETERS]));
+    assert_eq!(fw.ffa_calls(), [PART_INFO_GET]);
+    assert_eq!(
+        proxy.memory_status().host_mailbox,
+        Some((HOST_TX, HOST_RX, false))
+    );
+
+    // OP-TEE left our RX full anyway: the next call gets BUSY from it, the proxy releases
+    // its RX once and retries.
+    assert!(fw.rx_full);
+    fw.calls.clear();
+    let (outcome, reply) = call(&proxy, &mut fw, &[PART_INFO_GET]);
+    assert_eq!(outcome, Outcome::Forwarded);
+    assert_eq!(reply, r(&[SUCCESS_32, 0, 2, 24]));
+    assert_eq!(
+        fw.ffa_calls(),
+        [PART_INFO_GET, RX_RELEASE, PART_INFO_GET, RX_RELEASE]
+    );
+}
+
+#[test]
+fn spmc_partition_replies_that_do_not_fit_are_aborted() {
+    for (reply, what) in [
+        (r(&[SUCCESS_32, 0, 2, 16]), "descriptor size 16 at v1.2"),
+        (r(&[SUCCESS_32, 0, 200, 24]), "200 descriptors"),
+        (r(&[SUCCESS_32, 0, 0xFFFF_FFFF, 24]), "count overflowing"),
+        (r(&[0x8400_0070, 0x8001]), "a direct response"),
+    ] {
+        let (proxy, mut fw) = mapped(2);
+        fw.script.push_back(reply);
+        let (outcome, io) = call(&proxy, &mut fw, &[PART_INFO_GET]);
+        assert!(
+            matches!(outcome, Outcome::ReplyRefused(_)),
+            "{what}: {outcome:?}"
+        );
+        assert_eq!(io, r(&[FFA_ERROR, 0, ABORTED]), "{what}");
+        assert_eq!(
+            proxy.memory_status().host_mailbox,
+            Some((HOST_TX, HOST_RX, false)),
+            "{what}: the host's RX stays free"
+        );
+        assert_eq!(
+            proxy
+                .counters()
+                .get(PART_INFO_GET as u32)
+                .unwrap()
+                .bad_replies,
+            1
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// MEM_SHARE / MEM_RECLAIM
+// ---------------------------------------------------------------------------------------
+
+/// Writes a Linux-style share of `ranges` into the host's TX and shares it; returns the
+/// handle.
+fn share(proxy: &Proxy, fw: &mut Firmware, minor: u16, ranges: &[(u64, u32)]) -> u64 {
+    let ver = Version::from_minor(minor).unwrap();
+    let d = linux_share(ver, &[0x8001], ranges);
+    fw.poke(HOST_TX, &d);
+    let len = d.len() as u64;
+    let (outcome, reply) = call(proxy, fw, &[MEM_SHARE_64, len, len]);
+    assert_eq!(outcome, Outcome::Forwarded, "{}", refusal_text(&outcome));
+    assert_eq!(reply[0], SUCCESS_32);
+    reply[2] | reply[3] << 32
+}
+
+fn share_refused(proxy: &Proxy, fw: &mut Firmware, d: &[u8], code: u64, what: &str) {
+    fw.poke(HOST_TX, d);
+    let len = d.len() as u64;
+    assert_refused(proxy, fw, &[MEM_SHARE_64, len, len], code, what);
+}
+
+#[test]
+fn share_and_reclaim_round_trip_at_every_version() {
+    for minor in 0..=2u16 {
+        let (proxy, mut fw) = mapped(minor);
+        let ranges = [(0x5000_0000, 4), (0x5100_0000, 1)];
+        let handle = share(&proxy, &mut fw, minor, &ranges);
+        let d = linux_share(Version::from_minor(minor).unwrap(), &[0x8001], &ranges);
+        assert_eq!(
+            fw.calls,
+            [r(&[MEM_SHARE_64, d.len() as u64, d.len() as u64])],
+            "v1.{minor}: forwarded as the host sent it, x3/w4 zero"
+        );
+        assert_eq!(
+            fw.peek(HYP_TX, d.len()),
+            d,
+            "v1.{minor}: the SPMC read our copy"
+        );
+        assert_eq!(fw.shares[&handle], ranges);
+        let status = proxy.memory_status();
+        assert_eq!((status.transactions, status.shared_pages), (1, 5));
+
+        fw.calls.clear();
+        let (outcome, reply) = call(
+            &proxy,
+            &mut fw,
+            &[MEM_RECLAIM, handle & 0xFFFF_FFFF, handle >> 32],
+        );
+        assert_eq!(outcome, Outcome::Forwarded);
+        assert_eq!(reply, r(&[SUCCESS_32]));
+        assert!(fw.shares.is_empty());
+        let status = proxy.memory_status();
+        assert_eq!((status.transactions, status.shared_pages), (0, 0));
+        // The pages are the host's again: they can be shared once more.
+        share(&proxy, &mut fw, minor, &ranges);
+    }
+}
+
+#[test]
+fn reclaim_of_a_handle_the_host_never_had_is_refused_locally() {
+    let (proxy, mut fw) = mapped(2);
+    let handle = share(&proxy, &mut fw, 2, &[(0x5000_0000, 1)]);
+    fw.calls.clear();
+    for h in [handle + 1, 0, u64::MAX, u64::MAX - 1] {
+        assert_refused(
+            &proxy,
+            &mut fw,
+            &[MEM_RECLAIM, h & 0xFFFF_FFFF, h >> 32],
+            INVALID_PARAMETERS,
+            &format!("handle {h:#x}"),
+        );
+    }
+    // Reclaim twice: the second is refused locally.
+    let (outcome, _) = call(
+        &proxy,
+        &mut fw,
+        &[MEM_RECLAIM, handle & 0xFFFF_FFFF, handle >> 32],
+    );
+    assert_eq!(outcome, Outcome::Forwarded);
+    fw.calls.clear();
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_RECLAIM, handle & 0xFFFF_FFFF, handle >> 32],
+        INVALID_PARAMETERS,
+        "reclaimed already",
+    );
+}
+
+#[test]
+fn pages_stay_shared_until_the_spmc_agrees_to_reclaim() {
+    let (proxy, mut fw) = mapped(2);
+    let handle = share(&proxy, &mut fw, 2, &[(0x5000_0000, 2)]);
+    fw.script.push_back(r(&[FFA_ERROR, 0, DENIED])); // the SP still has it mapped
+    let (outcome, reply) = call(
+        &proxy,
+        &mut fw,
+        &[MEM_RECLAIM, handle & 0xFFFF_FFFF, handle >> 32],
+    );
+    assert_eq!(outcome, Outcome::Forwarded);
+    assert_eq!(reply, r(&[FFA_ERROR, 0, DENIED]));
+    assert_eq!(proxy.memory_status().shared_pages, 2);
+    // Still pinned: a second share of the same page is denied.
+    let d = linux_share(Version::V1_2, &[0x8001], &[(0x5000_1000, 1)]);
+    fw.calls.clear();
+    share_refused(&proxy, &mut fw, &d, DENIED, "share of a shared page");
+}
+
+#[test]
+fn share_attacks_are_refused_with_nothing_forwarded_or_changed() {
+    let (proxy, mut fw) = mapped(2);
+    let live = share(&proxy, &mut fw, 2, &[(0x5200_0000, 1)]);
+    fw.calls.clear();
+    let v = Version::V1_2;
+    let cases: Vec<(Vec<u8>, u64, &str)> = vec![
+        (
+            linux_share(v, &[0x8001], &[(0x6000_0000, 1)]),
+            INVALID_PARAMETERS,
+            "the carve-out",
+        ),
+        (
+            linux_share(v, &[0x8001], &[(0x5fff_f000, 2)]),
+            INVALID_PARAMETERS,
+            "into the carve-out",
+        ),
+        (
+            linux_share(v, &[0x8001], &[(HYP_TX, 1)]),
+            INVALID_PARAMETERS,
+            "the hypervisor's TX",
+        ),
+        (
+            linux_share(v, &[0x8001], &[(0x0e10_0000, 1)]),
+            INVALID_PARAMETERS,
+            "Secure RAM",
+        ),
+        (
+            linux_share(v, &[0x8001], &[(0x0900_0000, 1)]),
+            INVALID_PARAMETERS,
+            "MMIO",
+        ),
+        (
+            linux_share(v, &[0x8001], &[(HOST_TX, 1)]),
+            DENIED,
+            "the host's own TX",
+        ),
+        (
+            linux_share(v, &[0x8001], &[(HOST_RX, 1)]),
+            DENIED,
+            "the host's own RX",
+        ),
+        (
+            linux_share(v, &[0x8001], &[(0x5200_0000, 1)]),
+            DENIED,
+            "a page already shared",
+        ),
+        (
+            linux_share(v, &[0x8001], &[(0x5000_0000, 1), (0x5000_0000, 1)]),
+            DENIED,
+            "the same page twice",
+        ),
+        (
+            linux_share(v, &[0x8001], &[(0x5000_0000, 4), (0x5000_2000, 4)]),
+            DENIED,
+            "overlapping constituents",
+        ),
+        (
+            linux_share(
+                v,
+                &[0x8001],
+                &[(0x5000_0000, 1), (0xFFFF_FFFF_FFFF_F000, 2)],
+            ),
+            INVALID_PARAMETERS,
+            "a constituent that wraps",
+        ),
+        (
+            linux_share(v, &[0x8001], &[(0x5000_0000, u32::MAX)]),
+            INVALID_PARAMETERS,
+            "4 G pages (16 TiB) from host RAM",
+        ),
+        (
+            linux_share(v, &[0x0001], &[(0x5000_0000, 1)]),
+            INVALID_PARAMETERS,
+            "a normal-world receiver",
+        ),
+        (
+            linux_share(Version::V1_1, &[0x8001], &[(0x5000_0000, 1)]),
+            INVALID_PARAMETERS,
+            "a v1.1 descriptor at v1.2",
+        ),
+    ];
+    for (d, code, what) in &cases {
+        share_refused(&proxy, &mut fw, d, *code, what);
+    }
+    let mut sender = linux_share(v, &[0x8001], &[(0x5000_0000, 1)]);
+    sender[0] = 1;
+    share_refused(&proxy, &mut fw, &sender, INVALID_PARAMETERS, "sender 1");
+    let mut ns = linux_share(v, &[0x8001], &[(0x5000_0000, 1)]);
+    ns[2] |= 1 << 6;
+    share_refused(&proxy, &mut fw, &ns, INVALID_PARAMETERS, "NS bit");
+
+    // Register-level refusals.
+    let d = linux_share(v, &[0x8001], &[(0x5000_0000, 1)]);
+    fw.poke(HOST_TX, &d);
+    let n = d.len() as u64;
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_SHARE_64, n + 16, n],
+        NO_MEMORY,
+        "fragmented",
+    );
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_SHARE_64, 8192, 4096],
+        NO_MEMORY,
+        "8 KiB descriptor",
+    );
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_SHARE_64, n, n + 16],
+        INVALID_PARAMETERS,
+        "fragment > total",
+    );
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_SHARE_64, n, 0],
+        INVALID_PARAMETERS,
+        "empty fragment",
+    );
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_SHARE_64, n - 16, n - 16],
+        INVALID_PARAMETERS,
+        "truncated",
+    );
+    for (regs, what) in [
+        (
+            r(&[MEM_SHARE_64, n, n, 0x5000_0000, 1]),
+            "a separate buffer in x3/w4",
+        ),
+        (r(&[MEM_SHARE_64, 1 << 32 | n, n]), "x1[63:32]"),
+        (r(&[MEM_SHARE_32, n, n, 0, 0, 1]), "w5"),
+    ] {
+        let (outcome, reply) = call(&proxy, &mut fw, &regs);
+        assert!(
+            matches!(outcome, Outcome::Rejected(rec) if matches!(rec.reason, Reason::Field(_))),
+            "{what}: {outcome:?}"
+        );
+        assert_eq!(reply, r(&[FFA_ERROR, 0, INVALID_PARAMETERS]), "{what}");
+    }
+    assert!(fw.calls.is_empty(), "{:#x?}", fw.calls);
+    // The live share is intact and the hypervisor still serves.
+    assert_eq!(fw.shares.len(), 1);
+    assert_eq!(proxy.memory_status().shared_pages, 1);
+    let (outcome, _) = call(
+        &proxy,
+        &mut fw,
+        &[MEM_RECLAIM, live & 0xFFFF_FFFF, live >> 32],
+    );
+    assert_eq!(outcome, Outcome::Forwarded);
+    share(&proxy, &mut fw, 2, &[(0x5000_0000, 1)]);
+}
+
+#[test]
+fn share_without_a_mailbox_is_refused() {
+    let (proxy, mut fw) = setup(2);
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_SHARE_64, 112, 112],
+        INVALID_PARAMETERS,
+        "no TX",
+    );
+}
+
+#[test]
+fn a_rewrite_of_the_host_tx_after_the_copy_changes_nothing() {
+    let (proxy, mut fw) = mapped(2);
+    let good = linux_share(Version::V1_2, &[0x8001], &[(0x5000_0000, 1)]);
+    // Another CPU swaps the constituent for the carve-out right after the proxy's copy.
+    let evil = linux_share(Version::V1_2, &[0x8001], &[(0x6000_0000, 1)]);
+    fw.poke(HOST_TX, &good);
+    fw.rewrite_after_read = Some((HOST_TX, evil.clone()));
+    let n = good.len() as u64;
+    let (outcome, reply) = call(&proxy, &mut fw, &[MEM_SHARE_64, n, n]);
+    assert_eq!(outcome, Outcome::Forwarded);
+    let handle = reply[2] | reply[3] << 32;
+    assert_eq!(
+        fw.peek(HOST_TX, evil.len()),
+        evil,
+        "the host did rewrite its TX"
+    );
+    assert_eq!(
+        fw.shares[&handle],
+        [(0x5000_0000, 1)],
+        "the SPMC got the checked copy"
+    );
+    assert_eq!(proxy.memory_status().shared_pages, 1);
+}
+
+#[test]
+fn an_spmc_error_rolls_the_pages_back() {
+    let (proxy, mut fw) = mapped(2);
+    fw.script.push_back(r(&[FFA_ERROR, 0, NO_MEMORY]));
+    let d = linux_share(
+        Version::V1_2,
+        &[0x8001],
+        &[(0x5000_0000, 3), (0x5100_0000, 1)],
+    );
+    fw.poke(HOST_TX, &d);
+    let n = d.len() as u64;
+    let (outcome, reply) = call(&proxy, &mut fw, &[MEM_SHARE_64, n, n]);
+    assert_eq!(outcome, Outcome::Forwarded);
+    assert_eq!(reply, r(&[FFA_ERROR, 0, NO_MEMORY]));
+    let status = proxy.memory_status();
+    assert_eq!((status.transactions, status.shared_pages), (0, 0));
+    // A garbage error code becomes ABORTED.
+    fw.script.push_back(r(&[FFA_ERROR, 0, 0x1234]));
+    let (_, reply) = call(&proxy, &mut fw, &[MEM_SHARE_64, n, n]);
+    assert_eq!(reply, r(&[FFA_ERROR, 0, ABORTED]));
+    assert_eq!(proxy.memory_status().shared_pages, 0);
+    share(&proxy, &mut fw, 2, &[(0x5000_0000, 3)]);
+}
+
+#[test]
+fn a_fragment_request_for_a_single_fragment_aborts_the_transaction() {
+    let (proxy, mut fw) = mapped(2);
+    let d = linux_share(Version::V1_2, &[0x8001], &[(0x5000_0000, 1)]);
+    fw.poke(HOST_TX, &d);
+    let n = d.len() as u64;
+    // The SPMC answers MEM_FRAG_RX for handle 0x77; the proxy reclaims it, then rolls back.
+    fw.script.push_back(r(&[MEM_FRAG_RX, 0x77, 0, n]));
+    fw.script.push_back(r(&[SUCCESS_32]));
+    let (outcome, reply) = call(&proxy, &mut fw, &[MEM_SHARE_64, n, n]);
+    assert!(matches!(outcome, Outcome::ReplyRefused(_)), "{outcome:?}");
+    assert_eq!(reply, r(&[FFA_ERROR, 0, ABORTED]));
+    assert_eq!(fw.calls[1], r(&[MEM_RECLAIM, 0x77, 0]));
+    assert_eq!(proxy.memory_status().shared_pages, 0);
+    // If that reclaim fails, the pages stay pinned (the SPMC may have them).
+    fw.script.push_back(r(&[MEM_FRAG_RX, 0x78, 0, n]));
+    fw.script.push_back(r(&[FFA_ERROR, 0, DENIED]));
+    let (outcome, _) = call(&proxy, &mut fw, &[MEM_SHARE_64, n, n]);
+    assert!(matches!(outcome, Outcome::ReplyRefused(_)));
+    assert_eq!(proxy.memory_status().shared_pages, 1);
+    fw.calls.clear();
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_RECLAIM, 0x78, 0],
+        INVALID_PARAMETERS,
+        "lost handle",
+    );
+}
+
+#[test]
+fn a_duplicate_handle_from_the_spmc_keeps_both_transactions_pinned() {
+    let (proxy, mut fw) = mapped(2);
+    let first = share(&proxy, &mut fw, 2, &[(0x5000_0000, 1)]);
+    fw.script
+        .push_back(r(&[SUCCESS_32, 0, first & 0xFFFF_FFFF, first >> 32]));
+    let d = linux_share(Version::V1_2, &[0x8001], &[(0x5100_0000, 1)]);
+    fw.poke(HOST_TX, &d);
+    let n = d.len() as u64;
+    let (outcome, reply) = call(&proxy, &mut fw, &[MEM_SHARE_64, n, n]);
+    assert!(matches!(outcome, Outcome::ReplyRefused(_)));
+    assert_eq!(reply, r(&[FFA_ERROR, 0, ABORTED]));
+    assert_eq!(proxy.memory_status().shared_pages, 2);
+    // Reclaiming the first handle frees only its own page.
+    let (outcome, _) = call(
+        &proxy,
+        &mut fw,
+        &[MEM_RECLAIM, first & 0xFFFF_FFFF, first >> 32],
+    );
+    assert_eq!(outcome, Outcome::Forwarded);
+    assert_eq!(proxy.memory_status().shared_pages, 1);
+}
+
+#[test]
+fn live_transactions_are_bounded() {
+    let (proxy, mut fw) = mapped(2);
+    for i in 0..MAX_TRANSACTIONS as u64 {
+        share(&proxy, &mut fw, 2, &[(0x5000_0000 + 2 * i * 0x1000, 1)]);
+    }
+    fw.calls.clear();
+    let d = linux_share(Version::V1_2, &[0x8001], &[(0x5800_0000, 1)]);
+    share_refused(&proxy, &mut fw, &d, NO_MEMORY, "one transaction too many");
+    let status: MemStatus = proxy.memory_status();
+    assert_eq!(status.transactions, MAX_TRANSACTIONS);
+}
+
+#[test]
+fn features_answer_what_the_proxy_supports() {
+    let (proxy, mut fw) = setup(2);
+    let features =
+        |proxy: &Proxy, fw: &mut Firmware, id: u64| call(proxy, fw, &[FFA_FEATURES, id]).1;
+    for id in [RXTX_MAP_64, RXTX_MAP_32] {
+        assert_eq!(
+            features(&proxy, &mut fw, id),
+            r(&[SUCCESS_32, 0, 1 << 16]),
+            "FEATURES({id:#x}): 4 KiB minimum, at most one page (v1.2)"
+        );
+    }
+    for id in [
+        RXTX_UNMAP,
+        RX_RELEASE,
+        PART_INFO_GET,
+        MEM_SHARE_32,
+        MEM_SHARE_64,
+        MEM_RECLAIM,
+    ] {
+        assert_eq!(
+            features(&proxy, &mut fw, id),
+            r(&[SUCCESS_32]),
+            "FEATURES({id:#x})"
+        );
+    }
+    for id in [0x8400_0072, 0xC400_0072, 0x8400_007B, 0x8400_0086] {
+        assert_eq!(
+            features(&proxy, &mut fw, id),
+            r(&[FFA_ERROR, 0, NOT_SUPPORTED]),
+            "FEATURES({id:#x}): LEND, FRAG_TX, SEND2 stay blocked"
+        );
+    }
+    assert!(fw.calls.is_empty());
+    let (proxy, mut fw) = setup(1);
+    assert_eq!(
+        features(&proxy, &mut fw, RXTX_MAP_64),
+        r(&[SUCCESS_32]),
+        "no maximum before v1.2"
+    );
+}
+
+#[test]
+fn refusals_name_what_was_wrong() {
+    let (proxy, mut fw) = setup(2);
+    let (outcome, _) = call(&proxy, &mut fw, &[RXTX_MAP_64, 0x6000_0000, HOST_RX, 1]);
+    let text = refusal_text(&outcome);
+    assert!(
+        text.contains("FFA_RXTX_MAP")
+            && text.contains("INVALID_PARAMETERS")
+            && text.contains("TX buffer is not host RAM")
+            && text.contains("0x60000000"),
+        "{text}"
+    );
+    assert!(matches!(
+        outcome,
+        Outcome::Rejected(rec) if matches!(rec.reason, Reason::Refused { status: Status::InvalidParameters, .. })
+    ));
+}
+
+#[test]
+fn memory_configurations_that_overlap_host_ram_are_ignored() {
+    let mut fw = Firmware::new();
+    for (tx, rx) in [
+        (HOST_TX, HYP_RX),
+        (HYP_TX, HYP_TX),
+        (HYP_TX + 8, HYP_RX),
+        (HYP_TX, 0x5fff_f000),
+    ] {
+        let proxy = Proxy::probe(&mut fw, 0x1_0002).with_memory(MemConfig {
+            hyp_tx: tx,
+            hyp_rx: rx,
+            host_ram: RAM.to_vec(),
+        });
+        assert_eq!(proxy.mailbox(), None, "({tx:#x}, {rx:#x})");
+    }
+}

@@ -1,0 +1,84 @@
+//! The FF-A proxy's hardware side on the firmware target: the SMC conduit, the
+//! hypervisor's own RX/TX pages, and EL2 copies to and from physical memory.
+//!
+//! The EL2 stage-1 map (`stage1.rs`, built in `boot.rs`) identity-maps the carve-out and all
+//! RAM outside it read-write (Normal, write-back, inner shareable, like the host's and the
+//! SPMC's mappings of the same pages, so no cache maintenance is needed), so a physical
+//! address is also the virtual address to use. The proxy names only pages it has checked:
+//! its own mailbox pages below, and host mailbox pages inside the ownership map's RAM, which
+//! `boot.rs` limits to RAM the EL2 map covers.
+
+use core::ptr;
+
+use crate::arch;
+use crate::ffa::PhysMem;
+use crate::percpu::SharedCell;
+use crate::smccc::{SmcConduit, SmcRegs};
+
+/// One 4 KiB page, page-aligned.
+#[repr(C, align(4096))]
+pub struct MailboxPage([u8; 4096]);
+
+/// The hypervisor's TX (index 0) and RX (index 1) pages, registered with the SPMC for
+/// endpoint 0. In the carve-out's BSS: the host cannot reach them. Only their addresses are
+/// taken; their contents are read and written with volatile accesses through [`FfaPlatform`]
+/// (the SPMC writes the RX page during our SMCs).
+static MAILBOX: SharedCell<[MailboxPage; 2]> =
+    SharedCell::new([MailboxPage([0; 4096]), MailboxPage([0; 4096])]);
+
+/// Physical (= EL2 virtual) addresses of the hypervisor's (TX, RX) pages.
+pub fn mailbox_pages() -> (u64, u64) {
+    let base = MAILBOX.get() as u64;
+    (base, base + 4096)
+}
+
+/// The conduit and memory the proxy uses on this CPU.
+pub struct FfaPlatform;
+
+impl SmcConduit for FfaPlatform {
+    fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
+        arch::Smc.call(regs)
+    }
+}
+
+impl PhysMem for FfaPlatform {
+    fn read(&mut self, pa: u64, dst: &mut [u8]) {
+        let mut i = 0;
+        // Whole words while the source is aligned (descriptors and pages always are).
+        if pa.is_multiple_of(8) {
+            for chunk in dst.chunks_exact_mut(8) {
+                // SAFETY: `pa + i` is inside a page the proxy checked (see the module docs),
+                // mapped read-write at EL2, and 8-byte aligned; a volatile read of memory that
+                // another agent may write has no other effect.
+                let w = unsafe { ptr::read_volatile((pa + i as u64) as *const u64) };
+                chunk.copy_from_slice(&w.to_le_bytes());
+                i += 8;
+            }
+        }
+        for b in &mut dst[i..] {
+            // SAFETY: as above, one byte.
+            *b = unsafe { ptr::read_volatile((pa + i as u64) as *const u8) };
+            i += 1;
+        }
+    }
+
+    fn write(&mut self, pa: u64, src: &[u8]) {
+        let mut i = 0;
+        if pa.is_multiple_of(8) {
+            for chunk in src.chunks_exact(8) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(chunk);
+                // SAFETY: `pa + i` is inside a page the proxy checked (see the module docs),
+                // mapped read-write at EL2, and 8-byte aligned; nothing in Rust holds a
+                // reference to it.
+                unsafe { ptr::write_volatile((pa + i as u64) as *mut u64, u64::from_le_bytes(w)) };
+                i += 8;
+            }
+        }
+        for b in &src[i..] {
+            // SAFETY: as above, one byte.
+            unsafe { ptr::write_volatile((pa + i as u64) as *mut u8, *b) };
+            i += 1;
+        }
+    }
+}

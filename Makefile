@@ -32,12 +32,25 @@ KERNEL ?=
 INITRD ?=
 BOOTARGS ?= console=ttyAMA0
 SMP ?= 4
+# Boot-chain variants of `make run` (README, docs/test-stack.md): CHAIN=tfa|uboot (U-Boot as BL33,
+# boot.scr on a virtio disk), GIC=3|2 (gic-version=2 with the GICv2 TF-A/OP-TEE build),
+# FIRMWARE=tfa|none (none: the hypervisor is QEMU's -kernel, no EL3, no SPMC).
+CHAIN ?= tfa
+GIC ?= 3
+FIRMWARE ?= tfa
+FLASH_GICV2 := $(BUILD)/flash-gicv2.bin
+RUN_FLASH := $(if $(filter 2,$(GIC)),$(FLASH_GICV2),$(FLASH))
+RUN_DEPS := $(if $(filter none,$(FIRMWARE)),hypervisor stack,$(if $(filter 2,$(GIC)),flash-gicv2,flash))
+# The boot-chain tests' inputs (`make chains`, tests/system/tests/chains.rs).
+CHAINS_ENV := HYP_UBOOT_FLASH=$(BUILD)/uboot-test/flash.bin HYP_UBOOT_DISK=$(BUILD)/uboot-test/disk.img \
+	HYP_IMAGE=$(HYP_BIN) HYP_DIRECT_DTB=$(BUILD)/direct-test.dtb \
+	HYP_GICV2_FLASH=$(FLASH_GICV2) HYP_GICV2_DTB=$(BUILD)/gicv2-test.dtb
 
 # Host-side crates (unit tests, clippy) and firmware crates (aarch64 builds, clippy).
 HOST_EXCLUDES := --exclude boot
 FW_CRATES := -p boot -p hypervisor -p host-loader -p platform
 
-.PHONY: all hypervisor payload toolchain stack flash dtbs run test test-lint test-unit \
+.PHONY: all hypervisor image payload toolchain stack flash flash-gicv2 dtbs chains run test test-lint test-unit \
         test-fuzz test-bench-tools test-system bad-inputs bench clean
 
 all: hypervisor
@@ -55,6 +68,16 @@ hypervisor: toolchain
 	@mkdir -p $(BUILD)
 	"$$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-objcopy" -O binary $(HYP_ELF) $(HYP_BIN)
 	@echo "hypervisor image: $(HYP_BIN) ($$(stat -c %s $(HYP_BIN)) bytes)"
+
+# One image per board (the early console and default DTB address differ; docs/boards.md):
+#   make image PLATFORM=qemu-virt|juno|rdn2-fvp   -> build/hypervisor-<platform>.bin
+PLATFORM ?= qemu-virt
+image: toolchain
+	$(CARGO) build -p boot --release --target $(FW_TARGET) \
+	    $(if $(filter-out qemu-virt,$(PLATFORM)),--features platform/$(PLATFORM))
+	@mkdir -p $(BUILD)
+	"$$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-objcopy" -O binary $(HYP_ELF) $(BUILD)/hypervisor-$(PLATFORM).bin
+	@echo "hypervisor image for $(PLATFORM): $(BUILD)/hypervisor-$(PLATFORM).bin"
 
 # The EL1 test payload, booted by the hypervisor in place of Linux.
 payload: toolchain stack
@@ -79,12 +102,38 @@ dtbs: flash payload stack
 bad-inputs: flash stack
 	bash ci/mkbadinputs.sh $(FLASH) $(BAD_DIR)
 
-run: flash
+# TF-A + OP-TEE built for gic-version=2 (cached apart: about a minute the first time, then
+# nothing), with the hypervisor as BL33.
+flash-gicv2: hypervisor stack
+	bash ci/build-secure-world.sh --gic 2
+	bash ci/mkflash.sh --gic 2 $(HYP_BIN) $(FLASH_GICV2)
+
+# The boot-chain tests' inputs: U-Boot flash + disk with boot.scr, the DTB for booting without
+# firmware, the GICv2 DTB (about 1 s once the GICv2 firmware is cached).
+chains: hypervisor stack flash-gicv2
+	source $(STACK_ENV); A="$(BOOTARGS) autotest"; \
+	QEMU_SMP=$(SMP) bash ci/mkuboot.sh $(HYP_BIN) $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(BUILD)/uboot-test; \
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh - $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(BUILD)/direct-test.dtb; \
+	QEMU_SMP=$(SMP) QEMU_GIC=2 bash ci/mkdtb.sh $(FLASH_GICV2) $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(BUILD)/gicv2-test.dtb
+
+# CHAIN / GIC / FIRMWARE pick the boot chain (see above); every one ends in ci/qemu.sh.
+run: $(RUN_DEPS)
 	source $(STACK_ENV); \
 	K="$(KERNEL)"; K=$${K:-$$KERNEL_IMAGE}; I="$(INITRD)"; I=$${I:-$$INITRAMFS}; \
-	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) "$$K" "$$I" "$(BOOTARGS)" $(LINUX_DTB); \
-	exec bash ci/qemu.sh --flash $(FLASH) --dtb $(LINUX_DTB) --kernel "$$K" --initrd "$$I" \
-	    --smp $(SMP) --secure-log $(BUILD)/secure.log --interactive
+	export QEMU_SMP=$(SMP) QEMU_GIC=$(GIC); \
+	case "$(CHAIN)/$(FIRMWARE)" in \
+	tfa/tfa) bash ci/mkdtb.sh $(RUN_FLASH) "$$K" "$$I" "$(BOOTARGS)" $(LINUX_DTB); \
+	    set -- --flash $(RUN_FLASH) --dtb $(LINUX_DTB) --kernel "$$K" --initrd "$$I" \
+	        --secure-log $(BUILD)/secure.log ;; \
+	uboot/tfa) bash ci/mkuboot.sh --gic $(GIC) $(HYP_BIN) "$$K" "$$I" "$(BOOTARGS)" $(BUILD)/uboot; \
+	    set -- --flash $(BUILD)/uboot/flash.bin --disk $(BUILD)/uboot/disk.img \
+	        --secure-log $(BUILD)/secure.log ;; \
+	tfa/none) bash ci/mkdtb.sh - "$$K" "$$I" "$(BOOTARGS)" $(LINUX_DTB); \
+	    set -- --hypervisor $(HYP_BIN) --dtb $(LINUX_DTB) --kernel "$$K" --initrd "$$I" ;; \
+	*) echo "make run: CHAIN=$(CHAIN) FIRMWARE=$(FIRMWARE): CHAIN is tfa or uboot, FIRMWARE is tfa" \
+	       "or none, and U-Boot runs on TF-A here" >&2; exit 2 ;; \
+	esac; \
+	exec bash ci/qemu.sh "$$@" --gic $(GIC) --smp $(SMP) --interactive
 
 test: test-lint test-unit test-fuzz test-bench-tools test-system
 	@echo "make test: all passed"
@@ -104,10 +153,10 @@ test-bench-tools: stack
 test-fuzz:
 	@if [ -x fuzz/run.sh ]; then bash fuzz/run.sh 5; else echo "no fuzz targets yet"; fi
 
-test-system: dtbs bad-inputs
+test-system: dtbs bad-inputs chains
 	source $(STACK_ENV); \
 	HYP_FLASH=$(FLASH) HYP_PAYLOAD_DTB=$(PAYLOAD_DTB) HYP_PAYLOAD_IMAGE=$(PAYLOAD_BIN) \
-	$(BAD_ENV) \
+	$(BAD_ENV) $(CHAINS_ENV) \
 	HYP_LINUX_DTB=$(BUILD)/linux-test.dtb HYP_LINUX_IMAGE=$$KERNEL_IMAGE HYP_INITRD=$$INITRAMFS \
 	$(CARGO) test -p system-tests -- --test-threads=1
 
@@ -117,4 +166,5 @@ bench: hypervisor stack
 clean:
 	$(CARGO) clean
 	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB)
-	rm -rf $(BAD_DIR)
+	rm -f $(FLASH_GICV2) $(BUILD)/direct-test.dtb $(BUILD)/gicv2-test.dtb
+	rm -rf $(BAD_DIR) $(BUILD)/uboot $(BUILD)/uboot-test

@@ -4,7 +4,10 @@
 #   TF-A 2.12.x (trixie)  PLAT=qemu, SPD=spmd SPMD_SPM_AT_SEL2=0 SPMC_OPTEE=1 + ci/spmc_el1_manifest.dts
 # and keep in $STACK_DIR/tfa/:  bl1.bin  fip.bin (placeholder BL33)  fiptool  tfa.env
 #
-#   ci/build-secure-world.sh        # cached: a second run only checks its stamps
+#   ci/build-secure-world.sh            # cached: a second run only checks its stamps
+#   ci/build-secure-world.sh --gic 2    # the GICv2 (GIC-400) variant, for `-machine gic-version=2`:
+#                                       # TF-A QEMU_USE_GIC_DRIVER=QEMU_GICV2, OP-TEE CFG_ARM_GICV3=n,
+#                                       # cached apart in $STACK_DIR/{optee,tfa}-gicv2/ (own stamps)
 #
 # ci/mkflash.sh then swaps the BL33 in a copy of fip.bin, so the hypervisor never rebuilds TF-A.
 #
@@ -23,6 +26,20 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
+
+GIC=3
+case "${1:-}" in
+    '') ;;
+    --gic) GIC=${2:-} ;;
+    *) die "usage: $0 [--gic 2|3]" ;;
+esac
+case $GIC in
+    3) VARIANT='' ;;          # the default stack: build/stack/{optee,tfa}, stamps optee, tfa
+    2) VARIANT=-gicv2 ;;      # build/stack/{optee,tfa}-gicv2, stamps optee-gicv2, tfa-gicv2
+    *) die "--gic $GIC: 2 or 3" ;;
+esac
+TFA_DIR=$(tfa_dir "$GIC")
+OPTEE_DIR=$OPTEE_DIR$VARIANT
 stack_lock
 
 JOBS=$(nproc)
@@ -48,29 +65,30 @@ fetch_source arm-trusted-firmware "$TFA_SUITE"; TFA_SRC=$SRC_PATH; TFA_VERSION=$
 fetch_source optee-os "$OPTEE_SUITE";           OPTEE_SRC=$SRC_PATH; OPTEE_VERSION=$SRC_VERSION
 
 # --- 2. OP-TEE OS as S-EL1 SPMC ------------------------------------------------------------
+if [ "$GIC" = 3 ]; then OPTEE_GICV3=y; else OPTEE_GICV3=n; fi
 OPTEE_FLAGS=(
     PLATFORM=vexpress-qemu_armv8a
     CROSS_COMPILE=$CROSS CROSS_COMPILE_core=$CROSS CROSS_COMPILE_ta_arm64=$CROSS
-    CFG_ARM64_core=y CFG_USER_TA_TARGETS=ta_arm64 CFG_ARM_GICV3=y
+    CFG_ARM64_core=y CFG_USER_TA_TARGETS=ta_arm64 CFG_ARM_GICV3=$OPTEE_GICV3
     CFG_CORE_SEL1_SPMC=y
     CFG_TEE_CORE_LOG_LEVEL=3 DEBUG=0 CFG_TEE_BENCHMARK=n
 )
 OPTEE_OUT=$OPTEE_DIR/build
 OPTEE_CORE=$OPTEE_OUT/core
 optee_key="recipe=$RECIPE optee-os $OPTEE_VERSION ${OPTEE_FLAGS[*]}"
-if stamp_ok optee "$optee_key" && [ -f "$OPTEE_CORE/tee-pager_v2.bin" ]; then
-    step "OP-TEE $OPTEE_VERSION (S-EL1 SPMC): cached"
+if stamp_ok "optee$VARIANT" "$optee_key" && [ -f "$OPTEE_CORE/tee-pager_v2.bin" ]; then
+    step "OP-TEE $OPTEE_VERSION (S-EL1 SPMC, GICv$GIC): cached"
 else
-    step "building OP-TEE $OPTEE_VERSION (S-EL1 SPMC, vexpress-qemu_armv8a, GICv3), about 40 s"
+    step "building OP-TEE $OPTEE_VERSION (S-EL1 SPMC, vexpress-qemu_armv8a, GICv$GIC), about 40 s"
     t0=$(now)
-    stamp_clear optee; stamp_clear tfa
+    stamp_clear "optee$VARIANT"; stamp_clear "tfa$VARIANT"
     rm -rf "$OPTEE_OUT"
-    run_logged "$STACK_DIR/logs/optee-build.log" \
+    run_logged "$STACK_DIR/logs/optee$VARIANT-build.log" \
         make -C "$OPTEE_SRC" -j"$JOBS" O="$OPTEE_OUT" "${OPTEE_FLAGS[@]}" all
     for f in tee-header_v2.bin tee-pager_v2.bin tee-pageable_v2.bin; do
-        need_file "$OPTEE_CORE/$f" "OP-TEE build output, see $STACK_DIR/logs/optee-build.log"
+        need_file "$OPTEE_CORE/$f" "OP-TEE build output, see $STACK_DIR/logs/optee$VARIANT-build.log"
     done
-    stamp_set optee "$optee_key"
+    stamp_set "optee$VARIANT" "$optee_key"
     note "done in $(since "$t0")"
 fi
 
@@ -83,23 +101,23 @@ rm -f "$PLACEHOLDER.tmp"
 
 TFA_BUILD=$TFA_DIR/build
 TFA_FLAGS=(
-    CROSS_COMPILE=$CROSS PLAT=qemu QEMU_USE_GIC_DRIVER=QEMU_GICV3
+    CROSS_COMPILE=$CROSS PLAT=qemu QEMU_USE_GIC_DRIVER=QEMU_GICV$GIC
     DEBUG=0 LOG_LEVEL=$TFA_LOG_LEVEL
     BL32_RAM_LOCATION=tdram
     SPD=spmd SPMD_SPM_AT_SEL2=0 SPMC_OPTEE=1
     CTX_INCLUDE_EL2_REGS=0 ENABLE_SME_FOR_NS=0 ENABLE_SME_FOR_SWD=0
 )
 manifest_hash=$(sha256sum "$MANIFEST" | cut -c1-16)
-tfa_key="recipe=$RECIPE tfa $TFA_VERSION ${TFA_FLAGS[*]} manifest=$manifest_hash optee=$(cat "$STAMP_DIR/optee")"
-if stamp_ok tfa "$tfa_key" && [ -f "$TFA_DIR/bl1.bin" ] && [ -f "$TFA_DIR/fip.bin" ] && [ -x "$TFA_DIR/fiptool" ]; then
-    step "TF-A $TFA_VERSION (SPMD + OP-TEE SPMC, LOG_LEVEL=$TFA_LOG_LEVEL): cached"
+tfa_key="recipe=$RECIPE tfa $TFA_VERSION ${TFA_FLAGS[*]} manifest=$manifest_hash optee=$(cat "$STAMP_DIR/optee$VARIANT")"
+if stamp_ok "tfa$VARIANT" "$tfa_key" && [ -f "$TFA_DIR/bl1.bin" ] && [ -f "$TFA_DIR/fip.bin" ] && [ -x "$TFA_DIR/fiptool" ]; then
+    step "TF-A $TFA_VERSION (SPMD + OP-TEE SPMC, GICv$GIC, LOG_LEVEL=$TFA_LOG_LEVEL): cached"
 else
-    step "building TF-A $TFA_VERSION (PLAT=qemu, SPD=spmd, SPMC_OPTEE=1, LOG_LEVEL=$TFA_LOG_LEVEL) + fiptool"
+    step "building TF-A $TFA_VERSION (PLAT=qemu, GICv$GIC, SPD=spmd, SPMC_OPTEE=1, LOG_LEVEL=$TFA_LOG_LEVEL) + fiptool"
     t0=$(now)
-    stamp_clear tfa
+    stamp_clear "tfa$VARIANT"
     # TF-A does not rebuild fdts/ or fip.bin when the manifest changes: always start clean.
     rm -rf "$TFA_BUILD" "$TFA_DIR/bl1.bin" "$TFA_DIR/fip.bin" "$TFA_DIR/fiptool"
-    run_logged "$STACK_DIR/logs/tfa-build.log" \
+    run_logged "$STACK_DIR/logs/tfa$VARIANT-build.log" \
         make -C "$TFA_SRC" -j"$JOBS" "${TFA_FLAGS[@]}" BUILD_BASE="$TFA_BUILD" \
             BL32="$OPTEE_CORE/tee-header_v2.bin" \
             BL32_EXTRA1="$OPTEE_CORE/tee-pager_v2.bin" \
@@ -108,9 +126,9 @@ else
             BL33="$PLACEHOLDER" \
             all fip
     R=$TFA_BUILD/qemu/release
-    need_file "$R/bl1.bin" "TF-A build output, see $STACK_DIR/logs/tfa-build.log"
-    need_file "$R/fip.bin" "TF-A build output, see $STACK_DIR/logs/tfa-build.log"
-    need_file "$TFA_SRC/tools/fiptool/fiptool" "TF-A fiptool (needs libssl-dev), see $STACK_DIR/logs/tfa-build.log"
+    need_file "$R/bl1.bin" "TF-A build output, see $STACK_DIR/logs/tfa$VARIANT-build.log"
+    need_file "$R/fip.bin" "TF-A build output, see $STACK_DIR/logs/tfa$VARIANT-build.log"
+    need_file "$TFA_SRC/tools/fiptool/fiptool" "TF-A fiptool (needs libssl-dev), see $STACK_DIR/logs/tfa$VARIANT-build.log"
     cp "$R/bl1.bin" "$R/fip.bin" "$TFA_DIR/"
     cp "$TFA_SRC/tools/fiptool/fiptool" "$TFA_DIR/fiptool"
     # The FIP must carry the SPMC manifest (TOS_FW_CONFIG) and OP-TEE (BL32 + extras).
@@ -119,7 +137,7 @@ else
         grep -q "cmdline=\"$what\"" "$TFA_DIR/fip-info.txt" ||
             die "fip.bin lacks its '$what' image (see $TFA_DIR/fip-info.txt)"
     done
-    stamp_set tfa "$tfa_key"
+    stamp_set "tfa$VARIANT" "$tfa_key"
     note "done in $(since "$t0")"
 fi
 
@@ -128,5 +146,6 @@ cat > "$TFA_DIR/tfa.env" <<EOF
 TFA_VERSION=$TFA_VERSION
 OPTEE_VERSION=$OPTEE_VERSION
 TFA_LOG_LEVEL=$TFA_LOG_LEVEL
+GIC_VERSION=$GIC
 EOF
-step "secure world ready: $TFA_DIR/{bl1.bin,fip.bin,fiptool} (TF-A $TFA_VERSION, OP-TEE $OPTEE_VERSION)"
+step "secure world ready: $TFA_DIR/{bl1.bin,fip.bin,fiptool} (TF-A $TFA_VERSION, OP-TEE $OPTEE_VERSION, GICv$GIC)"

@@ -10,8 +10,12 @@ STACK_DIR=$BUILD_DIR/stack            # cached: packages' sources, TF-A, OP-TEE,
 # Toolchains from Debian must win over any pyenv/venv shim (pyelftools lives in /usr/lib/python3).
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
 
-# QEMU virt machine, with EL3 (TF-A) and EL2 (us).
-QEMU_MACHINE=${QEMU_MACHINE:-virt,secure=on,virtualization=on,gic-version=3}
+# QEMU virt machine, with EL3 (TF-A) and EL2 (us). QEMU_GIC: 3, or 2 (the GIC-400 path; needs the
+# GICv2 build of TF-A and OP-TEE, `ci/build-secure-world.sh --gic 2`). The -machine value comes
+# from qemu_machine (ci/lib.sh): "virt,secure=on,virtualization=on,gic-version=$QEMU_GIC", or
+# without firmware (no EL3, QEMU's own PSCI over SMC) "virt,virtualization=on,gic-version=...".
+QEMU_GIC=${QEMU_GIC:-3}
+QEMU_MACHINE=virt,secure=on,virtualization=on,gic-version=$QEMU_GIC
 QEMU_CPU=${QEMU_CPU:-max,sme=off,sve=off}
 QEMU_SMP=${QEMU_SMP:-4}
 QEMU_MEM=${QEMU_MEM:-1024}
@@ -25,3 +29,19 @@ QEMU_MEM=${QEMU_MEM:-1024}
 KERNEL_ADDR=0x48000000
 INITRD_ADDR=0x58000000
 HYP_ADDR=0x60000000
+# The U-Boot chain (ci/mkuboot.sh) loads the same three at the same addresses from its disk, and
+# U-Boot's fdt commands copy its control DT to UBOOT_DTB_ADDR to add the /chosen module nodes
+# (booti then copies the DTB near the top of RAM: qemu_arm64's fdt_high=0xffffffff means "in
+# place" only on 32-bit U-Boot; x0 tells the hypervisor where).
+UBOOT_DTB_ADDR=0x44000000
+# Without firmware (ci/qemu.sh --hypervisor: QEMU -kernel, no EL3): QEMU loads the hypervisor at
+# RAM + 2 MiB (its rule for an Image whose text_offset is 0; the bottom 2 MiB hold QEMU's boot
+# stub) and the -dtb at RAM + 128 MiB (its initrd slot, unused: there is no -initrd), and enters
+# the hypervisor at EL2 with x0 = DTB. So the kernel goes above the DTB; the initrd stays put.
+#   0x4020_0000  the hypervisor image, carve-out 0x4020_0000-0x4040_0000
+#   0x4800_0000  DTB (QEMU places it, at most DIRECT_KERNEL_ADDR - DIRECT_DTB_ADDR bytes)
+#   0x4a00_0000  host kernel Image (named by /chosen/module@4a000000)
+#   0x5800_0000  host initrd (INITRD_ADDR)
+DIRECT_HYP_ADDR=0x40200000
+DIRECT_DTB_ADDR=0x48000000
+DIRECT_KERNEL_ADDR=0x4a000000

@@ -27,6 +27,7 @@ PACKAGES=(
     gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu device-tree-compiler
     python3-pyelftools python3-cryptography cpio xz-utils bc make build-essential
     libglib2.0-dev pkg-config u-boot-tools
+    u-boot-qemu mtools dosfstools
 )
 QEMU_MIN_VERSION=1:10      # qemu-system-arm must be at least this (backports 10.0.x)
 

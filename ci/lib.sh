@@ -9,12 +9,22 @@ TFA_SUITE=${TFA_SUITE:-trixie}          # arm-trusted-firmware 2.12.x source
 OPTEE_SUITE=${OPTEE_SUITE:-sid}         # optee-os 4.10 source (trixie's 4.5.0 pool files 404)
 KERNEL_SUITE=${KERNEL_SUITE:-sid}       # the only Debian kernel with CONFIG_ARM_FFA_TRANSPORT
 SRC_DIR=$STACK_DIR/src
-TFA_DIR=$STACK_DIR/tfa                  # bl1.bin, fip.bin, fiptool, tfa.env
+TFA_DIR=$STACK_DIR/tfa                  # bl1.bin, fip.bin, fiptool, tfa.env (GICv3)
 OPTEE_DIR=$STACK_DIR/optee              # build tree of OP-TEE
 KERNEL_DIR=$STACK_DIR/kernel            # Image, modules/, debs/, kernel.env
 STAMP_DIR=$STACK_DIR/stamps
 STACK_ENV=$STACK_DIR/stack.env
 CROSS=aarch64-linux-gnu-
+
+# tfa_dir GIC: where ci/build-secure-world.sh keeps the TF-A build for that GIC version
+# (3: $TFA_DIR, the default stack; 2: $STACK_DIR/tfa-gicv2, built by `--gic 2`).
+tfa_dir() {
+    case $1 in
+        3) echo "$TFA_DIR" ;;
+        2) echo "$STACK_DIR/tfa-gicv2" ;;
+        *) die "GIC version '$1': 2 or 3" ;;
+    esac
+}
 
 _ci_script=$(basename "${0:-ci}")
 
@@ -91,20 +101,39 @@ fetch_source() {
     note "$pkg $SRC_VERSION in $dst ($(since "$t0"))"
 }
 
-# qemu_dumpdtb FLASH OUT: QEMU virt's generated DTB, with the same -bios, -machine, -cpu, -smp
-# (QEMU_SMP), -m (QEMU_MEM) and accelerator as ci/qemu.sh.
+# qemu_machine [none]: the -machine value for QEMU_GIC, with firmware (TF-A at EL3: secure=on) or,
+# given "none", without (no EL3: QEMU's own PSCI answers SMCs, the hypervisor enters at EL2).
+qemu_machine() {
+    case $QEMU_GIC in 2|3) ;; *) die "QEMU_GIC=$QEMU_GIC: 2 or 3" ;; esac
+    if [ "${1:-}" = none ]; then
+        echo "virt,virtualization=on,gic-version=$QEMU_GIC"
+    else
+        echo "virt,secure=on,virtualization=on,gic-version=$QEMU_GIC"
+    fi
+}
+
+# qemu_dumpdtb FLASH|- OUT: QEMU virt's generated DTB, with the same -bios, -machine, -cpu, -smp
+# (QEMU_SMP), -m (QEMU_MEM), GIC (QEMU_GIC) and accelerator as ci/qemu.sh. FLASH "-": the
+# machine without firmware (ci/qemu.sh --hypervisor), dumped without -bios.
 # Pitfall: without -bios (secure=on) the DTB carries the NS pl061 GPIO at 0x0903_0000, which QEMU
 # leaves out when firmware owns it; Linux then dies probing it (synchronous external abort).
+# Without firmware the NS pl061 is real (Linux's gpio-keys power button) and belongs in the DTB.
 qemu_dumpdtb() {
-    local flash=$1 out=$2 log
+    local flash=$1 out=$2 log machine fw=()
     need_cmd qemu-system-aarch64 qemu-system-arm
-    need_file "$flash" "flash image (ci/mkflash.sh)"
+    if [ "$flash" = - ]; then
+        machine=$(qemu_machine none)
+    else
+        need_file "$flash" "flash image (ci/mkflash.sh)"
+        machine=$(qemu_machine)
+        fw=(-bios "$flash")
+    fi
     log=$(mktemp)
     rm -f "$out"
     qemu-system-aarch64 -nographic -nic none -monitor none -serial null \
-        -machine "$QEMU_MACHINE,dumpdtb=$out" -cpu "$QEMU_CPU" \
+        -machine "$machine,dumpdtb=$out" -cpu "$QEMU_CPU" \
         -smp "$QEMU_SMP" -m "$QEMU_MEM" -accel tcg,thread=single \
-        -bios "$flash" >"$log" 2>&1 || true
+        "${fw[@]}" >"$log" 2>&1 || true
     if [ ! -s "$out" ]; then cat "$log" >&2; rm -f "$log"; die "QEMU did not dump its DTB (dumpdtb)"; fi
     rm -f "$log"
 }

@@ -2,10 +2,13 @@
 # Make the DTB given to QEMU (-dtb): QEMU virt's own DTB plus the boot modules the hypervisor
 # reads, following Xen's multiboot convention.
 #
-#   ci/mkdtb.sh <flash.bin> <kernel-image> <initrd|-> "<bootargs>" <out.dtb>
+#   ci/mkdtb.sh <flash.bin|-> <kernel-image> <initrd|-> "<bootargs>" <out.dtb>
 #
-#   QEMU_SMP / QEMU_MEM (env, defaults in ci/config.sh) must match ci/qemu.sh's --smp / --mem:
-#   the DTB's cpu and memory nodes come from them.
+#   QEMU_SMP / QEMU_MEM / QEMU_GIC (env, defaults in ci/config.sh) must match ci/qemu.sh's
+#   --smp / --mem / --gic: the DTB's cpu, memory and GIC nodes come from them.
+#   flash "-": the DTB for booting without firmware (ci/qemu.sh --hypervisor): QEMU's machine
+#   without EL3, dumped without -bios, and the kernel module at DIRECT_KERNEL_ADDR (QEMU puts
+#   this DTB itself at DIRECT_DTB_ADDR, where the kernel would otherwise be; see ci/config.sh).
 #
 # 1. Dump QEMU's DTB with the SAME -bios, -machine, -cpu, -smp, -m as ci/qemu.sh.
 #    Pitfall: dumped without -bios (secure=on) the DTB has the NS pl061 GPIO at 0x0903_0000, which
@@ -22,11 +25,17 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
 
-[ $# -eq 5 ] || die "usage: $0 <flash.bin> <kernel-image> <initrd|-> \"<bootargs>\" <out.dtb>"
+[ $# -eq 5 ] || die "usage: $0 <flash.bin|-> <kernel-image> <initrd|-> \"<bootargs>\" <out.dtb>"
 FLASH=$1 KERNEL=$2 INITRD=$3 BOOTARGS=$4 OUT=$5
 need_cmd fdtput device-tree-compiler
 need_cmd fdtget device-tree-compiler
-need_file "$FLASH" "flash image (ci/mkflash.sh)"
+if [ "$FLASH" = - ]; then
+    KERNEL_ADDR=$DIRECT_KERNEL_ADDR    # QEMU's -dtb sits at KERNEL_ADDR without firmware
+    FIRMWARE="no firmware"
+else
+    need_file "$FLASH" "flash image (ci/mkflash.sh)"
+    FIRMWARE=$(basename "$FLASH")
+fi
 need_file "$KERNEL" "kernel Image"
 [ "$INITRD" = - ] || need_file "$INITRD" "initrd (or '-' for none)"
 
@@ -64,4 +73,4 @@ fi
 # Round trip through dtc: validates the tree and packs it (no free space left behind).
 dtc -q -I dtb -O dtb -o "$tmp/out.dtb" "$dtb" || die "dtc rejects the generated DTB"
 mv "$tmp/out.dtb" "$OUT"
-step "$OUT: QEMU DTB (smp $QEMU_SMP, $QEMU_MEM MiB) + $desc"
+step "$OUT: QEMU DTB ($FIRMWARE, GICv$QEMU_GIC, smp $QEMU_SMP, $QEMU_MEM MiB) + $desc"

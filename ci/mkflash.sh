@@ -1,7 +1,11 @@
 #!/bin/bash
 # Assemble QEMU's flash image (-bios) from the cached TF-A build and a BL33 (the hypervisor):
 #
-#   ci/mkflash.sh <bl33.bin> <out/flash.bin>
+#   ci/mkflash.sh [--gic 2|3] <bl33.bin> <out/flash.bin>
+#
+#   --gic 2: from the GICv2 build ($STACK_DIR/tfa-gicv2, `ci/build-secure-world.sh --gic 2`),
+#   for `-machine gic-version=2`; default 3 ($STACK_DIR/tfa). BL33 may also be U-Boot
+#   (ci/mkuboot.sh: /usr/lib/u-boot/qemu_arm64/u-boot.bin, which relocates itself).
 #
 #   flash.bin = bl1.bin at offset 0 + fip.bin at 256 KiB (TF-A PLAT=qemu reads the FIP there:
 #   PLAT_QEMU_FIP_BASE = 0x40000 in flash0). The FIP is a copy of $STACK_DIR/tfa/fip.bin whose
@@ -12,12 +16,16 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
 
-[ $# -eq 2 ] || die "usage: $0 <bl33.bin> <out/flash.bin>"
+usage="usage: $0 [--gic 2|3] <bl33.bin> <out/flash.bin>"
+GIC=3
+if [ "${1:-}" = --gic ]; then [ $# -ge 2 ] || die "$usage"; GIC=$2; shift 2; fi
+[ $# -eq 2 ] || die "$usage"
 BL33=$1; OUT=$2
+TFA_DIR=$(tfa_dir "$GIC")
 FIP_OFFSET=$((256 * 1024))
 need_file "$BL33" "the BL33 image given on the command line"
 for f in bl1.bin fip.bin fiptool; do
-    need_file "$TFA_DIR/$f" "TF-A build output, run ci/build-secure-world.sh (or ci/stack.sh)"
+    need_file "$TFA_DIR/$f" "TF-A build output, run ci/build-secure-world.sh$([ "$GIC" = 3 ] || echo " --gic $GIC") (or ci/stack.sh)"
 done
 bl1_size=$(stat -c %s "$TFA_DIR/bl1.bin")
 [ "$bl1_size" -le "$FIP_OFFSET" ] || die "bl1.bin ($bl1_size bytes) overlaps the FIP at $FIP_OFFSET"
@@ -34,4 +42,4 @@ cp "$TFA_DIR/bl1.bin" "$tmp/flash.bin"
 truncate -s "$FIP_OFFSET" "$tmp/flash.bin"
 cat "$tmp/fip.bin" >> "$tmp/flash.bin"
 mv "$tmp/flash.bin" "$OUT"
-step "$OUT: bl1 + fip with BL33 $(basename "$BL33") ($(stat -c %s "$BL33") bytes) at 0x40000"
+step "$OUT: bl1 + fip (GICv$GIC) with BL33 $(basename "$BL33") ($(stat -c %s "$BL33") bytes) at 0x40000"

@@ -1,21 +1,36 @@
 #!/bin/bash
 # The ONE QEMU command line of the project, used by `make run` and by every system test.
 #
-#   ci/qemu.sh --flash F --dtb D --kernel K [--initrd I] [--smp N] [--mem MiB]
-#              [--secure-log FILE] [--interactive] [-- extra qemu args...]
+#   TF-A chain (default):  ci/qemu.sh --flash F --dtb D --kernel K [--initrd I] [common...]
+#   U-Boot chain:          ci/qemu.sh --flash F --disk IMG [common...]
+#   without firmware:      ci/qemu.sh --hypervisor H --dtb D --kernel K [--initrd I] [common...]
+#   common:                [--gic 2|3] [--smp N] [--mem MiB] [--disk IMG] [--secure-log FILE]
+#                          [--interactive] [-- extra qemu args...]
 #
-#   --flash F        flash image from ci/mkflash.sh (bl1 + fip with the hypervisor as BL33), -bios
+#   --flash F        flash image (-bios): TF-A BL1 + FIP from ci/mkflash.sh, whose BL33 is the
+#                    hypervisor (TF-A chain) or U-Boot (ci/mkuboot.sh, U-Boot chain)
 #   --dtb D          DTB from ci/mkdtb.sh (QEMU's own, plus the /chosen module nodes)
-#   --kernel K       host kernel Image, loaded raw at KERNEL_ADDR (ci/config.sh)
+#   --kernel K       host kernel Image, loaded raw at KERNEL_ADDR (ci/config.sh), or at
+#                    DIRECT_KERNEL_ADDR with --hypervisor
 #   --initrd I       host initrd, loaded raw at INITRD_ADDR
+#   --disk IMG       raw disk image on a virtio-blk (virtio-mmio) device, read-only; with --flash
+#                    and no --dtb/--kernel, U-Boot's distro boot finds boot.scr on it
+#   --hypervisor H   no firmware: no -bios, no EL3 (secure=off), QEMU's own PSCI (conduit SMC)
+#                    answers the hypervisor's SMCs; H (an arm64 Image, text_offset 0) is QEMU's
+#                    -kernel, loaded at DIRECT_HYP_ADDR and entered at EL2 with x0 = the -dtb,
+#                    which QEMU places at DIRECT_DTB_ADDR
+#   --gic 2|3        GIC version (default QEMU_GIC=$QEMU_GIC); must match the flash's TF-A/OP-TEE
+#                    build (ci/build-secure-world.sh --gic 2) and the DTB (QEMU_GIC for mkdtb.sh)
 #   --smp N          vCPUs (default QEMU_SMP=$QEMU_SMP; TF-A/OP-TEE on qemu support at most 4)
 #   --mem MiB        RAM (default QEMU_MEM); RAM starts at 0x4000_0000
-#   --secure-log F   secure console (UART1, 0x0904_0000: OP-TEE's log) to file F (default: dropped)
+#   --secure-log F   secure console (UART1, 0x0904_0000: OP-TEE's log) to file F (default:
+#                    dropped); not with --hypervisor (there is no Secure world)
 #   --interactive    NS console is `-serial mon:stdio` (Ctrl-A x quits QEMU, Ctrl-A c monitor)
 #
 # The script `exec`s qemu-system-aarch64: the caller's PID is QEMU's PID (kill it by that PID).
 # NS console (UART0, 0x0900_0000) is on stdout. QEMU exits 0 when the guest powers off (PSCI
-# SYSTEM_OFF through TF-A); `-no-reboot` turns a reset/panic-reboot into an exit as well.
+# SYSTEM_OFF, through TF-A or QEMU's own PSCI); `-no-reboot` turns a reset/panic-reboot into an
+# exit as well.
 # `-accel tcg,thread=single`: with MTTCG, 4 vCPUs on a 2-core host are ~10x slower (secondaries
 # spin in TF-A's holding pen). `-cpu max,sme=off,sve=off`: TF-A is built with SME for NS/SWD
 # off, and SVE traps secure FP (see docs/test-stack.md).
@@ -23,15 +38,20 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
 
-usage() { die "usage: $0 --flash F --dtb D --kernel K [--initrd I] [--smp N] [--mem M] [--secure-log FILE] [--interactive] [-- extra qemu args]"; }
-FLASH='' DTB='' KERNEL='' INITRD='' SECLOG='' INTERACTIVE=0
+usage() {
+    die "usage: $0 (--flash F (--dtb D --kernel K [--initrd I] | --disk IMG) | --hypervisor H --dtb D --kernel K [--initrd I]) [--gic 2|3] [--smp N] [--mem M] [--disk IMG] [--secure-log FILE] [--interactive] [-- extra qemu args]"
+}
+FLASH='' HYP='' DTB='' KERNEL='' INITRD='' DISK='' SECLOG='' INTERACTIVE=0
 SMP=$QEMU_SMP MEM=$QEMU_MEM
 while [ $# -gt 0 ]; do
     case $1 in
         --flash) FLASH=${2:?}; shift 2 ;;
+        --hypervisor) HYP=${2:?}; shift 2 ;;
         --dtb) DTB=${2:?}; shift 2 ;;
         --kernel) KERNEL=${2:?}; shift 2 ;;
         --initrd) INITRD=${2:?}; shift 2 ;;
+        --disk) DISK=${2:?}; shift 2 ;;
+        --gic) QEMU_GIC=${2:?}; shift 2 ;;
         --smp) SMP=${2:?}; shift 2 ;;
         --mem) MEM=${2:?}; shift 2 ;;
         --secure-log) SECLOG=${2:?}; shift 2 ;;
@@ -40,49 +60,98 @@ while [ $# -gt 0 ]; do
         *) usage ;;
     esac
 done
-[ -n "$FLASH" ] && [ -n "$DTB" ] && [ -n "$KERNEL" ] || usage
+# Exactly one of --flash / --hypervisor. --dtb and --kernel go together; a firmware boot without
+# them needs a disk to boot from (U-Boot); --hypervisor needs them.
+if [ -n "$FLASH" ] && [ -n "$HYP" ]; then die "--flash and --hypervisor exclude each other"; fi
+if [ -z "$FLASH" ] && [ -z "$HYP" ]; then usage; fi
+if { [ -n "$DTB" ] && [ -z "$KERNEL" ]; } || { [ -z "$DTB" ] && [ -n "$KERNEL" ]; }; then
+    die "--dtb and --kernel go together"
+fi
+if [ -z "$DTB" ] && { [ -n "$HYP" ] || [ -z "$DISK" ]; }; then
+    die "no --dtb/--kernel: only a --flash with a boot loader (U-Boot) and a --disk boots without them"
+fi
+if [ -n "$INITRD" ] && [ -z "$KERNEL" ]; then die "--initrd needs --kernel"; fi
+[ -z "$HYP" ] || [ -z "$SECLOG" ] || die "--secure-log: there is no Secure world without firmware (--hypervisor)"
+case $QEMU_GIC in 2|3) ;; *) die "--gic $QEMU_GIC: 2 or 3" ;; esac
 need_cmd qemu-system-aarch64 qemu-system-arm
-need_file "$FLASH" "flash image (ci/mkflash.sh)"
-need_file "$DTB" "device tree (ci/mkdtb.sh)"
-need_file "$KERNEL" "kernel Image (ci/fetch-kernel.sh)"
+[ -z "$FLASH" ] || need_file "$FLASH" "flash image (ci/mkflash.sh or ci/mkuboot.sh)"
+[ -z "$HYP" ] || need_file "$HYP" "hypervisor image (make hypervisor)"
+[ -z "$DTB" ] || need_file "$DTB" "device tree (ci/mkdtb.sh)"
+[ -z "$KERNEL" ] || need_file "$KERNEL" "kernel Image (ci/fetch-kernel.sh)"
 [ -z "$INITRD" ] || need_file "$INITRD" "initrd (ci/mkinitramfs.sh)"
+[ -z "$DISK" ] || need_file "$DISK" "disk image (ci/mkuboot.sh)"
 [[ $SMP =~ ^[1-4]$ ]] || die "--smp $SMP: TF-A and OP-TEE on qemu support 1..4 CPUs"
 [[ $MEM =~ ^[0-9]+$ ]] || die "--mem $MEM: a number of MiB"
 
-# The preloaded images must not overlap each other nor the hypervisor at HYP_ADDR.
+# The preloaded images must not overlap each other nor the hypervisor (at HYP_ADDR, or at
+# DIRECT_HYP_ADDR with the DTB at DIRECT_DTB_ADDR without firmware).
 ram_end=$((0x40000000 + MEM * 1024 * 1024))
 [ "$ram_end" -gt $((HYP_ADDR + 0x1000000)) ] || die "--mem $MEM MiB: RAM ends below HYP_ADDR+16 MiB"
 # For an arm64 Image (magic "ARM\x64" at 0x38) the header's image_size (le64 at 16) covers the
 # BSS beyond the file size; any other payload counts with its file size.
-ksize=$(stat -c %s "$KERNEL")
-if [ "$(od -An -tx1 -j 56 -N 4 "$KERNEL" | tr -d ' \n')" = 41524d64 ]; then
-    isz=$(od -An -t u4 -j 16 -N 4 "$KERNEL" | tr -d ' ')
-    if [ "$isz" -gt "$ksize" ]; then ksize=$isz; fi
+is_image() { [ "$(od -An -tx1 -j 56 -N 4 "$1" | tr -d ' \n')" = 41524d64 ]; }
+span() {   # FILE: bytes the image occupies once loaded
+    local size isz
+    size=$(stat -c %s "$1")
+    if is_image "$1"; then
+        isz=$(od -An -t u4 -j 16 -N 4 "$1" | tr -d ' ')
+        if [ "$isz" -gt "$size" ]; then size=$isz; fi
+    fi
+    echo "$size"
+}
+kaddr=$KERNEL_ADDR initrd_limit=$HYP_ADDR initrd_limit_what="HYP_ADDR $HYP_ADDR"
+if [ -n "$HYP" ]; then
+    kaddr=$DIRECT_KERNEL_ADDR initrd_limit=$ram_end initrd_limit_what="the end of RAM"
+    is_image "$HYP" || die "--hypervisor $HYP is not an arm64 Image (no ARM\\x64 magic)"
+    [ "$(od -An -t u8 -j 8 -N 8 "$HYP" | tr -d ' ')" = 0 ] ||
+        die "--hypervisor $HYP: text_offset is not 0, QEMU would not load it at $DIRECT_HYP_ADDR"
+    [ $((DIRECT_HYP_ADDR + $(span "$HYP"))) -le $((DIRECT_DTB_ADDR)) ] ||
+        die "hypervisor $HYP at $DIRECT_HYP_ADDR overlaps the DTB at $DIRECT_DTB_ADDR"
+    # QEMU loads the -dtb with 10000 bytes of room to patch it (load_device_tree).
+    [ $((DIRECT_DTB_ADDR + $(stat -c %s "$DTB") + 10000)) -le $((DIRECT_KERNEL_ADDR)) ] ||
+        die "DTB $DTB at $DIRECT_DTB_ADDR overlaps DIRECT_KERNEL_ADDR $DIRECT_KERNEL_ADDR"
+    # A DTB made for the firmware chains names the kernel at KERNEL_ADDR, where this DTB lands.
+    if command -v fdtget >/dev/null && fdtget -l "$DTB" /chosen 2>/dev/null | grep -qx "module@$(hex "$KERNEL_ADDR")"; then
+        die "DTB $DTB names a module at $KERNEL_ADDR (a firmware chain's DTB?); without firmware the kernel is at DIRECT_KERNEL_ADDR: make it with ci/mkdtb.sh -"
+    fi
 fi
-[ $((KERNEL_ADDR + ksize)) -le $((INITRD_ADDR)) ] ||
-    die "kernel $KERNEL (image_size $ksize) at $KERNEL_ADDR overlaps INITRD_ADDR $INITRD_ADDR"
+if [ -n "$KERNEL" ]; then
+    ksize=$(span "$KERNEL")
+    [ $((kaddr + ksize)) -le $((INITRD_ADDR)) ] ||
+        die "kernel $KERNEL (image_size $ksize) at $kaddr overlaps INITRD_ADDR $INITRD_ADDR"
+fi
 if [ -n "$INITRD" ]; then
-    [ $((INITRD_ADDR + $(stat -c %s "$INITRD"))) -le $((HYP_ADDR)) ] ||
-        die "initrd $INITRD at $INITRD_ADDR overlaps HYP_ADDR $HYP_ADDR"
+    [ $((INITRD_ADDR + $(stat -c %s "$INITRD"))) -le $((initrd_limit)) ] ||
+        die "initrd $INITRD at $INITRD_ADDR overlaps $initrd_limit_what"
 fi
 
+if [ -n "$HYP" ]; then machine=$(qemu_machine none); else machine=$(qemu_machine); fi
 args=(
     -nographic -nic none -monitor none -no-reboot
-    -machine "$QEMU_MACHINE" -cpu "$QEMU_CPU" -smp "$SMP" -m "$MEM"
+    -machine "$machine"
+    -cpu "$QEMU_CPU" -smp "$SMP" -m "$MEM"
     -accel tcg,thread=single
-    -bios "$FLASH" -dtb "$DTB"
-    -device "loader,file=$KERNEL,addr=$KERNEL_ADDR,force-raw=on"
 )
+if [ -n "$HYP" ]; then
+    args+=(-kernel "$HYP")
+else
+    args+=(-bios "$FLASH")
+fi
+[ -z "$DTB" ] || args+=(-dtb "$DTB")
+[ -z "$KERNEL" ] || args+=(-device "loader,file=$KERNEL,addr=$kaddr,force-raw=on")
 [ -z "$INITRD" ] || args+=(-device "loader,file=$INITRD,addr=$INITRD_ADDR,force-raw=on")
+[ -z "$DISK" ] || args+=(-drive "if=none,file=$DISK,format=raw,readonly=on,id=disk0"
+                         -device virtio-blk-device,drive=disk0)
 if [ "$INTERACTIVE" = 1 ]; then
     args+=(-serial mon:stdio)
 else
     args+=(-serial stdio)
 fi
+# UART1 is the Secure world's console; without firmware there is none (and no second UART).
 if [ -n "$SECLOG" ]; then
     mkdir -p "$(dirname "$SECLOG")"
     args+=(-serial "file:$SECLOG")
-else
+elif [ -z "$HYP" ]; then
     args+=(-serial null)
 fi
 exec qemu-system-aarch64 "${args[@]}" "$@"

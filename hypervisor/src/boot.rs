@@ -98,11 +98,23 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         Ok(i) => i,
         Err(e) => fatal(format_args!("device tree at {dtb_addr:#x}: {e}")),
     };
-    if platform::by_compatible(&info.compatible).is_none() {
-        warn!(
-            "device tree is for '{}', this image was built for {}",
-            info.compatible, board.name
-        );
+    let compatible: Vec<&str> = info.compatibles.iter().map(String::as_str).collect();
+    let dt_board = match platform::select(&compatible, info.uart.as_ref().map(|u| u.base)) {
+        Ok(b) => b,
+        Err(e) => fatal(format_args!("{e}")),
+    };
+    if let Err(e) = platform::check_build(dt_board) {
+        // The early console is another board's: say it on the UART this board's DT names.
+        if let Some(u) = info
+            .uart
+            .as_ref()
+            .filter(|u| u.compatible.contains("pl011"))
+        {
+            // SAFETY: the DT is for a known board, whose stdout-path UART is a configured
+            // PL011; the bootstrap map maps it Device. No flush of the wrong early UART.
+            unsafe { console::init(u.base, LevelFilter::Info) };
+        }
+        fatal(format_args!("{e}"));
     }
     report_system(&info, dtb_addr);
     if !info.is_ram(&carveout) {
@@ -143,7 +155,7 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
     }
 
     // Host stage 2.
-    let geometry = Geometry::from_parange(arch::id_aa64mmfr0() & 0xf);
+    let geometry = Geometry::for_system(arch::id_aa64mmfr0() & 0xf, info.mixed_cpus());
     let host_map = HostMap::new(&info, &carveout, geometry.ipa_bits);
     let stage2 = match HostStage2::build(&host_map, geometry) {
         Ok(s) => s,
@@ -302,6 +314,15 @@ pub fn warm_main(context: u64) -> ! {
         );
         arch::stop_this_cpu()
     }
+    let geometry = hyp.stage2.lock().0.geometry();
+    if !geometry.valid_for(arch::id_aa64mmfr0() & 0xf) {
+        error!(
+            "CPU {index} (MPIDR {:#x}) cannot walk the host stage 2 (IPA {} bits); stopping it",
+            arch::mpidr_el1(),
+            geometry.ipa_bits
+        );
+        arch::stop_this_cpu()
+    }
     arch::configure_host_el2(hyp.vtcr, hyp.vttbr);
     let (pc, x0) = match cpu.wake_reason() {
         WakeReason::CpuOn => cpu.on.take(),
@@ -332,11 +353,8 @@ const MAX_DTB: usize = 0x20_0000;
 /// Locates the DTB (loader's x0 first, then the board's default address) and copies its
 /// used part into the heap, so the rest of boot never reads firmware memory again.
 fn find_dtb(x0: u64, board: &platform::Board) -> (u64, Vec<u8>) {
-    let mut candidates: Vec<u64> = Vec::new();
-    if x0 != 0 && x0.is_multiple_of(8) && x0 < (1 << 39) {
-        candidates.push(x0);
-    }
-    candidates.extend(board.default_dtb);
+    // The bootstrap map covers 2^39.
+    let candidates: Vec<u64> = board.dtb_candidates(x0).filter(|&a| a < 1 << 39).collect();
     let mut last_error = String::from("no DTB address to try");
     for addr in candidates {
         match copy_dtb(addr) {

@@ -102,10 +102,15 @@ pub struct Uart {
 pub struct SystemInfo {
     /// First string of the root `compatible`.
     pub compatible: String,
+    /// Every string of the root `compatible`, in DT order (for `platform::select`).
+    pub compatibles: Vec<String>,
     /// `/memory` ranges, sorted, as the DT gives them.
     pub memory: Vec<PhysRange>,
     /// MPIDR affinity values of the CPUs, in DT order (the boot CPU is usually first).
     pub cpus: Vec<u64>,
+    /// First `compatible` string of each CPU node (empty if it has none), parallel to
+    /// `cpus`: tells big.LITTLE systems, whose cores differ in features such as PARange.
+    pub cpu_models: Vec<String>,
     /// PSCI conduit, if there is a `/psci` node (method property).
     pub psci: Option<PsciConduit>,
     /// The GIC, if one is described.
@@ -178,6 +183,10 @@ impl SystemInfo {
         let tree = Tree::parse(blob).map_err(DtError::Blob)?;
         let root = tree.root();
         let compatible = first_compatible(&tree, root).unwrap_or_default();
+        let compatibles: Vec<String> = tree
+            .compatible(root)
+            .filter_map(|c| core::str::from_utf8(c).ok().map(String::from))
+            .collect();
 
         let mut memory = Vec::new();
         let mut secure = Vec::new();
@@ -227,6 +236,7 @@ impl SystemInfo {
 
         let cpus_node = node_at(&tree, "/cpus").ok_or(DtError::Missing("/cpus node"))?;
         let mut cpus = Vec::new();
+        let mut cpu_models = Vec::new();
         for &cpu in tree.children(cpus_node) {
             if prop_str(&tree, cpu, "device_type") != Some("cpu") {
                 continue;
@@ -245,6 +255,7 @@ impl SystemInfo {
             .and_then(|e| e.first().map(|&(a, _)| a))
             .ok_or_else(|| bad("malformed cpu reg (one or two cells)"))?;
             cpus.push(mpidr);
+            cpu_models.push(first_compatible(&tree, cpu).unwrap_or_default());
         }
         if cpus.is_empty() {
             return Err(DtError::Missing("/cpus/cpu nodes"));
@@ -311,8 +322,10 @@ impl SystemInfo {
 
         Ok(Self {
             compatible,
+            compatibles,
             memory,
             cpus,
+            cpu_models,
             psci,
             gic,
             uart,
@@ -320,6 +333,14 @@ impl SystemInfo {
             secure,
             bootargs,
         })
+    }
+
+    /// Whether the CPU nodes name more than one core type (big.LITTLE): then the boot
+    /// CPU's ID registers do not speak for the others.
+    pub fn mixed_cpus(&self) -> bool {
+        let mut models = self.cpu_models.iter().filter(|m| !m.is_empty());
+        let first = models.next();
+        models.any(|m| Some(m) != first)
     }
 
     /// Whether `[start, end)` lies entirely inside one `/memory` range.
@@ -342,12 +363,15 @@ mod tests {
     fn qemu_fixture_parses() {
         let info = SystemInfo::parse(QEMU_DTB).expect("fixture parses");
         assert_eq!(info.compatible, "linux,dummy-virt");
+        assert_eq!(info.compatibles, ["linux,dummy-virt"]);
         assert_eq!(
             info.memory,
             [0x4000_0000..0x8000_0000],
             "secram is disabled: not RAM"
         );
         assert_eq!(info.cpus, [0, 1, 2, 3]);
+        assert_eq!(info.cpu_models.len(), 4);
+        assert!(!info.mixed_cpus(), "{:?}", info.cpu_models);
         assert_eq!(info.psci, Some(PsciConduit::Smc));
         assert!(
             matches!(info.gic, Some(Gic::V3 { ref regs, redistributor_regions: 1 }) if regs[0].start == 0x0800_0000)
@@ -371,6 +395,17 @@ mod tests {
             info.secure.contains(&(0x0e00_0000..0x0f00_0000)),
             "secram is Secure"
         );
+    }
+
+    #[test]
+    fn big_little_cpus_are_mixed() {
+        // Juno r2: Cortex-A72 x2 (44-bit PARange) + Cortex-A53 x4 (40-bit).
+        let info = SystemInfo::parse(include_bytes!("../../tests/fixtures/juno-r2.dtb")).unwrap();
+        assert_eq!(
+            info.cpu_models[..3],
+            ["arm,cortex-a72", "arm,cortex-a72", "arm,cortex-a53"]
+        );
+        assert!(info.mixed_cpus());
     }
 
     #[test]

@@ -56,21 +56,51 @@ fn align_in(r: &PhysRange) -> PhysRange {
     start..end.max(start)
 }
 
+/// Window over which a GIC-400 integrated with one register page per 64 KiB (the SBSA
+/// layout for 64 KiB-page OSes, as on Juno) repeats each 4 KiB page.
+const GIC_ALIAS_WINDOW: u64 = 0x1_0000;
+
 /// GIC frames the host must never reach: GICv2's GICH/GICV (hypervisor control and
 /// virtual CPU interface), and the same legacy frames of a GICv3.
+///
+/// A frame that starts in the last 4 KiB page of a 64 KiB window (Juno's GICH at
+/// 0x2c04_f000, GICV at 0x2c06_f000) only makes sense on such a 64 KiB-aliased GIC: the
+/// DT names the last alias of the first page so that the frame's pages are contiguous.
+/// Every other alias reaches the same registers, so the whole 64 KiB windows the frame
+/// touches are withheld, unless they would take in a frame the host keeps (GICD, GICC,
+/// GICR), in which case only the DT's range is.
 fn gic_hyp_frames(gic: &Gic) -> Vec<PhysRange> {
-    match gic {
+    let (regs, host_frames) = match gic {
         // reg = GICD, GICC, GICH, GICV.
-        Gic::V2 { regs } => regs.iter().skip(2).cloned().collect(),
+        Gic::V2 { regs } => (regs, 2),
         // reg = GICD, GICR x #redistributor-regions, then optional GICC, GICH, GICV.
         Gic::V3 {
             regs,
             redistributor_regions,
-        } => regs
-            .iter()
-            .skip(1 + *redistributor_regions as usize + 1)
-            .cloned()
-            .collect(),
+        } => (regs, 1 + *redistributor_regions as usize + 1),
+    };
+    let (keep, hyp) = regs.split_at(host_frames.min(regs.len()));
+    hyp.iter().map(|frame| aliased_span(frame, keep)).collect()
+}
+
+/// `frame` widened to the 64 KiB windows it touches when it has the 64 KiB-aliased shape
+/// and the widened span stays clear of `keep`; otherwise `frame` itself.
+fn aliased_span(frame: &PhysRange, keep: &[PhysRange]) -> PhysRange {
+    let mask = GIC_ALIAS_WINDOW - 1;
+    if frame.start & mask != GIC_ALIAS_WINDOW - PAGE {
+        return frame.clone();
+    }
+    let Some(end) = frame.end.checked_add(mask).map(|e| e & !mask) else {
+        return frame.clone();
+    };
+    let span = (frame.start & !mask)..end;
+    if keep
+        .iter()
+        .any(|k| k.start < span.end && span.start < k.end)
+    {
+        frame.clone()
+    } else {
+        span
     }
 }
 
@@ -135,6 +165,67 @@ mod tests {
         assert_eq!(subtract(&[0..100], &[10..20, 50..200]), [0..10, 20..50]);
         assert_eq!(subtract(&[0..100], &[0..100]), Vec::<PhysRange>::new());
         assert_eq!(subtract(&[0..10, 20..30], &[5..25]), [0..5, 25..30]);
+    }
+
+    #[test]
+    fn aliased_gic_400_frames_are_withheld_with_every_alias() {
+        // Juno's GIC-400 reg: GICD, GICC, GICH, GICV, each page repeated over 64 KiB.
+        let juno = Gic::V2 {
+            regs: alloc::vec![
+                0x2c01_0000..0x2c01_1000,
+                0x2c02_f000..0x2c03_1000,
+                0x2c04_f000..0x2c05_1000,
+                0x2c06_f000..0x2c07_1000,
+            ],
+        };
+        assert_eq!(
+            gic_hyp_frames(&juno),
+            [0x2c04_0000..0x2c06_0000, 0x2c06_0000..0x2c08_0000]
+        );
+        // QEMU's GICv2 frames are 64 KiB apart and 64 KiB aligned: taken as they are.
+        let qemu = Gic::V2 {
+            regs: alloc::vec![
+                0x0800_0000..0x0801_0000,
+                0x0801_0000..0x0802_0000,
+                0x0803_0000..0x0804_0000,
+                0x0804_0000..0x0805_0000,
+            ],
+        };
+        assert_eq!(
+            gic_hyp_frames(&qemu),
+            [0x0803_0000..0x0804_0000, 0x0804_0000..0x0805_0000]
+        );
+        // A packed 4 KiB layout whose GICH happens to sit at ...f000 would take in GICD
+        // if widened: the DT's ranges are kept.
+        let packed = Gic::V2 {
+            regs: alloc::vec![
+                0x1000_e000..0x1000_f000,
+                0x1001_0000..0x1001_2000,
+                0x1000_f000..0x1001_0000,
+                0x1001_2000..0x1001_4000,
+            ],
+        };
+        assert_eq!(
+            gic_hyp_frames(&packed),
+            [0x1000_f000..0x1001_0000, 0x1001_2000..0x1001_4000]
+        );
+        // GICv3 legacy frames after GICD, two GICR regions and GICC.
+        let v3 = Gic::V3 {
+            regs: alloc::vec![
+                0x3000_0000..0x3001_0000,
+                0x301c_0000..0x305c_0000,
+                0x3100_0000..0x3110_0000,
+                0x2c00_0000..0x2c00_2000,
+                0x2c01_f000..0x2c02_1000,
+            ],
+            redistributor_regions: 2,
+        };
+        assert_eq!(gic_hyp_frames(&v3), [0x2c01_0000..0x2c03_0000]);
+        // Fewer reg entries than the frames the host keeps: nothing to withhold.
+        let short = Gic::V2 {
+            regs: alloc::vec![0x2c01_0000..0x2c01_1000],
+        };
+        assert!(gic_hyp_frames(&short).is_empty());
     }
 
     #[test]

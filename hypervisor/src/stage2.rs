@@ -5,7 +5,10 @@
 //! aarch64-paging cannot build concatenated root tables, so a 40-bit IPA space uses a
 //! level-0 root (four-level walk) and anything of 39 bits or less a level-1 root. A level-0
 //! start (VTCR_EL2.SL0 = 2 with 4 KiB pages) is only valid when PARange is at least 44 bits,
-//! so CPUs with a 40- or 42-bit PARange (Cortex-A53/A57 on Juno) get a 39-bit IPA space.
+//! so CPUs with a 40- or 42-bit PARange (Cortex-A53) get a 39-bit IPA space. One VTCR_EL2
+//! and one table serve every CPU: on big.LITTLE systems (Juno: Cortex-A57 or A72 with 44
+//! bits, A53 with 40) the geometry must suit the smallest core, not just the boot CPU
+//! ([`Geometry::for_system`]).
 
 use core::fmt;
 use core::ptr::NonNull;
@@ -51,6 +54,10 @@ pub struct Geometry {
     pub parange: u64,
 }
 
+/// The PARange every Armv8-A core Arm has made reaches (Cortex-A35/A53/A55/A510/A520 have
+/// 40 bits; the big cores have more): what a system of mixed cores is capped to.
+pub const COMMON_PARANGE: u64 = 2;
+
 /// Physical address bits for each PARange encoding.
 pub fn parange_bits(parange: u64) -> u32 {
     match parange & 0xf {
@@ -79,6 +86,26 @@ impl Geometry {
             root_level: if ipa_bits > 39 { 0 } else { 1 },
             parange: (parange & 0xf).min(6),
         }
+    }
+
+    /// Geometry for every CPU of a system whose boot CPU reports `boot_parange`. When the
+    /// DT lists more than one core type (`mixed_cpus`, `SystemInfo::mixed_cpus`), the other
+    /// cores' PARange is unknown until they run, and a Cortex-A53 cannot walk the level-0
+    /// root a 44-bit Cortex-A57 would get: PARange is capped at [`COMMON_PARANGE`].
+    pub fn for_system(boot_parange: u64, mixed_cpus: bool) -> Self {
+        let parange = boot_parange & 0xf;
+        Self::from_parange(if mixed_cpus {
+            parange.min(COMMON_PARANGE)
+        } else {
+            parange
+        })
+    }
+
+    /// Whether a CPU whose ID_AA64MMFR0_EL1.PARange is `parange` can use these tables: its
+    /// physical address size covers the IPA space, and a level-0 start needs 44 bits.
+    pub fn valid_for(&self, parange: u64) -> bool {
+        let pa_bits = parange_bits(parange);
+        pa_bits >= self.ipa_bits && (self.root_level != 0 || pa_bits >= 44)
     }
 
     /// VTCR_EL2: T0SZ, SL0 (start level), inner-shareable write-back walks, 4K granule,
@@ -265,10 +292,36 @@ mod tests {
         let g = Geometry::from_parange(1);
         assert_eq!((g.ipa_bits, g.root_level), (36, 1));
         assert_eq!(g.vtcr(), 0x8001_3540 | 28);
-        // A 40-bit CPU (Cortex-A53/A57): SL0 = 2 would be invalid, so 39 bits, level 1.
+        // A 40-bit CPU (Cortex-A53): SL0 = 2 would be invalid, so 39 bits, level 1.
         let g = Geometry::from_parange(2);
         assert_eq!((g.ipa_bits, g.root_level), (39, 1));
         assert_eq!(g.vtcr(), 0x8002_3540 | 25);
+    }
+
+    #[test]
+    fn mixed_cores_get_a_geometry_every_core_can_walk() {
+        const A53: u64 = 2; // 40 bits
+        const A57_A72: u64 = 4; // 44 bits
+        // Juno booted on its big cluster: the boot CPU's own PARange would give a level-0
+        // root, which the A53s cannot walk.
+        let boot_cpu_only = Geometry::from_parange(A57_A72);
+        assert_eq!((boot_cpu_only.ipa_bits, boot_cpu_only.root_level), (40, 0));
+        assert!(!boot_cpu_only.valid_for(A53));
+        for boot in [A57_A72, A53] {
+            let g = Geometry::for_system(boot, true);
+            assert_eq!(g, Geometry::from_parange(A53));
+            assert!(g.valid_for(A53) && g.valid_for(A57_A72));
+            assert_eq!(g.vtcr() >> 16 & 7, 2, "PS = 40 bits");
+        }
+        // Homogeneous systems keep the boot CPU's PARange (up to the 40-bit cap).
+        assert_eq!(Geometry::for_system(5, false), Geometry::from_parange(5));
+        assert_eq!(Geometry::for_system(1, true), Geometry::from_parange(1));
+        assert!(Geometry::from_parange(5).valid_for(5));
+        assert!(!Geometry::from_parange(5).valid_for(3), "42 bits, level 0");
+        assert!(
+            !Geometry::from_parange(2).valid_for(1),
+            "36 bits < 39-bit IPA"
+        );
     }
 
     #[test]

@@ -16,6 +16,12 @@
 //! | `HYP_BAD_TOO_LARGE_IMAGE` | 4 KiB with a valid Image header whose `image_size` is 2 GiB |
 //! | `HYP_BAD_NO_CPUS_DTB` | a bootable DTB whose `/cpus` has no cpu nodes |
 //! | `HYP_BAD_CPU_REG_DTB` | a bootable DTB whose `/cpus/cpu@1` `reg` is three cells |
+//! | `HYP_UBOOT_FLASH` | `ci/mkuboot.sh`'s flash: TF-A BL1 + FIP with OP-TEE and U-Boot as BL33 |
+//! | `HYP_UBOOT_DISK` | `ci/mkuboot.sh`'s disk: `boot.scr`, the hypervisor, `HYP_LINUX_IMAGE`, `HYP_INITRD` (bootargs with `autotest`) |
+//! | `HYP_IMAGE` | the hypervisor image (`build/hypervisor.bin`), booted without firmware as QEMU's `-kernel` |
+//! | `HYP_DIRECT_DTB` | DTB for booting without firmware (`ci/mkdtb.sh -`): kernel module at `DIRECT_KERNEL_ADDR` |
+//! | `HYP_GICV2_FLASH` | flash of the GICv2 build of TF-A + OP-TEE, hypervisor as BL33 |
+//! | `HYP_GICV2_DTB` | DTB of the `gic-version=2` machine with the Linux modules |
 //!
 //! A relative path is taken from the repository's top directory (cargo runs tests from the
 //! crate's directory). A variable that is unset, empty, or names no file is a test failure
@@ -126,6 +132,75 @@ impl BadInputs {
             too_large_image: require("HYP_BAD_TOO_LARGE_IMAGE"),
             no_cpus_dtb: require("HYP_BAD_NO_CPUS_DTB"),
             cpu_reg_dtb: require("HYP_BAD_CPU_REG_DTB"),
+        }
+    }
+}
+
+/// The U-Boot chain (`tests/chains.rs`): TF-A -> U-Boot -> `boot.scr` on a disk.
+#[derive(Clone, Debug)]
+pub struct UBootChain {
+    /// `HYP_UBOOT_FLASH`.
+    pub flash: PathBuf,
+    /// `HYP_UBOOT_DISK`.
+    pub disk: PathBuf,
+}
+
+impl UBootChain {
+    /// Reads the variables (panics as [`require`] does).
+    pub fn from_env() -> Self {
+        Self {
+            flash: require("HYP_UBOOT_FLASH"),
+            disk: require("HYP_UBOOT_DISK"),
+        }
+    }
+}
+
+/// The boot without firmware (`tests/chains.rs`): the hypervisor as QEMU's `-kernel`.
+#[derive(Clone, Debug)]
+pub struct NoFirmware {
+    /// `HYP_IMAGE`.
+    pub hypervisor: PathBuf,
+    /// `HYP_DIRECT_DTB`.
+    pub dtb: PathBuf,
+    /// `HYP_LINUX_IMAGE`.
+    pub image: PathBuf,
+    /// `HYP_INITRD`.
+    pub initrd: PathBuf,
+}
+
+impl NoFirmware {
+    /// Reads the variables (panics as [`require`] does).
+    pub fn from_env() -> Self {
+        Self {
+            hypervisor: require("HYP_IMAGE"),
+            dtb: require("HYP_DIRECT_DTB"),
+            image: require("HYP_LINUX_IMAGE"),
+            initrd: require("HYP_INITRD"),
+        }
+    }
+}
+
+/// The GICv2 boot (`tests/chains.rs`): the TF-A chain on `gic-version=2`.
+#[derive(Clone, Debug)]
+pub struct GicV2 {
+    /// `HYP_GICV2_FLASH`.
+    pub flash: PathBuf,
+    /// `HYP_GICV2_DTB`.
+    pub dtb: PathBuf,
+    /// `HYP_LINUX_IMAGE`.
+    pub image: PathBuf,
+    /// `HYP_INITRD`.
+    pub initrd: PathBuf,
+}
+
+impl GicV2 {
+    /// Reads the variables (panics as [`require`] does).
+    pub fn from_env() -> Self {
+        Self {
+            flash: require("HYP_GICV2_FLASH"),
+            dtb: require("HYP_GICV2_DTB"),
+            image: require("HYP_LINUX_IMAGE"),
+            initrd: require("HYP_INITRD"),
         }
     }
 }

@@ -10,13 +10,14 @@
 //!   silently.
 //!
 //! The tests themselves live in `tests/`: `payload.rs` (the EL1 payload's cases),
-//! `linux_boot.rs` (the Linux host boot) and `bad_input.rs` (boot inputs the hypervisor must
-//! refuse with one error line and a power-off).
+//! `linux_boot.rs` (the Linux host boot), `bad_input.rs` (boot inputs the hypervisor must
+//! refuse with one error line and a power-off) and `chains.rs` (the same Linux boot through
+//! U-Boot, without firmware, and on GICv2).
 
 pub mod artifacts;
 pub mod qemu;
 
-pub use qemu::{Error, Match, Qemu, QemuArgs};
+pub use qemu::{Error, Firmware, Match, Qemu, QemuArgs};
 
 use std::path::PathBuf;
 

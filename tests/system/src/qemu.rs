@@ -36,61 +36,110 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Lines of console output quoted in an error.
 const TAIL_LINES: usize = 40;
 
+/// What QEMU starts first (`ci/qemu.sh --flash` or `--hypervisor`).
+#[derive(Clone, Debug)]
+pub enum Firmware {
+    /// `--flash`: TF-A's flash image (BL1 + FIP with OP-TEE); its BL33 is the hypervisor
+    /// (`ci/mkflash.sh`) or U-Boot (`ci/mkuboot.sh`).
+    Flash(PathBuf),
+    /// `--hypervisor`: no firmware. QEMU's `-kernel` is this hypervisor image (entered at EL2
+    /// with x0 = the DTB) and QEMU's own PSCI answers its SMCs; there is no Secure world.
+    None(PathBuf),
+}
+
 /// The arguments of `ci/qemu.sh`.
 #[derive(Clone, Debug)]
 pub struct QemuArgs {
-    /// `--flash`: TF-A's flash image (BL1 + FIP).
-    pub flash: PathBuf,
-    /// `--dtb`: the device tree.
-    pub dtb: PathBuf,
-    /// `--kernel`: the host kernel or payload Image.
-    pub kernel: PathBuf,
+    /// `--flash F` or `--hypervisor H`.
+    pub firmware: Firmware,
+    /// `--dtb`: the device tree (with [`QemuArgs::kernel`]; `None` when a boot loader on
+    /// [`QemuArgs::disk`] brings its own).
+    pub dtb: Option<PathBuf>,
+    /// `--kernel`: the host kernel or payload Image (with [`QemuArgs::dtb`]).
+    pub kernel: Option<PathBuf>,
     /// `--initrd`.
     pub initrd: Option<PathBuf>,
+    /// `--disk`: a raw disk image on virtio-blk (the U-Boot chain boots from it).
+    pub disk: Option<PathBuf>,
+    /// `--gic` (the script's default, 3, otherwise; it must match the flash and the DTB).
+    pub gic: Option<u32>,
     /// `--smp` (the script's default otherwise; it must match the DTB's CPUs).
     pub smp: Option<u32>,
-    /// `--secure-log`: the Secure world's UART. Default: `build/logs/<test>.secure.log`.
+    /// `--secure-log`: the Secure world's UART. Default: `build/logs/<test>.secure.log`;
+    /// never passed with [`Firmware::None`] (there is no Secure world).
     pub secure_log: Option<PathBuf>,
     /// Passed to QEMU after `--`.
     pub extra: Vec<String>,
 }
 
 impl QemuArgs {
-    /// The three mandatory images; everything else at its default.
+    /// The TF-A chain: flash, DTB and kernel; everything else at its default.
     pub fn new(
         flash: impl Into<PathBuf>,
         dtb: impl Into<PathBuf>,
         kernel: impl Into<PathBuf>,
     ) -> Self {
         Self {
-            flash: flash.into(),
-            dtb: dtb.into(),
-            kernel: kernel.into(),
+            firmware: Firmware::Flash(flash.into()),
+            dtb: Some(dtb.into()),
+            kernel: Some(kernel.into()),
             initrd: None,
+            disk: None,
+            gic: None,
             smp: None,
             secure_log: None,
             extra: Vec::new(),
         }
     }
 
+    /// The U-Boot chain: a flash whose BL33 is U-Boot and the disk its `boot.scr` is on.
+    pub fn uboot(flash: impl Into<PathBuf>, disk: impl Into<PathBuf>) -> Self {
+        Self {
+            dtb: None,
+            kernel: None,
+            disk: Some(disk.into()),
+            ..Self::new(flash, "", "")
+        }
+    }
+
+    /// No firmware: the hypervisor as QEMU's `-kernel`, with a DTB and kernel.
+    pub fn no_firmware(
+        hypervisor: impl Into<PathBuf>,
+        dtb: impl Into<PathBuf>,
+        kernel: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            firmware: Firmware::None(hypervisor.into()),
+            ..Self::new("", dtb, kernel)
+        }
+    }
+
     fn to_args(&self, default_secure_log: &Path) -> Vec<String> {
         let path = |p: &Path| p.display().to_string();
-        let mut args = vec![
-            "--flash".into(),
-            path(&self.flash),
-            "--dtb".into(),
-            path(&self.dtb),
-            "--kernel".into(),
-            path(&self.kernel),
-        ];
-        if let Some(initrd) = &self.initrd {
-            args.extend(["--initrd".into(), path(initrd)]);
+        let mut args = match &self.firmware {
+            Firmware::Flash(flash) => vec!["--flash".into(), path(flash)],
+            Firmware::None(hypervisor) => vec!["--hypervisor".into(), path(hypervisor)],
+        };
+        for (option, value) in [
+            ("--dtb", &self.dtb),
+            ("--kernel", &self.kernel),
+            ("--initrd", &self.initrd),
+            ("--disk", &self.disk),
+        ] {
+            if let Some(value) = value {
+                args.extend([option.into(), path(value)]);
+            }
+        }
+        if let Some(gic) = self.gic {
+            args.extend(["--gic".into(), gic.to_string()]);
         }
         if let Some(smp) = self.smp {
             args.extend(["--smp".into(), smp.to_string()]);
         }
-        let secure_log = self.secure_log.as_deref().unwrap_or(default_secure_log);
-        args.extend(["--secure-log".into(), path(secure_log)]);
+        if let Firmware::Flash(_) = self.firmware {
+            let secure_log = self.secure_log.as_deref().unwrap_or(default_secure_log);
+            args.extend(["--secure-log".into(), path(secure_log)]);
+        }
         if !self.extra.is_empty() {
             args.push("--".into());
             args.extend(self.extra.iter().cloned());
@@ -622,6 +671,23 @@ mod tests {
             args.to_args(Path::new("s.log")).join(" "),
             "--flash f.bin --dtb d.dtb --kernel k.bin --initrd i.cpio --smp 2 \
              --secure-log s.log -- -d unimp"
+        );
+    }
+
+    #[test]
+    fn qemu_args_for_the_uboot_chain_and_without_firmware() {
+        let mut uboot = QemuArgs::uboot("u.bin", "disk.img");
+        uboot.gic = Some(2);
+        assert_eq!(
+            uboot.to_args(Path::new("s.log")).join(" "),
+            "--flash u.bin --disk disk.img --gic 2 --secure-log s.log"
+        );
+        let mut direct = QemuArgs::no_firmware("hyp.bin", "d.dtb", "k.bin");
+        direct.initrd = Some("i.cpio".into());
+        direct.secure_log = Some("ignored.log".into());
+        assert_eq!(
+            direct.to_args(Path::new("s.log")).join(" "),
+            "--hypervisor hyp.bin --dtb d.dtb --kernel k.bin --initrd i.cpio"
         );
     }
 }

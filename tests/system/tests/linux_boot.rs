@@ -46,7 +46,7 @@ fn linux_boots_as_host() {
 
     // The hypervisor: its carve-out, then the hand-over to the host at EL1.
     let carve = qemu
-        .expect(r"hyp: carve-out (0x[0-9a-f]+)-(0x[0-9a-f]+)", HYP_TIMEOUT)
+        .expect(r"hyp: carve-out (0x[0-9a-f]+)-(0x[0-9a-f]+) ", HYP_TIMEOUT)
         .unwrap_or_else(|e| panic!("no carve-out line from the hypervisor: {e}"));
     let (carve_start, carve_end) = (
         hex(carve.groups[0].as_deref().unwrap_or_default()),

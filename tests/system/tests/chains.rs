@@ -1,0 +1,328 @@
+//! The Linux host boot through the other boot chains (issue 5): each boots Debian's kernel and
+//! the project's initramfs (`autotest`: it prints its facts and powers off) under the
+//! hypervisor, to the same markers as `linux_boot.rs`:
+//!
+//! - `uboot_chain_boots_linux_as_host`: TF-A -> OP-TEE -> U-Boot (BL33) -> U-Boot's distro boot
+//!   finds `boot.scr` on a virtio disk -> `booti` the hypervisor with U-Boot's DT in x0 -> Linux.
+//!   FF-A and OP-TEE work.
+//! - `no_firmware_boots_linux_as_host`: QEMU's `-kernel` is the hypervisor (no EL3, no SPMC,
+//!   QEMU's own PSCI); FF-A is cleanly absent in the host.
+//! - `gicv2_boots_linux_as_host`: the TF-A chain on `gic-version=2` with the GICv2 builds of
+//!   TF-A and OP-TEE; the GICv2 hypervisor frames (GICH, GICV) are withheld; FF-A works.
+//!
+//! Inputs (set by `make test`, see `system_tests::artifacts`): `HYP_UBOOT_FLASH`,
+//! `HYP_UBOOT_DISK`, `HYP_IMAGE`, `HYP_DIRECT_DTB`, `HYP_GICV2_FLASH`, `HYP_GICV2_DTB`,
+//! `HYP_LINUX_IMAGE`, `HYP_INITRD`. Consoles: `build/logs/<test>.log`.
+
+use std::time::Duration;
+
+use system_tests::artifacts::{GicV2, NoFirmware, UBootChain};
+use system_tests::{Qemu, QemuArgs};
+
+/// Firmware (+ U-Boot's 2 s autoboot countdown) + hypervisor to the hypervisor's last line.
+const HYP_TIMEOUT: Duration = Duration::from_secs(90);
+/// Linux to user space with four CPUs under TCG (about 5 s here; CI machines are slower).
+const LINUX_TIMEOUT: Duration = Duration::from_secs(180);
+/// From `HOST-CHECK-END` to QEMU's exit (PSCI SYSTEM_OFF).
+const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where TF-A's BL2 finds QEMU's DTB, and the hypervisor looks when x0 holds none.
+const DEFAULT_DTB: u64 = 0x4000_0000;
+/// `ci/config.sh`: HYP_ADDR (TF-A's BL33 slot; U-Boot's `booti` keeps the image there).
+const HYP_ADDR: u64 = 0x6000_0000;
+/// `ci/config.sh`: where QEMU puts `-kernel` and `-dtb` without firmware.
+const DIRECT_HYP_ADDR: u64 = 0x4020_0000;
+const DIRECT_DTB_ADDR: u64 = 0x4800_0000;
+/// QEMU virt's GICv2 hypervisor frames (hw/arm/virt.c: VIRT_GIC_HYP, VIRT_GIC_VCPU), 64 KiB each.
+const GICH: (u64, u64) = (0x0803_0000, 0x0804_0000);
+const GICV: (u64, u64) = (0x0804_0000, 0x0805_0000);
+
+fn hex(s: &str) -> u64 {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16)
+        .unwrap_or_else(|e| panic!("not a hex number {s:?}: {e}"))
+}
+
+/// `/proc/iomem` top-level lines named `name`, as inclusive-exclusive ranges.
+fn iomem_ranges(block: &str, name: &str) -> Vec<(u64, u64)> {
+    block
+        .lines()
+        .filter_map(|l| l.trim_end_matches('\r').strip_prefix("iomem: "))
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| {
+            let (range, what) = l.split_once(" : ")?;
+            let (start, end) = range.split_once('-')?;
+            (what.trim() == name).then(|| (hex(start), hex(end) + 1))
+        })
+        .collect()
+}
+
+/// Whether the Secure world (TF-A's SPMD + OP-TEE as SPMC) is in the chain.
+#[derive(Clone, Copy, PartialEq)]
+enum Spmc {
+    Present,
+    Absent,
+}
+
+/// What one boot showed, for the chain-specific checks.
+struct Boot {
+    qemu: Qemu,
+    /// `hyp: device tree at <addr>` (where the hypervisor found its DTB).
+    dtb_addr: u64,
+    /// The hypervisor's `hyp: device tree at ...` line.
+    dtb_line: String,
+    /// The carve-out `[start, end)`.
+    carve_out: (u64, u64),
+    /// The initramfs's block between `HOST-CHECK-BEGIN` and `HOST-CHECK-END`.
+    block: String,
+    /// The whole console.
+    output: String,
+}
+
+/// Boots `args` and checks what every chain must show, the markers of `linux_boot.rs`: the
+/// hypervisor's banner, its carve-out and the hand-over to the host at EL1; Linux at EL1 on
+/// four CPUs, all online; the carve-out reserved and not System RAM; FF-A v1.2 with OP-TEE's
+/// driver, partitions and /dev/tee0 when `spmc` is present, and no trace of FF-A when it is
+/// absent; `reboot: Power down`, QEMU's exit status 0, and no error, warning or oops.
+fn boot_linux(name: &str, args: &QemuArgs, spmc: Spmc) -> Boot {
+    let mut qemu = Qemu::spawn(name, args).unwrap_or_else(|e| panic!("{e}"));
+
+    qemu.expect(r"hyp: ffa-hyp \S+ on \S+: running at EL2", HYP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("no hypervisor banner: {e}"));
+    // Each pattern runs to a character after the number, or up to the line's end, so that a
+    // line the console has only half delivered cannot match with a truncated number.
+    let dtb = qemu
+        .expect(r"hyp: device tree at (0x[0-9a-f]+):[^\n]*\n", HYP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the hypervisor found no device tree: {e}"));
+    let dtb_addr = hex(dtb.groups[0].as_deref().unwrap_or_default());
+    let carve = qemu
+        .expect(r"hyp: carve-out (0x[0-9a-f]+)-(0x[0-9a-f]+) ", HYP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("no carve-out line from the hypervisor: {e}"));
+    let carve_out = (
+        hex(carve.groups[0].as_deref().unwrap_or_default()),
+        hex(carve.groups[1].as_deref().unwrap_or_default()),
+    );
+    assert!(
+        carve_out.0 < carve_out.1,
+        "empty carve-out {:?}",
+        carve.text
+    );
+    qemu.expect(r"hyp: entering host at EL1 pc=0x[0-9a-f]+", HYP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the hypervisor did not enter the host: {e}"));
+
+    let mut markers = vec![
+        r"CPU: All CPU\(s\) started at EL1",
+        r"SMP: Total of 4 processors activated",
+        r"HOST-CHECK-BEGIN",
+    ];
+    if spmc == Spmc::Present {
+        markers.extend([
+            r"ARM FF-A: Firmware version 1\.2 found",
+            r"optee: initialized driver",
+        ]);
+    }
+    if let Err(e) = qemu.expect_all(&markers, LINUX_TIMEOUT) {
+        panic!("Linux did not come up as expected: {e}");
+    }
+    let end = qemu
+        .expect(r"HOST-CHECK-END", LINUX_TIMEOUT)
+        .unwrap_or_else(|e| panic!("the initramfs checks did not finish: {e}"));
+    let output = qemu.output();
+    let begin = output
+        .find("HOST-CHECK-BEGIN")
+        .expect("HOST-CHECK-BEGIN was matched above");
+    let block = output[begin..end.start].to_string();
+
+    assert!(
+        block.contains("cpu-online: 0-3"),
+        "four CPUs online in the host; check block:\n{block}"
+    );
+    let (carve_start, carve_end) = carve_out;
+    let ram = iomem_ranges(&block, "System RAM");
+    assert!(
+        !ram.is_empty(),
+        "no System RAM lines in /proc/iomem:\n{block}"
+    );
+    for (start, end) in &ram {
+        assert!(
+            *end <= carve_start || *start >= carve_end,
+            "System RAM {start:#x}-{end:#x} overlaps the carve-out \
+             {carve_start:#x}-{carve_end:#x}:\n{block}"
+        );
+    }
+    assert!(
+        iomem_ranges(&block, "reserved").contains(&carve_out),
+        "the carve-out {carve_start:#x}-{carve_end:#x} is not a reserved range:\n{block}"
+    );
+    let line = |key: &str| {
+        block
+            .lines()
+            .find_map(|l| l.trim_end_matches('\r').strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key:?} line in the check block:\n{block}"))
+            .trim()
+            .to_string()
+    };
+    match spmc {
+        Spmc::Present => {
+            assert!(
+                line("ffa-devices:").contains("arm-ffa-"),
+                "FF-A partitions probed:\n{block}"
+            );
+            assert!(
+                line("tee-devices:").contains("/dev/tee0"),
+                "OP-TEE device present:\n{block}"
+            );
+        }
+        Spmc::Absent => {
+            assert_eq!(line("ffa-devices:"), "", "no FF-A partitions:\n{block}");
+            assert_eq!(line("tee-devices:"), "", "no TEE devices:\n{block}");
+        }
+    }
+
+    qemu.expect(r"reboot: Power down", EXIT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("no power-off: {e}"));
+    let status = qemu
+        .wait_exit(EXIT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("after power-off: {e}"));
+    assert!(status.success(), "QEMU exited with {status}, want 0");
+
+    let output = qemu.output();
+    for bad in [
+        "hyp: ERROR",
+        "hyp: WARN",
+        "Unable to handle kernel",
+        "Internal error",
+        "Kernel panic",
+        "Call trace:",
+    ] {
+        assert!(
+            !output.contains(bad),
+            "console has {bad:?}; log: {}",
+            qemu.log_path().display()
+        );
+    }
+    if spmc == Spmc::Absent {
+        for trace in ["ARM FF-A: Firmware version", "optee: initialized driver"] {
+            assert!(
+                !output.contains(trace),
+                "no SPMC in this chain, yet the console has {trace:?}; log: {}",
+                qemu.log_path().display()
+            );
+        }
+    }
+    Boot {
+        qemu,
+        dtb_addr,
+        dtb_line: dtb.line,
+        carve_out,
+        block,
+        output,
+    }
+}
+
+#[test]
+fn uboot_chain_boots_linux_as_host() {
+    let images = UBootChain::from_env();
+    let args = QemuArgs::uboot(&images.flash, &images.disk);
+    let boot = boot_linux("uboot_chain_boots_linux_as_host", &args, Spmc::Present);
+    let log = boot.qemu.log_path().display();
+
+    // U-Boot ran our script from the disk, by itself, and booti'd the hypervisor...
+    let uboot = boot
+        .output
+        .find("U-Boot 20")
+        .unwrap_or_else(|| panic!("no U-Boot banner; log: {log}"));
+    let script = boot
+        .output
+        .find("ffa-hyp boot.scr: booti")
+        .unwrap_or_else(|| panic!("boot.scr did not reach its booti; log: {log}"));
+    let banner = boot
+        .output
+        .find("hyp: ffa-hyp")
+        .expect("matched in boot_linux");
+    assert!(
+        uboot < script && script < banner,
+        "U-Boot, then boot.scr, then the hypervisor; log: {log}"
+    );
+    assert!(
+        boot.output.contains("Scanning virtio 0:1")
+            && boot.output.contains("Found U-Boot script /boot.scr"),
+        "U-Boot's distro boot found boot.scr on the virtio disk; log: {log}"
+    );
+    // ...in place at HYP_ADDR, and the DTB came in x0: booti hands over U-Boot's copy (moved
+    // near the top of RAM), not the firmware's DTB at its fixed address.
+    assert_eq!(
+        boot.carve_out.0, HYP_ADDR,
+        "booti should run the image in place at {HYP_ADDR:#x}; log: {log}"
+    );
+    assert_ne!(
+        boot.dtb_addr, DEFAULT_DTB,
+        "the hypervisor read the DTB at the default address, not U-Boot's from x0: {:?}",
+        boot.dtb_line
+    );
+}
+
+#[test]
+fn no_firmware_boots_linux_as_host() {
+    let images = NoFirmware::from_env();
+    let mut args = QemuArgs::no_firmware(&images.hypervisor, &images.dtb, &images.image);
+    args.initrd = Some(images.initrd.clone());
+    let boot = boot_linux("no_firmware_boots_linux_as_host", &args, Spmc::Absent);
+    let log = boot.qemu.log_path().display();
+
+    assert!(
+        !boot.output.contains("Trusted Firmware") && !boot.output.contains("U-Boot"),
+        "no firmware runs before the hypervisor; log: {log}"
+    );
+    // QEMU's -kernel placement and its x0 = DTB.
+    assert_eq!(
+        boot.carve_out.0, DIRECT_HYP_ADDR,
+        "QEMU loads -kernel at RAM + 2 MiB; log: {log}"
+    );
+    assert_eq!(
+        boot.dtb_addr, DIRECT_DTB_ADDR,
+        "the hypervisor should take QEMU's -dtb from x0: {:?}",
+        boot.dtb_line
+    );
+    // The hypervisor found no FF-A below it (QEMU's PSCI does not even report SMCCC 1.2) and
+    // turned its proxy off instead of failing.
+    assert!(
+        boot.output.contains("hyp: FF-A: proxy off"),
+        "the hypervisor should report its FF-A proxy off; log: {log}"
+    );
+    // QEMU's own PSCI answered the host (through the relay) and started every CPU.
+    assert!(
+        boot.block.contains("psci: PSCIv1.1 detected in firmware"),
+        "PSCI from QEMU:\n{}",
+        boot.block
+    );
+}
+
+#[test]
+fn gicv2_boots_linux_as_host() {
+    let images = GicV2::from_env();
+    let mut args = QemuArgs::new(&images.flash, &images.dtb, &images.image);
+    args.initrd = Some(images.initrd.clone());
+    args.gic = Some(2);
+    let boot = boot_linux("gicv2_boots_linux_as_host", &args, Spmc::Present);
+    let log = boot.qemu.log_path().display();
+
+    assert!(
+        boot.dtb_line.contains("GIC v2"),
+        "the hypervisor sees a GICv2: {:?}",
+        boot.dtb_line
+    );
+    // The host drives the GICv2 distributor and CPU interface itself (the GICv2 driver and
+    // QEMU's v2m MSI frame; no GICv3 driver)...
+    assert!(
+        boot.output.contains("GICv2m: range") && !boot.output.contains("GICv3:"),
+        "Linux runs the GICv2 driver; log: {log}"
+    );
+    // ...and never gets the hypervisor control and virtual CPU interface frames.
+    for (frame, (start, end)) in [("GICH", GICH), ("GICV", GICV)] {
+        let withheld = format!("hyp:   withheld from the host: {start:#x}-{end:#x}");
+        assert!(
+            boot.output.contains(&withheld),
+            "{frame} {start:#x}-{end:#x} is not withheld from the host; log: {log}"
+        );
+    }
+}

@@ -1,7 +1,8 @@
 # The user's entry points:
 #   make run    boot TF-A -> OP-TEE -> hypervisor -> Linux under QEMU to a shell (`poweroff` ends it)
 #   make test   every test: lint, unit, fuzz smoke, system tests on the real stack
-#   make bench  image size, carve-out, stage-2 pages, EL2 instructions to the host's first instruction
+#   make bench  image size, carve-out, stage-2 pages, EL2 instructions to the host's first instruction,
+#               EL2 instructions per trapped call and function ID (payload workload, Linux to power-off)
 # The stack (packages, TF-A, OP-TEE, kernel, initramfs) is installed and built by ci/ scripts
 # into build/ and cached there; the first run takes a few minutes, later ones seconds.
 
@@ -160,8 +161,8 @@ test-system: dtbs bad-inputs chains
 	HYP_LINUX_DTB=$(BUILD)/linux-test.dtb HYP_LINUX_IMAGE=$$KERNEL_IMAGE HYP_INITRD=$$INITRAMFS \
 	$(CARGO) test -p system-tests -- --test-threads=1
 
-bench: hypervisor stack
-	BENCH_HYP_BIN=$(HYP_BIN) BENCH_HYP_ELF=$(ROOT)/$(HYP_ELF) bash ci/bench.sh
+bench: hypervisor stack payload
+	BENCH_HYP_BIN=$(HYP_BIN) BENCH_HYP_ELF=$(ROOT)/$(HYP_ELF) BENCH_PAYLOAD=$(PAYLOAD_BIN) bash ci/bench.sh
 
 clean:
 	$(CARGO) clean

@@ -5,11 +5,17 @@
 #   3. the host stage-2 table pages (and the block mix)           no goal yet
 #   4. EL2 instructions from hypervisor entry to the first host   goal <= 2,000,000
 #      (NS-EL1) instruction, counted by the el-counter QEMU plugin
+#   5. EL2 instructions per trapped call, per function ID (count, mean, min, max), beside
+#      pKVM's figures on this stack and the goal (<= 100 per forwarded DIRECT_REQ), for
+#      (a) the EL1 test payload's bench workload (tests/payload/src/bench.rs: FF-A calls
+#      Linux does not make at boot, a rejected call, PSCI and SMCCC) and (b) Linux booting
+#      to power-off
 #
 #   ci/bench.sh                       # `make bench`; see docs/bench.md
 #
-# It boots the real stack once, through ci/qemu.sh (TF-A + OP-TEE + the hypervisor + the host
-# kernel), with tools/el-counter loaded, and reads the hypervisor's console lines
+# It boots the real stack through ci/qemu.sh (TF-A + OP-TEE + the hypervisor + the host
+# kernel), with tools/el-counter loaded, then the payload the same way, and reads the
+# hypervisor's console lines
 #   hyp: image <N> bytes
 #   hyp: carve-out 0x<start>-0x<end> (<N> KiB)
 #   hyp: stage-2 <N> table pages, blocks 1G=<a> 2M=<b> 4K=<c>
@@ -17,8 +23,13 @@
 # and the plugin's "el-counter: boot vcpu=0 ..." line. Outputs stay in build/bench/.
 #
 # Environment (all optional):
-#   BENCH_RUN=boot|full   boot (default): stop QEMU as soon as the host's first instruction has
-#                         run; full: let the host run until it powers off (or the timeout)
+#   BENCH_RUN=full|boot   full (default): let the host run until it powers off (or the
+#                         timeout), and list its trapped calls; boot: stop QEMU as soon as the
+#                         host's first instruction has run (figures 1-4 only)
+#   BENCH_PAYLOAD         the EL1 payload image for workload (a) (default build/payload.bin,
+#                         `make payload`); 0: skip workload (a)
+#   BENCH_TRAP_PROFILE=ID also profile the trap windows of function ID (e.g. 0x8400006f): the
+#                         NS-EL2 instructions per hypervisor function, as the boot profile
 #   BENCH_TIMEOUT=60|300  seconds (boot|full run) before QEMU is stopped (SIGTERM, then SIGKILL)
 #   BENCH_BOOTARGS        host command line in the DTB (default "console=ttyAMA0 autotest":
 #                         the initramfs prints its checks and powers off)
@@ -42,7 +53,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
 
 OUT=$BUILD_DIR/bench
-RUN=${BENCH_RUN:-boot}
+RUN=${BENCH_RUN:-full}
 TIMEOUT=${BENCH_TIMEOUT:-$([ "$RUN" = boot ] && echo 60 || echo 300)}
 BOOTARGS=${BENCH_BOOTARGS:-console=ttyAMA0 autotest}
 SMP=${BENCH_SMP:-1}
@@ -50,6 +61,8 @@ ICOUNT=${BENCH_ICOUNT:-1}
 MODE=${BENCH_MODE:-tb}
 STRICT=${BENCH_STRICT:-0}
 HOT=${BENCH_HOT:-10}
+TRAP_PROFILE=${BENCH_TRAP_PROFILE:-}
+PAYLOAD=${BENCH_PAYLOAD:-$BUILD_DIR/payload.bin}
 PLUGIN=$BUILD_DIR/plugins/libel-counter.so
 QEMU_SH=${BENCH_QEMU_SH:-$CI_DIR/qemu.sh}
 
@@ -60,6 +73,8 @@ GOAL_BOOT_EL2=2000000
 missing() { printf '[bench.sh] MISSING: %s\n' "$*" >&2; exit 2; }
 case $RUN in boot|full) ;; *) missing "BENCH_RUN must be boot or full, not '$RUN'" ;; esac
 case $MODE in tb|insn) ;; *) missing "BENCH_MODE must be tb or insn, not '$MODE'" ;; esac
+[ -z "$TRAP_PROFILE" ] || [[ $TRAP_PROFILE =~ ^0x[0-9a-fA-F]{1,8}$ ]] ||
+    missing "BENCH_TRAP_PROFILE must be a function ID like 0x8400006f, not '$TRAP_PROFILE'"
 
 # --- 1. what the run needs ---------------------------------------------------------------------
 command -v qemu-system-aarch64 >/dev/null ||
@@ -101,26 +116,11 @@ else
         missing "could not make the DTB (ci/mkdtb.sh)"
 fi
 
-# --- 2. one boot with the plugin ---------------------------------------------------------------
-CONSOLE=$OUT/console.log PLOG=$OUT/el-counter.log SECLOG=$OUT/secure.log
-rm -f "$CONSOLE" "$PLOG" "$SECLOG"
-qargs=(--flash "$FLASH" --dtb "$DTB" --kernel "$KERNEL" --smp "$SMP" --secure-log "$SECLOG")
-[ -n "$INITRD" ] && qargs+=(--initrd "$INITRD")
-popts=mode=$MODE
-[ "$HOT" -gt 0 ] && popts+=,hot=1000000
-extra=(-plugin "$PLUGIN,$popts" -d plugin -D "$PLOG")
-if [ "$ICOUNT" = 1 ] && ! grep -q -- '-icount' "$QEMU_SH"; then
-    extra+=(-icount shift=0,sleep=off)
-fi
-printf '%q ' bash "$QEMU_SH" "${qargs[@]}" -- "${extra[@]}" > "$OUT/command.txt"
-step "booting ($RUN run, timeout ${TIMEOUT}s): $(cat "$OUT/command.txt")"
-
+# --- 2. the boots with the plugin -------------------------------------------------------------
 alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-# setsid: QEMU (ci/qemu.sh execs it) leads its own process group, so stopping it stops exactly
-# what this script started, wrapper included, and nothing else.
-setsid bash "$QEMU_SH" "${qargs[@]}" -- "${extra[@]}" </dev/null >"$CONSOLE" 2>&1 &
-qpid=$!
+qpid=""
 stop_qemu() {
+    [ -n "$qpid" ] || return 0
     local sig target=$qpid
     [ "$(ps -o pgid= -p "$qpid" 2>/dev/null | tr -d ' ')" = "$qpid" ] && target=-$qpid
     for sig in TERM KILL; do
@@ -130,20 +130,67 @@ stop_qemu() {
     done
 }
 trap 'stop_qemu' EXIT INT TERM
-t0=$SECONDS ended=""
-while alive "$qpid"; do
-    if [ "$RUN" = boot ] && grep -q '^el-counter: boot vcpu=0 ' "$PLOG" 2>/dev/null; then
-        ended="host entered"; break
+
+# boot_once LABEL CONSOLE PLOG CMDFILE STOP(boot|full) TIMEOUT -- ci/qemu.sh arguments...
+# Runs one QEMU with the plugin; sets `ended` to why the run ended.
+boot_once() {
+    local label=$1 console=$2 plog=$3 cmdfile=$4 stop=$5 timeout=$6; shift 7
+    rm -f "$console" "$plog"
+    local popts=mode=$MODE
+    [ "$HOT" -gt 0 ] && [ "$stop" != payload ] && popts+=,hot=1000000
+    [ -n "$TRAP_PROFILE" ] && popts+=,tid=$TRAP_PROFILE
+    local extra=(-plugin "$PLUGIN,$popts" -d plugin -D "$plog")
+    if [ "$ICOUNT" = 1 ] && ! grep -q -- '-icount' "$QEMU_SH"; then
+        extra+=(-icount shift=0,sleep=off)
     fi
-    if [ $((SECONDS - t0)) -ge "$TIMEOUT" ]; then ended="timeout after ${TIMEOUT}s"; break; fi
-    sleep 0.2
-done
-stop_qemu
-rc=0; wait "$qpid" 2>/dev/null || rc=$?
+    printf '%q ' bash "$QEMU_SH" "$@" -- "${extra[@]}" > "$cmdfile"
+    step "booting $label (timeout ${timeout}s): $(cat "$cmdfile")"
+    # setsid: QEMU (ci/qemu.sh execs it) leads its own process group, so stopping it stops
+    # exactly what this script started, wrapper included, and nothing else.
+    setsid bash "$QEMU_SH" "$@" -- "${extra[@]}" </dev/null >"$console" 2>&1 &
+    qpid=$!
+    local t0=$SECONDS rc=0
+    ended=""
+    while alive "$qpid"; do
+        if [ "$stop" = boot ] && grep -q '^el-counter: boot vcpu=0 ' "$plog" 2>/dev/null; then
+            ended="host entered"; break
+        fi
+        if [ $((SECONDS - t0)) -ge "$timeout" ]; then ended="timeout after ${timeout}s"; break; fi
+        sleep 0.2
+    done
+    stop_qemu
+    wait "$qpid" 2>/dev/null || rc=$?
+    qpid=""
+    [ -n "$ended" ] || ended="QEMU exited (status $rc)"
+    note "run ended: $ended, $((SECONDS - t0)) s wall"
+    tr -d '\r' < "$console" > "$console.txt" && mv "$console.txt" "$console"
+}
+
+CONSOLE=$OUT/console.log PLOG=$OUT/el-counter.log SECLOG=$OUT/secure.log
+rm -f "$SECLOG"
+qargs=(--flash "$FLASH" --dtb "$DTB" --kernel "$KERNEL" --smp "$SMP" --secure-log "$SECLOG")
+[ -n "$INITRD" ] && qargs+=(--initrd "$INITRD")
+boot_once "the host ($RUN run)" "$CONSOLE" "$PLOG" "$OUT/command.txt" "$RUN" "$TIMEOUT" -- "${qargs[@]}"
+
+# Workload (a): the payload's bench mode, same flash, its own DTB (bootargs "bench").
+PCONSOLE=$OUT/payload-console.log PPLOG=$OUT/payload-el-counter.log payload_why=""
+if [ "$RUN" != full ]; then
+    payload_why="BENCH_RUN=$RUN"
+elif [ "$PAYLOAD" = 0 ]; then
+    payload_why="BENCH_PAYLOAD=0"
+elif [ ! -s "$PAYLOAD" ]; then
+    payload_why="no payload image $PAYLOAD (make payload, or set BENCH_PAYLOAD)"
+elif ! QEMU_SMP=$SMP "$CI_DIR/mkdtb.sh" "$FLASH" "$PAYLOAD" - "console=ttyAMA0 bench" \
+        "$OUT/payload-bench.dtb" >/dev/null; then
+    payload_why="could not make the payload's DTB (ci/mkdtb.sh)"
+else
+    boot_once "the payload's bench workload" "$PCONSOLE" "$PPLOG" "$OUT/payload-command.txt" \
+        payload 60 -- --flash "$FLASH" --dtb "$OUT/payload-bench.dtb" --kernel "$PAYLOAD" \
+        --smp "$SMP" --secure-log "$OUT/payload-secure.log"
+    grep -q '^PAYLOAD-BENCH rounds=' "$PCONSOLE" ||
+        payload_why="the payload printed no PAYLOAD-BENCH line (its run ended: $ended; see $PCONSOLE)"
+fi
 trap - EXIT INT TERM
-[ -n "$ended" ] || ended="QEMU exited (status $rc)"
-note "run ended: $ended, $((SECONDS - t0)) s wall"
-tr -d '\r' < "$CONSOLE" > "$CONSOLE.txt" && mv "$CONSOLE.txt" "$CONSOLE"
 
 # --- 3. the figures ----------------------------------------------------------------------------
 con() { grep -o -E "$1" "$CONSOLE" | head -1 || true; }
@@ -212,20 +259,17 @@ if [ -n "$boot" ]; then
 fi
 [ "$SMP" -gt 1 ] && echo "WARNING: --smp $SMP: ci/qemu.sh runs round-robin TCG, where QEMU 10.0 counts a TB for the vCPU that translated it; the per-vCPU figures (boot included) are only exact with --smp 1"
 
-# Where the boot's EL2 instructions go: the plugin's profile (code segments) summed per function
-# of the hypervisor ELF (linked at 0, loaded at HYP_ADDR; EL2 runs it at VA = PA).
-if [ "$HOT" -gt 0 ] && grep -q '^el-counter: hot pc=' "$PLOG" 2>/dev/null; then
-    ELF=$(first_set BENCH_HYP_ELF HYP_ELF)
-    ELF=${ELF:-$ROOT_DIR/target/aarch64-unknown-none-softfloat/release/hypervisor-image}
-    syms=/dev/null
-    if [ -f "$ELF" ] && command -v aarch64-linux-gnu-nm >/dev/null; then
-        syms=$OUT/symbols.txt
-        aarch64-linux-gnu-nm -C --defined-only -n "$ELF" | awk '$2 ~ /^[tTwW]$/' |
-            sed -E 's/::h[0-9a-f]{16}$//' > "$syms"
-    fi
-    echo
-    echo "boot profile: NS-EL2 instructions per function, top $HOT (symbols: $([ "$syms" = /dev/null ] && echo "none, $ELF not found" || echo "${ELF#"$ROOT_DIR"/}"))"
-    grep '^el-counter: hot pc=' "$PLOG" | sed -E 's/.*pc=(0x[0-9a-f]+) insns=([0-9]+).*/\1 \2/' |
+# The ELF's symbols, for the profiles: the plugin's code segments summed per function of the
+# hypervisor ELF (linked at 0, loaded at HYP_ADDR; EL2 runs it at VA = PA).
+ELF=$(first_set BENCH_HYP_ELF HYP_ELF)
+ELF=${ELF:-$ROOT_DIR/target/aarch64-unknown-none-softfloat/release/hypervisor-image}
+syms=/dev/null
+if [ -f "$ELF" ] && command -v aarch64-linux-gnu-nm >/dev/null; then
+    syms=$OUT/symbols.txt
+    aarch64-linux-gnu-nm -C --defined-only -n "$ELF" | awk '$2 ~ /^[tTwW]$/' |
+        sed -E 's/::h[0-9a-f]{16}$//' > "$syms"
+fi
+symbolize() {   # "pc insns" lines on stdin -> "insns<TAB>function", most first
     awk -v base=$((HYP_ADDR)) -v symfile="$syms" '
         function hex(x,   i, v) { x = tolower(x); sub(/^0x/, "", x); v = 0
             for (i = 1; i <= length(x); i++) v = v * 16 + index("0123456789abcdef", substr(x, i, 1)) - 1
@@ -239,23 +283,104 @@ if [ "$HOT" -gt 0 ] && grep -q '^el-counter: hot pc=' "$PLOG" 2>/dev/null; then
               while (lo < hi) { mid = int((lo + hi + 1) / 2); if (a[mid] <= off) lo = mid; else hi = mid - 1 }
               name = s[lo] }
           sum[name] += $2 }
-        END { for (k in sum) printf "%d\t%s\n", sum[k], k }' |
-    sort -k1,1nr |
+        END { for (k in sum) printf "%d\t%s\n", sum[k], k }' | sort -k1,1nr
+}
+
+# Where the boot's EL2 instructions go.
+if [ "$HOT" -gt 0 ] && grep -q '^el-counter: hot pc=' "$PLOG" 2>/dev/null; then
+    echo
+    echo "boot profile: NS-EL2 instructions per function, top $HOT (symbols: $([ "$syms" = /dev/null ] && echo "none, $ELF not found" || echo "${ELF#"$ROOT_DIR"/}"))"
+    grep '^el-counter: hot pc=' "$PLOG" | sed -E 's/.*pc=(0x[0-9a-f]+) insns=([0-9]+).*/\1 \2/' |
+    symbolize |
     awk -F'\t' -v total="${b_el2:-0}" -v top="$HOT" \
         'NR <= top { printf "  %10d  %5.1f%%  %s\n", $1, total ? 100 * $1 / total : 0, $2 }'
 fi
-if [ "$RUN" = full ] && grep -q '^el-counter: traps ' "$PLOG" 2>/dev/null; then
+# Figure 5: EL2 instructions per trapped call, per function ID. The names, pKVM's figures
+# (measured on this stack: the reference study) and the goals are here, in one table.
+trap_table() {   # plugin-log title
+    local log=$1 title=$2
     echo
-    echo "host traps into EL2 (NS-EL2 instructions from the vector to the ERET; see docs/bench.md):"
-    sed -n 's/^el-counter: \(traps .*\)/  \1/p; s/^el-counter: trap /  /p' "$PLOG"
+    echo "$title"
+    printf '  %-34s %-10s %6s %8s %6s %6s %9s  %-9s %s\n' function id count mean min max el3+sec \
+        pKVM goal
+    sed -n 's/^el-counter: trap from=EL1 kind=\(SMC\|HVC\) //p' "$log" | awk '
+        BEGIN {
+            n["0x80000000"] = "SMCCC_VERSION"; n["0x80000001"] = "SMCCC_ARCH_FEATURES"
+            n["0x84000000"] = "PSCI_VERSION"; n["0x84000006"] = "PSCI_MIGRATE_INFO_TYPE"
+            n["0x8400000a"] = "PSCI_FEATURES"; n["0x84000050"] = "TRNG_VERSION"
+            n["0x84000063"] = "FFA_VERSION"; n["0x84000064"] = "FFA_FEATURES"
+            n["0x84000065"] = "FFA_RX_RELEASE"; n["0x84000066"] = "FFA_RXTX_MAP_32"
+            n["0xc4000066"] = "FFA_RXTX_MAP_64"; n["0x84000067"] = "FFA_RXTX_UNMAP"
+            n["0x84000068"] = "FFA_PARTITION_INFO_GET"; n["0x84000069"] = "FFA_ID_GET"
+            n["0x8400006f"] = "FFA_MSG_SEND_DIRECT_REQ_32"; n["0xc400006f"] = "FFA_MSG_SEND_DIRECT_REQ_64"
+            n["0x84000073"] = "FFA_MEM_SHARE_32"; n["0xc4000073"] = "FFA_MEM_SHARE_64"
+            n["0x84000077"] = "FFA_MEM_RECLAIM"; n["0x8400007d"] = "FFA_NOTIFICATION_BITMAP_CREATE"
+            n["0x8400007f"] = "FFA_NOTIFICATION_BIND"; n["0x84000081"] = "FFA_NOTIFICATION_SET"
+            n["0x84000082"] = "FFA_NOTIFICATION_GET"; n["0x84000083"] = "FFA_NOTIFICATION_INFO_GET_32"
+            n["0xc4000083"] = "FFA_NOTIFICATION_INFO_GET_64"
+            p["0x8400006f"] = "258"; p["0xc400006f"] = "258"; p["0x84000064"] = "255-269"
+            p["0x84000063"] = "367"
+            g["0x8400006f"] = "<= 100"; g["0xc400006f"] = "<= 100"
+        }
+        {
+            for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+            id = v["id"]; name = (id in n) ? n[id] : "refused or other"
+            if (rejected != "" && id == rejected) { name = name " (rejected)"; goal = "< DIRECT_REQ" }
+            else goal = (id in g) ? g[id] : "-"
+            printf "  %-34s %-10s %6d %8.1f %6d %6d %9.1f  %-9s %s\n", name, id, v["count"], v["el2_mean"],
+                v["el2_min"], v["el2_max"], v["el3_mean"] + v["sec_mean"], (id in p) ? p[id] : "-", goal
+        }' rejected="${3:-}"
+}
+
+if [ "$RUN" = full ]; then
+    if [ -z "$payload_why" ]; then
+        trap_table "$PPLOG" "EL2 instructions per trapped call, workload (a): the payload's bench mode ($(sed -n 's/^PAYLOAD-BENCH //p' "$PCONSOLE" | tail -1)):" 0x84000081
+        echo "  (FFA_NOTIFICATION_SET is sent with a sender ID other than 0: rejected at EL2, never forwarded;"
+        echo "   its max and mean include the rate-limited console lines, min is the steady state)"
+    else
+        echo
+        echo "workload (a), the payload's bench mode: not run ($payload_why)"
+    fi
+    if grep -q '^el-counter: traps ' "$PLOG" 2>/dev/null; then
+        trap_table "$PLOG" "EL2 instructions per trapped call, workload (b): Linux boots to power-off ($(sed -n 's/^el-counter: traps //p' "$PLOG")):"
+        echo "  (NS-EL2 instructions from the vector to the ERET; el3+sec: firmware and OP-TEE work inside"
+        echo "   the window; pKVM: its cost on this stack; see docs/bench.md)"
+    fi
 fi
-echo "files: $CONSOLE (console), $PLOG (plugin), $OUT/command.txt"
+
+# The trap profile (BENCH_TRAP_PROFILE=ID): where that call's EL2 instructions go.
+if [ -n "$TRAP_PROFILE" ]; then
+    for log in "$PPLOG" "$PLOG"; do
+        [ -f "$log" ] || continue
+        head=$(grep -m1 '^el-counter: thot id=' "$log" || true)
+        [ -n "$head" ] || continue
+        count=$(grep -m1 -i "^el-counter: trap .* id=$TRAP_PROFILE count=" "$log" | sed 's/.* count=\([0-9]*\).*/\1/')
+        echo
+        echo "trap profile of $TRAP_PROFILE in $(basename "$log") (${count:-0} calls): NS-EL2 instructions per call, per function"
+        grep '^el-counter: thot pc=' "$log" | sed -E 's/.*pc=(0x[0-9a-f]+) insns=([0-9]+).*/\1 \2/' |
+            symbolize |
+            awk -F'\t' -v c="${count:-1}" '{ printf "  %10.1f  %s\n", $1 / (c ? c : 1), $2 }'
+    done
+fi
+echo "files: $CONSOLE (console), $PLOG (plugin), $OUT/command.txt$([ -z "$payload_why" ] && echo ", $PCONSOLE, $PPLOG")"
 {
     echo "image_bytes=$img"
     echo "image_bytes_console=${img_con:-}"
     echo "carveout_kib=${c_kib:-}"
     echo "stage2_table_pages=${s2_pages:-}"
     echo "boot_el2_insns=${b_el2:-}"
+    # Figure 5, per workload and function ID: trap_<payload|linux>_<id>_<count|mean|min|max>.
+    for w in payload linux; do
+        log=$PLOG
+        [ "$w" = payload ] && log=$PPLOG
+        { [ "$RUN" = full ] && [ -f "$log" ]; } || continue
+        [ "$w" = payload ] && [ -n "$payload_why" ] && continue
+        sed -n 's/^el-counter: trap from=EL1 kind=[A-Z]* id=\(0x[0-9a-f]*\) count=\([0-9]*\) .*el2_min=\([0-9]*\) el2_max=\([0-9]*\) el2_mean=\([0-9.]*\) .*/\1 \2 \5 \3 \4/p' "$log" |
+        while read -r id c mean min max; do
+            printf 'trap_%s_%s_count=%s\ntrap_%s_%s_mean=%s\ntrap_%s_%s_min=%s\ntrap_%s_%s_max=%s\n' \
+                "$w" "$id" "$c" "$w" "$id" "$mean" "$w" "$id" "$min" "$w" "$id" "$max"
+        done
+    done
 } > "$OUT/results.env"
 
 if [ "$unmeasured" -gt 0 ]; then

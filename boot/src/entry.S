@@ -95,6 +95,36 @@ primary_entry:
     str     x13, [x23, x11]
     b       1b
 2:
+    /* And the packed ones (RELR, the linker's -z pack-relative-relocs): an even word is the
+     * offset of a word to relocate, and sets the cursor just past it; an odd word is a
+     * bitmap whose bit n (1..63) relocates the word n - 1 places after the cursor, and
+     * moves the cursor 63 words on. Relocating a word adds the load address to it. */
+    adrp    x9, __relr_start
+    add     x9, x9, :lo12:__relr_start
+    adrp    x10, __relr_end
+    add     x10, x10, :lo12:__relr_end
+    mov     x14, #0                     /* cursor: offset of the next word a bitmap covers */
+5:  cmp     x9, x10
+    b.hs    8f
+    ldr     x11, [x9], #8
+    tbnz    x11, #0, 6f
+    ldr     x13, [x23, x11]             /* an address entry */
+    add     x13, x13, x23
+    str     x13, [x23, x11]
+    add     x14, x11, #8
+    b       5b
+6:  mov     x15, x14                    /* a bitmap entry */
+7:  lsr     x11, x11, #1
+    cbz     x11, 9f
+    tbz     x11, #0, 10f
+    ldr     x13, [x23, x15]
+    add     x13, x13, x23
+    str     x13, [x23, x15]
+10: add     x15, x15, #8
+    b       7b
+9:  add     x14, x14, #(63 * 8)
+    b       5b
+8:
     /* Clear BSS. */
     adrp    x9, __bss_start
     add     x9, x9, :lo12:__bss_start

@@ -198,6 +198,18 @@ impl fmt::Display for PlacementError {
     }
 }
 
+/// Sorts `(start, end)` pairs: an insertion sort, because the lists are a few dozen
+/// regions and `sort_unstable` would add several KiB of code to the firmware image.
+fn sort_pairs(v: &mut [(u64, u64)]) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && v[j - 1] > v[j] {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// Sorted, merged, non-empty `[start, end)` pairs; an overflowing range is an error.
 fn normalize(regions: &[Region], what: &'static str) -> Result<Vec<(u64, u64)>, PlacementError> {
     let mut v = regions
@@ -209,7 +221,7 @@ fn normalize(regions: &[Region], what: &'static str) -> Result<Vec<(u64, u64)>, 
                 .ok_or(PlacementError::Overflow { what, region: *r })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    v.sort_unstable();
+    sort_pairs(&mut v);
     let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
     for (s, e) in v {
         match out.last_mut() {

@@ -16,7 +16,7 @@ use crate::{
     image::ImageHeader,
     memmap,
     modules::{self, BootModules},
-    placement::{self, DtbPlacement, KernelPlacement, MAX_DTB_SIZE, PlacementError},
+    placement::{self, DtbPlacement, KernelLoad, KernelPlacement, MAX_DTB_SIZE, PlacementError},
     region::{Region, SZ_4K, is_aligned},
 };
 
@@ -146,14 +146,16 @@ pub fn plan(
     let dtb = placement::place_dtb(original, size, ram, &avoid, prefer_above)?;
 
     let entry = EntryState::linux(kernel.image.base, dtb.addr);
+    // Display only (no `{:?}`): Debug formatting of these types would cost the firmware
+    // image the derives' code and core's pretty-printer.
     log::debug!(
-        "host-loader: kernel {} ({:?}), dtb {:#x} ({:#x} bytes, in place: {}), initrd {:?}",
+        "host-loader: kernel {} ({}), dtb {:#x} ({:#x} bytes, in place: {}), initrd {}",
         kernel.image,
-        kernel.load,
+        LoadLine(&kernel.load),
         dtb.addr,
         dtb.size,
         dtb.in_place,
-        initrd
+        OrNone(initrd)
     );
     Ok(BootPlan {
         header,
@@ -164,6 +166,41 @@ pub fn plan(
         dtb_blob,
         entry,
     })
+}
+
+/// How the kernel gets to its place, for the log line.
+struct LoadLine<'a>(&'a KernelLoad);
+
+impl core::fmt::Display for LoadLine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            KernelLoad::InPlace => f.write_str("in place"),
+            KernelLoad::Copy {
+                from,
+                overlaps_source,
+            } => write!(
+                f,
+                "copied from {from}{}",
+                if *overlaps_source {
+                    ", overlapping"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}
+
+/// A region, or `none` (for log lines).
+struct OrNone(Option<Region>);
+
+impl core::fmt::Display for OrNone {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(r) => write!(f, "{r}"),
+            None => f.write_str("none"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use core::arch::asm;
 
-use crate::smccc::{SmcConduit, SmcRegs};
+use crate::smccc::{High, SmcConduit, SmcRegs};
 
 macro_rules! sysreg_read {
     ($(#[$m:meta])* $name:ident, $reg:literal) => {
@@ -362,9 +362,79 @@ impl Smc {
     }
 }
 
+impl Smc {
+    /// Issues the SMC on `regs` in place (see [`SmcConduit::smc_in_place`]). The registers
+    /// go in and out as asm operands, not through a copy of the array: inlined into the
+    /// trap path, the compiler feeds the SMC from the values it already loaded to validate
+    /// them, and filters the reply before it ever reaches memory.
+    #[inline(always)]
+    pub fn call_in_place(&self, x0: u64, regs: &mut SmcRegs, high: High) -> [u64; 8] {
+        let [
+            _,
+            x1,
+            x2,
+            x3,
+            x4,
+            x5,
+            x6,
+            x7,
+            x8,
+            x9,
+            x10,
+            x11,
+            x12,
+            x13,
+            x14,
+            x15,
+            x16,
+            x17,
+        ] = *regs;
+        let out: [u64; 8];
+        // SAFETY: an SMC to the firmware; SMCCC v1.2 lets it use x0..x17 and preserves
+        // everything else, which the operands describe.
+        unsafe {
+            let (r0, r1, r2, r3, r4, r5, r6, r7);
+            match high {
+                High::Full => {
+                    let (r8, r9, r10, r11, r12, r13, r14, r15, r16, r17);
+                    asm!(
+                        "smc #0",
+                        inout("x0") x0 => r0, inout("x1") x1 => r1, inout("x2") x2 => r2,
+                        inout("x3") x3 => r3, inout("x4") x4 => r4, inout("x5") x5 => r5,
+                        inout("x6") x6 => r6, inout("x7") x7 => r7, inout("x8") x8 => r8,
+                        inout("x9") x9 => r9, inout("x10") x10 => r10, inout("x11") x11 => r11,
+                        inout("x12") x12 => r12, inout("x13") x13 => r13,
+                        inout("x14") x14 => r14, inout("x15") x15 => r15,
+                        inout("x16") x16 => r16, inout("x17") x17 => r17,
+                        options(nostack)
+                    );
+                    regs[8..].copy_from_slice(&[r8, r9, r10, r11, r12, r13, r14, r15, r16, r17]);
+                }
+                High::Keep => asm!(
+                    "smc #0",
+                    inout("x0") x0 => r0, inout("x1") x1 => r1, inout("x2") x2 => r2,
+                    inout("x3") x3 => r3, inout("x4") x4 => r4, inout("x5") x5 => r5,
+                    inout("x6") x6 => r6, inout("x7") x7 => r7, inout("x8") x8 => _,
+                    inout("x9") x9 => _, inout("x10") x10 => _, inout("x11") x11 => _,
+                    inout("x12") x12 => _, inout("x13") x13 => _, inout("x14") x14 => _,
+                    inout("x15") x15 => _, inout("x16") x16 => _, inout("x17") x17 => _,
+                    options(nostack)
+                ),
+            }
+            out = [r0, r1, r2, r3, r4, r5, r6, r7];
+        }
+        out
+    }
+}
+
 impl SmcConduit for Smc {
     fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
         self.call(regs)
+    }
+
+    #[inline(always)]
+    fn smc_in_place(&mut self, x0: u64, regs: &mut SmcRegs, high: High) -> [u64; 8] {
+        self.call_in_place(x0, regs, high)
     }
 }
 

@@ -105,11 +105,7 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
     };
     if let Err(e) = platform::check_build(dt_board) {
         // The early console is another board's: say it on the UART this board's DT names.
-        if let Some(u) = info
-            .uart
-            .as_ref()
-            .filter(|u| u.compatible.contains("pl011"))
-        {
+        if let Some(u) = info.uart.as_ref().filter(|u| is_pl011(&u.compatible)) {
             // SAFETY: the DT is for a known board, whose stdout-path UART is a configured
             // PL011; the bootstrap map maps it Device. No flush of the wrong early UART.
             unsafe { console::init(u.base, LevelFilter::Info) };
@@ -138,7 +134,10 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
     let hyp_ram: Vec<_> = hyp_ram.into_iter().filter(|r| r.end <= 1 << 39).collect();
     let mut el2_map = match stage1::build(&layout, &hyp_ram, &uarts) {
         Ok(m) => m,
-        Err(e) => fatal(format_args!("cannot build the EL2 stage-1 map: {e:?}")),
+        Err(e) => fatal(format_args!(
+            "cannot build the EL2 stage-1 map: {}",
+            stage1::map_error_text(&e)
+        )),
     };
     let ttbr0 = el2_map.root_address().0 as u64;
     // SAFETY: the new table maps the carve-out (code, data, stacks, heap) at the same
@@ -147,7 +146,7 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
     el2_map.mark_active();
     core::mem::forget(el2_map); // lives for ever; EL2 tables are never torn down
     if let Some(u) = &info.uart
-        && u.compatible.contains("pl011")
+        && is_pl011(&u.compatible)
         && u.base != board.early_uart
     {
         // SAFETY: the UART named by the DT is mapped Device just above.
@@ -261,9 +260,9 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
     );
     let Some(me) = psci.cpu_index(arch::mpidr_el1()) else {
         fatal(format_args!(
-            "the boot CPU (MPIDR {:#x}) is not among the device tree's CPUs {:x?}",
+            "the boot CPU (MPIDR {:#x}) is not among the device tree's CPUs {}",
             arch::mpidr_el1(),
-            &info.cpus
+            HexList(&info.cpus)
         ))
     };
     // SAFETY: TPIDR_EL2 holds this CPU's index for the trap handlers.
@@ -405,12 +404,36 @@ fn copy_dtb(addr: u64) -> Result<Vec<u8>, dt::DtError> {
     Ok(blob)
 }
 
+/// Whether a UART's compatible names a PL011 (`"arm,pl011"`):
+/// a byte search, because `str::contains` brings a substring searcher of about 2 KiB.
+fn is_pl011(compatible: &str) -> bool {
+    compatible.as_bytes().windows(5).any(|w| w == b"pl011")
+}
+
+/// `[0x0, 0x100]`: a list of numbers in hex, without `{:x?}` (whose Debug machinery would
+/// cost the image more than this).
+struct HexList<'a>(&'a [u64]);
+
+impl fmt::Display for HexList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, v) in self.0.iter().enumerate() {
+            write!(f, "{}{v:#x}", if i == 0 { "" } else { ", " })?;
+        }
+        f.write_str("]")
+    }
+}
+
 fn report_system(info: &SystemInfo, dtb_addr: u64) {
     info!(
-        "device tree at {dtb_addr:#x}: '{}', {} CPUs, PSCI {:?}, GIC {}",
+        "device tree at {dtb_addr:#x}: '{}', {} CPUs, PSCI {}, GIC {}",
         info.compatible,
         info.cpus.len(),
-        info.psci,
+        match info.psci {
+            Some(dt::PsciConduit::Smc) => "smc",
+            Some(dt::PsciConduit::Hvc) => "hvc",
+            None => "none",
+        },
         match info.gic {
             Some(dt::Gic::V2 { .. }) => "v2",
             Some(dt::Gic::V3 { .. }) => "v3",

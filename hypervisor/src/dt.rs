@@ -160,7 +160,7 @@ fn first_compatible(tree: &Tree<'_>, id: NodeId) -> Option<String> {
 }
 
 fn name_str(tree: &Tree<'_>, id: NodeId) -> String {
-    String::from_utf8_lossy(tree.name(id)).into_owned()
+    host_loader::dtb::name_string(tree.name(id))
 }
 
 /// Finds a node by path, where components may omit the unit address (`/psci`).
@@ -232,7 +232,7 @@ impl SystemInfo {
         if memory.is_empty() {
             return Err(DtError::Missing("/memory node with a reg"));
         }
-        memory.sort_by_key(|r| r.start);
+        crate::ranges::sort_by_start(&mut memory);
 
         let cpus_node = node_at(&tree, "/cpus").ok_or(DtError::Missing("/cpus node"))?;
         let mut cpus = Vec::new();

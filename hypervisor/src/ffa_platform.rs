@@ -13,7 +13,7 @@ use core::ptr;
 use crate::arch;
 use crate::ffa::PhysMem;
 use crate::percpu::SharedCell;
-use crate::smccc::{SmcConduit, SmcRegs};
+use crate::smccc::{High, SmcConduit, SmcRegs};
 
 /// One 4 KiB page, page-aligned.
 #[repr(C, align(4096))]
@@ -38,6 +38,11 @@ pub struct FfaPlatform;
 impl SmcConduit for FfaPlatform {
     fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
         arch::Smc.call(regs)
+    }
+
+    #[inline(always)]
+    fn smc_in_place(&mut self, x0: u64, regs: &mut SmcRegs, high: High) -> [u64; 8] {
+        arch::Smc.call_in_place(x0, regs, high)
     }
 }
 

@@ -54,14 +54,19 @@ pub fn set(hyp: Hyp) -> &'static Hyp {
 
 /// The global state. Only called from trap handlers and warm boots, which run after
 /// [`set`]; anything else is a bug and stops the CPU.
+#[inline(always)]
 pub fn get() -> &'static Hyp {
     match HYP.get() {
         Some(h) => h,
-        None => {
-            log::error!("trap before the hypervisor finished booting");
-            arch::stop_this_cpu()
-        }
+        None => not_booted(),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn not_booted() -> ! {
+    log::error!("trap before the hypervisor finished booting");
+    arch::stop_this_cpu()
 }
 
 impl Hyp {

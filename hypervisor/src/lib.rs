@@ -20,6 +20,7 @@ pub mod memmap;
 pub mod ownership;
 pub mod percpu;
 pub mod psci;
+pub mod ranges;
 pub mod smccc;
 pub mod stage1;
 pub mod stage2;

@@ -42,7 +42,7 @@ pub fn subtract(from: &[PhysRange], holes: &[PhysRange]) -> Vec<PhysRange> {
         }
         out = next;
     }
-    out.sort_by_key(|r| r.start);
+    crate::ranges::sort_by_start(&mut out);
     out
 }
 
@@ -125,7 +125,7 @@ impl HostMap {
             withheld.extend(gic_hyp_frames(gic).iter().map(align_out));
         }
         withheld.retain(below_limit);
-        withheld.sort_by_key(|r| r.start);
+        crate::ranges::sort_by_start(&mut withheld);
 
         let memory: Vec<PhysRange> = info
             .memory

@@ -66,6 +66,17 @@ pub enum PageState {
 }
 
 impl PageState {
+    /// The state's name, as `Debug` would print it (without the derive's code in the image).
+    pub const fn name(self) -> &'static str {
+        match self {
+            PageState::Owned => "Owned",
+            PageState::SharedWithHyp => "SharedWithHyp",
+            PageState::SharedWithSecure => "SharedWithSecure",
+            PageState::LentToSecure => "LentToSecure",
+            PageState::Hyp => "Hyp",
+        }
+    }
+
     /// Whether the host's stage-2 mapping must be removed in this state.
     pub const fn unmapped_from_host(self) -> bool {
         matches!(self, PageState::LentToSecure | PageState::Hyp)
@@ -116,7 +127,7 @@ impl fmt::Display for OwnershipError {
                 write!(f, "{start:#x}-{end:#x} is not host RAM")
             }
             OwnershipError::WrongState { page, found } => {
-                write!(f, "page {page:#x} is {found:?}")
+                write!(f, "page {page:#x} is {}", found.name())
             }
             OwnershipError::NoRoom => f.write_str("ownership table full"),
             OwnershipError::Stage2 { start } => write!(f, "stage-2 change at {start:#x} failed"),
@@ -208,7 +219,7 @@ impl Ownership {
             .map(|r| r.start.saturating_add(PAGE - 1) & !(PAGE - 1)..r.end & !(PAGE - 1))
             .filter(|r| r.start < r.end)
             .collect();
-        ram.sort_by_key(|r| r.start);
+        crate::ranges::sort_by_start(&mut ram);
         Ownership {
             ram,
             runs: Vec::with_capacity(capacity),

@@ -14,7 +14,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::smccc::{SmcConduit, SmcRegs};
+use crate::smccc::{High, SmcConduit, SmcRegs};
 
 /// PSCI function IDs (DEN0022).
 pub mod fid {
@@ -220,12 +220,14 @@ impl<F: Fn(u64) -> bool> PsciRelay<F> {
                 | fid::CPU_DEFAULT_SUSPEND_32
                 | fid::CPU_DEFAULT_SUSPEND_64 => ret::NOT_SUPPORTED,
                 _ => {
-                    *regs = conduit.smc(regs);
+                    let low = conduit.smc_in_place(regs[0], regs, High::Full);
+                    regs[..8].copy_from_slice(&low);
                     return;
                 }
             },
             _ => {
-                *regs = conduit.smc(regs);
+                let low = conduit.smc_in_place(regs[0], regs, High::Full);
+                regs[..8].copy_from_slice(&low);
                 return;
             }
         };

@@ -11,6 +11,36 @@ pub type SmcRegs = [u64; 18];
 pub trait SmcConduit {
     /// Issues an SMC with x0..x17 = `regs` and returns x0..x17 as the firmware left them.
     fn smc(&mut self, regs: &SmcRegs) -> SmcRegs;
+
+    /// The same SMC on a register set in place, for the trap path (no copy of the array):
+    /// x0 = `x0`, x1..x7 = `regs[1..8]`, and x8..x17 as `high` says ([`High`]). Returns the
+    /// firmware's x0..x7 and leaves `regs[..8]` as they were, so that the caller can filter
+    /// the reply before storing it.
+    ///
+    /// The default goes through [`SmcConduit::smc`], so a mock sees exactly the call the
+    /// firmware would; the firmware's conduit passes the registers as asm operands.
+    #[inline]
+    fn smc_in_place(&mut self, x0: u64, regs: &mut SmcRegs, high: High) -> [u64; 8] {
+        let mut call = *regs;
+        call[0] = x0;
+        let reply = self.smc(&call);
+        if high == High::Full {
+            regs[8..].copy_from_slice(&reply[8..]);
+        }
+        let mut low = [0; 8];
+        low.copy_from_slice(&reply[..8]);
+        low
+    }
+}
+
+/// x8..x17 of an in-place SMC ([`SmcConduit::smc_in_place`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum High {
+    /// Sent from `regs[8..]`, and the firmware's x8..x17 written back there.
+    Full,
+    /// Sent from `regs[8..]`; the firmware's x8..x17 are dropped, `regs[8..]` keeps the
+    /// call's.
+    Keep,
 }
 
 /// SMCCC return value NOT_SUPPORTED (-1), as the 64-bit register value.

@@ -9,6 +9,19 @@ use aarch64_paging::paging::{El2, MemoryRegion};
 
 use crate::dt::PhysRange;
 
+/// What went wrong in a mapping, in words: the boot's error lines print this rather than
+/// the error's `Debug`, whose derive and core's pretty-printer would cost the image a few KiB.
+pub fn map_error_text(e: &MapError) -> &'static str {
+    match e {
+        MapError::AddressRange(_) => "address out of range",
+        MapError::InvalidVirtualAddress(_) => "invalid virtual address",
+        MapError::RegionBackwards(_) => "region ends before it starts",
+        MapError::PteUpdateFault(_) => "page table entry update failed",
+        MapError::InvalidFlags(_) => "unsupported attributes",
+        MapError::BreakBeforeMakeViolation(_) => "break-before-make violation",
+    }
+}
+
 /// MAIR_EL2 (same as the bootstrap map in `entry.S`): 0 = Device-nGnRnE,
 /// 1 = Device-nGnRE, 2 = Normal write-back.
 pub const MAIR: u64 = 0x0000_0000_00ff_0400;

@@ -174,8 +174,10 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cannot map {:#x}..{:#x} in the host stage-2: {:?}",
-            self.range.start, self.range.end, self.error
+            "cannot map {:#x}..{:#x} in the host stage-2: {}",
+            self.range.start,
+            self.range.end,
+            crate::stage1::map_error_text(&self.error)
         )
     }
 }

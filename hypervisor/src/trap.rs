@@ -6,6 +6,8 @@
 
 use crate::abort::ec;
 use crate::psci;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+use crate::smccc::High;
 use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, FAST_CALL, NOT_SUPPORTED, SmcRegs, owner, owners};
 
 /// The host's registers as `vectors.S` saves them on an exception from EL1/EL0.
@@ -57,16 +59,14 @@ impl HostFrame {
         f
     }
 
-    /// x0..x17 of the frame.
-    pub fn smc_regs(&self) -> SmcRegs {
-        let mut r = [0; 18];
-        r.copy_from_slice(&self.x[..18]);
-        r
-    }
-
-    /// Writes a reply into x0..x17.
-    pub fn set_smc_regs(&mut self, regs: &SmcRegs) {
-        self.x[..18].copy_from_slice(regs);
+    /// x0..x17 of the frame, in place: the SMC and HVC services read the call from them and
+    /// leave the reply there (no copy in or out).
+    #[inline(always)]
+    pub fn smc_regs_mut(&mut self) -> &mut SmcRegs {
+        let Some(regs) = self.x.first_chunk_mut::<18>() else {
+            unreachable!("x has 31 registers")
+        };
+        regs
     }
 
     /// The exception class.
@@ -111,14 +111,16 @@ pub enum SmcRoute {
 /// the proxy, even with a non-zero immediate, x0[63:32] set or the yielding bit: the proxy
 /// applies the same hygiene (SMCCC NOT_SUPPORTED, nothing forwarded) and records the
 /// rejection in its audit counters.
+#[inline(always)]
 pub fn route_smc(x0: u64, imm: u16) -> SmcRoute {
     let function = (x0 as u32) & !CALL_HINT_SVE_NOT_LIVE;
+    // FF-A first, the hot case: the FF-A and PSCI function numbers do not overlap.
+    if crate::ffa::Proxy::is_ffa_call(function) {
+        return SmcRoute::Ffa;
+    }
     let clean = imm == 0 && x0 >> 32 == 0;
     if clean && psci::is_psci(function) {
         return SmcRoute::Psci;
-    }
-    if crate::ffa::Proxy::is_ffa_call(function) {
-        return SmcRoute::Ffa;
     }
     if !clean {
         return SmcRoute::Refuse;
@@ -133,11 +135,13 @@ pub fn route_smc(x0: u64, imm: u16) -> SmcRoute {
     }
 }
 
-/// The reply to a refused call.
-pub fn not_supported() -> SmcRegs {
-    let mut r = [0; 18];
-    r[0] = NOT_SUPPORTED;
-    r
+/// The reply to a refused call, in place: NOT_SUPPORTED in x0, x1..x17 zero.
+pub fn not_supported(regs: &mut SmcRegs) {
+    regs[0] = NOT_SUPPORTED;
+    // A mask rather than `fill(0)`: a few stores instead of a `memset` call.
+    for x in &mut regs[1..] {
+        *x &= 0;
+    }
 }
 
 /// What the trap is, from ESR_EL2.
@@ -182,22 +186,36 @@ mod firmware {
         n < 8 || n.is_power_of_two()
     }
 
-    /// An FF-A call: the proxy answers in place; a rejection gets one rate-limited line.
+    /// An FF-A call: the proxy answers in place; a rejection gets one rate-limited line. The
+    /// proxy names the offending field only for the lines that will be printed.
+    #[inline(always)]
     fn ffa_call(regs: &mut SmcRegs, imm: u16) {
-        let outcome = hyp::get()
-            .ffa
-            .handle(regs, imm, &mut crate::ffa_platform::FfaPlatform);
+        let outcome = hyp::get().ffa.handle_explained(
+            regs,
+            imm,
+            &mut crate::ffa_platform::FfaPlatform,
+            || worth_a_line(FFA_REJECTIONS.load(Ordering::Relaxed)),
+        );
         if let Some(rejection) = outcome.rejection() {
             let n = FFA_REJECTIONS.fetch_add(1, Ordering::Relaxed);
             if worth_a_line(n) {
-                log::warn!("{rejection} [#{}]", n + 1);
+                log_rejection(rejection, n);
             }
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn log_rejection(rejection: &crate::ffa::Rejection, n: u64) {
+        log::warn!("{rejection} [#{}]", n + 1);
+    }
+
     /// Debug level: Linux probes services it may not have (the vendor hypervisor UID over
     /// SMC, standard services the firmware lacks) as a matter of course.
-    fn log_refused_smc(x0: u64, imm: u16) {
+    #[cold]
+    #[inline(never)]
+    fn refuse_smc(regs: &mut SmcRegs, imm: u16) {
+        let x0 = regs[0];
         let n = REFUSED_SMCS.fetch_add(1, Ordering::Relaxed);
         if worth_a_line(n) {
             log::debug!(
@@ -205,6 +223,17 @@ mod firmware {
                 n + 1
             );
         }
+        not_supported(regs);
+    }
+
+    /// A PSCI call: the audit goes to the console before the host powers off or resets.
+    #[inline(never)]
+    fn psci_call(regs: &mut SmcRegs) {
+        let function = regs[0] as u32 & !CALL_HINT_SVE_NOT_LIVE;
+        if matches!(function, psci::fid::SYSTEM_OFF | psci::fid::SYSTEM_RESET) {
+            report_ffa_audit();
+        }
+        hyp::get().psci_call(regs)
     }
 
     /// The FF-A audit on the console, at the host's SYSTEM_OFF or SYSTEM_RESET: one line per
@@ -222,9 +251,15 @@ mod firmware {
         }
         log::info!("FF-A audit: total: {}", ffa.counters().total());
         let m = ffa.memory_status();
+        match m.host_mailbox {
+            Some((tx, rx, full)) => log::info!(
+                "FF-A audit: host mailbox TX {tx:#x} RX {rx:#x} ({})",
+                if full { "RX full" } else { "RX free" }
+            ),
+            None => log::info!("FF-A audit: host mailbox none"),
+        }
         log::info!(
-            "FF-A audit: host mailbox {:x?}, live transactions {}, shared pages {}, ownership runs {}/{}",
-            m.host_mailbox,
+            "FF-A audit: live transactions {}, shared pages {}, ownership runs {}/{}",
             m.transactions,
             m.shared_pages,
             m.runs.0,
@@ -234,34 +269,40 @@ mod firmware {
     }
 
     /// Entry from `vectors.S` for every synchronous exception from the host.
+    ///
+    /// The SMC path is the hot one (every FF-A call): it works on the saved frame's
+    /// x0..x17 in place and keeps everything else (PSCI, refusals, HVC, aborts, logging) out
+    /// of line, so that a forwarded call costs only its checks and the SMC itself.
+    #[inline(always)]
     pub fn handle_host_sync(frame: &mut HostFrame) {
-        match decode(frame.esr) {
-            Trap::Smc(imm) => {
-                // TSC traps report the SMC itself: resume after it.
-                frame.elr = frame.elr.wrapping_add(4);
-                let mut regs = frame.smc_regs();
-                match route_smc(regs[0], imm) {
-                    SmcRoute::Psci => {
-                        let function = regs[0] as u32 & !CALL_HINT_SVE_NOT_LIVE;
-                        if matches!(function, psci::fid::SYSTEM_OFF | psci::fid::SYSTEM_RESET) {
-                            report_ffa_audit();
-                        }
-                        hyp::get().psci_call(&mut regs)
-                    }
-                    SmcRoute::Ffa => ffa_call(&mut regs, imm),
-                    SmcRoute::Forward => regs = arch::Smc.call(&regs),
-                    SmcRoute::Refuse => {
-                        log_refused_smc(regs[0], imm);
-                        regs = not_supported()
-                    }
-                }
-                frame.set_smc_regs(&regs);
+        let esr = frame.esr;
+        if (esr >> 26) & 0x3f != ec::SMC64 {
+            return handle_other(frame, decode(esr));
+        }
+        let imm = esr as u16;
+        // TSC traps report the SMC itself: resume after it.
+        frame.elr = frame.elr.wrapping_add(4);
+        let regs = frame.smc_regs_mut();
+        match route_smc(regs[0], imm) {
+            SmcRoute::Ffa => ffa_call(regs, imm),
+            SmcRoute::Forward => {
+                let low = arch::Smc.call_in_place(regs[0], regs, High::Full);
+                regs[..8].copy_from_slice(&low);
             }
+            SmcRoute::Psci => psci_call(regs),
+            SmcRoute::Refuse => refuse_smc(regs, imm),
+        }
+    }
+
+    /// Every trap other than an SMC.
+    #[inline(never)]
+    fn handle_other(frame: &mut HostFrame, trap: Trap) {
+        match trap {
+            // Handled by the caller.
+            Trap::Smc(_) => {}
             Trap::Hvc => {
-                let mut regs = frame.smc_regs();
                 let hyp = hyp::get();
-                crate::hvc::handle(&mut regs, hyp.carveout.start, hyp.ffa.counters());
-                frame.set_smc_regs(&regs);
+                crate::hvc::handle(frame.smc_regs_mut(), hyp.carveout.start, hyp.ffa.counters());
             }
             Trap::Stage2Abort => inject_abort(frame),
             Trap::Unexpected(class) => {

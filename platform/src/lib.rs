@@ -187,7 +187,26 @@ fn quoted_list(f: &mut fmt::Formatter<'_>, items: &[&str]) -> fmt::Result {
         if i > 0 {
             f.write_str(", ")?;
         }
-        write!(f, "\"{}\"", s.escape_debug())?;
+        f.write_str("\"")?;
+        escape(f, s)?;
+        f.write_str("\"")?;
+    }
+    Ok(())
+}
+
+/// `str::escape_default`, written out: the same as `escape_debug` for every character a DT
+/// string can hold, without core's Unicode tables and with less code in the image.
+fn escape(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    use fmt::Write as _;
+    for c in s.chars() {
+        match c {
+            '\t' => f.write_str("\\t")?,
+            '\r' => f.write_str("\\r")?,
+            '\n' => f.write_str("\\n")?,
+            '\\' | '\'' | '"' => write!(f, "\\{c}")?,
+            ' '..='~' => f.write_char(c)?,
+            _ => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+        }
     }
     Ok(())
 }

@@ -50,6 +50,9 @@
  *   hot=N          profile the boot window: at exit, print the N NS-EL2 code segments
  *                  (see above) that ran the most instructions between hypervisor entry
  *                  and the host's first instruction.  They add up to the boot figure.
+ *   tid=ID         profile the trap windows of HVC/SMC function ID (w0) ID: at exit,
+ *                  print every NS-EL2 segment run inside those windows ("thot" lines,
+ *                  most instructions first).  They add up to that ID's el2_sum.
  *
  * Build: see ci/build-plugin.sh.  Output goes to QEMU's log: run with
  *   -plugin libel-counter.so -d plugin -D file
@@ -89,6 +92,7 @@ typedef struct {
     uint64_t trap_key;
     uint64_t trap_snap[NSTATES];
     uint64_t traps_unclosed;    /* windows replaced by a new entry before closing */
+    uint64_t tprof;             /* 1 inside a trap window of function ID tid= */
 } VCpu;
 
 typedef struct {
@@ -101,17 +105,20 @@ static struct qemu_plugin_scoreboard *score;
 static qemu_plugin_u64 sb_insns[NSTATES];
 static qemu_plugin_u64 sb_last;
 static qemu_plugin_u64 sb_boot_done;
+static qemu_plugin_u64 sb_tprof;
 
 static bool mode_insn;
 static long trace_left;
 static long hot_top;            /* hot=N: 0 = off */
+static int64_t trap_id = -1;    /* tid=ID: -1 = off */
 
 /* hot=N: executions of each NS-EL2 segment during the boot window */
 typedef struct {
     uint64_t key;               /* vaddr << 10 | n_insns */
     uint64_t vaddr;
     uint64_t n_insns;
-    uint64_t execs;
+    uint64_t execs;             /* in the boot window (hot=N) */
+    uint64_t texecs;            /* in a trap window of tid=ID */
 } HotSeg;
 static GHashTable *hot_segs;    /* key -> HotSeg */
 
@@ -331,6 +338,7 @@ static void on_transition(unsigned int vcpu_index, void *udata)
     /* trap window */
     if (v->trap_open && (to == NS_EL1 || to == NS_EL0)) {
         close_trap(vcpu_index, v);
+        v->tprof = 0;
     }
     if (to == NS_EL2 && (from == NS_EL1 || from == NS_EL0)) {
         /* With HCR_EL2.TGE set, EL0 -> EL2 is a syscall into a VHE host, not a trap. */
@@ -341,6 +349,9 @@ static void on_transition(unsigned int vcpu_index, void *udata)
             v->trap_key = classify_entry(from == NS_EL1 ? 1 : 0);
             memcpy(v->trap_snap, v->insns, sizeof(v->insns));
             v->trap_open = 1;
+            unsigned kind = (v->trap_key >> 32) & 0xff;
+            v->tprof = trap_id >= 0 && (kind == K_HVC || kind == K_SMC) &&
+                       (uint32_t)v->trap_key == (uint32_t)trap_id;
         }
     }
 }
@@ -367,7 +378,14 @@ static void hot_exec(unsigned int vcpu_index, void *udata)
     __atomic_fetch_add(&h->execs, 1, __ATOMIC_RELAXED);
 }
 
-/* Profile one NS-EL2 segment: a callback before its first instruction, boot window only. */
+static void thot_exec(unsigned int vcpu_index, void *udata)
+{
+    HotSeg *h = udata;
+    __atomic_fetch_add(&h->texecs, 1, __ATOMIC_RELAXED);
+}
+
+/* Profile one NS-EL2 segment: a callback before its first instruction, in the boot window
+ * (hot=N) and in the trap windows of tid=ID. */
 static void hot_register(struct qemu_plugin_insn *first, size_t n)
 {
     uint64_t vaddr = qemu_plugin_insn_vaddr(first);
@@ -382,8 +400,14 @@ static void hot_register(struct qemu_plugin_insn *first, size_t n)
         g_hash_table_insert(hot_segs, &h->key, h);
     }
     g_mutex_unlock(&stats_lock);
-    qemu_plugin_register_vcpu_insn_exec_cond_cb(first, hot_exec, QEMU_PLUGIN_CB_NO_REGS,
-                                                QEMU_PLUGIN_COND_EQ, sb_boot_done, 0, h);
+    if (hot_top > 0) {
+        qemu_plugin_register_vcpu_insn_exec_cond_cb(first, hot_exec, QEMU_PLUGIN_CB_NO_REGS,
+                                                    QEMU_PLUGIN_COND_EQ, sb_boot_done, 0, h);
+    }
+    if (trap_id >= 0) {
+        qemu_plugin_register_vcpu_insn_exec_cond_cb(first, thot_exec, QEMU_PLUGIN_CB_NO_REGS,
+                                                    QEMU_PLUGIN_COND_EQ, sb_tprof, 1, h);
+    }
 }
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -416,7 +440,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(
                 qemu_plugin_tb_get_insn(tb, seg), QEMU_PLUGIN_INLINE_ADD_U64,
                 sb_insns[st], i + 1 - seg);
-            if (hot_top > 0 && st == NS_EL2) {
+            if ((hot_top > 0 || trap_id >= 0) && st == NS_EL2) {
                 hot_register(qemu_plugin_tb_get_insn(tb, seg), i + 1 - seg);
             }
             seg = i + 1;
@@ -434,6 +458,13 @@ static gint cmp_hot(gconstpointer a, gconstpointer b)
 {
     const HotSeg *x = *(const HotSeg *const *)a, *y = *(const HotSeg *const *)b;
     uint64_t cx = x->execs * x->n_insns, cy = y->execs * y->n_insns;
+    return cx > cy ? -1 : cx < cy ? 1 : (x->vaddr > y->vaddr) - (x->vaddr < y->vaddr);
+}
+
+static gint cmp_thot(gconstpointer a, gconstpointer b)
+{
+    const HotSeg *x = *(const HotSeg *const *)a, *y = *(const HotSeg *const *)b;
+    uint64_t cx = x->texecs * x->n_insns, cy = y->texecs * y->n_insns;
     return cx > cy ? -1 : cx < cy ? 1 : (x->vaddr > y->vaddr) - (x->vaddr < y->vaddr);
 }
 
@@ -515,6 +546,28 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
                                    h->execs * h->n_insns, h->execs, h->n_insns);
         }
     }
+    if (trap_id >= 0) {
+        g_autoptr(GPtrArray) hs = g_ptr_array_new();
+        uint64_t total = 0;
+        g_hash_table_iter_init(&it, hot_segs);
+        while (g_hash_table_iter_next(&it, &k, &val)) {
+            HotSeg *h = val;
+            if (h->texecs) {
+                g_ptr_array_add(hs, h);
+                total += h->texecs * h->n_insns;
+            }
+        }
+        g_ptr_array_sort(hs, cmp_thot);
+        g_string_append_printf(s, "el-counter: thot id=0x%08" PRIx32 " segments=%u insns=%"
+                               PRIu64 " (NS-EL2, trap windows)\n", (uint32_t)trap_id,
+                               hs->len, total);
+        for (guint i = 0; i < hs->len; i++) {
+            HotSeg *h = g_ptr_array_index(hs, i);
+            g_string_append_printf(s, "el-counter: thot pc=0x%" PRIx64 " insns=%" PRIu64
+                                   " execs=%" PRIu64 " size=%" PRIu64 "\n", h->vaddr,
+                                   h->texecs * h->n_insns, h->texecs, h->n_insns);
+        }
+    }
     g_mutex_unlock(&stats_lock);
     g_string_append(s, "el-counter: end\n");
     qemu_plugin_outs(s->str);
@@ -532,8 +585,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             trace_left = strtol(kv[1], NULL, 0);
         } else if (g_strcmp0(kv[0], "hot") == 0 && kv[1]) {
             hot_top = strtol(kv[1], NULL, 0);
+        } else if (g_strcmp0(kv[0], "tid") == 0 && kv[1]) {
+            trap_id = (uint32_t)strtoul(kv[1], NULL, 0);
         } else {
-            fprintf(stderr, "el-counter: bad option '%s' (mode=tb|insn, trace=N, hot=N)\n", argv[i]);
+            fprintf(stderr, "el-counter: bad option '%s' (mode=tb|insn, trace=N, hot=N, "
+                    "tid=ID)\n", argv[i]);
             return -1;
         }
     }
@@ -549,6 +605,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     }
     sb_last = qemu_plugin_scoreboard_u64_in_struct(score, VCpu, last);
     sb_boot_done = qemu_plugin_scoreboard_u64_in_struct(score, VCpu, boot_done);
+    sb_tprof = qemu_plugin_scoreboard_u64_in_struct(score, VCpu, tprof);
     hot_segs = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
     if (info->system.smp_vcpus > 1) {
         /*

@@ -4,7 +4,7 @@
 //! (8-byte aligned), then the structure block, then the strings block with each property
 //! name stored once. The walk is iterative so an edited tree cannot recurse deeply either.
 
-use alloc::{collections::BTreeMap, vec, vec::Vec};
+use alloc::{vec, vec::Vec};
 
 use super::{
     DtError, FDT_MAGIC, NodeId, Tree,
@@ -12,21 +12,25 @@ use super::{
 };
 
 /// Property names, each stored once.
+///
+/// A list searched from the newest name back, not a map: a device tree has a few dozen
+/// distinct names, consecutive properties often share one, and a `BTreeMap` would add
+/// more than a KiB of code to the firmware image for no gain at this size.
 #[derive(Default)]
 struct Strings<'t> {
     bytes: Vec<u8>,
-    offsets: BTreeMap<&'t [u8], u32>,
+    offsets: Vec<(&'t [u8], u32)>,
 }
 
 impl<'t> Strings<'t> {
     fn offset_of(&mut self, name: &'t [u8]) -> Result<u32, DtError> {
-        if let Some(&off) = self.offsets.get(name) {
+        if let Some(&(_, off)) = self.offsets.iter().rev().find(|(n, _)| *n == name) {
             return Ok(off);
         }
         let off = u32::try_from(self.bytes.len()).map_err(|_| DtError::TooLarge)?;
         self.bytes.extend_from_slice(name);
         self.bytes.push(0);
-        self.offsets.insert(name, off);
+        self.offsets.push((name, off));
         Ok(off)
     }
 }

@@ -116,7 +116,7 @@ impl<'a> Tree<'a> {
             if node.parent.is_none() {
                 break;
             }
-            parts.push(String::from_utf8_lossy(&node.name));
+            parts.push(name_string(&node.name));
             cur = node.parent;
         }
         if parts.is_empty() {
@@ -238,6 +238,25 @@ impl<'a> Tree<'a> {
             prop: name.to_string(),
             problem,
         }
+    }
+}
+
+/// A node or property name as text for messages: the name itself when it is UTF-8 (it is
+/// ASCII in any real device tree), else each non-ASCII byte as U+FFFD. Cheaper in the image
+/// than `String::from_utf8_lossy`, which brings a UTF-8 chunk decoder.
+pub fn name_string(bytes: &[u8]) -> String {
+    match core::str::from_utf8(bytes) {
+        Ok(s) => String::from(s),
+        Err(_) => bytes
+            .iter()
+            .map(|&b| {
+                if b.is_ascii() {
+                    char::from(b)
+                } else {
+                    '\u{FFFD}'
+                }
+            })
+            .collect(),
     }
 }
 

@@ -9,7 +9,7 @@
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::abi::{Conv, Status, TABLE};
+use super::abi::{Conv, ROWS, Status, TABLE};
 use super::validate::Violation;
 
 /// A snapshot of one function's counters.
@@ -139,17 +139,14 @@ impl Counters {
 
     /// Every function ID with its name and counters, in table order (SMC32 before SMC64).
     pub fn iter(&self) -> impl Iterator<Item = (u32, &'static str, Counts)> + '_ {
-        TABLE.iter().enumerate().flat_map(move |(row, abi)| {
-            [Conv::Smc32, Conv::Smc64]
-                .into_iter()
-                .filter(move |c| abi.convs.has(*c))
-                .map(move |c| {
-                    (
-                        abi.function_id(c),
-                        abi.name,
-                        self.slot(Some((row, c))).load(),
-                    )
-                })
+        ROWS.iter().enumerate().flat_map(move |(row, abi)| {
+            [Conv::Smc32, Conv::Smc64].into_iter().filter_map(move |c| {
+                Some((
+                    abi.function_id(c)?,
+                    abi.name(),
+                    self.slot(Some((row, c))).load(),
+                ))
+            })
         })
     }
 
@@ -168,6 +165,10 @@ impl Counters {
 pub enum Reason {
     /// A field check failed (INVALID_PARAMETERS, or NOT_SUPPORTED for FFA_VERSION).
     Field(Violation),
+    /// A field check failed (INVALID_PARAMETERS), and the caller of
+    /// [`super::Proxy::handle_explained`] did not ask which field (the trap path asks only
+    /// for the rejections it prints).
+    Unexplained,
     /// `smc #imm` with a non-zero immediate (SMCCC NOT_SUPPORTED).
     Immediate(u16),
     /// x0 bits [63:32] set (SMCCC NOT_SUPPORTED).
@@ -198,7 +199,8 @@ pub enum Reason {
 pub struct Rejection {
     /// x0 as the host sent it.
     pub x0: u64,
-    /// The function's name, or `"unknown"`.
+    /// The function's name, or `"unknown"` (`"FF-A call"` for [`Reason::Unexplained`], a
+    /// record nobody prints).
     pub name: &'static str,
     /// What was wrong.
     pub reason: Reason,
@@ -209,6 +211,7 @@ impl fmt::Display for Rejection {
         write!(f, "ffa: {} ({:#x}) ", self.name, self.x0)?;
         match &self.reason {
             Reason::Field(v) => write!(f, "rejected: {v}"),
+            Reason::Unexplained => f.write_str("rejected: a field is invalid"),
             Reason::Immediate(imm) => write!(f, "rejected: smc #{imm:#x}, only #0 is accepted"),
             Reason::FunctionIdUpperBits => f.write_str("rejected: x0[63:32] must be zero"),
             Reason::ReservedIdBits => {

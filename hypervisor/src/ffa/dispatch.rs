@@ -6,19 +6,23 @@
 use core::fmt;
 
 use super::abi::{
-    self, Abi, Conv, FEATURES_ROW, HOST_ID, Handler, Policy, Status, TABLE, VERSION_ROW, Version,
-    fid,
+    self, COMPILED, Class, Compiled, Conv, FEATURES_ROW, HOST_ID, Handler, LAYOUTS, Status,
+    VERSION_ROW, Version, fast, fid,
 };
 use super::audit::{Counters, Event, Reason, Rejection};
 use super::mailbox::{Mem, MemConfig, Platform};
 use super::validate::{self, Rule, Violation};
 use super::version::{Gate, Negotiation};
-use crate::smccc::{self, CALL_HINT_SVE_NOT_LIVE, NOT_SUPPORTED, SmcConduit, SmcRegs};
+use crate::smccc::{self, CALL_HINT_SVE_NOT_LIVE, High, NOT_SUPPORTED, SmcConduit, SmcRegs};
 
 /// Feature ID of the notification pending interrupt (FFA_FEATURES, bit 31 clear).
 const FEATURE_NPI: u32 = 1;
 /// Feature ID of the schedule receiver interrupt.
 const FEATURE_SRI: u32 = 2;
+
+/// The bits of x0 ^ FAST_CALL that SMCCC hygiene wants clear: x0[63:32], the fast-call bit
+/// (set in x0, so clear after the XOR) and function ID bits [23:17] (see [`hygiene`]).
+const HYGIENE_MASK: u64 = 0xFFFF_FFFF_0000_0000 | smccc::FAST_CALL as u64 | 0x00FE_0000;
 
 /// What `handle` did with a call. The registers always hold the reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,94 +257,346 @@ impl Proxy {
     /// check, and its memory side only for pages the proxy checked (the host's pinned
     /// mailbox, the hypervisor's own).
     pub fn handle(&self, regs: &mut SmcRegs, smc_imm: u16, conduit: &mut impl Platform) -> Outcome {
+        self.handle_explained(regs, smc_imm, conduit, || true)
+    }
+
+    /// [`Proxy::handle`] for the trap path: `explain` is asked (once) only when a field check
+    /// fails, and says whether the record should name the field ([`Reason::Field`]) or only
+    /// say that one failed ([`Reason::Unexplained`]). The trap path passes its console rate
+    /// limit, so that a rejection it will not print costs no search through the schema.
+    /// Replies, counters and everything sent to the SPMC are the same either way.
+    ///
+    /// The common calls take a short path: the host's registers are checked in place against
+    /// the row's precompiled masks, and a forwarded call goes to the SPMC from the same
+    /// registers (a valid call's carried fields are all the host set, so the register set
+    /// "rebuilt from the schema" is the host's, with the canonical function ID in x0), the
+    /// reply filtered in place.
+    #[inline(always)]
+    pub fn handle_explained(
+        &self,
+        regs: &mut SmcRegs,
+        smc_imm: u16,
+        conduit: &mut impl Platform,
+        explain: impl Fn() -> bool,
+    ) -> Outcome {
         let x0 = regs[0];
-        let function_id = (x0 as u32) & !CALL_HINT_SVE_NOT_LIVE;
-        let found = abi::lookup(function_id);
-        let conv = Conv::of(function_id);
-
-        if let Some(reason) = hygiene(x0, smc_imm) {
-            self.counters.record(found, Event::Rejected);
-            reply_smccc_not_supported(regs, conv);
-            let name = name_of(found);
-            return Outcome::Rejected(Rejection { x0, name, reason });
+        // The short path's one test for SMCCC hygiene and the table's range: with the call
+        // hint and the convention bit cleared, x0 must be 0x8400_0060 + n, n < 0xA0 (so
+        // x0[63:32] clear, a fast call, ID bits [23:17] clear, owner 4, a function number
+        // 0x60..=0xFF). Anything else, and anything but the common cases below, takes the
+        // general path, which decides in the order the module documentation gives.
+        let n = (x0 & !u64::from(CALL_HINT_SVE_NOT_LIVE | smccc::SMC64)).wrapping_sub(0x8400_0060);
+        if smc_imm != 0 || n >= 0xA0 || !matches!(self.state, State::On { .. }) {
+            return self.handle_general(regs, smc_imm, conduit, explain);
         }
-        let State::On { max, .. } = self.state else {
-            self.counters.record(found, Event::Unsupported);
-            reply_smccc_not_supported(regs, conv);
-            return Outcome::Unsupported;
+        let conv = if x0 & u64::from(smccc::SMC64) != 0 {
+            Conv::Smc64
+        } else {
+            Conv::Smc32
         };
-        if let Some((VERSION_ROW, _)) = found {
-            return self.version(regs, max, conduit);
+        let row = abi::row_of(n as usize);
+        let (Some(c), Some(ver)) = (COMPILED.get(row), self.negotiation.settled()) else {
+            return self.handle_general(regs, smc_imm, conduit, explain);
+        };
+        // Class bits zero unless the row defines this convention, the function exists at `ver`
+        // and the short path handles its policy (forward, FFA_FEATURES, FFA_ID_GET).
+        let f = c.fast[conv as usize][ver.index()];
+        if f & fast::CLASS == 0 {
+            return self.handle_general(regs, smc_imm, conduit, explain);
         }
-        let ver = match self.negotiation.for_call() {
-            Gate::Ready(v) => v,
-            Gate::NotNegotiated => {
-                self.counters.record(found, Event::Unsupported);
-                reply_error(regs, conv, Status::NotSupported);
-                return Outcome::Unsupported;
-            }
-            Gate::Busy => {
-                self.counters.record(found, Event::Unsupported);
-                reply_error(regs, conv, Status::Busy);
-                return Outcome::Busy;
-            }
-        };
-        let Some(((row, conv), abi)) = found.and_then(|f| Some((f, TABLE.get(f.0)?))) else {
-            self.counters.record(None, Event::Unsupported);
-            reply_error(regs, conv, Status::NotSupported);
-            return Outcome::Unsupported;
-        };
-        if !abi.defined_at(ver) || abi.policy == Policy::Block {
-            self.counters.record(found, Event::Unsupported);
-            reply_error(regs, conv, Status::NotSupported);
-            return Outcome::Unsupported;
+        let found = Some((row, conv));
+        let layout = LAYOUTS
+            .get(usize::from(f & fast::LAYOUT))
+            .unwrap_or(&LAYOUTS[0]);
+        let mbz = if f & fast::HIGH_MBZ != 0 { u64::MAX } else { 0 };
+        if validate::bad_bits(c, layout, mbz, regs) != 0 {
+            return if explain() {
+                self.reject_explained(regs, found, conv, ver)
+            } else {
+                self.reject_quiet(regs, found, conv)
+            };
         }
-
-        let out = match validate::rebuild(row, conv, ver, function_id, regs) {
-            Ok(out) => out,
-            Err(v) => return self.reject(regs, found, conv, abi.name, v),
-        };
-        match abi.policy {
-            Policy::Forward => self.forward(regs, found, conv, &out, conduit),
-            Policy::Emulate(Handler::Features) => self.features(regs, ver, &out, conduit),
-            Policy::Emulate(Handler::IdGet) => {
+        if let Some(outcome) = self.secure_peer_check(regs, found, conv) {
+            return outcome;
+        }
+        match f & fast::CLASS {
+            fast::FORWARD => self.forward_in_place(regs, found, c, f, ver, conduit),
+            fast::FEATURES => self.features(regs, ver, conduit),
+            _ => {
                 self.counters.record(found, Event::Emulated);
                 reply_success(regs, conv, u64::from(HOST_ID), 0);
                 Outcome::Emulated
             }
-            // FFA_VERSION was dispatched above, Block refused above: neither reaches here.
-            Policy::Emulate(Handler::Version) | Policy::Block => {
-                self.counters.record(found, Event::Unsupported);
-                reply_error(regs, conv, Status::NotSupported);
-                Outcome::Unsupported
+        }
+    }
+
+    /// Everything [`Proxy::handle_explained`]'s short path does not take, in the documented
+    /// order: hygiene, proxy state, lookup, FFA_VERSION, version gate, policy, validation.
+    #[inline(never)]
+    fn handle_general(
+        &self,
+        regs: &mut SmcRegs,
+        smc_imm: u16,
+        conduit: &mut impl Platform,
+        explain: impl Fn() -> bool,
+    ) -> Outcome {
+        let x0 = regs[0];
+        // SMCCC hygiene in one test: no immediate, x0[63:32] clear, a fast call, ID bits
+        // [23:17] clear (the call hint, bit 16, is ignored). The details in `hygiene`.
+        if smc_imm != 0 || (x0 ^ u64::from(smccc::FAST_CALL)) & HYGIENE_MASK != 0 {
+            return self.reject_hygiene(regs, smc_imm);
+        }
+        let function_id = (x0 as u32) & !CALL_HINT_SVE_NOT_LIVE;
+        let found = abi::lookup(function_id);
+        let State::On { max, .. } = self.state else {
+            return self.unsupported(regs, found, Conv::of(function_id), None);
+        };
+        let Some((row, conv)) = found else {
+            // Unknown: still the version gate first (it may freeze negotiation), as for any
+            // call other than FFA_VERSION.
+            return self.unknown(regs, function_id);
+        };
+        if row == VERSION_ROW {
+            return self.version(regs, max, conduit);
+        }
+        let ver = match self.negotiation.for_call() {
+            Gate::Ready(v) => v,
+            gate => return self.not_ready(regs, found, conv, gate),
+        };
+        let Some(c) = COMPILED.get(row) else {
+            return self.unsupported(regs, None, conv, Some(Status::NotSupported));
+        };
+        let class = c.class[ver.index()];
+        if class == Class::Unsupported {
+            return self.unsupported(regs, found, conv, Some(Status::NotSupported));
+        }
+        let layout = validate::layout(c, conv, ver);
+        if validate::bad_bits(c, layout, validate::high_mbz(c, conv, ver), regs) != 0 {
+            return if explain() {
+                self.reject_explained(regs, found, conv, ver)
+            } else {
+                self.reject_quiet(regs, found, conv)
+            };
+        }
+        if let Some(outcome) = self.secure_peer_check(regs, found, conv) {
+            return outcome;
+        }
+        match class {
+            // The short path forwards in place; here (the first call after negotiation, and
+            // the rare cases) the rebuilt copy is forwarded: the same registers either way.
+            Class::Forward => self.forward_copy(regs, found, conv, ver, conduit),
+            Class::Emulate(Handler::Features) => self.features(regs, ver, conduit),
+            Class::Emulate(Handler::IdGet) => {
+                self.counters.record(found, Event::Emulated);
+                reply_success(regs, conv, u64::from(HOST_ID), 0);
+                Outcome::Emulated
             }
-            Policy::Emulate(h) => {
-                let call = Call {
-                    found,
-                    conv,
-                    abi,
-                    ver,
-                    out: &out,
-                };
-                if !self.memory {
-                    self.counters.record(found, Event::Unsupported);
-                    reply_error(regs, conv, Status::NotSupported);
-                    return Outcome::Unsupported;
-                }
-                match h {
-                    Handler::RxTxMap => self.rxtx_map(regs, &call, conduit),
-                    Handler::RxTxUnmap => self.rxtx_unmap(regs, &call),
-                    Handler::RxRelease => self.rx_release(regs, &call),
-                    Handler::PartitionInfoGet => self.partition_info_get(regs, &call, conduit),
-                    Handler::MemShare => self.mem_share(regs, &call, conduit),
-                    Handler::MemReclaim => self.mem_reclaim(regs, &call, conduit),
-                    // Matched by the arms above.
-                    Handler::Version | Handler::Features | Handler::IdGet => {
-                        self.refuse(regs, &call, Status::NotSupported, "unreachable", 0)
-                    }
-                }
+            // FFA_VERSION was dispatched above, Unsupported refused above.
+            Class::Emulate(Handler::Version) | Class::Unsupported => {
+                self.unsupported(regs, found, conv, Some(Status::NotSupported))
+            }
+            Class::Emulate(h) => self.memory_call(regs, found, conv, ver, function_id, h, conduit),
+        }
+    }
+
+    /// A call that fails SMCCC hygiene: SMCCC NOT_SUPPORTED, counted as rejected.
+    #[cold]
+    #[inline(never)]
+    fn reject_hygiene(&self, regs: &mut SmcRegs, smc_imm: u16) -> Outcome {
+        let x0 = regs[0];
+        let function_id = (x0 as u32) & !CALL_HINT_SVE_NOT_LIVE;
+        let found = abi::lookup(function_id);
+        let reason = hygiene(x0, smc_imm).unwrap_or(Reason::ReservedIdBits);
+        self.counters.record(found, Event::Rejected);
+        reply_smccc_not_supported(regs, Conv::of(function_id));
+        Outcome::Rejected(Rejection {
+            x0,
+            name: name_of(found),
+            reason,
+        })
+    }
+
+    /// Nothing forwarded, counted as unsupported: SMCCC NOT_SUPPORTED (`status` `None`: the
+    /// proxy is off) or `FFA_ERROR(status)`.
+    #[cold]
+    #[inline(never)]
+    fn unsupported(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+        status: Option<Status>,
+    ) -> Outcome {
+        self.counters.record(found, Event::Unsupported);
+        match status {
+            None => reply_smccc_not_supported(regs, conv),
+            Some(status) => reply_error(regs, conv, status),
+        }
+        if status == Some(Status::Busy) {
+            Outcome::Busy
+        } else {
+            Outcome::Unsupported
+        }
+    }
+
+    /// An FF-A-numbered ID that is not in the table: the version gate still applies.
+    #[cold]
+    #[inline(never)]
+    fn unknown(&self, regs: &mut SmcRegs, function_id: u32) -> Outcome {
+        let conv = Conv::of(function_id);
+        match self.negotiation.for_call() {
+            Gate::Ready(_) => self.unsupported(regs, None, conv, Some(Status::NotSupported)),
+            gate => self.not_ready(regs, None, conv, gate),
+        }
+    }
+
+    /// The version gate said no: NOT_SUPPORTED before negotiation, BUSY during one.
+    #[cold]
+    #[inline(never)]
+    fn not_ready(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+        gate: Gate,
+    ) -> Outcome {
+        let status = match gate {
+            Gate::Busy => Status::Busy,
+            Gate::NotNegotiated | Gate::Ready(_) => Status::NotSupported,
+        };
+        self.unsupported(regs, found, conv, Some(status))
+    }
+
+    /// A call whose fields fail validation: INVALID_PARAMETERS, nothing forwarded, and a
+    /// record that names the field.
+    #[cold]
+    #[inline(never)]
+    fn reject_explained(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+        ver: Version,
+    ) -> Outcome {
+        let x0 = regs[0];
+        let Some((row, _)) = found else {
+            return self.reject_quiet(regs, found, conv);
+        };
+        self.counters.record(found, Event::Rejected);
+        let v = validate::explain(row, conv, ver, regs);
+        reply_error(regs, conv, Status::InvalidParameters);
+        Outcome::Rejected(Rejection {
+            x0,
+            name: name_of(found),
+            reason: Reason::Field(v),
+        })
+    }
+
+    /// [`Proxy::reject_explained`] for a record nobody prints ([`Reason::Unexplained`]): the
+    /// same counters and answer, without the search through the schema. What a rejected call
+    /// costs on the trap path, once the console's rate limit is reached.
+    #[inline(always)]
+    fn reject_quiet(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+    ) -> Outcome {
+        let x0 = regs[0];
+        self.counters.record(found, Event::Rejected);
+        reply_error(regs, conv, Status::InvalidParameters);
+        Outcome::Rejected(Rejection {
+            x0,
+            name: "FF-A call",
+            reason: Reason::Unexplained,
+        })
+    }
+
+    /// The mailbox and memory ABIs (validated): they keep the rebuilt call while they work.
+    #[inline(never)]
+    #[expect(clippy::too_many_arguments, reason = "the call's decoded parts")]
+    fn memory_call(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+        ver: Version,
+        function_id: u32,
+        h: Handler,
+        conduit: &mut impl Platform,
+    ) -> Outcome {
+        let Some((row, _)) = found else {
+            return self.unsupported(regs, None, conv, Some(Status::NotSupported));
+        };
+        let name = abi::row_name(row);
+        let out = match validate::rebuild(row, conv, ver, function_id, regs) {
+            Ok(out) => out,
+            // Validated by the caller; refuse rather than panic.
+            Err(v) => return self.reject(regs, found, conv, name, v),
+        };
+        let call = Call {
+            found,
+            conv,
+            name,
+            ver,
+            out: &out,
+        };
+        if !self.memory {
+            self.counters.record(found, Event::Unsupported);
+            reply_error(regs, conv, Status::NotSupported);
+            return Outcome::Unsupported;
+        }
+        match h {
+            Handler::RxTxMap => self.rxtx_map(regs, &call, conduit),
+            Handler::RxTxUnmap => self.rxtx_unmap(regs, &call),
+            Handler::RxRelease => self.rx_release(regs, &call),
+            Handler::PartitionInfoGet => self.partition_info_get(regs, &call, conduit),
+            Handler::MemShare => self.mem_share(regs, &call, conduit),
+            Handler::MemReclaim => self.mem_reclaim(regs, &call, conduit),
+            // Dispatched by the caller.
+            Handler::Version | Handler::Features | Handler::IdGet => {
+                self.refuse(regs, &call, Status::NotSupported, "unreachable", 0)
             }
         }
+    }
+
+    /// The one rule the field masks cannot express: an endpoint ID that must be a Secure
+    /// partition's (bit 15 set). NOTIFICATION_BIND's sender (w1[31:16]) is the partition
+    /// allowed to signal the host, and NOTIFICATION_SET's receiver (w1[15:0]) the partition
+    /// signalled: from the normal world both must be Secure endpoints (FF-A v1.2
+    /// notifications; Hafnium checks both, OP-TEE 4.10 binds a non-Secure sender, the
+    /// conformance matrix proves it). INVALID_PARAMETERS, nothing forwarded.
+    #[inline(always)]
+    fn secure_peer_check(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+    ) -> Option<Outcome> {
+        let (what, id) = match regs[0] as u32 & !CALL_HINT_SVE_NOT_LIVE {
+            0x8400_007f => (
+                "sender w1[31:16] must be a Secure endpoint ID",
+                regs[1] >> 16,
+            ),
+            0x8400_0081 => ("receiver w1[15:0] must be a Secure endpoint ID", regs[1]),
+            _ => return None,
+        };
+        let id = id & 0xffff;
+        if id & 0x8000 != 0 {
+            return None;
+        }
+        let x0 = regs[0];
+        self.counters.record(found, Event::Rejected);
+        reply_error(regs, conv, Status::InvalidParameters);
+        Some(Outcome::Rejected(Rejection {
+            x0,
+            name: name_of(found),
+            reason: Reason::Refused {
+                status: Status::InvalidParameters,
+                what,
+                value: id,
+            },
+        }))
     }
 
     fn reject(
@@ -376,7 +632,7 @@ impl Proxy {
         reply_error(regs, call.conv, status);
         Outcome::Rejected(Rejection {
             x0,
-            name: call.abi.name,
+            name: call.name,
             reason: Reason::Refused {
                 status,
                 what,
@@ -385,8 +641,8 @@ impl Proxy {
         })
     }
 
-    /// Sends the rebuilt `out` and filters the reply into `regs`.
-    #[inline(always)]
+    /// Sends the rebuilt `out` and filters the reply into `regs` (the memory handlers' calls,
+    /// and calls [`Proxy::forward_in_place`] does not take).
     pub(super) fn forward(
         &self,
         regs: &mut SmcRegs,
@@ -395,46 +651,118 @@ impl Proxy {
         out: &SmcRegs,
         conduit: &mut impl SmcConduit,
     ) -> Outcome {
-        let Some(abi) = found.and_then(|(row, _)| TABLE.get(row)) else {
+        let Some((c, x0)) = found
+            .and_then(|(row, _)| COMPILED.get(row))
+            .map(|c| (c, regs[0]))
+        else {
             return Outcome::Unsupported;
         };
         self.counters.record(found, Event::Forwarded);
         let reply = conduit.smc(out);
-        match validate::filter_reply(abi.replies, conv, &reply, regs) {
+        match validate::filter_reply(c, conv, &reply, regs) {
             Ok(()) => Outcome::Forwarded,
-            Err(()) => {
-                let x0 = regs[0];
-                self.counters.record(found, Event::BadReply);
-                reply_error(regs, conv, Status::Aborted);
-                Outcome::ReplyRefused(Rejection {
-                    x0,
-                    name: abi.name,
-                    reason: Reason::UnexpectedReply(reply[0]),
-                })
-            }
+            Err(()) => self.bad_reply_to(regs, found, conv, name_of(found), x0, reply[0]),
         }
+    }
+
+    /// Forwards a validated call of row `c` (with `f`, its [`Compiled::fast`] entry at `ver`)
+    /// from the host's registers in place, when `f` allows ([`fast::IN_PLACE`]: v1.2,
+    /// nothing in x8..x17 either way): x0 becomes the canonical function ID, x1..x17 are the
+    /// host's (all carried or zero, as validation showed), the SPMC's x0..x7 are filtered
+    /// into place. Exactly what [`Proxy::forward`] does with the rebuilt call, without the
+    /// copies. The other calls (x8..x17 carried or defined in a reply, calls before v1.2)
+    /// take the copying path, [`Proxy::forward_copy`].
+    #[inline(always)]
+    fn forward_in_place(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        c: &Compiled,
+        f: u16,
+        ver: Version,
+        conduit: &mut impl SmcConduit,
+    ) -> Outcome {
+        let Some((_, conv)) = found else {
+            return Outcome::Unsupported;
+        };
+        if f & fast::IN_PLACE == 0 {
+            return self.forward_copy(regs, found, conv, ver, conduit);
+        }
+        let x0 = regs[0];
+        self.counters.record(found, Event::Forwarded);
+        let canonical = x0 & !u64::from(CALL_HINT_SVE_NOT_LIVE);
+        let reply = conduit.smc_in_place(canonical, regs, High::Keep);
+        match validate::filter_low(c, &reply) {
+            Some(low) => {
+                regs[..8].copy_from_slice(&low);
+                Outcome::Forwarded
+            }
+            None => self.bad_reply_to(regs, found, conv, name_of(found), x0, reply[0]),
+        }
+    }
+
+    /// [`Proxy::forward`] with the call rebuilt here.
+    #[inline(never)]
+    fn forward_copy(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+        ver: Version,
+        conduit: &mut impl SmcConduit,
+    ) -> Outcome {
+        let Some((row, _)) = found else {
+            return Outcome::Unsupported;
+        };
+        let function_id = (regs[0] as u32) & !CALL_HINT_SVE_NOT_LIVE;
+        match validate::rebuild(row, conv, ver, function_id, regs) {
+            Ok(out) => self.forward(regs, found, conv, &out, conduit),
+            Err(v) => self.reject(regs, found, conv, name_of(found), v),
+        }
+    }
+
+    /// Counts a refused reply and answers FFA_ERROR(ABORTED); `x0` is the host's call,
+    /// `reply0` the SPMC's x0.
+    #[cold]
+    fn bad_reply_to(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+        name: &'static str,
+        x0: u64,
+        reply0: u64,
+    ) -> Outcome {
+        self.counters.record(found, Event::BadReply);
+        reply_error(regs, conv, Status::Aborted);
+        Outcome::ReplyRefused(Rejection {
+            x0,
+            name,
+            reason: Reason::UnexpectedReply(reply0),
+        })
     }
 
     /// `FFA_VERSION`: checked against the v1.0 schema, then negotiated. Errors are
     /// NOT_SUPPORTED in w0: the ABI has no FFA_ERROR return.
+    #[inline(never)]
     fn version(&self, regs: &mut SmcRegs, max: Version, conduit: &mut impl SmcConduit) -> Outcome {
         let found = Some((VERSION_ROW, Conv::Smc32));
         let x0 = regs[0];
-        let out =
-            match validate::rebuild(VERSION_ROW, Conv::Smc32, Version::V1_0, fid::VERSION, regs) {
-                Ok(out) => out,
-                Err(v) => {
-                    self.counters.record(found, Event::Rejected);
-                    reply_w0(regs, NOT_SUPPORTED);
-                    return Outcome::Rejected(Rejection {
-                        x0,
-                        name: "FFA_VERSION",
-                        reason: Reason::Field(v),
-                    });
-                }
-            };
-        let major = (out[1] >> 16) as u16;
-        let minor = out[1] as u16;
+        let c = &COMPILED[VERSION_ROW];
+        let layout = validate::layout(c, Conv::Smc32, Version::V1_0);
+        if validate::bad_bits(c, layout, 0, regs) != 0 {
+            let v = validate::explain(VERSION_ROW, Conv::Smc32, Version::V1_0, regs);
+            self.counters.record(found, Event::Rejected);
+            reply_w0(regs, NOT_SUPPORTED);
+            return Outcome::Rejected(Rejection {
+                x0,
+                name: "FFA_VERSION",
+                reason: Reason::Field(v),
+            });
+        }
+        // Valid: w1 is the carried major.minor and nothing else.
+        let major = (regs[1] >> 16) as u16;
+        let minor = regs[1] as u16;
         self.counters.record(found, Event::Emulated);
         match self.negotiation.negotiate(major, minor, max, conduit) {
             Some(v) => reply_w0(regs, v.bits().into()),
@@ -443,16 +771,11 @@ impl Proxy {
         Outcome::Emulated
     }
 
-    /// `FFA_FEATURES`, already validated (`out` is the rebuilt call).
-    fn features(
-        &self,
-        regs: &mut SmcRegs,
-        ver: Version,
-        out: &SmcRegs,
-        conduit: &mut impl SmcConduit,
-    ) -> Outcome {
+    /// `FFA_FEATURES`, already validated (so `regs` holds exactly the carried fields).
+    #[inline(never)]
+    fn features(&self, regs: &mut SmcRegs, ver: Version, conduit: &mut impl SmcConduit) -> Outcome {
         let found = Some((FEATURES_ROW, Conv::Smc32));
-        let selector = out[1] as u32;
+        let selector = regs[1] as u32;
         let forward = if selector & (1 << 31) == 0 {
             if selector & 0x7FFF_FF00 != 0 {
                 return self.reject(
@@ -473,27 +796,27 @@ impl Proxy {
             // Notification interrupts exist from v1.1; the SPMC owns their IDs.
             ver >= Version::V1_1 && matches!(selector, FEATURE_NPI | FEATURE_SRI)
         } else {
-            match abi::lookup(selector).and_then(|(row, _)| TABLE.get(row)) {
-                Some(queried) if queried.defined_at(ver) => match queried.policy {
-                    Policy::Forward => true,
-                    Policy::Emulate(h) if !h.needs_memory() || self.memory => {
-                        // RXTX_MAP: 4 KiB minimum (w2[1:0] = 0) and, from v1.2, at most one
-                        // page (w2[31:16]). MEM_SHARE: w2 bit 0 clear, no dynamic buffers.
-                        let w2 = match h {
-                            Handler::RxTxMap if ver >= Version::V1_2 => 1 << 16,
-                            _ => 0,
-                        };
-                        self.counters.record(found, Event::Emulated);
-                        reply_success(regs, Conv::Smc32, w2, 0);
-                        return Outcome::Emulated;
-                    }
-                    Policy::Emulate(_) | Policy::Block => false,
-                },
-                _ => false,
+            let queried = abi::lookup(selector).and_then(|(row, _)| COMPILED.get(row));
+            match queried.map_or(Class::Unsupported, |c| c.class[ver.index()]) {
+                Class::Forward => true,
+                Class::Emulate(h) if !h.needs_memory() || self.memory => {
+                    // RXTX_MAP: 4 KiB minimum (w2[1:0] = 0) and, from v1.2, at most one
+                    // page (w2[31:16]). MEM_SHARE: w2 bit 0 clear, no dynamic buffers.
+                    let w2 = match h {
+                        Handler::RxTxMap if ver >= Version::V1_2 => 1 << 16,
+                        _ => 0,
+                    };
+                    self.counters.record(found, Event::Emulated);
+                    reply_success(regs, Conv::Smc32, w2, 0);
+                    return Outcome::Emulated;
+                }
+                Class::Emulate(_) | Class::Unsupported => false,
             }
         };
         if forward {
-            self.forward(regs, found, Conv::Smc32, out, conduit)
+            let c = &COMPILED[FEATURES_ROW];
+            let f = c.fast[Conv::Smc32 as usize][ver.index()];
+            self.forward_in_place(regs, found, c, f, ver, conduit)
         } else {
             self.counters.record(found, Event::Emulated);
             reply_error(regs, Conv::Smc32, Status::NotSupported);
@@ -504,9 +827,7 @@ impl Proxy {
 
 /// The row's name for a record, or "unknown".
 fn name_of(found: Option<(usize, Conv)>) -> &'static str {
-    found
-        .and_then(|(row, _)| TABLE.get(row))
-        .map_or("unknown", |abi| abi.name)
+    found.map_or("unknown", |(row, _)| abi::row_name(row))
 }
 
 /// SMCCC checks made before anything else (newest pKVM hyp-main, reference §1.1, T18).
@@ -529,13 +850,14 @@ fn hygiene(x0: u64, smc_imm: u16) -> Option<Reason> {
 /// preserves them), an SMC64 caller gets zeros.
 #[inline(always)]
 fn clear_high(regs: &mut SmcRegs, conv: Conv) {
-    // A mask rather than `fill(0)`: this stays a few stores instead of a `memset` call.
-    let keep = match conv {
-        Conv::Smc32 => u64::MAX,
-        Conv::Smc64 => 0,
-    };
-    for x in &mut regs[8..] {
-        *x &= keep;
+    if conv == Conv::Smc64 {
+        // Written out: five pair stores, where `fill(0)` may become a `memset` call and a
+        // loop is not unrolled at opt-level "z".
+        let [x8, x9, x10, x11, x12, x13, x14, x15, x16, x17] = &mut regs[8..] else {
+            return;
+        };
+        (*x8, *x9, *x10, *x11, *x12) = (0, 0, 0, 0, 0);
+        (*x13, *x14, *x15, *x16, *x17) = (0, 0, 0, 0, 0);
     }
 }
 
@@ -558,8 +880,8 @@ pub(super) struct Call<'a> {
     pub(super) found: Option<(usize, Conv)>,
     /// The call's convention.
     pub(super) conv: Conv,
-    /// The row.
-    pub(super) abi: &'a Abi,
+    /// The row's name.
+    pub(super) name: &'static str,
     /// The negotiated version.
     pub(super) ver: Version,
     /// The validated, rebuilt registers.

@@ -277,7 +277,7 @@ impl Proxy {
         reply_error_code(regs, call.conv, Status::Aborted.w());
         Outcome::ReplyRefused(Rejection {
             x0,
-            name: call.abi.name,
+            name: call.name,
             reason: Reason::Refused {
                 status: Status::Aborted,
                 what,

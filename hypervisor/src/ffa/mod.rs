@@ -7,7 +7,9 @@
 //! 4. validates every field against the row's schema ([`validate`]): IDs that name the caller
 //!    must be 0, every SBZ/MBZ bit must be 0, else `FFA_ERROR(INVALID_PARAMETERS)` and a
 //!    [`Rejection`] record,
-//! 5. forwards a register set rebuilt from the schema alone, or emulates, or blocks,
+//! 5. forwards a register set rebuilt from the schema alone, or emulates, or blocks (a valid
+//!    call's carried fields are all the host set, so the common calls go to the SPMC from the
+//!    host's own registers in place, which is the same set without the copies),
 //! 6. filters the SPMC's reply to the registers the ABI defines,
 //! 7. counts what it did per function ([`audit`]).
 //!

@@ -115,7 +115,14 @@ fn valid(spec: &Spec, minor: u16, regs: &SmcRegs) -> bool {
     let fields_ok = (1..=checked).all(|i| regs[i] & !spec.carried[i - 1] == 0);
     // FFA_NOTIFICATION_SET: the vCPU ID needs the per-vCPU flag.
     let set_ok = spec.id != NOTIF_SET || regs[2] & 1 != 0 || regs[2] & 0xFFFF_0000 == 0;
-    fields_ok && set_ok
+    // The peer of a notification must be a Secure endpoint (bit 15): BIND's sender,
+    // SET's receiver.
+    let peer_ok = match spec.id {
+        0x8400_007F => regs[1] & 0x8000_0000 != 0,
+        NOTIF_SET => regs[1] & 0x8000 != 0,
+        _ => true,
+    };
+    fields_ok && set_ok && peer_ok
 }
 
 /// What the SPMC must receive for a valid call of `spec`.

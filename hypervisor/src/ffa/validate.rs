@@ -7,7 +7,10 @@
 
 use core::fmt;
 
-use super::abi::{COMPILED, Conv, Field, Kind, Replies, TABLE, Version, fid, lookup};
+use super::abi::{
+    CField, COMPILED, Compiled, Conv, Field, Kind, LAYOUTS, Layout, REPLY_ALLOWED, REPLY_MASKS,
+    ROWS, ReplyMasks, TABLE, Version, fast, lookup, reply_kind,
+};
 use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, NOT_SUPPORTED, SmcRegs};
 
 /// Why one field of a call is invalid.
@@ -75,21 +78,53 @@ impl fmt::Display for Violation {
     }
 }
 
-/// All ones if bit `n` of `bits` is set, else zero (one `sbfx`).
+/// The validation layout of a row (from [`COMPILED`]) in convention `conv` at version `ver`.
 #[inline(always)]
-const fn bit_mask(bits: u64, n: usize) -> u64 {
-    0u64.wrapping_sub((bits >> n) & 1)
+pub(crate) fn layout(c: &Compiled, conv: Conv, ver: Version) -> &'static Layout {
+    let i = c.fast[conv as usize][ver.index()] & fast::LAYOUT;
+    // The index is in range by construction; entry 0 (nothing carried) is a safe fallback.
+    LAYOUTS.get(usize::from(i)).unwrap_or(&LAYOUTS[0])
 }
 
-/// The carried bits of x`i` (1..=17): the compiled mask for x1..x7 (cut to the convention's
-/// width), all or nothing for the payload registers x8..x17 (`high`, bit i-8).
+/// All ones if x8..x17 must be zero in a call of row `c` in `conv` at `ver`, else zero.
 #[inline(always)]
-fn keep(carried: &[u64; 7], width: u64, high: u64, i: usize) -> u64 {
-    if i <= 7 {
-        carried[i - 1] & width
+pub(crate) fn high_mbz(c: &Compiled, conv: Conv, ver: Version) -> u64 {
+    if c.fast[conv as usize][ver.index()] & fast::HIGH_MBZ != 0 {
+        u64::MAX
     } else {
-        bit_mask(high, i - 8)
+        0
     }
+}
+
+/// The bits of x1..x17 that break row `c`'s layout `l` (and `high_mbz`, from [`high_mbz`]):
+/// zero for a valid call. Straight-line mask arithmetic over the host's registers in place
+/// (no copy, no allocation): this runs on every FF-A call.
+#[inline(always)]
+pub(crate) fn bad_bits(c: &Compiled, l: &Layout, high_mbz: u64, regs: &SmcRegs) -> u64 {
+    // Written out: a loop would not be unrolled at opt-level "s".
+    let c1 = &l.carried;
+    let mut bad = (regs[1] & !c1[0])
+        | (regs[2] & !c1[1])
+        | (regs[3] & !c1[2])
+        | (regs[4] & !c1[3])
+        | (regs[5] & !c1[4])
+        | (regs[6] & !c1[5])
+        | (regs[7] & !c1[6]);
+    let high = regs[8]
+        | regs[9]
+        | regs[10]
+        | regs[11]
+        | regs[12]
+        | regs[13]
+        | regs[14]
+        | regs[15]
+        | regs[16]
+        | regs[17];
+    bad |= high & high_mbz;
+    if c.cond_reg != 0 && regs[usize::from(c.flag_reg & 7)] & u64::from(c.flag_mask) == 0 {
+        bad |= regs[usize::from(c.cond_reg & 7)] & u64::from(c.cond_mask);
+    }
+    bad
 }
 
 /// Decode and validate without a proxy (for fuzzing and tools): looks x0 up in the table and
@@ -113,7 +148,11 @@ pub fn check(ver: Version, regs: &SmcRegs) -> Option<Result<SmcRegs, Violation>>
 ///
 /// x8..x17 are checked (and may be carried) only at v1.2; before, they are not part of an
 /// FF-A call and are dropped.
-#[inline(always)]
+///
+/// For a valid call the carried fields are all the host set, so the result is the host's
+/// x1..x7 (and, at v1.2, x8..x17) unchanged: the trap path forwards the host's registers in
+/// place ([`super::Proxy::handle`]) and only the memory handlers, which keep the call while
+/// they work, build this copy.
 pub(crate) fn rebuild(
     row: usize,
     conv: Conv,
@@ -132,77 +171,25 @@ pub(crate) fn rebuild(
             value: function_id.into(),
         });
     };
-    let v = ver.index();
-    let width = conv.width_mask();
-    let v12 = ver >= Version::V1_2;
-    // x8..x17: checked only at v1.2, carried only as SMC64 payload registers.
-    let high = match conv {
-        Conv::Smc64 if v12 => c.high[v],
-        _ => 0,
-    };
-    let check_high = if v12 { u64::MAX } else { 0 };
-    let carried = &c.carried[v];
-    let high = u64::from(high);
-    // Straight-line code over the 17 registers (no loop, no memset/memcpy of the register
-    // file): this is the hot path of every forwarded call.
-    macro_rules! bad_bits {
-        ($i:literal) => {
-            regs[$i] & !keep(carried, width, high, $i) & if $i <= 7 { u64::MAX } else { check_high }
-        };
-    }
-    macro_rules! kept {
-        ($i:literal) => {
-            regs[$i] & keep(carried, width, high, $i)
-        };
-    }
-    let mut bad = bad_bits!(1)
-        | bad_bits!(2)
-        | bad_bits!(3)
-        | bad_bits!(4)
-        | bad_bits!(5)
-        | bad_bits!(6)
-        | bad_bits!(7)
-        | bad_bits!(8)
-        | bad_bits!(9)
-        | bad_bits!(10)
-        | bad_bits!(11)
-        | bad_bits!(12)
-        | bad_bits!(13)
-        | bad_bits!(14)
-        | bad_bits!(15)
-        | bad_bits!(16)
-        | bad_bits!(17);
-    if c.cond_reg != 0 && regs[usize::from(c.flag_reg & 7)] & c.flag_mask == 0 {
-        bad |= regs[usize::from(c.cond_reg & 7)] & c.cond_mask;
-    }
-    if bad != 0 {
+    let l = layout(c, conv, ver);
+    let mbz = high_mbz(c, conv, ver);
+    if bad_bits(c, l, mbz, regs) != 0 {
         return Err(explain(row, conv, ver, regs));
     }
-    Ok([
-        u64::from(function_id),
-        kept!(1),
-        kept!(2),
-        kept!(3),
-        kept!(4),
-        kept!(5),
-        kept!(6),
-        kept!(7),
-        kept!(8),
-        kept!(9),
-        kept!(10),
-        kept!(11),
-        kept!(12),
-        kept!(13),
-        kept!(14),
-        kept!(15),
-        kept!(16),
-        kept!(17),
-    ])
+    let mut out = [0; 18];
+    out[0] = u64::from(function_id);
+    for i in 1..=7 {
+        out[i] = regs[i] & l.carried[i - 1];
+    }
+    if ver >= Version::V1_2 && mbz == 0 {
+        out[8..].copy_from_slice(&regs[8..]);
+    }
+    Ok(out)
 }
 
 /// Names the first invalid field of a call that [`rebuild`] refused. Slow path.
-fn explain(row: usize, conv: Conv, ver: Version, regs: &SmcRegs) -> Violation {
-    let (Some(abi), Some(c)) = (TABLE.get(row), COMPILED.get(row)) else {
+pub(crate) fn explain(row: usize, conv: Conv, ver: Version, regs: &SmcRegs) -> Violation {
+    let (Some(abi), Some(c)) = (ROWS.get(row), COMPILED.get(row)) else {
         return Violation {
             reg: 0,
             lsb: 0,
@@ -212,32 +199,34 @@ fn explain(row: usize, conv: Conv, ver: Version, regs: &SmcRegs) -> Violation {
             value: regs[0],
         };
     };
-    let v = ver.index();
-    let width = conv.width_mask();
+    let l = layout(c, conv, ver);
     let last = if ver >= Version::V1_2 { 17 } else { 7 };
     for r in 1..=last {
         let x = regs[r];
         let keep = if r <= 7 {
-            c.carried[v][r - 1] & width
-        } else if conv == Conv::Smc64 && c.high[v] & (1 << (r - 8)) != 0 {
+            l.carried[r - 1]
+        } else if high_mbz(c, conv, ver) == 0 {
             u64::MAX
         } else {
             0
         };
         let mut bits = x & !keep;
-        if r == usize::from(c.cond_reg) && regs[usize::from(c.flag_reg & 7)] & c.flag_mask == 0 {
-            bits |= x & c.cond_mask;
+        if r == usize::from(c.cond_reg)
+            && regs[usize::from(c.flag_reg & 7)] & u64::from(c.flag_mask) == 0
+        {
+            bits |= x & u64::from(c.cond_mask);
         }
         if bits == 0 {
             continue;
         }
         let low = bits.trailing_zeros() as u8;
         if let Some(f) = abi
-            .fields
+            .fields()
             .iter()
+            .map(CField::field)
             .find(|f| usize::from(f.reg) == r && f.mask(conv) & (1 << low) != 0)
         {
-            return field_violation(f, conv, ver, x);
+            return field_violation(&f, conv, ver, x);
         }
         if r >= 8 {
             return Violation {
@@ -332,89 +321,64 @@ const fn ones(width: u8) -> u64 {
 
 const W: u64 = 0xFFFF_FFFF;
 
-/// Registers x1..x17 defined by reply `reply_fid` to a call with `replies`: (defined, 64-bit
-/// wide) bit sets, bit n = xN. `None`: the ABI does not allow this reply.
+/// The masks of the registers the SPMC's reply (its x0 given) defines for a call of row `c`,
+/// and the x0 the host gets; `None`: the ABI does not allow this reply.
 #[inline(always)]
-fn reply_layout(replies: Replies, reply_fid: u32) -> Option<(u32, u32)> {
-    let allows = |kind: u8| replies.kinds & kind != 0;
-    match reply_fid {
-        fid::ERROR if allows(Replies::ERROR) => Some((0b110, 0)),
-        fid::SUCCESS_32 if allows(Replies::SUCCESS) => Some((replies.success_regs, 0)),
-        fid::SUCCESS_64 if allows(Replies::SUCCESS) => {
-            Some((replies.success_regs, replies.success_regs))
-        }
-        fid::DIRECT_RESP_32 if allows(Replies::DIRECT_RESP) => Some((0xFE, 0)),
-        fid::DIRECT_RESP_64 if allows(Replies::DIRECT_RESP) => Some((0xFE, 0xF8)),
-        fid::DIRECT_RESP2 if allows(Replies::DIRECT_RESP2) => Some((0x3_FFF2, 0x3_FFF0)),
-        fid::INTERRUPT if allows(Replies::INTERRUPT) => Some((0b110, 0)),
-        fid::YIELD if allows(Replies::YIELD) => Some((0b1110, 0)),
-        fid::MSG_WAIT if allows(Replies::MSG_WAIT) => Some((0b10, 0)),
-        _ => None,
+fn reply_masks(c: &Compiled, x0: u64) -> Option<(u64, &'static ReplyMasks)> {
+    let i = c.reply[reply_kind(x0) & 15];
+    if i & REPLY_ALLOWED != 0 {
+        return Some((x0, &REPLY_MASKS[usize::from(i) & (REPLY_MASKS.len() - 1)]));
     }
+    if x0 == NOT_SUPPORTED || x0 == W {
+        // SMCCC "unknown function" from the firmware: pass it on as firmware would.
+        return Some((NOT_SUPPORTED, &REPLY_MASKS[0]));
+    }
+    None
 }
 
 /// Writes the host's view of the SPMC's `reply` into `regs` (which hold the host's call):
 /// only the registers the ABI defines for that reply, everything else zero, except that an
 /// SMC32 caller keeps its own x8..x17 (SMCCC: preserved) when the reply does not define
 /// them. `Err(())`: the reply is not one the ABI allows; `regs` is untouched.
-#[inline(always)]
 pub(crate) fn filter_reply(
-    replies: Replies,
+    c: &Compiled,
     conv: Conv,
     reply: &SmcRegs,
     regs: &mut SmcRegs,
 ) -> Result<(), ()> {
-    let x0 = reply[0];
-    let (defined, wide, out0) = if x0 == NOT_SUPPORTED || x0 == W {
-        // SMCCC "unknown function" from the firmware: pass it on as firmware would.
-        (0, 0, NOT_SUPPORTED)
-    } else if x0 >> 32 != 0 {
-        return Err(());
-    } else {
-        let (d, w) = reply_layout(replies, x0 as u32).ok_or(())?;
-        (d, w, x0)
-    };
+    let (out0, m) = reply_masks(c, reply[0]).ok_or(())?;
     let preserve = match conv {
         Conv::Smc32 => u64::MAX,
         Conv::Smc64 => 0,
     };
-    let (defined, wide) = (u64::from(defined), u64::from(wide));
-    // Straight-line, branch-free lanes (this runs on every forwarded call).
-    macro_rules! low {
-        ($i:literal) => {
-            regs[$i] = reply[$i] & bit_mask(defined, $i) & (bit_mask(wide, $i) | W);
-        };
-    }
-    macro_rules! high {
-        ($i:literal) => {
-            let mask = bit_mask(defined, $i) & (bit_mask(wide, $i) | W);
-            regs[$i] = (reply[$i] & mask) | (regs[$i] & !mask & preserve);
-        };
-    }
     regs[0] = out0;
-    low!(1);
-    low!(2);
-    low!(3);
-    low!(4);
-    low!(5);
-    low!(6);
-    low!(7);
-    if defined >> 8 == 0 {
-        // The common case: the reply defines nothing in x8..x17.
-        for x in &mut regs[8..] {
-            *x &= preserve;
-        }
-    } else {
-        high!(8);
-        high!(9);
-        high!(10);
-        high!(11);
-        high!(12);
-        high!(13);
-        high!(14);
-        high!(15);
-        high!(16);
-        high!(17);
+    for i in 1..=7 {
+        regs[i] = reply[i] & m.low[i - 1];
+    }
+    for i in 8..18 {
+        regs[i] = (reply[i] & m.high) | (regs[i] & !m.high & preserve);
     }
     Ok(())
+}
+
+/// [`filter_reply`] for a call forwarded in place ([`crate::smccc::SmcConduit::smc_in_place`]
+/// with [`crate::smccc::High::Keep`]: v1.2, x8..x17 zero in the call and defined by no
+/// allowed reply): the host's x0..x7 from the SPMC's `reply`, `None` if the ABI does not
+/// allow this reply. x8..x17 need nothing: the host's, still in place, are zero, which is
+/// what [`filter_reply`] would leave in both conventions.
+#[inline(always)]
+pub(crate) fn filter_low(c: &Compiled, reply: &[u64; 8]) -> Option<[u64; 8]> {
+    let (out0, m) = reply_masks(c, reply[0])?;
+    let l = &m.low;
+    // Written out: a loop would not be unrolled at opt-level "s" or "z".
+    Some([
+        out0,
+        reply[1] & l[0],
+        reply[2] & l[1],
+        reply[3] & l[2],
+        reply[4] & l[3],
+        reply[5] & l[4],
+        reply[6] & l[5],
+        reply[7] & l[6],
+    ])
 }

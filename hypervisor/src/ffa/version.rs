@@ -36,10 +36,19 @@ const fn encode(v: Version) -> u32 {
     v.index() as u32 + 1
 }
 
+#[inline(always)]
 fn decode(state: u32) -> Option<Version> {
-    let i = (state & !FINAL).checked_sub(1)?;
-    Version::ALL.get(i as usize).copied()
+    // Arithmetic rather than a table: this runs on every FF-A call.
+    match state & !FINAL {
+        1 => Some(Version::V1_0),
+        2 => Some(Version::V1_1),
+        3 => Some(Version::V1_2),
+        _ => None,
+    }
 }
+
+const _: () =
+    assert!(encode(Version::V1_0) == 1 && encode(Version::V1_1) == 2 && encode(Version::V1_2) == 3);
 
 /// What the version gate says about a non-`FFA_VERSION` call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +81,17 @@ impl Negotiation {
     pub(crate) fn current(&self) -> Option<(Version, bool)> {
         let s = self.state.load(Acquire);
         decode(s).map(|v| (v, s & FINAL != 0))
+    }
+
+    /// The negotiated version once negotiation is final, else `None` (one load, no side
+    /// effect: where it answers, [`Negotiation::for_call`] would answer the same).
+    #[inline(always)]
+    pub(crate) fn settled(&self) -> Option<Version> {
+        let s = self.state.load(Acquire);
+        if s & FINAL == 0 {
+            return None;
+        }
+        decode(s)
     }
 
     /// The version gate for a call other than `FFA_VERSION`; makes negotiation final.

@@ -9,9 +9,10 @@
 //! | `carveout-exec` | a branch to the carve-out's last word raises an instruction abort (EC 0x21, FSC 0x10, ELR = FAR = target) |
 //! | `cpu-on-all` | CPU_ON of every other DT CPU succeeds; each reports from EL1 with its context_id in x0 and parks; AFFINITY_INFO then says ON (CPU_OFF is broken in this Secure world, see `secondary_report`) |
 //! | `cpu-on-bad-entry` | CPU_ON with an entry in the carve-out or above RAM gets INVALID_ADDRESS (-9); CPU_ON of the calling CPU gets ALREADY_ON (-4) |
+//! | `ffa *` | the FF-A conformance matrix against OP-TEE through the hypervisor's proxy, about 1 800 cases with their own summary line ([`crate::ffa_cases`]) |
 //!
-//! Without a carve-out node (not under the hypervisor) the carve-out cases and
-//! `cpu-on-bad-entry` SKIP: nothing is there to probe, and plain QEMU's PSCI does not
+//! Without a carve-out node (not under the hypervisor) the carve-out cases,
+//! `cpu-on-bad-entry` and the FF-A matrix SKIP: nothing is there to probe, and plain QEMU's PSCI does not
 //! validate entry points (`target/arm/arm-powerctl.c`, `arm_set_cpu_on`).
 
 use core::fmt::Write;
@@ -56,6 +57,7 @@ pub fn run_all(platform: &Platform, dtb: u64, dtb_size: u64) {
     report::record("carveout-exec", &carveout_exec(platform));
     report::record("cpu-on-all", &cpu_on_all(platform));
     report::record("cpu-on-bad-entry", &cpu_on_bad_entry(platform));
+    crate::ffa_cases::run_all(platform);
 }
 
 /// VBAR_EL1 ignores bits 10:0: a load address that is not 2 KiB-aligned would misplace the

@@ -11,16 +11,21 @@
 //! PAYLOAD-DONE pass=<n> fail=<m>
 //! ```
 //!
-//! then powers the machine off with PSCI SYSTEM_OFF through the DT's conduit. Every wait is
-//! bounded by the generic timer, so a CPU that never comes online or a PSCI call that never
-//! takes effect becomes a FAIL line.
+//! The last of them is the FF-A conformance matrix ([`ffa_cases`]): `PAYLOAD: ffa <name> ...`
+//! lines, a per-ABI tally and `FFA-CONFORMANCE: <n> passed, <m> failed, <k> skipped`, all
+//! before `PAYLOAD-DONE` (whose counts include the FF-A cases).
+//!
+//! The payload then powers the machine off with PSCI SYSTEM_OFF through the DT's conduit.
+//! Every wait is bounded by the generic timer, so a CPU that never comes online or a PSCI
+//! call that never takes effect becomes a FAIL line.
 //!
 //! Without the hypervisor (plain `qemu-system-aarch64 -M virt -kernel`), QEMU's own PSCI
-//! answers over HVC and there is no carve-out node: the carve-out cases and the entry-point
-//! checks SKIP, and the CPU_ON cases still run.
+//! answers over HVC and there is no carve-out node: the carve-out cases, the entry-point
+//! checks and the FF-A matrix SKIP, and the CPU_ON cases still run.
 //!
 //! Only the modules free of hardware access ([`dt`], [`esr`], [`psci`] constants,
-//! [`report::Line`]) build for the host, where their unit tests run.
+//! [`report::Line`], the FF-A matrix's data in [`ffa_spec`]) build for the host, where their
+//! unit tests run.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
@@ -32,11 +37,18 @@ mod console;
 #[cfg(target_os = "none")]
 mod arch;
 #[cfg(target_os = "none")]
+mod bench;
+#[cfg(target_os = "none")]
 mod cases;
 mod dt;
 mod esr;
 #[cfg(target_os = "none")]
 mod exceptions;
+#[cfg(target_os = "none")]
+mod ffa_call;
+#[cfg(target_os = "none")]
+mod ffa_cases;
+mod ffa_spec;
 mod psci;
 mod report;
 #[cfg(target_os = "none")]
@@ -146,6 +158,10 @@ mod entry {
                 "PAYLOAD: warning {} CPUs in the DT, only the first {} are used",
                 platform.cpus_in_dt, platform.cpu_count
             );
+        }
+        // `bench` in bootargs: `make bench`'s workload instead of the cases (bench.rs).
+        if crate::bench::requested(&fdt) {
+            crate::bench::run()
         }
         cases::run_all(&platform, dtb, blob.len() as u64);
         report::finish()

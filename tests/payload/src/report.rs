@@ -118,7 +118,7 @@ mod tally {
     }
 
     /// Prints the case's line and counts it.
-    pub fn record(case: &str, outcome: &Outcome) {
+    pub fn record(case: impl core::fmt::Display, outcome: &Outcome) {
         let (verdict, details, counter) = match outcome {
             Outcome::Pass(d) => ("PASS", d, &PASSED),
             Outcome::Fail(d) => ("FAIL", d, &FAILED),

@@ -1,5 +1,8 @@
 //! The EL1 test payload (`tests/payload`) booted by the hypervisor in place of Linux, on
-//! the full stack (TF-A, OP-TEE, the hypervisor as BL33).
+//! the full stack (TF-A, OP-TEE, the hypervisor as BL33): its own cases, then the FF-A
+//! conformance matrix against OP-TEE 4.10 through the proxy (`tests/payload/src/ffa_cases.rs`,
+//! issue 3), which must pass in full: at least [`MIN_FFA_CASES`] cases, none failed, none
+//! skipped (a SKIP there means the audit counters could not prove what was forwarded).
 //!
 //! Needs `HYP_FLASH`, `HYP_PAYLOAD_DTB` and `HYP_PAYLOAD_IMAGE` (set by `make test`).
 //! Console: `build/logs/payload_cases_all_pass.log`; Secure world console:
@@ -8,7 +11,7 @@
 use std::time::Duration;
 
 use system_tests::artifacts::Payload;
-use system_tests::{Qemu, QemuArgs};
+use system_tests::{Match, Qemu, QemuArgs};
 
 /// The payload's cases, as it names them (`tests/payload/src/cases.rs`). Each must PASS:
 /// a SKIP (e.g. no carve-out node in the DT) fails this test like a FAIL does.
@@ -22,23 +25,47 @@ const CASES: [&str; 7] = [
     "cpu-on-bad-entry",
 ];
 
+/// The FF-A matrix must have at least this many cases (issue 3: "at least 300").
+const MIN_FFA_CASES: usize = 300;
+
 /// TF-A + OP-TEE + hypervisor boot under TCG takes a few seconds; CI machines are slower.
 const BANNER_TIMEOUT: Duration = Duration::from_secs(60);
-/// From the banner to `PAYLOAD-DONE`: the cases take well under a second when they pass;
-/// the payload's own waits add at most 10 s (CPUs coming online) + 5 s per CPU (going off).
+/// From the banner to `PAYLOAD-DONE`: the cases take well under a second when they pass
+/// (the FF-A matrix, about 1 800 calls plus 4 audit HVCs each, about a second more); the
+/// payload's own waits add at most 10 s (CPUs coming online) + 5 s per CPU (going off).
 const CASES_TIMEOUT: Duration = Duration::from_secs(120);
 /// From `PAYLOAD-DONE` to QEMU's exit (PSCI SYSTEM_OFF through TF-A's GPIO power-off).
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Every `PAYLOAD: <case> PASS|FAIL|SKIP ...` line printed so far, for failure messages.
+/// The `PAYLOAD: <case> PASS|FAIL|SKIP ...` lines printed so far, for failure messages:
+/// every line of the payload's own cases, only the FAIL and SKIP lines of the FF-A matrix
+/// (its PASS lines number in the thousands), and its per-ABI tally.
 fn case_lines(output: &str) -> String {
     let verdicts = [" PASS", " FAIL", " SKIP"];
     output
         .lines()
-        .filter(|l| l.starts_with("PAYLOAD: ") && verdicts.iter().any(|v| l.contains(v)))
         .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| {
+            let case = l.starts_with("PAYLOAD: ") && verdicts.iter().any(|v| l.contains(v));
+            let ffa_pass =
+                l.starts_with("PAYLOAD: ffa ") && !l.contains(" FAIL") && !l.contains(" SKIP");
+            (case && !ffa_pass) || l.starts_with("FFA-")
+        })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The numbers of a regex match's capture groups (`usize::MAX` if one is missing).
+fn numbers(m: &Match) -> Vec<usize> {
+    m.groups
+        .iter()
+        .map(|g| {
+            g.as_deref()
+                .unwrap_or("")
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        })
+        .collect()
 }
 
 #[test]
@@ -70,22 +97,44 @@ fn payload_cases_all_pass() {
         );
     }
 
+    // The FF-A matrix: every case passed, none skipped, enough of them.
+    let ffa = qemu
+        .expect(
+            r"FFA-CONFORMANCE: (\d+) passed, (\d+) failed, (\d+) skipped",
+            CASES_TIMEOUT,
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "no FFA-CONFORMANCE summary: {e}\n--- case results ---\n{}",
+                case_lines(&qemu.output())
+            )
+        });
+    let [passed, failed, skipped] = numbers(&ffa)[..] else {
+        panic!("bad FFA-CONFORMANCE line {:?}", ffa.line)
+    };
+    assert!(
+        failed == 0 && skipped == 0 && passed >= MIN_FFA_CASES,
+        "{:?}: want >= {MIN_FFA_CASES} passed, 0 failed, 0 skipped\n--- case results (FF-A: FAIL and SKIP only) ---\n{}",
+        ffa.line,
+        case_lines(&qemu.output())
+    );
+
     let done = qemu
         .expect(r"PAYLOAD-DONE pass=(\d+) fail=(\d+)", CASES_TIMEOUT)
         .unwrap_or_else(|e| panic!("no PAYLOAD-DONE line: {e}"));
-    let count = |i: usize| {
-        done.groups[i]
-            .as_deref()
-            .unwrap_or("")
-            .parse::<usize>()
-            .unwrap_or(usize::MAX)
-    };
+    let counts = numbers(&done);
     assert_eq!(
-        (count(0), count(1)),
-        (CASES.len(), 0),
-        "summary {:?}: want pass={} fail=0\n--- case results ---\n{}",
+        counts[..],
+        [CASES.len() + passed, 0],
+        "summary {:?}: want pass={} ({} cases + {passed} FF-A cases) fail=0\n--- case results ---\n{}",
         done.text,
+        CASES.len() + passed,
         CASES.len(),
+        case_lines(&qemu.output())
+    );
+    assert!(
+        qemu.output().contains("PAYLOAD: skipped=0"),
+        "a payload case was skipped\n--- case results ---\n{}",
         case_lines(&qemu.output())
     );
 

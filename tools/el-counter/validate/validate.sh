@@ -6,7 +6,8 @@
 # Builds the plugin (ci/build-plugin.sh, cached) and payload.S, boots the payload on QEMU
 # virt four ways, and compares every figure the plugin prints with the answer derived below
 # from payload.S's constants:
-#   tb         secure=on (EL3 + S-EL1 + NS-EL2 + NS-EL1), mode=tb, with the hot=N profile
+#   tb         secure=on (EL3 + S-EL1 + NS-EL2 + NS-EL1), mode=tb, with the hot=N profile and
+#              the tid=ID trap profile (HVC 0x2222: it must add up to that key's el2_sum)
 #   insn       the same, mode=insn: one count per instruction, the cross-check of tb
 #   tb-icount  the same as tb under -icount shift=0,sleep=off (what the bench may use)
 #   no-el3     secure=off: the payload starts at its NS-EL2 entry, QEMU's PSCI answers SMCs
@@ -120,6 +121,11 @@ run_case() {   # name secure(1|0) plugin-options [extra qemu args...]
         [ "$(grep -m1 '^el-counter: hot pc=' "$log")" = "$top" ] ||
             problems+=("expected: $top" "measured: $(grep -m1 '^el-counter: hot pc=' "$log")")
     fi
+    if [[ $opts == *tid=* ]]; then
+        # the trap profile of HVC 0x2222 adds up to that key's el2_sum
+        grep -qE "^el-counter: thot id=0x00002222 segments=[0-9]+ insns=$B_SUM " "$log" ||
+            problems+=("expected: el-counter: thot id=0x00002222 segments=... insns=$B_SUM" "measured: $(grep -m1 '^el-counter: thot id' "$log")")
+    fi
     if [ ${#problems[@]} -eq 0 ]; then
         printf 'ok    %-10s boot NS-EL2=%s, NS-EL1=%s NS-EL2=%s, %s traps\n' \
             "$name" "$BOOT_EL2" "$NS_EL1" "$NS_EL2" "$((N_A + N_B + N_C + N_D))"
@@ -131,7 +137,7 @@ run_case() {   # name secure(1|0) plugin-options [extra qemu args...]
     fi
 }
 
-run_case tb 1 mode=tb,hot=5
+run_case tb 1 mode=tb,hot=5,tid=0x2222
 run_case insn 1 mode=insn
 run_case tb-icount 1 mode=tb -icount shift=0,sleep=off
 run_case no-el3 0 mode=tb

@@ -1,0 +1,1656 @@
+//! The FF-A conformance matrix (issue 3, "Conformance on the real stack"): the payload, as
+//! the host, calls OP-TEE 4.10 through the hypervisor's FF-A proxy and checks every answer.
+//!
+//! One line per case, then a per-ABI tally and the summary:
+//!
+//! ```text
+//! PAYLOAD: ffa <name> PASS|FAIL|SKIP <details>
+//! FFA-ABI: <abi> <n> cases, <p> passed, <f> failed, <s> skipped
+//! FFA-CONFORMANCE: <n> passed, <m> failed, <k> skipped
+//! ```
+//!
+//! Phases, in this order (the good calls need a fresh SPMC state; the bad calls come last so
+//! that a wrongly forwarded one cannot disturb a good one):
+//!
+//! | group | what must hold |
+//! |---|---|
+//! | `good.*` | version negotiation, ID_GET, SPM_ID_GET, the mailbox (RXTX_MAP/UNMAP, PARTITION_INFO_GET, RX_RELEASE), MEM_SHARE/RECLAIM, direct requests to OP-TEE, FFA_RUN, notifications: each answered as OP-TEE 4.10 answers (`thread_spmc.c`), or as the proxy must answer when it emulates |
+//! | `features.*` | FFA_FEATURES for every function (both conventions) and feature ID: emulated ones SUCCESS, forwarded ones OP-TEE's answer, blocked and undefined ones NOT_SUPPORTED without reaching OP-TEE |
+//! | `hygiene.*` | non-zero SMC immediates, x0[63:32], yielding and reserved-bit IDs: SMCCC NOT_SUPPORTED, nothing forwarded; the SVE hint is ignored; FF-A over HVC is not FF-A |
+//! | `not-supported.*` | return interfaces, Secure-only and unimplemented ABIs, IDs not in v1.2: FFA_ERROR(NOT_SUPPORTED), nothing forwarded |
+//! | `bad.*` | every MBZ field of every validated ABI ([`crate::ffa_spec::BAD_ABIS`]) at its lowest bit, highest bit and all ones: FFA_ERROR(INVALID_PARAMETERS), nothing forwarded |
+//!
+//! **Proof that nothing bad was forwarded.** Around every case the payload reads the proxy's
+//! audit counters over the hypervisor's HVC ABI (0xc600_0001, x1 = the function ID; x0 = 0,
+//! x1 = forwarded, x2 = emulated, x3 = rejected, x4 = not supported, x5 = refused SPMC
+//! replies; x1 = 0 for the totals) and checks the change: a refused call must leave
+//! `forwarded` alone (for its ID and in total) and move `rejected` (or `not supported`); a
+//! forwarded good call must move `forwarded`. Without that HVC the answers are still checked
+//! but a case that needs the counters is a SKIP, which the system test counts as a failure.
+//!
+//! The expected answers are written from the spec notes and OP-TEE's source, never read from
+//! the proxy's table at run time.
+//!
+//! The RX/TX pages are read and written with the MMU off (Device-nGnRnE, uncached), and the
+//! hypervisor writes the RX page through its cacheable map: fine under QEMU TCG, which models
+//! no caches; on hardware the proxy would have to clean the RX page to the PoC.
+
+use core::cell::UnsafeCell;
+use core::fmt::{self, Write};
+
+use crate::dt::Platform;
+use crate::ffa_call::{self, Conduit};
+use crate::ffa_spec::{
+    self as spec, BAD_ABIS, BadAnswer, Ctx, FEATURE_QUERIES, FeatureAnswer, NOT_SUPPORTED_CALLS,
+    NOTIFICATION_BIT, OPTEE_ENDPOINT_FALLBACK, OPTEE_FFA_EXCHANGE_CAPABILITIES,
+    OPTEE_FFA_GET_API_VERSION, OPTEE_FFA_GET_OS_VERSION, Regs, VERSION_1_2, fid, status,
+};
+use crate::report::{self, Line, Outcome, text};
+
+/// The hypervisor's HVC ABI (`hypervisor/src/hvc.rs`): identify.
+const HVC_IDENTIFY: u64 = 0xC600_0000;
+/// FF-A audit counters of one function (x1 = ID) or of all (x1 = 0).
+const HVC_FFA_AUDIT: u64 = 0xC600_0001;
+/// "FFAHYP" in x1 of the identify answer.
+const HYP_MAGIC: u64 = u64::from_le_bytes(*b"FFAHYP\0\0");
+/// SMCCC NOT_SUPPORTED in w0.
+const SMCCC_NOT_SUPPORTED: u32 = 0xFFFF_FFFF;
+/// The SMCCC v1.3 "SVE state not live" hint (bit 16 of the function ID).
+const SVE_HINT: u32 = 1 << 16;
+/// OP-TEE's SPMC endpoint ID (`optee_spmc_lsp.sp_id`, FFA_SPM_ID_GET's answer).
+const OPTEE_SPMC_ID: u64 = 0x8000;
+/// OP-TEE's FF-A ABI version (`OPTEE_FFA_VERSION_MAJOR/MINOR`).
+const OPTEE_FFA_ABI: (u64, u64) = (1, 0);
+/// OP-TEE's release (`CFG_OPTEE_REVISION_MAJOR/MINOR` of the 4.10 build).
+const OPTEE_RELEASE: (u64, u64) = (4, 10);
+/// FF-A v1.1+ partition information descriptor size.
+const PARTITION_INFO_SIZE: u64 = 24;
+/// FF-A memory attributes: Normal memory, write-back, inner shareable (v1.1 encoding).
+const MEM_NORMAL_WB_INNER: u32 = 0x2F;
+/// FF-A data access permission read-write.
+const MEM_RW: u32 = 2;
+/// A receiver that no partition has (OP-TEE 4.10 has no S-EL0 SPs on this stack).
+const UNKNOWN_SP: u16 = 0x8005;
+/// A UUID no partition has (w1-w4).
+const UNKNOWN_UUID: [u64; 4] = [0x1234_5678, 0x9abc_def0, 0x0fed_cba9, 0x8765_4321];
+
+/// A 4 KiB page of the payload's memory the proxy may see (host RAM, page-aligned).
+#[repr(C, align(4096))]
+struct Page(UnsafeCell<[u8; 4096]>);
+
+// SAFETY: only the boot CPU runs the FF-A cases; the secondaries are parked.
+unsafe impl Sync for Page {}
+
+impl Page {
+    const fn new() -> Self {
+        Page(UnsafeCell::new([0; 4096]))
+    }
+
+    fn addr(&self) -> u64 {
+        self.0.get() as u64
+    }
+
+    /// The aligned word at `offset` (the MMU is off: Device memory, aligned accesses only).
+    fn read32(&self, offset: usize) -> u32 {
+        assert!(offset.is_multiple_of(4) && offset + 4 <= 4096);
+        // SAFETY: in bounds and aligned (checked); a volatile read because the hypervisor
+        // writes the page behind the compiler's back.
+        unsafe { (self.0.get().cast::<u8>().add(offset).cast::<u32>()).read_volatile() }
+    }
+
+    fn write32(&self, offset: usize, value: u32) {
+        assert!(offset.is_multiple_of(4) && offset + 4 <= 4096);
+        // SAFETY: in bounds and aligned (checked); volatile so that every word reaches
+        // memory before the SMC that makes the hypervisor read it.
+        unsafe { (self.0.get().cast::<u8>().add(offset).cast::<u32>()).write_volatile(value) }
+    }
+
+    fn write64(&self, offset: usize, value: u64) {
+        self.write32(offset, value as u32);
+        self.write32(offset + 4, (value >> 32) as u32);
+    }
+
+    fn clear(&self) {
+        for offset in (0..4096).step_by(4) {
+            self.write32(offset, 0);
+        }
+    }
+}
+
+/// The payload's TX buffer.
+static TX: Page = Page::new();
+/// The payload's RX buffer.
+static RX: Page = Page::new();
+/// The page the MEM_SHARE cases share with OP-TEE.
+static SHARED: Page = Page::new();
+
+/// One function's (or all functions') audit counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Counts {
+    forwarded: u64,
+    emulated: u64,
+    rejected: u64,
+    unsupported: u64,
+    bad_replies: u64,
+}
+
+impl Counts {
+    fn delta(self, before: Counts) -> Counts {
+        Counts {
+            forwarded: self.forwarded.wrapping_sub(before.forwarded),
+            emulated: self.emulated.wrapping_sub(before.emulated),
+            rejected: self.rejected.wrapping_sub(before.rejected),
+            unsupported: self.unsupported.wrapping_sub(before.unsupported),
+            bad_replies: self.bad_replies.wrapping_sub(before.bad_replies),
+        }
+    }
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "fwd+{} emu+{} rej+{} uns+{} bad+{}",
+            self.forwarded as i64,
+            self.emulated as i64,
+            self.rejected as i64,
+            self.unsupported as i64,
+            self.bad_replies as i64
+        )
+    }
+}
+
+/// Reads the audit counters of `id` (0: all functions). `Err(x0)` if the hypervisor does
+/// not answer (or does not know the ID: SMCCC INVALID_PARAMETER).
+fn audit(id: u32) -> Result<Counts, u64> {
+    let mut r = [0; 18];
+    r[0] = HVC_FFA_AUDIT;
+    r[1] = id.into();
+    let r = ffa_call::call(Conduit::Hvc, &r);
+    if r[0] != 0 {
+        return Err(r[0]);
+    }
+    Ok(Counts {
+        forwarded: r[1],
+        emulated: r[2],
+        rejected: r[3],
+        unsupported: r[4],
+        bad_replies: r[5],
+    })
+}
+
+/// The counters around a case: the function's own (if the hypervisor knows the ID) and the
+/// totals.
+#[derive(Clone, Copy)]
+struct Snapshot {
+    id: Option<Counts>,
+    total: Counts,
+}
+
+fn snapshot(id: Option<u32>) -> Option<Snapshot> {
+    let total = audit(0).ok()?;
+    Some(Snapshot {
+        id: id.and_then(|id| audit(id).ok()),
+        total,
+    })
+}
+
+/// What the audit counters must show after a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Audit {
+    /// The host's call reached the SPMC: the function's `forwarded` +1, nothing refused.
+    Forwarded,
+    /// A valid call answered at EL2: the function's `emulated` +1; nothing forwarded at all.
+    Emulated,
+    /// A valid call answered at EL2 with an error or NOT_SUPPORTED (a FEATURES query of a
+    /// blocked function, a refused FFA_VERSION): nothing forwarded, nothing rejected.
+    NotForwarded,
+    /// A valid mailbox or memory call (emulated, possibly with the proxy's own SMCs):
+    /// nothing rejected or refused.
+    Handled,
+    /// Refused at EL2 for a field or SMCCC hygiene: `rejected` +1, nothing forwarded.
+    Rejected,
+    /// Refused at EL2 (`rejected` or `not supported` +1), nothing forwarded.
+    Refused,
+    /// Not an FF-A call at all (HVC): no counter moves.
+    Untouched,
+    /// The answer alone decides (the SPMC may legitimately give the same answer).
+    Any,
+}
+
+fn check_audit(audit: Audit, before: &Snapshot, after: &Snapshot) -> Verdict {
+    let total = after.total.delta(before.total);
+    let id = match (before.id, after.id) {
+        (Some(b), Some(a)) => Some(a.delta(b)),
+        _ => None,
+    };
+    // The function's own counters where the hypervisor has them, else the totals.
+    let own = id.unwrap_or(total);
+    let scope = if id.is_some() { "id" } else { "total" };
+    let summary = text(format_args!(
+        "audit {scope} {own}, total fwd+{}",
+        total.forwarded
+    ));
+    let ok = match audit {
+        Audit::Forwarded => {
+            id.is_some()
+                && own.forwarded == 1
+                && own.rejected == 0
+                && own.unsupported == 0
+                && own.bad_replies == 0
+        }
+        Audit::Emulated => own.emulated == 1 && own.forwarded == 0 && total.forwarded == 0,
+        Audit::NotForwarded => {
+            own.forwarded == 0 && total.forwarded == 0 && own.rejected == 0 && own.bad_replies == 0
+        }
+        Audit::Handled => own.rejected == 0 && own.unsupported == 0 && own.bad_replies == 0,
+        Audit::Rejected => own.rejected == 1 && own.forwarded == 0 && total.forwarded == 0,
+        Audit::Refused => {
+            own.rejected + own.unsupported == 1 && own.forwarded == 0 && total.forwarded == 0
+        }
+        Audit::Untouched => total == Counts::default(),
+        Audit::Any => true,
+    };
+    if ok {
+        Verdict::Pass(summary)
+    } else {
+        Verdict::Fail(text(format_args!("{summary}: want {audit:?}")))
+    }
+}
+
+/// The registers that are not zero, `x<n>=<hex>`.
+struct Nonzero<'a>(&'a Regs);
+
+impl fmt::Display for Nonzero<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (n, value) in self.0.iter().enumerate() {
+            if *value != 0 || n == 0 {
+                if !first {
+                    f.write_str(" ")?;
+                }
+                write!(f, "x{n}={value:#x}")?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A judge's verdict on a reply (or on the audit counters).
+enum Verdict {
+    /// What was seen.
+    Pass(Line),
+    /// What was wrong.
+    Fail(Line),
+}
+
+/// `FFA_ERROR` with w2 = `code`, w1 and w3-w7 zero.
+fn error(r: &Regs, code: i32) -> Verdict {
+    let got = r[2] as u32 as i32;
+    let clean = r[1] == 0 && r[3..8].iter().all(|&x| x == 0);
+    if r[0] == u64::from(fid::ERROR) && got == code && clean {
+        Verdict::Pass(text(format_args!(
+            "FFA_ERROR({code} {})",
+            spec::status_name(code)
+        )))
+    } else {
+        Verdict::Fail(text(format_args!(
+            "want FFA_ERROR({code} {}) with w1, w3-w7 zero",
+            spec::status_name(code)
+        )))
+    }
+}
+
+/// `FFA_ERROR` with any of `codes`.
+fn error_of(r: &Regs, codes: &[i32]) -> Verdict {
+    for &code in codes {
+        if let Verdict::Pass(seen) = error(r, code) {
+            return Verdict::Pass(seen);
+        }
+    }
+    let mut want = Line::new();
+    for &code in codes {
+        want.separate();
+        let _ = write!(want, "{code} {}", spec::status_name(code));
+    }
+    Verdict::Fail(text(format_args!("want FFA_ERROR of: {want}")))
+}
+
+/// SMCCC NOT_SUPPORTED (-1) in w0.
+fn smccc_not_supported(r: &Regs) -> Verdict {
+    if r[0] as u32 == SMCCC_NOT_SUPPORTED {
+        Verdict::Pass(text(format_args!("SMCCC NOT_SUPPORTED (-1)")))
+    } else {
+        Verdict::Fail(text(format_args!("want SMCCC NOT_SUPPORTED (-1) in w0")))
+    }
+}
+
+/// `FFA_SUCCESS` (SMC32), then `more` on the reply.
+fn success(r: &Regs, more: impl FnOnce(&Regs) -> Verdict) -> Verdict {
+    if r[0] != u64::from(fid::SUCCESS) {
+        return Verdict::Fail(text(format_args!("want FFA_SUCCESS ({:#x})", fid::SUCCESS)));
+    }
+    more(r)
+}
+
+/// A bare w0 answer (FFA_VERSION).
+fn w0(r: &Regs, want: u32) -> Verdict {
+    if r[0] as u32 == want {
+        Verdict::Pass(text(format_args!("w0={want:#x}")))
+    } else {
+        Verdict::Fail(text(format_args!("want w0={want:#x}")))
+    }
+}
+
+/// The direct response of OP-TEE (`resp` = the DIRECT_RESP ID for the request's
+/// convention): w1 = OP-TEE -> host, w2 = 0, x8-x17 zero (DIRECT_RESP defines x3-x7 only and
+/// the request's x8-x17 were zero: nothing else may reach the host), then `more`.
+fn direct_resp(r: &Regs, resp: u32, sp: u16, more: impl FnOnce(&Regs) -> Verdict) -> Verdict {
+    let ids = u64::from(sp) << 16;
+    if r[0] != u64::from(resp) || r[1] != ids || r[2] != 0 {
+        return Verdict::Fail(text(format_args!(
+            "want DIRECT_RESP {resp:#x} w1={ids:#x} w2=0"
+        )));
+    }
+    if r[8..].iter().any(|&x| x != 0) {
+        return Verdict::Fail(text(format_args!(
+            "want x8-x17 zero in a DIRECT_RESP (the reply is filtered to its ABI)"
+        )));
+    }
+    more(r)
+}
+
+/// Per-ABI tally (for the `FFA-ABI:` lines): passed, failed, skipped per key.
+struct Tally {
+    keys: [Option<&'static str>; MAX_KEYS],
+    counts: [[u32; 3]; MAX_KEYS],
+}
+
+const MAX_KEYS: usize = 64;
+
+/// The matrix's state: what was learnt about the platform, and the tallies.
+struct Matrix {
+    ctx: Ctx,
+    /// Whether the audit HVC answers.
+    audit: bool,
+    carveout: Option<(u64, u64)>,
+    ram_end: u64,
+    tally: Tally,
+}
+
+impl Matrix {
+    fn slot(&mut self, key: &'static str) -> usize {
+        let free = self.tally.keys.iter().position(Option::is_none);
+        match self.tally.keys.iter().position(|k| *k == Some(key)) {
+            Some(i) => i,
+            None => {
+                let i = free.unwrap_or(MAX_KEYS - 1);
+                self.tally.keys[i] = Some(key);
+                i
+            }
+        }
+    }
+
+    /// Runs one case: audit, call, audit, judge; prints and counts it. Returns the reply.
+    #[allow(clippy::too_many_arguments)]
+    fn case(
+        &mut self,
+        key: &'static str,
+        name: fmt::Arguments,
+        conduit: Conduit,
+        regs: Regs,
+        audit_id: Option<u32>,
+        audit: Audit,
+        judge: impl FnOnce(&Regs) -> Verdict,
+    ) -> Regs {
+        let name = text(name);
+        let before = if self.audit { snapshot(audit_id) } else { None };
+        let reply = ffa_call::call(conduit, &regs);
+        let after = if self.audit { snapshot(audit_id) } else { None };
+        let verdict = judge(&reply);
+        let audited = match (before, after) {
+            (Some(b), Some(a)) => Some(check_audit(audit, &b, &a)),
+            _ => None,
+        };
+        let outcome = match (verdict, audited) {
+            (Verdict::Pass(seen), Some(Verdict::Pass(counters))) => {
+                Outcome::Pass(text(format_args!("{seen}; {counters}")))
+            }
+            (Verdict::Pass(seen), None) if audit == Audit::Any => Outcome::Pass(seen),
+            (Verdict::Pass(seen), None) => Outcome::Skip(text(format_args!(
+                "{seen}; not proven {audit:?}: the FF-A audit HVC {HVC_FFA_AUDIT:#x} does not answer"
+            ))),
+            (verdict, audited) => {
+                let mut why = Line::new();
+                if let Verdict::Fail(e) = &verdict {
+                    let _ = write!(why, "{e}");
+                }
+                if let Some(Verdict::Fail(e) | Verdict::Pass(e)) = &audited {
+                    why.separate();
+                    let _ = write!(why, "{e}");
+                }
+                Outcome::Fail(text(format_args!(
+                    "{}: sent {} ({}); got {}",
+                    why,
+                    Nonzero(&regs),
+                    conduit.name(),
+                    Nonzero(&reply)
+                )))
+            }
+        };
+        report::record(format_args!("ffa {name}"), &outcome);
+        let slot = self.slot(key);
+        let column = match outcome {
+            Outcome::Pass(_) => 0,
+            Outcome::Fail(_) => 1,
+            Outcome::Skip(_) => 2,
+        };
+        self.tally.counts[slot][column] += 1;
+        reply
+    }
+
+    /// A case over `smc #0` whose audit scope is its own function ID.
+    fn smc(
+        &mut self,
+        key: &'static str,
+        name: fmt::Arguments,
+        regs: Regs,
+        audit: Audit,
+        judge: impl FnOnce(&Regs) -> Verdict,
+    ) -> Regs {
+        let id = (regs[0] as u32) & !SVE_HINT;
+        self.case(key, name, Conduit::Smc, regs, Some(id), audit, judge)
+    }
+}
+
+fn call(x0: u32, args: &[u64]) -> Regs {
+    let mut r = [0; 18];
+    r[0] = x0.into();
+    r[1..=args.len()].copy_from_slice(args);
+    r
+}
+
+/// Runs the matrix (under the hypervisor only: without it an FF-A SMC has no EL2 to trap
+/// to and the SPMC would see the payload's raw calls).
+pub fn run_all(platform: &Platform) {
+    let identify = ffa_call::call(Conduit::Hvc, &call(HVC_IDENTIFY as u32, &[]));
+    if platform.carveout.is_none() || identify[0] != 0 || identify[1] != HYP_MAGIC {
+        report::record(
+            "ffa",
+            &Outcome::Skip(text(format_args!(
+                "not under the hypervisor (no carve-out node, or HVC identify answered x0={:#x} x1={:#x})",
+                identify[0], identify[1]
+            ))),
+        );
+        println!("FFA-CONFORMANCE: 0 passed, 0 failed, 1 skipped");
+        return;
+    }
+    let audit_ok = audit(0).is_ok();
+    if !audit_ok {
+        println!(
+            "PAYLOAD: warning the FF-A audit HVC {HVC_FFA_AUDIT:#x} does not answer: cases that must prove what was forwarded SKIP"
+        );
+    }
+    let mut m = Matrix {
+        ctx: Ctx {
+            sp: OPTEE_ENDPOINT_FALLBACK,
+            tx: TX.addr(),
+            rx: RX.addr(),
+        },
+        audit: audit_ok,
+        carveout: platform.carveout.map(|c| (c.region.base, c.region.end())),
+        ram_end: platform.ram_end(),
+        tally: Tally {
+            keys: [None; MAX_KEYS],
+            counts: [[0; 3]; MAX_KEYS],
+        },
+    };
+
+    if !negotiate(&mut m) {
+        println!(
+            "PAYLOAD: warning FFA_VERSION(1.2) failed: the proxy is off, no further FF-A cases"
+        );
+    } else {
+        features(&mut m);
+        mailbox(&mut m);
+        memory(&mut m);
+        direct(&mut m);
+        notifications(&mut m);
+        hygiene(&mut m);
+        not_supported(&mut m);
+        bad_calls(&mut m);
+    }
+    summary(&m);
+}
+
+fn summary(m: &Matrix) {
+    let mut total = [0u32; 3];
+    for (key, counts) in m.tally.keys.iter().zip(&m.tally.counts) {
+        let Some(key) = key else { continue };
+        let [p, f, s] = *counts;
+        println!(
+            "FFA-ABI: {key} {} cases, {p} passed, {f} failed, {s} skipped",
+            p + f + s
+        );
+        total[0] += p;
+        total[1] += f;
+        total[2] += s;
+    }
+    println!(
+        "FFA-CONFORMANCE: {} passed, {} failed, {} skipped",
+        total[0], total[1], total[2]
+    );
+}
+
+/// FFA_VERSION and the first calls. Returns whether v1.2 was negotiated.
+fn negotiate(m: &mut Matrix) -> bool {
+    // §4.1 #2 (decision: Xen): a call before any FFA_VERSION gets NOT_SUPPORTED.
+    m.smc(
+        "id-get",
+        format_args!("good.id-get.before-version"),
+        call(fid::ID_GET, &[]),
+        Audit::Refused,
+        |r| error(r, status::NOT_SUPPORTED),
+    );
+    let r = m.smc(
+        "version",
+        format_args!("good.version.1-2"),
+        call(fid::VERSION, &[VERSION_1_2.into()]),
+        Audit::Emulated,
+        |r| w0(r, VERSION_1_2),
+    );
+    if r[0] as u32 != VERSION_1_2 {
+        return false;
+    }
+    // Not final until another FF-A call: asking again is allowed (§4.1 #3).
+    m.smc(
+        "version",
+        format_args!("good.version.1-2-again"),
+        call(fid::VERSION, &[VERSION_1_2.into()]),
+        Audit::Emulated,
+        |r| w0(r, VERSION_1_2),
+    );
+    m.smc(
+        "id-get",
+        format_args!("good.id-get"),
+        call(fid::ID_GET, &[]),
+        Audit::Emulated,
+        |r| {
+            success(r, |r| {
+                if r[2] == 0 && r[1] == 0 {
+                    Verdict::Pass(text(format_args!("FFA_SUCCESS ID 0")))
+                } else {
+                    Verdict::Fail(text(format_args!("want ID 0 in w2, w1 = 0")))
+                }
+            })
+        },
+    );
+    // Negotiation is final now (§4.1 #3). A higher minor gets the proxy's version (the
+    // caller then speaks 1.2); a lower minor and any other major get NOT_SUPPORTED (issue 3
+    // §3; docs/ffa-policy.md "Version negotiation").
+    m.smc(
+        "version",
+        format_args!("good.version.1-3-after-final"),
+        call(fid::VERSION, &[0x1_0003]),
+        Audit::Emulated,
+        |r| w0(r, VERSION_1_2),
+    );
+    m.smc(
+        "version",
+        format_args!("good.version.1-2-after-final"),
+        call(fid::VERSION, &[VERSION_1_2.into()]),
+        Audit::Emulated,
+        |r| w0(r, VERSION_1_2),
+    );
+    for (label, version) in [("1-1", 0x1_0001u64), ("1-0", 0x1_0000)] {
+        m.smc(
+            "version",
+            format_args!("good.version.{label}-after-final"),
+            call(fid::VERSION, &[version]),
+            Audit::NotForwarded,
+            |r| w0(r, SMCCC_NOT_SUPPORTED),
+        );
+    }
+    for (label, version) in [
+        ("2-0", 0x2_0000u64),
+        ("0-1", 0x0_0001),
+        ("7fff-0", 0x7FFF_0000),
+    ] {
+        m.smc(
+            "version",
+            format_args!("good.version.{label}"),
+            call(fid::VERSION, &[version]),
+            Audit::NotForwarded,
+            |r| w0(r, SMCCC_NOT_SUPPORTED),
+        );
+    }
+    m.smc(
+        "spm-id-get",
+        format_args!("good.spm-id-get"),
+        call(fid::SPM_ID_GET, &[]),
+        Audit::Forwarded,
+        |r| {
+            success(r, |r| {
+                if r[2] == OPTEE_SPMC_ID {
+                    Verdict::Pass(text(format_args!("FFA_SUCCESS SPMC ID {:#x}", r[2])))
+                } else {
+                    Verdict::Fail(text(format_args!("want SPMC ID {OPTEE_SPMC_ID:#x} in w2")))
+                }
+            })
+        },
+    );
+    true
+}
+
+fn features(m: &mut Matrix) {
+    for &(key, queried, answer) in FEATURE_QUERIES {
+        let regs = call(fid::FEATURES, &[queried.into()]);
+        let audit = match answer {
+            FeatureAnswer::Emulated => Audit::Emulated,
+            FeatureAnswer::ForwardedSuccess | FeatureAnswer::ForwardedNotSupported => {
+                Audit::Forwarded
+            }
+            FeatureAnswer::Blocked => Audit::NotForwarded,
+        };
+        let rxtx_map = queried == fid::RXTX_MAP || queried == fid::RXTX_MAP_64;
+        m.smc(
+            "features",
+            format_args!("features.{key}"),
+            regs,
+            audit,
+            |r| match answer {
+                FeatureAnswer::Emulated | FeatureAnswer::ForwardedSuccess => success(r, |r| {
+                    // RXTX_MAP: w2[1:0] is the minimum buffer size; 0 = 4 KiB, the payload's.
+                    if rxtx_map && r[2] & 3 != 0 {
+                        return Verdict::Fail(text(format_args!(
+                            "want w2[1:0] = 0 (4 KiB buffers)"
+                        )));
+                    }
+                    Verdict::Pass(text(format_args!(
+                        "FFA_SUCCESS w2={:#x} w3={:#x}",
+                        r[2], r[3]
+                    )))
+                }),
+                FeatureAnswer::ForwardedNotSupported | FeatureAnswer::Blocked => {
+                    error(r, status::NOT_SUPPORTED)
+                }
+            },
+        );
+    }
+}
+
+/// An address range that cannot be a host buffer, for the RXTX_MAP and MEM_SHARE cases.
+fn carveout_page(m: &Matrix) -> u64 {
+    m.carveout.map_or(0x6000_0000, |(base, _)| base)
+}
+
+fn mailbox(m: &mut Matrix) {
+    let (tx, rx) = (m.ctx.tx, m.ctx.rx);
+    // Nothing mapped yet.
+    m.smc(
+        "rx-release",
+        format_args!("good.rx-release.nothing-mapped"),
+        call(fid::RX_RELEASE, &[]),
+        Audit::Refused,
+        |r| error(r, status::DENIED),
+    );
+    m.smc(
+        "rxtx-unmap",
+        format_args!("good.rxtx-unmap.nothing-mapped"),
+        call(fid::RXTX_UNMAP, &[]),
+        Audit::Refused,
+        |r| error(r, status::INVALID_PARAMETERS),
+    );
+    // §4.1 #9: BUSY (pKVM) or DENIED (Xen) without an RX buffer.
+    m.smc(
+        "partition-info-get",
+        format_args!("good.partition-info-get.nothing-mapped"),
+        call(fid::PARTITION_INFO_GET, &[]),
+        Audit::Refused,
+        |r| error_of(r, &[status::DENIED, status::BUSY]),
+    );
+
+    // Buffers the host may not give: refused at EL2, never registered anywhere. DEN0077
+    // RXTX_MAP: INVALID_PARAMETERS for a bad address or count; DENIED for memory the caller
+    // may not use this way. Either, but nothing forwarded.
+    let carve = carveout_page(m);
+    let bad_maps: [(&str, u64, u64, u64); 10] = [
+        ("tx-in-carveout", carve, rx, 1),
+        ("rx-in-carveout", tx, carve, 1),
+        ("tx-above-ram", m.ram_end, rx, 1),
+        ("rx-mmio-uart", tx, 0x0900_0000, 1),
+        ("tx-zero", 0, rx, 1),
+        ("tx-unaligned", tx + 0x800, rx, 1),
+        ("rx-unaligned", tx, rx + 8, 1),
+        ("tx-equals-rx", tx, tx, 1),
+        ("count-0", tx, rx, 0),
+        ("count-63", tx, rx, 63),
+    ];
+    for (label, t, r, pages) in bad_maps {
+        m.smc(
+            "rxtx-map-64",
+            format_args!("good.rxtx-map-64.refused.{label}"),
+            call(fid::RXTX_MAP_64, &[t, r, pages]),
+            Audit::Refused,
+            |r| error_of(r, &[status::INVALID_PARAMETERS, status::DENIED]),
+        );
+    }
+
+    m.smc(
+        "rxtx-map-64",
+        format_args!("good.rxtx-map-64"),
+        call(fid::RXTX_MAP_64, &[tx, rx, 1]),
+        Audit::Handled,
+        |r| {
+            success(r, |_| {
+                Verdict::Pass(text(format_args!("FFA_SUCCESS TX {tx:#x} RX {rx:#x}")))
+            })
+        },
+    );
+    m.smc(
+        "rxtx-map-64",
+        format_args!("good.rxtx-map-64.again"),
+        call(fid::RXTX_MAP_64, &[tx, rx, 1]),
+        Audit::Refused,
+        |r| error(r, status::DENIED),
+    );
+    m.smc(
+        "rxtx-map-32",
+        format_args!("good.rxtx-map-32.again"),
+        call(fid::RXTX_MAP, &[tx, rx, 1]),
+        Audit::Refused,
+        |r| error(r, status::DENIED),
+    );
+
+    m.smc(
+        "partition-info-get",
+        format_args!("good.partition-info-get.count-only"),
+        call(fid::PARTITION_INFO_GET, &[0, 0, 0, 0, 1]),
+        Audit::Handled,
+        |r| {
+            success(r, |r| {
+                if r[2] == 1 {
+                    Verdict::Pass(text(format_args!("FFA_SUCCESS count {}", r[2])))
+                } else {
+                    Verdict::Fail(text(format_args!("want 1 partition (OP-TEE) in w2")))
+                }
+            })
+        },
+    );
+    RX.clear();
+    let r = m.smc(
+        "partition-info-get",
+        format_args!("good.partition-info-get.all"),
+        call(fid::PARTITION_INFO_GET, &[]),
+        Audit::Handled,
+        |r| {
+            success(r, |r| {
+                let id = RX.read32(0) as u16;
+                if r[2] != 1 || r[3] != PARTITION_INFO_SIZE {
+                    Verdict::Fail(text(format_args!(
+                        "want count 1 and descriptor size {PARTITION_INFO_SIZE} in w2/w3"
+                    )))
+                } else if id & 0x8000 == 0 {
+                    Verdict::Fail(text(format_args!(
+                        "RX descriptor 0: endpoint {id:#x} is not a Secure ID"
+                    )))
+                } else {
+                    Verdict::Pass(text(format_args!(
+                        "FFA_SUCCESS count 1 size 24; RX: endpoint {id:#x}, {} execution contexts, properties {:#x}, UUID {:08x}-{:08x}-{:08x}-{:08x}",
+                        RX.read32(0) >> 16,
+                        RX.read32(4),
+                        RX.read32(8),
+                        RX.read32(12),
+                        RX.read32(16),
+                        RX.read32(20)
+                    )))
+                }
+            })
+        },
+    );
+    let found = r[0] == u64::from(fid::SUCCESS) && r[2] >= 1 && RX.read32(0) & 0x8000 != 0;
+    let uuid = [8, 12, 16, 20].map(|o| u64::from(RX.read32(o)));
+    if found {
+        m.ctx.sp = RX.read32(0) as u16;
+    }
+    println!(
+        "PAYLOAD: ffa OP-TEE endpoint {:#x} ({})",
+        m.ctx.sp,
+        if found {
+            "from FFA_PARTITION_INFO_GET"
+        } else {
+            "fallback"
+        }
+    );
+    // The RX is the host's until it releases it (T10).
+    m.smc(
+        "partition-info-get",
+        format_args!("good.partition-info-get.rx-still-full"),
+        call(fid::PARTITION_INFO_GET, &[]),
+        Audit::Refused,
+        |r| error(r, status::BUSY),
+    );
+    m.smc(
+        "rx-release",
+        format_args!("good.rx-release"),
+        call(fid::RX_RELEASE, &[]),
+        Audit::Emulated,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
+    m.smc(
+        "rx-release",
+        format_args!("good.rx-release.again"),
+        call(fid::RX_RELEASE, &[]),
+        Audit::Refused,
+        |r| error(r, status::DENIED),
+    );
+    if found {
+        m.smc(
+            "partition-info-get",
+            format_args!("good.partition-info-get.optee-uuid-count"),
+            call(
+                fid::PARTITION_INFO_GET,
+                &[uuid[0], uuid[1], uuid[2], uuid[3], 1],
+            ),
+            Audit::Handled,
+            |r| {
+                success(r, |r| {
+                    if r[2] == 1 {
+                        Verdict::Pass(text(format_args!("FFA_SUCCESS count 1")))
+                    } else {
+                        Verdict::Fail(text(format_args!("want count 1 for OP-TEE's UUID")))
+                    }
+                })
+            },
+        );
+        RX.clear();
+        let sp = m.ctx.sp;
+        m.smc(
+            "partition-info-get",
+            format_args!("good.partition-info-get.optee-uuid"),
+            call(
+                fid::PARTITION_INFO_GET,
+                &[uuid[0], uuid[1], uuid[2], uuid[3]],
+            ),
+            Audit::Handled,
+            |r| {
+                success(r, |r| {
+                    let id = RX.read32(0) as u16;
+                    if r[2] == 1 && id == sp {
+                        Verdict::Pass(text(format_args!(
+                            "FFA_SUCCESS count 1, RX endpoint {id:#x}"
+                        )))
+                    } else {
+                        Verdict::Fail(text(format_args!(
+                            "want count 1 and endpoint {sp:#x} in the RX (RX has {id:#x})"
+                        )))
+                    }
+                })
+            },
+        );
+        m.smc(
+            "rx-release",
+            format_args!("good.rx-release.second"),
+            call(fid::RX_RELEASE, &[]),
+            Audit::Emulated,
+            |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+        );
+    }
+    // OP-TEE 4.10 counts the partitions that match: none, SUCCESS with count 0 (DEN0077
+    // would have INVALID_PARAMETERS for an unknown UUID; the proxy passes OP-TEE's answer on).
+    m.smc(
+        "partition-info-get",
+        format_args!("good.partition-info-get.unknown-uuid-count"),
+        call(
+            fid::PARTITION_INFO_GET,
+            &[
+                UNKNOWN_UUID[0],
+                UNKNOWN_UUID[1],
+                UNKNOWN_UUID[2],
+                UNKNOWN_UUID[3],
+                1,
+            ],
+        ),
+        Audit::Handled,
+        |r| {
+            success(r, |r| {
+                if r[2] == 0 {
+                    Verdict::Pass(text(format_args!("FFA_SUCCESS count 0 (OP-TEE 4.10)")))
+                } else {
+                    Verdict::Fail(text(format_args!("want count 0")))
+                }
+            })
+        },
+    );
+}
+
+/// A memory transaction descriptor for FFA_MEM_SHARE, as the host would build it.
+#[derive(Clone, Copy)]
+struct Share {
+    /// Sender endpoint ID (must be the host's, 0).
+    sender: u16,
+    /// The one receiver.
+    receiver: u16,
+    /// Memory region attributes (v1.1 encoding, bit 6 = NS).
+    attributes: u32,
+    /// Handle (MBZ: the SPMC allocates it).
+    handle: u64,
+    /// (address, page count) of the constituents: the first `count` entries.
+    ranges: [(u64, u32); 2],
+    /// How many constituents.
+    count: usize,
+}
+
+impl Share {
+    /// One page at `address` shared read-write with `receiver` by the host.
+    fn of(receiver: u16, address: u64) -> Self {
+        Share {
+            sender: 0,
+            receiver,
+            attributes: MEM_NORMAL_WB_INNER,
+            handle: 0,
+            ranges: [(address, 1), (0, 0)],
+            count: 1,
+        }
+    }
+
+    /// Writes the descriptor into the TX buffer in the v1.2 layout (DEN0077 v1.2 §10.11:
+    /// 48-byte header, one 32-byte endpoint memory access descriptor at 48, the composite
+    /// descriptor at 80, 16-byte constituents from 96) and returns its length.
+    fn write(&self) -> u64 {
+        TX.clear();
+        TX.write32(0, u32::from(self.sender) | (self.attributes << 16));
+        // flags (4): zero.
+        TX.write64(8, self.handle);
+        // tag (16): zero.
+        TX.write32(24, 32); // endpoint memory access descriptor size
+        TX.write32(28, 1); // endpoint count
+        TX.write32(32, 48); // offset of the first endpoint memory access descriptor
+        TX.write32(48, u32::from(self.receiver) | (MEM_RW << 16)); // receiver, permissions
+        TX.write32(52, 80); // composite descriptor offset
+        let ranges = &self.ranges[..self.count];
+        let pages: u32 = ranges.iter().map(|r| r.1).sum();
+        TX.write32(80, pages); // total page count
+        TX.write32(84, ranges.len() as u32); // address range count
+        for (i, &(address, count)) in ranges.iter().enumerate() {
+            TX.write64(96 + 16 * i, address);
+            TX.write32(104 + 16 * i, count);
+        }
+        96 + 16 * ranges.len() as u64
+    }
+}
+
+/// FFA_MEM_SHARE of the descriptor in the TX buffer (`length` bytes, one fragment).
+fn share_call(function: u32, length: u64) -> Regs {
+    call(function, &[length, length, 0, 0])
+}
+
+fn handle_of(r: &Regs) -> u64 {
+    (r[2] & 0xFFFF_FFFF) | (r[3] << 32)
+}
+
+fn memory(m: &mut Matrix) {
+    let sp = m.ctx.sp;
+    let page = SHARED.addr();
+    for (share, key) in [
+        (fid::MEM_SHARE_64, "mem-share-64"),
+        (fid::MEM_SHARE, "mem-share-32"),
+    ] {
+        let length = Share::of(sp, page).write();
+        let r = m.smc(
+            key,
+            format_args!("good.{key}"),
+            share_call(share, length),
+            Audit::Handled,
+            |r| {
+                success(r, |r| {
+                    Verdict::Pass(text(format_args!(
+                        "FFA_SUCCESS handle {:#x} (page {page:#x} with {sp:#x})",
+                        handle_of(r)
+                    )))
+                })
+            },
+        );
+        let shared = r[0] == u64::from(fid::SUCCESS);
+        let handle = handle_of(&r);
+        // The same page again while OP-TEE has it: DENIED (the page is not the host's alone).
+        let length = Share::of(sp, page).write();
+        m.smc(
+            key,
+            format_args!("good.{key}.same-page-again"),
+            share_call(share, length),
+            Audit::Refused,
+            |r| error_of(r, &[status::DENIED, status::INVALID_PARAMETERS]),
+        );
+        if shared {
+            m.smc(
+                "mem-reclaim",
+                format_args!("good.mem-reclaim.after-{key}"),
+                call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+                Audit::Handled,
+                |r| {
+                    success(r, |_| {
+                        Verdict::Pass(text(format_args!("FFA_SUCCESS handle {handle:#x}")))
+                    })
+                },
+            );
+            // The handle is gone: INVALID_PARAMETERS (DEN0077 MEM_RECLAIM), from EL2.
+            m.smc(
+                "mem-reclaim",
+                format_args!("good.mem-reclaim.again-after-{key}"),
+                call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+                Audit::Refused,
+                |r| error(r, status::INVALID_PARAMETERS),
+            );
+        }
+    }
+    // Descriptors the host may not send: refused at EL2 (the descriptor names memory the
+    // host does not own exclusively, another sender, no Secure receiver, a handle the host
+    // may not choose, Secure memory attributes, or a page twice).
+    let carve = carveout_page(m);
+    let rx = m.ctx.rx;
+    let ram_end = m.ram_end;
+    let one = Share::of;
+    let either = &[status::INVALID_PARAMETERS, status::DENIED][..];
+    let invalid = &[status::INVALID_PARAMETERS][..];
+    let bad: [(&str, Share, &[i32]); 8] = [
+        ("carveout-page", one(sp, carve), either),
+        ("rx-buffer-page", one(sp, rx), either),
+        ("above-ram", one(sp, ram_end), either),
+        (
+            "page-twice",
+            Share {
+                ranges: [(page, 1), (page, 1)],
+                count: 2,
+                ..one(sp, page)
+            },
+            either,
+        ),
+        (
+            "sender-not-host",
+            Share {
+                sender: 1,
+                ..one(sp, page)
+            },
+            invalid,
+        ),
+        ("receiver-host", one(0, page), invalid),
+        (
+            "handle-nonzero",
+            Share {
+                handle: 0x1234,
+                ..one(sp, page)
+            },
+            invalid,
+        ),
+        // Xen edf036fa: the NS bit (6) is the SPMC's to set, never the sender's.
+        (
+            "ns-attribute",
+            Share {
+                attributes: MEM_NORMAL_WB_INNER | 1 << 6,
+                ..one(sp, page)
+            },
+            invalid,
+        ),
+    ];
+    for (label, share, codes) in bad {
+        let length = share.write();
+        m.smc(
+            "mem-share-64",
+            format_args!("good.mem-share-64.refused.{label}"),
+            share_call(fid::MEM_SHARE_64, length),
+            Audit::Refused,
+            |r| error_of(r, codes),
+        );
+    }
+    TX.clear();
+    // RX/TX unmap, twice; then the SMC32 map and unmap.
+    m.smc(
+        "rxtx-unmap",
+        format_args!("good.rxtx-unmap"),
+        call(fid::RXTX_UNMAP, &[]),
+        Audit::Emulated,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
+    m.smc(
+        "rxtx-unmap",
+        format_args!("good.rxtx-unmap.again"),
+        call(fid::RXTX_UNMAP, &[]),
+        Audit::Refused,
+        |r| error(r, status::INVALID_PARAMETERS),
+    );
+    let (tx, rx) = (m.ctx.tx, m.ctx.rx);
+    m.smc(
+        "rxtx-map-32",
+        format_args!("good.rxtx-map-32"),
+        call(fid::RXTX_MAP, &[tx, rx, 1]),
+        Audit::Handled,
+        |r| {
+            success(r, |_| {
+                Verdict::Pass(text(format_args!("FFA_SUCCESS TX {tx:#x} RX {rx:#x}")))
+            })
+        },
+    );
+    m.smc(
+        "rxtx-unmap",
+        format_args!("good.rxtx-unmap.after-map-32"),
+        call(fid::RXTX_UNMAP, &[]),
+        Audit::Emulated,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
+}
+
+fn direct(m: &mut Matrix) {
+    let sp = m.ctx.sp;
+    let api = |r: &Regs| {
+        if (r[3], r[4]) == OPTEE_FFA_ABI {
+            Verdict::Pass(text(format_args!(
+                "DIRECT_RESP {:#x}: OP-TEE FF-A ABI {}.{}",
+                r[0], r[3], r[4]
+            )))
+        } else {
+            Verdict::Fail(text(format_args!(
+                "want OP-TEE's ABI version {}.{} in w3/w4",
+                OPTEE_FFA_ABI.0, OPTEE_FFA_ABI.1
+            )))
+        }
+    };
+    for (req, resp, key) in [
+        (fid::DIRECT_REQ_64, fid::DIRECT_RESP_64, "direct-req-64"),
+        (fid::DIRECT_REQ, fid::DIRECT_RESP, "direct-req-32"),
+    ] {
+        m.smc(
+            key,
+            format_args!("good.{key}.api-version"),
+            call(req, &[sp.into(), 0, OPTEE_FFA_GET_API_VERSION]),
+            Audit::Forwarded,
+            |r| direct_resp(r, resp, sp, api),
+        );
+        m.smc(
+            key,
+            format_args!("good.{key}.os-version"),
+            call(req, &[sp.into(), 0, OPTEE_FFA_GET_OS_VERSION]),
+            Audit::Forwarded,
+            |r| {
+                direct_resp(r, resp, sp, |r| {
+                    if (r[3], r[4]) == OPTEE_RELEASE {
+                        Verdict::Pass(text(format_args!(
+                            "OP-TEE {}.{} (build ID {:#x})",
+                            r[3], r[4], r[5]
+                        )))
+                    } else {
+                        Verdict::Fail(text(format_args!(
+                            "want OP-TEE {}.{} in w3/w4",
+                            OPTEE_RELEASE.0, OPTEE_RELEASE.1
+                        )))
+                    }
+                })
+            },
+        );
+        m.smc(
+            key,
+            format_args!("good.{key}.capabilities"),
+            call(req, &[sp.into(), 0, OPTEE_FFA_EXCHANGE_CAPABILITIES]),
+            Audit::Forwarded,
+            |r| {
+                direct_resp(r, resp, sp, |r| {
+                    if r[3] == 0 {
+                        Verdict::Pass(text(format_args!(
+                            "OK, {} RPC parameters, capabilities {:#x}",
+                            r[4] & 0xFF,
+                            r[5]
+                        )))
+                    } else {
+                        Verdict::Fail(text(format_args!("want w3 = 0 (OK)")))
+                    }
+                })
+            },
+        );
+        // No partition with this ID: OP-TEE answers INVALID_PARAMETERS, but it was a valid
+        // call, so the proxy forwards it.
+        m.smc(
+            key,
+            format_args!("good.{key}.unknown-partition"),
+            call(req, &[UNKNOWN_SP.into(), 0, OPTEE_FFA_GET_API_VERSION]),
+            Audit::Forwarded,
+            |r| error(r, status::INVALID_PARAMETERS),
+        );
+        // The host sending to itself or to a VM that does not exist (it is the only normal-
+        // world endpoint): INVALID_PARAMETERS, from the proxy or the SPMC.
+        for (label, receiver) in [("receiver-host", 0u64), ("receiver-vm-1", 1)] {
+            m.smc(
+                key,
+                format_args!("good.{key}.{label}"),
+                call(req, &[receiver, 0, OPTEE_FFA_GET_API_VERSION]),
+                Audit::Any,
+                |r| error(r, status::INVALID_PARAMETERS),
+            );
+        }
+    }
+    // The SMCCC v1.3 SVE hint is ignored for the lookup and the call forwarded.
+    m.smc(
+        "direct-req-64",
+        format_args!("good.direct-req-64.sve-hint"),
+        call(
+            fid::DIRECT_REQ_64 | SVE_HINT,
+            &[sp.into(), 0, OPTEE_FFA_GET_API_VERSION],
+        ),
+        Audit::Forwarded,
+        |r| direct_resp(r, fid::DIRECT_RESP_64, sp, api),
+    );
+    // OP-TEE 4.10 does not implement DIRECT_REQ2: forwarded, NOT_SUPPORTED.
+    // x4-x17 carry a payload; the FFA_ERROR reply defines none of them, so none of it (nor
+    // anything of the Secure world's) may come back.
+    let mut req2 = call(fid::DIRECT_REQ2, &[sp.into(), 0x1234, 0x5678]);
+    for (n, x) in req2.iter_mut().enumerate().skip(4) {
+        *x = 0x5a5a_0000_0000_0000 | n as u64;
+    }
+    m.smc(
+        "direct-req2",
+        format_args!("good.direct-req2"),
+        req2,
+        Audit::Forwarded,
+        |r| match error(r, status::NOT_SUPPORTED) {
+            Verdict::Pass(seen) if r[8..].iter().all(|&x| x == 0) => {
+                Verdict::Pass(text(format_args!("{seen}, x4-x17 cleared")))
+            }
+            Verdict::Pass(_) => Verdict::Fail(text(format_args!(
+                "want x8-x17 zero in the FFA_ERROR reply to an SMC64 call (filtered reply)"
+            ))),
+            fail => fail,
+        },
+    );
+    // The host never responds (issue 3 §5).
+    for (key, resp, flags) in [
+        ("direct-resp-32", fid::DIRECT_RESP, 0u64),
+        ("direct-resp-64", fid::DIRECT_RESP_64, 0),
+        ("direct-resp-32", fid::DIRECT_RESP, 0x8000_0009),
+        ("direct-resp-64", fid::DIRECT_RESP_64, 0x8000_0009),
+        ("direct-resp2", fid::DIRECT_RESP2, 0),
+    ] {
+        let kind = if flags == 0 { "" } else { ".framework" };
+        m.smc(
+            key,
+            format_args!("good.{key}.from-host{kind}"),
+            call(resp, &[sp.into(), flags]),
+            Audit::Refused,
+            |r| error(r, status::NOT_SUPPORTED),
+        );
+    }
+    // FFA_RUN of OP-TEE's logical partition: forwarded; OP-TEE answers INVALID_PARAMETERS
+    // (`spmc_handle_run`: an LSP is never preempted). Same code as a proxy rejection: the
+    // audit tells them apart.
+    m.smc(
+        "run",
+        format_args!("good.run.optee"),
+        call(fid::RUN, &[u64::from(sp) << 16]),
+        Audit::Forwarded,
+        |r| error(r, status::INVALID_PARAMETERS),
+    );
+}
+
+fn notifications(m: &mut Matrix) {
+    let sp = u64::from(m.ctx.sp);
+    let ok = |r: &Regs| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS"))));
+    let create = call(fid::NOTIFICATION_BITMAP_CREATE, &[0, 4]);
+    let destroy = call(fid::NOTIFICATION_BITMAP_DESTROY, &[]);
+    let bind = |flags: u64, bitmap: u64| {
+        call(
+            fid::NOTIFICATION_BIND,
+            &[sp << 16, flags, bitmap & 0xFFFF_FFFF, bitmap >> 32],
+        )
+    };
+    let unbind = call(
+        fid::NOTIFICATION_UNBIND,
+        &[sp << 16, 0, NOTIFICATION_BIT, 0],
+    );
+
+    m.smc(
+        "notif-bitmap-create",
+        format_args!("good.notif-bitmap-create"),
+        create,
+        Audit::Forwarded,
+        ok,
+    );
+    // OP-TEE (#6394): a second create gives DENIED.
+    m.smc(
+        "notif-bitmap-create",
+        format_args!("good.notif-bitmap-create.again"),
+        create,
+        Audit::Forwarded,
+        |r| error(r, status::DENIED),
+    );
+    m.smc(
+        "notif-bind",
+        format_args!("good.notif-bind"),
+        bind(0, NOTIFICATION_BIT),
+        Audit::Forwarded,
+        ok,
+    );
+    m.smc(
+        "notif-bind",
+        format_args!("good.notif-bind.high-word"),
+        bind(0, 1 << 40),
+        Audit::Forwarded,
+        ok,
+    );
+    // OP-TEE: a bound bit cannot be bound again; per-vCPU binds are DENIED (§4.1 #5: the
+    // flag is the spec's, so the proxy forwards it and the SPMC decides).
+    m.smc(
+        "notif-bind",
+        format_args!("good.notif-bind.again"),
+        bind(0, NOTIFICATION_BIT),
+        Audit::Forwarded,
+        |r| error(r, status::DENIED),
+    );
+    m.smc(
+        "notif-bind",
+        format_args!("good.notif-bind.per-vcpu"),
+        bind(1, 1 << 9),
+        Audit::Forwarded,
+        |r| error(r, status::DENIED),
+    );
+    // The sender of a host-bound notification can only be a Secure partition: the host is
+    // the only normal-world endpoint. OP-TEE does not check this (issue 3), so the proxy
+    // must: INVALID_PARAMETERS from EL2 (HF SPMC rule, reference §3.3).
+    // One bit each, so that a wrongly forwarded bind cannot turn the next case into DENIED.
+    let sender_bits = [("host", 0u64, 11), ("vm-1", 1, 12), ("vm-7fff", 0x7FFF, 13)];
+    for (label, sender, bit) in sender_bits {
+        m.smc(
+            "notif-bind",
+            format_args!("good.notif-bind.sender-{label}"),
+            call(fid::NOTIFICATION_BIND, &[sender << 16, 0, 1 << bit, 0]),
+            Audit::Rejected,
+            |r| error(r, status::INVALID_PARAMETERS),
+        );
+    }
+    // Whatever those did, the bits are unbound again (OP-TEE clears bound bits whoever the
+    // sender), so the teardown below sees only the good binds.
+    m.smc(
+        "notif-unbind",
+        format_args!("good.notif-unbind.sender-case-bits"),
+        call(
+            fid::NOTIFICATION_UNBIND,
+            &[sp << 16, 0, sender_bits.iter().map(|b| 1 << b.2).sum(), 0],
+        ),
+        Audit::Forwarded,
+        ok,
+    );
+    m.smc(
+        "notif-bitmap-destroy",
+        format_args!("good.notif-bitmap-destroy.while-bound"),
+        destroy,
+        Audit::Forwarded,
+        |r| error(r, status::DENIED),
+    );
+    let empty = |r: &Regs| {
+        success(r, |r| {
+            if r[2..8].iter().all(|&x| x == 0) {
+                Verdict::Pass(text(format_args!("FFA_SUCCESS, no notification pending")))
+            } else {
+                Verdict::Fail(text(format_args!("want empty bitmaps in w2-w7")))
+            }
+        })
+    };
+    for (label, w1, flags) in [
+        ("sp-and-spm", 0u64, 0x5u64),
+        ("sp", 0, 0x1),
+        ("spm", 0, 0x4),
+        ("vcpu-1", 1 << 16, 0x5),
+    ] {
+        m.smc(
+            "notif-get",
+            format_args!("good.notif-get.{label}"),
+            call(fid::NOTIFICATION_GET, &[w1, flags]),
+            Audit::Forwarded,
+            empty,
+        );
+    }
+    for (key, function) in [
+        ("notif-info-get-64", fid::NOTIFICATION_INFO_GET_64),
+        ("notif-info-get-32", fid::NOTIFICATION_INFO_GET),
+    ] {
+        m.smc(
+            key,
+            format_args!("good.{key}"),
+            call(function, &[]),
+            Audit::Forwarded,
+            |r| error(r, status::NO_DATA),
+        );
+    }
+    // OP-TEE 4.10 has no FFA_NOTIFICATION_SET from the normal world: NOT_SUPPORTED, but the
+    // call is valid and must have been forwarded.
+    for (label, flags) in [("global", 0u64), ("per-vcpu", 1 | 1 << 16)] {
+        m.smc(
+            "notif-set",
+            format_args!("good.notif-set.{label}"),
+            call(fid::NOTIFICATION_SET, &[sp, flags, NOTIFICATION_BIT, 0]),
+            Audit::Forwarded,
+            |r| error(r, status::NOT_SUPPORTED),
+        );
+    }
+    // Signalling itself or a VM that does not exist: INVALID_PARAMETERS (HF: sender ==
+    // receiver; the receiver must be a partition). Either the proxy or the SPMC may say so.
+    for (label, receiver) in [("host", 0u64), ("vm-1", 1)] {
+        m.smc(
+            "notif-set",
+            format_args!("good.notif-set.receiver-{label}"),
+            call(fid::NOTIFICATION_SET, &[receiver, 0, NOTIFICATION_BIT, 0]),
+            Audit::Any,
+            |r| error(r, status::INVALID_PARAMETERS),
+        );
+    }
+    m.smc(
+        "notif-unbind",
+        format_args!("good.notif-unbind"),
+        unbind,
+        Audit::Forwarded,
+        ok,
+    );
+    m.smc(
+        "notif-unbind",
+        format_args!("good.notif-unbind.high-word"),
+        call(fid::NOTIFICATION_UNBIND, &[sp << 16, 0, 0, 1 << 8]),
+        Audit::Forwarded,
+        ok,
+    );
+    // OP-TEE 4.10 clears bits whether or not they were bound: SUCCESS.
+    m.smc(
+        "notif-unbind",
+        format_args!("good.notif-unbind.again"),
+        unbind,
+        Audit::Forwarded,
+        ok,
+    );
+    m.smc(
+        "notif-bitmap-destroy",
+        format_args!("good.notif-bitmap-destroy"),
+        destroy,
+        Audit::Forwarded,
+        ok,
+    );
+    // OP-TEE 4.10 does not track whether the bitmap exists: a second destroy is SUCCESS.
+    m.smc(
+        "notif-bitmap-destroy",
+        format_args!("good.notif-bitmap-destroy.again"),
+        destroy,
+        Audit::Forwarded,
+        ok,
+    );
+    m.smc(
+        "notif-bitmap-create",
+        format_args!("good.notif-bitmap-create.after-destroy"),
+        create,
+        Audit::Forwarded,
+        ok,
+    );
+    m.smc(
+        "notif-bitmap-destroy",
+        format_args!("good.notif-bitmap-destroy.final"),
+        destroy,
+        Audit::Forwarded,
+        ok,
+    );
+}
+
+fn hygiene(m: &mut Matrix) {
+    let sp = u64::from(m.ctx.sp);
+    let id_get = call(fid::ID_GET, &[]);
+    let req = call(fid::DIRECT_REQ_64, &[sp, 0, OPTEE_FFA_GET_API_VERSION]);
+    let bind = call(fid::NOTIFICATION_BIND, &[sp << 16, 0, 1 << 12, 0]);
+    // SMCCC reserves non-zero SMC immediates: SMCCC NOT_SUPPORTED, nothing forwarded
+    // (issue 3 §4, T18; the newest pKVM).
+    for (conduit, imm) in [
+        (Conduit::SmcImm1, "1"),
+        (Conduit::SmcImmTop, "8000"),
+        (Conduit::SmcImmAll, "ffff"),
+    ] {
+        for (what, regs) in [
+            ("id-get", id_get),
+            ("direct-req-64", req),
+            ("notif-bind", bind),
+        ] {
+            m.case(
+                "hygiene",
+                format_args!("hygiene.smc-imm-{imm}.{what}"),
+                conduit,
+                regs,
+                None,
+                Audit::Rejected,
+                smccc_not_supported,
+            );
+        }
+    }
+    // A function ID is w0: x0[63:32] set is not a valid call.
+    for (label, high) in [
+        ("bit32", 1u64 << 32),
+        ("bit63", 1 << 63),
+        ("all", 0xFFFF_FFFF << 32),
+    ] {
+        for (what, regs) in [("id-get", id_get), ("direct-req-64", req)] {
+            let mut r = regs;
+            r[0] |= high;
+            m.case(
+                "hygiene",
+                format_args!("hygiene.x0-upper-{label}.{what}"),
+                Conduit::Smc,
+                r,
+                None,
+                Audit::Rejected,
+                smccc_not_supported,
+            );
+        }
+    }
+    // FF-A calls are fast calls; bits [23:17] of a function ID are reserved (SMCCC).
+    for (label, x0) in [
+        ("yielding.id-get", fid::ID_GET & !0x8000_0000),
+        ("yielding.direct-req-64", fid::DIRECT_REQ_64 & !0x8000_0000),
+        ("reserved-bit17.id-get", fid::ID_GET | 1 << 17),
+        ("reserved-bit23.direct-req-64", fid::DIRECT_REQ_64 | 1 << 23),
+        (
+            "reserved-bits23-17.notif-bind",
+            fid::NOTIFICATION_BIND | 0x7F << 17,
+        ),
+    ] {
+        let mut r = if label.ends_with("id-get") {
+            id_get
+        } else if label.ends_with("bind") {
+            bind
+        } else {
+            req
+        };
+        r[0] = x0.into();
+        m.case(
+            "hygiene",
+            format_args!("hygiene.{label}"),
+            Conduit::Smc,
+            r,
+            None,
+            Audit::Rejected,
+            smccc_not_supported,
+        );
+    }
+    // The SMCCC v1.3 SVE hint (bit 16) is not part of the function: ignored.
+    m.smc(
+        "hygiene",
+        format_args!("hygiene.sve-hint.id-get"),
+        call(fid::ID_GET | SVE_HINT, &[]),
+        Audit::Emulated,
+        |r| {
+            success(r, |r| {
+                if r[2] == 0 {
+                    Verdict::Pass(text(format_args!("FFA_SUCCESS ID 0")))
+                } else {
+                    Verdict::Fail(text(format_args!("want ID 0")))
+                }
+            })
+        },
+    );
+    // FF-A's conduit is SMC: over HVC it is not FF-A and reaches nothing (hvc.rs).
+    for (what, regs) in [
+        ("id-get", id_get),
+        ("direct-req-64", req),
+        ("version", call(fid::VERSION, &[VERSION_1_2.into()])),
+    ] {
+        m.case(
+            "hygiene",
+            format_args!("hygiene.hvc.{what}"),
+            Conduit::Hvc,
+            regs,
+            None,
+            Audit::Untouched,
+            smccc_not_supported,
+        );
+    }
+}
+
+fn not_supported(m: &mut Matrix) {
+    for &(key, function, x1) in NOT_SUPPORTED_CALLS {
+        m.smc(
+            "not-supported",
+            format_args!("not-supported.{key}"),
+            call(function, &[x1]),
+            Audit::Refused,
+            |r| error(r, status::NOT_SUPPORTED),
+        );
+    }
+}
+
+fn bad_calls(m: &mut Matrix) {
+    // Nothing a wrongly accepted MEM_SHARE could share, no mailbox a wrong RXTX_MAP could
+    // leave behind that the other cases would notice.
+    TX.clear();
+    let ctx = m.ctx;
+    spec::for_each_bad_case(|case| {
+        let abi = &BAD_ABIS[case.abi];
+        let regs = case.regs(&ctx);
+        let mut name = Line::new();
+        let _ = spec::write_case_name(&mut name, &case);
+        let field = case.field;
+        m.case(
+            abi.key,
+            format_args!("{name}"),
+            Conduit::Smc,
+            regs,
+            Some(abi.fid),
+            Audit::Rejected,
+            |r| {
+                let verdict = match abi.answer {
+                    BadAnswer::InvalidParameters => error(r, status::INVALID_PARAMETERS),
+                    BadAnswer::VersionNotSupported => w0(r, SMCCC_NOT_SUPPORTED),
+                };
+                match verdict {
+                    Verdict::Pass(seen) => Verdict::Pass(text(format_args!(
+                        "x{} |= {:#x} ({}): {seen}",
+                        field.reg, case.value, field.what
+                    ))),
+                    Verdict::Fail(e) => Verdict::Fail(text(format_args!(
+                        "x{} |= {:#x} ({}; {}): {e}",
+                        field.reg, case.value, field.what, abi.source
+                    ))),
+                }
+            },
+        );
+    });
+}

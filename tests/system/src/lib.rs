@@ -15,6 +15,7 @@
 //! U-Boot, without firmware, and on GICv2).
 
 pub mod artifacts;
+pub mod host_check;
 pub mod qemu;
 
 pub use qemu::{Error, Firmware, Match, Qemu, QemuArgs};

@@ -17,6 +17,7 @@
 use std::time::Duration;
 
 use system_tests::artifacts::{GicV2, NoFirmware, UBootChain};
+use system_tests::host_check::{hex, iomem_ranges};
 use system_tests::{Qemu, QemuArgs};
 
 /// Firmware (+ U-Boot's 2 s autoboot countdown) + hypervisor to the hypervisor's last line.
@@ -36,25 +37,6 @@ const DIRECT_DTB_ADDR: u64 = 0x4800_0000;
 /// QEMU virt's GICv2 hypervisor frames (hw/arm/virt.c: VIRT_GIC_HYP, VIRT_GIC_VCPU), 64 KiB each.
 const GICH: (u64, u64) = (0x0803_0000, 0x0804_0000);
 const GICV: (u64, u64) = (0x0804_0000, 0x0805_0000);
-
-fn hex(s: &str) -> u64 {
-    u64::from_str_radix(s.trim_start_matches("0x"), 16)
-        .unwrap_or_else(|e| panic!("not a hex number {s:?}: {e}"))
-}
-
-/// `/proc/iomem` top-level lines named `name`, as inclusive-exclusive ranges.
-fn iomem_ranges(block: &str, name: &str) -> Vec<(u64, u64)> {
-    block
-        .lines()
-        .filter_map(|l| l.trim_end_matches('\r').strip_prefix("iomem: "))
-        .filter(|l| !l.starts_with(' '))
-        .filter_map(|l| {
-            let (range, what) = l.split_once(" : ")?;
-            let (start, end) = range.split_once('-')?;
-            (what.trim() == name).then(|| (hex(start), hex(end) + 1))
-        })
-        .collect()
-}
 
 /// Whether the Secure world (TF-A's SPMD + OP-TEE as SPMC) is in the chain.
 #[derive(Clone, Copy, PartialEq)]

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use system_tests::artifacts::Linux;
+use system_tests::host_check::{hex, iomem_ranges};
 use system_tests::{Qemu, QemuArgs};
 
 /// TF-A + OP-TEE + hypervisor to the hypervisor's last line.
@@ -17,25 +18,6 @@ const HYP_TIMEOUT: Duration = Duration::from_secs(60);
 const LINUX_TIMEOUT: Duration = Duration::from_secs(180);
 /// From `HOST-CHECK-END` to QEMU's exit (PSCI SYSTEM_OFF through TF-A's GPIO power-off).
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn hex(s: &str) -> u64 {
-    u64::from_str_radix(s.trim_start_matches("0x"), 16)
-        .unwrap_or_else(|e| panic!("not a hex number {s:?}: {e}"))
-}
-
-/// `/proc/iomem` top-level lines named `name`, as inclusive-exclusive ranges.
-fn iomem_ranges(block: &str, name: &str) -> Vec<(u64, u64)> {
-    block
-        .lines()
-        .filter_map(|l| l.trim_end_matches('\r').strip_prefix("iomem: "))
-        .filter(|l| !l.starts_with(' '))
-        .filter_map(|l| {
-            let (range, what) = l.split_once(" : ")?;
-            let (start, end) = range.split_once('-')?;
-            (what.trim() == name).then(|| (hex(start), hex(end) + 1))
-        })
-        .collect()
-}
 
 #[test]
 fn linux_boots_as_host() {

@@ -15,7 +15,7 @@
 //!
 //! Its own file and one switch in `main.rs`, so that it stays apart from the cases.
 
-use core::arch::asm;
+use crate::ffa_call::{self, Conduit};
 
 /// Rounds of the loop; every call ID in it is made this many times.
 pub const ROUNDS: u32 = 100;
@@ -45,51 +45,11 @@ pub fn requested(fdt: &fdt::Fdt<'_>) -> bool {
         .is_some_and(|args| args.split_ascii_whitespace().any(|w| w == "bench"))
 }
 
-/// `smc #0` with x0..x17 = `r` (SMCCC v1.2); returns x0..x17 as the callee left them.
-fn smc(r: [u64; 18]) -> [u64; 18] {
-    let [
-        mut x0,
-        mut x1,
-        mut x2,
-        mut x3,
-        mut x4,
-        mut x5,
-        mut x6,
-        mut x7,
-        mut x8,
-        mut x9,
-        mut x10,
-        mut x11,
-        mut x12,
-        mut x13,
-        mut x14,
-        mut x15,
-        mut x16,
-        mut x17,
-    ] = r;
-    // SAFETY: an SMC to the hypervisor (and through it the firmware), which may change
-    // x0..x17 (SMCCC v1.2) and preserves everything else, as the operands say.
-    unsafe {
-        asm!(
-            "smc #0",
-            inout("x0") x0, inout("x1") x1, inout("x2") x2, inout("x3") x3,
-            inout("x4") x4, inout("x5") x5, inout("x6") x6, inout("x7") x7,
-            inout("x8") x8, inout("x9") x9, inout("x10") x10, inout("x11") x11,
-            inout("x12") x12, inout("x13") x13, inout("x14") x14, inout("x15") x15,
-            inout("x16") x16, inout("x17") x17,
-            options(nostack)
-        );
-    }
-    [
-        x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17,
-    ]
-}
-
 /// A call with x0..x(n-1) = `vals`, the rest zero.
 fn call(vals: &[u64]) -> [u64; 18] {
     let mut r = [0; 18];
     r[..vals.len()].copy_from_slice(vals);
-    smc(r)
+    ffa_call::call(Conduit::Smc, &r)
 }
 
 /// Runs the workload and powers off.

@@ -50,84 +50,43 @@ pub fn call(conduit: Conduit, regs: &Regs) -> Regs {
     r
 }
 
+/// One `$insn` with the whole register file: x0-x17 in from `$r`, out to `$r`.
+macro_rules! call_with_all_registers {
+    ($r:expr, $insn:literal $(, $name:ident = const $value:expr)?) => {{
+        let r: &mut Regs = $r;
+        let [
+            mut x0, mut x1, mut x2, mut x3, mut x4, mut x5, mut x6, mut x7, mut x8, mut x9,
+            mut x10, mut x11, mut x12, mut x13, mut x14, mut x15, mut x16, mut x17,
+        ] = *r;
+        // SAFETY: an SMCCC v1.2 call: the callee may change x0-x17 (all declared as
+        // outputs) and preserves everything else; it may write memory the payload gave it
+        // (the RX buffer), which the default memory clobber covers. Which calls are
+        // harmless is the caller's business: the cases only send calls whose effects they
+        // expect.
+        unsafe {
+            asm!(
+                $insn,
+                $($name = const $value,)?
+                inout("x0") x0, inout("x1") x1, inout("x2") x2, inout("x3") x3,
+                inout("x4") x4, inout("x5") x5, inout("x6") x6, inout("x7") x7,
+                inout("x8") x8, inout("x9") x9, inout("x10") x10, inout("x11") x11,
+                inout("x12") x12, inout("x13") x13, inout("x14") x14, inout("x15") x15,
+                inout("x16") x16, inout("x17") x17,
+                options(nostack),
+            );
+        }
+        *r = [
+            x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17,
+        ];
+    }};
+}
+
 /// One `smc #IMM` with the whole register file.
 fn smc<const IMM: u16>(r: &mut Regs) {
-    let [
-        mut x0,
-        mut x1,
-        mut x2,
-        mut x3,
-        mut x4,
-        mut x5,
-        mut x6,
-        mut x7,
-        mut x8,
-        mut x9,
-        mut x10,
-        mut x11,
-        mut x12,
-        mut x13,
-        mut x14,
-        mut x15,
-        mut x16,
-        mut x17,
-    ] = *r;
-    // SAFETY: an SMCCC v1.2 call: the callee may change x0-x17 (all declared as outputs)
-    // and preserves everything else; it may write memory the payload gave it (the RX
-    // buffer), which the default memory clobber covers. Which calls are harmless is the
-    // caller's business: the FF-A cases only send calls whose effects they expect.
-    unsafe {
-        asm!(
-            "smc #{imm}",
-            imm = const IMM,
-            inout("x0") x0, inout("x1") x1, inout("x2") x2, inout("x3") x3,
-            inout("x4") x4, inout("x5") x5, inout("x6") x6, inout("x7") x7,
-            inout("x8") x8, inout("x9") x9, inout("x10") x10, inout("x11") x11,
-            inout("x12") x12, inout("x13") x13, inout("x14") x14, inout("x15") x15,
-            inout("x16") x16, inout("x17") x17,
-            options(nostack),
-        );
-    }
-    *r = [
-        x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17,
-    ];
+    call_with_all_registers!(r, "smc #{imm}", imm = const IMM);
 }
 
 /// One `hvc #0` with the whole register file.
 fn hvc(r: &mut Regs) {
-    let [
-        mut x0,
-        mut x1,
-        mut x2,
-        mut x3,
-        mut x4,
-        mut x5,
-        mut x6,
-        mut x7,
-        mut x8,
-        mut x9,
-        mut x10,
-        mut x11,
-        mut x12,
-        mut x13,
-        mut x14,
-        mut x15,
-        mut x16,
-        mut x17,
-    ] = *r;
-    // SAFETY: as for `smc`: an SMCCC call to the hypervisor that may change x0-x17 only.
-    unsafe {
-        asm!(
-            "hvc #0",
-            inout("x0") x0, inout("x1") x1, inout("x2") x2, inout("x3") x3,
-            inout("x4") x4, inout("x5") x5, inout("x6") x6, inout("x7") x7,
-            inout("x8") x8, inout("x9") x9, inout("x10") x10, inout("x11") x11,
-            inout("x12") x12, inout("x13") x13, inout("x14") x14, inout("x15") x15,
-            inout("x16") x16, inout("x17") x17,
-            options(nostack),
-        );
-    }
-    *r = [
-        x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17,
-    ];
+    call_with_all_registers!(r, "hvc #0");
 }

@@ -1,6 +1,44 @@
 //! Reading what the initramfs prints between `HOST-CHECK-BEGIN` and `HOST-CHECK-END`
 //! (ci/mkinitramfs.sh), shared by the Linux boot tests.
 
+use std::time::Duration;
+
+use crate::Qemu;
+
+/// Waits for `HOST-CHECK-END` (its begin marker must already have been matched) and returns
+/// the text between the two markers.
+pub fn check_block(qemu: &mut Qemu, timeout: Duration) -> String {
+    let end = qemu
+        .expect(r"HOST-CHECK-END", timeout)
+        .unwrap_or_else(|e| panic!("the initramfs checks did not finish: {e}"));
+    let output = qemu.output();
+    let begin = output
+        .find("HOST-CHECK-BEGIN")
+        .unwrap_or_else(|| panic!("no HOST-CHECK-BEGIN before HOST-CHECK-END"));
+    output[begin..end.start].to_string()
+}
+
+/// The hypervisor's carve-out `[start, end)` is not the host's RAM: no `System RAM` range of
+/// `/proc/iomem` touches it, and Linux reserved exactly it (the hypervisor's
+/// `/reserved-memory` no-map node).
+pub fn assert_carve_out_not_host_ram(block: &str, (start, end): (u64, u64)) {
+    let ram = iomem_ranges(block, "System RAM");
+    assert!(
+        !ram.is_empty(),
+        "no System RAM lines in /proc/iomem:\n{block}"
+    );
+    for (r_start, r_end) in &ram {
+        assert!(
+            *r_end <= start || *r_start >= end,
+            "System RAM {r_start:#x}-{r_end:#x} overlaps the carve-out {start:#x}-{end:#x}:\n{block}"
+        );
+    }
+    assert!(
+        iomem_ranges(block, "reserved").contains(&(start, end)),
+        "the carve-out {start:#x}-{end:#x} is not a reserved range:\n{block}"
+    );
+}
+
 /// A hex number as the console prints it (with or without `0x`); panics with the text.
 pub fn hex(s: &str) -> u64 {
     u64::from_str_radix(s.trim_start_matches("0x"), 16)

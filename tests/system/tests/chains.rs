@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use system_tests::artifacts::{GicV2, NoFirmware, UBootChain};
-use system_tests::host_check::{hex, iomem_ranges};
+use system_tests::host_check::{assert_carve_out_not_host_ram, check_block, hex};
 use system_tests::{Qemu, QemuArgs};
 
 /// Firmware (+ U-Boot's 2 s autoboot countdown) + hypervisor to the hypervisor's last line.
@@ -105,36 +105,13 @@ fn boot_linux(name: &str, args: &QemuArgs, spmc: Spmc) -> Boot {
     if let Err(e) = qemu.expect_all(&markers, LINUX_TIMEOUT) {
         panic!("Linux did not come up as expected: {e}");
     }
-    let end = qemu
-        .expect(r"HOST-CHECK-END", LINUX_TIMEOUT)
-        .unwrap_or_else(|e| panic!("the initramfs checks did not finish: {e}"));
-    let output = qemu.output();
-    let begin = output
-        .find("HOST-CHECK-BEGIN")
-        .expect("HOST-CHECK-BEGIN was matched above");
-    let block = output[begin..end.start].to_string();
+    let block = check_block(&mut qemu, LINUX_TIMEOUT);
 
     assert!(
         block.contains("cpu-online: 0-3"),
         "four CPUs online in the host; check block:\n{block}"
     );
-    let (carve_start, carve_end) = carve_out;
-    let ram = iomem_ranges(&block, "System RAM");
-    assert!(
-        !ram.is_empty(),
-        "no System RAM lines in /proc/iomem:\n{block}"
-    );
-    for (start, end) in &ram {
-        assert!(
-            *end <= carve_start || *start >= carve_end,
-            "System RAM {start:#x}-{end:#x} overlaps the carve-out \
-             {carve_start:#x}-{carve_end:#x}:\n{block}"
-        );
-    }
-    assert!(
-        iomem_ranges(&block, "reserved").contains(&carve_out),
-        "the carve-out {carve_start:#x}-{carve_end:#x} is not a reserved range:\n{block}"
-    );
+    assert_carve_out_not_host_ram(&block, carve_out);
     let line = |key: &str| {
         block
             .lines()

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use system_tests::artifacts::Linux;
-use system_tests::host_check::{hex, iomem_ranges};
+use system_tests::host_check::{assert_carve_out_not_host_ram, check_block, hex};
 use system_tests::{Qemu, QemuArgs};
 
 /// TF-A + OP-TEE + hypervisor to the hypervisor's last line.
@@ -52,14 +52,7 @@ fn linux_boots_as_host() {
     if let Err(e) = qemu.expect_all(&markers, LINUX_TIMEOUT) {
         panic!("Linux did not come up as expected: {e}");
     }
-    let end = qemu
-        .expect(r"HOST-CHECK-END", LINUX_TIMEOUT)
-        .unwrap_or_else(|e| panic!("the initramfs checks did not finish: {e}"));
-    let output = qemu.output();
-    let begin = output
-        .find("HOST-CHECK-BEGIN")
-        .expect("HOST-CHECK-BEGIN was matched above");
-    let block = &output[begin..end.start];
+    let block = &check_block(&mut qemu, LINUX_TIMEOUT);
 
     assert!(
         block.contains("cpu-online: 0-3"),
@@ -76,22 +69,7 @@ fn linux_boots_as_host() {
 
     // The carve-out is not the host's RAM: no System RAM range touches it, and Linux
     // reserved exactly it (the hypervisor's /reserved-memory no-map node).
-    let ram = iomem_ranges(block, "System RAM");
-    assert!(
-        !ram.is_empty(),
-        "no System RAM lines in /proc/iomem:\n{block}"
-    );
-    for (start, end) in &ram {
-        assert!(
-            *end <= carve_start || *start >= carve_end,
-            "System RAM {start:#x}-{end:#x} overlaps the carve-out \
-             {carve_start:#x}-{carve_end:#x}:\n{block}"
-        );
-    }
-    assert!(
-        iomem_ranges(block, "reserved").contains(&(carve_start, carve_end)),
-        "the carve-out {carve_start:#x}-{carve_end:#x} is not a reserved range:\n{block}"
-    );
+    assert_carve_out_not_host_ram(block, (carve_start, carve_end));
 
     // A clean power-off: the kernel's, then QEMU's exit status.
     qemu.expect(r"reboot: Power down", EXIT_TIMEOUT)

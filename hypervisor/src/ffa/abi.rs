@@ -1061,7 +1061,9 @@ pub const TABLE: &[Abi] = &[
         Replies::success(0),
         "§4.1 #5: the per-vCPU flag is defined by the spec, so it is forwarded and the SPMC \
          decides (OP-TEE: DENIED, Hafnium: INVALID_PARAMETERS), as in pKVM-NOTIF; flags \
-         [31:1] MBZ. The receiver is the caller.",
+         [31:1] MBZ. The receiver is the caller. The sender (w1[31:16]) must be a Secure \
+         endpoint (bit 15 set): OP-TEE 4.10 binds a normal-world sender, so the proxy refuses \
+         it (INVALID_PARAMETERS; checked in dispatch.rs `secure_peer_check`).",
     ),
     row(
         "FFA_NOTIFICATION_UNBIND",
@@ -1102,7 +1104,9 @@ pub const TABLE: &[Abi] = &[
         "§4.1 #5: per-vCPU flag forwarded (SPMC decides); delay-SRI refused (invalid from the \
          normal world, HF); flags [15:2] MBZ; the vCPU ID must be 0 unless the per-vCPU flag \
          is set (HF, T4), which pKVM-NOTIF does not check. OP-TEE answers NOT_SUPPORTED to SET \
-         from the normal world; the proxy still forwards it so a future SPMC can answer.",
+         from the normal world; the proxy still forwards it so a future SPMC can answer. The \
+         receiver (w1[15:0]) must be a Secure endpoint (bit 15 set), as Hafnium requires from \
+         the normal world (INVALID_PARAMETERS; dispatch.rs `secure_peer_check`).",
     ),
     row(
         "FFA_NOTIFICATION_GET",

@@ -701,6 +701,61 @@ fn bind_with_receiver_not_host_is_rejected() {
 }
 
 #[test]
+fn bind_with_a_sender_that_is_not_a_secure_endpoint_is_rejected() {
+    // FF-A endpoint IDs with bit 15 clear are normal-world ones; only a Secure partition
+    // may be bound as the sender of the host's notifications.
+    for (w1, what) in [
+        (0x0000_0000, "BIND sender 0 (the host)"),
+        (0x0001_0000, "BIND sender 1 (a VM)"),
+        (0x7fff_0000, "BIND sender 0x7fff"),
+    ] {
+        assert_peer_refused(r(&[NOTIF_BIND, w1, 0, 1]), what);
+    }
+}
+
+#[test]
+fn set_to_a_receiver_that_is_not_a_secure_endpoint_is_rejected() {
+    for (w1, what) in [
+        (0x0000_0000, "SET receiver 0"),
+        (0x0000_7fff, "SET receiver 0x7fff"),
+    ] {
+        assert_peer_refused(r(&[NOTIF_SET, w1, 0, 1]), what);
+    }
+}
+
+/// The notification peer checks are not a field mask: the record is a refusal naming the
+/// ID, the reply FFA_ERROR(INVALID_PARAMETERS), nothing forwarded, the rejection counted.
+fn assert_peer_refused(mut regs: SmcRegs, what: &str) {
+    let (proxy, mut spmc) = proxy_at(1);
+    let host = regs;
+    let before = counts(&proxy, host[0]);
+    let outcome = proxy.handle(&mut regs, 0, &mut spmc);
+    let Outcome::Rejected(rec) = outcome else {
+        panic!("{what}: expected rejection, got {outcome:?}");
+    };
+    assert!(
+        matches!(rec.reason, Reason::Refused { what: w, .. } if w.contains("Secure endpoint")),
+        "{what}: {rec}"
+    );
+    assert!(spmc.forwarded.is_empty(), "{what}: reached the SPMC");
+    assert_eq!(
+        regs[..8],
+        error_reply(INVALID_PARAMETERS_W)[..8],
+        "{what}: reply is not FFA_ERROR(INVALID_PARAMETERS)"
+    );
+    let after = counts(&proxy, host[0]);
+    assert_eq!(
+        after.rejected,
+        before.rejected + 1,
+        "{what}: rejected counter"
+    );
+    assert_eq!(
+        after.forwarded, before.forwarded,
+        "{what}: forwarded counter"
+    );
+}
+
+#[test]
 fn unbind_with_receiver_not_host_is_rejected() {
     let (proxy, mut spmc) = proxy_at(1);
     assert_rejected(

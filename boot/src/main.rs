@@ -24,7 +24,17 @@ extern "C" fn hyp_warm_main(context: u64) -> ! {
     hypervisor::boot::warm_main(context)
 }
 
-/// A synchronous exception from the host: the saved frame is on this CPU's stack.
+/// An SMC from the host (the hot path): the SMC frame is on this CPU's stack, `esr` is
+/// ESR_EL2.
+#[unsafe(no_mangle)]
+extern "C" fn hyp_host_smc(frame: *mut hypervisor::trap::SmcFrame, esr: u64) {
+    // SAFETY: `vectors.S` passes a pointer to the SMC frame it just saved on this CPU's
+    // stack; nothing else refers to it until the handler returns and the frame is restored.
+    let frame = unsafe { &mut *frame };
+    hypervisor::trap::handle_host_smc(frame, esr);
+}
+
+/// Any other synchronous exception from the host: the saved frame is on this CPU's stack.
 #[unsafe(no_mangle)]
 extern "C" fn hyp_host_sync(frame: *mut hypervisor::trap::HostFrame) {
     // SAFETY: `vectors.S` passes a pointer to the frame it just saved on this CPU's stack;

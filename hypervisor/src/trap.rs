@@ -80,6 +80,25 @@ impl HostFrame {
     }
 }
 
+/// The host's registers as `vectors.S` saves them on an SMC, the hot path: only what the
+/// handler can clobber (AAPCS64 caller-saved x0..x18 and x30; x19..x29 survive the call into
+/// Rust, ELR_EL2 is advanced by the vector, SPSR_EL2 and SP_EL1 do not change).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SmcFrame {
+    /// x0..x17: the call on entry, the reply on return.
+    pub regs: SmcRegs,
+    /// x18 (caller-saved on this target: the handler may use it).
+    x18: u64,
+    /// x30.
+    x30: u64,
+}
+
+const _: () = assert!(
+    core::mem::size_of::<SmcFrame>() == 160,
+    "must match SMC_FRAME_SIZE in vectors.S"
+);
+
 /// What to do with a trapped SMC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SmcRoute {
@@ -168,7 +187,7 @@ pub fn decode(esr: u64) -> Trap {
 }
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub use firmware::{handle_host_sync, unexpected};
+pub use firmware::{handle_host_smc, handle_host_sync, unexpected};
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod firmware {
@@ -268,21 +287,20 @@ mod firmware {
         crate::console::flush();
     }
 
-    /// Entry from `vectors.S` for every synchronous exception from the host.
+    /// Entry from `vectors.S` for the host's SMCs, with ESR_EL2 (the vector has already
+    /// advanced ELR_EL2 past the SMC).
     ///
-    /// The SMC path is the hot one (every FF-A call): it works on the saved frame's
-    /// x0..x17 in place and keeps everything else (PSCI, refusals, HVC, aborts, logging) out
-    /// of line, so that a forwarded call costs only its checks and the SMC itself.
+    /// The hot path (every FF-A call): it works on the saved frame's x0..x17 in place and
+    /// keeps everything else (PSCI, refusals, logging) out of line, so that a forwarded call
+    /// costs only its checks and the SMC itself.
     #[inline(always)]
-    pub fn handle_host_sync(frame: &mut HostFrame) {
-        let esr = frame.esr;
-        if (esr >> 26) & 0x3f != ec::SMC64 {
-            return handle_other(frame, decode(esr));
-        }
+    pub fn handle_host_smc(frame: &mut SmcFrame, esr: u64) {
         let imm = esr as u16;
-        // TSC traps report the SMC itself: resume after it.
-        frame.elr = frame.elr.wrapping_add(4);
-        let regs = frame.smc_regs_mut();
+        let regs = &mut frame.regs;
+        // The common FF-A calls first: the proxy's short path needs no other routing.
+        if crate::ffa::Proxy::short_path_number(regs[0], imm).is_some() {
+            return ffa_call(regs, imm);
+        }
         match route_smc(regs[0], imm) {
             SmcRoute::Ffa => ffa_call(regs, imm),
             SmcRoute::Forward => {
@@ -294,17 +312,34 @@ mod firmware {
         }
     }
 
+    /// Entry from `vectors.S` for every synchronous exception from the host but an SMC
+    /// (those go to [`handle_host_smc`]), with the full register frame.
+    #[inline(always)]
+    pub fn handle_host_sync(frame: &mut HostFrame) {
+        let trap = decode(frame.esr);
+        handle_other(frame, trap)
+    }
+
     /// Every trap other than an SMC.
     #[inline(never)]
     fn handle_other(frame: &mut HostFrame, trap: Trap) {
         match trap {
-            // Handled by the caller.
-            Trap::Smc(_) => {}
             Trap::Hvc => {
                 let hyp = hyp::get();
                 crate::hvc::handle(frame.smc_regs_mut(), hyp.carveout.start, hyp.ffa.counters());
             }
             Trap::Stage2Abort => inject_abort(frame),
+            // The vectors send SMCs to `handle_host_smc`: one here is a bug, so it is
+            // reported like any other trap nobody handles.
+            Trap::Smc(_) => {
+                log::error!(
+                    "CPU {}: SMC on the full-frame path: ESR {:#x} ELR {:#x}; stopping this CPU",
+                    arch::cpu_index(),
+                    frame.esr,
+                    frame.elr
+                );
+                arch::stop_this_cpu()
+            }
             Trap::Unexpected(class) => {
                 log::error!(
                     "CPU {}: unexpected trap from the host: EC {class:#x} ESR {:#x} ELR {:#x} FAR {:#x}; stopping this CPU",
@@ -382,6 +417,15 @@ mod tests {
         assert_eq!(&f.elr as *const _ as usize - base, 32 * 8);
         assert_eq!(&f.esr as *const _ as usize - base, 34 * 8);
         assert_eq!(&f.hpfar as *const _ as usize - base, 36 * 8);
+    }
+
+    #[test]
+    fn smc_frame_layout_matches_the_assembly() {
+        let f = SmcFrame::default();
+        let base = &f as *const _ as usize;
+        assert_eq!(&f.regs as *const _ as usize - base, 0);
+        assert_eq!(&f.x18 as *const _ as usize - base, 18 * 8);
+        assert_eq!(&f.x30 as *const _ as usize - base, 19 * 8);
     }
 
     #[test]

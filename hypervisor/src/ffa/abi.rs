@@ -237,6 +237,9 @@ pub enum Kind {
         /// Bit of the enabling flag.
         bit: u8,
     },
+    /// A 16-bit endpoint ID, carried, that must name a Secure endpoint: its bit 15 (the
+    /// field's top bit) must be set. Compiled into a must-be-one mask ([`Compiled::ones_mask`]).
+    SecureId,
 }
 
 /// One field of a call's register schema.
@@ -317,6 +320,11 @@ const fn caller(reg: u8, hi: u8, lo: u8, name: &'static str) -> Field {
 /// Bits `hi..=lo` of `reg` are reserved.
 const fn rsv(reg: u8, hi: u8, lo: u8, name: &'static str) -> Field {
     Field::new(reg, hi, lo, Kind::Reserved, name)
+}
+
+/// Bits `hi..=lo` of `reg` are an endpoint ID that must be a Secure endpoint's (bit 15 set).
+const fn secure(reg: u8, hi: u8, lo: u8, name: &'static str) -> Field {
+    Field::new(reg, hi, lo, Kind::SecureId, name)
 }
 
 /// Bits `hi..=lo` of `reg` are refused from the host.
@@ -1050,7 +1058,7 @@ pub const TABLE: &[Abi] = &[
         "DEN0077 v1.2, FFA_NOTIFICATION_BIND (notification interfaces); HF \
          api_ffa_notification_update_bindings, PKVM-NOTIF, LNX-DRV",
         &[
-            BIND_IDS[0],
+            secure(1, 31, 16, "sender endpoint ID (an SP)"),
             BIND_IDS[1],
             val(2, 0, 0, "per-vCPU notification flag"),
             rsv(2, 31, 1, "flags [31:1]"),
@@ -1063,7 +1071,7 @@ pub const TABLE: &[Abi] = &[
          decides (OP-TEE: DENIED, Hafnium: INVALID_PARAMETERS), as in pKVM-NOTIF; flags \
          [31:1] MBZ. The receiver is the caller. The sender (w1[31:16]) must be a Secure \
          endpoint (bit 15 set): OP-TEE 4.10 binds a normal-world sender, so the proxy refuses \
-         it (INVALID_PARAMETERS; checked in dispatch.rs `secure_peer_check`).",
+         it (INVALID_PARAMETERS; the field's kind, a must-be-one mask beside the MBZ masks).",
     ),
     row(
         "FFA_NOTIFICATION_UNBIND",
@@ -1091,7 +1099,7 @@ pub const TABLE: &[Abi] = &[
          api_ffa_notification_set, PKVM-NOTIF",
         &[
             caller(1, 31, 16, "sender endpoint ID"),
-            val(1, 15, 0, "receiver endpoint ID"),
+            secure(1, 15, 0, "receiver endpoint ID"),
             val(2, 0, 0, "per-vCPU notification flag"),
             refused(2, 1, 1, "delay schedule receiver interrupt"),
             rsv(2, 15, 2, "flags [15:2]"),
@@ -1106,7 +1114,7 @@ pub const TABLE: &[Abi] = &[
          is set (HF, T4), which pKVM-NOTIF does not check. OP-TEE answers NOT_SUPPORTED to SET \
          from the normal world; the proxy still forwards it so a future SPMC can answer. The \
          receiver (w1[15:0]) must be a Secure endpoint (bit 15 set), as Hafnium requires from \
-         the normal world (INVALID_PARAMETERS; dispatch.rs `secure_peer_check`).",
+         the normal world (INVALID_PARAMETERS; the field's kind, a must-be-one mask).",
     ),
     row(
         "FFA_NOTIFICATION_GET",
@@ -1471,14 +1479,23 @@ pub(crate) struct Compiled {
     /// must be zero, how they travel when forwarded, and (for the trap path's short path)
     /// what to do; the class bits are 0 for "take the general path".
     pub fast: [[u16; 3]; 2],
+    /// Whether the row has a conditional field or a must-be-one mask (the trap path's one
+    /// test before it looks at either).
+    pub predicates: bool,
     /// A conditional field (`Kind::ValueIf`): register 0 means none.
     pub cond_reg: u8,
+    /// The register whose [`Compiled::ones_mask`] bits must be set (`Kind::SecureId`):
+    /// 0 means none.
+    pub ones_reg: u8,
     /// Register of the enabling flag.
     pub flag_reg: u8,
     /// Bits of `cond_reg` that must be zero unless the flag is set (a w-register field).
     pub cond_mask: u32,
     /// The enabling flag's bit mask.
     pub flag_mask: u32,
+    /// Bits of `ones_reg` that must be one (a w-register mask: bit 15 of each Secure
+    /// endpoint ID field).
+    pub ones_mask: u32,
 }
 
 const NO_LAYOUT: Layout = Layout { carried: [0; 7] };
@@ -1522,7 +1539,7 @@ const fn layout_of(abi: &Abi, conv: Conv, v: usize) -> Layout {
             "w field past bit 31"
         );
         let carried = match f.kind {
-            Kind::Value | Kind::ValueIf { .. } => true,
+            Kind::Value | Kind::ValueIf { .. } | Kind::SecureId => true,
             Kind::CallerId | Kind::Reserved | Kind::Refused => false,
         };
         if carried && f.defined_at(ver) && f.reg <= 7 {
@@ -1660,10 +1677,13 @@ const fn compile(row: usize) -> Compiled {
         reply: [0; 16],
         reply_high: false,
         fast: [[0; 3]; 2],
+        predicates: false,
         cond_reg: 0,
+        ones_reg: 0,
         flag_reg: 0,
         cond_mask: 0,
         flag_mask: 0,
+        ones_mask: 0,
     };
     let layouts = &LAYOUTS;
     // Index into LAYOUTS; bit `3 * conv + version`: x8..x17 must be zero (v1.2, the call
@@ -1763,9 +1783,38 @@ const fn compile(row: usize) -> Compiled {
             c.flag_reg = reg;
             c.flag_mask = 1 << bit;
         }
+        if let Kind::SecureId = f.kind {
+            // An endpoint ID is 16 bits wide; its bit 15 says Secure. The field is carried
+            // (layout_of), and the top bit must also be one.
+            assert!(
+                f.width == 16 && f.lsb + 16 <= 32,
+                "endpoint IDs are w-register halves"
+            );
+            // The mask applies at every version the row exists in.
+            assert!(
+                f.since as u8 == Version::V1_0 as u8,
+                "Secure IDs in every version"
+            );
+            assert!(
+                c.ones_reg == 0 || c.ones_reg == f.reg,
+                "must-be-one bits in one register per row"
+            );
+            assert!(f.reg >= 1 && f.reg <= 7);
+            c.ones_reg = f.reg;
+            c.ones_mask |= 1 << (f.lsb + 15);
+        }
         i += 1;
     }
+    c.predicates = c.cond_reg != 0 || c.ones_reg != 0;
     c
+}
+
+impl Compiled {
+    /// Whether [`Compiled::cond_reg`] or [`Compiled::ones_reg`] is in use.
+    #[inline(always)]
+    pub(crate) fn has_predicates(&self) -> bool {
+        self.predicates
+    }
 }
 
 /// The bits of [`Compiled::fast`].
@@ -2572,6 +2621,7 @@ two FFA_MEM_SHARE_64 of one page each (112-byte v1.2 descriptors, SPMC handles
                 Kind::Reserved => f.write_str("reserved: MBZ"),
                 Kind::Refused => f.write_str("refused from the host: MBZ"),
                 Kind::ValueIf { reg, bit } => write!(f, "carried if x{reg}[{bit}] set, else MBZ"),
+                Kind::SecureId => f.write_str("carried: must be a Secure endpoint ID (bit 15 set)"),
             }
         }
     }

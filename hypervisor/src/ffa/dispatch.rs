@@ -236,6 +236,17 @@ impl Proxy {
         smccc::owner(function_id) == smccc::owners::STANDARD && number >= 0x60 && number <= 0xFF
     }
 
+    /// The short path's one test for SMCCC hygiene and the table's range: with the call
+    /// hint and the convention bit cleared, x0 must be 0x8400_0060 + n, n < 0xA0 (so x0[63:32]
+    /// clear, a fast call, ID bits [23:17] clear, owner 4, a function number 0x60..=0xFF),
+    /// and the immediate 0. `Some(n)` for such a call: the trap path sends these to
+    /// [`Proxy::handle_explained`] before any other routing.
+    #[inline(always)]
+    pub fn short_path_number(x0: u64, smc_imm: u16) -> Option<usize> {
+        let n = (x0 & !u64::from(CALL_HINT_SVE_NOT_LIVE | smccc::SMC64)).wrapping_sub(0x8400_0060);
+        (smc_imm == 0 && n < 0xA0).then_some(n as usize)
+    }
+
     /// Whether the proxy is on, and why not.
     pub fn state(&self) -> State {
         self.state
@@ -280,21 +291,21 @@ impl Proxy {
         explain: impl Fn() -> bool,
     ) -> Outcome {
         let x0 = regs[0];
-        // The short path's one test for SMCCC hygiene and the table's range: with the call
-        // hint and the convention bit cleared, x0 must be 0x8400_0060 + n, n < 0xA0 (so
-        // x0[63:32] clear, a fast call, ID bits [23:17] clear, owner 4, a function number
-        // 0x60..=0xFF). Anything else, and anything but the common cases below, takes the
-        // general path, which decides in the order the module documentation gives.
-        let n = (x0 & !u64::from(CALL_HINT_SVE_NOT_LIVE | smccc::SMC64)).wrapping_sub(0x8400_0060);
-        if smc_imm != 0 || n >= 0xA0 || !matches!(self.state, State::On { .. }) {
+        // SMCCC hygiene and the table's range in one test ([`Proxy::short_path_number`]).
+        // Anything else, and anything but the common cases below, takes the general path,
+        // which decides in the order the module documentation gives.
+        let Some(n) = Self::short_path_number(x0, smc_imm) else {
             return self.handle_general(regs, smc_imm, conduit, explain);
-        }
+        };
         let conv = if x0 & u64::from(smccc::SMC64) != 0 {
             Conv::Smc64
         } else {
             Conv::Smc32
         };
-        let row = abi::row_of(n as usize);
+        let row = abi::row_of(n);
+        // A settled negotiation implies the proxy is on: the version gate and FFA_VERSION
+        // are only reached once `handle_general` has seen `State::On` (an off proxy's
+        // negotiation stays NONE), so this one load is the state test too.
         let (Some(c), Some(ver)) = (COMPILED.get(row), self.negotiation.settled()) else {
             return self.handle_general(regs, smc_imm, conduit, explain);
         };
@@ -315,9 +326,6 @@ impl Proxy {
             } else {
                 self.reject_quiet(regs, found, conv)
             };
-        }
-        if let Some(outcome) = self.secure_peer_check(regs, found, conv) {
-            return outcome;
         }
         match f & fast::CLASS {
             fast::FORWARD => self.forward_in_place(regs, found, c, f, ver, conduit),
@@ -377,9 +385,6 @@ impl Proxy {
             } else {
                 self.reject_quiet(regs, found, conv)
             };
-        }
-        if let Some(outcome) = self.secure_peer_check(regs, found, conv) {
-            return outcome;
         }
         match class {
             // The short path forwards in place; here (the first call after negotiation, and
@@ -558,45 +563,6 @@ impl Proxy {
                 self.refuse(regs, &call, Status::NotSupported, "unreachable", 0)
             }
         }
-    }
-
-    /// The one rule the field masks cannot express: an endpoint ID that must be a Secure
-    /// partition's (bit 15 set). NOTIFICATION_BIND's sender (w1[31:16]) is the partition
-    /// allowed to signal the host, and NOTIFICATION_SET's receiver (w1[15:0]) the partition
-    /// signalled: from the normal world both must be Secure endpoints (FF-A v1.2
-    /// notifications; Hafnium checks both, OP-TEE 4.10 binds a non-Secure sender, the
-    /// conformance matrix proves it). INVALID_PARAMETERS, nothing forwarded.
-    #[inline(always)]
-    fn secure_peer_check(
-        &self,
-        regs: &mut SmcRegs,
-        found: Option<(usize, Conv)>,
-        conv: Conv,
-    ) -> Option<Outcome> {
-        let (what, id) = match regs[0] as u32 & !CALL_HINT_SVE_NOT_LIVE {
-            0x8400_007f => (
-                "sender w1[31:16] must be a Secure endpoint ID",
-                regs[1] >> 16,
-            ),
-            0x8400_0081 => ("receiver w1[15:0] must be a Secure endpoint ID", regs[1]),
-            _ => return None,
-        };
-        let id = id & 0xffff;
-        if id & 0x8000 != 0 {
-            return None;
-        }
-        let x0 = regs[0];
-        self.counters.record(found, Event::Rejected);
-        reply_error(regs, conv, Status::InvalidParameters);
-        Some(Outcome::Rejected(Rejection {
-            x0,
-            name: name_of(found),
-            reason: Reason::Refused {
-                status: Status::InvalidParameters,
-                what,
-                value: id,
-            },
-        }))
     }
 
     fn reject(

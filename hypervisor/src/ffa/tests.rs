@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use super::abi::{self, Conv, Version};
-use super::validate::{Rule, rebuild};
+use super::validate::{Rule, Violation, rebuild};
 use super::{Counts, Outcome, PhysMem, Proxy, Reason, State};
 use crate::smccc::{SmcConduit, SmcRegs};
 
@@ -709,7 +709,7 @@ fn bind_with_a_sender_that_is_not_a_secure_endpoint_is_rejected() {
         (0x0001_0000, "BIND sender 1 (a VM)"),
         (0x7fff_0000, "BIND sender 0x7fff"),
     ] {
-        assert_peer_refused(r(&[NOTIF_BIND, w1, 0, 1]), what);
+        assert_peer_refused(r(&[NOTIF_BIND, w1, 0, 1]), 16, what);
     }
 }
 
@@ -719,13 +719,14 @@ fn set_to_a_receiver_that_is_not_a_secure_endpoint_is_rejected() {
         (0x0000_0000, "SET receiver 0"),
         (0x0000_7fff, "SET receiver 0x7fff"),
     ] {
-        assert_peer_refused(r(&[NOTIF_SET, w1, 0, 1]), what);
+        assert_peer_refused(r(&[NOTIF_SET, w1, 0, 1]), 0, what);
     }
 }
 
-/// The notification peer checks are not a field mask: the record is a refusal naming the
-/// ID, the reply FFA_ERROR(INVALID_PARAMETERS), nothing forwarded, the rejection counted.
-fn assert_peer_refused(mut regs: SmcRegs, what: &str) {
+/// A notification peer that is not a Secure endpoint: the record names the 16-bit ID field of
+/// w1 at bit `lsb` and its value, the reply is FFA_ERROR(INVALID_PARAMETERS), nothing is
+/// forwarded, the rejection is counted.
+fn assert_peer_refused(mut regs: SmcRegs, lsb: u8, what: &str) {
     let (proxy, mut spmc) = proxy_at(1);
     let host = regs;
     let before = counts(&proxy, host[0]);
@@ -733,9 +734,18 @@ fn assert_peer_refused(mut regs: SmcRegs, what: &str) {
     let Outcome::Rejected(rec) = outcome else {
         panic!("{what}: expected rejection, got {outcome:?}");
     };
+    let id = (host[1] >> lsb) & 0xFFFF;
     assert!(
-        matches!(rec.reason, Reason::Refused { what: w, .. } if w.contains("Secure endpoint")),
+        matches!(
+            rec.reason,
+            Reason::Field(Violation { reg: 1, lsb: l, width: 16, rule: Rule::NotSecure, value, .. })
+                if l == lsb && value == id
+        ),
         "{what}: {rec}"
+    );
+    assert!(
+        rec.to_string().contains("Secure endpoint"),
+        "{what}: the line does not say why: {rec}"
     );
     assert!(spmc.forwarded.is_empty(), "{what}: reached the SPMC");
     assert_eq!(

@@ -31,6 +31,8 @@ pub enum Rule {
         /// Bit of the flag.
         bit: u8,
     },
+    /// An endpoint ID that must name a Secure endpoint (bit 15 set) and does not.
+    NotSecure,
 }
 
 /// The first invalid field of a call: register, bit range, the field's name and its value.
@@ -74,6 +76,7 @@ impl fmt::Display for Violation {
             Rule::OnlyWithFlag { reg, bit } => {
                 write!(f, "must be zero unless x{reg}[{bit}] is set")
             }
+            Rule::NotSecure => f.write_str("must be a Secure endpoint ID (bit 15 set)"),
         }
     }
 }
@@ -98,7 +101,8 @@ pub(crate) fn high_mbz(c: &Compiled, conv: Conv, ver: Version) -> u64 {
 
 /// The bits of x1..x17 that break row `c`'s layout `l` (and `high_mbz`, from [`high_mbz`]):
 /// zero for a valid call. Straight-line mask arithmetic over the host's registers in place
-/// (no copy, no allocation): this runs on every FF-A call.
+/// (no copy, no allocation): this runs on every FF-A call. The few rows with a conditional
+/// field or a must-be-one mask ([`Compiled::has_predicates`]) add one masked compare each.
 #[inline(always)]
 pub(crate) fn bad_bits(c: &Compiled, l: &Layout, high_mbz: u64, regs: &SmcRegs) -> u64 {
     // Written out: a loop would not be unrolled at opt-level "s".
@@ -121,10 +125,23 @@ pub(crate) fn bad_bits(c: &Compiled, l: &Layout, high_mbz: u64, regs: &SmcRegs) 
         | regs[16]
         | regs[17];
     bad |= high & high_mbz;
-    if c.cond_reg != 0 && regs[usize::from(c.flag_reg & 7)] & u64::from(c.flag_mask) == 0 {
-        bad |= regs[usize::from(c.cond_reg & 7)] & u64::from(c.cond_mask);
+    if c.has_predicates() {
+        bad |= predicate_bits(c, regs);
     }
     bad
+}
+
+/// The bits that break row `c`'s conditional field and must-be-one mask (zero for rows
+/// without them: register 0 and empty masks select nothing). Inlined: a call here would make
+/// the trap path move its live registers around it.
+#[inline(always)]
+fn predicate_bits(c: &Compiled, regs: &SmcRegs) -> u64 {
+    let mut bad = 0;
+    if regs[usize::from(c.flag_reg & 7)] & u64::from(c.flag_mask) == 0 {
+        bad |= regs[usize::from(c.cond_reg & 7)] & u64::from(c.cond_mask);
+    }
+    // A missing one is reported at its own position, as a set bit of the result.
+    bad | (!regs[usize::from(c.ones_reg & 7)] & u64::from(c.ones_mask))
 }
 
 /// Decode and validate without a proxy (for fuzzing and tools): looks x0 up in the table and
@@ -216,6 +233,9 @@ pub(crate) fn explain(row: usize, conv: Conv, ver: Version, regs: &SmcRegs) -> V
         {
             bits |= x & u64::from(c.cond_mask);
         }
+        if r == usize::from(c.ones_reg) {
+            bits |= !x & u64::from(c.ones_mask);
+        }
         if bits == 0 {
             continue;
         }
@@ -296,6 +316,8 @@ fn field_violation(f: &Field, conv: Conv, ver: Version, x: u64) -> Violation {
         Kind::Reserved => Rule::Reserved,
         Kind::Refused => Rule::Refused,
         Kind::ValueIf { reg, bit } => Rule::OnlyWithFlag { reg, bit },
+        // Carried, so only its must-be-one bit can have failed.
+        Kind::SecureId => Rule::NotSecure,
         // A carried field only fails when the negotiated version predates it.
         Kind::Value if !f.defined_at(ver) => Rule::NotBefore(f.since),
         Kind::Value => Rule::Reserved,

@@ -3,6 +3,7 @@
 #   make test   every test: lint, unit, fuzz smoke, system tests on the real stack
 #   make bench  image size, carve-out, stage-2 pages, EL2 instructions to the host's first instruction,
 #               EL2 instructions per trapped call and function ID (payload workload, Linux to power-off)
+#   make xtest  OP-TEE's full xtest (regression+pkcs11) through the hypervisor, ~10 min; prints its counts
 # The stack (packages, TF-A, OP-TEE, kernel, initramfs) is installed and built by ci/ scripts
 # into build/ and cached there; the first run takes a few minutes, later ones seconds.
 
@@ -46,12 +47,23 @@ RUN_DEPS := $(if $(filter none,$(FIRMWARE)),hypervisor stack,$(if $(filter 2,$(G
 CHAINS_ENV := HYP_UBOOT_FLASH=$(BUILD)/uboot-test/flash.bin HYP_UBOOT_DISK=$(BUILD)/uboot-test/disk.img \
 	HYP_IMAGE=$(HYP_BIN) HYP_DIRECT_DTB=$(BUILD)/direct-test.dtb \
 	HYP_GICV2_FLASH=$(FLASH_GICV2) HYP_GICV2_DTB=$(BUILD)/gicv2-test.dtb
+# OP-TEE's xtest as a client through the hypervisor (tests/system/tests/xtest.rs): its initramfs
+# (ci/fetch-xtest-debs.sh, ci/mkinitramfs-xtest.sh) and one DTB per run, whose bootargs carry
+# xtest's arguments after " -- " (/init passes them on), for XTEST_SMP CPUs (the tests run
+# `ci/qemu.sh --smp 2 --mttcg`). `make test` runs the subset (~1.5 min), `make xtest` the full
+# default run (regression+pkcs11, ~7 min).
+XTEST_INITRD := $(BUILD)/stack/initramfs-xtest.cpio.gz
+XTEST_SUBSET := -t regression _10 _20 4001 4002 4003 4004 4005 _600
+XTEST_DTB := $(BUILD)/xtest-subset.dtb
+XTEST_FULL_DTB := $(BUILD)/xtest-full.dtb
+XTEST_SMP := 2
+XTEST_ENV := HYP_XTEST_INITRD=$(XTEST_INITRD) HYP_XTEST_DTB=$(XTEST_DTB) HYP_XTEST_FULL_DTB=$(XTEST_FULL_DTB)
 
 # Host-side crates (unit tests, clippy) and firmware crates (aarch64 builds, clippy).
 HOST_EXCLUDES := --exclude boot
 FW_CRATES := -p boot -p hypervisor -p host-loader -p platform
 
-.PHONY: all hypervisor image payload toolchain stack flash flash-gicv2 dtbs chains run test test-lint test-unit \
+.PHONY: all hypervisor image payload toolchain stack flash flash-gicv2 dtbs chains xtest-inputs xtest run test test-lint test-unit \
         test-fuzz test-bench-tools test-system bad-inputs bench clean
 
 all: hypervisor
@@ -117,6 +129,20 @@ chains: hypervisor stack flash-gicv2
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh - $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(BUILD)/direct-test.dtb; \
 	QEMU_SMP=$(SMP) QEMU_GIC=2 bash ci/mkdtb.sh $(FLASH_GICV2) $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(BUILD)/gicv2-test.dtb
 
+# The xtest runs' inputs: the .debs (cached), the initramfs (~2 s when its inputs change), 2 DTBs.
+xtest-inputs: flash stack
+	bash ci/fetch-xtest-debs.sh
+	bash ci/mkinitramfs-xtest.sh $(XTEST_INITRD)
+	source $(STACK_ENV); \
+	QEMU_SMP=$(XTEST_SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $(XTEST_INITRD) "$(BOOTARGS) -- $(XTEST_SUBSET)" $(XTEST_DTB); \
+	QEMU_SMP=$(XTEST_SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $(XTEST_INITRD) "$(BOOTARGS)" $(XTEST_FULL_DTB)
+
+# xtest's full default run under the hypervisor; prints the counts (cases, subtests, FF-A calls).
+xtest: xtest-inputs
+	source $(STACK_ENV); \
+	HYP_FLASH=$(FLASH) HYP_LINUX_IMAGE=$$KERNEL_IMAGE $(XTEST_ENV) \
+	$(CARGO) test -p system-tests --test xtest -- --ignored --nocapture xtest_full_run
+
 # CHAIN / GIC / FIRMWARE pick the boot chain (see above); every one ends in ci/qemu.sh.
 run: $(RUN_DEPS)
 	source $(STACK_ENV); \
@@ -154,10 +180,10 @@ test-bench-tools: stack
 test-fuzz:
 	@if [ -x fuzz/run.sh ]; then bash fuzz/run.sh 5; else echo "no fuzz targets yet"; fi
 
-test-system: dtbs bad-inputs chains
+test-system: dtbs bad-inputs chains xtest-inputs
 	source $(STACK_ENV); \
 	HYP_FLASH=$(FLASH) HYP_PAYLOAD_DTB=$(PAYLOAD_DTB) HYP_PAYLOAD_IMAGE=$(PAYLOAD_BIN) \
-	$(BAD_ENV) $(CHAINS_ENV) \
+	$(BAD_ENV) $(CHAINS_ENV) $(XTEST_ENV) \
 	HYP_LINUX_DTB=$(BUILD)/linux-test.dtb HYP_LINUX_IMAGE=$$KERNEL_IMAGE HYP_INITRD=$$INITRAMFS \
 	$(CARGO) test -p system-tests -- --test-threads=1
 
@@ -167,5 +193,5 @@ bench: hypervisor stack payload
 clean:
 	$(CARGO) clean
 	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB)
-	rm -f $(FLASH_GICV2) $(BUILD)/direct-test.dtb $(BUILD)/gicv2-test.dtb
+	rm -f $(FLASH_GICV2) $(BUILD)/direct-test.dtb $(BUILD)/gicv2-test.dtb $(XTEST_DTB) $(XTEST_FULL_DTB)
 	rm -rf $(BAD_DIR) $(BUILD)/uboot $(BUILD)/uboot-test

@@ -22,6 +22,9 @@
 //! | `HYP_DIRECT_DTB` | DTB for booting without firmware (`ci/mkdtb.sh -`): kernel module at `DIRECT_KERNEL_ADDR` |
 //! | `HYP_GICV2_FLASH` | flash of the GICv2 build of TF-A + OP-TEE, hypervisor as BL33 |
 //! | `HYP_GICV2_DTB` | DTB of the `gic-version=2` machine with the Linux modules |
+//! | `HYP_XTEST_INITRD` | `ci/mkinitramfs-xtest.sh`'s initramfs: OP-TEE's xtest, run by `/init` with the command line's words after ` -- ` |
+//! | `HYP_XTEST_DTB` | DTB whose `/chosen` modules name `HYP_LINUX_IMAGE` and `HYP_XTEST_INITRD`, bootargs with the `make test` xtest subset |
+//! | `HYP_XTEST_FULL_DTB` | the same with no xtest arguments: xtest's full default run (`make xtest` only) |
 //!
 //! A relative path is taken from the repository's top directory (cargo runs tests from the
 //! crate's directory). A variable that is unset, empty, or names no file is a test failure
@@ -201,6 +204,31 @@ impl GicV2 {
             dtb: require("HYP_GICV2_DTB"),
             image: require("HYP_LINUX_IMAGE"),
             initrd: require("HYP_INITRD"),
+        }
+    }
+}
+
+/// What the xtest tests boot (`tests/xtest.rs`): Linux with the xtest initramfs.
+#[derive(Clone, Debug)]
+pub struct Xtest {
+    /// `HYP_FLASH`.
+    pub flash: PathBuf,
+    /// `HYP_XTEST_DTB` or `HYP_XTEST_FULL_DTB`: the bootargs carry xtest's arguments.
+    pub dtb: PathBuf,
+    /// `HYP_LINUX_IMAGE`.
+    pub image: PathBuf,
+    /// `HYP_XTEST_INITRD`.
+    pub initrd: PathBuf,
+}
+
+impl Xtest {
+    /// Reads the variables, the DTB from `dtb_var` (panics as [`require`] does).
+    pub fn from_env(dtb_var: &str) -> Self {
+        Self {
+            flash: require("HYP_FLASH"),
+            dtb: require(dtb_var),
+            image: require("HYP_LINUX_IMAGE"),
+            initrd: require("HYP_XTEST_INITRD"),
         }
     }
 }

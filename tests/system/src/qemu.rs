@@ -65,6 +65,8 @@ pub struct QemuArgs {
     pub gic: Option<u32>,
     /// `--smp` (the script's default otherwise; it must match the DTB's CPUs).
     pub smp: Option<u32>,
+    /// `--mttcg`: one host thread per vCPU (only with `smp` 1 or 2; see `ci/qemu.sh`).
+    pub mttcg: bool,
     /// `--secure-log`: the Secure world's UART. Default: `build/logs/<test>.secure.log`;
     /// never passed with [`Firmware::None`] (there is no Secure world).
     pub secure_log: Option<PathBuf>,
@@ -87,6 +89,7 @@ impl QemuArgs {
             disk: None,
             gic: None,
             smp: None,
+            mttcg: false,
             secure_log: None,
             extra: Vec::new(),
         }
@@ -135,6 +138,9 @@ impl QemuArgs {
         }
         if let Some(smp) = self.smp {
             args.extend(["--smp".into(), smp.to_string()]);
+        }
+        if self.mttcg {
+            args.push("--mttcg".into());
         }
         if let Firmware::Flash(_) = self.firmware {
             let secure_log = self.secure_log.as_deref().unwrap_or(default_secure_log);
@@ -666,10 +672,11 @@ mod tests {
         let mut args = QemuArgs::new("f.bin", "d.dtb", "k.bin");
         args.initrd = Some("i.cpio".into());
         args.smp = Some(2);
+        args.mttcg = true;
         args.extra = vec!["-d".into(), "unimp".into()];
         assert_eq!(
             args.to_args(Path::new("s.log")).join(" "),
-            "--flash f.bin --dtb d.dtb --kernel k.bin --initrd i.cpio --smp 2 \
+            "--flash f.bin --dtb d.dtb --kernel k.bin --initrd i.cpio --smp 2 --mttcg \
              --secure-log s.log -- -d unimp"
         );
     }

@@ -30,6 +30,8 @@ unsafe extern "C" {
     fn probe_store(addr: u64, value: u64);
     fn probe_exec(addr: u64);
     fn park() -> !;
+    fn payload_wait_event();
+    fn payload_send_event();
     /// First instruction of a CPU started by CPU_ON (x0 = context_id).
     fn secondary_entry();
     /// The `ldr` inside `probe_load`.
@@ -141,6 +143,18 @@ pub fn image_range() -> (u64, u64) {
     // Only the addresses of the linker-provided symbols are taken (PC-relative); the bytes
     // are never read through them.
     (&raw const _start as u64, &raw const __payload_end as u64)
+}
+
+/// Waits for an event (`wfe`): another CPU's [`send_event`], or a spurious wake-up.
+pub fn wait_event() {
+    // SAFETY: `wfe` only waits; it touches no memory.
+    unsafe { payload_wait_event() }
+}
+
+/// Wakes every CPU in [`wait_event`] (`dsb ish; sev`), after this CPU's earlier stores.
+pub fn send_event() {
+    // SAFETY: a barrier and `sev`; no memory is touched.
+    unsafe { payload_send_event() }
 }
 
 /// Stops this CPU for good (WFE loop).

@@ -304,7 +304,8 @@ pub fn secondary_report(context_id: u64, index: usize) -> ! {
     // fails in the Secure world whatever the hypervisor does. The SPMD sends OP-TEE a PSCI
     // framework message, OP-TEE answers FFA_ERROR(NOT_SUPPORTED), and the SPMD returns that
     // to the caller (measured with the payload as BL33, no hypervisor). See docs/psci.md.
-    arch::halt()
+    // One of them stays available as the racing writer of the FF-A TX-rewrite case.
+    crate::race::park(index)
 }
 
 fn cpu_on_all(platform: &Platform) -> Outcome {

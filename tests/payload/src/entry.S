@@ -258,6 +258,19 @@ payload_read_cntfrq:
     mrs     x0, cntfrq_el0
     ret
 
+/* Sleeps until an event (SEV from another CPU, an interrupt) or returns at once if one is pending. */
+.global payload_wait_event
+payload_wait_event:
+    wfe
+    ret
+
+/* Wakes the CPUs waiting in payload_wait_event (after the store they are to see). */
+.global payload_send_event
+payload_send_event:
+    dsb     ish
+    sev
+    ret
+
 /*
  * Carve-out probes. Each touches one address with exactly one instruction whose address is
  * exported, so the abort handler and the cases can check ELR_EL1 against it.

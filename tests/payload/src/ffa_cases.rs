@@ -18,6 +18,7 @@
 //! | `features.*` | FFA_FEATURES for every function (both conventions) and feature ID: emulated ones SUCCESS, forwarded ones OP-TEE's answer, blocked and undefined ones NOT_SUPPORTED without reaching OP-TEE |
 //! | `hygiene.*` | non-zero SMC immediates, x0[63:32], yielding and reserved-bit IDs: SMCCC NOT_SUPPORTED, nothing forwarded; the SVE hint is ignored; FF-A over HVC is not FF-A |
 //! | `not-supported.*` | return interfaces, Secure-only and unimplemented ABIs, IDs not in v1.2: FFA_ERROR(NOT_SUPPORTED), nothing forwarded |
+//! | `attack.*` | the TX-rewrite race (T6): CPU 1 rewrites the descriptor while the boot CPU shares; every answer SUCCESS or a refusal, the audit counters match them exactly, and the page shares cleanly afterwards |
 //! | `bad.*` | every MBZ field of every validated ABI ([`crate::ffa_spec::BAD_ABIS`]) at its lowest bit, highest bit and all ones: FFA_ERROR(INVALID_PARAMETERS), nothing forwarded |
 //!
 //! **Proof that nothing bad was forwarded.** Around every case the payload reads the proxy's
@@ -45,6 +46,7 @@ use crate::ffa_spec::{
     NOTIFICATION_BIT, OPTEE_ENDPOINT_FALLBACK, OPTEE_FFA_EXCHANGE_CAPABILITIES,
     OPTEE_FFA_GET_API_VERSION, OPTEE_FFA_GET_OS_VERSION, Regs, VERSION_1_2, fid, status,
 };
+use crate::race;
 use crate::report::{self, Line, Outcome, text};
 
 /// The hypervisor's HVC ABI (`hypervisor/src/hvc.rs`): identify.
@@ -439,7 +441,13 @@ impl Matrix {
                 )))
             }
         };
-        report::record(format_args!("ffa {name}"), &outcome);
+        self.record(key, &name, &outcome);
+        reply
+    }
+
+    /// Prints a case's outcome and counts it under `key`.
+    fn record(&mut self, key: &'static str, name: &Line, outcome: &Outcome) {
+        report::record(format_args!("ffa {name}"), outcome);
         let slot = self.slot(key);
         let column = match outcome {
             Outcome::Pass(_) => 0,
@@ -447,7 +455,6 @@ impl Matrix {
             Outcome::Skip(_) => 2,
         };
         self.tally.counts[slot][column] += 1;
-        reply
     }
 
     /// A case over `smc #0` whose audit scope is its own function ID.
@@ -1045,6 +1052,7 @@ fn memory(m: &mut Matrix) {
             );
         }
     }
+    tx_rewrite_race(m, page);
     // Descriptors the host may not send: refused at EL2 (the descriptor names memory the
     // host does not own exclusively, another sender, no Secure receiver, a handle the host
     // may not choose, Secure memory attributes, or a page twice).
@@ -1653,4 +1661,128 @@ fn bad_calls(m: &mut Matrix) {
             },
         );
     });
+}
+
+/// T6 on the real stack: while the boot CPU shares `page` with OP-TEE again and again, CPU 1
+/// rewrites the descriptor's constituent address in the TX buffer between `page` and a
+/// carve-out page. The hypervisor copies the fragment once and checks only the copy, so each
+/// call is answered as one consistent descriptor: SUCCESS (the copy named `page`; reclaimed
+/// at once) or a refusal at EL2 (it named the carve-out); never anything else, never a hang.
+/// The audit counters must show exactly the successful shares forwarded and exactly the
+/// refused ones rejected; afterwards, with the writer stopped, `page` shares and reclaims
+/// cleanly, so no ownership was left behind by a raced call.
+fn tx_rewrite_race(m: &mut Matrix, page: u64) {
+    const ROUNDS: u32 = 256;
+    let key = "mem-share-64";
+    let name = text(format_args!("attack.mem-share-64.tx-rewritten-by-cpu1"));
+    let sp = m.ctx.sp;
+    let carve = carveout_page(m);
+    // The low word of constituent 0's address (the high words of both addresses are 0).
+    let word = TX.addr() + 96;
+    if page >> 32 != 0 || carve >> 32 != 0 {
+        let why = text(format_args!(
+            "page {page:#x} or carve-out {carve:#x} above 4 GiB"
+        ));
+        m.record(key, &name, &Outcome::Skip(why));
+        return;
+    }
+    let length = Share::of(sp, page).write();
+    let before = m
+        .audit
+        .then(|| audit(fid::MEM_SHARE_64))
+        .and_then(Result::ok);
+    if !race::start(word, page as u32, carve as u32) {
+        let why = text(format_args!(
+            "no parked secondary CPU to race with (cpu-on-all)"
+        ));
+        m.record(key, &name, &Outcome::Skip(why));
+        TX.clear();
+        return;
+    }
+    let (mut shared, mut refused) = (0u64, 0u64);
+    let mut wrong: Option<(Regs, Regs)> = None;
+    // Rounds whose answer is not what the boot CPU's own last store asked for: the copy the
+    // hypervisor checked held CPU 1's value (the race really happened).
+    let mut raced = 0u64;
+    for round in 0..ROUNDS {
+        // The boot CPU itself stores the good and the bad address in turn just before each
+        // call, so both answers occur even when CPU 1 is not running at that moment (under
+        // one TCG thread, or a busy host).
+        let good = round % 2 == 1;
+        TX.write32(96, if good { page } else { carve } as u32);
+        let sent = share_call(fid::MEM_SHARE_64, length);
+        let r = ffa_call::call(Conduit::Smc, &sent);
+        let code = r[2] as u32 as i32;
+        let accepted = r[0] == u64::from(fid::SUCCESS);
+        raced += u64::from(accepted != good);
+        if accepted {
+            shared += 1;
+            let handle = handle_of(&r);
+            let reclaim = call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]);
+            let rr = ffa_call::call(Conduit::Smc, &reclaim);
+            if rr[0] != u64::from(fid::SUCCESS) {
+                wrong = Some((reclaim, rr));
+                break;
+            }
+        } else if r[0] == u64::from(fid::ERROR)
+            && (code == status::INVALID_PARAMETERS || code == status::DENIED)
+        {
+            refused += 1;
+        } else {
+            wrong = Some((sent, r));
+            break;
+        }
+    }
+    let flips = race::stop();
+    let after = m
+        .audit
+        .then(|| audit(fid::MEM_SHARE_64))
+        .and_then(Result::ok);
+    TX.clear();
+    let mut outcome = if let Some((sent, got)) = wrong {
+        Outcome::Fail(text(format_args!(
+            "sent {} got {} (after {shared} shared, {refused} refused)",
+            Nonzero(&sent),
+            Nonzero(&got)
+        )))
+    } else if flips.is_none() {
+        Outcome::Fail(text(format_args!("CPU 1 did not stop writing within 1 s")))
+    } else {
+        let seen = text(format_args!(
+            "{ROUNDS} shares while CPU 1 made {} rewrites: {shared} SUCCESS (reclaimed), {refused} refused, {raced} decided by CPU 1's value",
+            flips.unwrap_or(0)
+        ));
+        match (before, after) {
+            (Some(b), Some(a)) => {
+                let d = a.delta(b);
+                if d.forwarded == shared && d.rejected == refused && d.bad_replies == 0 {
+                    Outcome::Pass(text(format_args!("{seen}; audit {d}")))
+                } else {
+                    Outcome::Fail(text(format_args!(
+                        "{seen}; audit {d}: want fwd+{shared} rej+{refused}"
+                    )))
+                }
+            }
+            _ => Outcome::Skip(text(format_args!("{seen}; audit HVC does not answer"))),
+        }
+    };
+    // With the writer stopped: the page is the host's alone again (shares, then reclaims).
+    if let Outcome::Pass(_) = outcome {
+        let length = Share::of(sp, page).write();
+        let r = ffa_call::call(Conduit::Smc, &share_call(fid::MEM_SHARE_64, length));
+        let handle = handle_of(&r);
+        let clean = r[0] == u64::from(fid::SUCCESS)
+            && ffa_call::call(
+                Conduit::Smc,
+                &call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+            )[0] == u64::from(fid::SUCCESS);
+        TX.clear();
+        if !clean {
+            outcome = Outcome::Fail(text(format_args!(
+                "after the race, sharing {page:#x} again got {}",
+                Nonzero(&r)
+            )));
+        }
+    }
+    m.record(key, &name, &outcome);
 }

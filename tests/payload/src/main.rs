@@ -50,6 +50,8 @@ mod ffa_call;
 mod ffa_cases;
 mod ffa_spec;
 mod psci;
+#[cfg(target_os = "none")]
+mod race;
 mod report;
 #[cfg(target_os = "none")]
 mod time;

@@ -5,6 +5,7 @@
 //! | `HYP_FLASH` | `flash.bin`: TF-A BL1 + FIP with OP-TEE and the hypervisor as BL33 |
 //! | `HYP_PAYLOAD_DTB` | DTB whose `/chosen` kernel module names the EL1 test payload |
 //! | `HYP_PAYLOAD_IMAGE` | the EL1 test payload Image (`tests/payload/mkimage.sh`) |
+//! | `HYP_PAYLOAD_DTB_SMP2` | the payload's DTB for a 2-CPU machine (run with one host thread per CPU) |
 //! | `HYP_LINUX_DTB` | DTB whose `/chosen` modules name the Linux Image and initrd |
 //! | `HYP_LINUX_IMAGE` | the Linux Image |
 //! | `HYP_INITRD` | the initrd |
@@ -60,6 +61,8 @@ pub struct Payload {
     pub dtb: PathBuf,
     /// `HYP_PAYLOAD_IMAGE`.
     pub image: PathBuf,
+    /// `HYP_PAYLOAD_DTB_SMP2`: the same for a 2-CPU machine (the two-thread run).
+    pub dtb_smp2: PathBuf,
 }
 
 impl Payload {
@@ -69,6 +72,7 @@ impl Payload {
             flash: require("HYP_FLASH"),
             dtb: require("HYP_PAYLOAD_DTB"),
             image: require("HYP_PAYLOAD_IMAGE"),
+            dtb_smp2: require("HYP_PAYLOAD_DTB_SMP2"),
         }
     }
 }

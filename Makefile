@@ -24,6 +24,8 @@ PAYLOAD_BIN := $(BUILD)/payload.bin
 PAYLOAD_DTB := $(BUILD)/payload.dtb
 # The payload on 2 CPUs with one host thread each (a real race for the TX-rewrite attack).
 PAYLOAD_DTB_SMP2 := $(BUILD)/payload-smp2.dtb
+# Linux running tests/teebench (200 requests to OP-TEE from user space) and powering off.
+TEEBENCH_DTB := $(BUILD)/linux-teebench.dtb
 # Crafted inputs the hypervisor must refuse (ci/mkbadinputs.sh), as the bad-input tests get them.
 BAD_DIR := $(BUILD)/bad-inputs
 BAD_ENV := HYP_BAD_STUB_IMAGE=$(BAD_DIR)/stub.Image \
@@ -112,7 +114,8 @@ dtbs: flash payload stack
 	source $(STACK_ENV); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) autotest" $(BUILD)/linux-test.dtb; \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB); \
-	QEMU_SMP=2 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB_SMP2)
+	QEMU_SMP=2 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB_SMP2); \
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) teebench=200" $(TEEBENCH_DTB)
 
 # Boot inputs the hypervisor must refuse (tests/system/tests/bad_input.rs): ~1 s.
 bad-inputs: flash stack
@@ -186,7 +189,7 @@ test-fuzz:
 test-system: dtbs bad-inputs chains xtest-inputs
 	source $(STACK_ENV); \
 	HYP_FLASH=$(FLASH) HYP_PAYLOAD_DTB=$(PAYLOAD_DTB) HYP_PAYLOAD_IMAGE=$(PAYLOAD_BIN) \
-	HYP_PAYLOAD_DTB_SMP2=$(PAYLOAD_DTB_SMP2) $(BAD_ENV) $(CHAINS_ENV) $(XTEST_ENV) \
+	HYP_PAYLOAD_DTB_SMP2=$(PAYLOAD_DTB_SMP2) HYP_TEEBENCH_DTB=$(TEEBENCH_DTB) $(BAD_ENV) $(CHAINS_ENV) $(XTEST_ENV) \
 	HYP_LINUX_DTB=$(BUILD)/linux-test.dtb HYP_LINUX_IMAGE=$$KERNEL_IMAGE HYP_INITRD=$$INITRAMFS \
 	$(CARGO) test -p system-tests -- --test-threads=1
 
@@ -195,6 +198,6 @@ bench: hypervisor stack payload
 
 clean:
 	$(CARGO) clean
-	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB) $(PAYLOAD_DTB_SMP2)
+	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB) $(PAYLOAD_DTB_SMP2) $(TEEBENCH_DTB)
 	rm -f $(FLASH_GICV2) $(BUILD)/direct-test.dtb $(BUILD)/gicv2-test.dtb $(XTEST_DTB) $(XTEST_FULL_DTB)
 	rm -rf $(BAD_DIR) $(BUILD)/uboot $(BUILD)/uboot-test

@@ -9,6 +9,9 @@
 #     print "HOST-INIT: modules loaded" (or "HOST-INIT: module load FAILED: <names>")
 #   - kernel command line contains "autotest": print the facts for the system tests between
 #     "HOST-CHECK-BEGIN" and "HOST-CHECK-END" (one "key: value" line each), then `poweroff -f`
+#   - kernel command line contains "teebench=N": run /bin/teebench N (tests/teebench/teebench.c:
+#     N requests to OP-TEE through /dev/tee0, one FFA_MSG_SEND_DIRECT_REQ each) between
+#     "TEEBENCH-START" and "TEEBENCH-END rc=<exit code>", then `poweroff -f`
 #   - otherwise: print "HOST-INIT: shell on the console, type poweroff to leave" and init
 #     respawns a login shell on the console (cttyhack => job control, ^C works).
 #   `poweroff` (or `poweroff -f`) -> PSCI SYSTEM_OFF -> TF-A powers QEMU off -> QEMU exits 0.
@@ -26,13 +29,16 @@ BUSYBOX=$STACK_DIR/busybox/busybox
 MODDIR=$KERNEL_DIR/modules
 
 need_cmd cpio cpio
+need_cmd aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
+TEEBENCH_SRC=$ROOT_DIR/tests/teebench/teebench.c
+need_file "$TEEBENCH_SRC" "the teebench source"
 need_cmd gzip gzip
 need_file "$BUSYBOX" "busybox-static:arm64, run ci/fetch-kernel.sh"
 need_file "$MODDIR/order" "kernel modules, run ci/fetch-kernel.sh"
 mapfile -t MODS < "$MODDIR/order"
 for m in "${MODS[@]}"; do need_file "$MODDIR/$m" "kernel module, run ci/fetch-kernel.sh"; done
 
-key=$( (sha256sum "$BUSYBOX" "${BASH_SOURCE[0]}"; for m in "${MODS[@]}"; do sha256sum "$MODDIR/$m"; done) |
+key=$( (sha256sum "$BUSYBOX" "${BASH_SOURCE[0]}" "$TEEBENCH_SRC"; aarch64-linux-gnu-gcc --version | head -1; for m in "${MODS[@]}"; do sha256sum "$MODDIR/$m"; done) |
        awk '{print $1}' | sha256sum | cut -c1-32)
 if [ -f "$OUT" ] && [ -f "$OUT.key" ] && [ "$(cat "$OUT.key")" = "$key" ]; then
     step "initramfs $OUT: up to date"
@@ -54,6 +60,9 @@ mknod -m 600 "$R/dev/console" c 5 1           # stdio of PID 1 before devtmpfs i
 mknod -m 666 "$R/dev/null" c 1 3
 for m in "${MODS[@]}"; do cp "$MODDIR/$m" "$R/lib/modules/"; done
 cp "$MODDIR/order" "$R/lib/modules/order"
+# A static arm64 program without libc (a few KiB); see its header for why it is C.
+aarch64-linux-gnu-gcc -static -nostdlib -ffreestanding -fno-stack-protector -O2 -Wall -Wextra -Werror \
+    -Wl,--build-id=none -o "$R/bin/teebench" "$TEEBENCH_SRC"
 
 cat > "$R/etc/inittab" <<'EOF'
 # busybox init (PID 1). rcS prints HOST-INIT/HOST-CHECK lines; in autotest mode it powers off
@@ -82,6 +91,16 @@ if [ -z "$failed" ]; then
 else
     echo "HOST-INIT: module load FAILED:$failed"
 fi
+
+for arg in $(cat /proc/cmdline); do
+    case $arg in
+        teebench=*)
+            echo "TEEBENCH-START n=${arg#teebench=}"
+            /bin/teebench "${arg#teebench=}"
+            echo "TEEBENCH-END rc=$?"
+            poweroff -f ;;
+    esac
+done
 
 if grep -qw autotest /proc/cmdline; then
     echo "HOST-CHECK-BEGIN"

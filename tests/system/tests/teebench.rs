@@ -1,0 +1,73 @@
+//! Linux's own requests to OP-TEE through the proxy, from user space: the initramfs sees
+//! `teebench=N` on its command line and runs `tests/teebench/teebench.c`, which opens a
+//! session to OP-TEE's device pseudo TA through `/dev/tee0` and invokes an unknown command
+//! N times (each one FFA_MSG_SEND_DIRECT_REQ from the kernel's OP-TEE driver, answered
+//! TEE_ERROR_NOT_IMPLEMENTED without any RPC). Every invoke must get that answer, and the
+//! hypervisor's audit at power-off must show at least N direct requests forwarded and no
+//! call of Linux's rejected. The same boot is `make bench`'s workload (b).
+//!
+//! Needs `HYP_FLASH`, `HYP_TEEBENCH_DTB`, `HYP_LINUX_IMAGE` and `HYP_INITRD` (set by
+//! `make test`). Console: `build/logs/linux_teebench_through_the_proxy.log`.
+
+use std::time::Duration;
+
+use system_tests::artifacts::{Linux, require};
+use system_tests::{Qemu, QemuArgs};
+
+/// The `teebench=N` the Makefile puts in this DTB's bootargs.
+const N: u64 = 200;
+/// TF-A + OP-TEE + hypervisor + Linux to user space (about 5 s here; CI machines are slower).
+const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+/// The N requests (well under a second here) and the power-off.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[test]
+fn linux_teebench_through_the_proxy() {
+    let images = Linux::from_env();
+    let dtb = require("HYP_TEEBENCH_DTB");
+    let mut args = QemuArgs::new(&images.flash, &dtb, &images.image);
+    args.initrd = Some(images.initrd.clone());
+    let name = "linux_teebench_through_the_proxy";
+    let mut qemu = Qemu::spawn(name, &args).unwrap_or_else(|e| panic!("{e}"));
+
+    qemu.expect(&format!(r"TEEBENCH-START n={N}"), BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("teebench did not start: {e}"));
+    let result = qemu
+        .expect(r"TEEBENCH: n=(\d+) expected=(\d+) other=(\d+)", RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("no teebench result: {e}"));
+    let counts: Vec<u64> = result
+        .groups
+        .iter()
+        .map(|g| g.as_deref().unwrap_or("").parse().unwrap_or(u64::MAX))
+        .collect();
+    assert_eq!(counts, [N, N, 0], "{:?}", result.text);
+    qemu.expect(r"TEEBENCH-END rc=0", RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("teebench did not exit 0: {e}"));
+    let status = qemu
+        .wait_exit(RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("after teebench: {e}"));
+    assert!(status.success(), "QEMU exited with {status}, want 0");
+
+    let output = qemu.output();
+    let audit = |what: &str| {
+        output
+            .lines()
+            .find(|l| l.starts_with("hyp: FF-A audit: ") && l.contains(what))
+            .unwrap_or_else(|| panic!("no FF-A audit line for {what}"))
+            .trim_end()
+            .to_string()
+    };
+    let total = audit("total:");
+    assert!(total.contains(" rejected 0 "), "{total}");
+    let direct = audit("FFA_MSG_SEND_DIRECT_REQ ");
+    let forwarded: u64 = direct
+        .split("forwarded ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no forwarded count in {direct:?}"));
+    assert!(
+        forwarded >= N,
+        "{direct}: want at least {N} forwarded (one per invoke, plus Linux's own)"
+    );
+}

@@ -8,8 +8,9 @@
 #   5. EL2 instructions per trapped call, per function ID (count, mean, min, max), beside
 #      pKVM's figures on this stack and the goal (<= 100 per forwarded DIRECT_REQ), for
 #      (a) the EL1 test payload's bench workload (tests/payload/src/bench.rs: FF-A calls
-#      Linux does not make at boot, a rejected call, PSCI and SMCCC) and (b) Linux booting
-#      to power-off
+#      Linux does not make at boot, a rejected call, PSCI and SMCCC) and (b) Linux booting,
+#      issuing BENCH_TEEBENCH direct requests to OP-TEE from user space (tests/teebench: one
+#      FFA_MSG_SEND_DIRECT_REQ each through /dev/tee0) and powering off
 #
 #   ci/bench.sh                       # `make bench`; see docs/bench.md
 #
@@ -31,8 +32,10 @@
 #   BENCH_TRAP_PROFILE=ID also profile the trap windows of function ID (e.g. 0x8400006f): the
 #                         NS-EL2 instructions per hypervisor function, as the boot profile
 #   BENCH_TIMEOUT=60|300  seconds (boot|full run) before QEMU is stopped (SIGTERM, then SIGKILL)
-#   BENCH_BOOTARGS        host command line in the DTB (default "console=ttyAMA0 autotest":
-#                         the initramfs prints its checks and powers off)
+#   BENCH_TEEBENCH=1000   requests teebench makes in workload (b) (0: none; the initramfs then
+#                         prints its checks and powers off)
+#   BENCH_BOOTARGS        host command line in the DTB (default "console=ttyAMA0
+#                         teebench=$BENCH_TEEBENCH", or "console=ttyAMA0 autotest" for 0)
 #   BENCH_SMP=1           vCPUs (QEMU_SMP from config.sh is for the tests, not the bench)
 #   BENCH_ICOUNT=1        add -icount shift=0,sleep=off (deterministic timers); 0 to leave out
 #   BENCH_MODE=tb         el-counter mode (tb or insn; they agree, tb is cheaper)
@@ -55,7 +58,13 @@ source "$CI_DIR/lib.sh"
 OUT=$BUILD_DIR/bench
 RUN=${BENCH_RUN:-full}
 TIMEOUT=${BENCH_TIMEOUT:-$([ "$RUN" = boot ] && echo 60 || echo 300)}
-BOOTARGS=${BENCH_BOOTARGS:-console=ttyAMA0 autotest}
+TEEBENCH=${BENCH_TEEBENCH:-1000}
+[[ $TEEBENCH =~ ^[0-9]+$ ]] || die "BENCH_TEEBENCH=$TEEBENCH: a number of requests"
+if [ "$TEEBENCH" -gt 0 ]; then
+    BOOTARGS=${BENCH_BOOTARGS:-console=ttyAMA0 teebench=$TEEBENCH}
+else
+    BOOTARGS=${BENCH_BOOTARGS:-console=ttyAMA0 autotest}
+fi
 SMP=${BENCH_SMP:-1}
 ICOUNT=${BENCH_ICOUNT:-1}
 MODE=${BENCH_MODE:-tb}
@@ -342,9 +351,12 @@ if [ "$RUN" = full ]; then
         echo "workload (a), the payload's bench mode: not run ($payload_why)"
     fi
     if grep -q '^el-counter: traps ' "$PLOG" 2>/dev/null; then
-        trap_table "$PLOG" "EL2 instructions per trapped call, workload (b): Linux boots to power-off ($(sed -n 's/^el-counter: traps //p' "$PLOG")):"
+        trap_table "$PLOG" "EL2 instructions per trapped call, workload (b): Linux boots, user space makes $TEEBENCH requests to OP-TEE (teebench), power-off ($(sed -n 's/^el-counter: traps //p' "$PLOG")):"
         echo "  (NS-EL2 instructions from the vector to the ERET; el3+sec: firmware and OP-TEE work inside"
         echo "   the window; pKVM: its cost on this stack; see docs/bench.md)"
+        if [ "$TEEBENCH" -gt 0 ]; then
+            echo "  teebench: $(grep -a -m1 '^TEEBENCH: ' "$CONSOLE" | tr -d '\r' || echo 'no result line (see the console)')"
+        fi
     fi
 fi
 

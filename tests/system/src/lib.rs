@@ -12,8 +12,10 @@
 //! The tests themselves live in `tests/`: `payload.rs` (the EL1 payload's cases),
 //! `linux_boot.rs` (the Linux host boot), `bad_input.rs` (boot inputs the hypervisor must
 //! refuse with one error line and a power-off), `chains.rs` (the same Linux boot through
-//! U-Boot, without firmware, and on GICv2) and `xtest.rs` (OP-TEE's own test suite run by
-//! Linux through the hypervisor: the subset in `make test`, the full run in `make xtest`).
+//! U-Boot, without firmware, and on GICv2), `teebench.rs` (Linux user space making 200
+//! requests to OP-TEE through `/dev/tee0` and the proxy) and `xtest.rs` (OP-TEE's own test
+//! suite run by Linux through the hypervisor: the subset in `make test`, the full run in
+//! `make xtest`).
 
 pub mod artifacts;
 pub mod host_check;

@@ -252,6 +252,22 @@ pub fn configure_host_el2(vtcr: u64, vttbr: u64) {
     }
 }
 
+/// Drops every CPU's TLB entries for the host's stage-1 translations under VMID 0 (the
+/// combined stage-1+2 entries that `tlbi ipas2e1is` leaves), after a change to the live
+/// host stage 2: `dsb ishst; tlbi vmalle1is; dsb ish; isb`, as pKVM does.
+pub fn flush_host_tlb() {
+    // SAFETY: TLB maintenance only; it changes no memory and no translation.
+    unsafe {
+        asm!(
+            "dsb ishst",
+            "tlbi vmalle1is",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
 /// Writes the EL1 exception registers for an injected exception.
 pub fn set_el1_exception_regs(esr: u64, far: u64, elr: u64, spsr: u64) {
     // SAFETY: these are the host's own exception-syndrome registers, written exactly as

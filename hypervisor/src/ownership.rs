@@ -297,7 +297,7 @@ impl Ownership {
         ranges: &R,
         to: PageState,
         tag: u64,
-        hook: &mut impl Stage2Hook,
+        hook: &mut dyn Stage2Hook,
     ) -> Result<(), (usize, OwnershipError)> {
         if to == PageState::Owned {
             return Err((
@@ -326,7 +326,7 @@ impl Ownership {
         range: Range<u64>,
         from: PageState,
         tag: u64,
-        hook: &mut impl Stage2Hook,
+        hook: &mut dyn Stage2Hook,
     ) -> Result<(), OwnershipError> {
         self.release_one(range, from, tag, hook)
     }
@@ -334,7 +334,7 @@ impl Ownership {
     /// Moves every page in `from` with `tag` back to `Owned` (e.g. all pages of one memory
     /// handle) and returns how many pages that was. For an unmapped state, a range whose
     /// stage-2 mapping cannot be restored stays in `from`.
-    pub fn release_tag(&mut self, from: PageState, tag: u64, hook: &mut impl Stage2Hook) -> u64 {
+    pub fn release_tag(&mut self, from: PageState, tag: u64, hook: &mut dyn Stage2Hook) -> u64 {
         let mut pages = 0;
         let mut i = 0;
         while i < self.runs.len() {
@@ -381,7 +381,7 @@ impl Ownership {
         range: Range<u64>,
         to: PageState,
         tag: u64,
-        hook: &mut impl Stage2Hook,
+        hook: &mut dyn Stage2Hook,
     ) -> Result<(), OwnershipError> {
         self.check_range(&range)?;
         let (start, end) = (range.start, range.end);
@@ -433,7 +433,7 @@ impl Ownership {
         range: Range<u64>,
         from: PageState,
         tag: u64,
-        hook: &mut impl Stage2Hook,
+        hook: &mut dyn Stage2Hook,
     ) -> Result<(), OwnershipError> {
         self.check_range(&range)?;
         let (start, end) = (range.start, range.end);

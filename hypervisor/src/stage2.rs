@@ -264,6 +264,101 @@ impl HostStage2 {
         found
     }
 
+    /// Removes `range` (page-aligned host RAM) from the host's stage 2 (FFA_MEM_LEND).
+    ///
+    /// On live tables aarch64-paging refuses to split a valid block (that needs
+    /// break-before-make), so each 1 GiB or 2 MiB block that `range` cuts is broken here:
+    /// the whole block is made invalid (the crate issues `tlbi ipas2e1is` for it), the
+    /// combined stage-1+2 TLB entries go with `flush_stage1` (`tlbi vmalle1is`, which the
+    /// crate does not issue), and the block's other pages are mapped again, now as a table.
+    /// A host CPU touching the block in between takes a stage-2 fault that the trap
+    /// handler retries (`trap.rs`). Then `range` itself is unmapped, and flushed again.
+    ///
+    /// A table page that cannot be allocated panics inside aarch64-paging, so the caller
+    /// keeps the number of live transactions bounded (`ffa::mailbox::MAX_TRANSACTIONS`).
+    pub fn unmap(
+        &mut self,
+        range: core::ops::Range<u64>,
+        flush_stage1: &mut impl FnMut(),
+    ) -> Result<(), MapError> {
+        let region = MemoryRegion::new(range.start as usize, range.end as usize);
+        // The blocks that `range` cuts (not those it covers whole).
+        let mut cut: [Option<(u64, u64, Stage2Attributes)>; 2] = [None; 2];
+        self.mapping.walk_range(&region, &mut |_, d, level| {
+            if d.is_valid() && level < 3 && !d.is_table_or_page() {
+                let size = 1u64 << (12 + 9 * (3 - level));
+                let start = d.output_address().0 as u64;
+                let end = start + size;
+                if start < range.start || end > range.end {
+                    // At most two: the blocks holding the range's first and last page.
+                    let slot = if cut[0].is_none() { 0 } else { 1 };
+                    cut[slot] = Some((start, end, d.flags()));
+                }
+            }
+            Ok(())
+        })?;
+        for (start, end, flags) in cut.into_iter().flatten() {
+            let block = MemoryRegion::new(start as usize, end as usize);
+            // Break.
+            self.mapping.map_range(
+                &block,
+                PhysicalAddress(0),
+                Stage2Attributes::empty(),
+                Constraints::empty(),
+            )?;
+            flush_stage1();
+            // Make: the block's pages outside `range`, as a table.
+            self.map_invalid(
+                &[start..range.start.max(start), range.end.min(end)..end],
+                flags,
+            )?;
+        }
+        self.mapping.map_range(
+            &region,
+            PhysicalAddress(0),
+            Stage2Attributes::empty(),
+            Constraints::empty(),
+        )?;
+        flush_stage1();
+        Ok(())
+    }
+
+    /// Maps `range` (page-aligned host RAM, unmapped by [`unmap`](Self::unmap)) back into
+    /// the host's stage 2 as Normal memory. Invalid to valid needs no break-before-make.
+    pub fn map_ram(&mut self, range: core::ops::Range<u64>) -> Result<(), MapError> {
+        self.map_invalid(&[range], S2_NORMAL)
+    }
+
+    /// Identity-maps `pieces` (currently invalid in the live tables) with `flags`.
+    ///
+    /// Invalid to valid needs neither break-before-make nor TLB invalidation (TLBs hold no
+    /// invalid entries), but on live tables aarch64-paging invalidates every new 4 KiB leaf
+    /// with a broadcast `tlbi ipas2e1is` (hundreds for the rest of a 2 MiB block, each of
+    /// which stops every CPU under QEMU). So the writes are made with the crate's live
+    /// checks off; the caller's barrier (`dsb ish`) publishes them.
+    fn map_invalid(
+        &mut self,
+        pieces: &[core::ops::Range<u64>],
+        flags: Stage2Attributes,
+    ) -> Result<(), MapError> {
+        self.mapping.mark_inactive();
+        let mut result = Ok(());
+        for piece in pieces.iter().filter(|p| p.start < p.end) {
+            let r = MemoryRegion::new(piece.start as usize, piece.end as usize);
+            result = self.mapping.map_range(
+                &r,
+                PhysicalAddress(piece.start as usize),
+                flags,
+                Constraints::empty(),
+            );
+            if result.is_err() {
+                break;
+            }
+        }
+        self.mapping.mark_active();
+        result
+    }
+
     /// Marks the tables live: from now on aarch64-paging checks break-before-make rules.
     pub fn mark_active(&self) {
         self.mapping.mark_active();
@@ -283,6 +378,34 @@ mod tests {
         let map = HostMap::new(&info, &(0x6000_0000..0x6020_0000), geometry.ipa_bits);
         let s2 = HostStage2::build(&map, geometry).unwrap();
         (map, s2)
+    }
+
+    #[test]
+    fn unmap_splits_live_blocks_with_break_before_make_and_map_restores() {
+        let (_, mut s2) = qemu();
+        s2.mark_active();
+        let page = 0x4820_3000u64; // inside a 2 MiB block inside a 1 GiB block of RAM
+        let before = s2.lookup(page).unwrap();
+        let mut flushes = 0;
+        s2.unmap(page..page + 0x2000, &mut || flushes += 1).unwrap();
+        assert!(s2.lookup(page).is_none() && s2.lookup(page + 0x1000).is_none());
+        // The neighbours keep their mapping, now 4 KiB pages, same attributes.
+        assert_eq!(
+            s2.lookup(page - 0x1000),
+            Some((before.0 | Stage2Attributes::TABLE_OR_PAGE, 3))
+        );
+        assert_eq!(s2.lookup(page + 0x2000).map(|m| m.1), Some(3));
+        // Far away: still the big block it was.
+        assert_eq!(s2.lookup(0x7000_0000), Some(before));
+        // One flush per broken block (the 2 MiB block was a 1 GiB block first) and one at the end.
+        assert!(flushes >= 2, "{flushes}");
+        s2.map_ram(page..page + 0x2000).unwrap();
+        assert_eq!(s2.lookup(page).map(|m| m.1), Some(3));
+        assert_eq!(
+            s2.lookup(page + 0x1000).map(|m| m.0),
+            s2.lookup(page - 0x1000).map(|m| m.0)
+        );
+        s2.mapping.mark_inactive(); // aarch64-paging refuses to drop live tables
     }
 
     #[test]

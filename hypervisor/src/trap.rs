@@ -278,9 +278,10 @@ mod firmware {
             None => log::info!("FF-A audit: host mailbox none"),
         }
         log::info!(
-            "FF-A audit: live transactions {}, shared pages {}, ownership runs {}/{}",
+            "FF-A audit: live transactions {}, shared pages {}, lent pages {}, ownership runs {}/{}",
             m.transactions,
             m.shared_pages,
+            m.lent_pages,
             m.runs.0,
             m.runs.1
         );
@@ -354,11 +355,16 @@ mod firmware {
     }
 
     fn inject_abort(frame: &mut HostFrame) {
+        // A page the host owns faulted only because a LEND or RECLAIM on another CPU was
+        // breaking the block around it: the mapping is back now, retry the access.
+        if hyp::get().ffa.host_may_access(frame.fault_ipa()) {
+            return;
+        }
         let n = ABORTS.fetch_add(1, Ordering::Relaxed);
         // Rate limit: the first 8, then every power of two.
         if n < 8 || n.is_power_of_two() {
             log::warn!(
-                "host {} abort at IPA {:#x} (VA {:#x}, PC {:#x}): not host memory, injecting an external abort [#{}]",
+                "host {} abort at IPA {:#x} (VA {:#x}, PC {:#x}): not the host's memory (the hypervisor's, Secure, or lent), injecting an external abort [#{}]",
                 if frame.exception_class() == ec::DABT_LOW {
                     "data"
                 } else {

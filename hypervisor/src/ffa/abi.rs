@@ -65,6 +65,8 @@ pub mod fid {
     pub const DIRECT_RESP_64: u32 = 0xC400_0070;
     /// `FFA_MSG_SEND_DIRECT_RESP2` (v1.2, SMC64 only).
     pub const DIRECT_RESP2: u32 = 0xC400_008E;
+    /// `FFA_MEM_LEND`, SMC32 convention (SMC64: bit 30 set).
+    pub const MEM_LEND_32: u32 = 0x8400_0072;
     /// `FFA_MEM_RECLAIM`.
     pub const MEM_RECLAIM: u32 = 0x8400_0077;
     /// `FFA_MEM_FRAG_RX` (a reply to a fragmented transaction).
@@ -510,10 +512,14 @@ const MEM_XFER_FIELDS: &[Field] = &[
 ];
 
 const MEM_LEND_NOTE: &str = "x3/w4 carry a separate buffer; MBZ when the TX buffer is used \
-    (only TX-buffer transfers are accepted: pKVM; Linux sets use_txbuf). Blocked: a lend must \
-    unmap the pages from the host's stage 2 (LentToSecure), which is not wired yet; the \
-    ownership map has the state and the stage-2 hook (ownership.rs). Linux and OP-TEE lend \
-    only for protected memory, never at probe.";
+    (only TX-buffer transfers are accepted: pKVM; Linux sets use_txbuf). As FFA_MEM_SHARE \
+    (same copy, validation and bounds), but the pages go Owned -> LentToSecure and leave the \
+    host's stage 2 before the call is forwarded (break-before-make on the blocks the range \
+    cuts, tlbi ipas2e1is + vmalle1is); a host access to them is a stage-2 fault the \
+    hypervisor turns into a synchronous external abort at the host's EL1 vector. They are \
+    mapped back only when the SPMC refuses the LEND or answers RECLAIM with SUCCESS (pKVM \
+    treats LEND as SHARE and leaves the host access). A stage-2 change that fails: \
+    NO_MEMORY, nothing forwarded.";
 
 const DIRECT_FIELDS: &[Field] = &[
     caller(1, 31, 16, "sender endpoint ID"),
@@ -875,7 +881,7 @@ pub const TABLE: &[Abi] = &[
         V1_0,
         "DEN0077 v1.2, FFA_MEM_LEND (memory management interfaces); PKVM-1.2, XEN, LNX-DRV",
         MEM_XFER_FIELDS,
-        Policy::Block,
+        Policy::Emulate(Handler::MemShare),
         Replies::success(0b1100),
         MEM_LEND_NOTE,
     ),
@@ -2440,8 +2446,12 @@ length), at most 256 live transactions, 4 receivers, 255 constituents, 1024 owne
 NO_MEMORY beyond. Host RAM on QEMU is 262 144 pages; the ownership map stores only runs of
 non-Owned pages (a sorted vector of fixed capacity, about 32 KiB).
 
-**Not implemented, blocked (NOT_SUPPORTED, FFA_FEATURES agrees).** FFA_MEM_LEND (needs the
-stage-2 unmap; the ownership map has the LentToSecure state and the hook), FFA_MEM_DONATE,
+**FFA_MEM_LEND** takes the same path as SHARE, but its pages become LentToSecure and leave
+the host's stage 2 (break-before-make, `tlbi ipas2e1is` + `tlbi vmalle1is`) before the SPMC
+hears of them; a host access is a stage-2 fault injected as a synchronous external abort;
+they come back on RECLAIM SUCCESS or a refused LEND.
+
+**Not implemented, blocked (NOT_SUPPORTED, FFA_FEATURES agrees).** FFA_MEM_DONATE,
 FFA_MEM_FRAG_TX/FRAG_RX (single fragment only; Linux fragments only above 4 KiB),
 FFA_MEM_RETRIEVE_*, FFA_MSG_SEND2 (the SPMC would read ID 0's TX: needs a checked copy of
 the message header).

@@ -170,6 +170,14 @@ impl Ranges for Share<'_> {
 /// Parses and validates the FFA_MEM_SHARE descriptor `desc` (the whole transaction: one
 /// fragment) for version `ver`.
 pub fn parse_share(desc: &[u8], ver: Version) -> Result<Share<'_>, DescError> {
+    parse_transfer(desc, ver, false)
+}
+
+/// As [`parse_share`], for FFA_MEM_SHARE (`lend` false) or FFA_MEM_LEND (`lend` true). A
+/// lend to one borrower leaves the memory attributes "not specified" (0: the borrower
+/// chooses them when it retrieves; DEN0077 v1.2 §10.10.4, and OP-TEE 4.10 refuses anything
+/// else); a lend to several borrowers names them as a share does.
+pub fn parse_transfer(desc: &[u8], ver: Version, lend: bool) -> Result<Share<'_>, DescError> {
     let len = desc.len();
     let header = header_size(ver);
     if len < header {
@@ -186,7 +194,16 @@ pub fn parse_share(desc: &[u8], ver: Version) -> Result<Share<'_>, DescError> {
     } else {
         u16_at(desc, 2, "attributes")?
     };
-    check_share_attributes(attributes, ver)?;
+    let receiver_count = u32_at(desc, 28, "receiver count")?;
+    if lend && receiver_count == 1 {
+        zero(
+            attributes.into(),
+            "memory attributes of a lend to one borrower must be 0 (not specified)",
+            2,
+        )?;
+    } else {
+        check_share_attributes(attributes, ver)?;
+    }
     zero(
         u32_at(desc, 4, "flags")?.into(),
         "flags must be 0 for a share",
@@ -502,6 +519,28 @@ pub(crate) mod tests {
         refused(Version::V1_0, "reserved byte", |d| d[3] = 1);
         refused(Version::V1_0, "reserved word", |d| d[24] = 1);
         refused(Version::V1_0, "memory attributes", |d| d[2] = 0x6f);
+    }
+
+    #[test]
+    fn a_lend_to_one_borrower_leaves_the_attributes_unspecified() {
+        for ver in [Version::V1_0, Version::V1_1, Version::V1_2] {
+            let mut d = linux_share(ver, &[0x8001], &[(0x5000_0000, 1)]);
+            // linux_share writes Normal WB inner-shareable: a share, not a lend.
+            assert!(parse_transfer(&d, ver, false).is_ok());
+            let e = parse_transfer(&d, ver, true).unwrap_err();
+            assert!(e.what.contains("not specified"), "{ver:?}: {}", e.what);
+            d[2] = 0;
+            assert!(parse_transfer(&d, ver, true).is_ok(), "{ver:?}");
+            assert!(
+                parse_transfer(&d, ver, false).is_err(),
+                "{ver:?}: a share names them"
+            );
+            // Two borrowers: the lender names the attributes, as for a share.
+            let mut two = linux_share(ver, &[0x8001, 0x8002], &[(0x5000_0000, 1)]);
+            assert!(parse_transfer(&two, ver, true).is_ok(), "{ver:?}");
+            two[2] = 0;
+            assert!(parse_transfer(&two, ver, true).is_err(), "{ver:?}");
+        }
     }
 
     #[test]

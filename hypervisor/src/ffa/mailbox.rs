@@ -46,7 +46,9 @@ use core::ops::Range;
 use super::abi::{Status, Version, fid};
 use super::audit::{Event, Reason, Rejection};
 use super::dispatch::{Call, Outcome, Proxy, reply_error_code, reply_success};
-use crate::ownership::{NoStage2, Ownership, OwnershipError, PAGE, PageState};
+use crate::ownership::{
+    NoStage2, Ownership, OwnershipError, PAGE, PageState, Stage2Error, Stage2Hook,
+};
 use crate::smccc::{NOT_SUPPORTED, SmcConduit, SmcRegs};
 
 /// Size of every mailbox buffer (host's and hypervisor's): one 4 KiB page.
@@ -59,13 +61,41 @@ pub const OWNERSHIP_RUNS: usize = 1024;
 /// Tag of the host's mailbox pages in the ownership map.
 pub(super) const MAILBOX_TAG: u64 = 0;
 
-/// Copies to and from physical memory. The proxy only names pages it has checked: the
-/// host's pinned mailbox pages and the hypervisor's own mailbox pages.
+/// Physical memory as the proxy sees it: copies to and from pages it has checked (the
+/// host's pinned mailbox pages and the hypervisor's own), and the host's stage-2 view of
+/// host RAM, which FFA_MEM_LEND takes pages out of.
 pub trait PhysMem {
     /// Copies `dst.len()` bytes starting at physical address `pa` into `dst`.
     fn read(&mut self, pa: u64, dst: &mut [u8]);
     /// Copies `src` to physical address `pa`.
     fn write(&mut self, pa: u64, src: &[u8]);
+    /// Removes `range` (page-aligned host RAM) from the host's stage 2, with the TLB
+    /// maintenance that makes it take effect on every CPU before this returns. The
+    /// default is a platform without a host stage 2 to change: it refuses, and so the
+    /// proxy refuses FFA_MEM_LEND.
+    fn unmap_from_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
+        let _ = range;
+        Err(Stage2Error)
+    }
+    /// Maps `range` back into the host's stage 2 (after [`unmap_from_host`]).
+    ///
+    /// [`unmap_from_host`]: PhysMem::unmap_from_host
+    fn map_to_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
+        let _ = range;
+        Err(Stage2Error)
+    }
+}
+
+/// The host's stage 2 through [`PhysMem`], as the ownership map's [`Stage2Hook`].
+pub(super) struct HostView<'a, P: PhysMem>(pub(super) &'a mut P);
+
+impl<P: PhysMem> Stage2Hook for HostView<'_, P> {
+    fn unmap(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
+        self.0.unmap_from_host(range)
+    }
+    fn map(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
+        self.0.map_to_host(range)
+    }
 }
 
 /// What [`Proxy::handle`] needs from the platform: the SMC conduit and physical memory.
@@ -112,7 +142,7 @@ pub struct Mem {
     /// Hypervisor-private copy of a descriptor or of partition information (one page,
     /// allocated once at boot).
     pub(super) scratch: Vec<u8>,
-    /// Live SHARE transactions.
+    /// Live SHARE and LEND transactions.
     pub(super) transactions: usize,
 }
 
@@ -123,10 +153,12 @@ pub struct MemStatus {
     pub host_mailbox: Option<(u64, u64, bool)>,
     /// Whether the hypervisor's pair is registered with the SPMC.
     pub hyp_registered: bool,
-    /// Live SHARE transactions.
+    /// Live SHARE and LEND transactions.
     pub transactions: usize,
     /// Pages shared with the Secure world.
     pub shared_pages: u64,
+    /// Pages lent to the Secure world (not mapped for the host).
+    pub lent_pages: u64,
     /// Ownership runs in use and the capacity.
     pub runs: (usize, usize),
 }
@@ -178,6 +210,7 @@ impl Mem {
             hyp_registered: self.hyp.is_some_and(|h| h.registered),
             transactions: self.transactions,
             shared_pages: self.ownership.pages_in(PageState::SharedWithSecure),
+            lent_pages: self.ownership.pages_in(PageState::LentToSecure),
             runs: self.ownership.usage(),
         }
     }
@@ -247,7 +280,7 @@ pub(super) fn ownership_refusal(
             page,
         ),
         OwnershipError::NoRoom => (Status::NoMemory, "ownership table full", 0),
-        OwnershipError::Stage2 { start } => (Status::Aborted, "stage-2 change failed", start),
+        OwnershipError::Stage2 { start } => (Status::NoMemory, "stage-2 change failed", start),
     }
 }
 
@@ -255,6 +288,19 @@ impl Proxy {
     /// A snapshot of the memory side.
     pub fn memory_status(&self) -> MemStatus {
         self.mem.lock().status()
+    }
+
+    /// Whether the host's stage 2 should map the page holding `ipa`: host RAM in a state the
+    /// host keeps access in. A stage-2 fault on such a page happened while a LEND or a
+    /// RECLAIM was rebuilding the block around it (break-before-make); the memory lock is
+    /// held for the whole change, so once this answers the mapping is back and the access
+    /// can simply be retried.
+    pub fn host_may_access(&self, ipa: u64) -> bool {
+        self.mem
+            .lock()
+            .ownership
+            .state(ipa)
+            .is_some_and(|state| !state.unmapped_from_host())
     }
 
     /// Counts an emulated SUCCESS with w2, w3.

@@ -7,12 +7,13 @@
 //! PARTITION_INFO_GET. Descriptors are built by hand as Linux builds them
 //! (`descriptor::tests::linux_share`), not by the production parser.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use super::abi::{Status, Version};
 use super::descriptor::tests::linux_share;
 use super::tests::r;
 use super::{MAX_TRANSACTIONS, MemConfig, MemStatus, Outcome, PhysMem, Proxy, Reason};
+use crate::ownership::Stage2Error;
 use crate::smccc::{SmcConduit, SmcRegs};
 
 const FFA_ERROR: u64 = 0x8400_0060;
@@ -25,6 +26,8 @@ const RXTX_MAP_64: u64 = 0xC400_0066;
 const RXTX_UNMAP: u64 = 0x8400_0067;
 const PART_INFO_GET: u64 = 0x8400_0068;
 const ID_GET: u64 = 0x8400_0069;
+const MEM_LEND_32: u64 = 0x8400_0072;
+const MEM_LEND_64: u64 = 0xC400_0072;
 const MEM_SHARE_32: u64 = 0x8400_0073;
 const MEM_SHARE_64: u64 = 0xC400_0073;
 const MEM_RECLAIM: u64 = 0x8400_0077;
@@ -76,6 +79,12 @@ struct Firmware {
     /// After the proxy reads this many bytes at this address, write these bytes there (a
     /// second CPU rewriting the host's TX).
     rewrite_after_read: Option<(u64, Vec<u8>)>,
+    /// The host's stage 2, as far as LEND changes it: the pages taken out of it.
+    unmapped: BTreeSet<u64>,
+    /// Refuse the stage-2 change for a range starting here (a table page that cannot be had).
+    stage2_fails_at: Option<u64>,
+    /// Every LEND the SPMC got: were all its pages already out of the host's stage 2?
+    lends_saw_unmapped: Vec<bool>,
 }
 
 impl Firmware {
@@ -92,6 +101,9 @@ impl Firmware {
             shares: HashMap::new(),
             next_handle: 0x1000_0000_0001,
             rewrite_after_read: None,
+            unmapped: BTreeSet::new(),
+            stage2_fails_at: None,
+            lends_saw_unmapped: Vec::new(),
         }
     }
 
@@ -182,7 +194,7 @@ impl Firmware {
         let at = |o: usize| u32::from_le_bytes(d[o..o + 4].try_into().unwrap());
         let composite = at(header + 4) as usize;
         let count = at(composite + 4) as usize;
-        let ranges = (0..count)
+        let ranges: Vec<(u64, u32)> = (0..count)
             .map(|i| {
                 let c = composite + 16 + 16 * i;
                 (
@@ -191,6 +203,12 @@ impl Firmware {
                 )
             })
             .collect();
+        if regs[0] & 0xFF == 0x72 {
+            let unmapped = ranges
+                .iter()
+                .all(|&(a, n)| (0..u64::from(n)).all(|i| self.unmapped.contains(&(a + i * 4096))));
+            self.lends_saw_unmapped.push(unmapped);
+        }
         let handle = self.next_handle;
         self.next_handle += 1;
         self.shares.insert(handle, ranges);
@@ -227,7 +245,7 @@ impl SmcConduit for Firmware {
                 r(&[SUCCESS_32])
             }
             PART_INFO_GET => self.partition_info_get(regs),
-            MEM_SHARE_32 | MEM_SHARE_64 => self.mem_share(regs),
+            MEM_SHARE_32 | MEM_SHARE_64 | MEM_LEND_32 | MEM_LEND_64 => self.mem_share(regs),
             MEM_RECLAIM => {
                 let handle = (regs[1] & 0xFFFF_FFFF) | regs[2] << 32;
                 if self.shares.remove(&handle).is_some() {
@@ -252,6 +270,26 @@ impl PhysMem for Firmware {
 
     fn write(&mut self, pa: u64, src: &[u8]) {
         self.poke(pa, src);
+    }
+
+    fn unmap_from_host(&mut self, range: std::ops::Range<u64>) -> Result<(), Stage2Error> {
+        if self.stage2_fails_at == Some(range.start) {
+            return Err(Stage2Error);
+        }
+        for page in range.step_by(4096) {
+            assert!(self.unmapped.insert(page), "page {page:#x} unmapped twice");
+        }
+        Ok(())
+    }
+
+    fn map_to_host(&mut self, range: std::ops::Range<u64>) -> Result<(), Stage2Error> {
+        for page in range.step_by(4096) {
+            assert!(
+                self.unmapped.remove(&page),
+                "page {page:#x} mapped but not unmapped"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -1118,6 +1156,8 @@ fn features_answer_what_the_proxy_supports() {
         PART_INFO_GET,
         MEM_SHARE_32,
         MEM_SHARE_64,
+        MEM_LEND_32,
+        MEM_LEND_64,
         MEM_RECLAIM,
     ] {
         assert_eq!(
@@ -1126,11 +1166,11 @@ fn features_answer_what_the_proxy_supports() {
             "FEATURES({id:#x})"
         );
     }
-    for id in [0x8400_0072, 0xC400_0072, 0x8400_007B, 0x8400_0086] {
+    for id in [0x8400_007B, 0x8400_0086] {
         assert_eq!(
             features(&proxy, &mut fw, id),
             r(&[FFA_ERROR, 0, NOT_SUPPORTED]),
-            "FEATURES({id:#x}): LEND, FRAG_TX, SEND2 stay blocked"
+            "FEATURES({id:#x}): FRAG_TX, SEND2 stay blocked"
         );
     }
     assert!(fw.calls.is_empty());
@@ -1175,5 +1215,163 @@ fn memory_configurations_that_overlap_host_ram_are_ignored() {
             host_ram: RAM.to_vec(),
         });
         assert_eq!(proxy.mailbox(), None, "({tx:#x}, {rx:#x})");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// MEM_LEND: the pages leave the host's stage 2
+// ---------------------------------------------------------------------------------------
+
+/// Lends `ranges` with `function`; returns the reply.
+fn lend(
+    proxy: &Proxy,
+    fw: &mut Firmware,
+    function: u64,
+    ranges: &[(u64, u32)],
+) -> (Outcome, SmcRegs) {
+    let d = lend_descriptor(ranges);
+    fw.poke(HOST_TX, &d);
+    let len = d.len() as u64;
+    call(proxy, fw, &[function, len, len])
+}
+
+/// A v1.2 LEND of `ranges` to OP-TEE: as Linux's share, with the attributes "not specified".
+fn lend_descriptor(ranges: &[(u64, u32)]) -> Vec<u8> {
+    let mut d = linux_share(Version::V1_2, &[0x8001], ranges);
+    d[2] = 0;
+    d[3] = 0;
+    d
+}
+
+fn pages(ranges: &[(u64, u32)]) -> BTreeSet<u64> {
+    ranges
+        .iter()
+        .flat_map(|&(a, n)| (0..u64::from(n)).map(move |i| a + i * 4096))
+        .collect()
+}
+
+#[test]
+fn lend_unmaps_before_the_spmc_hears_and_reclaim_maps_back() {
+    for function in [MEM_LEND_32, MEM_LEND_64] {
+        let (proxy, mut fw) = mapped(2);
+        let ranges = [(0x5000_0000, 3), (0x5100_0000, 1)];
+        let (outcome, reply) = lend(&proxy, &mut fw, function, &ranges);
+        assert_eq!(outcome, Outcome::Forwarded, "{}", refusal_text(&outcome));
+        assert_eq!(reply[0], SUCCESS_32);
+        let handle = reply[2] | reply[3] << 32;
+        assert_eq!(fw.calls.len(), 1);
+        assert_eq!(
+            fw.calls[0][0], function,
+            "forwarded as the host's function ID"
+        );
+        assert_eq!(
+            fw.lends_saw_unmapped,
+            [true],
+            "unmapped before the SPMC had them"
+        );
+        assert_eq!(fw.unmapped, pages(&ranges));
+        let status = proxy.memory_status();
+        assert_eq!(
+            (status.transactions, status.lent_pages, status.shared_pages),
+            (1, 4, 0)
+        );
+        // Lent pages are nobody else's: no share, no lend, no mailbox.
+        fw.calls.clear();
+        let d = linux_share(Version::V1_2, &[0x8001], &[(0x5000_1000, 1)]);
+        share_refused(&proxy, &mut fw, &d, DENIED, "share of a lent page");
+        // Reclaim: the SPMC agrees, the pages come back.
+        let (outcome, reply) = call(
+            &proxy,
+            &mut fw,
+            &[MEM_RECLAIM, handle & 0xFFFF_FFFF, handle >> 32],
+        );
+        assert_eq!((outcome, reply), (Outcome::Forwarded, r(&[SUCCESS_32])));
+        assert!(fw.unmapped.is_empty(), "mapped back after RECLAIM");
+        let status = proxy.memory_status();
+        assert_eq!((status.transactions, status.lent_pages), (0, 0));
+        share(&proxy, &mut fw, 2, &ranges);
+    }
+}
+
+#[test]
+fn lent_pages_stay_unmapped_until_the_spmc_agrees_to_reclaim() {
+    let (proxy, mut fw) = mapped(2);
+    let (_, reply) = lend(&proxy, &mut fw, MEM_LEND_64, &[(0x5000_0000, 2)]);
+    let handle = reply[2] | reply[3] << 32;
+    fw.script.push_back(r(&[FFA_ERROR, 0, DENIED]));
+    let (_, reply) = call(
+        &proxy,
+        &mut fw,
+        &[MEM_RECLAIM, handle & 0xFFFF_FFFF, handle >> 32],
+    );
+    assert_eq!(reply, r(&[FFA_ERROR, 0, DENIED]));
+    assert_eq!(fw.unmapped, pages(&[(0x5000_0000, 2)]), "still the SPMC's");
+    assert_eq!(proxy.memory_status().lent_pages, 2);
+}
+
+#[test]
+fn a_lend_the_spmc_refuses_gives_the_pages_back() {
+    let (proxy, mut fw) = mapped(2);
+    fw.script.push_back(r(&[FFA_ERROR, 0, INVALID_PARAMETERS]));
+    let (outcome, reply) = lend(&proxy, &mut fw, MEM_LEND_64, &[(0x5000_0000, 2)]);
+    assert_eq!(outcome, Outcome::Forwarded);
+    assert_eq!(reply, r(&[FFA_ERROR, 0, INVALID_PARAMETERS]));
+    assert!(fw.unmapped.is_empty());
+    assert_eq!(proxy.memory_status().lent_pages, 0);
+    share(&proxy, &mut fw, 2, &[(0x5000_0000, 2)]);
+}
+
+#[test]
+fn a_stage2_failure_refuses_the_lend_and_rolls_back_what_was_unmapped() {
+    let (proxy, mut fw) = mapped(2);
+    // The second range's stage-2 change fails: the first range is mapped back.
+    fw.stage2_fails_at = Some(0x5100_0000);
+    let d = lend_descriptor(&[(0x5000_0000, 2), (0x5100_0000, 1)]);
+    fw.poke(HOST_TX, &d);
+    let len = d.len() as u64;
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_LEND_64, len, len],
+        NO_MEMORY,
+        "stage 2 refused",
+    );
+    assert!(fw.unmapped.is_empty(), "rolled back");
+    assert_eq!(proxy.memory_status().lent_pages, 0);
+}
+
+#[test]
+fn lend_attacks_are_refused_with_nothing_unmapped() {
+    let (proxy, mut fw) = mapped(2);
+    let mut attributes = lend_descriptor(&[(0x5000_0000, 1)]);
+    attributes[2] = 0x2f; // a lend to one borrower names no attributes
+    fw.poke(HOST_TX, &attributes);
+    let len = attributes.len() as u64;
+    let lend_call = [MEM_LEND_64, len, len];
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &lend_call,
+        INVALID_PARAMETERS,
+        "attributes",
+    );
+    for (ranges, code, what) in [
+        (
+            &[(0x6000_0000u64, 1u32)][..],
+            INVALID_PARAMETERS,
+            "the carve-out",
+        ),
+        (&[(HOST_TX, 1)][..], DENIED, "the host's own TX buffer"),
+        (
+            &[(0x5000_0000, 1), (0x5000_0000, 1)][..],
+            DENIED,
+            "one page twice",
+        ),
+    ] {
+        let d = lend_descriptor(ranges);
+        fw.poke(HOST_TX, &d);
+        let len = d.len() as u64;
+        assert_refused(&proxy, &mut fw, &[MEM_LEND_64, len, len], code, what);
+        assert!(fw.unmapped.is_empty(), "{what}: nothing unmapped");
     }
 }

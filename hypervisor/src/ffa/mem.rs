@@ -1,6 +1,11 @@
-//! Memory sharing: `FFA_MEM_SHARE` and `FFA_MEM_RECLAIM` under page ownership.
+//! Memory sharing and lending: `FFA_MEM_SHARE`, `FFA_MEM_LEND` and `FFA_MEM_RECLAIM` under
+//! page ownership.
 //!
-//! SHARE, under the memory lock:
+//! SHARE and LEND take the same path; SHARE moves pages to `SharedWithSecure` (the host keeps
+//! access), LEND to `LentToSecure`, which also takes them out of the host's stage 2 (through
+//! [`PhysMem::unmap_from_host`]: break-before-make and the TLB maintenance) before the SPMC
+//! hears of them, and puts them back only after the SPMC answers RECLAIM with SUCCESS (or
+//! refuses the LEND). Under the memory lock:
 //! 1. register checks (the schema already refused x3/w4 and reserved bits): the host has a
 //!    TX buffer; 0 < fragment length <= total length; one fragment of at most 4 KiB
 //!    (NO_MEMORY otherwise: `FFA_MEM_FRAG_TX` is not implemented); fewer than
@@ -8,9 +13,9 @@
 //! 2. copy the fragment from the host's TX into hypervisor memory, once; everything after
 //!    this reads the copy only (T6: another CPU rewriting the host's TX changes nothing);
 //! 3. validate the copy for the negotiated version (`descriptor.rs`): INVALID_PARAMETERS;
-//! 4. claim every constituent `Owned -> SharedWithSecure` under a pending tag, all or nothing
-//!    (not host RAM: INVALID_PARAMETERS; a page in use or named twice: DENIED; table full:
-//!    NO_MEMORY);
+//! 4. claim every constituent `Owned -> SharedWithSecure` (or `LentToSecure`, unmapped from
+//!    the host) under a pending tag, all or nothing (not host RAM: INVALID_PARAMETERS; a page
+//!    in use or named twice: DENIED; table full or stage 2 refused: NO_MEMORY);
 //! 5. write the copy into the hypervisor's TX and forward the call (the host's function ID,
 //!    total and fragment length; x3/w4 zero);
 //! 6. SUCCESS: the pending pages take the handle as their tag (the handle table is the
@@ -27,12 +32,13 @@
 use super::abi::Status;
 use super::abi::fid;
 use super::audit::Event;
-use super::descriptor::parse_share;
+use super::descriptor::parse_transfer;
 use super::dispatch::{Call, Outcome, Proxy, reply_error_code, reply_success};
 use super::mailbox::{
-    MAILBOX_SIZE, MAX_TRANSACTIONS, Platform, error_code, is_success, own_smc, ownership_refusal,
+    HostView, MAILBOX_SIZE, MAX_TRANSACTIONS, Platform, error_code, is_success, own_smc,
+    ownership_refusal,
 };
-use crate::ownership::{NoStage2, PageState};
+use crate::ownership::{NoStage2, Ownership, OwnershipError, PageState};
 use crate::smccc::SmcRegs;
 
 /// Tag of pages whose SHARE is in flight (never a handle the proxy accepts).
@@ -41,13 +47,18 @@ const PENDING: u64 = u64::MAX;
 const LOST: u64 = u64::MAX - 1;
 
 impl Proxy {
-    /// `FFA_MEM_SHARE_32/64`.
+    /// `FFA_MEM_SHARE_32/64` and `FFA_MEM_LEND_32/64`.
     pub(super) fn mem_share(
         &self,
         regs: &mut SmcRegs,
         call: &Call<'_>,
         p: &mut impl Platform,
     ) -> Outcome {
+        let state = if call.out[0] as u32 & !(1 << 30) == fid::MEM_LEND_32 {
+            PageState::LentToSecure
+        } else {
+            PageState::SharedWithSecure
+        };
         let total = call.out[1] as u32 as usize;
         let frag = call.out[2] as u32 as usize;
         let mut guard = self.mem.lock();
@@ -77,7 +88,8 @@ impl Proxy {
         };
         // The one read of the host's TX: everything below works on the copy.
         p.read(host.tx, copy);
-        let share = match parse_share(copy, call.ver) {
+        let lend = state == PageState::LentToSecure;
+        let share = match parse_transfer(copy, call.ver, lend) {
             Ok(s) => s,
             Err(e) => {
                 return self.refuse(
@@ -89,10 +101,7 @@ impl Proxy {
                 );
             }
         };
-        if let Err((_, e)) =
-            mem.ownership
-                .claim(&share, PageState::SharedWithSecure, PENDING, &mut NoStage2)
-        {
+        if let Err((_, e)) = claim(&mut mem.ownership, &share, state, p) {
             let (status, what, value) = ownership_refusal(e, "constituent");
             return self.refuse(regs, call, status, what, value);
         }
@@ -103,21 +112,18 @@ impl Proxy {
         if is_success(reply[0]) {
             let (lo, hi) = (reply[2] as u32, reply[3] as u32);
             let handle = u64::from(lo) | u64::from(hi) << 32;
-            let live = handle == PENDING
-                || handle == LOST
-                || ownership.has_tag(PageState::SharedWithSecure, handle);
-            if live {
-                ownership.retag(PageState::SharedWithSecure, PENDING, LOST);
+            if handle == PENDING || handle == LOST || live_state(ownership, handle).is_some() {
+                ownership.retag(state, PENDING, LOST);
                 let what = "SPMC returned a handle that is already live";
                 return self.bad_reply(regs, call, what, handle);
             }
-            ownership.retag(PageState::SharedWithSecure, PENDING, handle);
+            ownership.retag(state, PENDING, handle);
             mem.transactions += 1;
             reply_success(regs, call.conv, lo.into(), hi.into());
             return Outcome::Forwarded;
         }
         if let Some(code) = error_code(&reply) {
-            ownership.release_tag(PageState::SharedWithSecure, PENDING, &mut NoStage2);
+            release(ownership, state, PENDING, p);
             reply_error_code(regs, call.conv, code);
             return Outcome::Forwarded;
         }
@@ -135,14 +141,14 @@ impl Proxy {
                 ],
             );
             if is_success(reclaim[0]) {
-                ownership.release_tag(PageState::SharedWithSecure, PENDING, &mut NoStage2);
+                release(ownership, state, PENDING, p);
             } else {
-                ownership.retag(PageState::SharedWithSecure, PENDING, LOST);
+                ownership.retag(state, PENDING, LOST);
             }
             let what = "SPMC asked for more fragments of a one-fragment transaction";
             return self.bad_reply(regs, call, what, handle);
         }
-        ownership.retag(PageState::SharedWithSecure, PENDING, LOST);
+        ownership.retag(state, PENDING, LOST);
         self.bad_reply(
             regs,
             call,
@@ -161,18 +167,18 @@ impl Proxy {
         let handle = (call.out[1] & 0xFFFF_FFFF) | (call.out[2] & 0xFFFF_FFFF) << 32;
         let mut guard = self.mem.lock();
         let mem = &mut *guard;
-        let known = handle != PENDING
-            && handle != LOST
-            && mem.ownership.has_tag(PageState::SharedWithSecure, handle);
-        if !known {
+        let known = match handle {
+            PENDING | LOST => None,
+            _ => live_state(&mem.ownership, handle),
+        };
+        let Some(state) = known else {
             let what = "not a memory handle the host holds";
             return self.refuse(regs, call, Status::InvalidParameters, what, handle);
-        }
+        };
         self.counters.record(call.found, Event::Forwarded);
         let reply = p.smc(call.out);
         if is_success(reply[0]) {
-            mem.ownership
-                .release_tag(PageState::SharedWithSecure, handle, &mut NoStage2);
+            release(&mut mem.ownership, state, handle, p);
             mem.transactions = mem.transactions.saturating_sub(1);
             reply_success(regs, call.conv, 0, 0);
             return Outcome::Forwarded;
@@ -187,5 +193,38 @@ impl Proxy {
             "SPMC answered neither SUCCESS nor ERROR",
             reply[0],
         )
+    }
+}
+
+/// The state the pages of a live transaction `handle` are in, if the host holds it.
+fn live_state(ownership: &Ownership, handle: u64) -> Option<PageState> {
+    [PageState::SharedWithSecure, PageState::LentToSecure]
+        .into_iter()
+        .find(|&state| ownership.has_tag(state, handle))
+}
+
+/// Claims the descriptor's constituents `Owned -> state` under the pending tag, all or
+/// nothing; lent pages leave the host's stage 2 (and come back on a rollback).
+fn claim(
+    ownership: &mut Ownership,
+    share: &super::descriptor::Share<'_>,
+    state: PageState,
+    p: &mut impl Platform,
+) -> Result<(), (usize, OwnershipError)> {
+    if state.unmapped_from_host() {
+        ownership.claim(share, state, PENDING, &mut HostView(p))
+    } else {
+        ownership.claim(share, state, PENDING, &mut NoStage2)
+    }
+}
+
+/// Returns the pages of `tag` in `state` to `Owned` (lent pages back into the host's
+/// stage 2 first; a range that cannot be mapped back stays lent, never reachable by the
+/// host and never reclaimable again: the power-off audit counts it in the lent pages).
+fn release(ownership: &mut Ownership, state: PageState, tag: u64, p: &mut impl Platform) {
+    if state.unmapped_from_host() {
+        ownership.release_tag(state, tag, &mut HostView(p));
+    } else {
+        ownership.release_tag(state, tag, &mut NoStage2);
     }
 }

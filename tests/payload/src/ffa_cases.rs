@@ -18,6 +18,7 @@
 //! | `features.*` | FFA_FEATURES for every function (both conventions) and feature ID: emulated ones SUCCESS, forwarded ones OP-TEE's answer, blocked and undefined ones NOT_SUPPORTED without reaching OP-TEE |
 //! | `hygiene.*` | non-zero SMC immediates, x0[63:32], yielding and reserved-bit IDs: SMCCC NOT_SUPPORTED, nothing forwarded; the SVE hint is ignored; FF-A over HVC is not FF-A |
 //! | `not-supported.*` | return interfaces, Secure-only and unimplemented ABIs, IDs not in v1.2: FFA_ERROR(NOT_SUPPORTED), nothing forwarded |
+//! | `good.mem-lend-*` | FFA_MEM_LEND to OP-TEE: SUCCESS; the lent page is gone from the payload's stage 2 (a load and a store take a synchronous external abort at the payload's own EL1 vector, and the store does not land); a second LEND or SHARE of it is DENIED; after RECLAIM the page is back with its contents |
 //! | `attack.*` | the TX-rewrite race (T6): CPU 1 rewrites the descriptor while the boot CPU shares; every answer SUCCESS or a refusal, the audit counters match them exactly, and the page shares cleanly afterwards |
 //! | `bad.*` | every MBZ field of every validated ABI ([`crate::ffa_spec::BAD_ABIS`]) at its lowest bit, highest bit and all ones: FFA_ERROR(INVALID_PARAMETERS), nothing forwarded |
 //!
@@ -39,7 +40,10 @@
 use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
 
+use crate::arch;
 use crate::dt::Platform;
+use crate::esr::{self, EC_DABT_CURRENT};
+use crate::exceptions::{ProbeKind, run_probe};
 use crate::ffa_call::{self, Conduit};
 use crate::ffa_spec::{
     self as spec, BAD_ABIS, BadAnswer, Ctx, FEATURE_QUERIES, FeatureAnswer, NOT_SUPPORTED_CALLS,
@@ -1053,6 +1057,7 @@ fn memory(m: &mut Matrix) {
         }
     }
     tx_rewrite_race(m, page);
+    lend_and_reclaim(m, page);
     // Descriptors the host may not send: refused at EL2 (the descriptor names memory the
     // host does not own exclusively, another sender, no Secure receiver, a handle the host
     // may not choose, Secure memory attributes, or a page twice).
@@ -1785,4 +1790,118 @@ fn tx_rewrite_race(m: &mut Matrix, page: u64) {
         }
     }
     m.record(key, &name, &outcome);
+}
+
+/// FFA_MEM_LEND_32/64 of `page` to OP-TEE, then the payload's own access to it, then
+/// RECLAIM: while lent, a load and a store each take a synchronous external abort at the
+/// payload's EL1 vector (the hypervisor unmapped the page from its stage 2 and injects the
+/// stage-2 fault), the store does not land; after RECLAIM the page reads back as before.
+fn lend_and_reclaim(m: &mut Matrix, page: u64) {
+    const PATTERN: u64 = 0x1e4d_5eed_0bad_cafe;
+    let sp = m.ctx.sp;
+    for (function, key) in [
+        (fid::MEM_LEND | fid::SMC64, "mem-lend-64"),
+        (fid::MEM_LEND, "mem-lend-32"),
+    ] {
+        SHARED.write64(8, PATTERN);
+        // A lend to one borrower leaves the memory type to the borrower (DEN0077 v1.2
+        // §10.10.4: "not specified"), which OP-TEE 4.10 requires (`mem_op_init`).
+        let lend = Share {
+            attributes: 0,
+            ..Share::of(sp, page)
+        };
+        let length = lend.write();
+        let r = m.smc(
+            key,
+            format_args!("good.{key}"),
+            share_call(function, length),
+            Audit::Handled,
+            |r| {
+                success(r, |r| {
+                    Verdict::Pass(text(format_args!(
+                        "FFA_SUCCESS handle {:#x} (page {page:#x} lent to {sp:#x})",
+                        handle_of(r)
+                    )))
+                })
+            },
+        );
+        if r[0] != u64::from(fid::SUCCESS) {
+            continue;
+        }
+        let handle = handle_of(&r);
+        // The payload's own access, while OP-TEE has the page.
+        let addr = page + 8;
+        // SAFETY: the handler is armed for a data abort and skips the load.
+        let (value, load) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+        // SAFETY: armed likewise; were the page still mapped, the store would land in the
+        // payload's own page, which this case then reports.
+        let ((), store) = run_probe(ProbeKind::Data, || unsafe { arch::store(addr, !PATTERN) });
+        let checks = [
+            (load, arch::probe_load_address(), "load"),
+            (store, arch::probe_store_address(), "store"),
+        ];
+        let mut outcome = Outcome::Pass(text(format_args!(
+            "load and store at {addr:#x} took an SEA at EL1 while lent"
+        )));
+        for (seen, insn, verb) in checks {
+            let problem = match seen {
+                None => Some(text(format_args!(
+                    "{verb} at {addr:#x} completed while the page was lent (load read {value:#x})"
+                ))),
+                Some(seen) => esr::check_sea(&seen, EC_DABT_CURRENT, addr, insn)
+                    .err()
+                    .map(|e| text(format_args!("{verb} at {addr:#x}: {e}"))),
+            };
+            if let Some(problem) = problem {
+                outcome = Outcome::Fail(problem);
+                break;
+            }
+        }
+        m.record(
+            key,
+            &text(format_args!("good.{key}.host-access-aborts")),
+            &outcome,
+        );
+        // Lent pages are OP-TEE's alone: the same page again is DENIED.
+        let length = Share::of(sp, page).write();
+        m.smc(
+            "mem-share-64",
+            format_args!("good.{key}.then-share-same-page"),
+            share_call(fid::MEM_SHARE_64, length),
+            Audit::Refused,
+            |r| error(r, status::DENIED),
+        );
+        m.smc(
+            "mem-reclaim",
+            format_args!("good.mem-reclaim.after-{key}"),
+            call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+            Audit::Handled,
+            |r| {
+                success(r, |_| {
+                    Verdict::Pass(text(format_args!("FFA_SUCCESS handle {handle:#x}")))
+                })
+            },
+        );
+        // Back: readable, its contents as before the lend, and writable.
+        // SAFETY: armed; the page should be mapped again, so nothing faults.
+        let (value, seen) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+        let outcome = match seen {
+            Some(seen) => Outcome::Fail(text(format_args!(
+                "load at {addr:#x} after RECLAIM faulted ({:#x})",
+                seen.esr
+            ))),
+            None if value != PATTERN => Outcome::Fail(text(format_args!(
+                "after RECLAIM {addr:#x} holds {value:#x}, want {PATTERN:#x}"
+            ))),
+            None => Outcome::Pass(text(format_args!(
+                "{addr:#x} readable again after RECLAIM, contents intact"
+            ))),
+        };
+        m.record(
+            key,
+            &text(format_args!("good.{key}.after-reclaim")),
+            &outcome,
+        );
+        SHARED.clear();
+    }
 }

@@ -939,6 +939,8 @@ pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
         ("partition-info-get", fid::PARTITION_INFO_GET, Emulated),
         ("mem-share-32", fid::MEM_SHARE, Emulated),
         ("mem-share-64", fid::MEM_SHARE_64, Emulated),
+        ("mem-lend-32", fid::MEM_LEND, Emulated),
+        ("mem-lend-64", fid::MEM_LEND | fid::SMC64, Emulated),
         ("mem-reclaim", fid::MEM_RECLAIM, Emulated),
         // Forwarded; OP-TEE lists them.
         ("spm-id-get", fid::SPM_ID_GET, ForwardedSuccess),
@@ -989,8 +991,6 @@ pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
         ("direct-resp-64", fid::DIRECT_RESP_64, Blocked),
         ("mem-donate-32", fid::MEM_DONATE, Blocked),
         ("mem-donate-64", fid::MEM_DONATE | fid::SMC64, Blocked),
-        ("mem-lend-32", fid::MEM_LEND, Blocked),
-        ("mem-lend-64", fid::MEM_LEND | fid::SMC64, Blocked),
         ("mem-retrieve-req-32", fid::MEM_RETRIEVE_REQ, Blocked),
         (
             "mem-retrieve-req-64",
@@ -1102,8 +1102,6 @@ pub static NOT_SUPPORTED_CALLS: &[(&str, u32, u64)] = &[
     ("msg-send2", fid::MSG_SEND2, 0),
     ("mem-donate-32", fid::MEM_DONATE, 0),
     ("mem-donate-64", fid::MEM_DONATE | fid::SMC64, 0),
-    ("mem-lend-32", fid::MEM_LEND, 0),
-    ("mem-lend-64", fid::MEM_LEND | fid::SMC64, 0),
     ("mem-retrieve-req-32", fid::MEM_RETRIEVE_REQ, 0),
     ("mem-retrieve-req-64", fid::MEM_RETRIEVE_REQ | fid::SMC64, 0),
     ("mem-retrieve-resp", fid::MEM_RETRIEVE_RESP, 0),

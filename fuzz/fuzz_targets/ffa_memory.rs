@@ -1,5 +1,5 @@
 //! Fuzzes the FF-A proxy's memory side: a sequence of mailbox and memory calls
-//! (RXTX_MAP/UNMAP, RX_RELEASE, PARTITION_INFO_GET, MEM_SHARE, MEM_RECLAIM) with fuzzed
+//! (RXTX_MAP/UNMAP, RX_RELEASE, PARTITION_INFO_GET, MEM_SHARE, MEM_LEND, MEM_RECLAIM) with fuzzed
 //! registers, a fuzzed host TX page (a Linux-style share descriptor with fuzzed bytes
 //! written over it) and fuzzed SPMC replies.
 //!
@@ -9,17 +9,21 @@
 //!
 //! Invariants: no panic; memory is only touched at the hypervisor's mailbox pages or in host
 //! RAM; the SPMC only ever gets the hypervisor's mailbox addresses in FFA_RXTX_MAP; every
-//! FFA_MEM_SHARE the SPMC receives has x3 = w4 = 0 and the hypervisor's TX holds, at that
-//! moment, a descriptor that parses for the negotiated version and names host RAM only.
+//! FFA_MEM_SHARE or FFA_MEM_LEND the SPMC receives has x3 = w4 = 0 and the hypervisor's TX
+//! holds, at that moment, a descriptor that parses for the negotiated version and names host
+//! RAM only; every page of a LEND is out of the host's stage 2 by then; the stage 2 (modelled
+//! as a set of unmapped pages, whose changes fail at a fuzzed page) never unmaps a page twice
+//! nor maps back one it did not unmap, and the proxy never copies to or from an unmapped page;
+//! the lent-page count always equals the model's unmapped pages.
 #![no_main]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use hypervisor::ffa::abi::Version;
-use hypervisor::ffa::descriptor::parse_share;
+use hypervisor::ffa::descriptor::parse_transfer;
 use hypervisor::ffa::{MemConfig, PhysMem, Proxy};
-use hypervisor::ownership::Ranges;
+use hypervisor::ownership::{Ranges, Stage2Error};
 use hypervisor::smccc::{SmcConduit, SmcRegs};
 use libfuzzer_sys::fuzz_target;
 
@@ -27,6 +31,8 @@ const FFA_ERROR: u64 = 0x8400_0060;
 const SUCCESS_32: u64 = 0x8400_0061;
 const FFA_VERSION: u64 = 0x8400_0063;
 const RXTX_MAP_64: u64 = 0xC400_0066;
+const MEM_LEND_32: u64 = 0x8400_0072;
+const MEM_LEND_64: u64 = 0xC400_0072;
 const MEM_SHARE_32: u64 = 0x8400_0073;
 const MEM_SHARE_64: u64 = 0xC400_0073;
 const MEM_FRAG_RX: u64 = 0x8400_007A;
@@ -35,7 +41,7 @@ const HYP_TX: u64 = 0x6000_8000;
 const HYP_RX: u64 = 0x6000_9000;
 const RAM: [Range<u64>; 2] = [0x4000_0000..0x6000_0000, 0x6020_0000..0x8000_0000];
 
-const OPS: [u64; 9] = [
+const OPS: [u64; 11] = [
     0xC400_0066, // RXTX_MAP_64
     0x8400_0066, // RXTX_MAP_32
     0x8400_0067, // RXTX_UNMAP
@@ -45,6 +51,8 @@ const OPS: [u64; 9] = [
     0x8400_0073, // MEM_SHARE_32
     0x8400_0077, // MEM_RECLAIM
     0x8400_0064, // FEATURES
+    0xC400_0072, // MEM_LEND_64
+    0x8400_0072, // MEM_LEND_32
 ];
 
 struct Firmware {
@@ -52,6 +60,10 @@ struct Firmware {
     pages: HashMap<u64, Vec<u8>>,
     /// The reply selector and value for the current operation.
     reply: (u8, u64),
+    /// The host's stage 2: pages taken out of it.
+    unmapped: HashSet<u64>,
+    /// A stage-2 change touching this page fails (no table page to be had).
+    fail_at: u64,
 }
 
 fn in_ram(pa: u64, len: usize) -> bool {
@@ -96,15 +108,21 @@ impl SmcConduit for Firmware {
             RXTX_MAP_64 => {
                 assert_eq!((regs[1], regs[2]), (HYP_TX, HYP_RX), "a host address reached the SPMC");
             }
-            MEM_SHARE_32 | MEM_SHARE_64 => {
-                assert_eq!((regs[3], regs[4]), (0, 0), "MEM_SHARE with a separate buffer");
+            MEM_SHARE_32 | MEM_SHARE_64 | MEM_LEND_32 | MEM_LEND_64 => {
+                assert_eq!((regs[3], regs[4]), (0, 0), "MEM_SHARE/LEND with a separate buffer");
                 let len = regs[2] as usize;
                 assert!(len <= 4096);
+                let lend = regs[0] & 0xFF == 0x72;
                 let d = self.peek(HYP_TX, len);
-                let share = parse_share(&d, self.ver).expect("the SPMC got an unchecked descriptor");
+                let share = parse_transfer(&d, self.ver, lend).expect("the SPMC got an unchecked descriptor");
                 for i in 0..share.count() {
                     let c = share.range(i);
                     assert!(in_ram(c.start, (c.end - c.start) as usize), "shared {c:x?}");
+                    if lend {
+                        for page in c.clone().step_by(4096) {
+                            assert!(self.unmapped.contains(&page), "lent {page:#x} still mapped for the host");
+                        }
+                    }
                 }
             }
             _ => {}
@@ -146,12 +164,31 @@ impl SmcConduit for Firmware {
 impl PhysMem for Firmware {
     fn read(&mut self, pa: u64, dst: &mut [u8]) {
         assert!(in_hyp_pages(pa, dst.len()) || in_ram(pa, dst.len()), "read {pa:#x}+{}", dst.len());
+        assert!(!self.unmapped.contains(&(pa & !0xFFF)), "read of a lent page {pa:#x}");
         dst.copy_from_slice(&self.peek(pa, dst.len()));
     }
 
     fn write(&mut self, pa: u64, src: &[u8]) {
         assert!(in_hyp_pages(pa, src.len()) || in_ram(pa, src.len()), "write {pa:#x}+{}", src.len());
+        assert!(!self.unmapped.contains(&(pa & !0xFFF)), "write to a lent page {pa:#x}");
         self.poke(pa, src);
+    }
+
+    fn unmap_from_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
+        if range.contains(&self.fail_at) {
+            return Err(Stage2Error);
+        }
+        for page in range.step_by(4096) {
+            assert!(self.unmapped.insert(page), "{page:#x} unmapped twice");
+        }
+        Ok(())
+    }
+
+    fn map_to_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
+        for page in range.step_by(4096) {
+            assert!(self.unmapped.remove(&page), "{page:#x} mapped back but never unmapped");
+        }
+        Ok(())
     }
 }
 
@@ -197,6 +234,8 @@ fuzz_target!(|data: &[u8]| {
         ver,
         pages: HashMap::new(),
         reply: (0, 0),
+        unmapped: HashSet::new(),
+        fail_at: 0x4000_0000 + (u64::from(head) << 20),
     };
     let proxy = Proxy::probe(&mut fw, 0x1_0002).with_memory(MemConfig {
         hyp_tx: HYP_TX,
@@ -224,9 +263,12 @@ fuzz_target!(|data: &[u8]| {
                 regs[2] = 0x4000_0000 + (x2 % 0x4000_0000) & !0xFFF;
                 regs[3] = 1;
             }
-            0xC400_0073 | 0x8400_0073 if !raw => {
+            0xC400_0073 | 0x8400_0073 | 0xC400_0072 | 0x8400_0072 if !raw => {
                 let addr = 0x3000_0000 + (x1 % 0x5800_0000) & !0xFFF;
                 let mut d = linux_share(ver, addr, (x2 % 64) as u32 + 1);
+                if op & 0xFF == 0x72 {
+                    d[2] = 0; // a lend to one borrower: attributes not specified
+                }
                 // Mutations.
                 let (at, value) = (rec.get(33).copied().unwrap_or(0), rec.get(35).copied().unwrap_or(0));
                 if rec.get(36).is_some_and(|b| b & 1 != 0) {
@@ -252,5 +294,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = proxy.handle(&mut regs, 0, &mut fw);
         let status = proxy.memory_status();
         assert!(status.runs.0 <= status.runs.1);
+        assert_eq!(status.lent_pages, fw.unmapped.len() as u64, "lent pages vs the host's stage 2");
     }
 });

@@ -282,22 +282,17 @@ impl HostStage2 {
         flush_stage1: &mut impl FnMut(),
     ) -> Result<(), MapError> {
         let region = MemoryRegion::new(range.start as usize, range.end as usize);
-        // The blocks that `range` cuts (not those it covers whole).
-        let mut cut: [Option<(u64, u64, Stage2Attributes)>; 2] = [None; 2];
-        self.mapping.walk_range(&region, &mut |_, d, level| {
-            if d.is_valid() && level < 3 && !d.is_table_or_page() {
-                let size = 1u64 << (12 + 9 * (3 - level));
-                let start = d.output_address().0 as u64;
-                let end = start + size;
-                if start < range.start || end > range.end {
-                    // At most two: the blocks holding the range's first and last page.
-                    let slot = if cut[0].is_none() { 0 } else { 1 };
-                    cut[slot] = Some((start, end, d.flags()));
-                }
+        // The blocks that `range` cuts (not those it covers whole) hold its first or its last
+        // page; after the first is rebuilt, the second lookup finds 4 KiB pages there.
+        for addr in [range.start, range.end - 1] {
+            let Some((flags, level)) = self.lookup(addr) else {
+                continue;
+            };
+            let size = 1u64 << (12 + 9 * (3 - level));
+            let (start, end) = (addr & !(size - 1), (addr & !(size - 1)) + size);
+            if level == 3 || (range.start <= start && end <= range.end) {
+                continue;
             }
-            Ok(())
-        })?;
-        for (start, end, flags) in cut.into_iter().flatten() {
             let block = MemoryRegion::new(start as usize, end as usize);
             // Break.
             self.mapping.map_range(

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use hypervisor::ffa::abi::Version;
-use hypervisor::ffa::descriptor::parse_transfer;
+use hypervisor::ffa::descriptor::{parse_constituents, parse_first_fragment};
 use hypervisor::ffa::{MemConfig, PhysMem, Proxy};
 use hypervisor::ownership::{Ranges, Stage2Error};
 use hypervisor::smccc::{SmcConduit, SmcRegs};
@@ -41,7 +41,7 @@ const HYP_TX: u64 = 0x6000_8000;
 const HYP_RX: u64 = 0x6000_9000;
 const RAM: [Range<u64>; 2] = [0x4000_0000..0x6000_0000, 0x6020_0000..0x8000_0000];
 
-const OPS: [u64; 11] = [
+const OPS: [u64; 12] = [
     0xC400_0066, // RXTX_MAP_64
     0x8400_0066, // RXTX_MAP_32
     0x8400_0067, // RXTX_UNMAP
@@ -53,6 +53,7 @@ const OPS: [u64; 11] = [
     0x8400_0064, // FEATURES
     0xC400_0072, // MEM_LEND_64
     0x8400_0072, // MEM_LEND_32
+    0x8400_007B, // MEM_FRAG_TX
 ];
 
 struct Firmware {
@@ -114,7 +115,9 @@ impl SmcConduit for Firmware {
                 assert!(len <= 4096);
                 let lend = regs[0] & 0xFF == 0x72;
                 let d = self.peek(HYP_TX, len);
-                let share = parse_transfer(&d, self.ver, lend).expect("the SPMC got an unchecked descriptor");
+                let total = regs[1] as u32 as usize;
+                let (share, _) = parse_first_fragment(&d, total, self.ver, lend)
+                    .expect("the SPMC got an unchecked descriptor");
                 for i in 0..share.count() {
                     let c = share.range(i);
                     assert!(in_ram(c.start, (c.end - c.start) as usize), "shared {c:x?}");
@@ -123,6 +126,17 @@ impl SmcConduit for Firmware {
                             assert!(self.unmapped.contains(&page), "lent {page:#x} still mapped for the host");
                         }
                     }
+                }
+            }
+            0x8400_007B => {
+                assert_eq!(regs[4], 0, "FRAG_TX with a sender ID");
+                let len = regs[3] as usize;
+                assert!(len <= 4096);
+                let d = self.peek(HYP_TX, len);
+                let share = parse_constituents(&d).expect("the SPMC got an unchecked fragment");
+                for i in 0..share.count() {
+                    let c = share.range(i);
+                    assert!(in_ram(c.start, (c.end - c.start) as usize), "shared {c:x?}");
                 }
             }
             _ => {}
@@ -278,8 +292,21 @@ fuzz_target!(|data: &[u8]| {
                 fw.poke(host_tx, &d);
                 regs[1] = d.len() as u64;
                 regs[2] = d.len() as u64;
+                // Sometimes only the first fragment (a whole number of constituents or not).
+                if let Some(&cut) = rec.get(37).filter(|b| **b & 0x80 != 0) {
+                    regs[2] = (d.len() as u64).saturating_sub(u64::from(cut & 0x3f));
+                }
             }
             0x8400_0064 => regs[1] = OPS[(x1 % OPS.len() as u64) as usize],
+            0x8400_007B if !raw => {
+                // The handle of an SPMC FRAG_RX (reply selector 3 answers with `value`), and
+                // a fragment of whole or partial constituents from the host's TX.
+                regs[1] = x1 & 0xFFFF_FFFF;
+                regs[2] = x1 >> 32;
+                regs[3] = x2 % 80;
+                let c: Vec<u8> = (0..80u64).map(|i| (x3 >> (i % 8 * 8)) as u8).collect();
+                fw.poke(host_tx, &c);
+            }
             _ => {
                 regs[1] = x1;
                 regs[2] = x2;

@@ -356,6 +356,9 @@ pub enum Handler {
     MemShare,
     /// `FFA_MEM_RECLAIM`: forwarded for a handle the host holds; pages unpinned on SUCCESS.
     MemReclaim,
+    /// `FFA_MEM_FRAG_TX`: the next fragment of the host's SHARE or LEND in progress: copied,
+    /// validated, its pages claimed, forwarded through the hypervisor's TX (`mem.rs`).
+    MemFragTx,
 }
 
 impl Handler {
@@ -1008,13 +1011,17 @@ pub const TABLE: &[Abi] = &[
             caller(4, 31, 16, "sender endpoint ID (hypervisor-filled)"),
             rsv(4, 15, 0, "bits [15:0]"),
         ],
-        Policy::Block,
+        Policy::Emulate(Handler::MemFragTx),
         Replies::NONE,
         "w4[31:16] is filled by a hypervisor for its VMs and MBZ from an endpoint (pKVM \
-         forwards it unchecked; here it names the caller). Blocked: the proxy accepts \
-         single-fragment transactions only (at most 4 KiB, about 250 constituents), so a host \
-         never has a transaction to continue. Linux fragments only descriptors larger than \
-         its 4 KiB TX buffer.",
+         forwards it unchecked; here it names the caller). The next fragment of the host's \
+         one fragmented SHARE or LEND in progress (its handle, from the SPMC's FFA_MEM_FRAG_RX): \
+         copied from the host's TX, whole constituents only, validated, its pages claimed, \
+         forwarded through the hypervisor's TX; the SPMC's FRAG_RX (offset checked) or final \
+         SUCCESS goes back to the host. A later fragment that is refused aborts the whole \
+         transaction with FFA_MEM_RECLAIM (OP-TEE 4.10 cannot reclaim an incomplete \
+         transaction: its pages then stay pinned, never the host's to reuse). At most 512 \
+         constituents per transaction (NO_MEMORY beyond).",
     ),
     row(
         "FFA_NORMAL_WORLD_RESUME",

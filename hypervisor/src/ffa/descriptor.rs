@@ -41,8 +41,9 @@ use crate::ownership::{PAGE, Ranges};
 
 /// Receivers accepted in one transaction.
 pub const MAX_RECEIVERS: usize = 4;
-/// Constituents accepted in one transaction: what fits in one 4 KiB fragment.
-pub const MAX_CONSTITUENTS: usize = 255;
+/// Constituents accepted in one transaction (over all its fragments; one 4 KiB fragment
+/// holds about 250).
+pub const MAX_CONSTITUENTS: usize = 512;
 
 const COMPOSITE_SIZE: usize = 16;
 const CONSTITUENT_SIZE: usize = 16;
@@ -178,6 +179,50 @@ pub fn parse_share(desc: &[u8], ver: Version) -> Result<Share<'_>, DescError> {
 /// chooses them when it retrieves; DEN0077 v1.2 §10.10.4, and OP-TEE 4.10 refuses anything
 /// else); a lend to several borrowers names them as a share does.
 pub fn parse_transfer(desc: &[u8], ver: Version, lend: bool) -> Result<Share<'_>, DescError> {
+    let (share, declared) = parse_first_fragment(desc, desc.len(), ver, lend)?;
+    declared.check_complete(share.total_pages)?;
+    Ok(share)
+}
+
+/// What the composite of a transaction declares, to be checked once every fragment is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Declared {
+    /// Constituents in the whole transaction.
+    pub constituents: usize,
+    /// Pages in the whole transaction.
+    pub pages: u64,
+    /// Offset of the composite (where a mismatch is reported).
+    composite: usize,
+}
+
+impl Declared {
+    /// The transaction is complete with `pages` pages in its constituents: they must add up
+    /// to the composite's total page count.
+    pub fn check_complete(&self, pages: u64) -> Result<(), DescError> {
+        if pages == self.pages {
+            Ok(())
+        } else {
+            Err(err(
+                "total page count is not the sum of the constituents",
+                self.composite,
+                self.pages,
+            ))
+        }
+    }
+}
+
+/// Parses the first fragment `frag` of a transaction of `total` bytes (FFA_MEM_SHARE/LEND
+/// with a fragment length below the total length; `total == frag.len()` for one fragment):
+/// the header, the receivers and the composite must be in it, and it must end on a
+/// constituent boundary; the constituents it holds are checked and returned, and what the
+/// composite declares for the whole transaction comes back beside them.
+pub fn parse_first_fragment(
+    frag: &[u8],
+    total: usize,
+    ver: Version,
+    lend: bool,
+) -> Result<(Share<'_>, Declared), DescError> {
+    let desc = frag;
     let len = desc.len();
     let header = header_size(ver);
     if len < header {
@@ -321,16 +366,64 @@ pub fn parse_transfer(desc: &[u8], ver: Version, lend: bool) -> Result<Share<'_>
         composite + 8,
     )?;
     if count == 0 || count > MAX_CONSTITUENTS {
-        return Err(err("range count not 1..=255", composite + 4, count as u64));
+        return Err(err("range count not 1..=512", composite + 4, count as u64));
     }
     let expected = first + count * CONSTITUENT_SIZE;
-    if expected != len {
+    if expected != total {
         return Err(err(
             "constituents do not end at the end of the descriptor",
             first,
             expected as u64,
         ));
     }
+    if !(len - first).is_multiple_of(CONSTITUENT_SIZE) {
+        return Err(err("fragment ends inside a constituent", first, len as u64));
+    }
+    let present = (len - first) / CONSTITUENT_SIZE;
+    let sum = check_constituents(desc, first, present)?;
+    let declared = Declared {
+        constituents: count,
+        pages: total_pages.into(),
+        composite,
+    };
+    Ok((
+        Share {
+            desc,
+            constituents: first,
+            count: present,
+            total_pages: sum,
+            tag,
+            receivers,
+        },
+        declared,
+    ))
+}
+
+/// Parses a later fragment of a transaction (FFA_MEM_FRAG_TX): whole constituents only,
+/// at least one.
+pub fn parse_constituents(frag: &[u8]) -> Result<Share<'_>, DescError> {
+    let len = frag.len();
+    if len == 0 || !len.is_multiple_of(CONSTITUENT_SIZE) {
+        return Err(err(
+            "fragment is not a whole number of constituents",
+            0,
+            len as u64,
+        ));
+    }
+    let count = len / CONSTITUENT_SIZE;
+    let sum = check_constituents(frag, 0, count)?;
+    Ok(Share {
+        desc: frag,
+        constituents: 0,
+        count,
+        total_pages: sum,
+        tag: 0,
+        receivers: 0,
+    })
+}
+
+/// Checks `count` constituents from offset `first`; returns their page sum.
+fn check_constituents(desc: &[u8], first: usize, count: usize) -> Result<u64, DescError> {
     let mut sum = 0u64;
     for i in 0..count {
         let at = first + i * CONSTITUENT_SIZE;
@@ -353,21 +446,7 @@ pub fn parse_transfer(desc: &[u8], ver: Version, lend: bool) -> Result<Share<'_>
         }
         sum += u64::from(pages);
     }
-    if sum != u64::from(total_pages) {
-        return Err(err(
-            "total page count is not the sum of the constituents",
-            composite,
-            total_pages.into(),
-        ));
-    }
-    Ok(Share {
-        desc,
-        constituents: first,
-        count,
-        total_pages: sum,
-        tag,
-        receivers,
-    })
+    Ok(sum)
 }
 
 /// Memory region attributes of a share: Normal, WB or NC, shareability not reserved, NS
@@ -585,7 +664,7 @@ pub(crate) mod tests {
             refused(ver, "composite runs past", |d| put32(d, e, 0xffff_fff8));
             refused(ver, "composite reserved", |d| d[c + 8] = 1);
             refused(ver, "range count", |d| put32(d, c + 4, 0));
-            refused(ver, "range count", |d| put32(d, c + 4, 256));
+            refused(ver, "range count", |d| put32(d, c + 4, 513));
             refused(ver, "do not end", |d| put32(d, c + 4, 1));
             refused(ver, "do not end", |d| put32(d, c + 4, 3));
             refused(ver, "do not end", |d| d.push(0));

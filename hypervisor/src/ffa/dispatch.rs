@@ -558,6 +558,7 @@ impl Proxy {
             Handler::PartitionInfoGet => self.partition_info_get(regs, &call, conduit),
             Handler::MemShare => self.mem_share(regs, &call, conduit),
             Handler::MemReclaim => self.mem_reclaim(regs, &call, conduit),
+            Handler::MemFragTx => self.mem_frag_tx(regs, &call, conduit),
             // Dispatched by the caller.
             Handler::Version | Handler::Features | Handler::IdGet => {
                 self.refuse(regs, &call, Status::NotSupported, "unreachable", 0)

@@ -144,6 +144,8 @@ pub struct Mem {
     pub(super) scratch: Vec<u8>,
     /// Live SHARE and LEND transactions.
     pub(super) transactions: usize,
+    /// The one fragmented SHARE or LEND in progress (`mem.rs`).
+    pub(super) fragmented: Option<super::mem::Fragmented>,
 }
 
 /// A snapshot of the memory side, for the console and tests.
@@ -172,6 +174,7 @@ impl Mem {
             ownership: Ownership::empty(),
             scratch: Vec::new(),
             transactions: 0,
+            fragmented: None,
         }
     }
 
@@ -197,6 +200,7 @@ impl Mem {
             ownership,
             scratch: alloc::vec![0; MAILBOX_SIZE],
             transactions: 0,
+            fragmented: None,
         })
     }
 

@@ -32,6 +32,7 @@ const MEM_SHARE_32: u64 = 0x8400_0073;
 const MEM_SHARE_64: u64 = 0xC400_0073;
 const MEM_RECLAIM: u64 = 0x8400_0077;
 const MEM_FRAG_RX: u64 = 0x8400_007A;
+const MEM_FRAG_TX: u64 = 0x8400_007B;
 const SPM_ID_GET: u64 = 0x8400_0085;
 
 const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
@@ -85,6 +86,10 @@ struct Firmware {
     stage2_fails_at: Option<u64>,
     /// Every LEND the SPMC got: were all its pages already out of the host's stage 2?
     lends_saw_unmapped: Vec<bool>,
+    /// A fragmented transaction in progress: handle, total length, function, bytes so far.
+    fragments: Option<(u64, usize, u64, Vec<u8>)>,
+    /// Every complete descriptor the SPMC assembled.
+    whole_descriptors: Vec<Vec<u8>>,
 }
 
 impl Firmware {
@@ -104,6 +109,8 @@ impl Firmware {
             unmapped: BTreeSet::new(),
             stage2_fails_at: None,
             lends_saw_unmapped: Vec::new(),
+            fragments: None,
+            whole_descriptors: Vec::new(),
         }
     }
 
@@ -186,8 +193,40 @@ impl Firmware {
         if regs[3] != 0 || regs[4] != 0 {
             return r(&[FFA_ERROR, 0, INVALID_PARAMETERS]);
         }
-        let len = regs[1] as usize;
-        let d = self.peek(tx, len);
+        let (total, frag) = (regs[1] as usize, regs[2] as usize);
+        if frag < total {
+            // OP-TEE's way: a handle now, FRAG_RX for the rest.
+            let handle = self.next_handle;
+            self.next_handle += 1;
+            self.fragments = Some((handle, total, regs[0], self.peek(tx, frag)));
+            return r(&[MEM_FRAG_RX, handle & 0xFFFF_FFFF, handle >> 32, frag as u64]);
+        }
+        let d = self.peek(tx, total);
+        self.record_share(regs[0], &d, None)
+    }
+
+    /// FFA_MEM_FRAG_TX from ID 0.
+    fn frag_tx(&mut self, regs: &SmcRegs) -> SmcRegs {
+        let handle = (regs[1] & 0xFFFF_FFFF) | regs[2] << 32;
+        let Some((expected, total, function, mut d)) = self.fragments.take() else {
+            return r(&[FFA_ERROR, 0, INVALID_PARAMETERS]);
+        };
+        if handle != expected || regs[4] != 0 {
+            return r(&[FFA_ERROR, 0, INVALID_PARAMETERS]);
+        }
+        let (tx, _) = self.registered.unwrap();
+        d.extend(self.peek(tx, regs[3] as usize));
+        if d.len() < total {
+            let offset = d.len() as u64;
+            self.fragments = Some((handle, total, function, d));
+            return r(&[MEM_FRAG_RX, handle & 0xFFFF_FFFF, handle >> 32, offset]);
+        }
+        self.record_share(function, &d, Some(handle))
+    }
+
+    /// Remembers the pages of a complete descriptor `d` under a new handle (or `handle`).
+    fn record_share(&mut self, function: u64, d: &[u8], handle: Option<u64>) -> SmcRegs {
+        self.whole_descriptors.push(d.to_vec());
         // Minimal decoding, enough to remember the pages: the composite offset of the first
         // receiver, then the constituents.
         let header = if self.version >= 0x1_0001 { 48 } else { 32 };
@@ -203,14 +242,16 @@ impl Firmware {
                 )
             })
             .collect();
-        if regs[0] & 0xFF == 0x72 {
+        if function & 0xFF == 0x72 {
             let unmapped = ranges
                 .iter()
                 .all(|&(a, n)| (0..u64::from(n)).all(|i| self.unmapped.contains(&(a + i * 4096))));
             self.lends_saw_unmapped.push(unmapped);
         }
-        let handle = self.next_handle;
-        self.next_handle += 1;
+        let handle = handle.unwrap_or_else(|| {
+            self.next_handle += 1;
+            self.next_handle - 1
+        });
         self.shares.insert(handle, ranges);
         r(&[SUCCESS_32, 0, handle & 0xFFFF_FFFF, handle >> 32])
     }
@@ -246,8 +287,14 @@ impl SmcConduit for Firmware {
             }
             PART_INFO_GET => self.partition_info_get(regs),
             MEM_SHARE_32 | MEM_SHARE_64 | MEM_LEND_32 | MEM_LEND_64 => self.mem_share(regs),
+            MEM_FRAG_TX => self.frag_tx(regs),
             MEM_RECLAIM => {
                 let handle = (regs[1] & 0xFFFF_FFFF) | regs[2] << 32;
+                if self.fragments.as_ref().is_some_and(|f| f.0 == handle) {
+                    // An incomplete transaction can be aborted (OP-TEE 4.10 cannot).
+                    self.fragments = None;
+                    return r(&[SUCCESS_32]);
+                }
                 if self.shares.remove(&handle).is_some() {
                     r(&[SUCCESS_32])
                 } else {
@@ -952,15 +999,15 @@ fn share_attacks_are_refused_with_nothing_forwarded_or_changed() {
         &proxy,
         &mut fw,
         &[MEM_SHARE_64, n + 16, n],
-        NO_MEMORY,
-        "fragmented",
+        INVALID_PARAMETERS,
+        "a first fragment whose total length is not the descriptor's",
     );
     assert_refused(
         &proxy,
         &mut fw,
-        &[MEM_SHARE_64, 8192, 4096],
+        &[MEM_SHARE_64, 9000, 4096],
         NO_MEMORY,
-        "8 KiB descriptor",
+        "a descriptor above 8 384 bytes",
     );
     assert_refused(
         &proxy,
@@ -1159,6 +1206,7 @@ fn features_answer_what_the_proxy_supports() {
         MEM_LEND_32,
         MEM_LEND_64,
         MEM_RECLAIM,
+        MEM_FRAG_TX,
     ] {
         assert_eq!(
             features(&proxy, &mut fw, id),
@@ -1166,11 +1214,11 @@ fn features_answer_what_the_proxy_supports() {
             "FEATURES({id:#x})"
         );
     }
-    for id in [0x8400_007B, 0x8400_0086] {
+    for id in [0x8400_007A, 0x8400_0086] {
         assert_eq!(
             features(&proxy, &mut fw, id),
             r(&[FFA_ERROR, 0, NOT_SUPPORTED]),
-            "FEATURES({id:#x}): FRAG_TX, SEND2 stay blocked"
+            "FEATURES({id:#x}): FRAG_RX from the host, SEND2 stay blocked"
         );
     }
     assert!(fw.calls.is_empty());
@@ -1374,4 +1422,236 @@ fn lend_attacks_are_refused_with_nothing_unmapped() {
         assert_refused(&proxy, &mut fw, &[MEM_LEND_64, len, len], code, what);
         assert!(fw.unmapped.is_empty(), "{what}: nothing unmapped");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fragmented transactions: FFA_MEM_FRAG_RX / FFA_MEM_FRAG_TX
+// ---------------------------------------------------------------------------------------
+
+/// A v1.2 share of `n` one-page constituents, 8 KiB apart from 0x5000_0000.
+fn many(n: usize) -> (Vec<u8>, Vec<(u64, u32)>) {
+    let ranges: Vec<(u64, u32)> = (0..n as u64)
+        .map(|i| (0x5000_0000 + i * 0x2000, 1))
+        .collect();
+    (linux_share(Version::V1_2, &[0x8001], &ranges), ranges)
+}
+
+/// Sends `d` as the host would with fragments ending at `cuts`: the first with
+/// MEM_SHARE_64, the rest with FRAG_TX; returns every reply.
+fn send_fragments(
+    proxy: &Proxy,
+    fw: &mut Firmware,
+    d: &[u8],
+    cuts: &[usize],
+) -> Vec<(Outcome, SmcRegs)> {
+    let mut replies = Vec::new();
+    let mut start = 0;
+    let mut handle = 0;
+    for (i, &end) in cuts.iter().enumerate() {
+        fw.poke(HOST_TX, &d[start..end]);
+        let len = (end - start) as u64;
+        let (outcome, reply) = if i == 0 {
+            call(proxy, fw, &[MEM_SHARE_64, d.len() as u64, len])
+        } else {
+            call(
+                proxy,
+                fw,
+                &[MEM_FRAG_TX, handle & 0xFFFF_FFFF, handle >> 32, len],
+            )
+        };
+        if reply[0] == MEM_FRAG_RX {
+            handle = reply[1] | reply[2] << 32;
+        }
+        replies.push((outcome, reply));
+        start = end;
+    }
+    replies
+}
+
+#[test]
+fn a_fragmented_share_reaches_the_spmc_whole_and_checked() {
+    let (proxy, mut fw) = mapped(2);
+    // 300 constituents: 4 896 bytes, more than one 4 KiB TX buffer.
+    let (d, ranges) = many(300);
+    let first = 48 + 32 + 16 + 200 * 16;
+    let replies = send_fragments(&proxy, &mut fw, &d, &[first, d.len()]);
+    assert_eq!(
+        replies[0].1[0],
+        MEM_FRAG_RX,
+        "the SPMC's FRAG_RX reaches the host: {}",
+        refusal_text(&replies[0].0)
+    );
+    assert_eq!(replies[0].1[3], first as u64, "offset of the next fragment");
+    let handle = replies[0].1[1] | replies[0].1[2] << 32;
+    assert_eq!(
+        replies[1].0,
+        Outcome::Forwarded,
+        "{}",
+        refusal_text(&replies[1].0)
+    );
+    assert_eq!(
+        replies[1].1,
+        r(&[SUCCESS_32, 0, handle & 0xFFFF_FFFF, handle >> 32])
+    );
+    assert_eq!(
+        fw.whole_descriptors,
+        std::slice::from_ref(&d),
+        "the SPMC assembled the host's descriptor"
+    );
+    assert_eq!(fw.shares[&handle], ranges);
+    assert_eq!(
+        fw.calls.iter().map(|c| c[0]).collect::<Vec<_>>(),
+        [MEM_SHARE_64, MEM_FRAG_TX]
+    );
+    assert_eq!(fw.calls[1][4], 0, "w4 (sender) zero");
+    let status = proxy.memory_status();
+    assert_eq!((status.transactions, status.shared_pages), (1, 300));
+    // Reclaim returns all 300 pages.
+    let (outcome, _) = call(
+        &proxy,
+        &mut fw,
+        &[MEM_RECLAIM, handle & 0xFFFF_FFFF, handle >> 32],
+    );
+    assert_eq!(outcome, Outcome::Forwarded);
+    assert_eq!(proxy.memory_status().shared_pages, 0);
+}
+
+#[test]
+fn a_bad_later_fragment_aborts_the_transaction_with_reclaim() {
+    for (what, edit, code) in [
+        ("the carve-out", 0x6000_0000u64, INVALID_PARAMETERS),
+        ("a page of the first fragment", 0x5000_0000, DENIED),
+        ("unaligned", 0x5000_0800, INVALID_PARAMETERS),
+    ] {
+        let (proxy, mut fw) = mapped(2);
+        let (mut d, _) = many(4);
+        let first = 48 + 32 + 16 + 2 * 16;
+        // The last constituent names `edit`.
+        let last = d.len() - 16;
+        d[last..last + 8].copy_from_slice(&edit.to_le_bytes());
+        let replies = send_fragments(&proxy, &mut fw, &d, &[first, d.len()]);
+        assert_eq!(replies[0].1[0], MEM_FRAG_RX, "{what}");
+        assert!(
+            matches!(replies[1].0, Outcome::Rejected(_)),
+            "{what}: {:?}",
+            replies[1].0
+        );
+        assert_eq!(replies[1].1, r(&[FFA_ERROR, 0, code]), "{what}");
+        let sent: Vec<u64> = fw.calls.iter().map(|c| c[0]).collect();
+        assert_eq!(
+            sent,
+            [MEM_SHARE_64, MEM_RECLAIM],
+            "{what}: aborted, the bad fragment not sent"
+        );
+        let status = proxy.memory_status();
+        assert_eq!(
+            (status.transactions, status.shared_pages),
+            (0, 0),
+            "{what}: all back"
+        );
+        share(&proxy, &mut fw, 2, &[(0x5000_0000, 1)]);
+    }
+}
+
+#[test]
+fn fragment_rules_are_enforced() {
+    let (proxy, mut fw) = mapped(2);
+    let (d, _) = many(4);
+    let first = 48 + 32 + 16 + 2 * 16;
+    // FRAG_TX without a transaction: refused, nothing forwarded.
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_FRAG_TX, 1, 0, 16],
+        INVALID_PARAMETERS,
+        "no transaction",
+    );
+    // A first fragment that ends inside a constituent: refused before the SPMC sees it.
+    fw.poke(HOST_TX, &d[..first - 8]);
+    let (total, cut) = (d.len() as u64, (first - 8) as u64);
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_SHARE_64, total, cut],
+        INVALID_PARAMETERS,
+        "mid-constituent",
+    );
+    // A real one; then a FRAG_TX with a wrong handle is refused without breaking it.
+    let replies = send_fragments(&proxy, &mut fw, &d, &[first]);
+    let handle = replies[0].1[1] | replies[0].1[2] << 32;
+    fw.calls.clear();
+    let wrong = handle + 1;
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_FRAG_TX, wrong & 0xFFFF_FFFF, wrong >> 32, 32],
+        INVALID_PARAMETERS,
+        "wrong handle",
+    );
+    // A second fragmented transaction meanwhile: BUSY.
+    fw.poke(HOST_TX, &d[..first]);
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_SHARE_64, total, first as u64],
+        BUSY,
+        "second transaction",
+    );
+    // The host reclaiming the incomplete transaction: DENIED.
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_RECLAIM, handle & 0xFFFF_FFFF, handle >> 32],
+        DENIED,
+        "reclaim mid-way",
+    );
+    // The rest: completes.
+    fw.poke(HOST_TX, &d[first..]);
+    let (outcome, reply) = call(
+        &proxy,
+        &mut fw,
+        &[
+            MEM_FRAG_TX,
+            handle & 0xFFFF_FFFF,
+            handle >> 32,
+            (d.len() - first) as u64,
+        ],
+    );
+    assert_eq!(outcome, Outcome::Forwarded, "{}", refusal_text(&outcome));
+    assert_eq!(reply[0], SUCCESS_32);
+    assert_eq!(proxy.memory_status().shared_pages, 4);
+}
+
+#[test]
+fn a_fragmented_lend_unmaps_every_fragment_before_forwarding_it() {
+    let (proxy, mut fw) = mapped(2);
+    let (mut d, ranges) = many(4);
+    d[2] = 0; // a lend to one borrower: attributes not specified
+    d[3] = 0;
+    let first = 48 + 32 + 16 + 2 * 16;
+    fw.poke(HOST_TX, &d[..first]);
+    let (outcome, reply) = call(
+        &proxy,
+        &mut fw,
+        &[MEM_LEND_64, d.len() as u64, first as u64],
+    );
+    assert_eq!(outcome, Outcome::Forwarded, "{}", refusal_text(&outcome));
+    assert_eq!(reply[0], MEM_FRAG_RX);
+    assert_eq!(fw.unmapped, pages(&ranges[..2]));
+    let handle = reply[1] | reply[2] << 32;
+    fw.poke(HOST_TX, &d[first..]);
+    let (_, reply) = call(
+        &proxy,
+        &mut fw,
+        &[
+            MEM_FRAG_TX,
+            handle & 0xFFFF_FFFF,
+            handle >> 32,
+            (d.len() - first) as u64,
+        ],
+    );
+    assert_eq!(reply[0], SUCCESS_32);
+    assert_eq!(fw.lends_saw_unmapped, [true]);
+    assert_eq!(fw.unmapped, pages(&ranges));
+    assert_eq!(proxy.memory_status().lent_pages, 4);
 }

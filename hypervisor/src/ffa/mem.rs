@@ -32,7 +32,10 @@
 use super::abi::Status;
 use super::abi::fid;
 use super::audit::Event;
-use super::descriptor::parse_transfer;
+use super::descriptor::{
+    Declared, MAX_CONSTITUENTS, MAX_RECEIVERS, parse_constituents, parse_first_fragment,
+    parse_transfer,
+};
 use super::dispatch::{Call, Outcome, Proxy, reply_error_code, reply_success};
 use super::mailbox::{
     HostView, MAILBOX_SIZE, MAX_TRANSACTIONS, Platform, error_code, is_success, own_smc,
@@ -40,6 +43,26 @@ use super::mailbox::{
 };
 use crate::ownership::{NoStage2, Ownership, OwnershipError, PageState};
 use crate::smccc::SmcRegs;
+
+/// The largest transaction descriptor accepted (v1.1+ header, [`MAX_RECEIVERS`] v1.2
+/// receivers, the composite, [`MAX_CONSTITUENTS`] constituents): 8 384 bytes, three
+/// fragments of the 4 KiB TX buffer at most. NO_MEMORY beyond.
+pub const MAX_DESCRIPTOR: usize = 48 + MAX_RECEIVERS * 32 + 16 + MAX_CONSTITUENTS * 16;
+
+/// The host's fragmented SHARE or LEND in progress: what the SPMC has so far.
+#[derive(Clone, Copy, Debug)]
+pub struct Fragmented {
+    /// The SPMC's handle (from its FFA_MEM_FRAG_RX); the pages claimed so far carry it.
+    handle: u64,
+    /// `SharedWithSecure` or `LentToSecure`.
+    state: PageState,
+    /// The transaction's total length, and the bytes forwarded so far.
+    total: usize,
+    received: usize,
+    /// What the composite declared, and the pages of the constituents forwarded so far.
+    declared: Declared,
+    pages: u64,
+}
 
 /// Tag of pages whose SHARE is in flight (never a handle the proxy accepts).
 const PENDING: u64 = u64::MAX;
@@ -71,13 +94,18 @@ impl Proxy {
             let what = "fragment length is 0 or above the total length";
             return self.refuse(regs, call, Status::InvalidParameters, what, frag as u64);
         }
-        if total > MAILBOX_SIZE {
-            let what = "descriptor larger than one 4 KiB fragment";
+        if frag > MAILBOX_SIZE {
+            let what = "fragment larger than the 4 KiB TX buffer";
+            return self.refuse(regs, call, Status::InvalidParameters, what, frag as u64);
+        }
+        if total > MAX_DESCRIPTOR {
+            let what = "descriptor larger than 8 384 bytes (512 constituents)";
             return self.refuse(regs, call, Status::NoMemory, what, total as u64);
         }
-        if frag != total {
-            let what = "fragmented descriptor (FFA_MEM_FRAG_TX is not supported)";
-            return self.refuse(regs, call, Status::NoMemory, what, frag as u64);
+        let fragmented = frag != total;
+        if fragmented && mem.fragmented.is_some() {
+            let what = "another fragmented transaction is in progress";
+            return self.refuse(regs, call, Status::Busy, what, frag as u64);
         }
         if mem.transactions >= MAX_TRANSACTIONS {
             let what = "too many live memory transactions";
@@ -89,7 +117,12 @@ impl Proxy {
         // The one read of the host's TX: everything below works on the copy.
         p.read(host.tx, copy);
         let lend = state == PageState::LentToSecure;
-        let share = match parse_transfer(copy, call.ver, lend) {
+        let parsed = if fragmented {
+            parse_first_fragment(copy, total, call.ver, lend).map(|(s, d)| (s, Some(d)))
+        } else {
+            parse_transfer(copy, call.ver, lend).map(|s| (s, None))
+        };
+        let (share, declared) = match parsed {
             Ok(s) => s,
             Err(e) => {
                 return self.refuse(
@@ -109,6 +142,37 @@ impl Proxy {
         self.counters.record(call.found, Event::Forwarded);
         let reply = p.smc(call.out);
         let ownership = &mut mem.ownership;
+        if let Some(declared) = declared {
+            // The first fragment: the SPMC must ask for the next one at the right offset.
+            let handle = u64::from(reply[1] as u32) | u64::from(reply[2] as u32) << 32;
+            let asks = reply[0] == u64::from(fid::MEM_FRAG_RX) && reply[3] as u32 as usize == frag;
+            if asks
+                && handle != PENDING
+                && handle != LOST
+                && live_state(ownership, handle).is_none()
+            {
+                ownership.retag(state, PENDING, handle);
+                mem.fragmented = Some(Fragmented {
+                    handle,
+                    state,
+                    total,
+                    received: frag,
+                    declared,
+                    pages: share.total_pages,
+                });
+                reply_frag_rx(regs, handle, frag);
+                return Outcome::Forwarded;
+            }
+            if let Some(code) = error_code(&reply) {
+                release(ownership, state, PENDING, p);
+                reply_error_code(regs, call.conv, code);
+                return Outcome::Forwarded;
+            }
+            // Anything else: the SPMC may hold a partial transaction; the pages stay pinned.
+            ownership.retag(state, PENDING, LOST);
+            let what = "SPMC answered a first fragment with neither FRAG_RX nor ERROR";
+            return self.bad_reply(regs, call, what, reply[0]);
+        }
         if is_success(reply[0]) {
             let (lo, hi) = (reply[2] as u32, reply[3] as u32);
             let handle = u64::from(lo) | u64::from(hi) << 32;
@@ -157,6 +221,177 @@ impl Proxy {
         )
     }
 
+    /// `FFA_MEM_FRAG_TX`: the next fragment of the host's fragmented SHARE or LEND.
+    pub(super) fn mem_frag_tx(
+        &self,
+        regs: &mut SmcRegs,
+        call: &Call<'_>,
+        p: &mut impl Platform,
+    ) -> Outcome {
+        let handle = (call.out[1] & 0xFFFF_FFFF) | (call.out[2] & 0xFFFF_FFFF) << 32;
+        let frag = call.out[3] as u32 as usize;
+        let mut guard = self.mem.lock();
+        let mem = &mut *guard;
+        let Some(mut f) = mem.fragmented.filter(|f| f.handle == handle) else {
+            let what = "no fragmented transaction in progress with this handle";
+            return self.refuse(regs, call, Status::InvalidParameters, what, handle);
+        };
+        // From here on a refusal breaks the transaction the SPMC holds part of: abort it.
+        let (Some(hyp), Some(host)) = (mem.hyp, mem.host) else {
+            let what = "no TX buffer mapped (unmapped in the middle of a transaction)";
+            return self.abort_fragmented(
+                regs,
+                call,
+                p,
+                mem,
+                f,
+                Status::InvalidParameters,
+                what,
+                0,
+            );
+        };
+        if frag == 0 || frag > MAILBOX_SIZE || frag > f.total - f.received {
+            let what = "fragment length is 0, above 4 KiB or past the total length";
+            let value = frag as u64;
+            return self.abort_fragmented(
+                regs,
+                call,
+                p,
+                mem,
+                f,
+                Status::InvalidParameters,
+                what,
+                value,
+            );
+        }
+        let Some(copy) = mem.scratch.get_mut(..frag) else {
+            return self.abort_fragmented(
+                regs,
+                call,
+                p,
+                mem,
+                f,
+                Status::NoMemory,
+                "no scratch buffer",
+                0,
+            );
+        };
+        // The one read of the host's TX for this fragment.
+        p.read(host.tx, copy);
+        let share = match parse_constituents(copy) {
+            Ok(s) => s,
+            Err(e) => {
+                let (what, value) = (e.what, e.offset as u64);
+                return self.abort_fragmented(
+                    regs,
+                    call,
+                    p,
+                    mem,
+                    f,
+                    Status::InvalidParameters,
+                    what,
+                    value,
+                );
+            }
+        };
+        let complete = f.received + frag == f.total;
+        let pages = f.pages + share.total_pages;
+        if complete && let Err(e) = f.declared.check_complete(pages) {
+            let (what, value) = (e.what, e.value);
+            return self.abort_fragmented(
+                regs,
+                call,
+                p,
+                mem,
+                f,
+                Status::InvalidParameters,
+                what,
+                value,
+            );
+        }
+        let claimed = if f.state.unmapped_from_host() {
+            mem.ownership
+                .claim(&share, f.state, f.handle, &mut HostView(&mut *p))
+        } else {
+            mem.ownership
+                .claim(&share, f.state, f.handle, &mut NoStage2)
+        };
+        if let Err((_, e)) = claimed {
+            let (status, what, value) = ownership_refusal(e, "constituent");
+            return self.abort_fragmented(regs, call, p, mem, f, status, what, value);
+        }
+        p.write(hyp.tx, copy);
+        self.counters.record(call.found, Event::Forwarded);
+        let reply = p.smc(call.out);
+        f.received += frag;
+        f.pages = pages;
+        let reply_handle = |lo: u64, hi: u64| (lo & 0xFFFF_FFFF) | (hi & 0xFFFF_FFFF) << 32;
+        if !complete
+            && reply[0] == u64::from(fid::MEM_FRAG_RX)
+            && reply_handle(reply[1], reply[2]) == f.handle
+            && reply[3] as u32 as usize == f.received
+        {
+            mem.fragmented = Some(f);
+            reply_frag_rx(regs, f.handle, f.received);
+            return Outcome::Forwarded;
+        }
+        if complete && is_success(reply[0]) && reply_handle(reply[2], reply[3]) == f.handle {
+            mem.fragmented = None;
+            mem.transactions += 1;
+            reply_success(
+                regs,
+                call.conv,
+                reply[2] & 0xFFFF_FFFF,
+                reply[3] & 0xFFFF_FFFF,
+            );
+            return Outcome::Forwarded;
+        }
+        mem.fragmented = None;
+        if let Some(code) = error_code(&reply) {
+            // The SPMC dropped the transaction: every page of it is the host's again.
+            release(&mut mem.ownership, f.state, f.handle, p);
+            reply_error_code(regs, call.conv, code);
+            return Outcome::Forwarded;
+        }
+        mem.ownership.retag(f.state, f.handle, LOST);
+        let what = "SPMC answered a fragment with neither the next offset, SUCCESS nor ERROR";
+        self.bad_reply(regs, call, what, reply[0])
+    }
+
+    /// Ends the fragmented transaction `f` after a refused fragment: FFA_MEM_RECLAIM of its
+    /// handle at the SPMC; its pages go back to the host only if that succeeds, else they
+    /// stay pinned under the "lost" tag. The host gets `status`.
+    #[allow(clippy::too_many_arguments)]
+    fn abort_fragmented(
+        &self,
+        regs: &mut SmcRegs,
+        call: &Call<'_>,
+        p: &mut impl Platform,
+        mem: &mut super::mailbox::Mem,
+        f: Fragmented,
+        status: Status,
+        what: &'static str,
+        value: u64,
+    ) -> Outcome {
+        mem.fragmented = None;
+        let reclaim = own_smc(
+            p,
+            [
+                fid::MEM_RECLAIM.into(),
+                f.handle & 0xFFFF_FFFF,
+                f.handle >> 32,
+                0,
+                0,
+            ],
+        );
+        if is_success(reclaim[0]) {
+            release(&mut mem.ownership, f.state, f.handle, p);
+        } else {
+            mem.ownership.retag(f.state, f.handle, LOST);
+        }
+        self.refuse(regs, call, status, what, value)
+    }
+
     /// `FFA_MEM_RECLAIM`.
     pub(super) fn mem_reclaim(
         &self,
@@ -171,6 +406,10 @@ impl Proxy {
             PENDING | LOST => None,
             _ => live_state(&mem.ownership, handle),
         };
+        if mem.fragmented.is_some_and(|f| f.handle == handle) {
+            let what = "the transaction is still being sent (FFA_MEM_FRAG_TX)";
+            return self.refuse(regs, call, Status::Denied, what, handle);
+        }
         let Some(state) = known else {
             let what = "not a memory handle the host holds";
             return self.refuse(regs, call, Status::InvalidParameters, what, handle);
@@ -227,4 +466,13 @@ fn release(ownership: &mut Ownership, state: PageState, tag: u64, p: &mut impl P
     } else {
         ownership.release_tag(state, tag, &mut NoStage2);
     }
+}
+
+/// FFA_MEM_FRAG_RX to the host: send the fragment at `offset` of transaction `handle`.
+fn reply_frag_rx(regs: &mut SmcRegs, handle: u64, offset: usize) {
+    regs.fill(0);
+    regs[0] = fid::MEM_FRAG_RX.into();
+    regs[1] = handle & 0xFFFF_FFFF;
+    regs[2] = handle >> 32;
+    regs[3] = offset as u64;
 }

@@ -19,6 +19,7 @@
 //! | `hygiene.*` | non-zero SMC immediates, x0[63:32], yielding and reserved-bit IDs: SMCCC NOT_SUPPORTED, nothing forwarded; the SVE hint is ignored; FF-A over HVC is not FF-A |
 //! | `not-supported.*` | return interfaces, Secure-only and unimplemented ABIs, IDs not in v1.2: FFA_ERROR(NOT_SUPPORTED), nothing forwarded |
 //! | `good.mem-lend-*` | FFA_MEM_LEND to OP-TEE: SUCCESS; the lent page is gone from the payload's stage 2 (a load and a store take a synchronous external abort at the payload's own EL1 vector, and the store does not land); a second LEND or SHARE of it is DENIED; after RECLAIM the page is back with its contents |
+//! | `good.mem-frag-*` | a share sent in two fragments (FFA_MEM_SHARE with the fragment length below the total, the SPMC's FFA_MEM_FRAG_RX, FFA_MEM_FRAG_TX): SUCCESS with the handle of the FRAG_RX, then RECLAIM; FRAG_TX without a transaction in progress: INVALID_PARAMETERS from EL2 |
 //! | `attack.*` | the TX-rewrite race (T6): CPU 1 rewrites the descriptor while the boot CPU shares; every answer SUCCESS or a refusal, the audit counters match them exactly, and the page shares cleanly afterwards |
 //! | `bad.*` | every MBZ field of every validated ABI ([`crate::ffa_spec::BAD_ABIS`]) at its lowest bit, highest bit and all ones: FFA_ERROR(INVALID_PARAMETERS), nothing forwarded |
 //!
@@ -1058,6 +1059,7 @@ fn memory(m: &mut Matrix) {
     }
     tx_rewrite_race(m, page);
     lend_and_reclaim(m, page);
+    fragmented_share(m);
     // Descriptors the host may not send: refused at EL2 (the descriptor names memory the
     // host does not own exclusively, another sender, no Secure receiver, a handle the host
     // may not choose, Secure memory attributes, or a page twice).
@@ -1904,4 +1906,127 @@ fn lend_and_reclaim(m: &mut Matrix, page: u64) {
         );
         SHARED.clear();
     }
+}
+
+/// A share of four pages near the top of RAM sent as two fragments: the first holds the
+/// header, the receiver, the composite and two constituents, the second the other two.
+/// OP-TEE answers the first with FFA_MEM_FRAG_RX (its handle, offset 128) and the second
+/// with SUCCESS and the same handle; then RECLAIM.
+fn fragmented_share(m: &mut Matrix) {
+    let sp = m.ctx.sp;
+    // No transaction in progress: refused at EL2.
+    m.smc(
+        "mem-frag-tx",
+        format_args!("good.mem-frag-tx.no-transaction"),
+        call(fid::MEM_FRAG_TX, &[0x1234, 0, 32]),
+        Audit::Refused,
+        |r| error(r, status::INVALID_PARAMETERS),
+    );
+    let base = (m.ram_end - 0x10_0000) & !0xFFF;
+    let pages = [base, base + 0x2000, base + 0x4000, base + 0x6000];
+    // The descriptor as `Share::write` lays it out, with four constituents.
+    let total = Share::of(sp, pages[0]).write() + 3 * 16;
+    TX.write32(80, 4); // total page count
+    TX.write32(84, 4); // address range count
+    for (i, &page) in pages.iter().enumerate() {
+        TX.write64(96 + 16 * i, page);
+        TX.write32(104 + 16 * i, 1);
+        TX.write32(108 + 16 * i, 0);
+    }
+    let first = 96 + 2 * 16;
+    // OP-TEE 4.10 refuses every fragmented transaction sent through its RX buffer with
+    // INVALID_PARAMETERS: `handle_mem_op_rxbuf` passes (frag_len, tot_len) to
+    // `spmc_read_mem_transaction(..., tot_len, frag_len, ...)`, whose `frag_len > tot_len`
+    // check then fails. The proxy checked and forwarded the first fragment; on that refusal
+    // its pages must be the host's again (checked below).
+    let r = m.smc(
+        "mem-share-64",
+        format_args!("good.mem-frag.first-fragment"),
+        call(fid::MEM_SHARE_64, &[total, first, 0, 0]),
+        Audit::Forwarded,
+        |r| {
+            if r[0] == u64::from(fid::MEM_FRAG_RX) && r[3] == first {
+                Verdict::Pass(text(format_args!(
+                    "FFA_MEM_FRAG_RX handle {:#x} offset {first}",
+                    r[1] | r[2] << 32
+                )))
+            } else if r[0] == u64::from(fid::ERROR)
+                && r[2] as u32 as i32 == status::INVALID_PARAMETERS
+            {
+                Verdict::Pass(text(format_args!(
+                    "forwarded; OP-TEE 4.10 answers FFA_ERROR(INVALID_PARAMETERS) to any fragmented transaction (its argument-order bug)"
+                )))
+            } else {
+                Verdict::Fail(text(format_args!(
+                    "want FFA_MEM_FRAG_RX offset {first}, or OP-TEE 4.10's INVALID_PARAMETERS"
+                )))
+            }
+        },
+    );
+    if r[0] != u64::from(fid::MEM_FRAG_RX) {
+        // The refused transaction left nothing behind: its first pages share again.
+        let length = Share::of(sp, pages[0]).write();
+        let r = m.smc(
+            "mem-share-64",
+            format_args!("good.mem-frag.pages-back-after-refusal"),
+            share_call(fid::MEM_SHARE_64, length),
+            Audit::Handled,
+            |r| {
+                success(r, |_| {
+                    Verdict::Pass(text(format_args!(
+                        "FFA_SUCCESS: the pages are the host's again"
+                    )))
+                })
+            },
+        );
+        if r[0] == u64::from(fid::SUCCESS) {
+            let h = handle_of(&r);
+            ffa_call::call(
+                Conduit::Smc,
+                &call(fid::MEM_RECLAIM, &[h & 0xFFFF_FFFF, h >> 32, 0]),
+            );
+        }
+        TX.clear();
+        return;
+    }
+    let handle = r[1] | r[2] << 32;
+    // The second fragment: the last two constituents, at the start of the TX buffer.
+    TX.clear();
+    for (i, &page) in pages[2..].iter().enumerate() {
+        TX.write64(16 * i, page);
+        TX.write32(8 + 16 * i, 1);
+    }
+    m.smc(
+        "mem-frag-tx",
+        format_args!("good.mem-frag.second-fragment"),
+        call(
+            fid::MEM_FRAG_TX,
+            &[handle & 0xFFFF_FFFF, handle >> 32, 32, 0],
+        ),
+        Audit::Handled,
+        |r| {
+            success(r, |r| {
+                let got = handle_of(r);
+                if got == handle {
+                    Verdict::Pass(text(format_args!("FFA_SUCCESS handle {got:#x}")))
+                } else {
+                    Verdict::Fail(text(format_args!(
+                        "SUCCESS with handle {got:#x}, want {handle:#x}"
+                    )))
+                }
+            })
+        },
+    );
+    TX.clear();
+    m.smc(
+        "mem-reclaim",
+        format_args!("good.mem-reclaim.after-mem-frag"),
+        call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+        Audit::Handled,
+        |r| {
+            success(r, |_| {
+                Verdict::Pass(text(format_args!("FFA_SUCCESS handle {handle:#x}")))
+            })
+        },
+    );
 }

@@ -942,6 +942,7 @@ pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
         ("mem-lend-32", fid::MEM_LEND, Emulated),
         ("mem-lend-64", fid::MEM_LEND | fid::SMC64, Emulated),
         ("mem-reclaim", fid::MEM_RECLAIM, Emulated),
+        ("mem-frag-tx", fid::MEM_FRAG_TX, Emulated),
         // Forwarded; OP-TEE lists them.
         ("spm-id-get", fid::SPM_ID_GET, ForwardedSuccess),
         ("direct-req-32", fid::DIRECT_REQ, ForwardedSuccess),
@@ -1002,7 +1003,6 @@ pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
         ("mem-op-pause", fid::MEM_OP_PAUSE, Blocked),
         ("mem-op-resume", fid::MEM_OP_RESUME, Blocked),
         ("mem-frag-rx", fid::MEM_FRAG_RX, Blocked),
-        ("mem-frag-tx", fid::MEM_FRAG_TX, Blocked),
         ("normal-world-resume", fid::NORMAL_WORLD_RESUME, Blocked),
         ("rx-acquire", fid::RX_ACQUIRE, Blocked),
         ("msg-send2", fid::MSG_SEND2, Blocked),
@@ -1109,7 +1109,6 @@ pub static NOT_SUPPORTED_CALLS: &[(&str, u32, u64)] = &[
     ("mem-op-pause", fid::MEM_OP_PAUSE, 0),
     ("mem-op-resume", fid::MEM_OP_RESUME, 0),
     ("mem-frag-rx", fid::MEM_FRAG_RX, 0),
-    ("mem-frag-tx", fid::MEM_FRAG_TX, 0),
     // Not in FF-A v1.2 at all (SMC64 twins of SMC32-only functions, v1.3 additions,
     // numbers past the last function).
     ("version-64", fid::VERSION | fid::SMC64, 0x1_0002),

@@ -902,8 +902,10 @@ pub const TABLE: &[Abi] = &[
          validated there for the negotiated version (descriptor.rs), its pages claimed \
          Owned -> SharedWithSecure all or nothing, and the copy forwarded through the \
          hypervisor's TX. SUCCESS records handle -> pages; an error rolls the pages back. \
-         One fragment of at most 4 KiB (total = fragment length), at most 256 live \
-         transactions: NO_MEMORY beyond (FFA_MEM_FRAG_TX is not implemented).",
+         A first fragment below the total length (FFA_MEM_FRAG_TX for the rest) must hold \
+         the header, the receivers, the composite and whole constituents; the SPMC's \
+         FRAG_RX goes back to the host. At most 8 384 bytes (512 constituents) and 256 live \
+         transactions: NO_MEMORY beyond.",
     ),
     row(
         "FFA_MEM_RETRIEVE_REQ",
@@ -2448,8 +2450,16 @@ pages in the ownership map (the pages' tag); an error returns them to Owned. REC
 forwarded only for a recorded handle (else INVALID_PARAMETERS) and returns the recorded
 pages to Owned only when the SPMC answers SUCCESS.
 
-**Bounds.** One fragment of at most 4 KiB per transaction (total length = fragment
-length), at most 256 live transactions, 4 receivers, 255 constituents, 1024 ownership runs:
+**Fragments.** A SHARE or LEND whose fragment length is below its total length is checked
+fragment by fragment: the first must hold the header, the receivers, the composite and whole
+constituents; each FFA_MEM_FRAG_TX whole constituents only; every fragment is copied,
+validated and its pages claimed before it is forwarded through the hypervisor's TX, and the
+composite's page total is checked before the last one goes. A refused later fragment aborts
+the transaction with FFA_MEM_RECLAIM. One fragmented transaction at a time (BUSY); RECLAIM of
+it before it is complete: DENIED.
+
+**Bounds.** Fragments of at most 4 KiB, transactions of at most 8 384 bytes, at most 256 live
+transactions, 4 receivers, 512 constituents, 1024 ownership runs:
 NO_MEMORY beyond. Host RAM on QEMU is 262 144 pages; the ownership map stores only runs of
 non-Owned pages (a sorted vector of fixed capacity, about 32 KiB).
 
@@ -2459,8 +2469,7 @@ hears of them; a host access is a stage-2 fault injected as a synchronous extern
 they come back on RECLAIM SUCCESS or a refused LEND.
 
 **Not implemented, blocked (NOT_SUPPORTED, FFA_FEATURES agrees).** FFA_MEM_DONATE,
-FFA_MEM_FRAG_TX/FRAG_RX (single fragment only; Linux fragments only above 4 KiB),
-FFA_MEM_RETRIEVE_*, FFA_MSG_SEND2 (the SPMC would read ID 0's TX: needs a checked copy of
+FFA_MEM_FRAG_RX from the host (it is the receiver's side), FFA_MEM_RETRIEVE_*, FFA_MSG_SEND2 (the SPMC would read ID 0's TX: needs a checked copy of
 the message header).
 
 **Audit.** HVC 0xc600_0001 with an FF-A function ID in x1 (0 for all) returns forwarded,

@@ -7,12 +7,14 @@
 //! hears of them, and puts them back only after the SPMC answers RECLAIM with SUCCESS (or
 //! refuses the LEND). Under the memory lock:
 //! 1. register checks (the schema already refused x3/w4 and reserved bits): the host has a
-//!    TX buffer; 0 < fragment length <= total length; one fragment of at most 4 KiB
-//!    (NO_MEMORY otherwise: `FFA_MEM_FRAG_TX` is not implemented); fewer than
+//!    TX buffer; 0 < fragment length <= total length, the fragment at most 4 KiB
+//!    (INVALID_PARAMETERS), the whole at most [`MAX_DESCRIPTOR`] (NO_MEMORY); no other
+//!    fragmented transaction in progress if this one is (BUSY); fewer than
 //!    [`MAX_TRANSACTIONS`] live transactions (NO_MEMORY);
 //! 2. copy the fragment from the host's TX into hypervisor memory, once; everything after
 //!    this reads the copy only (T6: another CPU rewriting the host's TX changes nothing);
-//! 3. validate the copy for the negotiated version (`descriptor.rs`): INVALID_PARAMETERS;
+//! 3. validate the copy for the negotiated version (`descriptor.rs`): INVALID_PARAMETERS
+//!    (a first fragment: header, receivers, composite and whole constituents in it);
 //! 4. claim every constituent `Owned -> SharedWithSecure` (or `LentToSecure`, unmapped from
 //!    the host) under a pending tag, all or nothing (not host RAM: INVALID_PARAMETERS; a page
 //!    in use or named twice: DENIED; table full or stage 2 refused: NO_MEMORY);
@@ -20,10 +22,17 @@
 //!    total and fragment length; x3/w4 zero);
 //! 6. SUCCESS: the pending pages take the handle as their tag (the handle table is the
 //!    ownership map itself). FFA_ERROR: the pages go back to `Owned`, the host gets the
-//!    error. MEM_FRAG_RX (impossible for one fragment): the transaction is aborted with
-//!    FFA_MEM_RECLAIM, and the pages go back only if that succeeds. Anything else, or a
+//!    error. MEM_FRAG_RX to a whole transaction: aborted with FFA_MEM_RECLAIM, and the
+//!    pages go back only if that succeeds; to a first fragment (offset checked): the pages
+//!    take the SPMC's handle and the host gets the FRAG_RX. Anything else, or a
 //!    handle that is already live: the host gets ABORTED and the pages stay pinned under a
 //!    "lost" tag, because the SPMC may have them and no handle can reclaim them.
+//!
+//! FRAG_TX (the next fragment, for the handle of the transaction in progress only): the same
+//! copy, validation (whole constituents; the composite's page total before the last one),
+//! claim under the handle and forward; the SPMC's next FRAG_RX or final SUCCESS goes back to
+//! the host. A refused fragment aborts the whole transaction with FFA_MEM_RECLAIM
+//! ([`Proxy::abort_fragmented`]): its pages go back to the host only if that succeeds.
 //!
 //! RECLAIM: only for a handle the proxy recorded (else INVALID_PARAMETERS, nothing
 //! forwarded); forwarded as rebuilt; on SUCCESS the recorded pages go back to `Owned`.

@@ -346,8 +346,7 @@ fn psci_call(function: u32, arg: u64) -> i64 {
     arch::Smc.call(&regs)[0] as i64
 }
 
-/// Largest DTB we accept (QEMU pads its DTB to 1 MiB; we copy only the used part).
-const MAX_DTB: usize = 0x20_0000;
+use crate::budget::MAX_DTB;
 
 /// Locates the DTB (loader's x0 first, then the board's default address) and copies its
 /// used part into the heap, so the rest of boot never reads firmware memory again.

@@ -12,6 +12,8 @@
 extern crate alloc;
 
 pub mod abort;
+pub mod addr;
+pub mod budget;
 pub mod dt;
 pub mod el2config;
 pub mod ffa;

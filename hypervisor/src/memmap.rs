@@ -6,8 +6,7 @@ use alloc::vec::Vec;
 
 use crate::dt::{Gic, PhysRange, SystemInfo};
 
-/// Granule every host mapping is aligned to.
-pub const PAGE: u64 = 4096;
+pub use crate::addr::PAGE;
 
 /// The host's view of the physical address space.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -46,8 +46,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 
-/// The granule the map tracks.
-pub const PAGE: u64 = 4096;
+pub use crate::addr::PAGE;
 
 /// Who may use a page of host RAM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

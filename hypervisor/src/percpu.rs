@@ -5,10 +5,7 @@ use core::cell::UnsafeCell;
 
 use crate::trap::HostFrame;
 
-/// CPUs the hypervisor can run on. RD-N2 has up to 16.
-pub const MAX_CPUS: usize = 16;
-/// EL2 stack per CPU; must match `HYP_STACK_SIZE` in `boot/src/entry.S`.
-pub const STACK_SIZE: usize = 0x4000;
+pub use crate::budget::{MAX_CPUS, STACK_SIZE};
 
 /// A static the hypervisor shares with assembly or with other CPUs under its own rules.
 #[repr(transparent)]

@@ -39,11 +39,7 @@ use core::ops::Range;
 use super::abi::Version;
 use crate::ownership::{PAGE, Ranges};
 
-/// Receivers accepted in one transaction.
-pub const MAX_RECEIVERS: usize = 4;
-/// Constituents accepted in one transaction (over all its fragments; one 4 KiB fragment
-/// holds about 250).
-pub const MAX_CONSTITUENTS: usize = 512;
+pub use crate::budget::{MAX_CONSTITUENTS, MAX_RECEIVERS};
 
 const COMPOSITE_SIZE: usize = 16;
 const CONSTITUENT_SIZE: usize = 16;

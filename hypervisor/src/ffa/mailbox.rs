@@ -51,12 +51,7 @@ use crate::ownership::{
 };
 use crate::smccc::{NOT_SUPPORTED, SmcConduit, SmcRegs};
 
-/// Size of every mailbox buffer (host's and hypervisor's): one 4 KiB page.
-pub const MAILBOX_SIZE: usize = 4096;
-/// Live memory transactions (SHARE handles) the host may hold at once.
-pub const MAX_TRANSACTIONS: usize = 256;
-/// Runs in the ownership map (its fixed capacity; see `ownership.rs`).
-pub const OWNERSHIP_RUNS: usize = 1024;
+pub use crate::budget::{MAILBOX_SIZE, MAX_TRANSACTIONS, OWNERSHIP_RUNS};
 
 /// Tag of the host's mailbox pages in the ownership map.
 pub(super) const MAILBOX_TAG: u64 = 0;

@@ -41,10 +41,7 @@
 use super::abi::Status;
 use super::abi::fid;
 use super::audit::Event;
-use super::descriptor::{
-    Declared, MAX_CONSTITUENTS, MAX_RECEIVERS, parse_constituents, parse_first_fragment,
-    parse_transfer,
-};
+use super::descriptor::{Declared, parse_constituents, parse_first_fragment, parse_transfer};
 use super::dispatch::{Call, Outcome, Proxy, reply_error_code, reply_success};
 use super::mailbox::{
     HostView, MAILBOX_SIZE, MAX_TRANSACTIONS, Platform, error_code, is_success, own_smc,
@@ -53,10 +50,7 @@ use super::mailbox::{
 use crate::ownership::{NoStage2, Ownership, OwnershipError, PageState};
 use crate::smccc::SmcRegs;
 
-/// The largest transaction descriptor accepted (v1.1+ header, [`MAX_RECEIVERS`] v1.2
-/// receivers, the composite, [`MAX_CONSTITUENTS`] constituents): 8 384 bytes, three
-/// fragments of the 4 KiB TX buffer at most. NO_MEMORY beyond.
-pub const MAX_DESCRIPTOR: usize = 48 + MAX_RECEIVERS * 32 + 16 + MAX_CONSTITUENTS * 16;
+pub use crate::budget::MAX_DESCRIPTOR;
 
 /// The host's fragmented SHARE or LEND in progress: what the SPMC has so far.
 #[derive(Clone, Copy, Debug)]

@@ -1,0 +1,65 @@
+//! Every fixed budget of the hypervisor in one place (pKVM keeps its own in `kvm_pkvm.h`).
+//!
+//! Nothing on a path the host can drive allocates beyond what these reserve at boot: a
+//! request that would need more is refused with the error its ABI names (FF-A NO_MEMORY,
+//! PSCI INVALID_PARAMETERS) and the hypervisor keeps serving. Sizes that the assembly or
+//! the linker script repeat say so; the build checks them where it can.
+
+/// The hypervisor's carve-out: image, BSS (stacks, mailbox pages) and heap. Must match
+/// `__carveout_size` in `boot/image.ld` (the Image header's `image_size`).
+pub const CARVEOUT_SIZE: u64 = 0x20_0000;
+
+/// CPUs the hypervisor can run on (RD-N2 has up to 16). Each has a stack, a warm-boot
+/// context and an entry frame in BSS.
+pub const MAX_CPUS: usize = 16;
+
+/// EL2 stack per CPU; must match `HYP_STACK_SIZE` in `boot/src/entry.S`.
+pub const STACK_SIZE: usize = 0x4000;
+
+/// Largest DTB accepted at boot (QEMU pads its DTB to 1 MiB; only the used part is copied).
+pub const MAX_DTB: usize = 0x20_0000;
+
+/// Size of every FF-A mailbox buffer (the host's and the hypervisor's): one 4 KiB page.
+pub const MAILBOX_SIZE: usize = 4096;
+
+/// Live FF-A memory transactions (SHARE/LEND handles) the host may hold at once.
+pub const MAX_TRANSACTIONS: usize = 256;
+
+/// Runs in the page-ownership map (its fixed capacity; see `ownership.rs`).
+pub const OWNERSHIP_RUNS: usize = 1024;
+
+/// Receivers accepted in one FF-A memory transaction.
+pub const MAX_RECEIVERS: usize = 4;
+
+/// Constituents (address ranges) accepted in one FF-A memory transaction, over all its
+/// fragments; one 4 KiB fragment holds about 250.
+pub const MAX_CONSTITUENTS: usize = 512;
+
+/// The largest transaction descriptor accepted (v1.1+ header of 48 bytes,
+/// [`MAX_RECEIVERS`] v1.2 receivers of 32 bytes, the 16-byte composite, [`MAX_CONSTITUENTS`]
+/// constituents of 16 bytes): 8 384 bytes, three fragments of the 4 KiB TX buffer at most.
+/// NO_MEMORY beyond.
+pub const MAX_DESCRIPTOR: usize = 48 + MAX_RECEIVERS * 32 + 16 + MAX_CONSTITUENTS * 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_budget_is_three_fragments() {
+        assert_eq!(MAX_DESCRIPTOR, 8384);
+        assert!(MAX_DESCRIPTOR <= 3 * MAILBOX_SIZE);
+    }
+
+    #[test]
+    fn carveout_matches_the_linker_script() {
+        let ld = include_str!("../../boot/image.ld");
+        assert!(ld.contains(&format!("__carveout_size = {CARVEOUT_SIZE:#x};")));
+    }
+
+    #[test]
+    fn stack_size_matches_the_entry_code() {
+        let s = include_str!("../../boot/src/entry.S");
+        assert!(s.contains(&format!(".equ HYP_STACK_SIZE, {STACK_SIZE:#x}")));
+    }
+}

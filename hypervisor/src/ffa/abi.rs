@@ -2657,6 +2657,60 @@ two FFA_MEM_SHARE_64 of one page each (112-byte v1.2 descriptors, SPMC handles
 mod tests {
     use super::*;
 
+    /// Everything the firmware reads of the table, as text: the compiled rows, the layouts,
+    /// the reply masks, the lookup index and the pointer-free rows, fields and names.
+    fn compiled_snapshot() -> String {
+        use core::fmt::Write;
+        let mut s = String::new();
+        for (i, c) in COMPILED.iter().enumerate() {
+            writeln!(
+                s,
+                "{i}: {:?} {:?} {} {:?} {} {} {} {} {:#x} {:#x} {:#x}",
+                c.class,
+                c.reply,
+                c.reply_high,
+                c.fast,
+                c.predicates,
+                c.cond_reg,
+                c.ones_reg,
+                c.flag_reg,
+                c.cond_mask,
+                c.flag_mask,
+                c.ones_mask
+            )
+            .unwrap();
+        }
+        writeln!(s, "{LAYOUTS:x?}").unwrap();
+        writeln!(s, "{REPLY_MASKS:x?}").unwrap();
+        writeln!(s, "{INDEX:?}").unwrap();
+        writeln!(s, "{ROWS:?}").unwrap();
+        writeln!(s, "{FIELDS:?}").unwrap();
+        writeln!(s, "{NAMES}").unwrap();
+        writeln!(s, "{VERSION_ROW} {FEATURES_ROW} {REPLY_IDS:x?}").unwrap();
+        s
+    }
+
+    /// FNV-1a, 64 bits.
+    fn digest(s: &str) -> u64 {
+        s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+
+    /// The compiled tables are what the trap path runs on: a change of the table's source
+    /// form (layout of the rows, helpers, modules) must leave them bit for bit as they are.
+    /// A deliberate change of a row changes this digest: print the snapshot, review it, and
+    /// update the number.
+    #[test]
+    fn compiled_tables_are_pinned() {
+        let snapshot = compiled_snapshot();
+        assert_eq!(
+            digest(&snapshot),
+            10_043_975_462_829_314_991,
+            "the compiled FF-A tables changed:\n{snapshot}"
+        );
+    }
+
     #[test]
     fn lookup_finds_both_conventions_and_nothing_else() {
         assert!(matches!(lookup(0x8400_006F), Some((_, Conv::Smc32))));

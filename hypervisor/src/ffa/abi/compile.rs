@@ -59,7 +59,7 @@ pub(crate) fn row_of(n: usize) -> usize {
 }
 
 /// What the proxy does with a call of a row at one version: the row's policy folded with
-/// [`Abi::defined_at`], precomputed so the trap path reads one byte.
+/// [`Row::defined_at`], precomputed so the trap path reads one byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Class {
     /// Not defined at this version, or [`Policy::Block`]: NOT_SUPPORTED.
@@ -194,7 +194,7 @@ const NO_LAYOUT: Layout = Layout { carried: [0; 7] };
 
 /// Whether calls of `abi` in convention `conv` carry x8..x17 (at v1.2: only SMC64 calls
 /// can, and then all ten, as payload).
-const fn carries_high(abi: &Abi, conv: Conv) -> bool {
+const fn carries_high(abi: &Row, conv: Conv) -> bool {
     let mut high = 0u16;
     let mut i = 0;
     while i < abi.fields.len() {
@@ -219,7 +219,7 @@ const fn carries_high(abi: &Abi, conv: Conv) -> bool {
 }
 
 /// The layout of `abi` in convention `conv` at version `v`.
-const fn layout_of(abi: &Abi, conv: Conv, v: usize) -> Layout {
+const fn layout_of(abi: &Row, conv: Conv, v: usize) -> Layout {
     let ver = Version::ALL[v];
     let mut l = Layout { carried: [0; 7] };
     let mut i = 0;
@@ -311,7 +311,7 @@ const fn collect_reply_masks<const N: usize>(out: &mut [ReplyMasks; N]) -> usize
     while row < TABLE.len() {
         let mut kind = 0;
         while kind < REPLY_IDS.len() {
-            if let Some((defined, wide)) = reply_regs(TABLE[row].replies, kind) {
+            if let Some((defined, wide)) = reply_regs(Replies::of(TABLE[row].replies), kind) {
                 let m = reply_masks(defined, wide);
                 let mut k = 0;
                 while k < n && !same_masks(&seen[k], &m) {
@@ -415,7 +415,7 @@ const fn compile(row: usize) -> Compiled {
     let masks = &REPLY_MASKS;
     let mut kind = 0;
     while kind < REPLY_IDS.len() {
-        if let Some((defined, wide)) = reply_regs(abi.replies, kind) {
+        if let Some((defined, wide)) = reply_regs(Replies::of(abi.replies), kind) {
             let m = reply_masks(defined, wide);
             let mut k = 0;
             while !same_masks(&masks[k], &m) {
@@ -612,7 +612,7 @@ pub(crate) struct CRow {
 
 /// The fields the firmware keeps of a row: all of them on the development host; in the
 /// image, none for rows the proxy blocks, which are refused before any field is looked at.
-const fn kept_fields(abi: &Abi) -> &'static [Field] {
+const fn kept_fields(abi: &Row) -> &'static [Field] {
     if cfg!(target_os = "none") && matches!(abi.policy, Policy::Block) {
         &[]
     } else {

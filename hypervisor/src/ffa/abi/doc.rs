@@ -1,106 +1,15 @@
-//! The generator of `docs/ffa-policy.md` (development host only: none of its text is in the
-//! firmware image).
+//! The generator of `docs/ffa-policy.md` (compiled for tests only: none of its text is in the
+//! firmware image). The limits it prints come from [`crate::budget`], the rows from
+//! [`TABLE`]; the decisions the notes name (`D-...`) are stated in `docs/ffa-decisions.md`,
+//! and a test checks that each one the table or this text names is defined there.
 
 use core::fmt;
 
 use super::table::TABLE;
 use super::types::*;
-
-/// Decisions that are not tied to a single row (reference §4.1 and the hygiene rules).
-pub const DECISIONS: &[(&str, &str)] = &[
-    (
-        "§4.1 #1 buffer-ABI ID field",
-        "RXTX_UNMAP names the caller in w1[31:16], RX_RELEASE/RX_ACQUIRE in w1[15:0]; the \
-         other half is reserved, so w1 must be 0 in full for all three (pKVM, EDK2 #12563, HF \
-         at a virtual instance).",
-    ),
-    (
-        "§4.1 #2 call before FFA_VERSION",
-        "FFA_ERROR(NOT_SUPPORTED) (Xen), not INVALID_PARAMETERS (pKVM): no schema can be \
-         chosen before a version exists, and INVALID_PARAMETERS is kept for failed field \
-         checks so the audit trail means one thing.",
-    ),
-    (
-        "§4.1 #3 when negotiation is final",
-        "At the first FF-A call other than FFA_VERSION (Xen, Hafnium; the spec lets a caller \
-         probe several times). Before that, a new FFA_VERSION renegotiates. After it, a \
-         request with major 1 and minor >= the negotiated one gets the negotiated version; a \
-         lower minor or another major gets NOT_SUPPORTED, because the proxy forwards \
-         structures unchanged and cannot translate between versions (pKVM f4142693).",
-    ),
-    (
-        "§4.1 #4 FFA_VERSION return value",
-        "The negotiated version (pKVM), not always 1.2 (Xen): it is the only version the proxy \
-         will speak to this caller, and after negotiation is final a higher request must not \
-         be told of a version it cannot get. It satisfies the spec's compatibility rule (same \
-         major, minor >= the caller's when the proxy accepted the caller's minor).",
-    ),
-    (
-        "§4.1 #5 per-vCPU flags",
-        "BIND: flag forwarded, [31:1] MBZ. SET: flag forwarded, delay-SRI refused, [15:2] \
-         MBZ, vCPU ID MBZ unless per-vCPU. The proxy refuses what is invalid from the normal \
-         world; whether per-vCPU notifications are supported is the SPMC's answer.",
-    ),
-    (
-        "§4.1 #6 INFO_GET width",
-        "Both FFA_NOTIFICATION_INFO_GET_32 and _64 are rows and both are forwarded.",
-    ),
-    (
-        "§4.1 #7 partition list includes the caller",
-        "Passed on as the SPMC gives it: the SPMC lists Secure partitions only, and Linux adds \
-         its own ID-0 entry when it is missing.",
-    ),
-    (
-        "§4.1 #8 DIRECT_REQ w2",
-        "MBZ (Hafnium): no partition-message flags exist and framework messages are not the \
-         host's to send.",
-    ),
-    (
-        "§4.1 #9 no-RX-buffer error",
-        "FFA_PARTITION_INFO_GET without mapped buffers: DENIED (Xen; the caller cannot \
-         receive); with the host's RX still full: BUSY (the spec's error for an RX buffer that \
-         is not free; pKVM uses BUSY for both). Count-only calls need no buffer.",
-    ),
-    (
-        "SMC32 upper halves",
-        "Bits [63:32] of x1-x7 in an SMC32 call must be zero (the callee would ignore them; \
-         the proxy rejects, per the issue). A register the spec names wN carries nothing in \
-         bits [63:32] in an SMC64 call either.",
-    ),
-    (
-        "x8-x17",
-        "v1.2 (SMCCC v1.2 register file): MBZ for every ABI that does not define them, in both \
-         conventions (HF checks them for FFA_RUN, MSG_WAIT and DIRECT_RESP). v1.0/v1.1: not \
-         part of an FF-A call, so neither checked nor forwarded (the SPMC gets zeros). In \
-         replies, x8-x17 carry the reply's defined registers (DIRECT_RESP2); otherwise an \
-         SMC32 caller gets its own x8-x17 back (SMCCC: preserved) and an SMC64 caller gets \
-         zeros.",
-    ),
-    (
-        "SMCCC hygiene",
-        "As the newest pKVM hyp-main: an SMC with a non-zero immediate, or with x0[63:32] \
-         set, gets SMCCC NOT_SUPPORTED (-1 in x0) and nothing is forwarded. The SMCCC v1.3 \
-         call hint (bit 16, SVE state not live) is stripped before lookup; the forwarded x0 is \
-         the canonical ID without it, which is always safe (the firmware then assumes live \
-         SVE state). Bits [23:17] set, or a yielding call (bit 31 clear) with an FF-A \
-         function number, get SMCCC NOT_SUPPORTED too: they are not valid FF-A IDs, but the \
-         SPMD would decode them by function number.",
-    ),
-    (
-        "Proxy off",
-        "No SPMC (FFA_VERSION answers NOT_SUPPORTED), an FF-A major other than 1, SMCCC below \
-         v1.2, or an SPMC that does not see the proxy as ID 0: every FF-A call gets SMCCC \
-         NOT_SUPPORTED (-1 in x0), exactly what firmware without an SPMD answers.",
-    ),
-    (
-        "Replies",
-        "A forwarded call's reply is rebuilt from the registers its ABI defines for that reply \
-         (FFA_ERROR w1/w2, FFA_SUCCESS per row, DIRECT_RESP w1/w2/x3-x7, DIRECT_RESP2 \
-         w1/x4-x17, INTERRUPT w1/w2, YIELD w1-w3, MSG_WAIT w1); anything else is zero. A \
-         reply the ABI does not allow becomes FFA_ERROR(ABORTED) (Xen) and is counted. SMCCC \
-         NOT_SUPPORTED from the firmware is passed on as is.",
-    ),
-];
+use crate::budget::{
+    MAILBOX_SIZE, MAX_CONSTITUENTS, MAX_DESCRIPTOR, MAX_RECEIVERS, MAX_TRANSACTIONS, OWNERSHIP_RUNS,
+};
 
 /// Writes `docs/ffa-policy.md` (the whole file) from the table.
 pub fn write_policy_markdown(w: &mut impl fmt::Write) -> fmt::Result {
@@ -108,12 +17,12 @@ pub fn write_policy_markdown(w: &mut impl fmt::Write) -> fmt::Result {
     writeln!(w)?;
     writeln!(
         w,
-        "<!-- Generated from hypervisor/src/ffa/abi.rs by ffa::abi::write_policy_markdown. \
+        "<!-- Generated from hypervisor/src/ffa/abi/table.rs and budget.rs by ffa::abi::write_policy_markdown. \
      Do not edit: change the table, then run\n     \
      UPDATE_FFA_POLICY=1 cargo test -p hypervisor policy_doc_is_up_to_date -->"
     )?;
     writeln!(w)?;
-    w.write_str(INTRO)?;
+    write!(w, "{}", Linked(INTRO))?;
     writeln!(w)?;
     writeln!(w, "## Summary")?;
     writeln!(w)?;
@@ -141,20 +50,27 @@ pub fn write_policy_markdown(w: &mut impl fmt::Write) -> fmt::Result {
     writeln!(w)?;
     writeln!(w, "## Decisions")?;
     writeln!(w)?;
-    for (what, why) in DECISIONS {
-        writeln!(w, "- **{what}.** {}", Squash(why))?;
-    }
+    writeln!(
+        w,
+        "Each rule above and below that is a choice (where DEN0077 leaves room, or where \
+         pKVM, Hafnium, Xen and OP-TEE differ) is named `D-...` and stated with its reasons \
+         in [ffa-decisions.md](ffa-decisions.md)."
+    )?;
     writeln!(w)?;
-    w.write_str(VERSION_TEXT)?;
+    write!(w, "{}", Linked(VERSION_TEXT))?;
     writeln!(w)?;
-    w.write_str(MEMORY_TEXT)?;
+    write_memory(w)?;
     writeln!(w)?;
     writeln!(w, "## Functions")?;
     for abi in TABLE {
         writeln!(w)?;
         writeln!(w, "### {} ({:#04x})", abi.name, abi.number)?;
         writeln!(w)?;
-        writeln!(w, "- Spec: {}", Squash(abi.spec))?;
+        writeln!(
+            w,
+            "- Spec: {} ([sources](ffa-decisions.md#sources))",
+            Squash(abi.spec)
+        )?;
         writeln!(
             w,
             "- IDs: {}; since v{}{}",
@@ -164,9 +80,13 @@ pub fn write_policy_markdown(w: &mut impl fmt::Write) -> fmt::Result {
         )?;
         writeln!(w, "- Policy: {}", PolicyName(abi.policy))?;
         if abi.policy == Policy::Forward {
-            writeln!(w, "- Replies accepted: {}", ReplyNames(abi.replies))?;
+            writeln!(
+                w,
+                "- Replies accepted: {}",
+                ReplyNames(Replies::of(abi.replies))
+            )?;
         }
-        writeln!(w, "- Note: {}", Squash(abi.note))?;
+        writeln!(w, "- Note: {}", Linked(abi.note))?;
         writeln!(w)?;
         if abi.fields.is_empty() {
             writeln!(
@@ -208,15 +128,17 @@ The hypervisor sits between the host (Linux at EL1, FF-A endpoint 0) and the SPM
 S-EL1 behind TF-A's SPMD). Every FF-A SMC the host makes traps to EL2 and goes through
 `hypervisor::ffa::Proxy::handle`:
 
-1. SMCCC hygiene (immediate, x0[63:32], call hint, reserved ID bits).
+1. SMCCC hygiene (immediate, x0[63:32], call hint, reserved ID bits: D-SMCCC-HYGIENE).
 2. Lookup in the table below (O(1)); unknown IDs get FFA_ERROR(NOT_SUPPORTED).
-3. Version gate: the negotiated version decides which functions and fields exist.
+3. Version gate: the negotiated version decides which functions and fields exist (before
+   any FFA_VERSION: NOT_SUPPORTED, D-BEFORE-VERSION).
 4. Policy: `Block` answers NOT_SUPPORTED; `Forward` and `Emulate` validate first.
 5. Validation: every field that names the caller must be 0, every reserved or refused bit must
-   be 0. A violation answers FFA_ERROR(INVALID_PARAMETERS), forwards nothing, and yields a
+   be 0 (D-SMC32-UPPER, D-HIGH-REGS). A violation answers FFA_ERROR(INVALID_PARAMETERS), forwards nothing, and yields a
    rejection record naming the function, the register and the field.
 6. Forward: the outgoing registers are rebuilt from the schema's carried fields alone
-   (everything else zero); the reply is filtered to the registers the ABI defines for it.
+   (everything else zero); the reply is filtered to the registers the ABI defines for it
+   (D-REPLIES).
 
 Per-function counters (forwarded, emulated, rejected, not supported, refused replies) are
 kept for every ID (`Proxy::counters`).
@@ -235,9 +157,10 @@ const VERSION_TEXT: &str = "\
   accepts it.
 - The host's FFA_VERSION(1.x): minor >= the proxy's gives the proxy's version; a lower minor
   is first asked of the SPMC (pKVM) and, if the SPMC accepts, becomes the negotiated version.
-  Major other than 1, or bit 31 set: NOT_SUPPORTED in w0.
-- Negotiation is final at the host's first other FF-A call. After that: same major, minor >=
-  negotiated: the negotiated version; lower minor: NOT_SUPPORTED.
+  Major other than 1, or bit 31 set: NOT_SUPPORTED in w0 (D-VERSION-SCHEMA). The answer is
+  the negotiated version (D-VERSION-RETURN).
+- Negotiation is final at the host's first other FF-A call (D-VERSION-FINAL). After that:
+  same major, minor >= negotiated: the negotiated version; lower minor: NOT_SUPPORTED.
 - State: one atomic word (negotiated version + final bit) read lock-free on every call; the
   rare negotiation path is serialised by a spin lock. A call racing with a negotiation on
   another CPU gets FFA_ERROR(BUSY).
@@ -253,13 +176,16 @@ validation path allocates nothing; the ownership map and the descriptor buffer a
 once at boot. The SMC conduit is per call (`&mut`), so each CPU uses its own.
 ";
 
-const MEMORY_TEXT: &str = "\
+/// The mailbox and memory section, with the limits of [`crate::budget`].
+fn write_memory(w: &mut impl fmt::Write) -> fmt::Result {
+    let text = alloc::format!(
+        "\
 ## Mailbox, partition discovery and memory sharing
 
 Code: `ffa/mailbox.rs`, `ffa/mem.rs`, `ffa/descriptor.rs`, `ownership.rs`.
 
-**Two instances, one ID (T1).** The host and the hypervisor are both endpoint 0 at the
-SPMC, which knows one RX/TX pair for ID 0: the hypervisor's, two 4 KiB pages in the
+**Two instances, one ID (D-ONE-ID).** The host and the hypervisor are both endpoint 0 at the
+SPMC, which knows one RX/TX pair for ID 0: the hypervisor's, two {mailbox} KiB pages in the
 carve-out (`ffa_platform.rs`, in BSS; the host cannot reach them). The host's pair is
 never given to the SPMC; the proxy copies between the pairs. The SPMC never sees a host
 buffer address and never reads a buffer the host can still write.
@@ -270,16 +196,16 @@ FFA_VERSION has happened by then, so the SPMC sees VERSION first from ID 0, and 
 wants bigger buffers fails the host's map (NO_MEMORY) instead of the boot. The pair stays
 registered for good; a host FFA_RXTX_UNMAP only unpins the host's pages.
 
-**The host's pair.** FFA_RXTX_MAP_64 and _32 (the same call with 32-bit addresses; it costs
-nothing). FFA_FEATURES(FFA_RXTX_MAP) answers w2[1:0] = 0 (4 KiB) and, from v1.2, w2[31:16]
-= 1 (at most one page): each buffer must be exactly one page (page count 1), 4 KiB-aligned,
-TX != RX, Owned host RAM that the EL2 map covers (not the carve-out, Secure or firmware
-memory, MMIO, a shared page). INVALID_PARAMETERS for a bad address, size or alignment;
-DENIED for a page in use or a second map. The pages become SharedWithHyp (pinned) until
-FFA_RXTX_UNMAP (w1 = 0; INVALID_PARAMETERS if nothing is mapped). A host with 16 KiB or 64
-KiB pages maps 4 or 16 pages and is refused: not supported.
+**The host's pair (D-RXTX-MAP).** FFA_RXTX_MAP_64 and _32 (the same call with 32-bit
+addresses; it costs nothing). FFA_FEATURES(FFA_RXTX_MAP) answers w2[1:0] = 0 (4 KiB) and,
+from v1.2, w2[31:16] = 1 (at most one page): each buffer must be exactly one page (page count
+1), 4 KiB-aligned, TX != RX, Owned host RAM that the EL2 map covers (not the carve-out, Secure
+or firmware memory, MMIO, a shared page). INVALID_PARAMETERS for a bad address, size or
+alignment; DENIED for a page in use or a second map. The pages become SharedWithHyp (pinned)
+until FFA_RXTX_UNMAP (w1 = 0; INVALID_PARAMETERS if nothing is mapped). A host with 16 KiB or
+64 KiB pages maps 4 or 16 pages and is refused: not supported.
 
-**RX ownership (T10).** The host's RX is full after a successful non-count
+**RX ownership (D-RX-OWNERSHIP).** The host's RX is full after a successful non-count
 FFA_PARTITION_INFO_GET until the host's FFA_RX_RELEASE, which is emulated and never
 forwarded (DENIED if nothing is mapped or the RX is not full). The hypervisor's RX is
 released at the SPMC right after the copy, and only when the SPMC filled it. OP-TEE 4.10
@@ -288,66 +214,136 @@ nothing after an error, and when the SPMC later answers BUSY it releases its RX 
 retries.
 
 **FFA_PARTITION_INFO_GET.** Count-only (v1.1+, w5 bit 0) needs no buffer and is forwarded.
-Otherwise: DENIED without mapped buffers, BUSY while the host's RX is full; the SPMC's
-descriptors (8 bytes at v1.0, 24 from v1.1, count x size <= 4 KiB, else ABORTED) are copied
-into the host's RX. FFA_PARTITION_INFO_GET_REGS (v1.2) is registers only and forwarded after
-the checks.
+Otherwise: DENIED without mapped buffers, BUSY while the host's RX is full (D-NO-RX); the
+SPMC's descriptors (8 bytes at v1.0, 24 from v1.1, count x size <= {mailbox} KiB, else
+ABORTED) are copied into the host's RX. FFA_PARTITION_INFO_GET_REGS (v1.2) is registers only
+and forwarded after the checks.
 
 **FFA_MEM_SHARE / FFA_MEM_RECLAIM.** The fragment is copied from the host's TX into
-hypervisor memory once and only the copy is validated (T6) for the negotiated version:
-sender 0, handle 0, flags 0, Normal WB/NC memory with the NS bit clear, 1-4 Secure
-receivers with RO/RW access, offsets and lengths inside the fragment with overflow-safe
-arithmetic, 1-255 page-aligned, non-empty, non-wrapping constituents whose sum is the total
-page count. The constituents are claimed Owned -> SharedWithSecure all or nothing (a page
-that is not host RAM: INVALID_PARAMETERS; in use, the mailbox, or named twice: DENIED), then
-the copy is written to the hypervisor's TX and the call forwarded. SUCCESS records handle ->
-pages in the ownership map (the pages' tag); an error returns them to Owned. RECLAIM is
-forwarded only for a recorded handle (else INVALID_PARAMETERS) and returns the recorded
-pages to Owned only when the SPMC answers SUCCESS.
+hypervisor memory once and only the copy is validated (D-COPY-ONCE) for the negotiated
+version: sender 0, handle 0, flags 0, Normal WB/NC memory with the NS bit clear, 1-{receivers}
+Secure receivers with RO/RW access, offsets and lengths inside the fragment with
+overflow-safe arithmetic, 1-{constituents} page-aligned, non-empty, non-wrapping constituents
+whose sum is the total page count. The constituents are claimed Owned -> SharedWithSecure all
+or nothing (a page that is not host RAM: INVALID_PARAMETERS; in use, the mailbox, or named
+twice: DENIED), then the copy is written to the hypervisor's TX and the call forwarded.
+SUCCESS records handle -> pages in the ownership map (the pages' tag); an error returns them
+to Owned. RECLAIM is forwarded only for a recorded handle (else INVALID_PARAMETERS) and
+returns the recorded pages to Owned only when the SPMC answers SUCCESS (D-RECLAIM).
 
-**Fragments.** A SHARE or LEND whose fragment length is below its total length is checked
-fragment by fragment: the first must hold the header, the receivers, the composite and whole
-constituents; each FFA_MEM_FRAG_TX whole constituents only; every fragment is copied,
-validated and its pages claimed before it is forwarded through the hypervisor's TX, and the
-composite's page total is checked before the last one goes. A refused later fragment aborts
-the transaction with FFA_MEM_RECLAIM. One fragmented transaction at a time (BUSY); RECLAIM of
-it before it is complete: DENIED.
+**Fragments (D-FRAGMENTS).** A SHARE or LEND whose fragment length is below its total length
+is checked fragment by fragment: the first must hold the header, the receivers, the
+composite and whole constituents; each FFA_MEM_FRAG_TX whole constituents only; every
+fragment is copied, validated and its pages claimed before it is forwarded through the
+hypervisor's TX, and the composite's page total is checked before the last one goes. A
+refused later fragment aborts the transaction with FFA_MEM_RECLAIM. One fragmented
+transaction at a time (BUSY); RECLAIM of it before it is complete: DENIED.
 
-**Bounds.** Fragments of at most 4 KiB, transactions of at most 8 384 bytes, at most 256 live
-transactions, 4 receivers, 512 constituents, 1024 ownership runs:
-NO_MEMORY beyond. Host RAM on QEMU is 262 144 pages; the ownership map stores only runs of
-non-Owned pages (a sorted vector of fixed capacity, about 32 KiB).
+**Bounds (D-MEM-BOUNDS).** Fragments of at most {mailbox} KiB, transactions of at most
+{descriptor} bytes, at most {transactions} live transactions, {receivers} receivers,
+{constituents} constituents, {runs} ownership runs: NO_MEMORY beyond. Host RAM on QEMU is
+262 144 pages; the ownership map stores only runs of non-Owned pages (a sorted vector of
+fixed capacity). The numbers are the constants of `hypervisor/src/budget.rs`.
 
-**FFA_MEM_LEND** takes the same path as SHARE, but its pages become LentToSecure and leave
-the host's stage 2 (break-before-make, `tlbi ipas2e1is` + `tlbi vmalle1is`) before the SPMC
-hears of them; a host access is a stage-2 fault injected as a synchronous external abort;
-they come back on RECLAIM SUCCESS or a refused LEND.
+**FFA_MEM_LEND (D-LEND)** takes the same path as SHARE, but its pages become LentToSecure and
+leave the host's stage 2 (break-before-make, `tlbi ipas2e1is` + `tlbi vmalle1is`) before the
+SPMC hears of them; a host access is a stage-2 fault injected as a synchronous external
+abort; they come back on RECLAIM SUCCESS or a refused LEND.
 
 **Not implemented, blocked (NOT_SUPPORTED, FFA_FEATURES agrees).** FFA_MEM_DONATE,
-FFA_MEM_FRAG_RX from the host (it is the receiver's side), FFA_MEM_RETRIEVE_*, FFA_MSG_SEND2 (the SPMC would read ID 0's TX: needs a checked copy of
-the message header).
+FFA_MEM_FRAG_RX from the host (it is the receiver's side), FFA_MEM_RETRIEVE_*, FFA_MSG_SEND2
+(the SPMC would read ID 0's TX: needs a checked copy of the message header; D-NO-INDIRECT).
 
 **Audit.** HVC 0xc600_0001 with an FF-A function ID in x1 (0 for all) returns forwarded,
 emulated, rejected, not supported and refused replies in x1-x5 (`hvc.rs`); the hypervisor
 prints the same per function at the host's SYSTEM_OFF or SYSTEM_RESET.
 
-**What Linux 7.2 does through the proxy** (Debian's arm64 kernel and OP-TEE 4.10, measured):
+**What Linux 7.2 does through the proxy** (Debian's arm64 kernel and OP-TEE 4.10, measured
+before FFA_MEM_LEND was emulated):
 FFA_VERSION(1.2) -> 1.2; FFA_ID_GET -> 0; FFA_FEATURES(RXTX_MAP_64) -> 4 KiB, 1 page;
-FFA_RXTX_MAP_64(1 page) -> SUCCESS; FFA_FEATURES of MEM_LEND_64 (not supported), MEM_SHARE_64
-(SUCCESS), DIRECT_REQ2 and DIRECT_RESP2 (not supported), NOTIFICATION_BITMAP_CREATE
-(forwarded, SUCCESS); FFA_NOTIFICATION_BITMAP_CREATE(0, 4 vCPUs); FFA_FEATURES of SRI (SGI 8)
-and NPI (not supported), PARTITION_INFO_GET_REGS (not supported by OP-TEE);
-FFA_PARTITION_INFO_GET count-only -> 1, then the full call -> 1 x 24 bytes, FFA_RX_RELEASE;
-then the OP-TEE driver: FFA_MSG_SEND_DIRECT_REQ (version, capabilities), FFA_NOTIFICATION_BIND,
-two FFA_MEM_SHARE_64 of one page each (112-byte v1.2 descriptors, SPMC handles
-0x1000_0000_0000 and _0001), FFA_MEM_RECLAIM of the first. No rejection.
-";
+FFA_RXTX_MAP_64(1 page) -> SUCCESS; FFA_FEATURES of MEM_LEND_64 (not supported then),
+MEM_SHARE_64 (SUCCESS), DIRECT_REQ2 and DIRECT_RESP2 (not supported),
+NOTIFICATION_BITMAP_CREATE (forwarded, SUCCESS); FFA_NOTIFICATION_BITMAP_CREATE(0, 4 vCPUs);
+FFA_FEATURES of SRI (SGI 8) and NPI (not supported), PARTITION_INFO_GET_REGS (not supported
+by OP-TEE); FFA_PARTITION_INFO_GET count-only -> 1, then the full call -> 1 x 24 bytes,
+FFA_RX_RELEASE; then the OP-TEE driver: FFA_MSG_SEND_DIRECT_REQ (version, capabilities),
+FFA_NOTIFICATION_BIND, two FFA_MEM_SHARE_64 of one page each (112-byte v1.2 descriptors, SPMC
+handles 0x1000_0000_0000 and _0001), FFA_MEM_RECLAIM of the first. No rejection.
+",
+        mailbox = MAILBOX_SIZE / 1024,
+        receivers = MAX_RECEIVERS,
+        constituents = MAX_CONSTITUENTS,
+        descriptor = Thousands(MAX_DESCRIPTOR),
+        transactions = MAX_TRANSACTIONS,
+        runs = OWNERSHIP_RUNS,
+    );
+    write!(w, "{}", Linked(&text))
+}
+
+/// A number with a space between thousands, as the rest of the documentation writes them.
+struct Thousands(usize);
+
+impl fmt::Display for Thousands {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 >= 1000 {
+            write!(f, "{} {:03}", Thousands(self.0 / 1000), self.0 % 1000)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+/// Text with each decision ID (`D-` and capitals, digits and dashes) made a link to its
+/// section of `docs/ffa-decisions.md`.
+struct Linked<'a>(&'a str);
+
+impl fmt::Display for Linked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some((before, id, after)) = next_decision(rest) {
+            f.write_str(before)?;
+            write!(f, "[{id}](ffa-decisions.md#{})", id.to_ascii_lowercase())?;
+            rest = after;
+        }
+        f.write_str(rest)
+    }
+}
+
+/// The first decision ID in `text`: (text before it, the ID, text after it).
+fn next_decision(text: &str) -> Option<(&str, &str, &str)> {
+    let mut from = 0;
+    while let Some(at) = text[from..].find("D-").map(|i| from + i) {
+        let starts_word = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-');
+        let len = text[at + 2..]
+            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-'))
+            .unwrap_or(text.len() - at - 2);
+        let id = text[at..at + 2 + len].trim_end_matches('-');
+        if starts_word && id.len() > 2 {
+            return Some((&text[..at], id, &text[at + id.len()..]));
+        }
+        from = at + 2;
+    }
+    None
+}
+
+/// Every decision ID named in `text`.
+pub(super) fn decisions_in(mut text: &str) -> alloc::vec::Vec<&str> {
+    let mut ids = alloc::vec::Vec::new();
+    while let Some((_, id, after)) = next_decision(text) {
+        ids.push(id);
+        text = after;
+    }
+    ids
+}
 
 const TESTING_TEXT: &str = "\
 ## Tests
 
-- `cargo test -p hypervisor ffa`: unit tests against a scripted mock SPMC, written from the
-  reference's register layouts (not from this table), and property tests (proptest, 4096
+- `cargo test -p hypervisor ffa`: unit tests against a scripted mock SPMC, written from
+  DEN0077's register layouts independently of this table, and property tests (proptest, 4096
   cases; `PROPTEST_CASES=1000000 cargo test -p hypervisor proptests` for a long run).
 - `cargo test -p hypervisor mailbox_tests`, `descriptor`, `ownership`: the mailbox, partition
   discovery and memory sharing against a model of OP-TEE's SPMC with a simulated physical
@@ -404,7 +400,7 @@ impl fmt::Display for Until {
     }
 }
 
-struct Ids<'a>(&'a Abi);
+struct Ids<'a>(&'a Row);
 
 impl fmt::Display for Ids<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -527,6 +523,49 @@ mod tests {
                 abi.name
             );
             assert!(!abi.note.is_empty(), "{} has no note", abi.name);
+            assert!(
+                abi.note.len() <= 160 && !abi.note.contains("  "),
+                "{}: a note is one line; reasons go to docs/ffa-decisions.md",
+                abi.name
+            );
         }
+    }
+
+    /// Every decision a note or the generated policy names is stated in
+    /// `docs/ffa-decisions.md` (as a `### D-...` heading, the link's target).
+    #[test]
+    fn every_decision_named_is_defined() {
+        let decisions = include_str!("../../../../docs/ffa-decisions.md");
+        let mut policy = String::new();
+        write_policy_markdown(&mut policy).unwrap();
+        let mut named = 0;
+        for text in TABLE.iter().map(|abi| abi.note).chain([policy.as_str()]) {
+            for id in decisions_in(text) {
+                assert!(
+                    decisions.contains(&format!("\n### {id}\n")),
+                    "{id} is not defined in docs/ffa-decisions.md"
+                );
+                named += 1;
+            }
+        }
+        assert!(named > 40);
+        for tag in ["§4.1", "reference", "the issue", "T10", "T1)"] {
+            assert!(
+                !policy.contains(tag),
+                "the policy points outside the repository: {tag}"
+            );
+        }
+    }
+
+    #[test]
+    fn decision_ids_are_found_and_linked() {
+        assert_eq!(
+            decisions_in("(D-ID-FIELD, D-NO-RX). NOD-X D-"),
+            ["D-ID-FIELD", "D-NO-RX"]
+        );
+        assert_eq!(
+            format!("{}", Linked("as D-LEND.")),
+            "as [D-LEND](ffa-decisions.md#d-lend)."
+        );
     }
 }

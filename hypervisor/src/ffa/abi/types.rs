@@ -4,7 +4,7 @@
 use core::fmt;
 
 /// The host's FF-A endpoint ID. The host is the only normal-world endpoint and shares ID 0 with
-/// the hypervisor at the SPMC (reference T1).
+/// the hypervisor at the SPMC (D-ONE-ID in `docs/ffa-decisions.md`).
 pub const HOST_ID: u16 = 0;
 
 // The validator checks "names the caller" fields with the same masks as MBZ fields, which is
@@ -356,8 +356,27 @@ pub enum Policy {
     Block,
 }
 
-/// The replies the SPMC may give to a forwarded call, and which registers of `FFA_SUCCESS`
-/// the call defines. Anything else becomes `FFA_ERROR(ABORTED)` for the host.
+/// A reply the SPMC may give to a forwarded call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// `FFA_ERROR`: `w1` target info, `w2` status.
+    Error,
+    /// `FFA_SUCCESS_32/64` defining these registers (`xN` for `N` in the list).
+    Success(&'static [u8]),
+    /// `FFA_MSG_SEND_DIRECT_RESP_32/64`: `w1` IDs, `w2` flags, `x3`..`x7` payload.
+    DirectResp,
+    /// `FFA_MSG_SEND_DIRECT_RESP2`: `w1` IDs, `x4`..`x17` payload.
+    DirectResp2,
+    /// `FFA_INTERRUPT`: `w1` target info, `w2` interrupt ID.
+    Interrupt,
+    /// `FFA_YIELD`: `w1` target info, `w2`/`w3` timeout.
+    Yield,
+    /// `FFA_MSG_WAIT_32`: `w1` target info (an SP that waits after `FFA_RUN`).
+    MsgWait,
+}
+
+/// A row's [`Reply`] list folded into bit sets, as the compiler uses it. Anything outside
+/// it becomes `FFA_ERROR(ABORTED)` for the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Replies {
     /// Bit set of `Replies::ERROR` ... `Replies::MSG_WAIT`.
@@ -367,41 +386,55 @@ pub struct Replies {
 }
 
 impl Replies {
-    /// `FFA_ERROR`: `w1` target info, `w2` status.
+    /// [`Reply::Error`].
     pub const ERROR: u8 = 1 << 0;
-    /// `FFA_SUCCESS_32/64` with `success_regs`.
+    /// [`Reply::Success`].
     pub const SUCCESS: u8 = 1 << 1;
-    /// `FFA_MSG_SEND_DIRECT_RESP_32/64`: `w1` IDs, `w2` flags, `x3`..`x7` payload.
+    /// [`Reply::DirectResp`].
     pub const DIRECT_RESP: u8 = 1 << 2;
-    /// `FFA_MSG_SEND_DIRECT_RESP2`: `w1` IDs, `x4`..`x17` payload.
+    /// [`Reply::DirectResp2`].
     pub const DIRECT_RESP2: u8 = 1 << 3;
-    /// `FFA_INTERRUPT`: `w1` target info, `w2` interrupt ID.
+    /// [`Reply::Interrupt`].
     pub const INTERRUPT: u8 = 1 << 4;
-    /// `FFA_YIELD`: `w1` target info, `w2`/`w3` timeout.
+    /// [`Reply::Yield`].
     pub const YIELD: u8 = 1 << 5;
-    /// `FFA_MSG_WAIT_32`: `w1` target info (an SP that waits after `FFA_RUN`).
+    /// [`Reply::MsgWait`].
     pub const MSG_WAIT: u8 = 1 << 6;
 
-    pub(super) const NONE: Replies = Replies {
-        kinds: 0,
-        success_regs: 0,
-    };
-
-    /// `FFA_ERROR` or `FFA_SUCCESS` with registers `regs` (bit n = xN).
-    pub(super) const fn success(regs: u32) -> Replies {
-        Replies {
-            kinds: Replies::ERROR | Replies::SUCCESS,
-            success_regs: regs,
+    /// The bit sets of a reply list.
+    pub const fn of(list: &[Reply]) -> Replies {
+        let mut r = Replies {
+            kinds: 0,
+            success_regs: 0,
+        };
+        let mut i = 0;
+        while i < list.len() {
+            r.kinds |= match list[i] {
+                Reply::Error => Replies::ERROR,
+                Reply::Success(regs) => {
+                    let mut k = 0;
+                    while k < regs.len() {
+                        assert!(regs[k] >= 1 && regs[k] <= 17, "x1..x17");
+                        r.success_regs |= 1 << regs[k];
+                        k += 1;
+                    }
+                    Replies::SUCCESS
+                }
+                Reply::DirectResp => Replies::DIRECT_RESP,
+                Reply::DirectResp2 => Replies::DIRECT_RESP2,
+                Reply::Interrupt => Replies::INTERRUPT,
+                Reply::Yield => Replies::YIELD,
+                Reply::MsgWait => Replies::MSG_WAIT,
+            };
+            i += 1;
         }
+        r
     }
 }
 
-/// Bits x2..=x7.
-pub(super) const X2_X7: u32 = 0b1111_1100;
-
-/// One row of the table.
+/// One row of the table: one FF-A function number.
 #[derive(Clone, Copy, Debug)]
-pub struct Abi {
+pub struct Row {
     /// The spec's name, without `_32`/`_64`.
     pub name: &'static str,
     /// Function number, bits [7:0] of the function ID (0x60..=0xFF).
@@ -412,22 +445,21 @@ pub struct Abi {
     pub since: Version,
     /// The last version that defines it (`None`: still defined in v1.2).
     pub until: Option<Version>,
-    /// The spec section it follows, and the implementations it was checked against.
-    /// (Documentation only: not in the firmware image.)
-    #[cfg(not(target_os = "none"))]
+    /// The DEN0077 section it follows, and the implementations it was checked against
+    /// (their tags are listed in `docs/ffa-decisions.md`).
     pub spec: &'static str,
     /// Register schema of the call.
     pub fields: &'static [Field],
     /// What the proxy does.
     pub policy: Policy,
-    /// Replies accepted from the SPMC (forwarded rows only).
-    pub replies: Replies,
-    /// Decisions and their reasons. (Documentation only: not in the firmware image.)
-    #[cfg(not(target_os = "none"))]
+    /// Replies accepted from the SPMC.
+    pub replies: &'static [Reply],
+    /// One line: what the proxy does and the decisions (`D-...` in `docs/ffa-decisions.md`)
+    /// behind it.
     pub note: &'static str,
 }
 
-impl Abi {
+impl Row {
     /// The function ID in convention `conv`.
     pub const fn function_id(&self, conv: Conv) -> u32 {
         match conv {

@@ -3,6 +3,8 @@
 
 use core::fmt;
 
+use ffa_spec::status;
+
 /// The host's FF-A endpoint ID. The host is the only normal-world endpoint and shares ID 0 with
 /// the hypervisor at the SPMC (D-ONE-ID in `docs/ffa-decisions.md`).
 pub const HOST_ID: u16 = 0;
@@ -11,68 +13,31 @@ pub const HOST_ID: u16 = 0;
 // only right because the host's ID is 0. Changing HOST_ID needs a comparison in `validate`.
 const _: () = assert!(HOST_ID == 0);
 
-/// Well-known function IDs that the proxy's own code uses (replies, probing, emulation).
-pub mod fid {
-    /// `FFA_ERROR` (SMC32 only up to v1.2).
-    pub const ERROR: u32 = 0x8400_0060;
-    /// `FFA_SUCCESS`, SMC32 convention.
-    pub const SUCCESS_32: u32 = 0x8400_0061;
-    /// `FFA_SUCCESS`, SMC64 convention.
-    pub const SUCCESS_64: u32 = 0xC400_0061;
-    /// `FFA_INTERRUPT`.
-    pub const INTERRUPT: u32 = 0x8400_0062;
-    /// `FFA_VERSION`.
-    pub const VERSION: u32 = 0x8400_0063;
-    /// `FFA_FEATURES`.
-    pub const FEATURES: u32 = 0x8400_0064;
-    /// `FFA_RX_RELEASE`.
-    pub const RX_RELEASE: u32 = 0x8400_0065;
-    /// `FFA_RXTX_MAP`, SMC64.
-    pub const RXTX_MAP_64: u32 = 0xC400_0066;
-    /// `FFA_ID_GET`.
-    pub const ID_GET: u32 = 0x8400_0069;
-    /// `FFA_MSG_WAIT` (as a reply to `FFA_RUN`).
-    pub const MSG_WAIT: u32 = 0x8400_006B;
-    /// `FFA_YIELD`.
-    pub const YIELD: u32 = 0x8400_006C;
-    /// `FFA_MSG_SEND_DIRECT_RESP`, SMC32.
-    pub const DIRECT_RESP_32: u32 = 0x8400_0070;
-    /// `FFA_MSG_SEND_DIRECT_RESP`, SMC64.
-    pub const DIRECT_RESP_64: u32 = 0xC400_0070;
-    /// `FFA_MSG_SEND_DIRECT_RESP2` (v1.2, SMC64 only).
-    pub const DIRECT_RESP2: u32 = 0xC400_008E;
-    /// `FFA_MEM_LEND`, SMC32 convention (SMC64: bit 30 set).
-    pub const MEM_LEND_32: u32 = 0x8400_0072;
-    /// `FFA_MEM_RECLAIM`.
-    pub const MEM_RECLAIM: u32 = 0x8400_0077;
-    /// `FFA_MEM_FRAG_RX` (a reply to a fragmented transaction).
-    pub const MEM_FRAG_RX: u32 = 0x8400_007A;
-    /// `FFA_SPM_ID_GET`.
-    pub const SPM_ID_GET: u32 = 0x8400_0085;
-}
+/// FF-A function IDs, from the `ffa-spec` crate (the one place they are typed).
+pub use ffa_spec::fid;
 
 /// FF-A status codes carried in `w2` of `FFA_ERROR` (and, for `FFA_VERSION`, in `w0`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i32)]
 pub enum Status {
     /// The ABI or feature is not implemented, not offered to this caller, or not in its version.
-    NotSupported = -1,
+    NotSupported = status::NOT_SUPPORTED,
     /// A field check failed.
-    InvalidParameters = -2,
+    InvalidParameters = status::INVALID_PARAMETERS,
     /// Out of memory.
-    NoMemory = -3,
+    NoMemory = status::NO_MEMORY,
     /// Try again: the proxy is in the middle of a version negotiation on another CPU.
-    Busy = -4,
+    Busy = status::BUSY,
     /// Interrupted.
-    Interrupted = -5,
+    Interrupted = status::INTERRUPTED,
     /// Denied.
-    Denied = -6,
+    Denied = status::DENIED,
     /// Retry.
-    Retry = -7,
+    Retry = status::RETRY,
     /// The SPMC's reply did not fit the ABI; the proxy dropped it.
-    Aborted = -8,
+    Aborted = status::ABORTED,
     /// No data.
-    NoData = -9,
+    NoData = status::NO_DATA,
 }
 
 impl Status {

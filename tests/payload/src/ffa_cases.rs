@@ -1,4 +1,4 @@
-//! The FF-A conformance matrix (issue 3, "Conformance on the real stack"): the payload, as
+//! The FF-A conformance matrix on the real stack: the payload, as
 //! the host, calls OP-TEE 4.10 through the hypervisor's FF-A proxy and checks every answer.
 //!
 //! One line per case, then a per-ABI tally and the summary:
@@ -20,7 +20,7 @@
 //! | `not-supported.*` | return interfaces, Secure-only and unimplemented ABIs, IDs not in v1.2: FFA_ERROR(NOT_SUPPORTED), nothing forwarded |
 //! | `good.mem-lend-*` | FFA_MEM_LEND to OP-TEE: SUCCESS; the lent page is gone from the payload's stage 2 (a load and a store take a synchronous external abort at the payload's own EL1 vector, and the store does not land); a second LEND or SHARE of it is DENIED; after RECLAIM the page is back with its contents |
 //! | `good.mem-frag-*` | a share sent in two fragments (FFA_MEM_SHARE with the fragment length below the total, the SPMC's FFA_MEM_FRAG_RX, FFA_MEM_FRAG_TX): SUCCESS with the handle of the FRAG_RX, then RECLAIM; FRAG_TX without a transaction in progress: INVALID_PARAMETERS from EL2 |
-//! | `attack.*` | the TX-rewrite race (T6): CPU 1 rewrites the descriptor while the boot CPU shares; every answer SUCCESS or a refusal, the audit counters match them exactly, and the page shares cleanly afterwards |
+//! | `attack.*` | the TX-rewrite race (D-COPY-ONCE in `docs/ffa-decisions.md`): CPU 1 rewrites the descriptor while the boot CPU shares; every answer SUCCESS or a refusal, the audit counters match them exactly, and the page shares cleanly afterwards |
 //! | `bad.*` | every MBZ field of every validated ABI ([`crate::ffa_spec::BAD_ABIS`]) at its lowest bit, highest bit and all ones: FFA_ERROR(INVALID_PARAMETERS), nothing forwarded |
 //!
 //! **Proof that nothing bad was forwarded.** Around every case the payload reads the proxy's
@@ -560,7 +560,7 @@ fn summary(m: &Matrix) {
 
 /// FFA_VERSION and the first calls. Returns whether v1.2 was negotiated.
 fn negotiate(m: &mut Matrix) -> bool {
-    // §4.1 #2 (decision: Xen): a call before any FFA_VERSION gets NOT_SUPPORTED.
+    // D-BEFORE-VERSION (as Xen): a call before any FFA_VERSION gets NOT_SUPPORTED.
     m.smc(
         "id-get",
         format_args!("good.id-get.before-version"),
@@ -578,7 +578,7 @@ fn negotiate(m: &mut Matrix) -> bool {
     if r[0] as u32 != VERSION_1_2 {
         return false;
     }
-    // Not final until another FF-A call: asking again is allowed (§4.1 #3).
+    // Not final until another FF-A call: asking again is allowed (D-VERSION-FINAL).
     m.smc(
         "version",
         format_args!("good.version.1-2-again"),
@@ -601,9 +601,9 @@ fn negotiate(m: &mut Matrix) -> bool {
             })
         },
     );
-    // Negotiation is final now (§4.1 #3). A higher minor gets the proxy's version (the
-    // caller then speaks 1.2); a lower minor and any other major get NOT_SUPPORTED (issue 3
-    // §3; docs/ffa-policy.md "Version negotiation").
+    // Negotiation is final now (D-VERSION-FINAL). A higher minor gets the proxy's version
+    // (the caller then speaks 1.2); a lower minor and any other major get NOT_SUPPORTED
+    // (docs/ffa-policy.md "Version negotiation").
     m.smc(
         "version",
         format_args!("good.version.1-3-after-final"),
@@ -717,7 +717,7 @@ fn mailbox(m: &mut Matrix) {
         Audit::Refused,
         |r| error(r, status::INVALID_PARAMETERS),
     );
-    // §4.1 #9: BUSY (pKVM) or DENIED (Xen) without an RX buffer.
+    // D-NO-RX: BUSY (pKVM) or DENIED (Xen) without an RX buffer.
     m.smc(
         "partition-info-get",
         format_args!("good.partition-info-get.nothing-mapped"),
@@ -838,7 +838,7 @@ fn mailbox(m: &mut Matrix) {
             "fallback"
         }
     );
-    // The RX is the host's until it releases it (T10).
+    // The RX is the host's until it releases it (D-RX-OWNERSHIP).
     m.smc(
         "partition-info-get",
         format_args!("good.partition-info-get.rx-still-full"),
@@ -1287,7 +1287,7 @@ fn direct(m: &mut Matrix) {
             fail => fail,
         },
     );
-    // The host never responds (issue 3 §5).
+    // The host never responds: FFA_MSG_SEND_DIRECT_RESP is blocked.
     for (key, resp, flags) in [
         ("direct-resp-32", fid::MSG_SEND_DIRECT_RESP_32, 0u64),
         ("direct-resp-64", fid::MSG_SEND_DIRECT_RESP_64, 0),
@@ -1361,7 +1361,7 @@ fn notifications(m: &mut Matrix) {
         Audit::Forwarded,
         ok,
     );
-    // OP-TEE: a bound bit cannot be bound again; per-vCPU binds are DENIED (§4.1 #5: the
+    // OP-TEE: a bound bit cannot be bound again; per-vCPU binds are DENIED (D-NOTIF-VCPU: the
     // flag is the spec's, so the proxy forwards it and the SPMC decides).
     m.smc(
         "notif-bind",
@@ -1378,8 +1378,8 @@ fn notifications(m: &mut Matrix) {
         |r| error(r, status::DENIED),
     );
     // The sender of a host-bound notification can only be a Secure partition: the host is
-    // the only normal-world endpoint. OP-TEE does not check this (issue 3), so the proxy
-    // must: INVALID_PARAMETERS from EL2 (HF SPMC rule, reference §3.3).
+    // the only normal-world endpoint. OP-TEE does not check this, so the proxy must:
+    // INVALID_PARAMETERS from EL2 (Hafnium's SPMC rule; D-SECURE-PEER).
     // One bit each, so that a wrongly forwarded bind cannot turn the next case into DENIED.
     let sender_bits = [("host", 0u64, 11), ("vm-1", 1, 12), ("vm-7fff", 0x7FFF, 13)];
     for (label, sender, bit) in sender_bits {
@@ -1529,7 +1529,7 @@ fn hygiene(m: &mut Matrix) {
     );
     let bind = call(fid::NOTIFICATION_BIND, &[sp << 16, 0, 1 << 12, 0]);
     // SMCCC reserves non-zero SMC immediates: SMCCC NOT_SUPPORTED, nothing forwarded
-    // (issue 3 §4, T18; the newest pKVM).
+    // (D-SMCCC-HYGIENE; the newest pKVM).
     for (conduit, imm) in [
         (Conduit::SmcImm1, "1"),
         (Conduit::SmcImmTop, "8000"),
@@ -1690,7 +1690,7 @@ fn bad_calls(m: &mut Matrix) {
     });
 }
 
-/// T6 on the real stack: while the boot CPU shares `page` with OP-TEE again and again, CPU 1
+/// D-COPY-ONCE on the real stack: while the boot CPU shares `page` with OP-TEE again and again, CPU 1
 /// rewrites the descriptor's constituent address in the TX buffer between `page` and a
 /// carve-out page. The hypervisor copies the fragment once and checks only the copy, so each
 /// call is answered as one consistent descriptor: SUCCESS (the copy named `page`; reclaimed

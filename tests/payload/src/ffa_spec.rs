@@ -2,11 +2,11 @@
 //! proxy validates, the fields that must be zero, from which the bad-call cases are
 //! generated.
 //!
-//! Everything here is written from the spec notes (`../shared/docs/ffa-reference.md` §4
-//! register layouts, §4.1 decisions, §8 traps; issue 3's field list), **not** from the
-//! hypervisor's ABI table: a test that asked the proxy's table what to expect would prove
-//! nothing. Function IDs and status codes are DEN0077's (the same numbers as Linux's
-//! `arm_ffa.h`, Xen's `ffa_private.h` and Hafnium's `ffa.h`, which agree).
+//! Everything here is written from DEN0077's register layouts and the proxy's decisions as
+//! `docs/ffa-decisions.md` states them (`D-...` below), **not** from the hypervisor's ABI
+//! table: a test that asked the proxy's table what to expect would prove nothing. Only the
+//! numbers are shared: function IDs and status codes come from the `ffa-spec` crate (DEN0077's
+//! numbers, the same as Linux's `arm_ffa.h`, Xen's `ffa_private.h` and Hafnium's `ffa.h`).
 //!
 //! A bad-call case is a valid call (the ABI's base registers) with exactly one field made
 //! non-zero, three times per field: its lowest bit, its highest bit, all its bits (one case
@@ -125,7 +125,7 @@ pub struct BadAbi {
     pub base: fn(&Ctx) -> Regs,
     /// The fields that must be zero (IDs that name the caller, SBZ/MBZ fields, refused flags).
     pub fields: &'static [Field],
-    /// SMC32: bits [63:32] of x1-x7 must be zero too (issue 3; reference T3).
+    /// SMC32: bits [63:32] of x1-x7 must be zero too (D-SMC32-UPPER).
     pub upper_halves: bool,
     /// x8-x17 are not defined by this ABI: MBZ at v1.2.
     pub high_regs: bool,
@@ -257,7 +257,7 @@ fn base_mem_reclaim(_: &Ctx) -> Regs {
 
 const W1_TO_W7: &[Field] = &[w(1), w(2), w(3), w(4), w(5), w(6), w(7)];
 
-/// Every ABI whose fields the proxy validates (issue 3 deliverable 2; reference §4).
+/// Every ABI whose fields the proxy validates (DEN0077's layouts, the decisions named).
 pub static BAD_ABIS: &[BadAbi] = &[
     BadAbi {
         key: "version",
@@ -276,7 +276,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         // A caller of any version may ask: x8-x17 are not part of FFA_VERSION's contract.
         high_regs: false,
         answer: BadAnswer::VersionNotSupported,
-        source: "DEN0077 FFA_VERSION: w1[31] MBZ, w2-w7 SBZ; errors in w0 (reference §4, T5)",
+        source: "DEN0077 FFA_VERSION: w1[31] MBZ, w2-w7 SBZ; errors in w0 (D-VERSION-SCHEMA)",
     },
     BadAbi {
         key: "features",
@@ -293,7 +293,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "DEN0077 FFA_FEATURES: w2 only for MEM_RETRIEVE_REQ, w3-w7 SBZ (reference §4, T13)",
+        source: "DEN0077 FFA_FEATURES: w2 only for MEM_RETRIEVE_REQ, w3-w7 SBZ (D-FEATURES)",
     },
     BadAbi {
         key: "features-feature-id",
@@ -306,7 +306,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: false,
         high_regs: false,
         answer: BadAnswer::InvalidParameters,
-        source: "issue 3 §4: feature IDs forwarded with bits[30:8] and w2 checked (T13)",
+        source: "D-FEATURES: feature IDs forwarded with bits[30:8] and w2 checked",
     },
     BadAbi {
         key: "id-get",
@@ -316,7 +316,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "DEN0077 FFA_ID_GET: w1-w7 SBZ (OP-TEE does not check w1: issue 3)",
+        source: "DEN0077 FFA_ID_GET: w1-w7 SBZ (OP-TEE does not check w1)",
     },
     BadAbi {
         key: "spm-id-get",
@@ -345,7 +345,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4.1 #1, EDK2 #12563: w1 MBZ from an endpoint",
+        source: "D-ID-FIELD (EDK2 #12563): w1 MBZ from an endpoint",
     },
     BadAbi {
         key: "rxtx-unmap",
@@ -364,7 +364,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4.1 #1 (HF w1[31:16]), pKVM/EDK2: w1 MBZ; w2-w7 SBZ",
+        source: "D-ID-FIELD (HF w1[31:16]; pKVM, EDK2): w1 MBZ; w2-w7 SBZ",
     },
     BadAbi {
         key: "rxtx-map-32",
@@ -380,7 +380,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "DEN0077 FFA_RXTX_MAP: w3[31:6] MBZ, w4-w7 SBZ (reference §4)",
+        source: "DEN0077 FFA_RXTX_MAP: w3[31:6] MBZ, w4-w7 SBZ",
     },
     BadAbi {
         key: "rxtx-map-64",
@@ -397,7 +397,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: false,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "DEN0077 FFA_RXTX_MAP: w3[31:6] MBZ, x4-x7 SBZ (reference §4)",
+        source: "DEN0077 FFA_RXTX_MAP: w3[31:6] MBZ, x4-x7 SBZ",
     },
     BadAbi {
         key: "partition-info-get",
@@ -441,7 +441,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "T17 (sender 0), §4.1 #8 (w2 MBZ, HF), x8-x17 SBZ at v1.2",
+        source: "D-SENDER (sender 0), D-DIRECT-FLAGS (w2 MBZ, HF), x8-x17 SBZ at v1.2",
     },
     BadAbi {
         key: "direct-req-64",
@@ -461,7 +461,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: false,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "T17 (sender 0), §4.1 #8 (w2 MBZ, HF), x8-x17 SBZ at v1.2",
+        source: "D-SENDER (sender 0), D-DIRECT-FLAGS (w2 MBZ, HF), x8-x17 SBZ at v1.2",
     },
     BadAbi {
         key: "direct-req2",
@@ -475,7 +475,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         // x4-x17 are the payload.
         high_regs: false,
         answer: BadAnswer::InvalidParameters,
-        source: "T17: the REQ2 sender is the caller (Xen, Android pKVM)",
+        source: "D-SENDER: the REQ2 sender is the caller (Xen, Android pKVM)",
     },
     BadAbi {
         key: "notif-bitmap-create",
@@ -493,7 +493,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4, §6.1: VM ID 0 incl. w1[31:16], w3-w7 SBZ",
+        source: "DEN0077, D-NOTIF-VM-ID: VM ID 0 incl. w1[31:16], w3-w7 SBZ",
     },
     BadAbi {
         key: "notif-bitmap-destroy",
@@ -512,7 +512,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: VM ID 0 incl. w1[31:16], w2-w7 SBZ (OP-TEE ignores w2: issue 3)",
+        source: "DEN0077, D-NOTIF-VM-ID: VM ID 0 incl. w1[31:16], w2-w7 SBZ (OP-TEE ignores w2)",
     },
     BadAbi {
         key: "notif-bind",
@@ -533,7 +533,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4, T4: receiver 0, w2[31:1] MBZ, w5-w7 SBZ",
+        source: "DEN0077, D-NOTIF-VCPU: receiver 0, w2[31:1] MBZ, w5-w7 SBZ",
     },
     BadAbi {
         key: "notif-unbind",
@@ -549,7 +549,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4, T4: receiver 0, w2 MBZ, w5-w7 SBZ",
+        source: "DEN0077, D-NOTIF-VCPU: receiver 0, w2 MBZ, w5-w7 SBZ",
     },
     BadAbi {
         key: "notif-set",
@@ -577,7 +577,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §3.3, §4, T4: sender 0, w2[15:2] MBZ, no delay-SRI from NWd",
+        source: "DEN0077, D-NOTIF-VCPU: sender 0, w2[15:2] MBZ, no delay-SRI from NWd",
     },
     BadAbi {
         key: "notif-get",
@@ -612,7 +612,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §3.3, §4, T14: receiver 0, w2[31:4] MBZ, no VM/HYP flags",
+        source: "DEN0077, D-NOTIF-GET: receiver 0, w2[31:4] MBZ, no VM/HYP flags",
     },
     BadAbi {
         key: "notif-info-get-32",
@@ -622,7 +622,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: no arguments, w1-w7 SBZ",
+        source: "DEN0077: no arguments, w1-w7 SBZ",
     },
     BadAbi {
         key: "notif-info-get-64",
@@ -632,7 +632,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: false,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: no arguments, x1-x17 SBZ",
+        source: "DEN0077: no arguments, x1-x17 SBZ",
     },
     BadAbi {
         key: "run",
@@ -642,7 +642,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: w2-w7 SBZ, x8-x17 MBZ at v1.2 (HF)",
+        source: "DEN0077: w2-w7 SBZ, x8-x17 MBZ at v1.2 (HF; D-HIGH-REGS)",
     },
     BadAbi {
         key: "mem-share-32",
@@ -652,7 +652,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: FFA_MEM_SHARE w5-w7 SBZ",
+        source: "DEN0077 FFA_MEM_SHARE: w5-w7 SBZ (D-TXBUF-ONLY)",
     },
     BadAbi {
         key: "mem-share-64",
@@ -669,7 +669,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: false,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: FFA_MEM_SHARE w1/w2/w4 32-bit, x5-x7 SBZ",
+        source: "DEN0077 FFA_MEM_SHARE: w1/w2/w4 32-bit, x5-x7 SBZ (D-TXBUF-ONLY)",
     },
     BadAbi {
         key: "mem-reclaim",
@@ -690,7 +690,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: FFA_MEM_RECLAIM w3[31:2] MBZ, w4-w7 SBZ",
+        source: "DEN0077 FFA_MEM_RECLAIM: w3[31:2] MBZ, w4-w7 SBZ",
     },
 ];
 
@@ -774,7 +774,7 @@ pub fn write_case_name(out: &mut impl core::fmt::Write, case: &BadCase) -> core:
     }
 }
 
-/// How FFA_FEATURES must answer a query, from issue 3 §4/§5 and what OP-TEE 4.10 answers
+/// How FFA_FEATURES must answer a query, from D-FEATURES and what OP-TEE 4.10 answers
 /// (`core/arch/arm/kernel/thread_spmc.c` `handle_features`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FeatureAnswer {
@@ -793,7 +793,7 @@ pub enum FeatureAnswer {
 pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
     use FeatureAnswer::*;
     &[
-        // Emulated at EL2 (issue 3 §3, §4; the mailbox and memory-sharing ABIs).
+        // Emulated at EL2 (the mailbox and memory-sharing ABIs: D-ONE-ID).
         ("version", fid::VERSION, Emulated),
         ("features", fid::FEATURES, Emulated),
         ("id-get", fid::ID_GET, Emulated),
@@ -856,7 +856,7 @@ pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
             fid::MSG_SEND_DIRECT_REQ2,
             ForwardedNotSupported,
         ),
-        // Blocked (issue 3 §5, T11-T13): both conventions where both exist.
+        // Blocked: both conventions where both exist (D-BOTH-CONVS).
         ("error", fid::ERROR, Blocked),
         ("success-32", fid::SUCCESS_32, Blocked),
         ("success-64", fid::SUCCESS_64, Blocked),
@@ -936,7 +936,7 @@ pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
         ),
         ("unknown-0x8f", 0x8400_008F, Blocked),
         ("unknown-0xff", 0x8400_00FF, Blocked),
-        // Feature IDs (bit 31 clear): NPI and SRI forwarded (issue 3 §4); MEI is a
+        // Feature IDs (bit 31 clear): NPI and SRI forwarded (D-FEATURES); MEI is a
         // Secure-partition feature; 0 and 4.. are not defined at v1.2.
         ("feature-npi", FEATURE_NPI, ForwardedNotSupported),
         ("feature-sri", FEATURE_SRI, ForwardedSuccess),
@@ -950,7 +950,7 @@ pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
 /// Calls the host may never make, or that are not defined at v1.2: (case key, x0, x1).
 /// Each must get `FFA_ERROR(NOT_SUPPORTED)` and reach nothing.
 pub static NOT_SUPPORTED_CALLS: &[(&str, u32, u64)] = &[
-    // Return interfaces and Secure-world-only calls (issue 3 §5).
+    // Return interfaces and Secure-world-only calls (docs/ffa-policy.md, per function).
     ("error", fid::ERROR, 0),
     ("success-32", fid::SUCCESS_32, 0),
     ("success-64", fid::SUCCESS_64, 0),
@@ -987,7 +987,7 @@ pub static NOT_SUPPORTED_CALLS: &[(&str, u32, u64)] = &[
     // v1.0 indirect messaging, removed in v1.1.
     ("msg-poll", fid::MSG_POLL, 0),
     ("msg-send", fid::MSG_SEND, 0),
-    // The memory and messaging ABIs not implemented (issue 3 §5; T12).
+    // The memory and messaging ABIs not implemented (D-NO-INDIRECT for MSG_SEND2).
     ("msg-send2", fid::MSG_SEND2, 0),
     ("mem-donate-32", fid::MEM_DONATE_32, 0),
     ("mem-donate-64", fid::MEM_DONATE_32 | fid::SMC64, 0),
@@ -1153,5 +1153,37 @@ mod tests {
             assert!(n > 0);
         }
         println!("bad-field cases: {}", count());
+    }
+
+    /// Every decision this oracle cites (`D-...`) is stated in `docs/ffa-decisions.md`.
+    #[test]
+    fn cited_decisions_are_defined() {
+        let decisions = include_str!("../../../docs/ffa-decisions.md");
+        let mut cited = 0;
+        for source in [
+            include_str!("ffa_spec.rs"),
+            include_str!("ffa_cases.rs"),
+            include_str!("race.rs"),
+        ] {
+            for (at, _) in source.match_indices("D-") {
+                let before = source[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    continue;
+                }
+                let id: String = source[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '-')
+                    .collect();
+                let id = id.trim_end_matches('-');
+                if id.len() > 2 {
+                    assert!(
+                        decisions.contains(&format!("\n### {id}\n")),
+                        "{id} is not in docs/ffa-decisions.md"
+                    );
+                    cited += 1;
+                }
+            }
+        }
+        assert!(cited > 20, "{cited}");
     }
 }

@@ -13,7 +13,7 @@
 #![forbid(unsafe_code)]
 
 /// Function IDs (DEN0077 v1.2, "Function ID summary"). Bit 30 selects SMC64; the function
-/// number is bits [7:0].
+/// number is bits 7..0.
 pub mod fid {
     /// The bit that turns an SMC32 function ID into its SMC64 one (SMCCC).
     pub const SMC64: u32 = 0x4000_0000;

@@ -11,8 +11,8 @@
 //!   the row type); the FF-A numbers themselves come from the `ffa-spec` crate.
 //! - `table.rs`: the rows.
 //! - `compile.rs`: everything the firmware reads, built from the rows by `const` evaluation:
-//!   the O(1) lookup, the validation layouts ([`LAYOUTS`]), the reply masks, the per-row
-//!   [`COMPILED`] entries of the trap path and a pointer-free copy of names and fields.
+//!   the O(1) lookup, the validation layouts (`LAYOUTS`), the reply masks, the per-row
+//!   `COMPILED` entries of the trap path and a pointer-free copy of names and fields.
 //! - `doc.rs` (tests only): the generator of `docs/ffa-policy.md`.
 //!
 //! Validation ([`super::validate`]) runs on the compiled masks, `FFA_FEATURES` answers from

@@ -181,7 +181,7 @@ pub enum Kind {
         bit: u8,
     },
     /// A 16-bit endpoint ID, carried, that must name a Secure endpoint: its bit 15 (the
-    /// field's top bit) must be set. Compiled into a must-be-one mask ([`Compiled::ones_mask`]).
+    /// field's top bit) must be set. Compiled into a must-be-one mask (`Compiled::ones_mask`).
     SecureId,
 }
 
@@ -402,7 +402,7 @@ impl Replies {
 pub struct Row {
     /// The spec's name, without `_32`/`_64`.
     pub name: &'static str,
-    /// Function number, bits [7:0] of the function ID (0x60..=0xFF).
+    /// Function number, bits 7..0 of the function ID (0x60..=0xFF).
     pub number: u8,
     /// Which of `0x8400_00nn` (SMC32) and `0xC400_00nn` (SMC64) exist.
     pub convs: Convs,

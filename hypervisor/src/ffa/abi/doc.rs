@@ -531,6 +531,20 @@ mod tests {
         }
     }
 
+    /// The committed `docs/ffa-policy.md` is what the table and the budget generate.
+    /// (`ffa/tests.rs` has the same check under the name the regeneration command uses.)
+    #[test]
+    fn committed_policy_is_generated() {
+        let mut generated = String::new();
+        write_policy_markdown(&mut generated).unwrap();
+        let committed = include_str!("../../../../docs/ffa-policy.md");
+        assert!(
+            committed == generated,
+            "docs/ffa-policy.md is stale; regenerate it with\n    \
+             UPDATE_FFA_POLICY=1 cargo test -p hypervisor policy_doc_is_up_to_date"
+        );
+    }
+
     /// Every decision a note or the generated policy names is stated in
     /// `docs/ffa-decisions.md` (as a `### D-...` heading, the link's target).
     #[test]

@@ -304,8 +304,11 @@ if [ "$HOT" -gt 0 ] && grep -q '^el-counter: hot pc=' "$PLOG" 2>/dev/null; then
     awk -F'\t' -v total="${b_el2:-0}" -v top="$HOT" \
         'NR <= top { printf "  %10d  %5.1f%%  %s\n", $1, total ? 100 * $1 / total : 0, $2 }'
 fi
-# Figure 5: EL2 instructions per trapped call, per function ID. The names, pKVM's figures
-# (measured on this stack: the reference study) and the goals are here, in one table.
+# Figure 5: EL2 instructions per trapped call, per function ID. The FF-A names come from
+# lib/ffa-spec/src/lib.rs, the one place the function IDs are typed (its `pub const NAME: u32 =
+# 0x....;` lines, read here without a build); the other names, pKVM's figures (measured on this
+# stack) and the goals are in the table below.
+FFA_SPEC=$ROOT_DIR/lib/ffa-spec/src/lib.rs
 trap_table() {   # plugin-log title
     local log=$1 title=$2
     echo
@@ -317,19 +320,16 @@ trap_table() {   # plugin-log title
             n["0x80000000"] = "SMCCC_VERSION"; n["0x80000001"] = "SMCCC_ARCH_FEATURES"
             n["0x84000000"] = "PSCI_VERSION"; n["0x84000006"] = "PSCI_MIGRATE_INFO_TYPE"
             n["0x8400000a"] = "PSCI_FEATURES"; n["0x84000050"] = "TRNG_VERSION"
-            n["0x84000063"] = "FFA_VERSION"; n["0x84000064"] = "FFA_FEATURES"
-            n["0x84000065"] = "FFA_RX_RELEASE"; n["0x84000066"] = "FFA_RXTX_MAP_32"
-            n["0xc4000066"] = "FFA_RXTX_MAP_64"; n["0x84000067"] = "FFA_RXTX_UNMAP"
-            n["0x84000068"] = "FFA_PARTITION_INFO_GET"; n["0x84000069"] = "FFA_ID_GET"
-            n["0x8400006f"] = "FFA_MSG_SEND_DIRECT_REQ_32"; n["0xc400006f"] = "FFA_MSG_SEND_DIRECT_REQ_64"
-            n["0x84000073"] = "FFA_MEM_SHARE_32"; n["0xc4000073"] = "FFA_MEM_SHARE_64"
-            n["0x84000077"] = "FFA_MEM_RECLAIM"; n["0x8400007d"] = "FFA_NOTIFICATION_BITMAP_CREATE"
-            n["0x8400007f"] = "FFA_NOTIFICATION_BIND"; n["0x84000081"] = "FFA_NOTIFICATION_SET"
-            n["0x84000082"] = "FFA_NOTIFICATION_GET"; n["0x84000083"] = "FFA_NOTIFICATION_INFO_GET_32"
-            n["0xc4000083"] = "FFA_NOTIFICATION_INFO_GET_64"
             p["0x8400006f"] = "258"; p["0xc400006f"] = "258"; p["0x84000064"] = "255-269"
             p["0x84000063"] = "367"
             g["0x8400006f"] = "<= 100"; g["0xc400006f"] = "<= 100"
+        }
+        FILENAME == spec {   # "    pub const MEM_SHARE_64: u32 = 0xC400_0073;"
+            if ($1 == "pub" && $2 == "const" && $3 ~ /:$/ && $4 == "u32" && $6 ~ /^0x[8C]4/) {
+                id = tolower($6); gsub(/[_;]/, "", id); name = $3; sub(/:$/, "", name)
+                n[id] = "FFA_" name
+            }
+            next
         }
         {
             for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
@@ -338,7 +338,7 @@ trap_table() {   # plugin-log title
             else goal = (id in g) ? g[id] : "-"
             printf "  %-34s %-10s %6d %8.1f %6d %6d %9.1f  %-9s %s\n", name, id, v["count"], v["el2_mean"],
                 v["el2_min"], v["el2_max"], v["el3_mean"] + v["sec_mean"], (id in p) ? p[id] : "-", goal
-        }' rejected="${3:-}"
+        }' rejected="${3:-}" spec="$FFA_SPEC" "$FFA_SPEC" -
 }
 
 if [ "$RUN" = full ]; then

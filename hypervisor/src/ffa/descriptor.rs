@@ -10,12 +10,14 @@
 //! | composite | 16: total page count u32 @0, range count u32 @4, reserved u64 @8 | same | same |
 //! | constituent | 16: address u64 @0, page count u32 @8, reserved u32 @12 | same | same |
 //!
-//! (Linux `arm_ffa.h` and `driver.c` `ffa_setup_and_transmit`, OP-TEE `ffa.h` and
-//! `spmc_read_mem_transaction`, reference §1.5 and T6.) Every offset and length is checked
-//! with overflow-safe arithmetic against the fragment; nothing here panics or allocates.
+//! (DEN0077 "Memory transaction descriptor"; Linux `arm_ffa.h` and `driver.c`
+//! `ffa_setup_and_transmit`, OP-TEE `ffa.h` and `spmc_read_mem_transaction`.) Only the
+//! hypervisor's copy is parsed (D-COPY-ONCE in `docs/ffa-decisions.md`). Every offset and
+//! length is checked with overflow-safe arithmetic against the fragment; nothing here panics
+//! or allocates. The bounds are those of `crate::budget` (D-MEM-BOUNDS).
 //!
-//! What a host SHARE must look like (the list, plus what the SPMC would refuse
-//! anyway):
+//! What a host SHARE or LEND must look like (the proxy's rules, plus what the SPMC would
+//! refuse anyway):
 //! - sender 0; handle 0 (the SPMC would adopt a host-chosen handle); flags 0 (no zeroing, no
 //!   time slicing; the rest reserved);
 //! - memory attributes: Normal, write-back or non-cacheable, not the reserved shareability,
@@ -40,6 +42,10 @@ use super::abi::Version;
 use crate::ownership::{PAGE, Ranges};
 
 pub use crate::budget::{MAX_CONSTITUENTS, MAX_RECEIVERS};
+
+// The refusals below spell the bounds out ("not 1..=4", "not 1..=512"): a new budget must
+// update them.
+const _: () = assert!(MAX_RECEIVERS == 4 && MAX_CONSTITUENTS == 512);
 
 const COMPOSITE_SIZE: usize = 16;
 const CONSTITUENT_SIZE: usize = 16;

@@ -1,6 +1,7 @@
 //! FF-A version negotiation between the host and the proxy.
 //!
-//! Rules (reference §1.3, §2.2, §4.1 #3/#4, T5):
+//! Rules (DEN0077 FFA_VERSION; the choices are D-VERSION-FINAL, D-VERSION-RETURN and
+//! D-VERSION-SCHEMA in `docs/ffa-decisions.md`):
 //! - The proxy's own version `max` is min(SPMC, 1.2), fixed at probe.
 //! - Before negotiation is final, each host `FFA_VERSION(1.minor)` (re)negotiates:
 //!   `minor >= max` gives `max`; a lower minor gives 1.minor if the SPMC accepts

@@ -15,28 +15,30 @@
 //!
 //! Its own file and one switch in `main.rs`, so that it stays apart from the cases.
 
+use ::ffa_spec::{fid, status};
+
 use crate::ffa_call::{self, Conduit};
 
 /// Rounds of the loop; every call ID in it is made this many times.
 pub const ROUNDS: u32 = 100;
 
-const FFA_ERROR: u64 = 0x8400_0060;
-const FFA_SUCCESS_32: u64 = 0x8400_0061;
-const FFA_VERSION: u64 = 0x8400_0063;
-const FFA_FEATURES: u64 = 0x8400_0064;
-const FFA_ID_GET: u64 = 0x8400_0069;
-const DIRECT_REQ_32: u64 = 0x8400_006F;
-const DIRECT_REQ_64: u64 = 0xC400_006F;
-const DIRECT_RESP_32: u64 = 0x8400_0070;
-const BITMAP_CREATE: u64 = 0x8400_007D;
-const NOTIFICATION_SET: u64 = 0x8400_0081;
-const NOTIFICATION_GET: u64 = 0x8400_0082;
+const FFA_ERROR: u64 = fid::ERROR as u64;
+const FFA_SUCCESS_32: u64 = fid::SUCCESS_32 as u64;
+const FFA_VERSION: u64 = fid::VERSION as u64;
+const FFA_FEATURES: u64 = fid::FEATURES as u64;
+const FFA_ID_GET: u64 = fid::ID_GET as u64;
+const DIRECT_REQ_32: u64 = fid::MSG_SEND_DIRECT_REQ_32 as u64;
+const DIRECT_REQ_64: u64 = fid::MSG_SEND_DIRECT_REQ_64 as u64;
+const DIRECT_RESP_32: u64 = fid::MSG_SEND_DIRECT_RESP_32 as u64;
+const BITMAP_CREATE: u64 = fid::NOTIFICATION_BITMAP_CREATE as u64;
+const NOTIFICATION_SET: u64 = fid::NOTIFICATION_SET as u64;
+const NOTIFICATION_GET: u64 = fid::NOTIFICATION_GET as u64;
 const PSCI_VERSION: u64 = 0x8400_0000;
 const SMCCC_VERSION: u64 = 0x8000_0000;
 /// OP-TEE's FF-A endpoint ID on this stack.
 const OPTEE: u64 = 0x8001;
 /// FFA_ERROR status INVALID_PARAMETERS as w2.
-const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
+const INVALID_PARAMETERS: u64 = status::INVALID_PARAMETERS as u32 as u64;
 
 /// Whether the command line asks for the bench workload (a `bench` word in bootargs).
 pub fn requested(fdt: &fdt::Fdt<'_>) -> bool {

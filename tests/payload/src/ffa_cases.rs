@@ -1,4 +1,4 @@
-//! The FF-A conformance matrix (issue 3, "Conformance on the real stack"): the payload, as
+//! The FF-A conformance matrix on the real stack: the payload, as
 //! the host, calls OP-TEE 4.10 through the hypervisor's FF-A proxy and checks every answer.
 //!
 //! One line per case, then a per-ABI tally and the summary:
@@ -20,7 +20,7 @@
 //! | `not-supported.*` | return interfaces, Secure-only and unimplemented ABIs, IDs not in v1.2: FFA_ERROR(NOT_SUPPORTED), nothing forwarded |
 //! | `good.mem-lend-*` | FFA_MEM_LEND to OP-TEE: SUCCESS; the lent page is gone from the payload's stage 2 (a load and a store take a synchronous external abort at the payload's own EL1 vector, and the store does not land); a second LEND or SHARE of it is DENIED; after RECLAIM the page is back with its contents |
 //! | `good.mem-frag-*` | a share sent in two fragments (FFA_MEM_SHARE with the fragment length below the total, the SPMC's FFA_MEM_FRAG_RX, FFA_MEM_FRAG_TX): SUCCESS with the handle of the FRAG_RX, then RECLAIM; FRAG_TX without a transaction in progress: INVALID_PARAMETERS from EL2 |
-//! | `attack.*` | the TX-rewrite race (T6): CPU 1 rewrites the descriptor while the boot CPU shares; every answer SUCCESS or a refusal, the audit counters match them exactly, and the page shares cleanly afterwards |
+//! | `attack.*` | the TX-rewrite race (D-COPY-ONCE in `docs/ffa-decisions.md`): CPU 1 rewrites the descriptor while the boot CPU shares; every answer SUCCESS or a refusal, the audit counters match them exactly, and the page shares cleanly afterwards |
 //! | `bad.*` | every MBZ field of every validated ABI ([`crate::ffa_spec::BAD_ABIS`]) at its lowest bit, highest bit and all ones: FFA_ERROR(INVALID_PARAMETERS), nothing forwarded |
 //!
 //! **Proof that nothing bad was forwarded.** Around every case the payload reads the proxy's
@@ -335,8 +335,11 @@ fn smccc_not_supported(r: &Regs) -> Verdict {
 
 /// `FFA_SUCCESS` (SMC32), then `more` on the reply.
 fn success(r: &Regs, more: impl FnOnce(&Regs) -> Verdict) -> Verdict {
-    if r[0] != u64::from(fid::SUCCESS) {
-        return Verdict::Fail(text(format_args!("want FFA_SUCCESS ({:#x})", fid::SUCCESS)));
+    if r[0] != u64::from(fid::SUCCESS_32) {
+        return Verdict::Fail(text(format_args!(
+            "want FFA_SUCCESS ({:#x})",
+            fid::SUCCESS_32
+        )));
     }
     more(r)
 }
@@ -557,7 +560,7 @@ fn summary(m: &Matrix) {
 
 /// FFA_VERSION and the first calls. Returns whether v1.2 was negotiated.
 fn negotiate(m: &mut Matrix) -> bool {
-    // §4.1 #2 (decision: Xen): a call before any FFA_VERSION gets NOT_SUPPORTED.
+    // D-BEFORE-VERSION (as Xen): a call before any FFA_VERSION gets NOT_SUPPORTED.
     m.smc(
         "id-get",
         format_args!("good.id-get.before-version"),
@@ -575,7 +578,7 @@ fn negotiate(m: &mut Matrix) -> bool {
     if r[0] as u32 != VERSION_1_2 {
         return false;
     }
-    // Not final until another FF-A call: asking again is allowed (§4.1 #3).
+    // Not final until another FF-A call: asking again is allowed (D-VERSION-FINAL).
     m.smc(
         "version",
         format_args!("good.version.1-2-again"),
@@ -598,9 +601,9 @@ fn negotiate(m: &mut Matrix) -> bool {
             })
         },
     );
-    // Negotiation is final now (§4.1 #3). A higher minor gets the proxy's version (the
-    // caller then speaks 1.2); a lower minor and any other major get NOT_SUPPORTED (issue 3
-    // §3; docs/ffa-policy.md "Version negotiation").
+    // Negotiation is final now (D-VERSION-FINAL). A higher minor gets the proxy's version
+    // (the caller then speaks 1.2); a lower minor and any other major get NOT_SUPPORTED
+    // (docs/ffa-policy.md "Version negotiation").
     m.smc(
         "version",
         format_args!("good.version.1-3-after-final"),
@@ -665,7 +668,7 @@ fn features(m: &mut Matrix) {
             }
             FeatureAnswer::Blocked => Audit::NotForwarded,
         };
-        let rxtx_map = queried == fid::RXTX_MAP || queried == fid::RXTX_MAP_64;
+        let rxtx_map = queried == fid::RXTX_MAP_32 || queried == fid::RXTX_MAP_64;
         m.smc(
             "features",
             format_args!("features.{key}"),
@@ -714,7 +717,7 @@ fn mailbox(m: &mut Matrix) {
         Audit::Refused,
         |r| error(r, status::INVALID_PARAMETERS),
     );
-    // §4.1 #9: BUSY (pKVM) or DENIED (Xen) without an RX buffer.
+    // D-NO-RX: BUSY (pKVM) or DENIED (Xen) without an RX buffer.
     m.smc(
         "partition-info-get",
         format_args!("good.partition-info-get.nothing-mapped"),
@@ -770,7 +773,7 @@ fn mailbox(m: &mut Matrix) {
     m.smc(
         "rxtx-map-32",
         format_args!("good.rxtx-map-32.again"),
-        call(fid::RXTX_MAP, &[tx, rx, 1]),
+        call(fid::RXTX_MAP_32, &[tx, rx, 1]),
         Audit::Refused,
         |r| error(r, status::DENIED),
     );
@@ -821,7 +824,7 @@ fn mailbox(m: &mut Matrix) {
             })
         },
     );
-    let found = r[0] == u64::from(fid::SUCCESS) && r[2] >= 1 && RX.read32(0) & 0x8000 != 0;
+    let found = r[0] == u64::from(fid::SUCCESS_32) && r[2] >= 1 && RX.read32(0) & 0x8000 != 0;
     let uuid = [8, 12, 16, 20].map(|o| u64::from(RX.read32(o)));
     if found {
         m.ctx.sp = RX.read32(0) as u16;
@@ -835,7 +838,7 @@ fn mailbox(m: &mut Matrix) {
             "fallback"
         }
     );
-    // The RX is the host's until it releases it (T10).
+    // The RX is the host's until it releases it (D-RX-OWNERSHIP).
     m.smc(
         "partition-info-get",
         format_args!("good.partition-info-get.rx-still-full"),
@@ -1007,7 +1010,7 @@ fn memory(m: &mut Matrix) {
     let page = SHARED.addr();
     for (share, key) in [
         (fid::MEM_SHARE_64, "mem-share-64"),
-        (fid::MEM_SHARE, "mem-share-32"),
+        (fid::MEM_SHARE_32, "mem-share-32"),
     ] {
         let length = Share::of(sp, page).write();
         let r = m.smc(
@@ -1024,7 +1027,7 @@ fn memory(m: &mut Matrix) {
                 })
             },
         );
-        let shared = r[0] == u64::from(fid::SUCCESS);
+        let shared = r[0] == u64::from(fid::SUCCESS_32);
         let handle = handle_of(&r);
         // The same page again while OP-TEE has it: DENIED (the page is not the host's alone).
         let length = Share::of(sp, page).write();
@@ -1139,7 +1142,7 @@ fn memory(m: &mut Matrix) {
     m.smc(
         "rxtx-map-32",
         format_args!("good.rxtx-map-32"),
-        call(fid::RXTX_MAP, &[tx, rx, 1]),
+        call(fid::RXTX_MAP_32, &[tx, rx, 1]),
         Audit::Handled,
         |r| {
             success(r, |_| {
@@ -1172,8 +1175,16 @@ fn direct(m: &mut Matrix) {
         }
     };
     for (req, resp, key) in [
-        (fid::DIRECT_REQ_64, fid::DIRECT_RESP_64, "direct-req-64"),
-        (fid::DIRECT_REQ, fid::DIRECT_RESP, "direct-req-32"),
+        (
+            fid::MSG_SEND_DIRECT_REQ_64,
+            fid::MSG_SEND_DIRECT_RESP_64,
+            "direct-req-64",
+        ),
+        (
+            fid::MSG_SEND_DIRECT_REQ_32,
+            fid::MSG_SEND_DIRECT_RESP_32,
+            "direct-req-32",
+        ),
     ] {
         m.smc(
             key,
@@ -1248,16 +1259,16 @@ fn direct(m: &mut Matrix) {
         "direct-req-64",
         format_args!("good.direct-req-64.sve-hint"),
         call(
-            fid::DIRECT_REQ_64 | SVE_HINT,
+            fid::MSG_SEND_DIRECT_REQ_64 | SVE_HINT,
             &[sp.into(), 0, OPTEE_FFA_GET_API_VERSION],
         ),
         Audit::Forwarded,
-        |r| direct_resp(r, fid::DIRECT_RESP_64, sp, api),
+        |r| direct_resp(r, fid::MSG_SEND_DIRECT_RESP_64, sp, api),
     );
     // OP-TEE 4.10 does not implement DIRECT_REQ2: forwarded, NOT_SUPPORTED.
     // x4-x17 carry a payload; the FFA_ERROR reply defines none of them, so none of it (nor
     // anything of the Secure world's) may come back.
-    let mut req2 = call(fid::DIRECT_REQ2, &[sp.into(), 0x1234, 0x5678]);
+    let mut req2 = call(fid::MSG_SEND_DIRECT_REQ2, &[sp.into(), 0x1234, 0x5678]);
     for (n, x) in req2.iter_mut().enumerate().skip(4) {
         *x = 0x5a5a_0000_0000_0000 | n as u64;
     }
@@ -1276,13 +1287,13 @@ fn direct(m: &mut Matrix) {
             fail => fail,
         },
     );
-    // The host never responds (issue 3 §5).
+    // The host never responds: FFA_MSG_SEND_DIRECT_RESP is blocked.
     for (key, resp, flags) in [
-        ("direct-resp-32", fid::DIRECT_RESP, 0u64),
-        ("direct-resp-64", fid::DIRECT_RESP_64, 0),
-        ("direct-resp-32", fid::DIRECT_RESP, 0x8000_0009),
-        ("direct-resp-64", fid::DIRECT_RESP_64, 0x8000_0009),
-        ("direct-resp2", fid::DIRECT_RESP2, 0),
+        ("direct-resp-32", fid::MSG_SEND_DIRECT_RESP_32, 0u64),
+        ("direct-resp-64", fid::MSG_SEND_DIRECT_RESP_64, 0),
+        ("direct-resp-32", fid::MSG_SEND_DIRECT_RESP_32, 0x8000_0009),
+        ("direct-resp-64", fid::MSG_SEND_DIRECT_RESP_64, 0x8000_0009),
+        ("direct-resp2", fid::MSG_SEND_DIRECT_RESP2, 0),
     ] {
         let kind = if flags == 0 { "" } else { ".framework" };
         m.smc(
@@ -1350,7 +1361,7 @@ fn notifications(m: &mut Matrix) {
         Audit::Forwarded,
         ok,
     );
-    // OP-TEE: a bound bit cannot be bound again; per-vCPU binds are DENIED (§4.1 #5: the
+    // OP-TEE: a bound bit cannot be bound again; per-vCPU binds are DENIED (D-NOTIF-VCPU: the
     // flag is the spec's, so the proxy forwards it and the SPMC decides).
     m.smc(
         "notif-bind",
@@ -1367,8 +1378,8 @@ fn notifications(m: &mut Matrix) {
         |r| error(r, status::DENIED),
     );
     // The sender of a host-bound notification can only be a Secure partition: the host is
-    // the only normal-world endpoint. OP-TEE does not check this (issue 3), so the proxy
-    // must: INVALID_PARAMETERS from EL2 (HF SPMC rule, reference §3.3).
+    // the only normal-world endpoint. OP-TEE does not check this, so the proxy must:
+    // INVALID_PARAMETERS from EL2 (Hafnium's SPMC rule; D-SECURE-PEER).
     // One bit each, so that a wrongly forwarded bind cannot turn the next case into DENIED.
     let sender_bits = [("host", 0u64, 11), ("vm-1", 1, 12), ("vm-7fff", 0x7FFF, 13)];
     for (label, sender, bit) in sender_bits {
@@ -1424,7 +1435,7 @@ fn notifications(m: &mut Matrix) {
     }
     for (key, function) in [
         ("notif-info-get-64", fid::NOTIFICATION_INFO_GET_64),
-        ("notif-info-get-32", fid::NOTIFICATION_INFO_GET),
+        ("notif-info-get-32", fid::NOTIFICATION_INFO_GET_32),
     ] {
         m.smc(
             key,
@@ -1512,10 +1523,13 @@ fn notifications(m: &mut Matrix) {
 fn hygiene(m: &mut Matrix) {
     let sp = u64::from(m.ctx.sp);
     let id_get = call(fid::ID_GET, &[]);
-    let req = call(fid::DIRECT_REQ_64, &[sp, 0, OPTEE_FFA_GET_API_VERSION]);
+    let req = call(
+        fid::MSG_SEND_DIRECT_REQ_64,
+        &[sp, 0, OPTEE_FFA_GET_API_VERSION],
+    );
     let bind = call(fid::NOTIFICATION_BIND, &[sp << 16, 0, 1 << 12, 0]);
     // SMCCC reserves non-zero SMC immediates: SMCCC NOT_SUPPORTED, nothing forwarded
-    // (issue 3 §4, T18; the newest pKVM).
+    // (D-SMCCC-HYGIENE; the newest pKVM).
     for (conduit, imm) in [
         (Conduit::SmcImm1, "1"),
         (Conduit::SmcImmTop, "8000"),
@@ -1560,9 +1574,15 @@ fn hygiene(m: &mut Matrix) {
     // FF-A calls are fast calls; bits [23:17] of a function ID are reserved (SMCCC).
     for (label, x0) in [
         ("yielding.id-get", fid::ID_GET & !0x8000_0000),
-        ("yielding.direct-req-64", fid::DIRECT_REQ_64 & !0x8000_0000),
+        (
+            "yielding.direct-req-64",
+            fid::MSG_SEND_DIRECT_REQ_64 & !0x8000_0000,
+        ),
         ("reserved-bit17.id-get", fid::ID_GET | 1 << 17),
-        ("reserved-bit23.direct-req-64", fid::DIRECT_REQ_64 | 1 << 23),
+        (
+            "reserved-bit23.direct-req-64",
+            fid::MSG_SEND_DIRECT_REQ_64 | 1 << 23,
+        ),
         (
             "reserved-bits23-17.notif-bind",
             fid::NOTIFICATION_BIND | 0x7F << 17,
@@ -1670,7 +1690,7 @@ fn bad_calls(m: &mut Matrix) {
     });
 }
 
-/// T6 on the real stack: while the boot CPU shares `page` with OP-TEE again and again, CPU 1
+/// D-COPY-ONCE on the real stack: while the boot CPU shares `page` with OP-TEE again and again, CPU 1
 /// rewrites the descriptor's constituent address in the TX buffer between `page` and a
 /// carve-out page. The hypervisor copies the fragment once and checks only the copy, so each
 /// call is answered as one consistent descriptor: SUCCESS (the copy named `page`; reclaimed
@@ -1720,14 +1740,14 @@ fn tx_rewrite_race(m: &mut Matrix, page: u64) {
         let sent = share_call(fid::MEM_SHARE_64, length);
         let r = ffa_call::call(Conduit::Smc, &sent);
         let code = r[2] as u32 as i32;
-        let accepted = r[0] == u64::from(fid::SUCCESS);
+        let accepted = r[0] == u64::from(fid::SUCCESS_32);
         raced += u64::from(accepted != good);
         if accepted {
             shared += 1;
             let handle = handle_of(&r);
             let reclaim = call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]);
             let rr = ffa_call::call(Conduit::Smc, &reclaim);
-            if rr[0] != u64::from(fid::SUCCESS) {
+            if rr[0] != u64::from(fid::SUCCESS_32) {
                 wrong = Some((reclaim, rr));
                 break;
             }
@@ -1778,11 +1798,11 @@ fn tx_rewrite_race(m: &mut Matrix, page: u64) {
         let length = Share::of(sp, page).write();
         let r = ffa_call::call(Conduit::Smc, &share_call(fid::MEM_SHARE_64, length));
         let handle = handle_of(&r);
-        let clean = r[0] == u64::from(fid::SUCCESS)
+        let clean = r[0] == u64::from(fid::SUCCESS_32)
             && ffa_call::call(
                 Conduit::Smc,
                 &call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
-            )[0] == u64::from(fid::SUCCESS);
+            )[0] == u64::from(fid::SUCCESS_32);
         TX.clear();
         if !clean {
             outcome = Outcome::Fail(text(format_args!(
@@ -1802,8 +1822,8 @@ fn lend_and_reclaim(m: &mut Matrix, page: u64) {
     const PATTERN: u64 = 0x1e4d_5eed_0bad_cafe;
     let sp = m.ctx.sp;
     for (function, key) in [
-        (fid::MEM_LEND | fid::SMC64, "mem-lend-64"),
-        (fid::MEM_LEND, "mem-lend-32"),
+        (fid::MEM_LEND_32 | fid::SMC64, "mem-lend-64"),
+        (fid::MEM_LEND_32, "mem-lend-32"),
     ] {
         SHARED.write64(8, PATTERN);
         // A lend to one borrower leaves the memory type to the borrower (DEN0077 v1.2
@@ -1827,7 +1847,7 @@ fn lend_and_reclaim(m: &mut Matrix, page: u64) {
                 })
             },
         );
-        if r[0] != u64::from(fid::SUCCESS) {
+        if r[0] != u64::from(fid::SUCCESS_32) {
             continue;
         }
         let handle = handle_of(&r);
@@ -1979,7 +1999,7 @@ fn fragmented_share(m: &mut Matrix) {
                 })
             },
         );
-        if r[0] == u64::from(fid::SUCCESS) {
+        if r[0] == u64::from(fid::SUCCESS_32) {
             let h = handle_of(&r);
             ffa_call::call(
                 Conduit::Smc,

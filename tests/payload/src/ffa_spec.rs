@@ -2,11 +2,11 @@
 //! proxy validates, the fields that must be zero, from which the bad-call cases are
 //! generated.
 //!
-//! Everything here is written from the spec notes (`../shared/docs/ffa-reference.md` §4
-//! register layouts, §4.1 decisions, §8 traps; issue 3's field list), **not** from the
-//! hypervisor's ABI table: a test that asked the proxy's table what to expect would prove
-//! nothing. Function IDs and status codes are DEN0077's (the same numbers as Linux's
-//! `arm_ffa.h`, Xen's `ffa_private.h` and Hafnium's `ffa.h`, which agree).
+//! Everything here is written from DEN0077's register layouts and the proxy's decisions as
+//! `docs/ffa-decisions.md` states them (`D-...` below), **not** from the hypervisor's ABI
+//! table: a test that asked the proxy's table what to expect would prove nothing. Only the
+//! numbers are shared: function IDs and status codes come from the `ffa-spec` crate (DEN0077's
+//! numbers, the same as Linux's `arm_ffa.h`, Xen's `ffa_private.h` and Hafnium's `ffa.h`).
 //!
 //! A bad-call case is a valid call (the ABI's base registers) with exactly one field made
 //! non-zero, three times per field: its lowest bit, its highest bit, all its bits (one case
@@ -22,158 +22,23 @@
 /// x0..x17 of an SMCCC v1.2 call or reply.
 pub type Regs = [u64; 18];
 
-/// Function IDs (DEN0077 v1.2 §13; SMC32 unless `_64`).
-pub mod fid {
-    /// SMC64 variant of an SMC32 ID (bit 30).
-    pub const SMC64: u32 = 0x4000_0000;
-    /// FFA_ERROR.
-    pub const ERROR: u32 = 0x8400_0060;
-    /// FFA_SUCCESS (SMC32).
-    pub const SUCCESS: u32 = 0x8400_0061;
-    /// FFA_SUCCESS (SMC64).
-    pub const SUCCESS_64: u32 = 0xC400_0061;
-    /// FFA_INTERRUPT.
-    pub const INTERRUPT: u32 = 0x8400_0062;
-    /// FFA_VERSION.
-    pub const VERSION: u32 = 0x8400_0063;
-    /// FFA_FEATURES.
-    pub const FEATURES: u32 = 0x8400_0064;
-    /// FFA_RX_RELEASE.
-    pub const RX_RELEASE: u32 = 0x8400_0065;
-    /// FFA_RXTX_MAP (SMC32).
-    pub const RXTX_MAP: u32 = 0x8400_0066;
-    /// FFA_RXTX_MAP (SMC64).
-    pub const RXTX_MAP_64: u32 = 0xC400_0066;
-    /// FFA_RXTX_UNMAP.
-    pub const RXTX_UNMAP: u32 = 0x8400_0067;
-    /// FFA_PARTITION_INFO_GET.
-    pub const PARTITION_INFO_GET: u32 = 0x8400_0068;
-    /// FFA_ID_GET.
-    pub const ID_GET: u32 = 0x8400_0069;
-    /// FFA_MSG_POLL (v1.0 only).
-    pub const MSG_POLL: u32 = 0x8400_006A;
-    /// FFA_MSG_WAIT.
-    pub const MSG_WAIT: u32 = 0x8400_006B;
-    /// FFA_YIELD.
-    pub const YIELD: u32 = 0x8400_006C;
-    /// FFA_RUN.
-    pub const RUN: u32 = 0x8400_006D;
-    /// FFA_MSG_SEND (v1.0 only).
-    pub const MSG_SEND: u32 = 0x8400_006E;
-    /// FFA_MSG_SEND_DIRECT_REQ (SMC32).
-    pub const DIRECT_REQ: u32 = 0x8400_006F;
-    /// FFA_MSG_SEND_DIRECT_REQ (SMC64).
-    pub const DIRECT_REQ_64: u32 = 0xC400_006F;
-    /// FFA_MSG_SEND_DIRECT_RESP (SMC32).
-    pub const DIRECT_RESP: u32 = 0x8400_0070;
-    /// FFA_MSG_SEND_DIRECT_RESP (SMC64).
-    pub const DIRECT_RESP_64: u32 = 0xC400_0070;
-    /// FFA_MEM_DONATE (SMC32).
-    pub const MEM_DONATE: u32 = 0x8400_0071;
-    /// FFA_MEM_LEND (SMC32).
-    pub const MEM_LEND: u32 = 0x8400_0072;
-    /// FFA_MEM_SHARE (SMC32).
-    pub const MEM_SHARE: u32 = 0x8400_0073;
-    /// FFA_MEM_SHARE (SMC64).
-    pub const MEM_SHARE_64: u32 = 0xC400_0073;
-    /// FFA_MEM_RETRIEVE_REQ (SMC32).
-    pub const MEM_RETRIEVE_REQ: u32 = 0x8400_0074;
-    /// FFA_MEM_RETRIEVE_RESP.
-    pub const MEM_RETRIEVE_RESP: u32 = 0x8400_0075;
-    /// FFA_MEM_RELINQUISH.
-    pub const MEM_RELINQUISH: u32 = 0x8400_0076;
-    /// FFA_MEM_RECLAIM.
-    pub const MEM_RECLAIM: u32 = 0x8400_0077;
-    /// FFA_MEM_OP_PAUSE.
-    pub const MEM_OP_PAUSE: u32 = 0x8400_0078;
-    /// FFA_MEM_OP_RESUME.
-    pub const MEM_OP_RESUME: u32 = 0x8400_0079;
-    /// FFA_MEM_FRAG_RX.
-    pub const MEM_FRAG_RX: u32 = 0x8400_007A;
-    /// FFA_MEM_FRAG_TX.
-    pub const MEM_FRAG_TX: u32 = 0x8400_007B;
-    /// FFA_NORMAL_WORLD_RESUME.
-    pub const NORMAL_WORLD_RESUME: u32 = 0x8400_007C;
-    /// FFA_NOTIFICATION_BITMAP_CREATE.
-    pub const NOTIFICATION_BITMAP_CREATE: u32 = 0x8400_007D;
-    /// FFA_NOTIFICATION_BITMAP_DESTROY.
-    pub const NOTIFICATION_BITMAP_DESTROY: u32 = 0x8400_007E;
-    /// FFA_NOTIFICATION_BIND.
-    pub const NOTIFICATION_BIND: u32 = 0x8400_007F;
-    /// FFA_NOTIFICATION_UNBIND.
-    pub const NOTIFICATION_UNBIND: u32 = 0x8400_0080;
-    /// FFA_NOTIFICATION_SET.
-    pub const NOTIFICATION_SET: u32 = 0x8400_0081;
-    /// FFA_NOTIFICATION_GET.
-    pub const NOTIFICATION_GET: u32 = 0x8400_0082;
-    /// FFA_NOTIFICATION_INFO_GET (SMC32).
-    pub const NOTIFICATION_INFO_GET: u32 = 0x8400_0083;
-    /// FFA_NOTIFICATION_INFO_GET (SMC64).
-    pub const NOTIFICATION_INFO_GET_64: u32 = 0xC400_0083;
-    /// FFA_RX_ACQUIRE.
-    pub const RX_ACQUIRE: u32 = 0x8400_0084;
-    /// FFA_SPM_ID_GET.
-    pub const SPM_ID_GET: u32 = 0x8400_0085;
-    /// FFA_MSG_SEND2.
-    pub const MSG_SEND2: u32 = 0x8400_0086;
-    /// FFA_SECONDARY_EP_REGISTER (SMC32).
-    pub const SECONDARY_EP_REGISTER: u32 = 0x8400_0087;
-    /// FFA_MEM_PERM_GET (SMC32).
-    pub const MEM_PERM_GET: u32 = 0x8400_0088;
-    /// FFA_MEM_PERM_SET (SMC32).
-    pub const MEM_PERM_SET: u32 = 0x8400_0089;
-    /// FFA_CONSOLE_LOG (SMC32).
-    pub const CONSOLE_LOG: u32 = 0x8400_008A;
-    /// FFA_PARTITION_INFO_GET_REGS (SMC64 only).
-    pub const PARTITION_INFO_GET_REGS: u32 = 0xC400_008B;
-    /// FFA_EL3_INTR_HANDLE.
-    pub const EL3_INTR_HANDLE: u32 = 0x8400_008C;
-    /// FFA_MSG_SEND_DIRECT_REQ2 (SMC64 only).
-    pub const DIRECT_REQ2: u32 = 0xC400_008D;
-    /// FFA_MSG_SEND_DIRECT_RESP2 (SMC64 only).
-    pub const DIRECT_RESP2: u32 = 0xC400_008E;
-}
+/// Function IDs and status codes: DEN0077's numbers, shared with the hypervisor through the
+/// `ffa-spec` crate (checked there against the spec's table). Only the numbers are shared;
+/// every layout and expectation below is this file's own.
+pub use ::ffa_spec::{fid, status};
 
-/// FF-A status codes (the signed w2 of FFA_ERROR; reference §4).
-pub mod status {
-    /// NOT_SUPPORTED.
-    pub const NOT_SUPPORTED: i32 = -1;
-    /// INVALID_PARAMETERS.
-    pub const INVALID_PARAMETERS: i32 = -2;
-    /// BUSY.
-    pub const BUSY: i32 = -4;
-    /// DENIED.
-    pub const DENIED: i32 = -6;
-    /// NO_DATA.
-    pub const NO_DATA: i32 = -9;
-}
-
-/// The name of an FF-A status code.
+/// The name of an FF-A status code (0: SUCCESS).
 pub fn status_name(code: i32) -> &'static str {
     match code {
         0 => "SUCCESS",
-        -1 => "NOT_SUPPORTED",
-        -2 => "INVALID_PARAMETERS",
-        -3 => "NO_MEMORY",
-        -4 => "BUSY",
-        -5 => "INTERRUPTED",
-        -6 => "DENIED",
-        -7 => "RETRY",
-        -8 => "ABORTED",
-        -9 => "NO_DATA",
-        -10 => "NOT_READY",
-        _ => "?",
+        _ => status::name(code).unwrap_or("?"),
     }
 }
 
 /// FF-A version 1.2 as FFA_VERSION encodes it (major in [30:16], minor in [15:0]).
 pub const VERSION_1_2: u32 = 0x1_0002;
-/// FFA_FEATURES feature IDs (bit 31 clear): notification pending interrupt.
-pub const FEATURE_NPI: u32 = 1;
-/// Schedule receiver interrupt.
-pub const FEATURE_SRI: u32 = 2;
-/// Managed exit interrupt (a Secure-partition feature).
-pub const FEATURE_MEI: u32 = 3;
+/// FFA_FEATURES feature IDs (bit 31 clear).
+pub use ::ffa_spec::feature::{MEI as FEATURE_MEI, NPI as FEATURE_NPI, SRI as FEATURE_SRI};
 
 /// OP-TEE's FF-A endpoint when PARTITION_INFO_GET cannot tell (OP-TEE's default for its
 /// logical partition; the SPMC itself is 0x8000).
@@ -260,7 +125,7 @@ pub struct BadAbi {
     pub base: fn(&Ctx) -> Regs,
     /// The fields that must be zero (IDs that name the caller, SBZ/MBZ fields, refused flags).
     pub fields: &'static [Field],
-    /// SMC32: bits [63:32] of x1-x7 must be zero too (issue 3; reference T3).
+    /// SMC32: bits [63:32] of x1-x7 must be zero too (D-SMC32-UPPER).
     pub upper_halves: bool,
     /// x8-x17 are not defined by this ABI: MBZ at v1.2.
     pub high_regs: bool,
@@ -291,7 +156,7 @@ fn base_version(_: &Ctx) -> Regs {
     regs(fid::VERSION, &[VERSION_1_2.into()])
 }
 fn base_features(_: &Ctx) -> Regs {
-    regs(fid::FEATURES, &[fid::DIRECT_REQ.into()])
+    regs(fid::FEATURES, &[fid::MSG_SEND_DIRECT_REQ_32.into()])
 }
 fn base_features_sri(_: &Ctx) -> Regs {
     regs(fid::FEATURES, &[FEATURE_SRI.into()])
@@ -309,7 +174,7 @@ fn base_rxtx_unmap(_: &Ctx) -> Regs {
     regs(fid::RXTX_UNMAP, &[])
 }
 fn base_rxtx_map(c: &Ctx) -> Regs {
-    regs(fid::RXTX_MAP, &[c.tx, c.rx, 1])
+    regs(fid::RXTX_MAP_32, &[c.tx, c.rx, 1])
 }
 fn base_rxtx_map_64(c: &Ctx) -> Regs {
     regs(fid::RXTX_MAP_64, &[c.tx, c.rx, 1])
@@ -323,18 +188,18 @@ fn base_partition_info_get_regs(_: &Ctx) -> Regs {
 }
 fn base_direct_req(c: &Ctx) -> Regs {
     regs(
-        fid::DIRECT_REQ,
+        fid::MSG_SEND_DIRECT_REQ_32,
         &[c.sp.into(), 0, OPTEE_FFA_GET_API_VERSION],
     )
 }
 fn base_direct_req_64(c: &Ctx) -> Regs {
     regs(
-        fid::DIRECT_REQ_64,
+        fid::MSG_SEND_DIRECT_REQ_64,
         &[c.sp.into(), 0, OPTEE_FFA_GET_API_VERSION],
     )
 }
 fn base_direct_req2(c: &Ctx) -> Regs {
-    regs(fid::DIRECT_REQ2, &[c.sp.into(), 0x1234, 0x5678])
+    regs(fid::MSG_SEND_DIRECT_REQ2, &[c.sp.into(), 0x1234, 0x5678])
 }
 fn base_bitmap_create(_: &Ctx) -> Regs {
     regs(fid::NOTIFICATION_BITMAP_CREATE, &[0, 4])
@@ -365,7 +230,7 @@ fn base_get(_: &Ctx) -> Regs {
     regs(fid::NOTIFICATION_GET, &[0, 0x5])
 }
 fn base_info_get(_: &Ctx) -> Regs {
-    regs(fid::NOTIFICATION_INFO_GET, &[])
+    regs(fid::NOTIFICATION_INFO_GET_32, &[])
 }
 fn base_info_get_64(_: &Ctx) -> Regs {
     regs(fid::NOTIFICATION_INFO_GET_64, &[])
@@ -375,7 +240,7 @@ fn base_run(c: &Ctx) -> Regs {
 }
 fn base_mem_share(_: &Ctx) -> Regs {
     regs(
-        fid::MEM_SHARE,
+        fid::MEM_SHARE_32,
         &[SHARE_DESCRIPTOR_LEN, SHARE_DESCRIPTOR_LEN, 0, 0],
     )
 }
@@ -392,7 +257,7 @@ fn base_mem_reclaim(_: &Ctx) -> Regs {
 
 const W1_TO_W7: &[Field] = &[w(1), w(2), w(3), w(4), w(5), w(6), w(7)];
 
-/// Every ABI whose fields the proxy validates (issue 3 deliverable 2; reference §4).
+/// Every ABI whose fields the proxy validates (DEN0077's layouts, the decisions named).
 pub static BAD_ABIS: &[BadAbi] = &[
     BadAbi {
         key: "version",
@@ -411,7 +276,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         // A caller of any version may ask: x8-x17 are not part of FFA_VERSION's contract.
         high_regs: false,
         answer: BadAnswer::VersionNotSupported,
-        source: "DEN0077 FFA_VERSION: w1[31] MBZ, w2-w7 SBZ; errors in w0 (reference §4, T5)",
+        source: "DEN0077 FFA_VERSION: w1[31] MBZ, w2-w7 SBZ; errors in w0 (D-VERSION-SCHEMA)",
     },
     BadAbi {
         key: "features",
@@ -428,7 +293,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "DEN0077 FFA_FEATURES: w2 only for MEM_RETRIEVE_REQ, w3-w7 SBZ (reference §4, T13)",
+        source: "DEN0077 FFA_FEATURES: w2 only for MEM_RETRIEVE_REQ, w3-w7 SBZ (D-FEATURES)",
     },
     BadAbi {
         key: "features-feature-id",
@@ -441,7 +306,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: false,
         high_regs: false,
         answer: BadAnswer::InvalidParameters,
-        source: "issue 3 §4: feature IDs forwarded with bits[30:8] and w2 checked (T13)",
+        source: "D-FEATURES: feature IDs forwarded with bits[30:8] and w2 checked",
     },
     BadAbi {
         key: "id-get",
@@ -451,7 +316,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "DEN0077 FFA_ID_GET: w1-w7 SBZ (OP-TEE does not check w1: issue 3)",
+        source: "DEN0077 FFA_ID_GET: w1-w7 SBZ (OP-TEE does not check w1)",
     },
     BadAbi {
         key: "spm-id-get",
@@ -480,7 +345,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4.1 #1, EDK2 #12563: w1 MBZ from an endpoint",
+        source: "D-ID-FIELD (EDK2 #12563): w1 MBZ from an endpoint",
     },
     BadAbi {
         key: "rxtx-unmap",
@@ -499,11 +364,11 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4.1 #1 (HF w1[31:16]), pKVM/EDK2: w1 MBZ; w2-w7 SBZ",
+        source: "D-ID-FIELD (HF w1[31:16]; pKVM, EDK2): w1 MBZ; w2-w7 SBZ",
     },
     BadAbi {
         key: "rxtx-map-32",
-        fid: fid::RXTX_MAP,
+        fid: fid::RXTX_MAP_32,
         base: base_rxtx_map,
         fields: &[
             f(3, 31, 6, "w3[31:6] above the 6-bit page count"),
@@ -515,7 +380,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "DEN0077 FFA_RXTX_MAP: w3[31:6] MBZ, w4-w7 SBZ (reference §4)",
+        source: "DEN0077 FFA_RXTX_MAP: w3[31:6] MBZ, w4-w7 SBZ",
     },
     BadAbi {
         key: "rxtx-map-64",
@@ -532,7 +397,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: false,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "DEN0077 FFA_RXTX_MAP: w3[31:6] MBZ, x4-x7 SBZ (reference §4)",
+        source: "DEN0077 FFA_RXTX_MAP: w3[31:6] MBZ, x4-x7 SBZ",
     },
     BadAbi {
         key: "partition-info-get",
@@ -562,7 +427,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
     },
     BadAbi {
         key: "direct-req-32",
-        fid: fid::DIRECT_REQ,
+        fid: fid::MSG_SEND_DIRECT_REQ_32,
         base: base_direct_req,
         fields: &[
             f(1, 31, 16, "w1[31:16] sender: the caller, must be 0"),
@@ -576,11 +441,11 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "T17 (sender 0), §4.1 #8 (w2 MBZ, HF), x8-x17 SBZ at v1.2",
+        source: "D-SENDER (sender 0), D-DIRECT-FLAGS (w2 MBZ, HF), x8-x17 SBZ at v1.2",
     },
     BadAbi {
         key: "direct-req-64",
-        fid: fid::DIRECT_REQ_64,
+        fid: fid::MSG_SEND_DIRECT_REQ_64,
         base: base_direct_req_64,
         fields: &[
             f(1, 31, 16, "w1[31:16] sender: the caller, must be 0"),
@@ -596,11 +461,11 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: false,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "T17 (sender 0), §4.1 #8 (w2 MBZ, HF), x8-x17 SBZ at v1.2",
+        source: "D-SENDER (sender 0), D-DIRECT-FLAGS (w2 MBZ, HF), x8-x17 SBZ at v1.2",
     },
     BadAbi {
         key: "direct-req2",
-        fid: fid::DIRECT_REQ2,
+        fid: fid::MSG_SEND_DIRECT_REQ2,
         base: base_direct_req2,
         fields: &[
             f(1, 31, 16, "w1[31:16] sender: the caller, must be 0"),
@@ -610,7 +475,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         // x4-x17 are the payload.
         high_regs: false,
         answer: BadAnswer::InvalidParameters,
-        source: "T17: the REQ2 sender is the caller (Xen, Android pKVM)",
+        source: "D-SENDER: the REQ2 sender is the caller (Xen, Android pKVM)",
     },
     BadAbi {
         key: "notif-bitmap-create",
@@ -628,7 +493,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4, §6.1: VM ID 0 incl. w1[31:16], w3-w7 SBZ",
+        source: "DEN0077, D-NOTIF-VM-ID: VM ID 0 incl. w1[31:16], w3-w7 SBZ",
     },
     BadAbi {
         key: "notif-bitmap-destroy",
@@ -647,7 +512,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: VM ID 0 incl. w1[31:16], w2-w7 SBZ (OP-TEE ignores w2: issue 3)",
+        source: "DEN0077, D-NOTIF-VM-ID: VM ID 0 incl. w1[31:16], w2-w7 SBZ (OP-TEE ignores w2)",
     },
     BadAbi {
         key: "notif-bind",
@@ -668,7 +533,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4, T4: receiver 0, w2[31:1] MBZ, w5-w7 SBZ",
+        source: "DEN0077, D-NOTIF-VCPU: receiver 0, w2[31:1] MBZ, w5-w7 SBZ",
     },
     BadAbi {
         key: "notif-unbind",
@@ -684,7 +549,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4, T4: receiver 0, w2 MBZ, w5-w7 SBZ",
+        source: "DEN0077, D-NOTIF-VCPU: receiver 0, w2 MBZ, w5-w7 SBZ",
     },
     BadAbi {
         key: "notif-set",
@@ -712,7 +577,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §3.3, §4, T4: sender 0, w2[15:2] MBZ, no delay-SRI from NWd",
+        source: "DEN0077, D-NOTIF-VCPU: sender 0, w2[15:2] MBZ, no delay-SRI from NWd",
     },
     BadAbi {
         key: "notif-get",
@@ -747,17 +612,17 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §3.3, §4, T14: receiver 0, w2[31:4] MBZ, no VM/HYP flags",
+        source: "DEN0077, D-NOTIF-GET: receiver 0, w2[31:4] MBZ, no VM/HYP flags",
     },
     BadAbi {
         key: "notif-info-get-32",
-        fid: fid::NOTIFICATION_INFO_GET,
+        fid: fid::NOTIFICATION_INFO_GET_32,
         base: base_info_get,
         fields: W1_TO_W7,
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: no arguments, w1-w7 SBZ",
+        source: "DEN0077: no arguments, w1-w7 SBZ",
     },
     BadAbi {
         key: "notif-info-get-64",
@@ -767,7 +632,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: false,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: no arguments, x1-x17 SBZ",
+        source: "DEN0077: no arguments, x1-x17 SBZ",
     },
     BadAbi {
         key: "run",
@@ -777,17 +642,17 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: w2-w7 SBZ, x8-x17 MBZ at v1.2 (HF)",
+        source: "DEN0077: w2-w7 SBZ, x8-x17 MBZ at v1.2 (HF; D-HIGH-REGS)",
     },
     BadAbi {
         key: "mem-share-32",
-        fid: fid::MEM_SHARE,
+        fid: fid::MEM_SHARE_32,
         base: base_mem_share,
         fields: &[w(5), w(6), w(7)],
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: FFA_MEM_SHARE w5-w7 SBZ",
+        source: "DEN0077 FFA_MEM_SHARE: w5-w7 SBZ (D-TXBUF-ONLY)",
     },
     BadAbi {
         key: "mem-share-64",
@@ -804,7 +669,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: false,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: FFA_MEM_SHARE w1/w2/w4 32-bit, x5-x7 SBZ",
+        source: "DEN0077 FFA_MEM_SHARE: w1/w2/w4 32-bit, x5-x7 SBZ (D-TXBUF-ONLY)",
     },
     BadAbi {
         key: "mem-reclaim",
@@ -825,7 +690,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "reference §4: FFA_MEM_RECLAIM w3[31:2] MBZ, w4-w7 SBZ",
+        source: "DEN0077 FFA_MEM_RECLAIM: w3[31:2] MBZ, w4-w7 SBZ",
     },
 ];
 
@@ -909,7 +774,7 @@ pub fn write_case_name(out: &mut impl core::fmt::Write, case: &BadCase) -> core:
     }
 }
 
-/// How FFA_FEATURES must answer a query, from issue 3 §4/§5 and what OP-TEE 4.10 answers
+/// How FFA_FEATURES must answer a query, from D-FEATURES and what OP-TEE 4.10 answers
 /// (`core/arch/arm/kernel/thread_spmc.c` `handle_features`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FeatureAnswer {
@@ -928,25 +793,33 @@ pub enum FeatureAnswer {
 pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
     use FeatureAnswer::*;
     &[
-        // Emulated at EL2 (issue 3 §3, §4; the mailbox and memory-sharing ABIs).
+        // Emulated at EL2 (the mailbox and memory-sharing ABIs: D-ONE-ID).
         ("version", fid::VERSION, Emulated),
         ("features", fid::FEATURES, Emulated),
         ("id-get", fid::ID_GET, Emulated),
         ("rx-release", fid::RX_RELEASE, Emulated),
-        ("rxtx-map-32", fid::RXTX_MAP, Emulated),
+        ("rxtx-map-32", fid::RXTX_MAP_32, Emulated),
         ("rxtx-map-64", fid::RXTX_MAP_64, Emulated),
         ("rxtx-unmap", fid::RXTX_UNMAP, Emulated),
         ("partition-info-get", fid::PARTITION_INFO_GET, Emulated),
-        ("mem-share-32", fid::MEM_SHARE, Emulated),
+        ("mem-share-32", fid::MEM_SHARE_32, Emulated),
         ("mem-share-64", fid::MEM_SHARE_64, Emulated),
-        ("mem-lend-32", fid::MEM_LEND, Emulated),
-        ("mem-lend-64", fid::MEM_LEND | fid::SMC64, Emulated),
+        ("mem-lend-32", fid::MEM_LEND_32, Emulated),
+        ("mem-lend-64", fid::MEM_LEND_32 | fid::SMC64, Emulated),
         ("mem-reclaim", fid::MEM_RECLAIM, Emulated),
         ("mem-frag-tx", fid::MEM_FRAG_TX, Emulated),
         // Forwarded; OP-TEE lists them.
         ("spm-id-get", fid::SPM_ID_GET, ForwardedSuccess),
-        ("direct-req-32", fid::DIRECT_REQ, ForwardedSuccess),
-        ("direct-req-64", fid::DIRECT_REQ_64, ForwardedSuccess),
+        (
+            "direct-req-32",
+            fid::MSG_SEND_DIRECT_REQ_32,
+            ForwardedSuccess,
+        ),
+        (
+            "direct-req-64",
+            fid::MSG_SEND_DIRECT_REQ_64,
+            ForwardedSuccess,
+        ),
         (
             "notif-bitmap-create",
             fid::NOTIFICATION_BITMAP_CREATE,
@@ -963,7 +836,7 @@ pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
         ("notif-get", fid::NOTIFICATION_GET, ForwardedSuccess),
         (
             "notif-info-get-32",
-            fid::NOTIFICATION_INFO_GET,
+            fid::NOTIFICATION_INFO_GET_32,
             ForwardedSuccess,
         ),
         (
@@ -978,24 +851,28 @@ pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
             fid::PARTITION_INFO_GET_REGS,
             ForwardedNotSupported,
         ),
-        ("direct-req2", fid::DIRECT_REQ2, ForwardedNotSupported),
-        // Blocked (issue 3 §5, T11-T13): both conventions where both exist.
+        (
+            "direct-req2",
+            fid::MSG_SEND_DIRECT_REQ2,
+            ForwardedNotSupported,
+        ),
+        // Blocked: both conventions where both exist (D-BOTH-CONVS).
         ("error", fid::ERROR, Blocked),
-        ("success-32", fid::SUCCESS, Blocked),
+        ("success-32", fid::SUCCESS_32, Blocked),
         ("success-64", fid::SUCCESS_64, Blocked),
         ("interrupt", fid::INTERRUPT, Blocked),
         ("msg-poll", fid::MSG_POLL, Blocked),
         ("msg-wait", fid::MSG_WAIT, Blocked),
         ("yield", fid::YIELD, Blocked),
         ("msg-send", fid::MSG_SEND, Blocked),
-        ("direct-resp-32", fid::DIRECT_RESP, Blocked),
-        ("direct-resp-64", fid::DIRECT_RESP_64, Blocked),
-        ("mem-donate-32", fid::MEM_DONATE, Blocked),
-        ("mem-donate-64", fid::MEM_DONATE | fid::SMC64, Blocked),
-        ("mem-retrieve-req-32", fid::MEM_RETRIEVE_REQ, Blocked),
+        ("direct-resp-32", fid::MSG_SEND_DIRECT_RESP_32, Blocked),
+        ("direct-resp-64", fid::MSG_SEND_DIRECT_RESP_64, Blocked),
+        ("mem-donate-32", fid::MEM_DONATE_32, Blocked),
+        ("mem-donate-64", fid::MEM_DONATE_32 | fid::SMC64, Blocked),
+        ("mem-retrieve-req-32", fid::MEM_RETRIEVE_REQ_32, Blocked),
         (
             "mem-retrieve-req-64",
-            fid::MEM_RETRIEVE_REQ | fid::SMC64,
+            fid::MEM_RETRIEVE_REQ_32 | fid::SMC64,
             Blocked,
         ),
         ("mem-retrieve-resp", fid::MEM_RETRIEVE_RESP, Blocked),
@@ -1008,22 +885,30 @@ pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
         ("msg-send2", fid::MSG_SEND2, Blocked),
         (
             "secondary-ep-register-32",
-            fid::SECONDARY_EP_REGISTER,
+            fid::SECONDARY_EP_REGISTER_32,
             Blocked,
         ),
         (
             "secondary-ep-register-64",
-            fid::SECONDARY_EP_REGISTER | fid::SMC64,
+            fid::SECONDARY_EP_REGISTER_32 | fid::SMC64,
             Blocked,
         ),
-        ("mem-perm-get-32", fid::MEM_PERM_GET, Blocked),
-        ("mem-perm-get-64", fid::MEM_PERM_GET | fid::SMC64, Blocked),
-        ("mem-perm-set-32", fid::MEM_PERM_SET, Blocked),
-        ("mem-perm-set-64", fid::MEM_PERM_SET | fid::SMC64, Blocked),
-        ("console-log-32", fid::CONSOLE_LOG, Blocked),
-        ("console-log-64", fid::CONSOLE_LOG | fid::SMC64, Blocked),
+        ("mem-perm-get-32", fid::MEM_PERM_GET_32, Blocked),
+        (
+            "mem-perm-get-64",
+            fid::MEM_PERM_GET_32 | fid::SMC64,
+            Blocked,
+        ),
+        ("mem-perm-set-32", fid::MEM_PERM_SET_32, Blocked),
+        (
+            "mem-perm-set-64",
+            fid::MEM_PERM_SET_32 | fid::SMC64,
+            Blocked,
+        ),
+        ("console-log-32", fid::CONSOLE_LOG_32, Blocked),
+        ("console-log-64", fid::CONSOLE_LOG_32 | fid::SMC64, Blocked),
         ("el3-intr-handle", fid::EL3_INTR_HANDLE, Blocked),
-        ("direct-resp2", fid::DIRECT_RESP2, Blocked),
+        ("direct-resp2", fid::MSG_SEND_DIRECT_RESP2, Blocked),
         // Conventions that do not exist at v1.2, and IDs past the table.
         ("version-64", fid::VERSION | fid::SMC64, Blocked),
         ("id-get-64", fid::ID_GET | fid::SMC64, Blocked),
@@ -1037,17 +922,21 @@ pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
             fid::PARTITION_INFO_GET_REGS & !fid::SMC64,
             Blocked,
         ),
-        ("direct-req2-32", fid::DIRECT_REQ2 & !fid::SMC64, Blocked),
+        (
+            "direct-req2-32",
+            fid::MSG_SEND_DIRECT_REQ2 & !fid::SMC64,
+            Blocked,
+        ),
         ("run-64", fid::RUN | fid::SMC64, Blocked),
         // The SVE hint belongs in x0 only: in w1 it makes an ID no function has.
         (
             "direct-req-64-sve-hint-bit",
-            fid::DIRECT_REQ_64 | 1 << 16,
+            fid::MSG_SEND_DIRECT_REQ_64 | 1 << 16,
             Blocked,
         ),
         ("unknown-0x8f", 0x8400_008F, Blocked),
         ("unknown-0xff", 0x8400_00FF, Blocked),
-        // Feature IDs (bit 31 clear): NPI and SRI forwarded (issue 3 §4); MEI is a
+        // Feature IDs (bit 31 clear): NPI and SRI forwarded (D-FEATURES); MEI is a
         // Secure-partition feature; 0 and 4.. are not defined at v1.2.
         ("feature-npi", FEATURE_NPI, ForwardedNotSupported),
         ("feature-sri", FEATURE_SRI, ForwardedSuccess),
@@ -1061,9 +950,9 @@ pub static FEATURE_QUERIES: &[(&str, u32, FeatureAnswer)] = {
 /// Calls the host may never make, or that are not defined at v1.2: (case key, x0, x1).
 /// Each must get `FFA_ERROR(NOT_SUPPORTED)` and reach nothing.
 pub static NOT_SUPPORTED_CALLS: &[(&str, u32, u64)] = &[
-    // Return interfaces and Secure-world-only calls (issue 3 §5).
+    // Return interfaces and Secure-world-only calls (docs/ffa-policy.md, per function).
     ("error", fid::ERROR, 0),
-    ("success-32", fid::SUCCESS, 0),
+    ("success-32", fid::SUCCESS_32, 0),
     ("success-64", fid::SUCCESS_64, 0),
     ("interrupt", fid::INTERRUPT, 0),
     ("msg-wait", fid::MSG_WAIT, 0),
@@ -1072,38 +961,42 @@ pub static NOT_SUPPORTED_CALLS: &[(&str, u32, u64)] = &[
     ("rx-acquire", fid::RX_ACQUIRE, 0),
     (
         "secondary-ep-register-32",
-        fid::SECONDARY_EP_REGISTER,
+        fid::SECONDARY_EP_REGISTER_32,
         0x4800_0000,
     ),
     (
         "secondary-ep-register-64",
-        fid::SECONDARY_EP_REGISTER | fid::SMC64,
+        fid::SECONDARY_EP_REGISTER_32 | fid::SMC64,
         0x4800_0000,
     ),
-    ("mem-perm-get-32", fid::MEM_PERM_GET, 0x4800_0000),
+    ("mem-perm-get-32", fid::MEM_PERM_GET_32, 0x4800_0000),
     (
         "mem-perm-get-64",
-        fid::MEM_PERM_GET | fid::SMC64,
+        fid::MEM_PERM_GET_32 | fid::SMC64,
         0x4800_0000,
     ),
-    ("mem-perm-set-32", fid::MEM_PERM_SET, 0x4800_0000),
+    ("mem-perm-set-32", fid::MEM_PERM_SET_32, 0x4800_0000),
     (
         "mem-perm-set-64",
-        fid::MEM_PERM_SET | fid::SMC64,
+        fid::MEM_PERM_SET_32 | fid::SMC64,
         0x4800_0000,
     ),
-    ("console-log-32", fid::CONSOLE_LOG, 1),
-    ("console-log-64", fid::CONSOLE_LOG | fid::SMC64, 1),
+    ("console-log-32", fid::CONSOLE_LOG_32, 1),
+    ("console-log-64", fid::CONSOLE_LOG_32 | fid::SMC64, 1),
     ("el3-intr-handle", fid::EL3_INTR_HANDLE, 0),
     // v1.0 indirect messaging, removed in v1.1.
     ("msg-poll", fid::MSG_POLL, 0),
     ("msg-send", fid::MSG_SEND, 0),
-    // The memory and messaging ABIs not implemented (issue 3 §5; T12).
+    // The memory and messaging ABIs not implemented (D-NO-INDIRECT for MSG_SEND2).
     ("msg-send2", fid::MSG_SEND2, 0),
-    ("mem-donate-32", fid::MEM_DONATE, 0),
-    ("mem-donate-64", fid::MEM_DONATE | fid::SMC64, 0),
-    ("mem-retrieve-req-32", fid::MEM_RETRIEVE_REQ, 0),
-    ("mem-retrieve-req-64", fid::MEM_RETRIEVE_REQ | fid::SMC64, 0),
+    ("mem-donate-32", fid::MEM_DONATE_32, 0),
+    ("mem-donate-64", fid::MEM_DONATE_32 | fid::SMC64, 0),
+    ("mem-retrieve-req-32", fid::MEM_RETRIEVE_REQ_32, 0),
+    (
+        "mem-retrieve-req-64",
+        fid::MEM_RETRIEVE_REQ_32 | fid::SMC64,
+        0,
+    ),
     ("mem-retrieve-resp", fid::MEM_RETRIEVE_RESP, 0),
     ("mem-relinquish", fid::MEM_RELINQUISH, 0),
     ("mem-op-pause", fid::MEM_OP_PAUSE, 0),
@@ -1116,7 +1009,7 @@ pub static NOT_SUPPORTED_CALLS: &[(&str, u32, u64)] = &[
     (
         "features-64",
         fid::FEATURES | fid::SMC64,
-        fid::DIRECT_REQ as u64,
+        fid::MSG_SEND_DIRECT_REQ_32 as u64,
     ),
     (
         "notif-bind-64",
@@ -1129,8 +1022,16 @@ pub static NOT_SUPPORTED_CALLS: &[(&str, u32, u64)] = &[
         fid::PARTITION_INFO_GET_REGS & !fid::SMC64,
         0,
     ),
-    ("direct-req2-32", fid::DIRECT_REQ2 & !fid::SMC64, 0x8001),
-    ("direct-resp2-32", fid::DIRECT_RESP2 & !fid::SMC64, 0),
+    (
+        "direct-req2-32",
+        fid::MSG_SEND_DIRECT_REQ2 & !fid::SMC64,
+        0x8001,
+    ),
+    (
+        "direct-resp2-32",
+        fid::MSG_SEND_DIRECT_RESP2 & !fid::SMC64,
+        0,
+    ),
     ("error-64", fid::ERROR | fid::SMC64, 0),
     ("msg-wait-64", fid::MSG_WAIT | fid::SMC64, 0),
     ("run-64", fid::RUN | fid::SMC64, 0x8001 << 16),
@@ -1252,5 +1153,37 @@ mod tests {
             assert!(n > 0);
         }
         println!("bad-field cases: {}", count());
+    }
+
+    /// Every decision this oracle cites (`D-...`) is stated in `docs/ffa-decisions.md`.
+    #[test]
+    fn cited_decisions_are_defined() {
+        let decisions = include_str!("../../../docs/ffa-decisions.md");
+        let mut cited = 0;
+        for source in [
+            include_str!("ffa_spec.rs"),
+            include_str!("ffa_cases.rs"),
+            include_str!("race.rs"),
+        ] {
+            for (at, _) in source.match_indices("D-") {
+                let before = source[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    continue;
+                }
+                let id: String = source[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '-')
+                    .collect();
+                let id = id.trim_end_matches('-');
+                if id.len() > 2 {
+                    assert!(
+                        decisions.contains(&format!("\n### {id}\n")),
+                        "{id} is not in docs/ffa-decisions.md"
+                    );
+                    cited += 1;
+                }
+            }
+        }
+        assert!(cited > 20, "{cited}");
     }
 }

@@ -1,5 +1,6 @@
 //! A second CPU that rewrites one word of memory in a loop while the boot CPU calls the
-//! hypervisor: the racing writer of the TX-rewrite attack (trap T6).
+//! hypervisor: the racing writer of the TX-rewrite attack (D-COPY-ONCE in
+//! `docs/ffa-decisions.md`).
 //!
 //! The first secondary CPU (per-CPU index 1) does not halt after its CPU_ON report: it
 //! waits here in `wfe` for a job. [`start`] hands it an address and two values; it stores

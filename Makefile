@@ -65,7 +65,7 @@ XTEST_ENV := HYP_XTEST_INITRD=$(XTEST_INITRD) HYP_XTEST_DTB=$(XTEST_DTB) HYP_XTE
 
 # Host-side crates (unit tests, clippy) and firmware crates (aarch64 builds, clippy).
 HOST_EXCLUDES := --exclude boot
-FW_CRATES := -p boot -p hypervisor -p host-loader -p platform
+FW_CRATES := -p boot -p hypervisor -p host-loader -p fdt-rw -p platform
 
 .PHONY: all hypervisor image payload toolchain stack flash flash-gicv2 dtbs chains xtest-inputs xtest run test test-lint test-unit \
         test-fuzz test-bench-tools test-system bad-inputs bench clean
@@ -175,7 +175,7 @@ test-lint: toolchain
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace $(HOST_EXCLUDES) --all-targets -- -D warnings
 	$(CARGO) clippy $(FW_CRATES) --target $(FW_TARGET) -- -D warnings
-	$(CARGO) clippy -p boot -p hypervisor -p host-loader -p platform -p el1-payload --target $(PAYLOAD_TARGET) -- -D warnings
+	$(CARGO) clippy -p boot -p hypervisor -p host-loader -p fdt-rw -p platform -p el1-payload --target $(PAYLOAD_TARGET) -- -D warnings
 
 test-unit: toolchain
 	$(CARGO) test --workspace $(HOST_EXCLUDES) --exclude system-tests

@@ -5,8 +5,8 @@
 //! silence. (host-loader and `hypervisor/src/dt.rs` unit-test the same errors; this proves
 //! the line reaches the console and the machine really powers off.)
 //!
-//! Each case boots one crafted input from `ci/mkbadinputs.sh` (`HYP_BAD_*`, set by
-//! `make test`) and checks:
+//! Each case boots one crafted input from `ci/mkbadinputs.sh` (the manifest's `bad_*` keys,
+//! written by `make test`) and checks:
 //! - the hypervisor's banner;
 //! - exactly two `hyp: ERROR:` lines: the problem (asserted word for word on what and where),
 //!   then `hyp: ERROR: cannot boot the host; powering off`, the hypervisor's last line;
@@ -161,7 +161,7 @@ fn assert_names(line: &str, pattern: &str, what: &str) -> Vec<String> {
 /// (1) `/chosen` without any module node: the error names `/chosen` and what it lacks.
 #[test]
 fn no_kernel_module_node() {
-    let images = BadInputs::from_env();
+    let images = BadInputs::load();
     let line = refused(
         "bad_input_no_kernel_module",
         &images,
@@ -181,7 +181,7 @@ fn no_kernel_module_node() {
 /// the word actually found at offset 0x38, which must be the file's.
 #[test]
 fn kernel_module_is_not_an_image() {
-    let images = BadInputs::from_env();
+    let images = BadInputs::load();
     let line = refused(
         "bad_input_bad_magic",
         &images,
@@ -212,7 +212,7 @@ fn kernel_module_is_not_an_image() {
 /// address, `INITRD_ADDR` here, or its node `/chosen/module@58000000`).
 #[test]
 fn kernel_image_does_not_fit() {
-    let images = BadInputs::from_env();
+    let images = BadInputs::load();
     let line = refused(
         "bad_input_does_not_fit",
         &images,
@@ -241,7 +241,7 @@ fn kernel_image_does_not_fit() {
 /// the error names the device tree's address and what is missing.
 #[test]
 fn device_tree_without_cpus() {
-    let images = BadInputs::from_env();
+    let images = BadInputs::load();
     let line = refused("bad_input_no_cpus", &images, &images.no_cpus_dtb, None);
     assert_names(
         &line,
@@ -258,7 +258,7 @@ fn device_tree_without_cpus() {
 /// Not asserted, because the hypervisor does not print it: *which* cpu node (`/cpus/cpu@1`).
 #[test]
 fn device_tree_with_malformed_cpu_reg() {
-    let images = BadInputs::from_env();
+    let images = BadInputs::load();
     let line = refused("bad_input_cpu_reg", &images, &images.cpu_reg_dtb, None);
     assert_names(
         &line,

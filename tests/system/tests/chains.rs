@@ -10,9 +10,9 @@
 //! - `gicv2_boots_linux_as_host`: the TF-A chain on `gic-version=2` with the GICv2 builds of
 //!   TF-A and OP-TEE; the GICv2 hypervisor frames (GICH, GICV) are withheld; FF-A works.
 //!
-//! Inputs (set by `make test`, see `system_tests::artifacts`): `HYP_UBOOT_FLASH`,
-//! `HYP_UBOOT_DISK`, `HYP_IMAGE`, `HYP_DIRECT_DTB`, `HYP_GICV2_FLASH`, `HYP_GICV2_DTB`,
-//! `HYP_LINUX_IMAGE`, `HYP_INITRD`. Consoles: `build/logs/<test>.log`.
+//! Inputs (the manifest `make test` writes, see `system_tests::artifacts`): `uboot_flash`,
+//! `uboot_disk`, `hypervisor_image`, `direct_dtb`, `gicv2_flash`, `gicv2_dtb`, `linux_image`,
+//! `initrd`. Consoles: `build/logs/<test>.log`.
 
 use std::time::Duration;
 
@@ -180,7 +180,7 @@ fn boot_linux(name: &str, args: &QemuArgs, spmc: Spmc) -> Boot {
 
 #[test]
 fn uboot_chain_boots_linux_as_host() {
-    let images = UBootChain::from_env();
+    let images = UBootChain::load();
     let args = QemuArgs::uboot(&images.flash, &images.disk);
     let boot = boot_linux("uboot_chain_boots_linux_as_host", &args, Spmc::Present);
     let log = boot.qemu.log_path().display();
@@ -222,7 +222,7 @@ fn uboot_chain_boots_linux_as_host() {
 
 #[test]
 fn no_firmware_boots_linux_as_host() {
-    let images = NoFirmware::from_env();
+    let images = NoFirmware::load();
     let mut args = QemuArgs::no_firmware(&images.hypervisor, &images.dtb, &images.image);
     args.initrd = Some(images.initrd.clone());
     let boot = boot_linux("no_firmware_boots_linux_as_host", &args, Spmc::Absent);
@@ -258,7 +258,7 @@ fn no_firmware_boots_linux_as_host() {
 
 #[test]
 fn gicv2_boots_linux_as_host() {
-    let images = GicV2::from_env();
+    let images = GicV2::load();
     let mut args = QemuArgs::new(&images.flash, &images.dtb, &images.image);
     args.initrd = Some(images.initrd.clone());
     args.gic = Some(2);

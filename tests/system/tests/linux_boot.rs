@@ -3,8 +3,8 @@
 //!
 //! The initramfs sees `autotest` on its command line, prints its facts between
 //! `HOST-CHECK-BEGIN` and `HOST-CHECK-END` (CPUs online, `/proc/iomem`, FF-A and TEE
-//! devices) and powers off. Needs `HYP_FLASH`, `HYP_LINUX_DTB`, `HYP_LINUX_IMAGE` and
-//! `HYP_INITRD` (set by `make test`). Console: `build/logs/linux_boots_as_host.log`.
+//! devices) and powers off. Needs the manifest's `flash`, `linux_dtb`, `linux_image` and
+//! `initrd` (`make test`). Console: `build/logs/linux_boots_as_host.log`.
 
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[test]
 fn linux_boots_as_host() {
-    let images = Linux::from_env();
+    let images = Linux::load();
     let mut args = QemuArgs::new(&images.flash, &images.dtb, &images.image);
     args.initrd = Some(images.initrd.clone());
     let mut qemu = Qemu::spawn("linux_boots_as_host", &args).unwrap_or_else(|e| panic!("{e}"));

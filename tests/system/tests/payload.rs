@@ -10,8 +10,8 @@
 //! with CPU 1 really executing beside CPU 0: CPU 1 rewrites the descriptor while CPU 0's
 //! SHAREs go through the hypervisor.
 //!
-//! Needs `HYP_FLASH`, `HYP_PAYLOAD_DTB`, `HYP_PAYLOAD_DTB_SMP2` and `HYP_PAYLOAD_IMAGE` (set
-//! by `make test`). Console: `build/logs/<test>.log`; Secure world console:
+//! Needs the manifest's `flash`, `payload_dtb`, `payload_dtb_smp2` and `payload_image`
+//! (`make test`). Console: `build/logs/<test>.log`; Secure world console:
 //! `build/logs/<test>.secure.log`.
 
 use std::time::Duration;
@@ -76,14 +76,14 @@ fn numbers(m: &Match) -> Vec<usize> {
 
 #[test]
 fn payload_cases_all_pass() {
-    let images = Payload::from_env();
+    let images = Payload::load();
     let args = QemuArgs::new(&images.flash, &images.dtb, &images.image);
     run_payload("payload_cases_all_pass", &args);
 }
 
 #[test]
 fn payload_cases_two_threads() {
-    let images = Payload::from_env();
+    let images = Payload::load();
     let mut args = QemuArgs::new(&images.flash, &images.dtb_smp2, &images.image);
     args.smp = Some(2);
     args.mttcg = true;

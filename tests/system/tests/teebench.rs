@@ -6,12 +6,11 @@
 //! hypervisor's audit at power-off must show at least N direct requests forwarded and no
 //! call of Linux's rejected. The same boot is `make bench`'s workload (b).
 //!
-//! Needs `HYP_FLASH`, `HYP_TEEBENCH_DTB`, `HYP_LINUX_IMAGE` and `HYP_INITRD` (set by
-//! `make test`). Console: `build/logs/linux_teebench_through_the_proxy.log`.
+//! Needs the manifest's `flash`, `teebench_dtb`, `linux_image` and `initrd` (`make test`). Console: `build/logs/linux_teebench_through_the_proxy.log`.
 
 use std::time::Duration;
 
-use system_tests::artifacts::{Linux, require};
+use system_tests::artifacts::Linux;
 use system_tests::{Qemu, QemuArgs};
 
 /// The `teebench=N` the Makefile puts in this DTB's bootargs.
@@ -23,9 +22,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[test]
 fn linux_teebench_through_the_proxy() {
-    let images = Linux::from_env();
-    let dtb = require("HYP_TEEBENCH_DTB");
-    let mut args = QemuArgs::new(&images.flash, &dtb, &images.image);
+    let images = Linux::load_with("teebench_dtb");
+    let mut args = QemuArgs::new(&images.flash, &images.dtb, &images.image);
     args.initrd = Some(images.initrd.clone());
     let name = "linux_teebench_through_the_proxy";
     let mut qemu = Qemu::spawn(name, &args).unwrap_or_else(|e| panic!("{e}"));

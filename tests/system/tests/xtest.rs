@@ -31,8 +31,8 @@
 //! count rejections, each with its `hyp: WARN` line naming exactly that refusal; any other
 //! rejection or warning fails the test.
 //!
-//! Inputs (set by `make test` / `make xtest`, see `system_tests::artifacts`): `HYP_FLASH`,
-//! `HYP_LINUX_IMAGE`, `HYP_XTEST_INITRD`, `HYP_XTEST_DTB` / `HYP_XTEST_FULL_DTB`. Console:
+//! Inputs (the manifest `make test` / `make xtest` writes, see `system_tests::artifacts`):
+//! `flash`, `linux_image`, `xtest_initrd`, `xtest_dtb` / `xtest_full_dtb`. Console:
 //! `build/logs/<test>.log`, Secure world's console `build/logs/<test>.secure.log`.
 
 use std::collections::HashMap;
@@ -68,8 +68,8 @@ const SHARED_PAGE_IN_USE: &str =
 struct Run {
     /// Test (and log) name.
     name: &'static str,
-    /// The DTB variable (its bootargs carry the xtest arguments).
-    dtb_var: &'static str,
+    /// The DTB's manifest key (its bootargs carry the xtest arguments).
+    dtb_key: &'static str,
     /// xtest's arguments, as `/init` must echo them.
     args: &'static str,
     /// Cases xtest must report (measured without the hypervisor, REPORT.md).
@@ -88,7 +88,7 @@ fn xtest_subset_passes_through_the_proxy() {
     // + MEM_RECLAIM, ~135 notification rounds; 65-150 s wall with -smp 2.
     run(&Run {
         name: "xtest_subset_passes_through_the_proxy",
-        dtb_var: "HYP_XTEST_DTB",
+        dtb_key: "xtest_dtb",
         args: "-t regression _10 _20 4001 4002 4003 4004 4005 _600",
         cases: 56,
         min_direct_req: 40_000,
@@ -104,7 +104,7 @@ fn xtest_full_run() {
     // MEM_SHARE_64 + MEM_RECLAIM; 335-476 s wall with -smp 2.
     run(&Run {
         name: "xtest_full_run",
-        dtb_var: "HYP_XTEST_FULL_DTB",
+        dtb_key: "xtest_full_dtb",
         args: "",
         cases: 143,
         min_direct_req: 128_000,
@@ -114,7 +114,7 @@ fn xtest_full_run() {
 }
 
 fn run(run: &Run) {
-    let images = Xtest::from_env(run.dtb_var);
+    let images = Xtest::load(run.dtb_key);
     let mut args = QemuArgs::new(&images.flash, &images.dtb, &images.image);
     args.initrd = Some(images.initrd.clone());
     args.smp = Some(SMP);

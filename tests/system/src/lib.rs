@@ -5,6 +5,9 @@
 //!   child's PID is QEMU's) in its own process group, copies its console into
 //!   `build/logs/<test-name>.log` and a buffer the test can [`Qemu::expect`] against, and
 //!   kills QEMU by its PID (and that process group) on drop or timeout.
+//! - [`boot`]: the one boot-and-expect helper every test uses: [`Boot`] starts a stack
+//!   configuration ([`QemuArgs`]) under the runner and waits, each wait bounded, for the
+//!   console lines the test expects, panicking with what was awaited and the log.
 //! - [`artifacts`]: the images the Makefile builds, read from the one manifest it writes
 //!   (`build/artifacts.manifest`, `make artifacts`). A missing manifest, key or file fails
 //!   the test with a message saying to run `make test`; nothing passes silently.
@@ -18,9 +21,11 @@
 //! `make xtest`).
 
 pub mod artifacts;
+pub mod boot;
 pub mod host_check;
 pub mod qemu;
 
+pub use boot::Boot;
 pub use qemu::{Error, Firmware, Match, Qemu, QemuArgs};
 
 use std::path::PathBuf;

@@ -26,13 +26,8 @@ PAYLOAD_DTB := $(BUILD)/payload.dtb
 PAYLOAD_DTB_SMP2 := $(BUILD)/payload-smp2.dtb
 # Linux running tests/teebench (200 requests to OP-TEE from user space) and powering off.
 TEEBENCH_DTB := $(BUILD)/linux-teebench.dtb
-# Crafted inputs the hypervisor must refuse (ci/mkbadinputs.sh), as the bad-input tests get them.
+# Crafted inputs the hypervisor must refuse (ci/mkbadinputs.sh, tests/system/tests/bad_input.rs).
 BAD_DIR := $(BUILD)/bad-inputs
-BAD_ENV := HYP_BAD_STUB_IMAGE=$(BAD_DIR)/stub.Image \
-	HYP_BAD_NO_MODULE_DTB=$(BAD_DIR)/no-kernel-module.dtb \
-	HYP_BAD_MAGIC_DTB=$(BAD_DIR)/bad-magic.dtb HYP_BAD_MAGIC_MODULE=$(BAD_DIR)/not-an-Image.cpio.gz \
-	HYP_BAD_TOO_LARGE_DTB=$(BAD_DIR)/too-large.dtb HYP_BAD_TOO_LARGE_IMAGE=$(BAD_DIR)/too-large.Image \
-	HYP_BAD_NO_CPUS_DTB=$(BAD_DIR)/no-cpus.dtb HYP_BAD_CPU_REG_DTB=$(BAD_DIR)/bad-cpu-reg.dtb
 # Host kernel, initrd and bootargs for `make run` (default: Debian sid's kernel, our initramfs).
 KERNEL ?=
 INITRD ?=
@@ -48,9 +43,10 @@ FLASH_GICV2 := $(BUILD)/flash-gicv2.bin
 RUN_FLASH := $(if $(filter 2,$(GIC)),$(FLASH_GICV2),$(FLASH))
 RUN_DEPS := $(if $(filter none,$(FIRMWARE)),hypervisor stack,$(if $(filter 2,$(GIC)),flash-gicv2,flash))
 # The boot-chain tests' inputs (`make chains`, tests/system/tests/chains.rs).
-CHAINS_ENV := HYP_UBOOT_FLASH=$(BUILD)/uboot-test/flash.bin HYP_UBOOT_DISK=$(BUILD)/uboot-test/disk.img \
-	HYP_IMAGE=$(HYP_BIN) HYP_DIRECT_DTB=$(BUILD)/direct-test.dtb \
-	HYP_GICV2_FLASH=$(FLASH_GICV2) HYP_GICV2_DTB=$(BUILD)/gicv2-test.dtb
+UBOOT_TEST := $(BUILD)/uboot-test
+DIRECT_DTB := $(BUILD)/direct-test.dtb
+GICV2_DTB := $(BUILD)/gicv2-test.dtb
+LINUX_TEST_DTB := $(BUILD)/linux-test.dtb
 # OP-TEE's xtest as a client through the hypervisor (tests/system/tests/xtest.rs): its initramfs
 # (ci/fetch-xtest-debs.sh, ci/mkinitramfs-xtest.sh) and one DTB per run, whose bootargs carry
 # xtest's arguments after " -- " (/init passes them on), for XTEST_SMP CPUs (the tests run
@@ -61,14 +57,29 @@ XTEST_SUBSET := -t regression _10 _20 4001 4002 4003 4004 4005 _600
 XTEST_DTB := $(BUILD)/xtest-subset.dtb
 XTEST_FULL_DTB := $(BUILD)/xtest-full.dtb
 XTEST_SMP := 2
-XTEST_ENV := HYP_XTEST_INITRD=$(XTEST_INITRD) HYP_XTEST_DTB=$(XTEST_DTB) HYP_XTEST_FULL_DTB=$(XTEST_FULL_DTB)
+
+# The system tests' inputs, one key=path each, written to one manifest by ci/mkartifacts.sh
+# (`make artifacts`) and read by tests/system/src/artifacts.rs, which documents every key.
+# `$$KERNEL_IMAGE` and `$$INITRAMFS` come from the stack's stack.env, sourced by the rule.
+ARTIFACTS := $(BUILD)/artifacts.manifest
+ARTIFACTS_LIST = \
+	flash=$(FLASH) hypervisor_image=$(HYP_BIN) linux_image=$$KERNEL_IMAGE initrd=$$INITRAMFS \
+	linux_dtb=$(LINUX_TEST_DTB) teebench_dtb=$(TEEBENCH_DTB) \
+	payload_image=$(PAYLOAD_BIN) payload_dtb=$(PAYLOAD_DTB) payload_dtb_smp2=$(PAYLOAD_DTB_SMP2) \
+	bad_stub_image=$(BAD_DIR)/stub.Image bad_no_module_dtb=$(BAD_DIR)/no-kernel-module.dtb \
+	bad_magic_dtb=$(BAD_DIR)/bad-magic.dtb bad_magic_module=$(BAD_DIR)/not-an-Image.cpio.gz \
+	bad_too_large_dtb=$(BAD_DIR)/too-large.dtb bad_too_large_image=$(BAD_DIR)/too-large.Image \
+	bad_no_cpus_dtb=$(BAD_DIR)/no-cpus.dtb bad_cpu_reg_dtb=$(BAD_DIR)/bad-cpu-reg.dtb \
+	uboot_flash=$(UBOOT_TEST)/flash.bin uboot_disk=$(UBOOT_TEST)/disk.img direct_dtb=$(DIRECT_DTB) \
+	gicv2_flash=$(FLASH_GICV2) gicv2_dtb=$(GICV2_DTB) \
+	xtest_initrd=$(XTEST_INITRD) xtest_dtb=$(XTEST_DTB) xtest_full_dtb=$(XTEST_FULL_DTB)
 
 # Host-side crates (unit tests, clippy) and firmware crates (aarch64 builds, clippy).
 HOST_EXCLUDES := --exclude boot
-FW_CRATES := -p boot -p hypervisor -p host-loader -p platform
+FW_CRATES := -p boot -p hypervisor -p host-loader -p fdt-rw -p platform
 
 .PHONY: all hypervisor image payload toolchain stack flash flash-gicv2 dtbs chains xtest-inputs xtest run test test-lint test-unit \
-        test-fuzz test-bench-tools test-system bad-inputs bench clean
+        test-fuzz test-bench-tools test-system bad-inputs artifacts bench clean
 
 all: hypervisor
 
@@ -112,7 +123,7 @@ flash: hypervisor stack
 
 dtbs: flash payload stack
 	source $(STACK_ENV); \
-	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) autotest" $(BUILD)/linux-test.dtb; \
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) autotest" $(LINUX_TEST_DTB); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB); \
 	QEMU_SMP=2 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB_SMP2); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) teebench=200" $(TEEBENCH_DTB)
@@ -131,9 +142,13 @@ flash-gicv2: hypervisor stack
 # firmware, the GICv2 DTB (about 1 s once the GICv2 firmware is cached).
 chains: hypervisor stack flash-gicv2
 	source $(STACK_ENV); A="$(BOOTARGS) autotest"; \
-	QEMU_SMP=$(SMP) bash ci/mkuboot.sh $(HYP_BIN) $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(BUILD)/uboot-test; \
-	QEMU_SMP=$(SMP) bash ci/mkdtb.sh - $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(BUILD)/direct-test.dtb; \
-	QEMU_SMP=$(SMP) QEMU_GIC=2 bash ci/mkdtb.sh $(FLASH_GICV2) $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(BUILD)/gicv2-test.dtb
+	QEMU_SMP=$(SMP) bash ci/mkuboot.sh $(HYP_BIN) $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(UBOOT_TEST); \
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh - $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(DIRECT_DTB); \
+	QEMU_SMP=$(SMP) QEMU_GIC=2 bash ci/mkdtb.sh $(FLASH_GICV2) $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(GICV2_DTB)
+
+# The manifest of every system-test input (about a millisecond: it lists, it builds nothing).
+artifacts: stack
+	source $(STACK_ENV); bash ci/mkartifacts.sh $(ARTIFACTS) $(ARTIFACTS_LIST)
 
 # The xtest runs' inputs: the .debs (cached), the initramfs (~2 s when its inputs change), 2 DTBs.
 xtest-inputs: flash stack
@@ -144,9 +159,7 @@ xtest-inputs: flash stack
 	QEMU_SMP=$(XTEST_SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $(XTEST_INITRD) "$(BOOTARGS)" $(XTEST_FULL_DTB)
 
 # xtest's full default run under the hypervisor; prints the counts (cases, subtests, FF-A calls).
-xtest: xtest-inputs
-	source $(STACK_ENV); \
-	HYP_FLASH=$(FLASH) HYP_LINUX_IMAGE=$$KERNEL_IMAGE $(XTEST_ENV) \
+xtest: xtest-inputs artifacts
 	$(CARGO) test -p system-tests --test xtest -- --ignored --nocapture xtest_full_run
 
 # CHAIN / GIC / FIRMWARE pick the boot chain (see above); every one ends in ci/qemu.sh.
@@ -175,7 +188,7 @@ test-lint: toolchain
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace $(HOST_EXCLUDES) --all-targets -- -D warnings
 	$(CARGO) clippy $(FW_CRATES) --target $(FW_TARGET) -- -D warnings
-	$(CARGO) clippy -p boot -p hypervisor -p host-loader -p platform -p el1-payload --target $(PAYLOAD_TARGET) -- -D warnings
+	$(CARGO) clippy -p boot -p hypervisor -p host-loader -p fdt-rw -p platform -p el1-payload --target $(PAYLOAD_TARGET) -- -D warnings
 
 test-unit: toolchain
 	$(CARGO) test --workspace $(HOST_EXCLUDES) --exclude system-tests
@@ -186,11 +199,7 @@ test-bench-tools: stack
 test-fuzz:
 	@if [ -x fuzz/run.sh ]; then bash fuzz/run.sh 5; else echo "no fuzz targets yet"; fi
 
-test-system: dtbs bad-inputs chains xtest-inputs
-	source $(STACK_ENV); \
-	HYP_FLASH=$(FLASH) HYP_PAYLOAD_DTB=$(PAYLOAD_DTB) HYP_PAYLOAD_IMAGE=$(PAYLOAD_BIN) \
-	HYP_PAYLOAD_DTB_SMP2=$(PAYLOAD_DTB_SMP2) HYP_TEEBENCH_DTB=$(TEEBENCH_DTB) $(BAD_ENV) $(CHAINS_ENV) $(XTEST_ENV) \
-	HYP_LINUX_DTB=$(BUILD)/linux-test.dtb HYP_LINUX_IMAGE=$$KERNEL_IMAGE HYP_INITRD=$$INITRAMFS \
+test-system: dtbs bad-inputs chains xtest-inputs artifacts
 	$(CARGO) test -p system-tests -- --test-threads=1
 
 bench: hypervisor stack payload
@@ -199,5 +208,5 @@ bench: hypervisor stack payload
 clean:
 	$(CARGO) clean
 	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB) $(PAYLOAD_DTB_SMP2) $(TEEBENCH_DTB)
-	rm -f $(FLASH_GICV2) $(BUILD)/direct-test.dtb $(BUILD)/gicv2-test.dtb $(XTEST_DTB) $(XTEST_FULL_DTB)
-	rm -rf $(BAD_DIR) $(BUILD)/uboot $(BUILD)/uboot-test
+	rm -f $(FLASH_GICV2) $(DIRECT_DTB) $(GICV2_DTB) $(LINUX_TEST_DTB) $(XTEST_DTB) $(XTEST_FULL_DTB) $(ARTIFACTS)
+	rm -rf $(BAD_DIR) $(BUILD)/uboot $(UBOOT_TEST)

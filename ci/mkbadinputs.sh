@@ -4,7 +4,7 @@
 #
 #   ci/mkbadinputs.sh <flash.bin> <outdir>
 #
-# Writes into <outdir> (the system tests get each path in a HYP_BAD_* variable, see the Makefile):
+# Writes into <outdir> (the system tests get each path from the artifacts manifest, bad_* keys):
 #   stub.Image               a 4 KiB arm64 Image: valid header (image_size 64 KiB), code0 `b .`.
 #                            QEMU loads it at KERNEL_ADDR in every case; it is never entered
 #                            unless the hypervisor wrongly accepts an input (then it spins, and

@@ -4,7 +4,9 @@
 
 use core::fmt;
 
-use crate::{dtb::DtError, image::ImageError, modules::ModuleError, placement::PlacementError};
+use fdt_rw::DtError;
+
+use crate::{image::ImageError, modules::ModuleError, placement::PlacementError};
 
 /// Why the host cannot be booted.
 #[derive(Clone, Debug, PartialEq, Eq)]

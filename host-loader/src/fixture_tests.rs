@@ -5,9 +5,10 @@
 
 use alloc::{string::String, vec, vec::Vec};
 
+use fdt_rw::Tree;
+
 use crate::{
-    Region, dtb::Tree, dtpatch, find_modules, image::tests::header, memmap, placement::KernelLoad,
-    plan,
+    Region, dtpatch, find_modules, image::tests::header, memmap, placement::KernelLoad, plan,
 };
 
 static QEMU_DTB: &[u8] = include_bytes!("../../tests/fixtures/qemu-virt-tfa-optee.dtb");

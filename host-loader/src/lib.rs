@@ -12,13 +12,14 @@
 //!    [`BootPlan::dtb_blob`] at [`BootPlan::dtb`], clean both to the PoC, then ERET with
 //!    [`BootPlan::entry`].
 //!
+//! Device trees are read and rebuilt with the `fdt-rw` crate.
+//!
 //! Every failure is a [`LoadError`] whose `Display` is one line naming what is wrong and
 //! where, for the hypervisor to print before powering off.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
-pub mod dtb;
 pub mod dtpatch;
 pub mod entry;
 mod error;

@@ -10,10 +10,9 @@
 
 use alloc::vec::Vec;
 
-use crate::{
-    dtb::{DtError, NodeId, Tree, reg_entries},
-    region::Region,
-};
+use fdt_rw::{DtError, NodeId, Tree, reg_entries};
+
+use crate::region::Region;
 
 /// The root's `#address-cells`/`#size-cells`, defaulting to the DT spec's 2/1.
 pub fn root_cells(tree: &Tree<'_>) -> Result<(u32, u32), DtError> {
@@ -68,7 +67,8 @@ pub fn ram_regions(tree: &Tree<'_>) -> Result<Vec<Region>, DtError> {
 /// `/memreserve/` entries plus every static `/reserved-memory` region (see module doc).
 pub fn reserved_regions(tree: &Tree<'_>) -> Result<Vec<Region>, DtError> {
     let mut out = Vec::new();
-    for r in tree.mem_reserve().iter().filter(|r| !r.is_empty()) {
+    for r in tree.mem_reserve().iter().filter(|r| r.size != 0) {
+        let r = Region::new(r.address, r.size);
         if r.end().is_none() {
             return Err(DtError::BadProperty {
                 node: "/memreserve/".into(),
@@ -76,7 +76,7 @@ pub fn reserved_regions(tree: &Tree<'_>) -> Result<Vec<Region>, DtError> {
                 problem: "size overflows 64 bits",
             });
         }
-        out.push(*r);
+        out.push(r);
     }
     if let Some(rm) = tree.find("/reserved-memory") {
         // Read with the node's own cells (what its author meant); dtpatch separately

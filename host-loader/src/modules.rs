@@ -31,10 +31,9 @@
 use alloc::string::{String, ToString};
 use core::fmt;
 
-use crate::{
-    dtb::{DtError, NodeId, Tree},
-    region::Region,
-};
+use fdt_rw::{DtError, NodeId, Tree};
+
+use crate::region::Region;
 
 /// `compatible` strings naming the kernel.
 pub const KERNEL_COMPATIBLE: &[&str] = &["multiboot,kernel", "xen,linux-zimage"];
@@ -242,7 +241,7 @@ fn read_module(
     let Some(reg) = tree.prop(id, "reg") else {
         return Err(ModuleError::MissingReg { node });
     };
-    let entries = crate::dtb::reg_entries(reg, address_cells, size_cells);
+    let entries = fdt_rw::reg_entries(reg, address_cells, size_cells);
     let Some(&[(base, size)]) = entries.as_deref() else {
         return Err(ModuleError::BadReg {
             node,

@@ -8,8 +8,9 @@
 
 use alloc::{string::String, vec::Vec};
 
+use fdt_rw::Tree;
+
 use crate::{
-    dtb::{self, Tree},
     dtpatch::{self, PatchSpec},
     entry::EntryState,
     error::LoadError,
@@ -42,7 +43,7 @@ pub struct BootPlan {
 /// Parse the firmware blob at `dtb_addr`, refusing more than booting.rst's 2 MiB.
 fn parse_dtb(fdt: &[u8], dtb_addr: u64) -> Result<Tree<'_>, LoadError> {
     let at = |err| LoadError::Dt { dtb: dtb_addr, err };
-    let total = dtb::totalsize(fdt).map_err(at)?;
+    let total = fdt_rw::totalsize(fdt).map_err(at)?;
     if u64::from(total) > MAX_DTB_SIZE {
         return Err(PlacementError::DtbTooLarge { size: total.into() }.into());
     }
@@ -289,7 +290,13 @@ mod tests {
         let p = plan(&dtb, DTB_ADDR, &header(0, 0x300_0000, MODERN), &RAM, HYP).unwrap();
         assert!(matches!(p.kernel.load, KernelLoad::Copy { .. }));
         let out = Tree::parse(&p.dtb_blob).unwrap();
-        assert_eq!(out.mem_reserve(), [Region::new(0x4800_0000, 0x1000)]);
+        assert_eq!(
+            out.mem_reserve(),
+            [fdt_rw::ReserveEntry {
+                address: 0x4800_0000,
+                size: 0x1000
+            }]
+        );
     }
 
     #[test]

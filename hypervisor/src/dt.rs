@@ -1,18 +1,18 @@
 //! What the hypervisor needs from the firmware's device tree: memory, CPUs, the PSCI
 //! conduit, the GIC, the console UART, reserved and Secure regions, and `/chosen`.
 //!
-//! The blob is read with host-loader's `dtb::Tree`, which checks the whole blob before
-//! building anything and never panics on malformed input. We measured two reasons not to
-//! use the `fdt` crate here: in fdt 0.1.5 `find_node("/cpus")` returns `None` on the device
-//! tree TF-A and OP-TEE have edited in place on QEMU, and a `compatible` property without
-//! a string makes `Compatible::first` panic (found by the corruption test below).
+//! The blob is read with `fdt_rw::Tree`, which checks the whole blob before building
+//! anything and never panics on malformed input. We measured two reasons not to use the
+//! `fdt` crate here: in fdt 0.1.5 `find_node("/cpus")` returns `None` on the device tree
+//! TF-A and OP-TEE have edited in place on QEMU, and a `compatible` property without a
+//! string makes `Compatible::first` panic (found by the corruption test below).
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 
-use host_loader::dtb::{self, NodeId, Tree};
+use fdt_rw::{NodeId, Tree};
 
 /// Physical address range `[start, end)`.
 pub type PhysRange = Range<u64>;
@@ -21,7 +21,7 @@ pub type PhysRange = Range<u64>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DtError {
     /// The blob itself is malformed (header, structure, strings).
-    Blob(dtb::DtError),
+    Blob(fdt_rw::DtError),
     /// A required node or property is missing or has the wrong shape.
     Missing(&'static str),
     /// A node's property is missing or has the wrong shape.
@@ -45,7 +45,7 @@ impl fmt::Display for DtError {
 
 /// The blob's `totalsize`, after checking the magic. Used to learn how much to copy.
 pub fn total_size(header: &[u8]) -> Result<usize, DtError> {
-    dtb::totalsize(header)
+    fdt_rw::totalsize(header)
         .map(|t| t as usize)
         .map_err(DtError::Blob)
 }
@@ -140,7 +140,7 @@ fn cells(tree: &Tree<'_>, id: NodeId) -> (u32, u32) {
 /// The non-empty, non-overflowing `reg` entries of `id`, read with its parent's cells.
 fn regs_of(tree: &Tree<'_>, id: NodeId, parent_cells: (u32, u32)) -> Vec<PhysRange> {
     tree.prop(id, "reg")
-        .and_then(|v| dtb::reg_entries(v, parent_cells.0, parent_cells.1))
+        .and_then(|v| fdt_rw::reg_entries(v, parent_cells.0, parent_cells.1))
         .unwrap_or_default()
         .into_iter()
         .filter_map(|(start, size)| {
@@ -160,7 +160,7 @@ fn first_compatible(tree: &Tree<'_>, id: NodeId) -> Option<String> {
 }
 
 fn name_str(tree: &Tree<'_>, id: NodeId) -> String {
-    host_loader::dtb::name_string(tree.name(id))
+    fdt_rw::name_string(tree.name(id))
 }
 
 /// Finds a node by path, where components may omit the unit address (`/psci`).
@@ -248,8 +248,8 @@ impl SystemInfo {
             };
             let reg = tree.prop(cpu, "reg").ok_or_else(|| bad("missing reg"))?;
             let mpidr = match reg.len() {
-                4 => dtb::reg_entries(reg, 1, 0),
-                8 => dtb::reg_entries(reg, 2, 0),
+                4 => fdt_rw::reg_entries(reg, 1, 0),
+                8 => fdt_rw::reg_entries(reg, 2, 0),
                 _ => None,
             }
             .and_then(|e| e.first().map(|&(a, _)| a))
@@ -301,7 +301,7 @@ impl SystemInfo {
             .filter_map(|r| {
                 Some(Reserved {
                     name: String::new(),
-                    range: r.base..r.base.checked_add(r.size)?,
+                    range: r.address..r.address.checked_add(r.size)?,
                     no_map: false,
                 })
             })
@@ -415,7 +415,7 @@ mod tests {
         let err = SystemInfo::parse(&blob).unwrap_err();
         assert!(matches!(
             err,
-            DtError::Blob(dtb::DtError::BadMagic { found: 0x000d_feed })
+            DtError::Blob(fdt_rw::DtError::BadMagic { found: 0x000d_feed })
         ));
         assert!(err.to_string().contains("d00dfeed"), "{err}");
     }

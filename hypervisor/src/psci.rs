@@ -16,52 +16,59 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::smccc::{High, SmcConduit, SmcRegs};
 
-/// PSCI function IDs (DEN0022).
+/// PSCI function IDs (DEN0022), under the names the relay uses; the values are the
+/// `smccc` crate's.
 pub mod fid {
+    use smccc::psci;
+
     /// PSCI_VERSION.
-    pub const VERSION: u32 = 0x8400_0000;
+    pub const VERSION: u32 = psci::PSCI_VERSION;
     /// CPU_SUSPEND, SMC32.
-    pub const CPU_SUSPEND_32: u32 = 0x8400_0001;
+    pub const CPU_SUSPEND_32: u32 = psci::PSCI_CPU_SUSPEND_32;
     /// CPU_SUSPEND, SMC64.
-    pub const CPU_SUSPEND_64: u32 = 0xc400_0001;
+    pub const CPU_SUSPEND_64: u32 = psci::PSCI_CPU_SUSPEND_64;
     /// CPU_OFF.
-    pub const CPU_OFF: u32 = 0x8400_0002;
+    pub const CPU_OFF: u32 = psci::PSCI_CPU_OFF;
     /// CPU_ON, SMC32.
-    pub const CPU_ON_32: u32 = 0x8400_0003;
+    pub const CPU_ON_32: u32 = psci::PSCI_CPU_ON_32;
     /// CPU_ON, SMC64.
-    pub const CPU_ON_64: u32 = 0xc400_0003;
+    pub const CPU_ON_64: u32 = psci::PSCI_CPU_ON_64;
     /// AFFINITY_INFO, SMC64.
-    pub const AFFINITY_INFO_64: u32 = 0xc400_0004;
+    pub const AFFINITY_INFO_64: u32 = psci::PSCI_AFFINITY_INFO_64;
     /// SYSTEM_OFF.
-    pub const SYSTEM_OFF: u32 = 0x8400_0008;
+    pub const SYSTEM_OFF: u32 = psci::PSCI_SYSTEM_OFF;
     /// SYSTEM_RESET.
-    pub const SYSTEM_RESET: u32 = 0x8400_0009;
+    pub const SYSTEM_RESET: u32 = psci::PSCI_SYSTEM_RESET;
     /// PSCI_FEATURES.
-    pub const FEATURES: u32 = 0x8400_000a;
+    pub const FEATURES: u32 = psci::PSCI_FEATURES;
     /// CPU_DEFAULT_SUSPEND, SMC32.
-    pub const CPU_DEFAULT_SUSPEND_32: u32 = 0x8400_000c;
+    pub const CPU_DEFAULT_SUSPEND_32: u32 = psci::PSCI_CPU_DEFAULT_SUSPEND_32;
     /// CPU_DEFAULT_SUSPEND, SMC64.
-    pub const CPU_DEFAULT_SUSPEND_64: u32 = 0xc400_000c;
+    pub const CPU_DEFAULT_SUSPEND_64: u32 = psci::PSCI_CPU_DEFAULT_SUSPEND_64;
     /// SYSTEM_SUSPEND, SMC32.
-    pub const SYSTEM_SUSPEND_32: u32 = 0x8400_000e;
+    pub const SYSTEM_SUSPEND_32: u32 = psci::PSCI_SYSTEM_SUSPEND_32;
     /// SYSTEM_SUSPEND, SMC64.
-    pub const SYSTEM_SUSPEND_64: u32 = 0xc400_000e;
+    pub const SYSTEM_SUSPEND_64: u32 = psci::PSCI_SYSTEM_SUSPEND_64;
 }
 
-/// PSCI return codes.
+/// PSCI return codes (DEN0022 §5.2.2), as the relay compares and returns them: `i64`, the
+/// signed view of x0. The `smccc` crate's are `i32` (an SMC32 call's w0); widening keeps
+/// the value.
 pub mod ret {
+    use smccc::{error, psci::error as psci};
+
     /// SUCCESS.
-    pub const SUCCESS: i64 = 0;
+    pub const SUCCESS: i64 = error::SUCCESS as i64;
     /// NOT_SUPPORTED.
-    pub const NOT_SUPPORTED: i64 = -1;
+    pub const NOT_SUPPORTED: i64 = psci::NOT_SUPPORTED as i64;
     /// INVALID_PARAMETERS.
-    pub const INVALID_PARAMETERS: i64 = -2;
+    pub const INVALID_PARAMETERS: i64 = psci::INVALID_PARAMETERS as i64;
     /// ALREADY_ON.
-    pub const ALREADY_ON: i64 = -4;
+    pub const ALREADY_ON: i64 = psci::ALREADY_ON as i64;
     /// ON_PENDING.
-    pub const ON_PENDING: i64 = -5;
+    pub const ON_PENDING: i64 = psci::ON_PENDING as i64;
     /// INVALID_ADDRESS.
-    pub const INVALID_ADDRESS: i64 = -9;
+    pub const INVALID_ADDRESS: i64 = psci::INVALID_ADDRESS as i64;
 }
 
 /// Whether `function_id` is in the PSCI range (standard service, functions 0x00-0x1f).
@@ -530,5 +537,45 @@ mod tests {
         assert!(is_psci(0x8400_001f));
         assert!(!is_psci(0x8400_0060), "FF-A is not PSCI");
         assert!(!is_psci(0x8600_0000));
+    }
+
+    /// The values taken from the `smccc` crate, checked against DEN0022's tables (function
+    /// IDs §5.1, return codes §5.2.2) and SMCCC's NOT_SUPPORTED as a 64-bit register.
+    #[test]
+    fn ids_and_codes_match_the_specs() {
+        let ids = [
+            (fid::VERSION, 0x8400_0000),
+            (fid::CPU_SUSPEND_32, 0x8400_0001),
+            (fid::CPU_SUSPEND_64, 0xc400_0001),
+            (fid::CPU_OFF, 0x8400_0002),
+            (fid::CPU_ON_32, 0x8400_0003),
+            (fid::CPU_ON_64, 0xc400_0003),
+            (fid::AFFINITY_INFO_64, 0xc400_0004),
+            (fid::SYSTEM_OFF, 0x8400_0008),
+            (fid::SYSTEM_RESET, 0x8400_0009),
+            (fid::FEATURES, 0x8400_000a),
+            (fid::CPU_DEFAULT_SUSPEND_32, 0x8400_000c),
+            (fid::CPU_DEFAULT_SUSPEND_64, 0xc400_000c),
+            (fid::SYSTEM_SUSPEND_32, 0x8400_000e),
+            (fid::SYSTEM_SUSPEND_64, 0xc400_000e),
+        ];
+        for (id, want) in ids {
+            assert_eq!(id, want);
+        }
+        assert_eq!(
+            [
+                ret::SUCCESS,
+                ret::NOT_SUPPORTED,
+                ret::INVALID_PARAMETERS,
+                ret::ALREADY_ON,
+                ret::ON_PENDING,
+                ret::INVALID_ADDRESS
+            ],
+            [0, -1, -2, -4, -5, -9]
+        );
+        assert_eq!(crate::smccc::NOT_SUPPORTED, u64::MAX);
+        assert_eq!(crate::smccc::SMCCC_VERSION, 0x8000_0000);
+        assert_eq!(crate::smccc::SMCCC_ARCH_FEATURES, 0x8000_0001);
+        assert_eq!(crate::smccc::SMCCC_ARCH_WORKAROUND_1, 0x8000_8000);
     }
 }

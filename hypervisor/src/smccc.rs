@@ -3,6 +3,13 @@
 //! Services never execute `smc` themselves: they hand a register set to an [`SmcConduit`],
 //! which the firmware implements with the real instruction (`arch`) and tests implement
 //! with a scripted mock.
+//!
+//! The standard values come from the `smccc` crate where it has them (return codes, the
+//! Arm architecture call IDs; the PSCI IDs in `crate::psci`). It has no function-ID field
+//! helpers (fast-call and SMC64 bits, the SVE hint, owning entity), so those are declared
+//! here from SMCCC (DEN0028) §2.5. Its `Call` trait does not replace [`SmcConduit`]: `Call`
+//! has no receiver, so a test double could not keep a script or a log, and it has no
+//! in-place form for the trap path.
 
 /// x0..x17 of an SMCCC v1.2 call or reply (function ID / status in index 0).
 pub type SmcRegs = [u64; 18];
@@ -43,8 +50,13 @@ pub enum High {
     Keep,
 }
 
-/// SMCCC return value NOT_SUPPORTED (-1), as the 64-bit register value.
-pub const NOT_SUPPORTED: u64 = -1i64 as u64;
+/// SMCCC return value NOT_SUPPORTED (-1), as the 64-bit register value. The crate's
+/// constant is an `i32` (what an SMC32 call returns in w0); the cast sign-extends it to the
+/// value a 64-bit register holds.
+pub const NOT_SUPPORTED: u64 = smccc::arch::error::NOT_SUPPORTED as u64;
+
+/// SMCCC_VERSION, SMCCC_ARCH_FEATURES and SMCCC_ARCH_WORKAROUND_1 function IDs.
+pub use smccc::arch::{SMCCC_ARCH_FEATURES, SMCCC_ARCH_WORKAROUND_1, SMCCC_VERSION};
 
 /// Bit 31 of a function ID: fast call.
 pub const FAST_CALL: u32 = 1 << 31;

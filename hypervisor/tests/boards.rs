@@ -9,7 +9,7 @@
 use std::ops::Range;
 
 use aarch64_paging::descriptor::Stage2Attributes;
-use host_loader::dtb::{Tree, encode_cells};
+use fdt_rw::{Tree, encode_cells};
 use host_loader::placement::KernelLoad;
 use host_loader::{Region, SZ_2M};
 use hypervisor::dt::{Gic, PsciConduit, SystemInfo};

@@ -1,103 +1,189 @@
-//! The images a system test boots, from the environment the Makefile sets.
+//! The images a system test boots, from the artifacts manifest the Makefile writes.
 //!
-//! | variable | what |
+//! `make artifacts` (a prerequisite of `make test-system` and `make xtest`) runs
+//! `ci/mkartifacts.sh`, which writes one `key=path` a line to `build/artifacts.manifest`
+//! (`#` lines are comments). The tests read it from [`manifest_path`]: `$HYP_ARTIFACTS` when
+//! set, else `$BUILD_DIR/artifacts.manifest` (as in `ci/config.sh`), else
+//! `build/artifacts.manifest` at the repository's top.
+//!
+//! | key | what |
 //! |---|---|
-//! | `HYP_FLASH` | `flash.bin`: TF-A BL1 + FIP with OP-TEE and the hypervisor as BL33 |
-//! | `HYP_PAYLOAD_DTB` | DTB whose `/chosen` kernel module names the EL1 test payload |
-//! | `HYP_PAYLOAD_IMAGE` | the EL1 test payload Image (`tests/payload/mkimage.sh`) |
-//! | `HYP_PAYLOAD_DTB_SMP2` | the payload's DTB for a 2-CPU machine (run with one host thread per CPU) |
-//! | `HYP_LINUX_DTB` | DTB whose `/chosen` modules name the Linux Image and initrd |
-//! | `HYP_LINUX_IMAGE` | the Linux Image |
-//! | `HYP_INITRD` | the initrd |
-//! | `HYP_BAD_STUB_IMAGE` | `ci/mkbadinputs.sh`'s 4 KiB stub Image, loaded at `KERNEL_ADDR` in every bad-input case |
-//! | `HYP_BAD_NO_MODULE_DTB` | DTB whose `/chosen` has no module node |
-//! | `HYP_BAD_MAGIC_DTB` | DTB whose kernel module (at `INITRD_ADDR`) is `HYP_BAD_MAGIC_MODULE` |
-//! | `HYP_BAD_MAGIC_MODULE` | an initramfs (gzip), not an arm64 Image |
-//! | `HYP_BAD_TOO_LARGE_DTB` | DTB whose kernel module (at `INITRD_ADDR`) is `HYP_BAD_TOO_LARGE_IMAGE` |
-//! | `HYP_BAD_TOO_LARGE_IMAGE` | 4 KiB with a valid Image header whose `image_size` is 2 GiB |
-//! | `HYP_BAD_NO_CPUS_DTB` | a bootable DTB whose `/cpus` has no cpu nodes |
-//! | `HYP_BAD_CPU_REG_DTB` | a bootable DTB whose `/cpus/cpu@1` `reg` is three cells |
-//! | `HYP_UBOOT_FLASH` | `ci/mkuboot.sh`'s flash: TF-A BL1 + FIP with OP-TEE and U-Boot as BL33 |
-//! | `HYP_UBOOT_DISK` | `ci/mkuboot.sh`'s disk: `boot.scr`, the hypervisor, `HYP_LINUX_IMAGE`, `HYP_INITRD` (bootargs with `autotest`) |
-//! | `HYP_IMAGE` | the hypervisor image (`build/hypervisor.bin`), booted without firmware as QEMU's `-kernel` |
-//! | `HYP_DIRECT_DTB` | DTB for booting without firmware (`ci/mkdtb.sh -`): kernel module at `DIRECT_KERNEL_ADDR` |
-//! | `HYP_GICV2_FLASH` | flash of the GICv2 build of TF-A + OP-TEE, hypervisor as BL33 |
-//! | `HYP_GICV2_DTB` | DTB of the `gic-version=2` machine with the Linux modules |
-//! | `HYP_XTEST_INITRD` | `ci/mkinitramfs-xtest.sh`'s initramfs: OP-TEE's xtest, run by `/init` with the command line's words after ` -- ` |
-//! | `HYP_XTEST_DTB` | DTB whose `/chosen` modules name `HYP_LINUX_IMAGE` and `HYP_XTEST_INITRD`, bootargs with the `make test` xtest subset |
-//! | `HYP_XTEST_FULL_DTB` | the same with no xtest arguments: xtest's full default run (`make xtest` only) |
+//! | `flash` | `flash.bin`: TF-A BL1 + FIP with OP-TEE and the hypervisor as BL33 |
+//! | `hypervisor_image` | the hypervisor image (`build/hypervisor.bin`), booted without firmware as QEMU's `-kernel` |
+//! | `linux_image` | the Linux Image |
+//! | `initrd` | the initrd |
+//! | `linux_dtb` | DTB whose `/chosen` modules name `linux_image` and `initrd` (bootargs with `autotest`) |
+//! | `teebench_dtb` | the same with `teebench=200` in the bootargs |
+//! | `payload_image` | the EL1 test payload Image (`tests/payload/mkimage.sh`) |
+//! | `payload_dtb` | DTB whose `/chosen` kernel module names the EL1 test payload |
+//! | `payload_dtb_smp2` | the payload's DTB for a 2-CPU machine (run with one host thread per CPU) |
+//! | `bad_stub_image` | `ci/mkbadinputs.sh`'s 4 KiB stub Image, loaded at `KERNEL_ADDR` in every bad-input case |
+//! | `bad_no_module_dtb` | DTB whose `/chosen` has no module node |
+//! | `bad_magic_dtb` | DTB whose kernel module (at `INITRD_ADDR`) is `bad_magic_module` |
+//! | `bad_magic_module` | an initramfs (gzip), not an arm64 Image |
+//! | `bad_too_large_dtb` | DTB whose kernel module (at `INITRD_ADDR`) is `bad_too_large_image` |
+//! | `bad_too_large_image` | 4 KiB with a valid Image header whose `image_size` is 2 GiB |
+//! | `bad_no_cpus_dtb` | a bootable DTB whose `/cpus` has no cpu nodes |
+//! | `bad_cpu_reg_dtb` | a bootable DTB whose `/cpus/cpu@1` `reg` is three cells |
+//! | `uboot_flash` | `ci/mkuboot.sh`'s flash: TF-A BL1 + FIP with OP-TEE and U-Boot as BL33 |
+//! | `uboot_disk` | `ci/mkuboot.sh`'s disk: `boot.scr`, the hypervisor, `linux_image`, `initrd` (bootargs with `autotest`) |
+//! | `direct_dtb` | DTB for booting without firmware (`ci/mkdtb.sh -`): kernel module at `DIRECT_KERNEL_ADDR` |
+//! | `gicv2_flash` | flash of the GICv2 build of TF-A + OP-TEE, hypervisor as BL33 |
+//! | `gicv2_dtb` | DTB of the `gic-version=2` machine with the Linux modules |
+//! | `xtest_initrd` | `ci/mkinitramfs-xtest.sh`'s initramfs: OP-TEE's xtest, run by `/init` with the command line's words after ` -- ` |
+//! | `xtest_dtb` | DTB whose `/chosen` modules name `linux_image` and `xtest_initrd`, bootargs with the `make test` xtest subset |
+//! | `xtest_full_dtb` | the same with no xtest arguments: xtest's full default run (`make xtest` only) |
 //!
 //! A relative path is taken from the repository's top directory (cargo runs tests from the
-//! crate's directory). A variable that is unset, empty, or names no file is a test failure
-//! (a panic whose message says to run `make test`), never a silent pass or skip.
+//! crate's directory). A missing manifest, a missing key, or a path that names no file is a
+//! test failure (a panic whose message says to run `make test`), never a silent pass or skip.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-/// The path in `$var`, or a panic telling the reader to run `make test`.
-pub fn require(var: &str) -> PathBuf {
-    match std::env::var_os(var).filter(|value| !value.is_empty()) {
-        None => panic!(
-            "{var} is not set. The system tests boot images that `make test` builds and \
-             names in HYP_* variables: run `make test` (or set {var} by hand)."
-        ),
-        Some(value) => {
-            let path = crate::repo_root().join(value);
-            assert!(
-                path.is_file(),
-                "{var}={} is not a file. Run `make test` to build it.",
-                path.display()
-            );
-            path
-        }
+/// The variable that overrides where the manifest is.
+pub const MANIFEST_VAR: &str = "HYP_ARTIFACTS";
+
+/// Where the manifest is: `$HYP_ARTIFACTS`, else `$BUILD_DIR/artifacts.manifest`, else
+/// `build/artifacts.manifest` (relative values from the repository's top).
+pub fn manifest_path() -> PathBuf {
+    let set = |var: &str| std::env::var_os(var).filter(|value| !value.is_empty());
+    match (set(MANIFEST_VAR), set("BUILD_DIR")) {
+        (Some(path), _) => crate::repo_root().join(path),
+        (None, Some(build)) => crate::repo_root().join(build).join("artifacts.manifest"),
+        (None, None) => crate::repo_root().join("build/artifacts.manifest"),
     }
+}
+
+/// The manifest's entries, key to path.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    path: PathBuf,
+    entries: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// Reads [`manifest_path`], or panics telling the reader to run `make test`.
+    pub fn load() -> Self {
+        Self::load_from(&manifest_path())
+    }
+
+    /// Reads the manifest at `path` (panics as [`Manifest::load`] does).
+    pub fn load_from(path: &Path) -> Self {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+            panic!(
+                "cannot read the artifacts manifest {}: {e}. The system tests boot images that \
+                 `make test` builds and lists there (`make artifacts`): run `make test` (or \
+                 set {MANIFEST_VAR} to another manifest).",
+                path.display()
+            )
+        });
+        Self::parse(path, &text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Parses manifest text (`key=path` lines, `#` comments, blank lines); `path` is only for
+    /// messages. A line without `=`, an empty key or path, or a key given twice is an error.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, String> {
+        let mut entries = BTreeMap::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let at = || format!("{}:{}", path.display(), number + 1);
+            let (key, value) = line
+                .split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+                .ok_or_else(|| format!("{}: not key=path: {line:?}", at()))?;
+            if entries.insert(key.to_string(), value.to_string()).is_some() {
+                return Err(format!("{}: key {key} given twice", at()));
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            entries,
+        })
+    }
+
+    /// The file named by `key`, or a panic telling the reader to run `make test`.
+    pub fn require(&self, key: &str) -> PathBuf {
+        let Some(value) = self.entries.get(key) else {
+            panic!(
+                "{} has no {key}=. Run `make test` (its `make artifacts` step lists every \
+                 system-test input).",
+                self.path.display()
+            )
+        };
+        let path = crate::repo_root().join(value);
+        assert!(
+            path.is_file(),
+            "{key}={} (from {}) is not a file. Run `make test` to build it.",
+            path.display(),
+            self.path.display()
+        );
+        path
+    }
+}
+
+/// The file named by `key` in the manifest (panics as [`Manifest::require`] does).
+pub fn require(key: &str) -> PathBuf {
+    Manifest::load().require(key)
 }
 
 /// What the payload test boots.
 #[derive(Clone, Debug)]
 pub struct Payload {
-    /// `HYP_FLASH`.
+    /// `flash`.
     pub flash: PathBuf,
-    /// `HYP_PAYLOAD_DTB`.
+    /// `payload_dtb`.
     pub dtb: PathBuf,
-    /// `HYP_PAYLOAD_IMAGE`.
+    /// `payload_image`.
     pub image: PathBuf,
-    /// `HYP_PAYLOAD_DTB_SMP2`: the same for a 2-CPU machine (the two-thread run).
+    /// `payload_dtb_smp2`: the same for a 2-CPU machine (the two-thread run).
     pub dtb_smp2: PathBuf,
 }
 
 impl Payload {
-    /// Reads the variables (panics as [`require`] does).
-    pub fn from_env() -> Self {
+    /// Reads the manifest (panics as [`Manifest::require`] does).
+    pub fn load() -> Self {
+        let m = Manifest::load();
         Self {
-            flash: require("HYP_FLASH"),
-            dtb: require("HYP_PAYLOAD_DTB"),
-            image: require("HYP_PAYLOAD_IMAGE"),
-            dtb_smp2: require("HYP_PAYLOAD_DTB_SMP2"),
+            flash: m.require("flash"),
+            dtb: m.require("payload_dtb"),
+            image: m.require("payload_image"),
+            dtb_smp2: m.require("payload_dtb_smp2"),
         }
     }
 }
 
-/// What the Linux boot test boots.
+/// What the Linux boot tests boot: the TF-A chain with Linux and the initrd, and a DTB.
 #[derive(Clone, Debug)]
 pub struct Linux {
-    /// `HYP_FLASH`.
+    /// `flash`.
     pub flash: PathBuf,
-    /// `HYP_LINUX_DTB`.
+    /// The DTB: `linux_dtb`, or the one named to [`Linux::load_with`].
     pub dtb: PathBuf,
-    /// `HYP_LINUX_IMAGE`.
+    /// `linux_image`.
     pub image: PathBuf,
-    /// `HYP_INITRD`.
+    /// `initrd`.
     pub initrd: PathBuf,
 }
 
 impl Linux {
-    /// Reads the variables (panics as [`require`] does).
-    pub fn from_env() -> Self {
+    /// Reads the manifest, with `linux_dtb` (panics as [`Manifest::require`] does).
+    pub fn load() -> Self {
+        Self::load_with("linux_dtb")
+    }
+
+    /// Reads the manifest, with the DTB named by `dtb_key` (e.g. `teebench_dtb`).
+    pub fn load_with(dtb_key: &str) -> Self {
+        let m = Manifest::load();
         Self {
-            flash: require("HYP_FLASH"),
-            dtb: require("HYP_LINUX_DTB"),
-            image: require("HYP_LINUX_IMAGE"),
-            initrd: require("HYP_INITRD"),
+            flash: m.require("flash"),
+            dtb: m.require(dtb_key),
+            image: m.require("linux_image"),
+            initrd: m.require("initrd"),
         }
     }
 }
@@ -106,39 +192,40 @@ impl Linux {
 /// with the same flash and the stub Image at `KERNEL_ADDR`.
 #[derive(Clone, Debug)]
 pub struct BadInputs {
-    /// `HYP_FLASH`.
+    /// `flash`.
     pub flash: PathBuf,
-    /// `HYP_BAD_STUB_IMAGE`: what QEMU loads at `KERNEL_ADDR` (`ci/qemu.sh --kernel`).
+    /// `bad_stub_image`: what QEMU loads at `KERNEL_ADDR` (`ci/qemu.sh --kernel`).
     pub stub_image: PathBuf,
-    /// `HYP_BAD_NO_MODULE_DTB`.
+    /// `bad_no_module_dtb`.
     pub no_module_dtb: PathBuf,
-    /// `HYP_BAD_MAGIC_DTB`.
+    /// `bad_magic_dtb`.
     pub bad_magic_dtb: PathBuf,
-    /// `HYP_BAD_MAGIC_MODULE`: loaded at `INITRD_ADDR` with [`BadInputs::bad_magic_dtb`].
+    /// `bad_magic_module`: loaded at `INITRD_ADDR` with [`BadInputs::bad_magic_dtb`].
     pub bad_magic_module: PathBuf,
-    /// `HYP_BAD_TOO_LARGE_DTB`.
+    /// `bad_too_large_dtb`.
     pub too_large_dtb: PathBuf,
-    /// `HYP_BAD_TOO_LARGE_IMAGE`: loaded at `INITRD_ADDR` with [`BadInputs::too_large_dtb`].
+    /// `bad_too_large_image`: loaded at `INITRD_ADDR` with [`BadInputs::too_large_dtb`].
     pub too_large_image: PathBuf,
-    /// `HYP_BAD_NO_CPUS_DTB`.
+    /// `bad_no_cpus_dtb`.
     pub no_cpus_dtb: PathBuf,
-    /// `HYP_BAD_CPU_REG_DTB`.
+    /// `bad_cpu_reg_dtb`.
     pub cpu_reg_dtb: PathBuf,
 }
 
 impl BadInputs {
-    /// Reads the variables (panics as [`require`] does).
-    pub fn from_env() -> Self {
+    /// Reads the manifest (panics as [`Manifest::require`] does).
+    pub fn load() -> Self {
+        let m = Manifest::load();
         Self {
-            flash: require("HYP_FLASH"),
-            stub_image: require("HYP_BAD_STUB_IMAGE"),
-            no_module_dtb: require("HYP_BAD_NO_MODULE_DTB"),
-            bad_magic_dtb: require("HYP_BAD_MAGIC_DTB"),
-            bad_magic_module: require("HYP_BAD_MAGIC_MODULE"),
-            too_large_dtb: require("HYP_BAD_TOO_LARGE_DTB"),
-            too_large_image: require("HYP_BAD_TOO_LARGE_IMAGE"),
-            no_cpus_dtb: require("HYP_BAD_NO_CPUS_DTB"),
-            cpu_reg_dtb: require("HYP_BAD_CPU_REG_DTB"),
+            flash: m.require("flash"),
+            stub_image: m.require("bad_stub_image"),
+            no_module_dtb: m.require("bad_no_module_dtb"),
+            bad_magic_dtb: m.require("bad_magic_dtb"),
+            bad_magic_module: m.require("bad_magic_module"),
+            too_large_dtb: m.require("bad_too_large_dtb"),
+            too_large_image: m.require("bad_too_large_image"),
+            no_cpus_dtb: m.require("bad_no_cpus_dtb"),
+            cpu_reg_dtb: m.require("bad_cpu_reg_dtb"),
         }
     }
 }
@@ -146,18 +233,19 @@ impl BadInputs {
 /// The U-Boot chain (`tests/chains.rs`): TF-A -> U-Boot -> `boot.scr` on a disk.
 #[derive(Clone, Debug)]
 pub struct UBootChain {
-    /// `HYP_UBOOT_FLASH`.
+    /// `uboot_flash`.
     pub flash: PathBuf,
-    /// `HYP_UBOOT_DISK`.
+    /// `uboot_disk`.
     pub disk: PathBuf,
 }
 
 impl UBootChain {
-    /// Reads the variables (panics as [`require`] does).
-    pub fn from_env() -> Self {
+    /// Reads the manifest (panics as [`Manifest::require`] does).
+    pub fn load() -> Self {
+        let m = Manifest::load();
         Self {
-            flash: require("HYP_UBOOT_FLASH"),
-            disk: require("HYP_UBOOT_DISK"),
+            flash: m.require("uboot_flash"),
+            disk: m.require("uboot_disk"),
         }
     }
 }
@@ -165,24 +253,25 @@ impl UBootChain {
 /// The boot without firmware (`tests/chains.rs`): the hypervisor as QEMU's `-kernel`.
 #[derive(Clone, Debug)]
 pub struct NoFirmware {
-    /// `HYP_IMAGE`.
+    /// `hypervisor_image`.
     pub hypervisor: PathBuf,
-    /// `HYP_DIRECT_DTB`.
+    /// `direct_dtb`.
     pub dtb: PathBuf,
-    /// `HYP_LINUX_IMAGE`.
+    /// `linux_image`.
     pub image: PathBuf,
-    /// `HYP_INITRD`.
+    /// `initrd`.
     pub initrd: PathBuf,
 }
 
 impl NoFirmware {
-    /// Reads the variables (panics as [`require`] does).
-    pub fn from_env() -> Self {
+    /// Reads the manifest (panics as [`Manifest::require`] does).
+    pub fn load() -> Self {
+        let m = Manifest::load();
         Self {
-            hypervisor: require("HYP_IMAGE"),
-            dtb: require("HYP_DIRECT_DTB"),
-            image: require("HYP_LINUX_IMAGE"),
-            initrd: require("HYP_INITRD"),
+            hypervisor: m.require("hypervisor_image"),
+            dtb: m.require("direct_dtb"),
+            image: m.require("linux_image"),
+            initrd: m.require("initrd"),
         }
     }
 }
@@ -190,24 +279,25 @@ impl NoFirmware {
 /// The GICv2 boot (`tests/chains.rs`): the TF-A chain on `gic-version=2`.
 #[derive(Clone, Debug)]
 pub struct GicV2 {
-    /// `HYP_GICV2_FLASH`.
+    /// `gicv2_flash`.
     pub flash: PathBuf,
-    /// `HYP_GICV2_DTB`.
+    /// `gicv2_dtb`.
     pub dtb: PathBuf,
-    /// `HYP_LINUX_IMAGE`.
+    /// `linux_image`.
     pub image: PathBuf,
-    /// `HYP_INITRD`.
+    /// `initrd`.
     pub initrd: PathBuf,
 }
 
 impl GicV2 {
-    /// Reads the variables (panics as [`require`] does).
-    pub fn from_env() -> Self {
+    /// Reads the manifest (panics as [`Manifest::require`] does).
+    pub fn load() -> Self {
+        let m = Manifest::load();
         Self {
-            flash: require("HYP_GICV2_FLASH"),
-            dtb: require("HYP_GICV2_DTB"),
-            image: require("HYP_LINUX_IMAGE"),
-            initrd: require("HYP_INITRD"),
+            flash: m.require("gicv2_flash"),
+            dtb: m.require("gicv2_dtb"),
+            image: m.require("linux_image"),
+            initrd: m.require("initrd"),
         }
     }
 }
@@ -215,42 +305,111 @@ impl GicV2 {
 /// What the xtest tests boot (`tests/xtest.rs`): Linux with the xtest initramfs.
 #[derive(Clone, Debug)]
 pub struct Xtest {
-    /// `HYP_FLASH`.
+    /// `flash`.
     pub flash: PathBuf,
-    /// `HYP_XTEST_DTB` or `HYP_XTEST_FULL_DTB`: the bootargs carry xtest's arguments.
+    /// `xtest_dtb` or `xtest_full_dtb`: the bootargs carry xtest's arguments.
     pub dtb: PathBuf,
-    /// `HYP_LINUX_IMAGE`.
+    /// `linux_image`.
     pub image: PathBuf,
-    /// `HYP_XTEST_INITRD`.
+    /// `xtest_initrd`.
     pub initrd: PathBuf,
 }
 
 impl Xtest {
-    /// Reads the variables, the DTB from `dtb_var` (panics as [`require`] does).
-    pub fn from_env(dtb_var: &str) -> Self {
+    /// Reads the manifest, the DTB from `dtb_key` (panics as [`Manifest::require`] does).
+    pub fn load(dtb_key: &str) -> Self {
+        let m = Manifest::load();
         Self {
-            flash: require("HYP_FLASH"),
-            dtb: require(dtb_var),
-            image: require("HYP_LINUX_IMAGE"),
-            initrd: require("HYP_XTEST_INITRD"),
+            flash: m.require("flash"),
+            dtb: m.require(dtb_key),
+            image: m.require("linux_image"),
+            initrd: m.require("xtest_initrd"),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::require;
+    use super::*;
+
+    fn manifest(text: &str) -> Manifest {
+        Manifest::parse(Path::new("test.manifest"), text).unwrap()
+    }
 
     #[test]
     #[should_panic(expected = "run `make test`")]
-    fn unset_variable_fails_and_says_make_test() {
-        require("HYP_SYSTEM_TESTS_SURELY_UNSET_VARIABLE");
+    fn a_missing_manifest_fails_and_says_make_test() {
+        Manifest::load_from(&crate::repo_root().join("build/no-such-dir/artifacts.manifest"));
+    }
+
+    #[test]
+    #[should_panic(expected = "Run `make test` (its `make artifacts` step")]
+    fn a_missing_key_fails_and_says_make_test() {
+        manifest("flash=/nonexistent/flash.bin\n").require("payload_dtb");
     }
 
     #[test]
     #[should_panic(expected = "Run `make test` to build it")]
-    fn a_variable_naming_no_file_fails_and_says_make_test() {
-        // `cargo test` sets CARGO_MANIFEST_DIR to a directory: set, but not a file.
-        require("CARGO_MANIFEST_DIR");
+    fn a_key_naming_no_file_fails_and_says_make_test() {
+        // The crate's directory exists but is not a file.
+        manifest(&format!("flash={}\n", env!("CARGO_MANIFEST_DIR"))).require("flash");
+    }
+
+    #[test]
+    fn keys_comments_and_relative_paths_are_read() {
+        let m = manifest("# comment\n\nflash=tests/system/Cargo.toml\n  initrd = x\n");
+        assert_eq!(
+            m.require("flash"),
+            crate::repo_root().join("tests/system/Cargo.toml")
+        );
+        assert_eq!(m.entries.get("initrd").map(String::as_str), Some("x"));
+    }
+
+    #[test]
+    fn malformed_lines_and_repeated_keys_are_errors() {
+        let parse = |text| Manifest::parse(Path::new("m"), text);
+        assert_eq!(
+            parse("flash\n").unwrap_err(),
+            "m:1: not key=path: \"flash\""
+        );
+        assert!(parse("=x\n").is_err());
+        assert!(parse("flash=\n").is_err());
+        assert_eq!(
+            parse("a=1\nb=2\na=3\n").unwrap_err(),
+            "m:3: key a given twice"
+        );
+    }
+
+    #[test]
+    fn the_makefile_lists_every_key_the_tests_read() {
+        // Each key documented above is in the Makefile's ARTIFACTS_LIST, and nothing else:
+        // the two lists cannot drift apart.
+        let doc = include_str!("artifacts.rs");
+        let documented: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! | `"))
+            .filter_map(|l| l.split_once('`').map(|(k, _)| k))
+            .collect();
+        let makefile = std::fs::read_to_string(crate::repo_root().join("Makefile")).unwrap();
+        let list = makefile
+            .split_once("ARTIFACTS_LIST =")
+            .map(|(_, rest)| rest)
+            .unwrap_or_else(|| panic!("no ARTIFACTS_LIST in the Makefile"));
+        // The list's lines, up to the first that does not continue with a backslash.
+        let mut listed = Vec::new();
+        for line in list.lines().skip(1) {
+            listed.extend(
+                line.split_whitespace()
+                    .filter_map(|w| w.split_once('=').map(|(k, _)| k)),
+            );
+            if !line.trim_end().ends_with('\\') {
+                break;
+            }
+        }
+        let mut documented_sorted = documented.clone();
+        documented_sorted.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(documented_sorted, listed);
+        assert_eq!(documented.len(), 25);
     }
 }

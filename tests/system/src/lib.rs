@@ -5,9 +5,12 @@
 //!   child's PID is QEMU's) in its own process group, copies its console into
 //!   `build/logs/<test-name>.log` and a buffer the test can [`Qemu::expect`] against, and
 //!   kills QEMU by its PID (and that process group) on drop or timeout.
-//! - [`artifacts`]: the images the Makefile builds, read from `HYP_*` variables. A missing
-//!   variable fails the test with a message saying to run `make test`; nothing passes
-//!   silently.
+//! - [`boot`]: the one boot-and-expect helper every test uses: [`Boot`] starts a stack
+//!   configuration ([`QemuArgs`]) under the runner and waits, each wait bounded, for the
+//!   console lines the test expects, panicking with what was awaited and the log.
+//! - [`artifacts`]: the images the Makefile builds, read from the one manifest it writes
+//!   (`build/artifacts.manifest`, `make artifacts`). A missing manifest, key or file fails
+//!   the test with a message saying to run `make test`; nothing passes silently.
 //!
 //! The tests themselves live in `tests/`: `payload.rs` (the EL1 payload's cases),
 //! `linux_boot.rs` (the Linux host boot), `bad_input.rs` (boot inputs the hypervisor must
@@ -18,9 +21,11 @@
 //! `make xtest`).
 
 pub mod artifacts;
+pub mod boot;
 pub mod host_check;
 pub mod qemu;
 
+pub use boot::Boot;
 pub use qemu::{Error, Firmware, Match, Qemu, QemuArgs};
 
 use std::path::PathBuf;

@@ -95,6 +95,30 @@ impl QemuArgs {
         }
     }
 
+    /// With `--initrd`.
+    pub fn with_initrd(mut self, initrd: impl Into<PathBuf>) -> Self {
+        self.initrd = Some(initrd.into());
+        self
+    }
+
+    /// With `--smp` (it must match the DTB's CPUs).
+    pub fn with_smp(mut self, smp: u32) -> Self {
+        self.smp = Some(smp);
+        self
+    }
+
+    /// With `--mttcg`: one host thread per vCPU.
+    pub fn with_mttcg(mut self) -> Self {
+        self.mttcg = true;
+        self
+    }
+
+    /// With `--gic` (it must match the flash and the DTB).
+    pub fn with_gic(mut self, gic: u32) -> Self {
+        self.gic = Some(gic);
+        self
+    }
+
     /// The U-Boot chain: a flash whose BL33 is U-Boot and the disk its `boot.scr` is on.
     pub fn uboot(flash: impl Into<PathBuf>, disk: impl Into<PathBuf>) -> Self {
         Self {
@@ -678,6 +702,20 @@ mod tests {
             args.to_args(Path::new("s.log")).join(" "),
             "--flash f.bin --dtb d.dtb --kernel k.bin --initrd i.cpio --smp 2 --mttcg \
              --secure-log s.log -- -d unimp"
+        );
+    }
+
+    #[test]
+    fn qemu_args_builders_set_the_fields() {
+        let args = QemuArgs::new("f.bin", "d.dtb", "k.bin")
+            .with_initrd("i.cpio")
+            .with_smp(2)
+            .with_mttcg()
+            .with_gic(2);
+        assert_eq!(
+            args.to_args(Path::new("s.log")).join(" "),
+            "--flash f.bin --dtb d.dtb --kernel k.bin --initrd i.cpio --gic 2 --smp 2 --mttcg \
+             --secure-log s.log"
         );
     }
 

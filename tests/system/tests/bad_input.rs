@@ -5,8 +5,8 @@
 //! silence. (host-loader and `hypervisor/src/dt.rs` unit-test the same errors; this proves
 //! the line reaches the console and the machine really powers off.)
 //!
-//! Each case boots one crafted input from `ci/mkbadinputs.sh` (`HYP_BAD_*`, set by
-//! `make test`) and checks:
+//! Each case boots one crafted input from `ci/mkbadinputs.sh` (the manifest's `bad_*` keys,
+//! written by `make test`) and checks:
 //! - the hypervisor's banner;
 //! - exactly two `hyp: ERROR:` lines: the problem (asserted word for word on what and where),
 //!   then `hyp: ERROR: cannot boot the host; powering off`, the hypervisor's last line;
@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 use system_tests::artifacts::BadInputs;
-use system_tests::{Qemu, QemuArgs};
+use system_tests::host_check::hex;
+use system_tests::{Boot, QemuArgs};
 
 /// TF-A + OP-TEE to the hypervisor's banner (about a second here; CI machines are slower).
 const BANNER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -69,38 +70,29 @@ fn le_at(file: &Path, offset: usize, len: usize) -> u64 {
         .fold(0, |acc, &b| (acc << 8) | u64::from(b))
 }
 
-fn hex(s: &str) -> u64 {
-    u64::from_str_radix(s.trim_start_matches("0x"), 16)
-        .unwrap_or_else(|e| panic!("not a hex number {s:?}: {e}"))
-}
-
 /// Boots `dtb` (with `at_initrd` loaded at `INITRD_ADDR`), checks that the hypervisor refuses
 /// it by the rule, and returns its one problem line.
 fn refused(test_name: &str, images: &BadInputs, dtb: &Path, at_initrd: Option<&Path>) -> String {
     let mut args = QemuArgs::new(&images.flash, dtb, &images.stub_image);
     args.initrd = at_initrd.map(Path::to_path_buf);
     let started = Instant::now();
-    let mut qemu = Qemu::spawn(test_name, &args).unwrap_or_else(|e| panic!("{e}"));
+    let mut boot = Boot::start(test_name, &args);
 
-    qemu.expect(r"hyp: ffa-hyp \S+ on \S+: running at EL2", BANNER_TIMEOUT)
-        .unwrap_or_else(|e| panic!("no hypervisor banner: {e}"));
+    boot.banner(BANNER_TIMEOUT);
     // Either way it ends quickly: a wrongly accepted input fails here, not after a timeout.
-    let verdict = qemu
-        .expect(
-            &format!("{}|hyp: entering host", regex::escape(POWER_OFF_LINE)),
-            ERROR_TIMEOUT,
-        )
-        .unwrap_or_else(|e| panic!("the hypervisor did not refuse the input: {e}"));
+    let verdict = boot.expect(
+        &format!("{}|hyp: entering host", regex::escape(POWER_OFF_LINE)),
+        ERROR_TIMEOUT,
+        "the hypervisor did not refuse the input",
+    );
     assert_eq!(
         verdict.line,
         POWER_OFF_LINE,
         "the hypervisor accepted the input; log: {}",
-        qemu.log_path().display()
+        boot.log()
     );
-    let status = qemu
-        .wait_exit(EXIT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("no power-off after the error: {e}"));
-    let log = qemu.log_path().display().to_string();
+    let status = boot.exit(EXIT_TIMEOUT, "no power-off after the error");
+    let log = boot.log();
     assert!(
         status.success(),
         "QEMU exited with {status} after the hypervisor's SYSTEM_OFF, want 0; log: {log}"
@@ -110,7 +102,7 @@ fn refused(test_name: &str, images: &BadInputs, dtb: &Path, at_initrd: Option<&P
         started.elapsed().as_secs_f64()
     );
 
-    let output = qemu.output();
+    let output = boot.output();
     let lines: Vec<&str> = output.lines().map(|l| l.trim_end_matches('\r')).collect();
     let errors: Vec<&str> = lines
         .iter()
@@ -161,7 +153,7 @@ fn assert_names(line: &str, pattern: &str, what: &str) -> Vec<String> {
 /// (1) `/chosen` without any module node: the error names `/chosen` and what it lacks.
 #[test]
 fn no_kernel_module_node() {
-    let images = BadInputs::from_env();
+    let images = BadInputs::load();
     let line = refused(
         "bad_input_no_kernel_module",
         &images,
@@ -181,7 +173,7 @@ fn no_kernel_module_node() {
 /// the word actually found at offset 0x38, which must be the file's.
 #[test]
 fn kernel_module_is_not_an_image() {
-    let images = BadInputs::from_env();
+    let images = BadInputs::load();
     let line = refused(
         "bad_input_bad_magic",
         &images,
@@ -212,7 +204,7 @@ fn kernel_module_is_not_an_image() {
 /// address, `INITRD_ADDR` here, or its node `/chosen/module@58000000`).
 #[test]
 fn kernel_image_does_not_fit() {
-    let images = BadInputs::from_env();
+    let images = BadInputs::load();
     let line = refused(
         "bad_input_does_not_fit",
         &images,
@@ -241,7 +233,7 @@ fn kernel_image_does_not_fit() {
 /// the error names the device tree's address and what is missing.
 #[test]
 fn device_tree_without_cpus() {
-    let images = BadInputs::from_env();
+    let images = BadInputs::load();
     let line = refused("bad_input_no_cpus", &images, &images.no_cpus_dtb, None);
     assert_names(
         &line,
@@ -258,7 +250,7 @@ fn device_tree_without_cpus() {
 /// Not asserted, because the hypervisor does not print it: *which* cpu node (`/cpus/cpu@1`).
 #[test]
 fn device_tree_with_malformed_cpu_reg() {
-    let images = BadInputs::from_env();
+    let images = BadInputs::load();
     let line = refused("bad_input_cpu_reg", &images, &images.cpu_reg_dtb, None);
     assert_names(
         &line,

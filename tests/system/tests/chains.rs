@@ -1,4 +1,4 @@
-//! The Linux host boot through the other boot chains (issue 5): each boots Debian's kernel and
+//! The Linux host boot through the other boot chains: each boots Debian's kernel and
 //! the project's initramfs (`autotest`: it prints its facts and powers off) under the
 //! hypervisor, to the same markers as `linux_boot.rs`:
 //!
@@ -10,15 +10,15 @@
 //! - `gicv2_boots_linux_as_host`: the TF-A chain on `gic-version=2` with the GICv2 builds of
 //!   TF-A and OP-TEE; the GICv2 hypervisor frames (GICH, GICV) are withheld; FF-A works.
 //!
-//! Inputs (set by `make test`, see `system_tests::artifacts`): `HYP_UBOOT_FLASH`,
-//! `HYP_UBOOT_DISK`, `HYP_IMAGE`, `HYP_DIRECT_DTB`, `HYP_GICV2_FLASH`, `HYP_GICV2_DTB`,
-//! `HYP_LINUX_IMAGE`, `HYP_INITRD`. Consoles: `build/logs/<test>.log`.
+//! Inputs (the manifest `make test` writes, see `system_tests::artifacts`): `uboot_flash`,
+//! `uboot_disk`, `hypervisor_image`, `direct_dtb`, `gicv2_flash`, `gicv2_dtb`, `linux_image`,
+//! `initrd`. Consoles: `build/logs/<test>.log`.
 
 use std::time::Duration;
 
 use system_tests::artifacts::{GicV2, NoFirmware, UBootChain};
 use system_tests::host_check::{assert_carve_out_not_host_ram, check_block, hex};
-use system_tests::{Qemu, QemuArgs};
+use system_tests::{Boot, QemuArgs};
 
 /// Firmware (+ U-Boot's 2 s autoboot countdown) + hypervisor to the hypervisor's last line.
 const HYP_TIMEOUT: Duration = Duration::from_secs(90);
@@ -46,8 +46,8 @@ enum Spmc {
 }
 
 /// What one boot showed, for the chain-specific checks.
-struct Boot {
-    qemu: Qemu,
+struct LinuxBoot {
+    boot: Boot,
     /// `hyp: device tree at <addr>` (where the hypervisor found its DTB).
     dtb_addr: u64,
     /// The hypervisor's `hyp: device tree at ...` line.
@@ -65,31 +65,20 @@ struct Boot {
 /// four CPUs, all online; the carve-out reserved and not System RAM; FF-A v1.2 with OP-TEE's
 /// driver, partitions and /dev/tee0 when `spmc` is present, and no trace of FF-A when it is
 /// absent; `reboot: Power down`, QEMU's exit status 0, and no error, warning or oops.
-fn boot_linux(name: &str, args: &QemuArgs, spmc: Spmc) -> Boot {
-    let mut qemu = Qemu::spawn(name, args).unwrap_or_else(|e| panic!("{e}"));
+fn boot_linux(name: &str, args: &QemuArgs, spmc: Spmc) -> LinuxBoot {
+    let mut boot = Boot::start(name, args);
 
-    qemu.expect(r"hyp: ffa-hyp \S+ on \S+: running at EL2", HYP_TIMEOUT)
-        .unwrap_or_else(|e| panic!("no hypervisor banner: {e}"));
+    boot.banner(HYP_TIMEOUT);
     // Each pattern runs to a character after the number, or up to the line's end, so that a
     // line the console has only half delivered cannot match with a truncated number.
-    let dtb = qemu
-        .expect(r"hyp: device tree at (0x[0-9a-f]+):[^\n]*\n", HYP_TIMEOUT)
-        .unwrap_or_else(|e| panic!("the hypervisor found no device tree: {e}"));
+    let dtb = boot.expect(
+        r"hyp: device tree at (0x[0-9a-f]+):[^\n]*\n",
+        HYP_TIMEOUT,
+        "the hypervisor found no device tree",
+    );
     let dtb_addr = hex(dtb.groups[0].as_deref().unwrap_or_default());
-    let carve = qemu
-        .expect(r"hyp: carve-out (0x[0-9a-f]+)-(0x[0-9a-f]+) ", HYP_TIMEOUT)
-        .unwrap_or_else(|e| panic!("no carve-out line from the hypervisor: {e}"));
-    let carve_out = (
-        hex(carve.groups[0].as_deref().unwrap_or_default()),
-        hex(carve.groups[1].as_deref().unwrap_or_default()),
-    );
-    assert!(
-        carve_out.0 < carve_out.1,
-        "empty carve-out {:?}",
-        carve.text
-    );
-    qemu.expect(r"hyp: entering host at EL1 pc=0x[0-9a-f]+", HYP_TIMEOUT)
-        .unwrap_or_else(|e| panic!("the hypervisor did not enter the host: {e}"));
+    let carve_out = boot.carve_out(HYP_TIMEOUT);
+    boot.entered_host(HYP_TIMEOUT);
 
     let mut markers = vec![
         r"CPU: All CPU\(s\) started at EL1",
@@ -102,10 +91,8 @@ fn boot_linux(name: &str, args: &QemuArgs, spmc: Spmc) -> Boot {
             r"optee: initialized driver",
         ]);
     }
-    if let Err(e) = qemu.expect_all(&markers, LINUX_TIMEOUT) {
-        panic!("Linux did not come up as expected: {e}");
-    }
-    let block = check_block(&mut qemu, LINUX_TIMEOUT);
+    boot.expect_all(&markers, LINUX_TIMEOUT, "Linux did not come up as expected");
+    let block = check_block(boot.qemu(), LINUX_TIMEOUT);
 
     assert!(
         block.contains("cpu-online: 0-3"),
@@ -137,39 +124,28 @@ fn boot_linux(name: &str, args: &QemuArgs, spmc: Spmc) -> Boot {
         }
     }
 
-    qemu.expect(r"reboot: Power down", EXIT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("no power-off: {e}"));
-    let status = qemu
-        .wait_exit(EXIT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("after power-off: {e}"));
-    assert!(status.success(), "QEMU exited with {status}, want 0");
+    boot.linux_powered_off(EXIT_TIMEOUT);
 
-    let output = qemu.output();
-    for bad in [
+    let output = boot.output();
+    boot.assert_console_lacks(&[
         "hyp: ERROR",
         "hyp: WARN",
         "Unable to handle kernel",
         "Internal error",
         "Kernel panic",
         "Call trace:",
-    ] {
-        assert!(
-            !output.contains(bad),
-            "console has {bad:?}; log: {}",
-            qemu.log_path().display()
-        );
-    }
+    ]);
     if spmc == Spmc::Absent {
         for trace in ["ARM FF-A: Firmware version", "optee: initialized driver"] {
             assert!(
                 !output.contains(trace),
                 "no SPMC in this chain, yet the console has {trace:?}; log: {}",
-                qemu.log_path().display()
+                boot.log()
             );
         }
     }
-    Boot {
-        qemu,
+    LinuxBoot {
+        boot,
         dtb_addr,
         dtb_line: dtb.line,
         carve_out,
@@ -180,10 +156,10 @@ fn boot_linux(name: &str, args: &QemuArgs, spmc: Spmc) -> Boot {
 
 #[test]
 fn uboot_chain_boots_linux_as_host() {
-    let images = UBootChain::from_env();
+    let images = UBootChain::load();
     let args = QemuArgs::uboot(&images.flash, &images.disk);
     let boot = boot_linux("uboot_chain_boots_linux_as_host", &args, Spmc::Present);
-    let log = boot.qemu.log_path().display();
+    let log = boot.boot.log();
 
     // U-Boot ran our script from the disk, by itself, and booti'd the hypervisor...
     let uboot = boot
@@ -222,11 +198,11 @@ fn uboot_chain_boots_linux_as_host() {
 
 #[test]
 fn no_firmware_boots_linux_as_host() {
-    let images = NoFirmware::from_env();
-    let mut args = QemuArgs::no_firmware(&images.hypervisor, &images.dtb, &images.image);
-    args.initrd = Some(images.initrd.clone());
+    let images = NoFirmware::load();
+    let args = QemuArgs::no_firmware(&images.hypervisor, &images.dtb, &images.image)
+        .with_initrd(&images.initrd);
     let boot = boot_linux("no_firmware_boots_linux_as_host", &args, Spmc::Absent);
-    let log = boot.qemu.log_path().display();
+    let log = boot.boot.log();
 
     assert!(
         !boot.output.contains("Trusted Firmware") && !boot.output.contains("U-Boot"),
@@ -258,12 +234,12 @@ fn no_firmware_boots_linux_as_host() {
 
 #[test]
 fn gicv2_boots_linux_as_host() {
-    let images = GicV2::from_env();
-    let mut args = QemuArgs::new(&images.flash, &images.dtb, &images.image);
-    args.initrd = Some(images.initrd.clone());
-    args.gic = Some(2);
+    let images = GicV2::load();
+    let args = QemuArgs::new(&images.flash, &images.dtb, &images.image)
+        .with_initrd(&images.initrd)
+        .with_gic(2);
     let boot = boot_linux("gicv2_boots_linux_as_host", &args, Spmc::Present);
-    let log = boot.qemu.log_path().display();
+    let log = boot.boot.log();
 
     assert!(
         boot.dtb_line.contains("GIC v2"),

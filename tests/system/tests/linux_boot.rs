@@ -3,14 +3,15 @@
 //!
 //! The initramfs sees `autotest` on its command line, prints its facts between
 //! `HOST-CHECK-BEGIN` and `HOST-CHECK-END` (CPUs online, `/proc/iomem`, FF-A and TEE
-//! devices) and powers off. Needs `HYP_FLASH`, `HYP_LINUX_DTB`, `HYP_LINUX_IMAGE` and
-//! `HYP_INITRD` (set by `make test`). Console: `build/logs/linux_boots_as_host.log`.
+//! devices) and powers off. Needs the manifest's `flash`, `linux_dtb`, `linux_image` and
+//! `initrd` (`make test`). Console: `build/logs/linux_boots_as_host.log`.
 
 use std::time::Duration;
 
 use system_tests::artifacts::Linux;
-use system_tests::host_check::{assert_carve_out_not_host_ram, check_block, hex};
-use system_tests::{Qemu, QemuArgs};
+use system_tests::boot::audit_line;
+use system_tests::host_check::{assert_carve_out_not_host_ram, check_block};
+use system_tests::{Boot, QemuArgs};
 
 /// TF-A + OP-TEE + hypervisor to the hypervisor's last line.
 const HYP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -21,25 +22,15 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[test]
 fn linux_boots_as_host() {
-    let images = Linux::from_env();
-    let mut args = QemuArgs::new(&images.flash, &images.dtb, &images.image);
-    args.initrd = Some(images.initrd.clone());
-    let mut qemu = Qemu::spawn("linux_boots_as_host", &args).unwrap_or_else(|e| panic!("{e}"));
+    let images = Linux::load();
+    let args = QemuArgs::new(&images.flash, &images.dtb, &images.image).with_initrd(&images.initrd);
+    let mut boot = Boot::start("linux_boots_as_host", &args);
 
-    // The hypervisor: its carve-out, then the hand-over to the host at EL1.
-    let carve = qemu
-        .expect(r"hyp: carve-out (0x[0-9a-f]+)-(0x[0-9a-f]+) ", HYP_TIMEOUT)
-        .unwrap_or_else(|e| panic!("no carve-out line from the hypervisor: {e}"));
-    let (carve_start, carve_end) = (
-        hex(carve.groups[0].as_deref().unwrap_or_default()),
-        hex(carve.groups[1].as_deref().unwrap_or_default()),
-    );
-    assert!(carve_start < carve_end, "empty carve-out {:?}", carve.text);
+    // The hypervisor: its carve-out (not empty), then the hand-over to the host at EL1.
+    let carve_out = boot.carve_out(HYP_TIMEOUT);
     // The FF-A proxy is in the path: every FF-A call Linux makes goes through it.
-    qemu.expect(r"hyp: FF-A: proxy on, SPMC v1\.2", HYP_TIMEOUT)
-        .unwrap_or_else(|e| panic!("the FF-A proxy is not on: {e}"));
-    qemu.expect(r"hyp: entering host at EL1 pc=0x[0-9a-f]+", HYP_TIMEOUT)
-        .unwrap_or_else(|e| panic!("the hypervisor did not enter the host: {e}"));
+    boot.proxy_on(HYP_TIMEOUT);
+    boot.entered_host(HYP_TIMEOUT);
 
     // The kernel's own view: booted at EL1 on four CPUs, FF-A v1.2, OP-TEE up.
     let markers = [
@@ -49,10 +40,8 @@ fn linux_boots_as_host() {
         r"optee: initialized driver",
         r"HOST-CHECK-BEGIN",
     ];
-    if let Err(e) = qemu.expect_all(&markers, LINUX_TIMEOUT) {
-        panic!("Linux did not come up as expected: {e}");
-    }
-    let block = &check_block(&mut qemu, LINUX_TIMEOUT);
+    boot.expect_all(&markers, LINUX_TIMEOUT, "Linux did not come up as expected");
+    let block = &check_block(boot.qemu(), LINUX_TIMEOUT);
 
     assert!(
         block.contains("cpu-online: 0-3"),
@@ -69,32 +58,16 @@ fn linux_boots_as_host() {
 
     // The carve-out is not the host's RAM: no System RAM range touches it, and Linux
     // reserved exactly it (the hypervisor's /reserved-memory no-map node).
-    assert_carve_out_not_host_ram(block, (carve_start, carve_end));
+    assert_carve_out_not_host_ram(block, carve_out);
 
     // A clean power-off: the kernel's, then QEMU's exit status.
-    qemu.expect(r"reboot: Power down", EXIT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("no power-off: {e}"));
-    let status = qemu
-        .wait_exit(EXIT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("after power-off: {e}"));
-    assert!(status.success(), "QEMU exited with {status}, want 0");
+    boot.linux_powered_off(EXIT_TIMEOUT);
 
-    let output = qemu.output();
+    let output = boot.output();
+    let log = boot.log();
     // The proxy's audit at SYSTEM_OFF: Linux's calls went through it (partition discovery
     // into the host's RX, memory shared with OP-TEE) and none was rejected.
-    let audit = |what: &str| {
-        output
-            .lines()
-            .find(|l| l.starts_with("hyp: FF-A audit: ") && l.contains(what))
-            .unwrap_or_else(|| {
-                panic!(
-                    "no FF-A audit line for {what}; log: {}",
-                    qemu.log_path().display()
-                )
-            })
-            .trim_end()
-            .to_string()
-    };
+    let audit = |what: &str| audit_line(&output, what, &log);
     let total = audit("total:");
     assert!(total.contains(" rejected 0 "), "{total}");
     for (abi, counted) in [
@@ -110,17 +83,11 @@ fn linux_boots_as_host() {
         !share.contains("forwarded 0 "),
         "OP-TEE got no shared memory: {share}"
     );
-    for bad in [
+    boot.assert_console_lacks(&[
         "hyp: ERROR",
         "hyp: WARN",
         "Unable to handle kernel",
         "Internal error",
         "Kernel panic",
-    ] {
-        assert!(
-            !output.contains(bad),
-            "console has {bad:?}; log: {}",
-            qemu.log_path().display()
-        );
-    }
+    ]);
 }

@@ -1,7 +1,7 @@
 //! The EL1 test payload (`tests/payload`) booted by the hypervisor in place of Linux, on
 //! the full stack (TF-A, OP-TEE, the hypervisor as BL33): its own cases, then the FF-A
-//! conformance matrix against OP-TEE 4.10 through the proxy (`tests/payload/src/ffa_cases.rs`,
-//! issue 3), which must pass in full: at least [`MIN_FFA_CASES`] cases, none failed, none
+//! conformance matrix against OP-TEE 4.10 through the proxy (`tests/payload/src/ffa_cases.rs`),
+//! which must pass in full: at least [`MIN_FFA_CASES`] cases, none failed, none
 //! skipped (a SKIP there means the audit counters could not prove what was forwarded).
 //!
 //! Two runs: `payload_cases_all_pass` on 4 CPUs (one TCG thread, as every other system test)
@@ -10,14 +10,14 @@
 //! with CPU 1 really executing beside CPU 0: CPU 1 rewrites the descriptor while CPU 0's
 //! SHAREs go through the hypervisor.
 //!
-//! Needs `HYP_FLASH`, `HYP_PAYLOAD_DTB`, `HYP_PAYLOAD_DTB_SMP2` and `HYP_PAYLOAD_IMAGE` (set
-//! by `make test`). Console: `build/logs/<test>.log`; Secure world console:
+//! Needs the manifest's `flash`, `payload_dtb`, `payload_dtb_smp2` and `payload_image`
+//! (`make test`). Console: `build/logs/<test>.log`; Secure world console:
 //! `build/logs/<test>.secure.log`.
 
 use std::time::Duration;
 
 use system_tests::artifacts::Payload;
-use system_tests::{Match, Qemu, QemuArgs};
+use system_tests::{Boot, Match, QemuArgs};
 
 /// The payload's cases, as it names them (`tests/payload/src/cases.rs`). Each must PASS:
 /// a SKIP (e.g. no carve-out node in the DT) fails this test like a FAIL does.
@@ -31,7 +31,8 @@ const CASES: [&str; 7] = [
     "cpu-on-bad-entry",
 ];
 
-/// The FF-A matrix must have at least this many cases (issue 3: "at least 300").
+/// The FF-A matrix must have at least this many cases: the matrix's coverage floor (every
+/// ABI the proxy handles, each with its valid, invalid and attack cases).
 const MIN_FFA_CASES: usize = 300;
 
 /// TF-A + OP-TEE + hypervisor boot under TCG takes a few seconds; CI machines are slower.
@@ -76,17 +77,17 @@ fn numbers(m: &Match) -> Vec<usize> {
 
 #[test]
 fn payload_cases_all_pass() {
-    let images = Payload::from_env();
+    let images = Payload::load();
     let args = QemuArgs::new(&images.flash, &images.dtb, &images.image);
     run_payload("payload_cases_all_pass", &args);
 }
 
 #[test]
 fn payload_cases_two_threads() {
-    let images = Payload::from_env();
-    let mut args = QemuArgs::new(&images.flash, &images.dtb_smp2, &images.image);
-    args.smp = Some(2);
-    args.mttcg = true;
+    let images = Payload::load();
+    let args = QemuArgs::new(&images.flash, &images.dtb_smp2, &images.image)
+        .with_smp(2)
+        .with_mttcg();
     let output = run_payload("payload_cases_two_threads", &args);
     // The case ran on two CPUs at once and judged every answer itself (consistent with one
     // copy, audit counters exact, the page clean afterwards). How often CPU 1's store landed
@@ -108,13 +109,11 @@ fn payload_cases_two_threads() {
 /// Boots the payload, checks every case and the FF-A matrix, waits for QEMU's exit; returns
 /// the console output.
 fn run_payload(name: &str, args: &QemuArgs) -> String {
-    let mut qemu = Qemu::spawn(name, args).unwrap_or_else(|e| panic!("{e}"));
+    let mut boot = Boot::start(name, args);
 
     // The hypervisor's banner, before the payload says anything.
-    let banner = qemu
-        .expect(r"(?i)hypervisor", BANNER_TIMEOUT)
-        .unwrap_or_else(|e| panic!("no hypervisor banner: {e}"));
-    let before = &qemu.output()[..banner.start];
+    let banner = boot.expect(r"(?i)hypervisor", BANNER_TIMEOUT, "no hypervisor banner");
+    let before = &boot.output()[..banner.start];
     assert!(
         !banner.line.starts_with("PAYLOAD") && !before.contains("PAYLOAD"),
         "the first line naming the hypervisor is the payload's, not a banner: {:?}",
@@ -126,15 +125,16 @@ fn run_payload(name: &str, args: &QemuArgs) -> String {
         .map(|case| format!(r"PAYLOAD: {} PASS", regex::escape(case)))
         .collect();
     let patterns: Vec<&str> = pass_patterns.iter().map(String::as_str).collect();
-    if let Err(e) = qemu.expect_all(&patterns, CASES_TIMEOUT) {
+    if let Err(e) = boot.qemu().expect_all(&patterns, CASES_TIMEOUT) {
         panic!(
             "not every case passed: {e}\n\n--- case results ---\n{}",
-            case_lines(&qemu.output())
+            case_lines(&boot.output())
         );
     }
 
     // The FF-A matrix: every case passed, none skipped, enough of them.
-    let ffa = qemu
+    let ffa = boot
+        .qemu()
         .expect(
             r"FFA-CONFORMANCE: (\d+) passed, (\d+) failed, (\d+) skipped",
             CASES_TIMEOUT,
@@ -142,7 +142,7 @@ fn run_payload(name: &str, args: &QemuArgs) -> String {
         .unwrap_or_else(|e| {
             panic!(
                 "no FFA-CONFORMANCE summary: {e}\n--- case results ---\n{}",
-                case_lines(&qemu.output())
+                case_lines(&boot.output())
             )
         });
     let [passed, failed, skipped] = numbers(&ffa)[..] else {
@@ -152,12 +152,14 @@ fn run_payload(name: &str, args: &QemuArgs) -> String {
         failed == 0 && skipped == 0 && passed >= MIN_FFA_CASES,
         "{:?}: want >= {MIN_FFA_CASES} passed, 0 failed, 0 skipped\n--- case results (FF-A: FAIL and SKIP only) ---\n{}",
         ffa.line,
-        case_lines(&qemu.output())
+        case_lines(&boot.output())
     );
 
-    let done = qemu
-        .expect(r"PAYLOAD-DONE pass=(\d+) fail=(\d+)", CASES_TIMEOUT)
-        .unwrap_or_else(|e| panic!("no PAYLOAD-DONE line: {e}"));
+    let done = boot.expect(
+        r"PAYLOAD-DONE pass=(\d+) fail=(\d+)",
+        CASES_TIMEOUT,
+        "no PAYLOAD-DONE line",
+    );
     let counts = numbers(&done);
     assert_eq!(
         counts[..],
@@ -166,21 +168,19 @@ fn run_payload(name: &str, args: &QemuArgs) -> String {
         done.text,
         CASES.len() + passed,
         CASES.len(),
-        case_lines(&qemu.output())
+        case_lines(&boot.output())
     );
     assert!(
-        qemu.output().contains("PAYLOAD: skipped=0"),
+        boot.output().contains("PAYLOAD: skipped=0"),
         "a payload case was skipped\n--- case results ---\n{}",
-        case_lines(&qemu.output())
+        case_lines(&boot.output())
     );
 
-    let status = qemu
-        .wait_exit(EXIT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("after PAYLOAD-DONE: {e}"));
+    let status = boot.exit(EXIT_TIMEOUT, "after PAYLOAD-DONE");
     assert!(
         status.success(),
         "QEMU exited with {status} after SYSTEM_OFF, want 0; log: {}",
-        qemu.log_path().display()
+        boot.log()
     );
-    qemu.output()
+    boot.output()
 }

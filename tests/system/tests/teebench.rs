@@ -6,13 +6,13 @@
 //! hypervisor's audit at power-off must show at least N direct requests forwarded and no
 //! call of Linux's rejected. The same boot is `make bench`'s workload (b).
 //!
-//! Needs `HYP_FLASH`, `HYP_TEEBENCH_DTB`, `HYP_LINUX_IMAGE` and `HYP_INITRD` (set by
-//! `make test`). Console: `build/logs/linux_teebench_through_the_proxy.log`.
+//! Needs the manifest's `flash`, `teebench_dtb`, `linux_image` and `initrd` (`make test`). Console: `build/logs/linux_teebench_through_the_proxy.log`.
 
 use std::time::Duration;
 
-use system_tests::artifacts::{Linux, require};
-use system_tests::{Qemu, QemuArgs};
+use system_tests::artifacts::Linux;
+use system_tests::boot::audit_line;
+use system_tests::{Boot, QemuArgs};
 
 /// The `teebench=N` the Makefile puts in this DTB's bootargs.
 const N: u64 = 200;
@@ -23,40 +23,33 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[test]
 fn linux_teebench_through_the_proxy() {
-    let images = Linux::from_env();
-    let dtb = require("HYP_TEEBENCH_DTB");
-    let mut args = QemuArgs::new(&images.flash, &dtb, &images.image);
-    args.initrd = Some(images.initrd.clone());
-    let name = "linux_teebench_through_the_proxy";
-    let mut qemu = Qemu::spawn(name, &args).unwrap_or_else(|e| panic!("{e}"));
+    let images = Linux::load_with("teebench_dtb");
+    let args = QemuArgs::new(&images.flash, &images.dtb, &images.image).with_initrd(&images.initrd);
+    let mut boot = Boot::start("linux_teebench_through_the_proxy", &args);
 
-    qemu.expect(&format!(r"TEEBENCH-START n={N}"), BOOT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("teebench did not start: {e}"));
-    let result = qemu
-        .expect(r"TEEBENCH: n=(\d+) expected=(\d+) other=(\d+)", RUN_TIMEOUT)
-        .unwrap_or_else(|e| panic!("no teebench result: {e}"));
+    boot.expect(
+        &format!(r"TEEBENCH-START n={N}"),
+        BOOT_TIMEOUT,
+        "teebench did not start",
+    );
+    let result = boot.expect(
+        r"TEEBENCH: n=(\d+) expected=(\d+) other=(\d+)",
+        RUN_TIMEOUT,
+        "no teebench result",
+    );
     let counts: Vec<u64> = result
         .groups
         .iter()
         .map(|g| g.as_deref().unwrap_or("").parse().unwrap_or(u64::MAX))
         .collect();
     assert_eq!(counts, [N, N, 0], "{:?}", result.text);
-    qemu.expect(r"TEEBENCH-END rc=0", RUN_TIMEOUT)
-        .unwrap_or_else(|e| panic!("teebench did not exit 0: {e}"));
-    let status = qemu
-        .wait_exit(RUN_TIMEOUT)
-        .unwrap_or_else(|e| panic!("after teebench: {e}"));
+    boot.expect(r"TEEBENCH-END rc=0", RUN_TIMEOUT, "teebench did not exit 0");
+    let status = boot.exit(RUN_TIMEOUT, "after teebench");
     assert!(status.success(), "QEMU exited with {status}, want 0");
 
-    let output = qemu.output();
-    let audit = |what: &str| {
-        output
-            .lines()
-            .find(|l| l.starts_with("hyp: FF-A audit: ") && l.contains(what))
-            .unwrap_or_else(|| panic!("no FF-A audit line for {what}"))
-            .trim_end()
-            .to_string()
-    };
+    let output = boot.output();
+    let log = boot.log();
+    let audit = |what: &str| audit_line(&output, what, &log);
     let total = audit("total:");
     assert!(total.contains(" rejected 0 "), "{total}");
     let direct = audit("FFA_MSG_SEND_DIRECT_REQ ");

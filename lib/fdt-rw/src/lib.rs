@@ -6,13 +6,34 @@
 //! (version 17, strings de-duplicated, `/memreserve/` entries and `boot_cpuid_phys` kept).
 //! Any malformation is a [`DtError`] that names the block and offset; nothing indexes
 //! without a bounds check, and depth is capped at [`MAX_DEPTH`] (Linux's own limit) so a
-//! hostile blob cannot exhaust the hypervisor's stack through nesting; node and property
+//! hostile blob cannot exhaust the caller's stack through nesting; node and property
 //! counts are capped ([`MAX_NODES`], [`MAX_PROPS`]) so it cannot exhaust the heap either.
 //!
-//! Why this exists instead of a crate is explained in [`crate::dtpatch`].
+//! `no_std` + `alloc`, no `unsafe`. Used by the hypervisor (to read the firmware's tree)
+//! and by host-loader (to derive the host's tree from it).
+//!
+//! **Own reader rather than an existing crate.** The input is untrusted and a malformed
+//! blob must give an error, never a panic and never a silently different tree. Reading the
+//! sources of fdt-edit 0.2.3 and its parser fdt-raw 0.3.0 showed: `Bytes::slice` and
+//! `reader_at` `assert!` on offsets taken straight from the header, so a hostile
+//! `off_dt_struct` or strings size panics; the node iterator logs a parse error and simply
+//! *stops*, so `Fdt::from_bytes` returns `Ok` with a truncated tree that would be handed
+//! on; its cell and path stacks are 16-entry `heapless::Vec`s whose overflowing pushes
+//! are ignored; and encoding recurses once per level. `fdt` 0.1.5 is no alternative for
+//! untrusted input either: its node walker `assert!`s and `expect`s on malformed structure
+//! blocks, `find_node("/cpus")` returns `None` on the tree TF-A and OP-TEE edit in place
+//! on QEMU, and a `compatible` property without a string makes `Compatible::first` panic.
+//! It serves only as an independent reader in tests. What is needed is small, so this
+//! crate is a few hundred lines of parse-validate-rebuild with typed errors.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
 
 mod emit;
 mod parse;
+#[cfg(test)]
+mod tests;
 
 use alloc::{
     borrow::Cow,
@@ -21,12 +42,20 @@ use alloc::{
 };
 use core::fmt;
 
-use crate::region::Region;
-
 pub use parse::{HEADER_LEN, MAX_DEPTH, MAX_NODES, MAX_PROPS, totalsize};
 
 /// The FDT header magic, big-endian at offset 0.
 pub const FDT_MAGIC: u32 = 0xd00d_feed;
+
+/// One entry of the memory reservation block (`/memreserve/`, DTSpec §5.3): a physical
+/// range the client program must not use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReserveEntry {
+    /// First byte of the range.
+    pub address: u64,
+    /// Length in bytes (0 is allowed and kept; it reserves nothing).
+    pub size: u64,
+}
 
 /// Handle to a node of a [`Tree`]; only meaningful for the tree that issued it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +66,7 @@ pub struct NodeId(usize);
 pub struct Tree<'a> {
     /// Arena; index 0 is the root. Removed nodes stay here, detached from their parent.
     nodes: Vec<Node<'a>>,
-    mem_reserve: Vec<Region>,
+    mem_reserve: Vec<ReserveEntry>,
     boot_cpuid_phys: u32,
     totalsize: u32,
 }
@@ -73,7 +102,7 @@ impl<'a> Tree<'a> {
     }
 
     /// The `/memreserve/` entries, in blob order (kept verbatim, even empty ones).
-    pub fn mem_reserve(&self) -> &[Region] {
+    pub fn mem_reserve(&self) -> &[ReserveEntry] {
         &self.mem_reserve
     }
 
@@ -539,86 +568,5 @@ impl fmt::Display for StructProblem {
             Self::SecondRoot => f.write_str("a second root node"),
             Self::NoRoot => f.write_str("no root node"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testdt::{DtBuilder, ModuleSpec};
-
-    #[test]
-    fn reg_entries_decode_one_and_two_cells_and_reject_ragged_lengths() {
-        let two = [0, 0, 0, 1, 0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0];
-        assert_eq!(
-            reg_entries(&two, 2, 2),
-            Some(alloc::vec![(0x1_4000_0000, 0x10_0000)])
-        );
-        assert_eq!(
-            reg_entries(&two, 1, 1),
-            Some(alloc::vec![(1, 0x4000_0000), (0, 0x10_0000)])
-        );
-        assert_eq!(reg_entries(&two[..12], 2, 2), None);
-        assert_eq!(reg_entries(&two, 3, 1), None);
-        assert_eq!(reg_entries(&[], 2, 2), None);
-    }
-
-    #[test]
-    fn encode_cells_refuses_values_too_wide() {
-        assert_eq!(
-            encode_cells(0x4000_0000, 1),
-            Some(alloc::vec![0x40, 0, 0, 0])
-        );
-        assert_eq!(encode_cells(0x1_0000_0000, 1), None);
-        assert_eq!(encode_cells(1, 3), None);
-    }
-
-    #[test]
-    fn lookups_paths_and_string_properties() {
-        let blob = DtBuilder::qemu()
-            .chosen_bootargs("a b")
-            .module(ModuleSpec::kernel(0x4800_0000, 0x1000).raw_bootargs(b"x\0y\0"))
-            .build();
-        let tree = Tree::parse(&blob).unwrap();
-        let chosen = tree.find("/chosen").unwrap();
-        assert_eq!(tree.path(chosen), "/chosen");
-        assert_eq!(tree.path(tree.root()), "/");
-        assert_eq!(tree.prop_str(chosen, "bootargs").unwrap(), Some("a b"));
-        let m = tree.find("/chosen/module@48000000").unwrap();
-        assert_eq!(
-            tree.prop_str(m, "bootargs").unwrap_err().to_string(),
-            "/chosen/module@48000000: property bootargs holds more than one string"
-        );
-        assert_eq!(
-            tree.prop_u32(m, "reg").unwrap_err().to_string(),
-            "/chosen/module@48000000: property reg is not a single 32-bit cell"
-        );
-        assert!(tree.is_compatible(m, &["multiboot,module"]));
-        assert_eq!(tree.find("/nope"), None);
-        assert_eq!(tree.find("/"), Some(tree.root()));
-    }
-
-    #[test]
-    fn edits_replace_remove_and_append() {
-        let blob = DtBuilder::qemu().chosen_bootargs("old").build();
-        let mut tree = Tree::parse(&blob).unwrap();
-        let chosen = tree.find("/chosen").unwrap();
-        tree.set_prop(chosen, "bootargs", b"new\0".to_vec());
-        assert!(tree.remove_prop(chosen, "stdout-path"));
-        assert!(!tree.remove_prop(chosen, "stdout-path"));
-        let n = tree.add_child(chosen, "extra".into());
-        tree.set_prop(n, "flag", alloc::vec::Vec::new());
-        let out = Tree::parse(&tree.to_blob().unwrap())
-            .unwrap()
-            .to_blob()
-            .unwrap();
-        let again = Tree::parse(&out).unwrap();
-        let chosen = again.find("/chosen").unwrap();
-        assert_eq!(again.prop_str(chosen, "bootargs").unwrap(), Some("new"));
-        assert_eq!(again.prop(chosen, "stdout-path"), None);
-        assert_eq!(
-            again.prop(again.find("/chosen/extra").unwrap(), "flag"),
-            Some(&[][..])
-        );
     }
 }

@@ -74,7 +74,7 @@ pub(super) fn emit(tree: &Tree<'_>) -> Result<Vec<u8>, DtError> {
     let mut out = vec![0u8; HEADER_LEN];
     let off_mem_rsvmap = out.len();
     for r in tree.mem_reserve() {
-        out.extend_from_slice(&r.base.to_be_bytes());
+        out.extend_from_slice(&r.address.to_be_bytes());
         out.extend_from_slice(&r.size.to_be_bytes());
     }
     out.extend_from_slice(&[0; 16]);

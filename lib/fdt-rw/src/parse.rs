@@ -5,8 +5,7 @@
 
 use alloc::{borrow::Cow, vec, vec::Vec};
 
-use super::{DtError, FDT_MAGIC, Node, NodeId, Property, StructProblem, Tree};
-use crate::region::Region;
+use super::{DtError, FDT_MAGIC, Node, NodeId, Property, ReserveEntry, StructProblem, Tree};
 
 /// Size of the v17 header.
 pub const HEADER_LEN: usize = 40;
@@ -45,8 +44,9 @@ fn be64(bytes: &[u8], off: usize) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(off..end)?.try_into().ok()?))
 }
 
-/// `totalsize` from a blob's header, checking only the magic: lets the hypervisor learn
-/// how many bytes to hand to [`Tree::parse`] after reading the first [`HEADER_LEN`].
+/// `totalsize` from a blob's header, checking only the magic: lets a caller that reads the
+/// blob from memory learn how many bytes to hand to [`Tree::parse`] after reading the first
+/// [`HEADER_LEN`].
 pub fn totalsize(header: &[u8]) -> Result<u32, DtError> {
     let (Some(magic), Some(totalsize)) = (be32(header, 0), be32(header, 4)) else {
         return Err(DtError::TooShort { len: header.len() });
@@ -148,7 +148,7 @@ pub(super) fn parse(blob: &[u8]) -> Result<Tree<'_>, DtError> {
 }
 
 /// The `/memreserve/` entries up to (not including) the (0, 0) terminator.
-fn read_mem_reserve(blob: &[u8], header: &Header) -> Result<Vec<Region>, DtError> {
+fn read_mem_reserve(blob: &[u8], header: &Header) -> Result<Vec<ReserveEntry>, DtError> {
     let offset = header.off_mem_rsvmap;
     let rest = header
         .block(blob, "memory reservation", offset, 0)
@@ -162,13 +162,13 @@ fn read_mem_reserve(blob: &[u8], header: &Header) -> Result<Vec<Region>, DtError
         })?;
     let mut entries = Vec::new();
     for pos in (0..rest.len()).step_by(16) {
-        let (Some(base), Some(size)) = (be64(rest, pos), be64(rest, pos + 8)) else {
+        let (Some(address), Some(size)) = (be64(rest, pos), be64(rest, pos + 8)) else {
             break;
         };
-        if base == 0 && size == 0 {
+        if address == 0 && size == 0 {
             return Ok(entries);
         }
-        entries.push(Region::new(base, size));
+        entries.push(ReserveEntry { address, size });
     }
     Err(DtError::MemReserveUnterminated { offset })
 }

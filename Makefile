@@ -76,7 +76,7 @@ ARTIFACTS_LIST = \
 
 # Host-side crates (unit tests, clippy) and firmware crates (aarch64 builds, clippy).
 HOST_EXCLUDES := --exclude boot
-FW_CRATES := -p boot -p hypervisor -p host-loader -p fdt-rw -p platform
+FW_CRATES := -p boot -p hypervisor -p host-loader -p fdt-rw -p ffa-spec -p platform
 
 .PHONY: all hypervisor image payload toolchain stack flash flash-gicv2 dtbs chains xtest-inputs xtest run test test-lint test-unit \
         test-fuzz test-bench-tools test-system bad-inputs artifacts bench clean
@@ -188,7 +188,7 @@ test-lint: toolchain
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace $(HOST_EXCLUDES) --all-targets -- -D warnings
 	$(CARGO) clippy $(FW_CRATES) --target $(FW_TARGET) -- -D warnings
-	$(CARGO) clippy -p boot -p hypervisor -p host-loader -p fdt-rw -p platform -p el1-payload --target $(PAYLOAD_TARGET) -- -D warnings
+	$(CARGO) clippy -p boot -p hypervisor -p host-loader -p fdt-rw -p ffa-spec -p platform -p el1-payload --target $(PAYLOAD_TARGET) -- -D warnings
 
 test-unit: toolchain
 	$(CARGO) test --workspace $(HOST_EXCLUDES) --exclude system-tests

@@ -29,14 +29,4 @@ pub mod stage2;
 pub mod trap;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod arch;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod boot;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod console;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod ffa_platform;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod hyp;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod loader;
+pub mod firmware;

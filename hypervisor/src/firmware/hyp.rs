@@ -7,9 +7,9 @@ use core::ops::Range;
 
 use spin::{Mutex, Once};
 
-use crate::arch;
 use crate::dt::SystemInfo;
 use crate::ffa::Proxy;
+use crate::firmware::arch;
 use crate::memmap::HostMap;
 use crate::psci::PsciRelay;
 use crate::smccc::SmcRegs;

@@ -14,12 +14,12 @@ use core::ops::Range;
 use buddy_system_allocator::LockedHeap;
 use log::{LevelFilter, error, info, warn};
 
-use crate::arch;
-use crate::console;
 use crate::dt::{self, SystemInfo};
 use crate::ffa::{MemConfig, Proxy};
-use crate::ffa_platform::FfaPlatform;
-use crate::hyp::{self, Hyp};
+use crate::firmware::arch;
+use crate::firmware::console;
+use crate::firmware::ffa_port::FfaPlatform;
+use crate::firmware::hyp::{self, Hyp};
 use crate::memmap::HostMap;
 use crate::percpu::{self, ENTRY_FRAMES, MAX_CPUS, WARM_CONTEXTS};
 use crate::psci::{PsciRelay, WakeReason};
@@ -203,7 +203,7 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
     // FF-A: probe the SPMC (SMCCC 1.2 needed), give the proxy its mailbox and the host RAM
     // it may hand out: host RAM that the EL2 map covers, so the proxy can copy to and from
     // the host's mailbox.
-    let (hyp_tx, hyp_rx) = crate::ffa_platform::mailbox_pages();
+    let (hyp_tx, hyp_rx) = crate::firmware::ffa_port::mailbox_pages();
     let ffa_ram: Vec<Range<u64>> = host_map
         .ram
         .iter()
@@ -250,7 +250,7 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
     );
 
     let host_ram = host_map.clone();
-    let check: crate::hyp::EntryCheck = Box::new(move |pc| host_ram.is_host_ram(pc, 4));
+    let check: crate::firmware::hyp::EntryCheck = Box::new(move |pc| host_ram.is_host_ram(pc, 4));
     let psci = PsciRelay::new(
         info.cpus[..cpu_count].to_vec(),
         (0..cpu_count).map(percpu::warm_context).collect(),
@@ -269,7 +269,7 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
     unsafe { arch::set_tpidr_el2(me as u64) };
 
     // The host: find, check and place it, patch its DT.
-    let entry = match crate::loader::load_host(dtb_addr, &dtb, &host_map, &carveout) {
+    let entry = match crate::firmware::loader::load_host(dtb_addr, &dtb, &host_map, &carveout) {
         Ok(e) => e,
         Err(e) => fatal(format_args!("{e}")),
     };
@@ -279,7 +279,7 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         host_map,
         psci,
         ffa,
-        stage2: spin::Mutex::new(crate::hyp::Stage2Tables(stage2)),
+        stage2: spin::Mutex::new(crate::firmware::hyp::Stage2Tables(stage2)),
         vtcr,
         vttbr,
     });

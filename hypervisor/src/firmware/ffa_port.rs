@@ -11,8 +11,8 @@
 use core::ops::Range;
 use core::ptr;
 
-use crate::arch;
 use crate::ffa::PhysMem;
+use crate::firmware::arch;
 use crate::ownership::Stage2Error;
 use crate::percpu::SharedCell;
 use crate::smccc::{High, SmcConduit, SmcRegs};
@@ -50,7 +50,7 @@ impl SmcConduit for FfaPlatform {
 
 impl PhysMem for FfaPlatform {
     fn unmap_from_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        let mut tables = crate::hyp::get().stage2.lock();
+        let mut tables = crate::firmware::hyp::get().stage2.lock();
         tables
             .0
             .unmap(range, &mut arch::flush_host_tlb)
@@ -58,7 +58,7 @@ impl PhysMem for FfaPlatform {
     }
 
     fn map_to_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        let mut tables = crate::hyp::get().stage2.lock();
+        let mut tables = crate::firmware::hyp::get().stage2.lock();
         let mapped = tables.0.map_ram(range).map_err(|_| Stage2Error);
         // Invalid to valid needs no TLB maintenance; the barrier makes the entries visible
         // to the other CPUs' walks before the host hears SUCCESS.

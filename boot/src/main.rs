@@ -27,7 +27,7 @@ extern "C" fn hyp_warm_main(context: u64) -> ! {
 /// An SMC from the host (the hot path): the SMC frame is on this CPU's stack, `esr` is
 /// ESR_EL2.
 #[unsafe(no_mangle)]
-extern "C" fn hyp_host_smc(frame: *mut hypervisor::trap::SmcFrame, esr: u64) {
+extern "C" fn hyp_host_smc(frame: *mut hypervisor::frame::SmcFrame, esr: u64) {
     // SAFETY: `vectors.S` passes a pointer to the SMC frame it just saved on this CPU's
     // stack; nothing else refers to it until the handler returns and the frame is restored.
     let frame = unsafe { &mut *frame };
@@ -36,7 +36,7 @@ extern "C" fn hyp_host_smc(frame: *mut hypervisor::trap::SmcFrame, esr: u64) {
 
 /// Any other synchronous exception from the host: the saved frame is on this CPU's stack.
 #[unsafe(no_mangle)]
-extern "C" fn hyp_host_sync(frame: *mut hypervisor::trap::HostFrame) {
+extern "C" fn hyp_host_sync(frame: *mut hypervisor::frame::HostFrame) {
     // SAFETY: `vectors.S` passes a pointer to the frame it just saved on this CPU's stack;
     // nothing else refers to it until the handler returns and the frame is restored.
     let frame = unsafe { &mut *frame };
@@ -45,7 +45,7 @@ extern "C" fn hyp_host_sync(frame: *mut hypervisor::trap::HostFrame) {
 
 /// Any exception the hypervisor does not expect (kind = vector slot 0..15).
 #[unsafe(no_mangle)]
-extern "C" fn hyp_unexpected(kind: u64, frame: *const hypervisor::trap::HostFrame) -> ! {
+extern "C" fn hyp_unexpected(kind: u64, frame: *const hypervisor::frame::HostFrame) -> ! {
     // SAFETY: `vectors.S` passes a pointer to the frame it just saved on this CPU's stack.
     let frame = unsafe { &*frame };
     hypervisor::firmware::trap_entry::unexpected(kind, frame)

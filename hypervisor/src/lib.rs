@@ -17,6 +17,7 @@ pub mod budget;
 pub mod dt;
 pub mod el2config;
 pub mod ffa;
+pub mod frame;
 pub mod hvc;
 pub mod memmap;
 pub mod ownership;
@@ -26,6 +27,7 @@ pub mod ranges;
 pub mod smccc;
 pub mod stage1;
 pub mod stage2;
+pub mod sync;
 pub mod trap;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]

@@ -15,17 +15,18 @@ use buddy_system_allocator::LockedHeap;
 use log::{LevelFilter, error, info, warn};
 
 use crate::dt::{self, SystemInfo};
+use crate::el2config::SPSR_EL1H_MASKED;
 use crate::ffa::{MemConfig, Proxy};
 use crate::firmware::arch;
 use crate::firmware::console;
 use crate::firmware::ffa_port::FfaPlatform;
 use crate::firmware::hyp::{self, Hyp};
+use crate::frame::HostFrame;
 use crate::memmap::HostMap;
-use crate::percpu::{self, ENTRY_FRAMES, MAX_CPUS, WARM_CONTEXTS};
+use crate::percpu::{self, ENTRY_FRAMES, MAX_CPUS};
 use crate::psci::{PsciRelay, WakeReason};
 use crate::stage1::{self, ImageLayout};
 use crate::stage2::{Geometry, HostStage2};
-use crate::trap::HostFrame;
 
 /// Product name on the console.
 pub const NAME: &str = "ffa-hyp";
@@ -232,8 +233,9 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
             info.cpus.len()
         );
     }
-    for i in 0..cpu_count {
-        let ctx = percpu::WarmBootContext {
+    let mut contexts = [percpu::WarmBootContext::default(); MAX_CPUS];
+    for (i, ctx) in contexts.iter_mut().enumerate().take(cpu_count) {
+        *ctx = percpu::WarmBootContext {
             mair: arch::mair_el2(),
             tcr: arch::tcr_el2(),
             ttbr0,
@@ -241,19 +243,21 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
             stack_top: percpu::stack_top(i),
             cpu_index: i as u64,
         };
-        // SAFETY: no other CPU runs yet; slot i is written once here.
-        unsafe { (*WARM_CONTEXTS.get())[i] = ctx };
     }
+    let contexts = percpu::publish_warm_contexts(contexts);
     arch::clean_dcache_range(
-        WARM_CONTEXTS.get() as u64,
-        core::mem::size_of_val(&WARM_CONTEXTS) as u64,
+        contexts.as_ptr() as u64,
+        core::mem::size_of_val(contexts) as u64,
     );
 
     let host_ram = host_map.clone();
     let check: crate::firmware::hyp::EntryCheck = Box::new(move |pc| host_ram.is_host_ram(pc, 4));
     let psci = PsciRelay::new(
         info.cpus[..cpu_count].to_vec(),
-        (0..cpu_count).map(percpu::warm_context).collect(),
+        contexts[..cpu_count]
+            .iter()
+            .map(|c| c as *const percpu::WarmBootContext as u64)
+            .collect(),
         hyp_warm_entry as *const () as u64,
         extended_power_state,
         check,
@@ -289,7 +293,10 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         entry.pc, entry.dtb, cpu_count
     );
     console::flush();
-    enter_host(me, HostFrame::el1_entry(entry.pc, entry.dtb))
+    enter_host(
+        me,
+        HostFrame::el1_entry(entry.pc, entry.dtb, SPSR_EL1H_MASKED),
+    )
 }
 
 /// The first instruction of a CPU started (or resumed) through the PSCI relay, with the
@@ -327,12 +334,13 @@ pub fn warm_main(context: u64) -> ! {
         WakeReason::CpuOn => cpu.on.take(),
         WakeReason::SuspendResume => cpu.resume.take(),
     };
-    enter_host(index, HostFrame::el1_entry(pc, x0))
+    enter_host(index, HostFrame::el1_entry(pc, x0, SPSR_EL1H_MASKED))
 }
 
 fn enter_host(index: usize, frame: HostFrame) -> ! {
-    // SAFETY: slot `index` of ENTRY_FRAMES belongs to this CPU alone.
-    let slot = unsafe { &mut (*ENTRY_FRAMES.get())[index] };
+    // SAFETY: this is CPU `index`, and no reference to its entry frame outlives the
+    // previous entry to the host.
+    let slot = unsafe { ENTRY_FRAMES.slot_mut(index) };
     *slot = frame;
     // SAFETY: the frame is a valid EL1 entry state outside this CPU's stack, and the stack
     // top is this CPU's own, unused while the host runs.

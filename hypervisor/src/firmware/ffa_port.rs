@@ -14,8 +14,8 @@ use core::ptr;
 use crate::ffa::PhysMem;
 use crate::firmware::arch;
 use crate::ownership::Stage2Error;
-use crate::percpu::SharedCell;
 use crate::smccc::{High, SmcConduit, SmcRegs};
+use crate::sync::AddressOnly;
 
 /// One 4 KiB page, page-aligned.
 #[repr(C, align(4096))]
@@ -25,12 +25,12 @@ pub struct MailboxPage([u8; 4096]);
 /// endpoint 0. In the carve-out's BSS: the host cannot reach them. Only their addresses are
 /// taken; their contents are read and written with volatile accesses through [`FfaPlatform`]
 /// (the SPMC writes the RX page during our SMCs).
-static MAILBOX: SharedCell<[MailboxPage; 2]> =
-    SharedCell::new([MailboxPage([0; 4096]), MailboxPage([0; 4096])]);
+static MAILBOX: AddressOnly<[MailboxPage; 2]> =
+    AddressOnly::new([MailboxPage([0; 4096]), MailboxPage([0; 4096])]);
 
 /// Physical (= EL2 virtual) addresses of the hypervisor's (TX, RX) pages.
 pub fn mailbox_pages() -> (u64, u64) {
-    let base = MAILBOX.get() as u64;
+    let base = MAILBOX.as_ptr() as u64;
     (base, base + 4096)
 }
 

@@ -7,9 +7,10 @@
 use crate::abort::ec;
 use crate::firmware::arch;
 use crate::firmware::hyp;
+use crate::frame::{HostFrame, SmcFrame};
 use crate::psci;
 use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, High, SmcRegs};
-use crate::trap::{HostFrame, SmcFrame, SmcRoute, Trap, decode, not_supported, route_smc};
+use crate::trap::{SmcRoute, Trap, decode, not_supported, route_smc};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 static ABORTS: AtomicU64 = AtomicU64::new(0);

@@ -1,6 +1,7 @@
 //! Dependency direction between the hypervisor's modules, read from its source
 //! (`hypervisor/src/**/*.rs`): no import cycle between modules, and no portable module
-//! importing the firmware folder (`src/firmware/`, compiled for the firmware target only).
+//! importing the firmware folder (`src/firmware/`, compiled for the firmware target only),
+//! and the thin hardware layer (`firmware/arch.rs`) importing no policy.
 //!
 //! A module is a source file: `src/a/b.rs` and `src/a/b/mod.rs` are both `a::b`. Its edges
 //! are the crate paths its code names — `crate::…`, `super::…`, `self::…` and paths that
@@ -23,6 +24,11 @@ type Graph = BTreeMap<String, BTreeSet<String>>;
 
 /// The folder of firmware glue: only modules inside it may import it.
 const FIRMWARE: &str = "firmware";
+
+/// The thin hardware layer, and the only modules it may import: it reads and writes raw
+/// values and decides nothing, so it needs the SMCCC register vocabulary and no policy.
+const ARCH: &str = "firmware::arch";
+const ARCH_MAY_IMPORT: &[&str] = &["smccc"];
 
 /// Edges of the one import cycle still in the tree, inside the FF-A proxy: one `Proxy` type
 /// whose methods live in three files sharing private state (`ffa::dispatch` <->
@@ -66,6 +72,13 @@ fn no_import_cycles_and_no_portable_module_imports_the_firmware_folder() {
             .into_iter()
             .map(|(from, to)| format!("portable module {from} imports {to}")),
     );
+    for to in graph.get(ARCH).into_iter().flatten() {
+        if !ARCH_MAY_IMPORT.contains(&to.as_str()) {
+            problems.push(format!(
+                "{ARCH} imports {to}: policy belongs outside the thin layer"
+            ));
+        }
+    }
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
 }
 

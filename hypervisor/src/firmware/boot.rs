@@ -19,8 +19,10 @@ use crate::el2config::SPSR_EL1H_MASKED;
 use crate::ffa::{MemConfig, Proxy};
 use crate::firmware::arch;
 use crate::firmware::console;
+use crate::firmware::el2_setup;
 use crate::firmware::ffa_port::FfaPlatform;
 use crate::firmware::hyp::{self, Hyp};
+use crate::firmware::power;
 use crate::frame::HostFrame;
 use crate::memmap::HostMap;
 use crate::percpu::{self, ENTRY_FRAMES, MAX_CPUS};
@@ -56,7 +58,7 @@ fn fatal(what: fmt::Arguments<'_>) -> ! {
     error!("{what}");
     error!("cannot boot the host; powering off");
     console::flush();
-    arch::system_off()
+    power::system_off()
 }
 
 /// The boot CPU, from `entry.S`, with the bootstrap identity map on.
@@ -287,7 +289,7 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         vtcr,
         vttbr,
     });
-    arch::configure_host_el2(hyp.vtcr, hyp.vttbr);
+    el2_setup::configure_host_el2(hyp.vtcr, hyp.vttbr);
     info!(
         "entering host at EL1 pc={:#x} dtb={:#x} on CPU {me} ({} CPUs)",
         entry.pc, entry.dtb, cpu_count
@@ -310,7 +312,7 @@ pub fn warm_main(context: u64) -> ! {
     let hyp = hyp::get();
     let Some(cpu) = hyp.psci.cpu(index) else {
         error!("warm boot with an unknown CPU index {index}");
-        arch::stop_this_cpu()
+        power::stop_this_cpu()
     };
     if hyp.psci.cpu_index(arch::mpidr_el1()) != Some(index) {
         // The firmware started a different CPU than the context (and stack) belongs to.
@@ -318,7 +320,7 @@ pub fn warm_main(context: u64) -> ! {
             "warm boot of MPIDR {:#x} with CPU {index}'s context; stopping it",
             arch::mpidr_el1()
         );
-        arch::stop_this_cpu()
+        power::stop_this_cpu()
     }
     let geometry = hyp.stage2.lock().0.geometry();
     if !geometry.valid_for(arch::id_aa64mmfr0() & 0xf) {
@@ -327,9 +329,9 @@ pub fn warm_main(context: u64) -> ! {
             arch::mpidr_el1(),
             geometry.ipa_bits
         );
-        arch::stop_this_cpu()
+        power::stop_this_cpu()
     }
-    arch::configure_host_el2(hyp.vtcr, hyp.vttbr);
+    el2_setup::configure_host_el2(hyp.vtcr, hyp.vttbr);
     let (pc, x0) = match cpu.wake_reason() {
         WakeReason::CpuOn => cpu.on.take(),
         WakeReason::SuspendResume => cpu.resume.take(),
@@ -470,5 +472,5 @@ fn report_system(info: &SystemInfo, dtb_addr: u64) {
 pub fn panic(info: &core::panic::PanicInfo) -> ! {
     error!("panic on CPU {}: {info}", arch::cpu_index());
     console::flush();
-    arch::system_off()
+    power::system_off()
 }

@@ -66,7 +66,7 @@ pub fn get() -> &'static Hyp {
 #[inline(never)]
 fn not_booted() -> ! {
     log::error!("trap before the hypervisor finished booting");
-    arch::stop_this_cpu()
+    crate::firmware::power::stop_this_cpu()
 }
 
 impl Hyp {

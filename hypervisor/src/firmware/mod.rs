@@ -9,7 +9,9 @@
 pub mod arch;
 pub mod boot;
 pub mod console;
+pub mod el2_setup;
 pub mod ffa_port;
 pub mod hyp;
 pub mod loader;
+pub mod power;
 pub mod trap_entry;

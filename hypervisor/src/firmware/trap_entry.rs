@@ -7,6 +7,7 @@
 use crate::abort::ec;
 use crate::firmware::arch;
 use crate::firmware::hyp;
+use crate::firmware::{el2_setup, power};
 use crate::frame::{HostFrame, SmcFrame};
 use crate::psci;
 use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, High, SmcRegs};
@@ -156,7 +157,7 @@ fn handle_other(frame: &mut HostFrame, trap: Trap) {
                 frame.esr,
                 frame.elr
             );
-            arch::stop_this_cpu()
+            power::stop_this_cpu()
         }
         Trap::Unexpected(class) => {
             log::error!(
@@ -166,7 +167,7 @@ fn handle_other(frame: &mut HostFrame, trap: Trap) {
                 frame.elr,
                 frame.far
             );
-            arch::stop_this_cpu()
+            power::stop_this_cpu()
         }
     }
 }
@@ -200,7 +201,7 @@ fn inject_abort(frame: &mut HostFrame) {
         frame.spsr,
         arch::vbar_el1(),
         arch::sctlr_el1(),
-        arch::entry_features(),
+        el2_setup::entry_features(),
     );
     arch::set_el1_exception_regs(inj.esr_el1, inj.far_el1, inj.elr_el1, inj.spsr_el1);
     frame.elr = inj.elr_el2;
@@ -224,5 +225,5 @@ pub fn unexpected(kind: u64, frame: &HostFrame) -> ! {
         frame.far,
         frame.spsr
     );
-    arch::stop_this_cpu()
+    power::stop_this_cpu()
 }

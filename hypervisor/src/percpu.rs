@@ -1,10 +1,8 @@
 //! Per-CPU memory: EL2 stacks, the warm-boot contexts that CPUs read with their MMU off,
 //! and the frames used to enter the host for the first time.
 
-use spin::Once;
-
 use crate::frame::HostFrame;
-use crate::sync::{AddressOnly, PerCpu};
+use crate::sync::{AddressOnly, PerCpu, SetOnce};
 
 pub use crate::budget::{MAX_CPUS, STACK_SIZE};
 
@@ -51,14 +49,14 @@ pub struct WarmBootContext {
 /// Warm-boot contexts, one per CPU index: set once by the boot CPU before any other CPU
 /// runs, then read-only (read by `entry.S` with the MMU off, hence the cache clean after
 /// [`publish_warm_contexts`]).
-static WARM_CONTEXTS: Once<[WarmBootContext; MAX_CPUS]> = Once::new();
+static WARM_CONTEXTS: SetOnce<[WarmBootContext; MAX_CPUS]> = SetOnce::new();
 
 /// Publishes the warm-boot contexts (boot CPU, once) and returns them where they live, for
-/// their addresses.
+/// their addresses; `None` if they were published already.
 pub fn publish_warm_contexts(
     contexts: [WarmBootContext; MAX_CPUS],
-) -> &'static [WarmBootContext; MAX_CPUS] {
-    WARM_CONTEXTS.call_once(|| contexts)
+) -> Option<&'static [WarmBootContext; MAX_CPUS]> {
+    WARM_CONTEXTS.set(contexts).ok()
 }
 
 /// Frames from which each CPU first enters the host; slot `i` is only touched by CPU `i`.

@@ -5,13 +5,14 @@
 //!   whose contract is "this is CPU `i`". Safe code gets addresses only.
 //! - [`AddressOnly`]: memory only assembly or another agent (the SPMC) reads and writes;
 //!   Rust takes its address and nothing else.
-//!
-//! Values the boot CPU writes once before the other CPUs start use `spin::Once` (set once,
-//! read-only afterwards, no `unsafe` of ours).
+//! - [`SetOnce`]: a value the boot CPU writes once before the other CPUs start, read-only
+//!   afterwards.
 //!
 //! This module imports nothing from the crate.
 
 use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 /// `N` slots of `T`, slot `i` belonging to CPU `i`. The slots are laid out as `[T; N]`, so
 /// assembly can find slot `i` at `i * size_of::<T>()`.
@@ -73,6 +74,69 @@ impl<T> AddressOnly<T> {
     }
 }
 
+/// A value set once and read-only afterwards, in place (its address does not change, so
+/// assembly may read it). Smaller than a general once-cell: it never waits, because its one
+/// writer is the boot CPU before any reader runs. Its value is never dropped (it is for
+/// statics).
+pub struct SetOnce<T> {
+    state: AtomicU8,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+const EMPTY: u8 = 0;
+const WRITING: u8 = 1;
+const SET: u8 = 2;
+
+// SAFETY: the value is written once, by the caller that moved the state from EMPTY to
+// WRITING, before the Release store of SET; readers get a shared reference only after an
+// Acquire load of SET. No `&mut` is ever handed out. `T: Send` because the value is made on
+// one CPU and read on others, `T: Sync` because they share it.
+unsafe impl<T: Send + Sync> Sync for SetOnce<T> {}
+
+impl<T> SetOnce<T> {
+    /// Not set yet.
+    pub const fn new() -> Self {
+        Self {
+            state: AtomicU8::new(EMPTY),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// Sets the value and returns it where it lives; gives `v` back if the cell was set (or
+    /// being set) already.
+    pub fn set(&self, v: T) -> Result<&T, T> {
+        if self
+            .state
+            .compare_exchange(EMPTY, WRITING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err(v);
+        }
+        // SAFETY: only the caller that won the EMPTY -> WRITING exchange gets here, once;
+        // no reader touches the value before the SET store below.
+        let value = unsafe { (*self.value.get()).write(v) };
+        self.state.store(SET, Ordering::Release);
+        Ok(value)
+    }
+
+    /// The value, once set.
+    pub fn get(&self) -> Option<&T> {
+        if self.state.load(Ordering::Acquire) == SET {
+            // SAFETY: SET is stored after the value was written, and it is never written
+            // again.
+            Some(unsafe { (*self.value.get()).assume_init_ref() })
+        } else {
+            None
+        }
+    }
+}
+
+impl<T> Default for SetOnce<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +159,15 @@ mod tests {
     fn per_cpu_index_out_of_range_is_a_bug() {
         let p: PerCpu<u8, 2> = PerCpu::new([0; 2]);
         let _ = p.slot_ptr(2);
+    }
+
+    #[test]
+    fn set_once_keeps_the_first_value_in_place() {
+        let cell: SetOnce<[u64; 4]> = SetOnce::new();
+        assert_eq!(cell.get(), None);
+        let first = cell.set([1, 2, 3, 4]).map(|v| v as *const _);
+        assert_eq!(cell.set([5; 4]), Err([5; 4]));
+        assert_eq!(cell.get(), Some(&[1, 2, 3, 4]));
+        assert_eq!(first, Ok(cell.get().unwrap() as *const _));
     }
 }

@@ -18,7 +18,7 @@ pub struct HostFrame {
     pub esr: u64,
     /// FAR_EL2: the faulting virtual address (aborts only).
     pub far: u64,
-    /// HPFAR_EL2: the faulting IPA, bits [47:12] in [43:4] (stage-2 aborts only).
+    /// HPFAR_EL2: the faulting IPA, bits \[47:12\] in \[43:4\] (stage-2 aborts only).
     pub hpfar: u64,
     _pad: u64,
 }

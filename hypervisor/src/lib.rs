@@ -4,9 +4,15 @@
 //! device-tree reading ([`dt`]), the host's address map ([`memmap`]) and stage-2 tables
 //! ([`stage2`]) with the ownership of its pages ([`ownership`]), the EL2 register values
 //! ([`el2config`]), trap decoding ([`trap`]), the PSCI relay ([`psci`]), the FF-A proxy
-//! ([`ffa`]), abort injection ([`abort`]) and the HVC ABI ([`hvc`]). What touches
-//! registers, SMC or TLBs is the thin `arch` layer, compiled for the firmware target only,
-//! together with the boot path that drives it all.
+//! ([`ffa`]), abort injection ([`abort`]) and the HVC ABI ([`hvc`]). Leaf modules import
+//! nothing from the crate: addresses ([`addr`]), budgets ([`budget`]), the register frames
+//! of `vectors.S` ([`frame`]), shared statics ([`sync`]) and the SMCCC vocabulary
+//! ([`smccc`]).
+//!
+//! What touches registers, SMC or TLBs is the firmware glue in `firmware/`, compiled for
+//! the firmware target only, which no module here imports (`tests/layering.rs` checks it
+//! and that modules import each other without cycles; `docs/architecture.md` has the
+//! layout).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;

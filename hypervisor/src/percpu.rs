@@ -10,6 +10,9 @@ pub use crate::budget::{MAX_CPUS, STACK_SIZE};
 #[repr(C, align(4096))]
 pub struct Stack(pub [u8; STACK_SIZE]);
 
+const _: () = assert!(core::mem::align_of::<Stack>() as u64 == crate::addr::PAGE);
+const _: () = assert!(core::mem::size_of::<Stack>() == STACK_SIZE);
+
 /// The boot CPU's stack until it enters the host (`entry.S` uses it by name).
 #[repr(C, align(4096))]
 pub struct BootStack(pub [u8; STACK_SIZE]);

@@ -32,12 +32,12 @@ pub enum SmcRoute {
 /// firmware would enter at EL2; DRTM, MM), and hypervisor-service owners, which are ours
 /// over HVC. Forwarded: Arm architecture calls (SMCCC_VERSION, ARCH_FEATURES, SOC_ID,
 /// workarounds), TRNG, trusted applications and trusted OS calls. Also refused: a non-zero
-/// SMC immediate (SMCCC reserves it) and a function ID with bits [63:32] set (SMCCC: W0
+/// SMC immediate (SMCCC reserves it) and a function ID with bits \[63:32\] set (SMCCC: W0
 /// only), as the newest pKVM does. The SMCCC v1.3 SVE hint (bit 16) is ignored for
 /// matching.
 ///
 /// PSCI is matched first, then every call whose low 32 bits are in the FF-A range goes to
-/// the proxy, even with a non-zero immediate, x0[63:32] set or the yielding bit: the proxy
+/// the proxy, even with a non-zero immediate, x0\[63:32\] set or the yielding bit: the proxy
 /// applies the same hygiene (SMCCC NOT_SUPPORTED, nothing forwarded) and records the
 /// rejection in its audit counters.
 #[inline(always)]

@@ -1,9 +1,9 @@
 //! Boot orchestration on the firmware target: the boot CPU's path from the bootstrap map to
 //! the host's first instruction, and the warm path of CPUs the PSCI relay starts.
 //!
-//! The boot CPU's path is a sequence of named steps ([`boot_primary`]), each returning
+//! The boot CPU's path is a sequence of named steps (`boot_primary`), each returning
 //! `Result<_, BootError>`. Every error on the way is fatal and reported in one place
-//! ([`fatal`]): one console line naming what is wrong and where, then PSCI SYSTEM_OFF
+//! (`fatal`): one console line naming what is wrong and where, then PSCI SYSTEM_OFF
 //! (never a hang, never a panic loop).
 
 use alloc::boxed::Box;
@@ -17,6 +17,7 @@ use core::ops::Range;
 use buddy_system_allocator::LockedHeap;
 use log::{LevelFilter, error, info, warn};
 
+use crate::addr::PAGE;
 use crate::budget::MAX_DTB;
 use crate::dt::{self, SystemInfo};
 use crate::el2config::SPSR_EL1H_MASKED;
@@ -251,9 +252,9 @@ fn switch_to_el2_map(
     image: &Image,
 ) -> Result<(u64, Vec<Range<u64>>), BootError> {
     let carveout = &image.carveout;
-    let mut uarts: Vec<Range<u64>> = alloc::vec![board.early_uart..board.early_uart + 0x1000];
+    let mut uarts: Vec<Range<u64>> = alloc::vec![board.early_uart..board.early_uart + PAGE];
     if let Some(u) = &info.uart {
-        uarts.push(u.base..u.base + 0x1000);
+        uarts.push(u.base..u.base + PAGE);
     }
     let layout = ImageLayout {
         carveout: carveout.clone(),

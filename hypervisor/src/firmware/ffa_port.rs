@@ -11,27 +11,32 @@
 use core::ops::Range;
 use core::ptr;
 
+use crate::budget::MAILBOX_SIZE;
 use crate::ffa::PhysMem;
 use crate::firmware::arch;
 use crate::ownership::Stage2Error;
 use crate::smccc::{High, SmcConduit, SmcRegs};
 use crate::sync::AddressOnly;
 
-/// One 4 KiB page, page-aligned.
+/// One mailbox buffer: a 4 KiB page, page-aligned.
 #[repr(C, align(4096))]
-pub struct MailboxPage([u8; 4096]);
+pub struct MailboxPage([u8; MAILBOX_SIZE]);
+
+const _: () = assert!(core::mem::size_of::<MailboxPage>() as u64 == crate::addr::PAGE);
 
 /// The hypervisor's TX (index 0) and RX (index 1) pages, registered with the SPMC for
 /// endpoint 0. In the carve-out's BSS: the host cannot reach them. Only their addresses are
 /// taken; their contents are read and written with volatile accesses through [`FfaPlatform`]
 /// (the SPMC writes the RX page during our SMCs).
-static MAILBOX: AddressOnly<[MailboxPage; 2]> =
-    AddressOnly::new([MailboxPage([0; 4096]), MailboxPage([0; 4096])]);
+static MAILBOX: AddressOnly<[MailboxPage; 2]> = AddressOnly::new([
+    MailboxPage([0; MAILBOX_SIZE]),
+    MailboxPage([0; MAILBOX_SIZE]),
+]);
 
 /// Physical (= EL2 virtual) addresses of the hypervisor's (TX, RX) pages.
 pub fn mailbox_pages() -> (u64, u64) {
     let base = MAILBOX.as_ptr() as u64;
-    (base, base + 4096)
+    (base, base + MAILBOX_SIZE as u64)
 }
 
 /// The conduit and memory the proxy uses on this CPU.

@@ -15,8 +15,8 @@
  * have changed: abort injection rewrites ELR/SPSR) and returns. Anything unexpected goes to
  * `hyp_unexpected(kind, frame)`, which reports it and stops this CPU.
  *
- * SMC frame (must match hypervisor::trap::SmcFrame): x0..x18, x30: 20 x 8 = 160 bytes.
- * Full frame (must match hypervisor::trap::HostFrame): x0..x30, sp_el1, elr_el2,
+ * SMC frame (must match hypervisor::frame::SmcFrame): x0..x18, x30: 20 x 8 = 160 bytes.
+ * Full frame (must match hypervisor::frame::HostFrame): x0..x30, sp_el1, elr_el2,
  * spsr_el2, esr_el2, far_el2, hpfar_el2, one pad word: 38 x 8 = 304 bytes.
  */
 .equ FRAME_SIZE, 304

@@ -1,7 +1,9 @@
-//! The EL2 register values that let the host run at EL1 as if no hypervisor were there
-//! (hyp-core-reference §8, following what Linux's own `init_el2_state` gives itself):
-//! computed from the CPU's ID registers as plain values, so they are unit-tested here and
-//! merely written by `arch`.
+//! The EL2 register values that let the host run at EL1 as if no hypervisor were there:
+//! the host gets what Linux's own `init_el2_state` gives itself when it boots at EL2
+//! (nothing trapped that it could use natively, every feature this CPU has enabled for
+//! EL1/EL0), except HCR_EL2.TSC (SMCs trap) and stage 2. Computed from the raw ID-register
+//! values the firmware glue reads, as plain values ([`HostEl2`]) unit-tested here; the glue
+//! (`firmware/el2_setup.rs`) writes them through `arch`.
 
 /// The ID register fields the host configuration depends on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -24,6 +26,8 @@ pub struct CpuFeatures {
     pub smfr0: u64,
     /// PMCR_EL0.N (number of event counters), when a PMUv3 is implemented.
     pub pmu_counters: u64,
+    /// MPAMIDR_EL1 (0 without MPAM).
+    pub mpamidr: u64,
 }
 
 fn field(reg: u64, shift: u32) -> u64 {
@@ -110,6 +114,18 @@ impl CpuFeatures {
     /// PMUv3p1 or later (MDCR_EL2.HPMD exists).
     pub fn has_pmuv3p1(&self) -> bool {
         self.has_pmuv3() && field(self.dfr0, 8) >= 4
+    }
+    /// FEAT_PAN (PSTATE.PAN is set on exception entry when SCTLR_EL1.SPAN is 0).
+    pub fn has_pan(&self) -> bool {
+        field(self.mmfr1, 20) != 0
+    }
+    /// FEAT_MTE, any level (PSTATE.TCO is set on exception entry).
+    pub fn has_mte(&self) -> bool {
+        field(self.pfr1, 8) != 0
+    }
+    /// MPAMHCR_EL2 exists (MPAMIDR_EL1.HAS_HCR).
+    pub fn has_mpam_hcr(&self) -> bool {
+        self.has_mpam() && self.mpamidr & (1 << 17) != 0
     }
     /// FEAT_LS64_ACCDATA.
     pub fn has_ls64_accdata(&self) -> bool {
@@ -264,6 +280,92 @@ impl CpuFeatures {
     }
 }
 
+impl CpuFeatures {
+    /// The features that shape PSTATE on an exception entry to EL1, for abort injection.
+    pub fn entry_features(&self) -> crate::abort::EntryFeatures {
+        crate::abort::EntryFeatures {
+            pan: self.has_pan(),
+            mte: self.has_mte(),
+        }
+    }
+
+    /// Every EL2 register value that shapes the host's EL1 world on this CPU.
+    pub fn host_el2(&self) -> HostEl2 {
+        let fgt = self.hfgxtr();
+        let dfgt = self.hdfgxtr();
+        HostEl2 {
+            cptr: self.cptr(),
+            mdcr: self.mdcr(),
+            cnthctl: self.cnthctl(),
+            hcrx: self.hcrx(),
+            hfgxtr: fgt,
+            hfgitr: self.hfgitr(),
+            hdfgxtr: dfgt,
+            // No AMU traps (HAFGRTR_EL2 exists with FGT and AMU).
+            hafgrtr: (dfgt.is_some() && self.has_amu()).then_some(0),
+            // CPTR_EL2.TZ is clear with SVE: give the host every vector length.
+            zcr: self.has_sve().then_some(0xf),
+            smcr: self.smcr(),
+            // The host's GCS starts disabled, as after a reset.
+            gcscr: self.has_gcs().then_some(0),
+            // No MPAM traps for the host (TRAPMPAM0EL1/TRAPMPAM1EL1/TIDR clear).
+            mpam2: self.has_mpam().then_some(0),
+            mpamhcr: self.has_mpam_hcr().then_some(0),
+            // The host's profiling buffer never samples EL2.
+            pmscr: self.has_spe().then_some(0),
+            // No trace of EL2.
+            trfcr: self.has_trf().then_some(0),
+            // SRE | Enable: EL1 uses the system-register interface and may not turn it off.
+            icc_sre: self.has_gicv3_sysregs().then_some(0b1001),
+            sctlr_el1: SCTLR_EL1_MMU_OFF,
+            hcr: self.hcr(),
+        }
+    }
+}
+
+/// The EL2 registers the firmware writes before a CPU first enters the host (`None`: the
+/// register does not exist on this CPU and is not written). VPIDR/VMPIDR (the CPU's own
+/// MIDR/MPIDR), CNTVOFF_EL2 and HSTR_EL2 (zero) and the stage-2 registers are not in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostEl2 {
+    /// CPTR_EL2.
+    pub cptr: u64,
+    /// MDCR_EL2.
+    pub mdcr: u64,
+    /// CNTHCTL_EL2.
+    pub cnthctl: u64,
+    /// HCRX_EL2.
+    pub hcrx: Option<u64>,
+    /// HFGRTR_EL2 and HFGWTR_EL2.
+    pub hfgxtr: Option<u64>,
+    /// HFGITR_EL2.
+    pub hfgitr: Option<u64>,
+    /// HDFGRTR_EL2 and HDFGWTR_EL2.
+    pub hdfgxtr: Option<(u64, u64)>,
+    /// HAFGRTR_EL2.
+    pub hafgrtr: Option<u64>,
+    /// ZCR_EL2.
+    pub zcr: Option<u64>,
+    /// SMCR_EL2.
+    pub smcr: Option<u64>,
+    /// GCSCR_EL1 and GCSCRE0_EL1.
+    pub gcscr: Option<u64>,
+    /// MPAM2_EL2.
+    pub mpam2: Option<u64>,
+    /// MPAMHCR_EL2.
+    pub mpamhcr: Option<u64>,
+    /// PMSCR_EL2.
+    pub pmscr: Option<u64>,
+    /// TRFCR_EL2.
+    pub trfcr: Option<u64>,
+    /// ICC_SRE_EL2 (ICH_HCR_EL2 is then zeroed).
+    pub icc_sre: Option<u64>,
+    /// SCTLR_EL1 at the host's entry.
+    pub sctlr_el1: u64,
+    /// HCR_EL2, written last (it turns stage 2 on).
+    pub hcr: u64,
+}
+
 /// SCTLR_EL1 for entering the host: MMU and caches off, RES1 bits, as booting.rst wants.
 pub const SCTLR_EL1_MMU_OFF: u64 = 0x30d0_0800;
 
@@ -287,6 +389,7 @@ mod tests {
             isar1: 0,
             smfr0: 0,
             pmu_counters: 6,
+            mpamidr: 0,
         }
     }
 
@@ -374,5 +477,69 @@ mod tests {
         };
         assert_eq!(sme2.smcr(), Some(0xf | 1 << 31 | 1 << 30));
         assert_eq!(qemu_max().smcr(), None);
+    }
+
+    #[test]
+    fn host_el2_writes_only_the_registers_this_cpu_has() {
+        let f = qemu_max();
+        let plan = f.host_el2();
+        assert_eq!(plan.hcr, f.hcr());
+        assert_eq!(plan.cptr, f.cptr());
+        assert_eq!(plan.mdcr, f.mdcr());
+        assert_eq!(plan.hcrx, f.hcrx());
+        assert!(plan.hfgxtr.is_some() && plan.hfgitr.is_some() && plan.hdfgxtr.is_some());
+        assert_eq!(plan.icc_sre, Some(0b1001));
+        assert_eq!(plan.sctlr_el1, SCTLR_EL1_MMU_OFF);
+        // No SVE, SME, MPAM in this CPU: those registers are left alone.
+        assert_eq!(
+            (plan.zcr, plan.smcr, plan.mpam2, plan.mpamhcr),
+            (None, None, None, None)
+        );
+
+        let bare = CpuFeatures::default().host_el2();
+        assert_eq!(
+            (
+                bare.hcrx,
+                bare.hfgxtr,
+                bare.hdfgxtr,
+                bare.hafgrtr,
+                bare.icc_sre,
+                bare.gcscr
+            ),
+            (None, None, None, None, None, None)
+        );
+        assert_eq!((bare.pmscr, bare.trfcr), (None, None));
+
+        let mpam = CpuFeatures {
+            pfr0: 1 << 40,
+            mpamidr: 1 << 17,
+            ..CpuFeatures::default()
+        };
+        assert_eq!(
+            (mpam.host_el2().mpam2, mpam.host_el2().mpamhcr),
+            (Some(0), Some(0))
+        );
+        let mpam_no_hcr = CpuFeatures { mpamidr: 0, ..mpam };
+        assert_eq!(mpam_no_hcr.host_el2().mpamhcr, None);
+        let sve = CpuFeatures {
+            pfr0: 1 << 32,
+            ..CpuFeatures::default()
+        };
+        assert_eq!(sve.host_el2().zcr, Some(0xf));
+    }
+
+    #[test]
+    fn entry_features_follow_pan_and_mte() {
+        assert_eq!(
+            qemu_max().entry_features(),
+            crate::abort::EntryFeatures {
+                pan: true,
+                mte: true
+            }
+        );
+        assert_eq!(
+            CpuFeatures::default().entry_features(),
+            crate::abort::EntryFeatures::default()
+        );
     }
 }

@@ -4,9 +4,15 @@
 //! device-tree reading ([`dt`]), the host's address map ([`memmap`]) and stage-2 tables
 //! ([`stage2`]) with the ownership of its pages ([`ownership`]), the EL2 register values
 //! ([`el2config`]), trap decoding ([`trap`]), the PSCI relay ([`psci`]), the FF-A proxy
-//! ([`ffa`]), abort injection ([`abort`]) and the HVC ABI ([`hvc`]). What touches
-//! registers, SMC or TLBs is the thin `arch` layer, compiled for the firmware target only,
-//! together with the boot path that drives it all.
+//! ([`ffa`]), abort injection ([`abort`]) and the HVC ABI ([`hvc`]). Leaf modules import
+//! nothing from the crate: addresses ([`addr`]), budgets ([`budget`]), the register frames
+//! of `vectors.S` ([`frame`]), shared statics ([`sync`]) and the SMCCC vocabulary
+//! ([`smccc`]).
+//!
+//! What touches registers, SMC or TLBs is the firmware glue in `firmware/`, compiled for
+//! the firmware target only, which no module here imports (`tests/layering.rs` checks it
+//! and that modules import each other without cycles; `docs/architecture.md` has the
+//! layout).
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -17,6 +23,7 @@ pub mod budget;
 pub mod dt;
 pub mod el2config;
 pub mod ffa;
+pub mod frame;
 pub mod hvc;
 pub mod memmap;
 pub mod ownership;
@@ -26,17 +33,8 @@ pub mod ranges;
 pub mod smccc;
 pub mod stage1;
 pub mod stage2;
+pub mod sync;
 pub mod trap;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod arch;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod boot;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod console;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod ffa_platform;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod hyp;
-#[cfg(all(target_arch = "aarch64", target_os = "none"))]
-pub mod loader;
+pub mod firmware;

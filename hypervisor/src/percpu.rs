@@ -1,53 +1,33 @@
 //! Per-CPU memory: EL2 stacks, the warm-boot contexts that CPUs read with their MMU off,
 //! and the frames used to enter the host for the first time.
 
-use core::cell::UnsafeCell;
-
-use crate::trap::HostFrame;
+use crate::frame::HostFrame;
+use crate::sync::{AddressOnly, PerCpu, SetOnce};
 
 pub use crate::budget::{MAX_CPUS, STACK_SIZE};
 
-/// A static the hypervisor shares with assembly or with other CPUs under its own rules.
-#[repr(transparent)]
-pub struct SharedCell<T>(UnsafeCell<T>);
-
-// SAFETY: every user states why its accesses cannot race (per-CPU slots, or writes
-// finished before other CPUs are started).
-unsafe impl<T> Sync for SharedCell<T> {}
-
-impl<T> SharedCell<T> {
-    /// Wraps a value.
-    pub const fn new(v: T) -> Self {
-        Self(UnsafeCell::new(v))
-    }
-
-    /// Raw pointer to the value.
-    pub const fn get(&self) -> *mut T {
-        self.0.get()
-    }
-}
-
-/// Page-aligned stacks.
+/// One EL2 stack, page-aligned.
 #[repr(C, align(4096))]
-pub struct Stacks(pub [[u8; STACK_SIZE]; MAX_CPUS]);
+pub struct Stack(pub [u8; STACK_SIZE]);
+
+const _: () = assert!(core::mem::align_of::<Stack>() as u64 == crate::addr::PAGE);
+const _: () = assert!(core::mem::size_of::<Stack>() == STACK_SIZE);
 
 /// The boot CPU's stack until it enters the host (`entry.S` uses it by name).
 #[repr(C, align(4096))]
 pub struct BootStack(pub [u8; STACK_SIZE]);
 
-/// Stack of the boot CPU before it has an index.
+/// Stack of the boot CPU before it has an index: only `entry.S` uses it.
 #[unsafe(no_mangle)]
-pub static HYP_BOOT_STACK: SharedCell<BootStack> = SharedCell::new(BootStack([0; STACK_SIZE]));
+pub static HYP_BOOT_STACK: AddressOnly<BootStack> = AddressOnly::new(BootStack([0; STACK_SIZE]));
 
-/// One EL2 stack per CPU index.
-pub static CPU_STACKS: SharedCell<Stacks> = SharedCell::new(Stacks([[0; STACK_SIZE]; MAX_CPUS]));
+/// One EL2 stack per CPU index; Rust only computes their tops.
+pub static CPU_STACKS: PerCpu<Stack, MAX_CPUS> =
+    PerCpu::new([const { Stack([0; STACK_SIZE]) }; MAX_CPUS]);
 
 /// Top of CPU `index`'s EL2 stack.
 pub fn stack_top(index: usize) -> u64 {
-    assert!(index < MAX_CPUS);
-    // SAFETY: only the address is computed; nothing is read or written.
-    let base = unsafe { (*CPU_STACKS.get()).0.as_ptr().add(index) } as u64;
-    base + STACK_SIZE as u64
+    CPU_STACKS.slot_ptr(index) as u64 + STACK_SIZE as u64
 }
 
 /// What `hyp_warm_entry` reads, with the MMU off, at fixed offsets: keep in sync with
@@ -69,26 +49,18 @@ pub struct WarmBootContext {
     pub cpu_index: u64,
 }
 
-/// Warm-boot contexts, one per CPU index. Written by the boot CPU before any other CPU
-/// runs, then read-only.
-pub static WARM_CONTEXTS: SharedCell<[WarmBootContext; MAX_CPUS]> = SharedCell::new(
-    [WarmBootContext {
-        mair: 0,
-        tcr: 0,
-        ttbr0: 0,
-        sctlr: 0,
-        stack_top: 0,
-        cpu_index: 0,
-    }; MAX_CPUS],
-);
+/// Warm-boot contexts, one per CPU index: set once by the boot CPU before any other CPU
+/// runs, then read-only (read by `entry.S` with the MMU off, hence the cache clean after
+/// [`publish_warm_contexts`]).
+static WARM_CONTEXTS: SetOnce<[WarmBootContext; MAX_CPUS]> = SetOnce::new();
 
-/// Address of CPU `index`'s warm-boot context.
-pub fn warm_context(index: usize) -> u64 {
-    assert!(index < MAX_CPUS);
-    // SAFETY: only the address is computed.
-    unsafe { (WARM_CONTEXTS.get() as *mut WarmBootContext).add(index) as u64 }
+/// Publishes the warm-boot contexts (boot CPU, once) and returns them where they live, for
+/// their addresses; `None` if they were published already.
+pub fn publish_warm_contexts(
+    contexts: [WarmBootContext; MAX_CPUS],
+) -> Option<&'static [WarmBootContext; MAX_CPUS]> {
+    WARM_CONTEXTS.set(contexts).ok()
 }
 
 /// Frames from which each CPU first enters the host; slot `i` is only touched by CPU `i`.
-pub static ENTRY_FRAMES: SharedCell<[HostFrame; MAX_CPUS]> =
-    SharedCell::new([HostFrame::ZERO; MAX_CPUS]);
+pub static ENTRY_FRAMES: PerCpu<HostFrame, MAX_CPUS> = PerCpu::new([HostFrame::ZERO; MAX_CPUS]);

@@ -11,27 +11,32 @@
 use core::ops::Range;
 use core::ptr;
 
-use crate::arch;
+use crate::budget::MAILBOX_SIZE;
 use crate::ffa::PhysMem;
+use crate::firmware::arch;
 use crate::ownership::Stage2Error;
-use crate::percpu::SharedCell;
 use crate::smccc::{High, SmcConduit, SmcRegs};
+use crate::sync::AddressOnly;
 
-/// One 4 KiB page, page-aligned.
+/// One mailbox buffer: a 4 KiB page, page-aligned.
 #[repr(C, align(4096))]
-pub struct MailboxPage([u8; 4096]);
+pub struct MailboxPage([u8; MAILBOX_SIZE]);
+
+const _: () = assert!(core::mem::size_of::<MailboxPage>() as u64 == crate::addr::PAGE);
 
 /// The hypervisor's TX (index 0) and RX (index 1) pages, registered with the SPMC for
 /// endpoint 0. In the carve-out's BSS: the host cannot reach them. Only their addresses are
 /// taken; their contents are read and written with volatile accesses through [`FfaPlatform`]
 /// (the SPMC writes the RX page during our SMCs).
-static MAILBOX: SharedCell<[MailboxPage; 2]> =
-    SharedCell::new([MailboxPage([0; 4096]), MailboxPage([0; 4096])]);
+static MAILBOX: AddressOnly<[MailboxPage; 2]> = AddressOnly::new([
+    MailboxPage([0; MAILBOX_SIZE]),
+    MailboxPage([0; MAILBOX_SIZE]),
+]);
 
 /// Physical (= EL2 virtual) addresses of the hypervisor's (TX, RX) pages.
 pub fn mailbox_pages() -> (u64, u64) {
-    let base = MAILBOX.get() as u64;
-    (base, base + 4096)
+    let base = MAILBOX.as_ptr() as u64;
+    (base, base + MAILBOX_SIZE as u64)
 }
 
 /// The conduit and memory the proxy uses on this CPU.
@@ -50,7 +55,7 @@ impl SmcConduit for FfaPlatform {
 
 impl PhysMem for FfaPlatform {
     fn unmap_from_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        let mut tables = crate::hyp::get().stage2.lock();
+        let mut tables = crate::firmware::hyp::get().stage2.lock();
         tables
             .0
             .unmap(range, &mut arch::flush_host_tlb)
@@ -58,7 +63,7 @@ impl PhysMem for FfaPlatform {
     }
 
     fn map_to_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        let mut tables = crate::hyp::get().stage2.lock();
+        let mut tables = crate::firmware::hyp::get().stage2.lock();
         let mapped = tables.0.map_ram(range).map_err(|_| Stage2Error);
         // Invalid to valid needs no TLB maintenance; the barrier makes the entries visible
         // to the other CPUs' walks before the host hears SUCCESS.

@@ -7,9 +7,9 @@ use core::ops::Range;
 
 use spin::{Mutex, Once};
 
-use crate::arch;
 use crate::dt::SystemInfo;
 use crate::ffa::Proxy;
+use crate::firmware::arch;
 use crate::memmap::HostMap;
 use crate::psci::PsciRelay;
 use crate::smccc::SmcRegs;
@@ -66,7 +66,7 @@ pub fn get() -> &'static Hyp {
 #[inline(never)]
 fn not_booted() -> ! {
     log::error!("trap before the hypervisor finished booting");
-    arch::stop_this_cpu()
+    crate::firmware::power::stop_this_cpu()
 }
 
 impl Hyp {

@@ -1,31 +1,39 @@
 //! Boot orchestration on the firmware target: the boot CPU's path from the bootstrap map to
 //! the host's first instruction, and the warm path of CPUs the PSCI relay starts.
 //!
-//! Every error on the way is fatal and reported the same way: one console line naming what
-//! is wrong and where, then PSCI SYSTEM_OFF (never a hang, never a panic loop).
+//! The boot CPU's path is a sequence of named steps (`boot_primary`), each returning
+//! `Result<_, BootError>`. Every error on the way is fatal and reported in one place
+//! (`fatal`): one console line naming what is wrong and where, then PSCI SYSTEM_OFF
+//! (never a hang, never a panic loop).
 
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::convert::Infallible;
 use core::fmt;
 use core::ops::Range;
 
 use buddy_system_allocator::LockedHeap;
 use log::{LevelFilter, error, info, warn};
 
-use crate::arch;
-use crate::console;
+use crate::addr::PAGE;
+use crate::budget::MAX_DTB;
 use crate::dt::{self, SystemInfo};
+use crate::el2config::SPSR_EL1H_MASKED;
 use crate::ffa::{MemConfig, Proxy};
-use crate::ffa_platform::FfaPlatform;
-use crate::hyp::{self, Hyp};
+use crate::firmware::arch;
+use crate::firmware::console;
+use crate::firmware::el2_setup;
+use crate::firmware::ffa_port::FfaPlatform;
+use crate::firmware::hyp::{self, EntryCheck, Hyp};
+use crate::firmware::power;
+use crate::frame::HostFrame;
 use crate::memmap::HostMap;
-use crate::percpu::{self, ENTRY_FRAMES, MAX_CPUS, WARM_CONTEXTS};
+use crate::percpu::{self, ENTRY_FRAMES, MAX_CPUS};
 use crate::psci::{PsciRelay, WakeReason};
 use crate::stage1::{self, ImageLayout};
 use crate::stage2::{Geometry, HostStage2};
-use crate::trap::HostFrame;
 
 /// Product name on the console.
 pub const NAME: &str = "ffa-hyp";
@@ -50,17 +58,130 @@ fn symbol(s: &u8) -> u64 {
     s as *const u8 as u64
 }
 
-/// Reports a fatal boot error and powers the system off.
-fn fatal(what: fmt::Arguments<'_>) -> ! {
-    error!("{what}");
+/// Why the boot CPU cannot boot the host: each is one console line, naming what is wrong
+/// and where, before the system powers off.
+#[derive(Debug)]
+pub enum BootError {
+    /// No candidate address held a usable device tree (the last candidate's problem).
+    NoDtb(String),
+    /// The device tree at this address could not be read.
+    BadDt(u64, dt::DtError),
+    /// The device tree names no board this hypervisor knows (the platform crate's message,
+    /// formatted while the device tree's strings it quotes are at hand).
+    UnknownBoard(String),
+    /// The device tree is for another board than this image was built for.
+    WrongBuild(platform::WrongBuild),
+    /// The carve-out is not RAM the device tree declares.
+    CarveoutNotRam(Range<u64>),
+    /// The precise EL2 stage-1 map could not be built.
+    El2Map(aarch64_paging::MapError),
+    /// The host stage 2 could not be built.
+    Stage2(crate::stage2::BuildError),
+    /// The boot CPU's MPIDR is not among the device tree's CPUs.
+    BootCpuUnknown {
+        /// MPIDR_EL1 of the boot CPU.
+        mpidr: u64,
+        /// The device tree's CPUs.
+        cpus: Vec<u64>,
+    },
+    /// The host kernel could not be found, checked or placed, or its DTB written.
+    LoadHost(String),
+}
+
+impl fmt::Display for BootError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoDtb(last) => write!(f, "no usable device tree: {last}"),
+            Self::BadDt(at, e) => write!(f, "device tree at {at:#x}: {e}"),
+            Self::UnknownBoard(e) | Self::LoadHost(e) => f.write_str(e),
+            Self::WrongBuild(e) => e.fmt(f),
+            Self::CarveoutNotRam(c) => write!(
+                f,
+                "carve-out {:#x}-{:#x} is not inside the device tree's /memory",
+                c.start, c.end
+            ),
+            Self::El2Map(e) => write!(
+                f,
+                "cannot build the EL2 stage-1 map: {}",
+                stage1::map_error_text(e)
+            ),
+            Self::Stage2(e) => e.fmt(f),
+            Self::BootCpuUnknown { mpidr, cpus } => write!(
+                f,
+                "the boot CPU (MPIDR {mpidr:#x}) is not among the device tree's CPUs {}",
+                HexList(cpus)
+            ),
+        }
+    }
+}
+
+/// Reports a fatal boot error and powers the system off: the one place that does.
+fn fatal(e: BootError) -> ! {
+    error!("{e}");
     error!("cannot boot the host; powering off");
     console::flush();
-    arch::system_off()
+    power::system_off()
 }
 
 /// The boot CPU, from `entry.S`, with the bootstrap identity map on.
 pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
+    match boot_primary(loader_regs, carveout_base) {
+        Ok(never) => match never {},
+        Err(e) => fatal(e),
+    }
+}
+
+/// The boot CPU's path, step by step, to the host's first instruction (which does not
+/// return) or to the first error.
+fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible, BootError> {
     let board = platform::BOOT;
+    let image = early_init(board, carveout_base);
+    let (dtb_addr, dtb) = find_dtb(loader_regs[0], board)?;
+    let info = read_system(&dtb, dtb_addr, &image.carveout)?;
+    let (ttbr0, hyp_ram) = switch_to_el2_map(board, &info, &image)?;
+    let (host_map, stage2, geometry) = build_host_stage2(&info, &image.carveout)?;
+    let vtcr = geometry.vtcr();
+    let vttbr = stage2.root_address();
+    let firmware = probe_firmware();
+    let ffa = start_ffa(&host_map, &hyp_ram, firmware.smccc);
+    let contexts = publish_warm_contexts(&info, ttbr0);
+    let cpu_count = contexts.len();
+    let (psci, me) = start_psci_relay(&info, &host_map, contexts, firmware.extended_power_state)?;
+
+    // The host: find, check and place it, patch its DT.
+    let entry = crate::firmware::loader::load_host(dtb_addr, &dtb, &host_map, &image.carveout)
+        .map_err(BootError::LoadHost)?;
+    let hyp = hyp::set(Hyp {
+        carveout: image.carveout,
+        info,
+        host_map,
+        psci,
+        ffa,
+        stage2: spin::Mutex::new(crate::firmware::hyp::Stage2Tables(stage2)),
+        vtcr,
+        vttbr,
+    });
+    el2_setup::configure_host_el2(hyp.vtcr, hyp.vttbr);
+    info!(
+        "entering host at EL1 pc={:#x} dtb={:#x} on CPU {me} ({} CPUs)",
+        entry.pc, entry.dtb, cpu_count
+    );
+    console::flush();
+    enter_host(
+        me,
+        HostFrame::el1_entry(entry.pc, entry.dtb, SPSR_EL1H_MASKED),
+    )
+}
+
+/// Where the linker put the image, and the carve-out it runs in.
+struct Image {
+    carveout: Range<u64>,
+    text_end: u64,
+    rodata_end: u64,
+}
+
+/// The early console, this CPU's index, the heap, and the banner.
+fn early_init(board: &platform::Board, carveout_base: u64) -> Image {
     // SAFETY: the early UART is in the bootstrap map's Device region, and the firmware
     // has configured it.
     unsafe { console::init(board.early_uart, LevelFilter::Info) };
@@ -92,17 +213,20 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
     // SAFETY: as above, address only.
     let image_start = unsafe { symbol(&__image_start) };
     info!("image {} bytes", image_end - image_start);
+    Image {
+        carveout,
+        text_end,
+        rodata_end,
+    }
+}
 
-    let (dtb_addr, dtb) = find_dtb(loader_regs[0], board);
-    let info = match SystemInfo::parse(&dtb) {
-        Ok(i) => i,
-        Err(e) => fatal(format_args!("device tree at {dtb_addr:#x}: {e}")),
-    };
+/// The system the device tree describes, for the board this image was built for, with the
+/// carve-out inside its RAM.
+fn read_system(dtb: &[u8], dtb_addr: u64, carveout: &Range<u64>) -> Result<SystemInfo, BootError> {
+    let info = SystemInfo::parse(dtb).map_err(|e| BootError::BadDt(dtb_addr, e))?;
     let compatible: Vec<&str> = info.compatibles.iter().map(String::as_str).collect();
-    let dt_board = match platform::select(&compatible, info.uart.as_ref().map(|u| u.base)) {
-        Ok(b) => b,
-        Err(e) => fatal(format_args!("{e}")),
-    };
+    let dt_board = platform::select(&compatible, info.uart.as_ref().map(|u| u.base))
+        .map_err(|e| BootError::UnknownBoard(format!("{e}")))?;
     if let Err(e) = platform::check_build(dt_board) {
         // The early console is another board's: say it on the UART this board's DT names.
         if let Some(u) = info.uart.as_ref().filter(|u| is_pl011(&u.compatible)) {
@@ -110,35 +234,36 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
             // PL011; the bootstrap map maps it Device. No flush of the wrong early UART.
             unsafe { console::init(u.base, LevelFilter::Info) };
         }
-        fatal(format_args!("{e}"));
+        return Err(BootError::WrongBuild(e));
     }
     report_system(&info, dtb_addr);
-    if !info.is_ram(&carveout) {
-        fatal(format_args!(
-            "carve-out {:#x}-{:#x} is not inside the device tree's /memory",
-            carveout.start, carveout.end
-        ));
+    if !info.is_ram(carveout) {
+        return Err(BootError::CarveoutNotRam(carveout.clone()));
     }
+    Ok(info)
+}
 
-    // Precise EL2 stage 1: carve-out by section, RAM, the console(s).
-    let mut uarts: Vec<Range<u64>> = alloc::vec![board.early_uart..board.early_uart + 0x1000];
+/// Replaces the bootstrap map by the precise EL2 stage 1 (carve-out by section, RAM, the
+/// console(s)) and moves the console to the DT's UART. Returns TTBR0_EL2 and the RAM
+/// outside the carve-out that the map covers.
+fn switch_to_el2_map(
+    board: &platform::Board,
+    info: &SystemInfo,
+    image: &Image,
+) -> Result<(u64, Vec<Range<u64>>), BootError> {
+    let carveout = &image.carveout;
+    let mut uarts: Vec<Range<u64>> = alloc::vec![board.early_uart..board.early_uart + PAGE];
     if let Some(u) = &info.uart {
-        uarts.push(u.base..u.base + 0x1000);
+        uarts.push(u.base..u.base + PAGE);
     }
     let layout = ImageLayout {
         carveout: carveout.clone(),
-        text_end,
-        rodata_end,
+        text_end: image.text_end,
+        rodata_end: image.rodata_end,
     };
-    let hyp_ram = crate::memmap::subtract(&info.memory, core::slice::from_ref(&carveout));
+    let hyp_ram = crate::memmap::subtract(&info.memory, core::slice::from_ref(carveout));
     let hyp_ram: Vec<_> = hyp_ram.into_iter().filter(|r| r.end <= 1 << 39).collect();
-    let mut el2_map = match stage1::build(&layout, &hyp_ram, &uarts) {
-        Ok(m) => m,
-        Err(e) => fatal(format_args!(
-            "cannot build the EL2 stage-1 map: {}",
-            stage1::map_error_text(&e)
-        )),
-    };
+    let mut el2_map = stage1::build(&layout, &hyp_ram, &uarts).map_err(BootError::El2Map)?;
     let ttbr0 = el2_map.root_address().0 as u64;
     // SAFETY: the new table maps the carve-out (code, data, stacks, heap) at the same
     // addresses with the same memory types as the bootstrap map, plus RAM and the UARTs.
@@ -152,14 +277,17 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         // SAFETY: the UART named by the DT is mapped Device just above.
         unsafe { console::switch(u.base) };
     }
+    Ok((ttbr0, hyp_ram))
+}
 
-    // Host stage 2.
+/// The host's address map and its stage-2 tables, live for the CPUs' walks.
+fn build_host_stage2(
+    info: &SystemInfo,
+    carveout: &Range<u64>,
+) -> Result<(HostMap, HostStage2, Geometry), BootError> {
     let geometry = Geometry::for_system(arch::id_aa64mmfr0() & 0xf, info.mixed_cpus());
-    let host_map = HostMap::new(&info, &carveout, geometry.ipa_bits);
-    let stage2 = match HostStage2::build(&host_map, geometry) {
-        Ok(s) => s,
-        Err(e) => fatal(format_args!("{e}")),
-    };
+    let host_map = HostMap::new(info, carveout, geometry.ipa_bits);
+    let stage2 = HostStage2::build(&host_map, geometry).map_err(BootError::Stage2)?;
     info!(
         "carve-out {:#x}-{:#x} ({} KiB)",
         carveout.start,
@@ -176,10 +304,19 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         geometry.ipa_bits
     );
     stage2.mark_active();
-    let vtcr = geometry.vtcr();
-    let vttbr = stage2.root_address();
+    Ok((host_map, stage2, geometry))
+}
 
-    // PSCI: which suspend format, so power-down states are recognised.
+/// What the firmware below us reported.
+struct Firmware {
+    /// SMCCC_VERSION's answer (negative: not reported).
+    smccc: i64,
+    /// PSCI_FEATURES(CPU_SUSPEND) says power states use the extended format.
+    extended_power_state: bool,
+}
+
+/// PSCI and SMCCC versions, and which suspend format, so power-down states are recognised.
+fn probe_firmware() -> Firmware {
     let psci_version = psci_call(crate::psci::fid::VERSION, 0);
     let ext_state = psci_call(
         crate::psci::fid::FEATURES,
@@ -198,12 +335,18 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         version(psci_version),
         version(smccc)
     );
-    let extended_power_state = ext_state >= 0 && ext_state & 0b10 != 0;
+    Firmware {
+        smccc,
+        extended_power_state: ext_state >= 0 && ext_state & 0b10 != 0,
+    }
+}
 
+/// The FF-A proxy, on or off after probing the SPMC.
+fn start_ffa(host_map: &HostMap, hyp_ram: &[Range<u64>], smccc: i64) -> Proxy {
     // FF-A: probe the SPMC (SMCCC 1.2 needed), give the proxy its mailbox and the host RAM
     // it may hand out: host RAM that the EL2 map covers, so the proxy can copy to and from
     // the host's mailbox.
-    let (hyp_tx, hyp_rx) = crate::ffa_platform::mailbox_pages();
+    let (hyp_tx, hyp_rx) = crate::firmware::ffa_port::mailbox_pages();
     let ffa_ram: Vec<Range<u64>> = host_map
         .ram
         .iter()
@@ -223,8 +366,12 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         Some(_) => {}
         None => warn!("FF-A: no mailbox: RX/TX, partition discovery and memory sharing are off"),
     }
+    ffa
+}
 
-    // Warm-boot contexts for every CPU, read by CPUs with their MMU off.
+/// Warm-boot contexts for every CPU the DT names and the build supports, read by CPUs with
+/// their MMU off; returns their addresses.
+fn publish_warm_contexts(info: &SystemInfo, ttbr0: u64) -> Vec<u64> {
     let cpu_count = info.cpus.len().min(MAX_CPUS);
     if info.cpus.len() > MAX_CPUS {
         warn!(
@@ -232,8 +379,9 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
             info.cpus.len()
         );
     }
-    for i in 0..cpu_count {
-        let ctx = percpu::WarmBootContext {
+    let mut contexts = [percpu::WarmBootContext::default(); MAX_CPUS];
+    for (i, ctx) in contexts.iter_mut().enumerate().take(cpu_count) {
+        *ctx = percpu::WarmBootContext {
             mair: arch::mair_el2(),
             tcr: arch::tcr_el2(),
             ttbr0,
@@ -241,55 +389,47 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
             stack_top: percpu::stack_top(i),
             cpu_index: i as u64,
         };
-        // SAFETY: no other CPU runs yet; slot i is written once here.
-        unsafe { (*WARM_CONTEXTS.get())[i] = ctx };
     }
+    let Some(contexts) = percpu::publish_warm_contexts(contexts) else {
+        unreachable!("entry.S runs the boot path once")
+    };
     arch::clean_dcache_range(
-        WARM_CONTEXTS.get() as u64,
-        core::mem::size_of_val(&WARM_CONTEXTS) as u64,
+        contexts.as_ptr() as u64,
+        core::mem::size_of_val(contexts) as u64,
     );
+    contexts[..cpu_count]
+        .iter()
+        .map(|c| c as *const percpu::WarmBootContext as u64)
+        .collect()
+}
 
+/// The PSCI relay over the DT's CPUs that have a warm-boot context, and the boot CPU's index
+/// among them, which this CPU takes.
+fn start_psci_relay(
+    info: &SystemInfo,
+    host_map: &HostMap,
+    contexts: Vec<u64>,
+    extended_power_state: bool,
+) -> Result<(PsciRelay<EntryCheck>, usize), BootError> {
+    let cpu_count = contexts.len();
     let host_ram = host_map.clone();
-    let check: crate::hyp::EntryCheck = Box::new(move |pc| host_ram.is_host_ram(pc, 4));
+    let check: EntryCheck = Box::new(move |pc| host_ram.is_host_ram(pc, 4));
     let psci = PsciRelay::new(
         info.cpus[..cpu_count].to_vec(),
-        (0..cpu_count).map(percpu::warm_context).collect(),
+        contexts,
         hyp_warm_entry as *const () as u64,
         extended_power_state,
         check,
     );
     let Some(me) = psci.cpu_index(arch::mpidr_el1()) else {
-        fatal(format_args!(
-            "the boot CPU (MPIDR {:#x}) is not among the device tree's CPUs {}",
-            arch::mpidr_el1(),
-            HexList(&info.cpus)
-        ))
+        return Err(BootError::BootCpuUnknown {
+            mpidr: arch::mpidr_el1(),
+            cpus: info.cpus.clone(),
+        });
     };
     // SAFETY: TPIDR_EL2 holds this CPU's index for the trap handlers.
     unsafe { arch::set_tpidr_el2(me as u64) };
-
-    // The host: find, check and place it, patch its DT.
-    let entry = match crate::loader::load_host(dtb_addr, &dtb, &host_map, &carveout) {
-        Ok(e) => e,
-        Err(e) => fatal(format_args!("{e}")),
-    };
-    let hyp = hyp::set(Hyp {
-        carveout,
-        info,
-        host_map,
-        psci,
-        ffa,
-        stage2: spin::Mutex::new(crate::hyp::Stage2Tables(stage2)),
-        vtcr,
-        vttbr,
-    });
-    arch::configure_host_el2(hyp.vtcr, hyp.vttbr);
-    info!(
-        "entering host at EL1 pc={:#x} dtb={:#x} on CPU {me} ({} CPUs)",
-        entry.pc, entry.dtb, cpu_count
-    );
-    console::flush();
-    enter_host(me, HostFrame::el1_entry(entry.pc, entry.dtb))
+    Ok((psci, me))
 }
 
 /// The first instruction of a CPU started (or resumed) through the PSCI relay, with the
@@ -303,7 +443,7 @@ pub fn warm_main(context: u64) -> ! {
     let hyp = hyp::get();
     let Some(cpu) = hyp.psci.cpu(index) else {
         error!("warm boot with an unknown CPU index {index}");
-        arch::stop_this_cpu()
+        power::stop_this_cpu()
     };
     if hyp.psci.cpu_index(arch::mpidr_el1()) != Some(index) {
         // The firmware started a different CPU than the context (and stack) belongs to.
@@ -311,7 +451,7 @@ pub fn warm_main(context: u64) -> ! {
             "warm boot of MPIDR {:#x} with CPU {index}'s context; stopping it",
             arch::mpidr_el1()
         );
-        arch::stop_this_cpu()
+        power::stop_this_cpu()
     }
     let geometry = hyp.stage2.lock().0.geometry();
     if !geometry.valid_for(arch::id_aa64mmfr0() & 0xf) {
@@ -320,19 +460,20 @@ pub fn warm_main(context: u64) -> ! {
             arch::mpidr_el1(),
             geometry.ipa_bits
         );
-        arch::stop_this_cpu()
+        power::stop_this_cpu()
     }
-    arch::configure_host_el2(hyp.vtcr, hyp.vttbr);
+    el2_setup::configure_host_el2(hyp.vtcr, hyp.vttbr);
     let (pc, x0) = match cpu.wake_reason() {
         WakeReason::CpuOn => cpu.on.take(),
         WakeReason::SuspendResume => cpu.resume.take(),
     };
-    enter_host(index, HostFrame::el1_entry(pc, x0))
+    enter_host(index, HostFrame::el1_entry(pc, x0, SPSR_EL1H_MASKED))
 }
 
 fn enter_host(index: usize, frame: HostFrame) -> ! {
-    // SAFETY: slot `index` of ENTRY_FRAMES belongs to this CPU alone.
-    let slot = unsafe { &mut (*ENTRY_FRAMES.get())[index] };
+    // SAFETY: this is CPU `index`, and no reference to its entry frame outlives the
+    // previous entry to the host.
+    let slot = unsafe { ENTRY_FRAMES.slot_mut(index) };
     *slot = frame;
     // SAFETY: the frame is a valid EL1 entry state outside this CPU's stack, and the stack
     // top is this CPU's own, unused while the host runs.
@@ -346,21 +487,19 @@ fn psci_call(function: u32, arg: u64) -> i64 {
     arch::Smc.call(&regs)[0] as i64
 }
 
-use crate::budget::MAX_DTB;
-
 /// Locates the DTB (loader's x0 first, then the board's default address) and copies its
 /// used part into the heap, so the rest of boot never reads firmware memory again.
-fn find_dtb(x0: u64, board: &platform::Board) -> (u64, Vec<u8>) {
+fn find_dtb(x0: u64, board: &platform::Board) -> Result<(u64, Vec<u8>), BootError> {
     // The bootstrap map covers 2^39.
     let candidates: Vec<u64> = board.dtb_candidates(x0).filter(|&a| a < 1 << 39).collect();
     let mut last_error = String::from("no DTB address to try");
     for addr in candidates {
         match copy_dtb(addr) {
-            Ok(blob) => return (addr, blob),
+            Ok(blob) => return Ok((addr, blob)),
             Err(e) => last_error = format!("device tree at {addr:#x}: {e}"),
         }
     }
-    fatal(format_args!("no usable device tree: {last_error}"))
+    Err(BootError::NoDtb(last_error))
 }
 
 fn read_be32(addr: u64) -> u32 {
@@ -462,5 +601,5 @@ fn report_system(info: &SystemInfo, dtb_addr: u64) {
 pub fn panic(info: &core::panic::PanicInfo) -> ! {
     error!("panic on CPU {}: {info}", arch::cpu_index());
     console::flush();
-    arch::system_off()
+    power::system_off()
 }

@@ -12,7 +12,7 @@ use host_loader::placement::KernelLoad;
 use host_loader::{LoadError, Region, image::HEADER_LEN};
 use log::info;
 
-use crate::arch;
+use crate::firmware::arch;
 use crate::memmap::HostMap;
 
 /// The EL2 stage-1 map covers a 39-bit address space.

@@ -1,5 +1,7 @@
 //! The thin hardware layer: system registers, the SMC conduit, TLB and cache maintenance.
-//! Everything here is one instruction or a short fixed sequence; policy lives elsewhere.
+//! Everything here is one instruction or a short fixed sequence that returns or writes raw
+//! values and decides nothing: the values come from the portable modules, through the rest
+//! of the firmware glue. It imports no policy module (only the SMCCC register vocabulary).
 
 use core::arch::asm;
 
@@ -140,116 +142,26 @@ sysreg_write!(/// ELR_EL1.
 sysreg_write!(/// SPSR_EL1.
     set_spsr_el1, "spsr_el1");
 
-/// The CPU features the host configuration depends on.
-pub fn cpu_features() -> crate::el2config::CpuFeatures {
-    let dfr0 = id_aa64dfr0();
-    let mut f = crate::el2config::CpuFeatures {
-        pfr0: id_aa64pfr0(),
-        pfr1: id_aa64pfr1(),
-        dfr0,
-        mmfr0: id_aa64mmfr0(),
-        mmfr1: id_aa64mmfr1(),
-        mmfr3: id_aa64mmfr3(),
-        isar1: id_aa64isar1(),
-        smfr0: 0,
-        pmu_counters: 0,
-    };
-    if f.has_sme() {
-        f.smfr0 = id_aa64smfr0();
-    }
-    if f.has_pmuv3() {
-        f.pmu_counters = (pmcr_el0() >> 11) & 0x1f;
-    }
-    f
+/// An instruction synchronization barrier: earlier system-register writes take effect.
+#[inline(always)]
+pub fn isb() {
+    // SAFETY: a barrier.
+    unsafe { asm!("isb", options(nostack, preserves_flags)) };
 }
 
-/// The features that shape PSTATE on an exception entry to EL1.
-pub fn entry_features() -> crate::abort::EntryFeatures {
-    crate::abort::EntryFeatures {
-        pan: (id_aa64mmfr1() >> 20) & 0xf != 0,
-        mte: (id_aa64pfr1() >> 8) & 0xf != 0,
-    }
-}
-
-/// Programs every EL2 register that shapes the host's EL1 world, and turns stage-2 on
-/// with `vttbr`/`vtcr`. Called on each CPU before its first entry to the host.
-pub fn configure_host_el2(vtcr: u64, vttbr: u64) {
-    let f = cpu_features();
-    // SAFETY: these registers only govern lower ELs; the host is not running on this CPU
-    // yet, and the values come from el2config, which follows Linux's own EL2 setup.
+/// Drops this CPU's stage-1 and stage-2 TLB entries for the current VMID (`tlbi vmalls12e1`)
+/// and waits for it.
+#[inline(always)]
+pub fn flush_stage1_and_2_tlb_local() {
+    // SAFETY: TLB maintenance only; it changes no memory and no translation.
     unsafe {
-        set_cptr_el2(f.cptr());
-        set_mdcr_el2(f.mdcr());
-        set_cnthctl_el2(f.cnthctl());
-        set_cntvoff_el2(0);
-        set_hstr_el2(0);
-        set_vpidr_el2(midr_el1());
-        set_vmpidr_el2(mpidr_el1());
-        if let Some(hcrx) = f.hcrx() {
-            set_hcrx_el2(hcrx);
-        }
-        if let Some(fgt) = f.hfgxtr() {
-            set_hfgrtr_el2(fgt);
-            set_hfgwtr_el2(fgt);
-        }
-        if let Some(v) = f.hfgitr() {
-            set_hfgitr_el2(v);
-        }
-        if let Some((read, write)) = f.hdfgxtr() {
-            set_hdfgrtr_el2(read);
-            set_hdfgwtr_el2(write);
-            if f.has_amu() {
-                set_hafgrtr_el2(0);
-            }
-        }
-        if f.has_sve() {
-            // CPTR_EL2.TZ is already clear: give the host every vector length.
-            asm!("isb", options(nostack, preserves_flags));
-            set_zcr_el2(0xf);
-        }
-        if let Some(smcr) = f.smcr() {
-            asm!("isb", options(nostack, preserves_flags));
-            set_smcr_el2(smcr);
-        }
-        if f.has_gcs() {
-            set_gcscr_el1(0);
-            set_gcscre0_el1(0);
-        }
-        if f.has_mpam() {
-            // No MPAM traps for the host (TRAPMPAM0EL1/TRAPMPAM1EL1/TIDR clear).
-            set_mpam2_el2(0);
-            if mpamidr_el1() & (1 << 17) != 0 {
-                set_mpamhcr_el2(0);
-            }
-        }
-        if f.has_spe() {
-            // The host's profiling buffer never samples EL2.
-            set_pmscr_el2(0);
-        }
-        if f.has_trf() {
-            // No trace of EL2.
-            set_trfcr_el2(0);
-        }
-        if f.has_gicv3_sysregs() {
-            // SRE | Enable: EL1 uses the system-register interface and may not turn it off.
-            set_icc_sre_el2(0b1001);
-            asm!("isb", options(nostack, preserves_flags));
-            set_ich_hcr_el2(0);
-        }
-        set_sctlr_el1(crate::el2config::SCTLR_EL1_MMU_OFF);
-        set_vtcr_el2(vtcr);
-        set_vttbr_el2(vttbr);
-        asm!("isb", options(nostack, preserves_flags));
-        // Nothing cached for VMID 0 may survive from before stage-2 existed.
         asm!(
             "tlbi vmalls12e1",
             "dsb nsh",
             "isb",
             options(nostack, preserves_flags)
-        );
-        set_hcr_el2(f.hcr());
-        asm!("isb", options(nostack, preserves_flags));
-    }
+        )
+    };
 }
 
 /// Drops every CPU's TLB entries for the host's stage-1 translations under VMID 0 (the
@@ -452,22 +364,6 @@ impl SmcConduit for Smc {
     fn smc_in_place(&mut self, x0: u64, regs: &mut SmcRegs, high: High) -> [u64; 8] {
         self.call_in_place(x0, regs, high)
     }
-}
-
-/// Powers this CPU off through PSCI CPU_OFF; if that fails, parks it forever.
-pub fn stop_this_cpu() -> ! {
-    let mut regs = [0u64; 18];
-    regs[0] = u64::from(crate::psci::fid::CPU_OFF);
-    Smc.call(&regs);
-    park()
-}
-
-/// Asks the firmware to power the system off; parks if it returns.
-pub fn system_off() -> ! {
-    let mut regs = [0u64; 18];
-    regs[0] = u64::from(crate::psci::fid::SYSTEM_OFF);
-    Smc.call(&regs);
-    park()
 }
 
 /// Waits for events forever.

@@ -1,0 +1,20 @@
+//! The firmware glue, compiled for the firmware target only: the thin hardware layer
+//! ([`arch`]: system registers, SMC, TLB and cache maintenance, raw values only), the boot
+//! path as named steps ([`boot`]), the console, the host's EL2 setup written through `arch`
+//! ([`el2_setup`]), the FF-A proxy's hardware port ([`ffa_port`]), the global state
+//! ([`hyp`]), the host kernel's loading ([`loader`]), the PSCI calls the hypervisor makes
+//! for itself ([`power`]) and the trap entries `vectors.S` calls ([`trap_entry`]).
+//!
+//! Nothing outside this folder imports it: the portable modules beside it decide, this
+//! folder reads and writes the hardware for them (`tests/layering.rs` checks both, and that
+//! `arch` imports no policy).
+
+pub mod arch;
+pub mod boot;
+pub mod console;
+pub mod el2_setup;
+pub mod ffa_port;
+pub mod hyp;
+pub mod loader;
+pub mod power;
+pub mod trap_entry;

@@ -1,0 +1,229 @@
+//! The trap handlers on the firmware target: the entries `vectors.S` calls for the host's
+//! SMCs, its other synchronous exceptions and the exceptions nobody expects, with their
+//! rate-limited console lines and the FF-A audit printed at SYSTEM_OFF / SYSTEM_RESET.
+//!
+//! The routing decisions they apply are the portable, host-tested functions in `trap.rs`.
+
+use crate::abort::ec;
+use crate::firmware::arch;
+use crate::firmware::hyp;
+use crate::firmware::{el2_setup, power};
+use crate::frame::{HostFrame, SmcFrame};
+use crate::psci;
+use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, High, SmcRegs};
+use crate::trap::{SmcRoute, Trap, decode, not_supported, route_smc};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+static ABORTS: AtomicU64 = AtomicU64::new(0);
+static FFA_REJECTIONS: AtomicU64 = AtomicU64::new(0);
+static REFUSED_SMCS: AtomicU64 = AtomicU64::new(0);
+
+/// Rate limit of the console lines: the first 8, then every power of two.
+fn worth_a_line(n: u64) -> bool {
+    n < 8 || n.is_power_of_two()
+}
+
+/// An FF-A call: the proxy answers in place; a rejection gets one rate-limited line. The
+/// proxy names the offending field only for the lines that will be printed.
+#[inline(always)]
+fn ffa_call(regs: &mut SmcRegs, imm: u16) {
+    let outcome = hyp::get().ffa.handle_explained(
+        regs,
+        imm,
+        &mut crate::firmware::ffa_port::FfaPlatform,
+        || worth_a_line(FFA_REJECTIONS.load(Ordering::Relaxed)),
+    );
+    if let Some(rejection) = outcome.rejection() {
+        let n = FFA_REJECTIONS.fetch_add(1, Ordering::Relaxed);
+        if worth_a_line(n) {
+            log_rejection(rejection, n);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn log_rejection(rejection: &crate::ffa::Rejection, n: u64) {
+    log::warn!("{rejection} [#{}]", n + 1);
+}
+
+/// Debug level: Linux probes services it may not have (the vendor hypervisor UID over
+/// SMC, standard services the firmware lacks) as a matter of course.
+#[cold]
+#[inline(never)]
+fn refuse_smc(regs: &mut SmcRegs, imm: u16) {
+    let x0 = regs[0];
+    let n = REFUSED_SMCS.fetch_add(1, Ordering::Relaxed);
+    if worth_a_line(n) {
+        log::debug!(
+            "host SMC {x0:#x} (immediate {imm:#x}) refused: not a service the host may call [#{}]",
+            n + 1
+        );
+    }
+    not_supported(regs);
+}
+
+/// A PSCI call: the audit goes to the console before the host powers off or resets.
+#[inline(never)]
+fn psci_call(regs: &mut SmcRegs) {
+    let function = regs[0] as u32 & !CALL_HINT_SVE_NOT_LIVE;
+    if matches!(function, psci::fid::SYSTEM_OFF | psci::fid::SYSTEM_RESET) {
+        report_ffa_audit();
+    }
+    hyp::get().psci_call(regs)
+}
+
+/// The FF-A audit on the console, at the host's SYSTEM_OFF or SYSTEM_RESET: one line per
+/// function that was called, the totals, and the memory side.
+fn report_ffa_audit() {
+    let ffa = &hyp::get().ffa;
+    for (id, name, counts) in ffa.counters().iter() {
+        if counts != crate::ffa::Counts::default() {
+            log::info!("FF-A audit: {name} {id:#x}: {counts}");
+        }
+    }
+    let unknown = ffa.counters().unknown();
+    if unknown != crate::ffa::Counts::default() {
+        log::info!("FF-A audit: unknown IDs: {unknown}");
+    }
+    log::info!("FF-A audit: total: {}", ffa.counters().total());
+    let m = ffa.memory_status();
+    match m.host_mailbox {
+        Some((tx, rx, full)) => log::info!(
+            "FF-A audit: host mailbox TX {tx:#x} RX {rx:#x} ({})",
+            if full { "RX full" } else { "RX free" }
+        ),
+        None => log::info!("FF-A audit: host mailbox none"),
+    }
+    log::info!(
+        "FF-A audit: live transactions {}, shared pages {}, lent pages {}, ownership runs {}/{}",
+        m.transactions,
+        m.shared_pages,
+        m.lent_pages,
+        m.runs.0,
+        m.runs.1
+    );
+    crate::firmware::console::flush();
+}
+
+/// Entry from `vectors.S` for the host's SMCs, with ESR_EL2 (the vector has already
+/// advanced ELR_EL2 past the SMC).
+///
+/// The hot path (every FF-A call): it works on the saved frame's x0..x17 in place and
+/// keeps everything else (PSCI, refusals, logging) out of line, so that a forwarded call
+/// costs only its checks and the SMC itself.
+#[inline(always)]
+pub fn handle_host_smc(frame: &mut SmcFrame, esr: u64) {
+    let imm = esr as u16;
+    let regs = &mut frame.regs;
+    // The common FF-A calls first: the proxy's short path needs no other routing.
+    if crate::ffa::Proxy::short_path_number(regs[0], imm).is_some() {
+        return ffa_call(regs, imm);
+    }
+    match route_smc(regs[0], imm) {
+        SmcRoute::Ffa => ffa_call(regs, imm),
+        SmcRoute::Forward => {
+            let low = arch::Smc.call_in_place(regs[0], regs, High::Full);
+            regs[..8].copy_from_slice(&low);
+        }
+        SmcRoute::Psci => psci_call(regs),
+        SmcRoute::Refuse => refuse_smc(regs, imm),
+    }
+}
+
+/// Entry from `vectors.S` for every synchronous exception from the host but an SMC
+/// (those go to [`handle_host_smc`]), with the full register frame.
+#[inline(always)]
+pub fn handle_host_sync(frame: &mut HostFrame) {
+    let trap = decode(frame.esr);
+    handle_other(frame, trap)
+}
+
+/// Every trap other than an SMC.
+#[inline(never)]
+fn handle_other(frame: &mut HostFrame, trap: Trap) {
+    match trap {
+        Trap::Hvc => {
+            let hyp = hyp::get();
+            crate::hvc::handle(frame.smc_regs_mut(), hyp.carveout.start, hyp.ffa.counters());
+        }
+        Trap::Stage2Abort => inject_abort(frame),
+        // The vectors send SMCs to `handle_host_smc`: one here is a bug, so it is
+        // reported like any other trap nobody handles.
+        Trap::Smc(_) => {
+            log::error!(
+                "CPU {}: SMC on the full-frame path: ESR {:#x} ELR {:#x}; stopping this CPU",
+                arch::cpu_index(),
+                frame.esr,
+                frame.elr
+            );
+            power::stop_this_cpu()
+        }
+        Trap::Unexpected(class) => {
+            log::error!(
+                "CPU {}: unexpected trap from the host: EC {class:#x} ESR {:#x} ELR {:#x} FAR {:#x}; stopping this CPU",
+                arch::cpu_index(),
+                frame.esr,
+                frame.elr,
+                frame.far
+            );
+            power::stop_this_cpu()
+        }
+    }
+}
+
+fn inject_abort(frame: &mut HostFrame) {
+    // A page the host owns faulted only because a LEND or RECLAIM on another CPU was
+    // breaking the block around it: the mapping is back now, retry the access.
+    if hyp::get().ffa.host_may_access(frame.fault_ipa()) {
+        return;
+    }
+    let n = ABORTS.fetch_add(1, Ordering::Relaxed);
+    // Rate limit: the first 8, then every power of two.
+    if n < 8 || n.is_power_of_two() {
+        log::warn!(
+            "host {} abort at IPA {:#x} (VA {:#x}, PC {:#x}): not the host's memory (the hypervisor's, Secure, or lent), injecting an external abort [#{}]",
+            if frame.exception_class() == ec::DABT_LOW {
+                "data"
+            } else {
+                "instruction"
+            },
+            frame.fault_ipa(),
+            frame.far,
+            frame.elr,
+            n + 1
+        );
+    }
+    let inj = crate::abort::sea_injection(
+        frame.esr,
+        frame.far,
+        frame.elr,
+        frame.spsr,
+        arch::vbar_el1(),
+        arch::sctlr_el1(),
+        el2_setup::entry_features(),
+    );
+    arch::set_el1_exception_regs(inj.esr_el1, inj.far_el1, inj.elr_el1, inj.spsr_el1);
+    frame.elr = inj.elr_el2;
+    frame.spsr = inj.spsr_el2;
+}
+
+/// Entry from `vectors.S` for every exception the hypervisor does not expect.
+pub fn unexpected(kind: u64, frame: &HostFrame) -> ! {
+    let origin = match kind / 4 {
+        0 => "EL2 with SP_EL0",
+        1 => "EL2 (hypervisor fault)",
+        2 => "the host (AArch64)",
+        _ => "the host (AArch32)",
+    };
+    let what = ["synchronous", "IRQ", "FIQ", "SError"][(kind % 4) as usize];
+    log::error!(
+        "CPU {}: unexpected {what} exception from {origin}: ESR {:#x} ELR {:#x} FAR {:#x} SPSR {:#x}; stopping this CPU",
+        arch::cpu_index(),
+        frame.esr,
+        frame.elr,
+        frame.far,
+        frame.spsr
+    );
+    power::stop_this_cpu()
+}

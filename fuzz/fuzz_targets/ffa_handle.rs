@@ -17,6 +17,7 @@ use hypervisor::ffa::abi::{Conv, Policy, TABLE, Version};
 use hypervisor::ffa::validate::{Rule, check};
 use hypervisor::ffa::{Outcome, PhysMem, Proxy};
 use hypervisor::smccc::{SmcConduit, SmcRegs};
+use hypervisor::testkit::no_memory;
 use libfuzzer_sys::fuzz_target;
 
 const FFA_VERSION: u64 = 0x8400_0063;
@@ -144,11 +145,11 @@ fuzz_target!(|data: &[u8]| {
     let mut v = [0u64; 18];
     v[0] = FFA_VERSION;
     v[1] = 0x1_0000 | u64::from(minor);
-    let _ = proxy.handle(&mut v, 0, &mut spmc);
+    let _ = proxy.handle(&mut v, 0, no_memory(), &mut spmc);
     spmc.calls.clear();
 
     let mut io = call;
-    let outcome = proxy.handle(&mut io, imm, &mut spmc);
+    let outcome = proxy.handle(&mut io, imm, no_memory(), &mut spmc);
     if let Some(rec) = outcome.rejection() {
         let _ = write!(Sink, "{rec}");
     }

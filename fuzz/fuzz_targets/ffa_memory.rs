@@ -17,13 +17,14 @@
 //! the lent-page count always equals the model's unmapped pages.
 #![no_main]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::Range;
 
 use hypervisor::ffa::abi::Version;
 use hypervisor::ffa::descriptor::{parse_constituents, parse_first_fragment};
-use hypervisor::ffa::{MemConfig, PhysMem, Proxy};
-use hypervisor::ownership::{Ranges, Stage2Error};
+use hypervisor::ffa::{PhysMem, Proxy};
+use hypervisor::mm::Ranges;
+use hypervisor::testkit::{Hyp, SimStage2};
 use hypervisor::smccc::{SmcConduit, SmcRegs};
 use libfuzzer_sys::fuzz_target;
 
@@ -61,10 +62,9 @@ struct Firmware {
     pages: HashMap<u64, Vec<u8>>,
     /// The reply selector and value for the current operation.
     reply: (u8, u64),
-    /// The host's stage 2: pages taken out of it.
-    unmapped: HashSet<u64>,
-    /// A stage-2 change touching this page fails (no table page to be had).
-    fail_at: u64,
+    /// The host's stage 2 (shared with the memory core): pages taken out of it, and a
+    /// page whose unmapping fails (no table page to be had).
+    stage2: SimStage2,
 }
 
 fn in_ram(pa: u64, len: usize) -> bool {
@@ -123,7 +123,7 @@ impl SmcConduit for Firmware {
                     assert!(in_ram(c.start, (c.end - c.start) as usize), "shared {c:x?}");
                     if lend {
                         for page in c.clone().step_by(4096) {
-                            assert!(self.unmapped.contains(&page), "lent {page:#x} still mapped for the host");
+                            assert!(self.stage2.is_unmapped(page), "lent {page:#x} still mapped for the host");
                         }
                     }
                 }
@@ -178,31 +178,14 @@ impl SmcConduit for Firmware {
 impl PhysMem for Firmware {
     fn read(&mut self, pa: u64, dst: &mut [u8]) {
         assert!(in_hyp_pages(pa, dst.len()) || in_ram(pa, dst.len()), "read {pa:#x}+{}", dst.len());
-        assert!(!self.unmapped.contains(&(pa & !0xFFF)), "read of a lent page {pa:#x}");
+        assert!(!self.stage2.is_unmapped(pa), "read of a lent page {pa:#x}");
         dst.copy_from_slice(&self.peek(pa, dst.len()));
     }
 
     fn write(&mut self, pa: u64, src: &[u8]) {
         assert!(in_hyp_pages(pa, src.len()) || in_ram(pa, src.len()), "write {pa:#x}+{}", src.len());
-        assert!(!self.unmapped.contains(&(pa & !0xFFF)), "write to a lent page {pa:#x}");
+        assert!(!self.stage2.is_unmapped(pa), "write to a lent page {pa:#x}");
         self.poke(pa, src);
-    }
-
-    fn unmap_from_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        if range.contains(&self.fail_at) {
-            return Err(Stage2Error);
-        }
-        for page in range.step_by(4096) {
-            assert!(self.unmapped.insert(page), "{page:#x} unmapped twice");
-        }
-        Ok(())
-    }
-
-    fn map_to_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        for page in range.step_by(4096) {
-            assert!(self.unmapped.remove(&page), "{page:#x} mapped back but never unmapped");
-        }
-        Ok(())
     }
 }
 
@@ -248,14 +231,10 @@ fuzz_target!(|data: &[u8]| {
         ver,
         pages: HashMap::new(),
         reply: (0, 0),
-        unmapped: HashSet::new(),
-        fail_at: 0x4000_0000 + (u64::from(head) << 20),
+        stage2: SimStage2::default(),
     };
-    let proxy = Proxy::probe(&mut fw, 0x1_0002).with_memory(MemConfig {
-        hyp_tx: HYP_TX,
-        hyp_rx: HYP_RX,
-        host_ram: RAM.to_vec(),
-    });
+    fw.stage2.view().fails_at = Some(0x4000_0000 + (u64::from(head) << 20));
+    let proxy = Hyp::with_memory(Proxy::probe(&mut fw, 0x1_0002), (HYP_TX, HYP_RX), &RAM, &fw.stage2);
     let mut v = [0u64; 18];
     v[0] = FFA_VERSION;
     v[1] = 0x1_0000 | u64::from(ver.minor());
@@ -321,6 +300,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = proxy.handle(&mut regs, 0, &mut fw);
         let status = proxy.memory_status();
         assert!(status.runs.0 <= status.runs.1);
-        assert_eq!(status.lent_pages, fw.unmapped.len() as u64, "lent pages vs the host's stage 2");
+        assert_eq!(status.lent_pages, fw.stage2.view().unmapped.len() as u64, "lent pages vs the host's stage 2");
     }
 });

@@ -28,7 +28,7 @@ impl PhysAddr {
     }
     /// Whether the address is page-aligned.
     pub const fn is_page_aligned(self) -> bool {
-        self.0 % PAGE == 0
+        self.0.is_multiple_of(PAGE)
     }
 }
 
@@ -71,7 +71,7 @@ pub const fn page_up(addr: u64) -> Option<u64> {
 /// The pages of `[base, base + pages * PAGE)`, or `None` if the range is unaligned or
 /// wraps.
 pub const fn page_range(base: u64, pages: u64) -> Option<Range<u64>> {
-    if base % PAGE != 0 {
+    if !base.is_multiple_of(PAGE) {
         return None;
     }
     match pages.checked_mul(PAGE) {
@@ -85,7 +85,7 @@ pub const fn page_range(base: u64, pages: u64) -> Option<Range<u64>> {
 
 /// Whether `r` is non-empty and page-aligned at both ends.
 pub const fn is_page_range(r: &Range<u64>) -> bool {
-    r.start < r.end && r.start % PAGE == 0 && r.end % PAGE == 0
+    r.start < r.end && r.start.is_multiple_of(PAGE) && r.end.is_multiple_of(PAGE)
 }
 
 #[cfg(test)]
@@ -99,7 +99,7 @@ mod tests {
         assert_eq!(page_up(u64::MAX), None);
         assert_eq!(page_range(0x1000, 2), Some(0x1000..0x3000));
         assert_eq!(page_range(0x1001, 1), None);
-        assert_eq!(page_range(u64::MAX & !(PAGE - 1), 2), None);
+        assert_eq!(page_range(!(PAGE - 1), 2), None);
         assert!(is_page_range(&(0x1000..0x2000)));
         assert!(!is_page_range(&(0x1000..0x1000)));
         assert_eq!(Ipa(0x4000).identity(), PhysAddr(0x4000));

@@ -21,10 +21,11 @@ use crate::ffa::{MemConfig, Proxy};
 use crate::ffa_platform::FfaPlatform;
 use crate::hyp::{self, Hyp};
 use crate::memmap::HostMap;
+use crate::mm::MemProtect;
+use crate::mm::stage2::{Geometry, HostStage2, LiveStage2};
 use crate::percpu::{self, ENTRY_FRAMES, MAX_CPUS, WARM_CONTEXTS};
 use crate::psci::{PsciRelay, WakeReason};
 use crate::stage1::{self, ImageLayout};
-use crate::stage2::{Geometry, HostStage2};
 use crate::trap::HostFrame;
 
 /// Product name on the console.
@@ -200,9 +201,9 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
     );
     let extended_power_state = ext_state >= 0 && ext_state & 0b10 != 0;
 
-    // FF-A: probe the SPMC (SMCCC 1.2 needed), give the proxy its mailbox and the host RAM
-    // it may hand out: host RAM that the EL2 map covers, so the proxy can copy to and from
-    // the host's mailbox.
+    // Memory protection over the host RAM the proxy may hand out (host RAM that the EL2 map
+    // covers, so the proxy can copy to and from the host's mailbox), with the live stage 2.
+    // FF-A: probe the SPMC (SMCCC 1.2 needed), give the proxy its mailbox.
     let (hyp_tx, hyp_rx) = crate::ffa_platform::mailbox_pages();
     let ffa_ram: Vec<Range<u64>> = host_map
         .ram
@@ -210,11 +211,13 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         .filter(|r| hyp_ram.iter().any(|h| h.start <= r.start && r.end <= h.end))
         .cloned()
         .collect();
-    let ffa = Proxy::probe(&mut FfaPlatform, smccc as u32).with_memory(MemConfig {
-        hyp_tx,
-        hyp_rx,
-        host_ram: ffa_ram,
-    });
+    let mm = MemProtect::new(
+        &ffa_ram,
+        crate::budget::OWNERSHIP_RUNS,
+        Box::new(LiveStage2::new(stage2, arch::flush_host_tlb)),
+    );
+    let ffa =
+        Proxy::probe(&mut FfaPlatform, smccc as u32).with_memory(MemConfig { hyp_tx, hyp_rx }, &mm);
     info!("{}", ffa.state());
     match ffa.mailbox() {
         Some((tx, rx)) if matches!(ffa.state(), crate::ffa::State::On { .. }) => info!(
@@ -279,7 +282,8 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
         host_map,
         psci,
         ffa,
-        stage2: spin::Mutex::new(crate::hyp::Stage2Tables(stage2)),
+        mm,
+        geometry,
         vtcr,
         vttbr,
     });
@@ -313,7 +317,7 @@ pub fn warm_main(context: u64) -> ! {
         );
         arch::stop_this_cpu()
     }
-    let geometry = hyp.stage2.lock().0.geometry();
+    let geometry = hyp.geometry;
     if !geometry.valid_for(arch::id_aa64mmfr0() & 0xf) {
         error!(
             "CPU {index} (MPIDR {:#x}) cannot walk the host stage 2 (IPA {} bits); stopping it",

@@ -48,7 +48,7 @@ mod tests {
     #[test]
     fn descriptor_budget_is_three_fragments() {
         assert_eq!(MAX_DESCRIPTOR, 8384);
-        assert!(MAX_DESCRIPTOR <= 3 * MAILBOX_SIZE);
+        const { assert!(MAX_DESCRIPTOR <= 3 * MAILBOX_SIZE) };
     }
 
     #[test]

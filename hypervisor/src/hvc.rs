@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn ffa_audit_reports_one_function_or_all() {
-        use crate::ffa::{MemConfig, PhysMem, Proxy};
+        use crate::ffa::{PhysMem, Proxy};
         use crate::smccc::SmcConduit;
 
         /// A v1.2 SPMC that answers every call with FFA_SUCCESS.
@@ -131,11 +131,12 @@ mod tests {
         }
 
         let mut spmc = Spmc(0);
-        let proxy = Proxy::probe(&mut spmc, 0x1_0002).with_memory(MemConfig {
-            hyp_tx: 0x6000_8000,
-            hyp_rx: 0x6000_9000,
-            host_ram: alloc::vec![0x4000_0000..0x6000_0000],
-        });
+        let proxy = crate::testkit::Hyp::with_memory(
+            Proxy::probe(&mut spmc, 0x1_0002),
+            (0x6000_8000, 0x6000_9000),
+            &[0x4000_0000..0x6000_0000],
+            &crate::testkit::SimStage2::default(),
+        );
         let mut call = |x: [u64; 4]| {
             let mut r = [0u64; 18];
             r[..4].copy_from_slice(&x);

@@ -1,8 +1,8 @@
 //! The EL2 core of the hypervisor, as a library.
 //!
 //! Policy lives here as plain Rust that builds and is unit-tested on the development host:
-//! device-tree reading ([`dt`]), the host's address map ([`memmap`]) and stage-2 tables
-//! ([`stage2`]) with the ownership of its pages ([`ownership`]), the EL2 register values
+//! device-tree reading ([`dt`]), the host's address map ([`memmap`]), memory protection
+//! ([`mm`]: the host's stage-2 tables and the ownership of its pages), the EL2 register values
 //! ([`el2config`]), trap decoding ([`trap`]), the PSCI relay ([`psci`]), the FF-A proxy
 //! ([`ffa`]), abort injection ([`abort`]) and the HVC ABI ([`hvc`]). What touches
 //! registers, SMC or TLBs is the thin `arch` layer, compiled for the firmware target only,
@@ -10,6 +10,8 @@
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
+#[cfg(all(feature = "testkit", not(test)))]
+extern crate std;
 
 pub mod abort;
 pub mod addr;
@@ -19,14 +21,16 @@ pub mod el2config;
 pub mod ffa;
 pub mod hvc;
 pub mod memmap;
-pub mod ownership;
+pub mod mm;
 pub mod percpu;
 pub mod psci;
 pub mod ranges;
 pub mod smccc;
 pub mod stage1;
-pub mod stage2;
 pub mod trap;
+
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod arch;

@@ -209,9 +209,11 @@ mod firmware {
     /// proxy names the offending field only for the lines that will be printed.
     #[inline(always)]
     fn ffa_call(regs: &mut SmcRegs, imm: u16) {
-        let outcome = hyp::get().ffa.handle_explained(
+        let hyp = hyp::get();
+        let outcome = hyp.ffa.handle_explained(
             regs,
             imm,
+            &hyp.mm,
             &mut crate::ffa_platform::FfaPlatform,
             || worth_a_line(FFA_REJECTIONS.load(Ordering::Relaxed)),
         );
@@ -269,7 +271,7 @@ mod firmware {
             log::info!("FF-A audit: unknown IDs: {unknown}");
         }
         log::info!("FF-A audit: total: {}", ffa.counters().total());
-        let m = ffa.memory_status();
+        let m = ffa.memory_status(&hyp::get().mm);
         match m.host_mailbox {
             Some((tx, rx, full)) => log::info!(
                 "FF-A audit: host mailbox TX {tx:#x} RX {rx:#x} ({})",
@@ -357,7 +359,10 @@ mod firmware {
     fn inject_abort(frame: &mut HostFrame) {
         // A page the host owns faulted only because a LEND or RECLAIM on another CPU was
         // breaking the block around it: the mapping is back now, retry the access.
-        if hyp::get().ffa.host_may_access(frame.fault_ipa()) {
+        if hyp::get()
+            .mm
+            .host_may_access(crate::addr::Ipa(frame.fault_ipa()))
+        {
             return;
         }
         let n = ABORTS.fetch_add(1, Ordering::Relaxed);

@@ -13,6 +13,7 @@ use super::audit::{Counters, Event, Reason, Rejection};
 use super::mailbox::{Mem, MemConfig, Platform};
 use super::validate::{self, Rule, Violation};
 use super::version::{Gate, Negotiation};
+use crate::mm::MemProtect;
 use crate::smccc::{self, CALL_HINT_SVE_NOT_LIVE, High, NOT_SUPPORTED, SmcConduit, SmcRegs};
 
 /// Feature ID of the notification pending interrupt (FFA_FEATURES, bit 31 clear).
@@ -165,11 +166,12 @@ impl Proxy {
         }
     }
 
-    /// Gives the proxy its mailbox and the host's RAM (see [`MemConfig`]); without this the
-    /// mailbox and memory ABIs answer NOT_SUPPORTED. A configuration whose mailbox pages are
-    /// unaligned, equal, or inside host RAM is ignored (the proxy stays without memory).
-    pub fn with_memory(mut self, config: MemConfig) -> Self {
-        if let Some(mem) = Mem::configured(config) {
+    /// Gives the proxy its mailbox (see [`MemConfig`]); without this the mailbox and memory
+    /// ABIs answer NOT_SUPPORTED. The host's pages are `mm`'s, which every call that needs
+    /// them is given. A configuration whose mailbox pages are unaligned, equal, or host RAM
+    /// in `mm` is ignored (the proxy stays without memory).
+    pub fn with_memory(mut self, config: MemConfig, mm: &MemProtect) -> Self {
+        if let Some(mem) = Mem::configured(config, mm) {
             self.mem = spin::Mutex::new(mem);
             self.memory = true;
         }
@@ -267,8 +269,14 @@ impl Proxy {
     /// Never panics, never allocates; the conduit is used only for calls that passed every
     /// check, and its memory side only for pages the proxy checked (the host's pinned
     /// mailbox, the hypervisor's own).
-    pub fn handle(&self, regs: &mut SmcRegs, smc_imm: u16, conduit: &mut impl Platform) -> Outcome {
-        self.handle_explained(regs, smc_imm, conduit, || true)
+    pub fn handle(
+        &self,
+        regs: &mut SmcRegs,
+        smc_imm: u16,
+        mm: &MemProtect,
+        conduit: &mut impl Platform,
+    ) -> Outcome {
+        self.handle_explained(regs, smc_imm, mm, conduit, || true)
     }
 
     /// [`Proxy::handle`] for the trap path: `explain` is asked (once) only when a field check
@@ -287,6 +295,7 @@ impl Proxy {
         &self,
         regs: &mut SmcRegs,
         smc_imm: u16,
+        mm: &MemProtect,
         conduit: &mut impl Platform,
         explain: impl Fn() -> bool,
     ) -> Outcome {
@@ -295,7 +304,7 @@ impl Proxy {
         // Anything else, and anything but the common cases below, takes the general path,
         // which decides in the order the module documentation gives.
         let Some(n) = Self::short_path_number(x0, smc_imm) else {
-            return self.handle_general(regs, smc_imm, conduit, explain);
+            return self.handle_general(regs, smc_imm, mm, conduit, explain);
         };
         let conv = if x0 & u64::from(smccc::SMC64) != 0 {
             Conv::Smc64
@@ -307,13 +316,13 @@ impl Proxy {
         // are only reached once `handle_general` has seen `State::On` (an off proxy's
         // negotiation stays NONE), so this one load is the state test too.
         let (Some(c), Some(ver)) = (COMPILED.get(row), self.negotiation.settled()) else {
-            return self.handle_general(regs, smc_imm, conduit, explain);
+            return self.handle_general(regs, smc_imm, mm, conduit, explain);
         };
         // Class bits zero unless the row defines this convention, the function exists at `ver`
         // and the short path handles its policy (forward, FFA_FEATURES, FFA_ID_GET).
         let f = c.fast[conv as usize][ver.index()];
         if f & fast::CLASS == 0 {
-            return self.handle_general(regs, smc_imm, conduit, explain);
+            return self.handle_general(regs, smc_imm, mm, conduit, explain);
         }
         let found = Some((row, conv));
         let layout = LAYOUTS
@@ -345,6 +354,7 @@ impl Proxy {
         &self,
         regs: &mut SmcRegs,
         smc_imm: u16,
+        mm: &MemProtect,
         conduit: &mut impl Platform,
         explain: impl Fn() -> bool,
     ) -> Outcome {
@@ -400,7 +410,9 @@ impl Proxy {
             Class::Emulate(Handler::Version) | Class::Unsupported => {
                 self.unsupported(regs, found, conv, Some(Status::NotSupported))
             }
-            Class::Emulate(h) => self.memory_call(regs, found, conv, ver, function_id, h, conduit),
+            Class::Emulate(h) => {
+                self.memory_call(regs, found, conv, ver, function_id, h, mm, conduit)
+            }
         }
     }
 
@@ -528,6 +540,7 @@ impl Proxy {
         ver: Version,
         function_id: u32,
         h: Handler,
+        mm: &MemProtect,
         conduit: &mut impl Platform,
     ) -> Outcome {
         let Some((row, _)) = found else {
@@ -552,13 +565,13 @@ impl Proxy {
             return Outcome::Unsupported;
         }
         match h {
-            Handler::RxTxMap => self.rxtx_map(regs, &call, conduit),
-            Handler::RxTxUnmap => self.rxtx_unmap(regs, &call),
+            Handler::RxTxMap => self.rxtx_map(regs, &call, mm, conduit),
+            Handler::RxTxUnmap => self.rxtx_unmap(regs, &call, mm),
             Handler::RxRelease => self.rx_release(regs, &call),
             Handler::PartitionInfoGet => self.partition_info_get(regs, &call, conduit),
-            Handler::MemShare => self.mem_share(regs, &call, conduit),
-            Handler::MemReclaim => self.mem_reclaim(regs, &call, conduit),
-            Handler::MemFragTx => self.mem_frag_tx(regs, &call, conduit),
+            Handler::MemShare => self.mem_share(regs, &call, mm, conduit),
+            Handler::MemReclaim => self.mem_reclaim(regs, &call, mm, conduit),
+            Handler::MemFragTx => self.mem_frag_tx(regs, &call, mm, conduit),
             // Dispatched by the caller.
             Handler::Version | Handler::Features | Handler::IdGet => {
                 self.refuse(regs, &call, Status::NotSupported, "unreachable", 0)

@@ -41,14 +41,12 @@
 //! firmware, a simulated memory in tests.
 
 use alloc::vec::Vec;
-use core::ops::Range;
 
 use super::abi::{Status, Version, fid};
 use super::audit::{Event, Reason, Rejection};
 use super::dispatch::{Call, Outcome, Proxy, reply_error_code, reply_success};
-use crate::ownership::{
-    NoStage2, Ownership, OwnershipError, PAGE, PageState, Stage2Error, Stage2Hook,
-};
+use crate::addr::PAGE;
+use crate::mm::{MemProtect, OwnershipError, PageState};
 use crate::smccc::{NOT_SUPPORTED, SmcConduit, SmcRegs};
 
 pub use crate::budget::{MAILBOX_SIZE, MAX_TRANSACTIONS, OWNERSHIP_RUNS};
@@ -57,40 +55,13 @@ pub use crate::budget::{MAILBOX_SIZE, MAX_TRANSACTIONS, OWNERSHIP_RUNS};
 pub(super) const MAILBOX_TAG: u64 = 0;
 
 /// Physical memory as the proxy sees it: copies to and from pages it has checked (the
-/// host's pinned mailbox pages and the hypervisor's own), and the host's stage-2 view of
-/// host RAM, which FFA_MEM_LEND takes pages out of.
+/// host's pinned mailbox pages and the hypervisor's own). The host's stage 2 is not here: it
+/// belongs to [`MemProtect`].
 pub trait PhysMem {
     /// Copies `dst.len()` bytes starting at physical address `pa` into `dst`.
     fn read(&mut self, pa: u64, dst: &mut [u8]);
     /// Copies `src` to physical address `pa`.
     fn write(&mut self, pa: u64, src: &[u8]);
-    /// Removes `range` (page-aligned host RAM) from the host's stage 2, with the TLB
-    /// maintenance that makes it take effect on every CPU before this returns. The
-    /// default is a platform without a host stage 2 to change: it refuses, and so the
-    /// proxy refuses FFA_MEM_LEND.
-    fn unmap_from_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        let _ = range;
-        Err(Stage2Error)
-    }
-    /// Maps `range` back into the host's stage 2 (after [`unmap_from_host`]).
-    ///
-    /// [`unmap_from_host`]: PhysMem::unmap_from_host
-    fn map_to_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        let _ = range;
-        Err(Stage2Error)
-    }
-}
-
-/// The host's stage 2 through [`PhysMem`], as the ownership map's [`Stage2Hook`].
-pub(super) struct HostView<'a, P: PhysMem>(pub(super) &'a mut P);
-
-impl<P: PhysMem> Stage2Hook for HostView<'_, P> {
-    fn unmap(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        self.0.unmap_from_host(range)
-    }
-    fn map(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        self.0.map_to_host(range)
-    }
 }
 
 /// What [`Proxy::handle`] needs from the platform: the SMC conduit and physical memory.
@@ -105,8 +76,6 @@ pub struct MemConfig {
     pub hyp_tx: u64,
     /// The hypervisor's RX page.
     pub hyp_rx: u64,
-    /// Host RAM that the hypervisor maps at EL2 (the ownership map's domain).
-    pub host_ram: Vec<Range<u64>>,
 }
 
 /// The hypervisor's own pair at the SPMC.
@@ -133,7 +102,6 @@ pub(super) struct HostMailbox {
 pub struct Mem {
     pub(super) hyp: Option<HypMailbox>,
     pub(super) host: Option<HostMailbox>,
-    pub(super) ownership: Ownership,
     /// Hypervisor-private copy of a descriptor or of partition information (one page,
     /// allocated once at boot).
     pub(super) scratch: Vec<u8>,
@@ -166,20 +134,19 @@ impl Mem {
         Mem {
             hyp: None,
             host: None,
-            ownership: Ownership::empty(),
             scratch: Vec::new(),
             transactions: 0,
             fragmented: None,
         }
     }
 
-    /// The configured state, or `None` if the configuration is unusable.
-    pub(super) fn configured(config: MemConfig) -> Option<Self> {
-        let ownership = Ownership::new(&config.host_ram, OWNERSHIP_RUNS);
+    /// The configured state, or `None` if the configuration is unusable (the hypervisor's
+    /// pages must be page-aligned, distinct, and not host RAM in `mm`).
+    pub(super) fn configured(config: MemConfig, mm: &MemProtect) -> Option<Self> {
         let page_ok = |pa: u64| {
             pa.is_multiple_of(PAGE)
-                && ownership.state(pa).is_none()
-                && ownership.state(pa.saturating_add(PAGE - 1)).is_none()
+                && mm.state(pa).is_none()
+                && mm.state(pa.saturating_add(PAGE - 1)).is_none()
         };
         if !page_ok(config.hyp_tx) || !page_ok(config.hyp_rx) || config.hyp_tx == config.hyp_rx {
             return None;
@@ -192,7 +159,6 @@ impl Mem {
                 rx_held: false,
             }),
             host: None,
-            ownership,
             scratch: alloc::vec![0; MAILBOX_SIZE],
             transactions: 0,
             fragmented: None,
@@ -203,14 +169,14 @@ impl Mem {
         self.hyp.map(|h| (h.tx, h.rx))
     }
 
-    pub(super) fn status(&self) -> MemStatus {
+    pub(super) fn status(&self, mm: &MemProtect) -> MemStatus {
         MemStatus {
             host_mailbox: self.host.map(|h| (h.tx, h.rx, h.rx_full)),
             hyp_registered: self.hyp.is_some_and(|h| h.registered),
             transactions: self.transactions,
-            shared_pages: self.ownership.pages_in(PageState::SharedWithSecure),
-            lent_pages: self.ownership.pages_in(PageState::LentToSecure),
-            runs: self.ownership.usage(),
+            shared_pages: mm.pages_in(PageState::SharedWithSecure),
+            lent_pages: mm.pages_in(PageState::LentToSecure),
+            runs: mm.usage(),
         }
     }
 }
@@ -284,22 +250,9 @@ pub(super) fn ownership_refusal(
 }
 
 impl Proxy {
-    /// A snapshot of the memory side.
-    pub fn memory_status(&self) -> MemStatus {
-        self.mem.lock().status()
-    }
-
-    /// Whether the host's stage 2 should map the page holding `ipa`: host RAM in a state the
-    /// host keeps access in. A stage-2 fault on such a page happened while a LEND or a
-    /// RECLAIM was rebuilding the block around it (break-before-make); the memory lock is
-    /// held for the whole change, so once this answers the mapping is back and the access
-    /// can simply be retried.
-    pub fn host_may_access(&self, ipa: u64) -> bool {
-        self.mem
-            .lock()
-            .ownership
-            .state(ipa)
-            .is_some_and(|state| !state.unmapped_from_host())
+    /// A snapshot of the memory side (the proxy's state, then `mm`'s: lock order).
+    pub fn memory_status(&self, mm: &MemProtect) -> MemStatus {
+        self.mem.lock().status(mm)
     }
 
     /// Counts an emulated SUCCESS with w2, w3.
@@ -336,6 +289,7 @@ impl Proxy {
         &self,
         regs: &mut SmcRegs,
         call: &Call<'_>,
+        mm: &MemProtect,
         p: &mut impl Platform,
     ) -> Outcome {
         let (tx, rx, pages) = (call.out[1], call.out[2], call.out[3]);
@@ -376,24 +330,14 @@ impl Proxy {
         }
         // A buffer in the last page of the address space would wrap: not host RAM either.
         let pair = [tx..tx.saturating_add(PAGE), rx..rx.saturating_add(PAGE)];
-        if let Err((i, e)) = mem.ownership.claim(
-            &pair[..],
-            PageState::SharedWithHyp,
-            MAILBOX_TAG,
-            &mut NoStage2,
-        ) {
+        if let Err((i, e)) = mm.pin(&pair[..], MAILBOX_TAG) {
             let (status, what, value) = ownership_refusal(e, if i == 0 { "TX" } else { "RX" });
             return self.refuse(regs, call, status, what, value);
         }
         if !hyp.registered {
             if let Err((status, what)) = register(p, hyp) {
                 for r in pair {
-                    let _ = mem.ownership.release(
-                        r,
-                        PageState::SharedWithHyp,
-                        MAILBOX_TAG,
-                        &mut NoStage2,
-                    );
+                    let _ = mm.unpin(r, MAILBOX_TAG);
                 }
                 return self.refuse(regs, call, status, what, hyp.tx);
             }
@@ -409,7 +353,12 @@ impl Proxy {
     }
 
     /// `FFA_RXTX_UNMAP`.
-    pub(super) fn rxtx_unmap(&self, regs: &mut SmcRegs, call: &Call<'_>) -> Outcome {
+    pub(super) fn rxtx_unmap(
+        &self,
+        regs: &mut SmcRegs,
+        call: &Call<'_>,
+        mm: &MemProtect,
+    ) -> Outcome {
         let mut guard = self.mem.lock();
         let mem = &mut *guard;
         let Some(host) = mem.host else {
@@ -424,9 +373,7 @@ impl Proxy {
         for r in [host.tx..host.tx + PAGE, host.rx..host.rx + PAGE] {
             // Cannot fail: the pages were claimed with this state and tag at map time, and a
             // release of a whole claimed page never needs room.
-            let _ = mem
-                .ownership
-                .release(r, PageState::SharedWithHyp, MAILBOX_TAG, &mut NoStage2);
+            let _ = mm.unpin(r, MAILBOX_TAG);
         }
         mem.host = None;
         drop(guard);

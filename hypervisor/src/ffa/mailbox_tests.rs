@@ -12,9 +12,9 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use super::abi::{Status, Version};
 use super::descriptor::tests::linux_share;
 use super::tests::r;
-use super::{MAX_TRANSACTIONS, MemConfig, MemStatus, Outcome, PhysMem, Proxy, Reason};
-use crate::ownership::Stage2Error;
+use super::{MAX_TRANSACTIONS, MemStatus, Outcome, PhysMem, Proxy, Reason};
 use crate::smccc::{SmcConduit, SmcRegs};
+use crate::testkit::{Hyp, SimStage2};
 
 const FFA_ERROR: u64 = 0x8400_0060;
 const SUCCESS_32: u64 = 0x8400_0061;
@@ -80,10 +80,8 @@ struct Firmware {
     /// After the proxy reads this many bytes at this address, write these bytes there (a
     /// second CPU rewriting the host's TX).
     rewrite_after_read: Option<(u64, Vec<u8>)>,
-    /// The host's stage 2, as far as LEND changes it: the pages taken out of it.
-    unmapped: BTreeSet<u64>,
-    /// Refuse the stage-2 change for a range starting here (a table page that cannot be had).
-    stage2_fails_at: Option<u64>,
+    /// The host's stage 2, as the memory core changes it (a view shared with the core).
+    stage2: SimStage2,
     /// Every LEND the SPMC got: were all its pages already out of the host's stage 2?
     lends_saw_unmapped: Vec<bool>,
     /// A fragmented transaction in progress: handle, total length, function, bytes so far.
@@ -106,8 +104,7 @@ impl Firmware {
             shares: HashMap::new(),
             next_handle: 0x1000_0000_0001,
             rewrite_after_read: None,
-            unmapped: BTreeSet::new(),
-            stage2_fails_at: None,
+            stage2: SimStage2::default(),
             lends_saw_unmapped: Vec::new(),
             fragments: None,
             whole_descriptors: Vec::new(),
@@ -245,7 +242,7 @@ impl Firmware {
         if function & 0xFF == 0x72 {
             let unmapped = ranges
                 .iter()
-                .all(|&(a, n)| (0..u64::from(n)).all(|i| self.unmapped.contains(&(a + i * 4096))));
+                .all(|&(a, n)| (0..u64::from(n)).all(|i| self.stage2.is_unmapped(a + i * 4096)));
             self.lends_saw_unmapped.push(unmapped);
         }
         let handle = handle.unwrap_or_else(|| {
@@ -318,36 +315,17 @@ impl PhysMem for Firmware {
     fn write(&mut self, pa: u64, src: &[u8]) {
         self.poke(pa, src);
     }
-
-    fn unmap_from_host(&mut self, range: std::ops::Range<u64>) -> Result<(), Stage2Error> {
-        if self.stage2_fails_at == Some(range.start) {
-            return Err(Stage2Error);
-        }
-        for page in range.step_by(4096) {
-            assert!(self.unmapped.insert(page), "page {page:#x} unmapped twice");
-        }
-        Ok(())
-    }
-
-    fn map_to_host(&mut self, range: std::ops::Range<u64>) -> Result<(), Stage2Error> {
-        for page in range.step_by(4096) {
-            assert!(
-                self.unmapped.remove(&page),
-                "page {page:#x} mapped but not unmapped"
-            );
-        }
-        Ok(())
-    }
 }
 
 /// A proxy with memory, the host negotiated at 1.`minor`; the model's record cleared.
-fn setup(minor: u16) -> (Proxy, Firmware) {
+fn setup(minor: u16) -> (Hyp, Firmware) {
     let mut fw = Firmware::new();
-    let proxy = Proxy::probe(&mut fw, 0x1_0002).with_memory(MemConfig {
-        hyp_tx: HYP_TX,
-        hyp_rx: HYP_RX,
-        host_ram: RAM.to_vec(),
-    });
+    let proxy = Hyp::with_memory(
+        Proxy::probe(&mut fw, 0x1_0002),
+        (HYP_TX, HYP_RX),
+        &RAM,
+        &fw.stage2,
+    );
     assert_eq!(proxy.mailbox(), Some((HYP_TX, HYP_RX)));
     let mut regs = r(&[FFA_VERSION, 0x1_0000 | u64::from(minor)]);
     assert_eq!(proxy.handle(&mut regs, 0, &mut fw), Outcome::Emulated);
@@ -356,7 +334,7 @@ fn setup(minor: u16) -> (Proxy, Firmware) {
 }
 
 /// `setup` plus the host's mailbox mapped.
-fn mapped(minor: u16) -> (Proxy, Firmware) {
+fn mapped(minor: u16) -> (Hyp, Firmware) {
     let (proxy, mut fw) = setup(minor);
     let mut regs = r(&[RXTX_MAP_64, HOST_TX, HOST_RX, 1]);
     assert_eq!(proxy.handle(&mut regs, 0, &mut fw), Outcome::Emulated);
@@ -365,14 +343,14 @@ fn mapped(minor: u16) -> (Proxy, Firmware) {
     (proxy, fw)
 }
 
-fn call(proxy: &Proxy, fw: &mut Firmware, regs: &[u64]) -> (Outcome, SmcRegs) {
+fn call(proxy: &Hyp, fw: &mut Firmware, regs: &[u64]) -> (Outcome, SmcRegs) {
     let mut io = r(regs);
     let outcome = proxy.handle(&mut io, 0, fw);
     (outcome, io)
 }
 
 /// Asserts the call is refused at EL2 with FFA_ERROR(`code`) and nothing reaches the SPMC.
-fn assert_refused(proxy: &Proxy, fw: &mut Firmware, regs: &[u64], code: u64, what: &str) {
+fn assert_refused(proxy: &Hyp, fw: &mut Firmware, regs: &[u64], code: u64, what: &str) {
     let before = proxy.memory_status();
     let counts = proxy.counters().get(regs[0] as u32).expect("known ID");
     let (outcome, reply) = call(proxy, fw, regs);
@@ -795,7 +773,7 @@ fn spmc_partition_replies_that_do_not_fit_are_aborted() {
 
 /// Writes a Linux-style share of `ranges` into the host's TX and shares it; returns the
 /// handle.
-fn share(proxy: &Proxy, fw: &mut Firmware, minor: u16, ranges: &[(u64, u32)]) -> u64 {
+fn share(proxy: &Hyp, fw: &mut Firmware, minor: u16, ranges: &[(u64, u32)]) -> u64 {
     let ver = Version::from_minor(minor).unwrap();
     let d = linux_share(ver, &[0x8001], ranges);
     fw.poke(HOST_TX, &d);
@@ -806,7 +784,7 @@ fn share(proxy: &Proxy, fw: &mut Firmware, minor: u16, ranges: &[(u64, u32)]) ->
     reply[2] | reply[3] << 32
 }
 
-fn share_refused(proxy: &Proxy, fw: &mut Firmware, d: &[u8], code: u64, what: &str) {
+fn share_refused(proxy: &Hyp, fw: &mut Firmware, d: &[u8], code: u64, what: &str) {
     fw.poke(HOST_TX, d);
     let len = d.len() as u64;
     assert_refused(proxy, fw, &[MEM_SHARE_64, len, len], code, what);
@@ -1188,8 +1166,7 @@ fn live_transactions_are_bounded() {
 #[test]
 fn features_answer_what_the_proxy_supports() {
     let (proxy, mut fw) = setup(2);
-    let features =
-        |proxy: &Proxy, fw: &mut Firmware, id: u64| call(proxy, fw, &[FFA_FEATURES, id]).1;
+    let features = |proxy: &Hyp, fw: &mut Firmware, id: u64| call(proxy, fw, &[FFA_FEATURES, id]).1;
     for id in [RXTX_MAP_64, RXTX_MAP_32] {
         assert_eq!(
             features(&proxy, &mut fw, id),
@@ -1257,11 +1234,7 @@ fn memory_configurations_that_overlap_host_ram_are_ignored() {
         (HYP_TX + 8, HYP_RX),
         (HYP_TX, 0x5fff_f000),
     ] {
-        let proxy = Proxy::probe(&mut fw, 0x1_0002).with_memory(MemConfig {
-            hyp_tx: tx,
-            hyp_rx: rx,
-            host_ram: RAM.to_vec(),
-        });
+        let proxy = Hyp::with_memory(Proxy::probe(&mut fw, 0x1_0002), (tx, rx), &RAM, &fw.stage2);
         assert_eq!(proxy.mailbox(), None, "({tx:#x}, {rx:#x})");
     }
 }
@@ -1272,7 +1245,7 @@ fn memory_configurations_that_overlap_host_ram_are_ignored() {
 
 /// Lends `ranges` with `function`; returns the reply.
 fn lend(
-    proxy: &Proxy,
+    proxy: &Hyp,
     fw: &mut Firmware,
     function: u64,
     ranges: &[(u64, u32)],
@@ -1317,7 +1290,7 @@ fn lend_unmaps_before_the_spmc_hears_and_reclaim_maps_back() {
             [true],
             "unmapped before the SPMC had them"
         );
-        assert_eq!(fw.unmapped, pages(&ranges));
+        assert_eq!(fw.stage2.view().unmapped, pages(&ranges));
         let status = proxy.memory_status();
         assert_eq!(
             (status.transactions, status.lent_pages, status.shared_pages),
@@ -1334,7 +1307,10 @@ fn lend_unmaps_before_the_spmc_hears_and_reclaim_maps_back() {
             &[MEM_RECLAIM, handle & 0xFFFF_FFFF, handle >> 32],
         );
         assert_eq!((outcome, reply), (Outcome::Forwarded, r(&[SUCCESS_32])));
-        assert!(fw.unmapped.is_empty(), "mapped back after RECLAIM");
+        assert!(
+            fw.stage2.view().unmapped.is_empty(),
+            "mapped back after RECLAIM"
+        );
         let status = proxy.memory_status();
         assert_eq!((status.transactions, status.lent_pages), (0, 0));
         share(&proxy, &mut fw, 2, &ranges);
@@ -1353,7 +1329,11 @@ fn lent_pages_stay_unmapped_until_the_spmc_agrees_to_reclaim() {
         &[MEM_RECLAIM, handle & 0xFFFF_FFFF, handle >> 32],
     );
     assert_eq!(reply, r(&[FFA_ERROR, 0, DENIED]));
-    assert_eq!(fw.unmapped, pages(&[(0x5000_0000, 2)]), "still the SPMC's");
+    assert_eq!(
+        fw.stage2.view().unmapped,
+        pages(&[(0x5000_0000, 2)]),
+        "still the SPMC's"
+    );
     assert_eq!(proxy.memory_status().lent_pages, 2);
 }
 
@@ -1364,7 +1344,7 @@ fn a_lend_the_spmc_refuses_gives_the_pages_back() {
     let (outcome, reply) = lend(&proxy, &mut fw, MEM_LEND_64, &[(0x5000_0000, 2)]);
     assert_eq!(outcome, Outcome::Forwarded);
     assert_eq!(reply, r(&[FFA_ERROR, 0, INVALID_PARAMETERS]));
-    assert!(fw.unmapped.is_empty());
+    assert!(fw.stage2.view().unmapped.is_empty());
     assert_eq!(proxy.memory_status().lent_pages, 0);
     share(&proxy, &mut fw, 2, &[(0x5000_0000, 2)]);
 }
@@ -1373,7 +1353,7 @@ fn a_lend_the_spmc_refuses_gives_the_pages_back() {
 fn a_stage2_failure_refuses_the_lend_and_rolls_back_what_was_unmapped() {
     let (proxy, mut fw) = mapped(2);
     // The second range's stage-2 change fails: the first range is mapped back.
-    fw.stage2_fails_at = Some(0x5100_0000);
+    fw.stage2.view().fails_at = Some(0x5100_0000);
     let d = lend_descriptor(&[(0x5000_0000, 2), (0x5100_0000, 1)]);
     fw.poke(HOST_TX, &d);
     let len = d.len() as u64;
@@ -1384,7 +1364,7 @@ fn a_stage2_failure_refuses_the_lend_and_rolls_back_what_was_unmapped() {
         NO_MEMORY,
         "stage 2 refused",
     );
-    assert!(fw.unmapped.is_empty(), "rolled back");
+    assert!(fw.stage2.view().unmapped.is_empty(), "rolled back");
     assert_eq!(proxy.memory_status().lent_pages, 0);
 }
 
@@ -1420,7 +1400,10 @@ fn lend_attacks_are_refused_with_nothing_unmapped() {
         fw.poke(HOST_TX, &d);
         let len = d.len() as u64;
         assert_refused(&proxy, &mut fw, &[MEM_LEND_64, len, len], code, what);
-        assert!(fw.unmapped.is_empty(), "{what}: nothing unmapped");
+        assert!(
+            fw.stage2.view().unmapped.is_empty(),
+            "{what}: nothing unmapped"
+        );
     }
 }
 
@@ -1439,7 +1422,7 @@ fn many(n: usize) -> (Vec<u8>, Vec<(u64, u32)>) {
 /// Sends `d` as the host would with fragments ending at `cuts`: the first with
 /// MEM_SHARE_64, the rest with FRAG_TX; returns every reply.
 fn send_fragments(
-    proxy: &Proxy,
+    proxy: &Hyp,
     fw: &mut Firmware,
     d: &[u8],
     cuts: &[usize],
@@ -1637,7 +1620,7 @@ fn a_fragmented_lend_unmaps_every_fragment_before_forwarding_it() {
     );
     assert_eq!(outcome, Outcome::Forwarded, "{}", refusal_text(&outcome));
     assert_eq!(reply[0], MEM_FRAG_RX);
-    assert_eq!(fw.unmapped, pages(&ranges[..2]));
+    assert_eq!(fw.stage2.view().unmapped, pages(&ranges[..2]));
     let handle = reply[1] | reply[2] << 32;
     fw.poke(HOST_TX, &d[first..]);
     let (_, reply) = call(
@@ -1652,6 +1635,6 @@ fn a_fragmented_lend_unmaps_every_fragment_before_forwarding_it() {
     );
     assert_eq!(reply[0], SUCCESS_32);
     assert_eq!(fw.lends_saw_unmapped, [true]);
-    assert_eq!(fw.unmapped, pages(&ranges));
+    assert_eq!(fw.stage2.view().unmapped, pages(&ranges));
     assert_eq!(proxy.memory_status().lent_pages, 4);
 }

@@ -44,10 +44,9 @@ use super::audit::Event;
 use super::descriptor::{Declared, parse_constituents, parse_first_fragment, parse_transfer};
 use super::dispatch::{Call, Outcome, Proxy, reply_error_code, reply_success};
 use super::mailbox::{
-    HostView, MAILBOX_SIZE, MAX_TRANSACTIONS, Platform, error_code, is_success, own_smc,
-    ownership_refusal,
+    MAILBOX_SIZE, MAX_TRANSACTIONS, Platform, error_code, is_success, own_smc, ownership_refusal,
 };
-use crate::ownership::{NoStage2, Ownership, OwnershipError, PageState};
+use crate::mm::{MemProtect, PageState};
 use crate::smccc::SmcRegs;
 
 pub use crate::budget::MAX_DESCRIPTOR;
@@ -78,6 +77,7 @@ impl Proxy {
         &self,
         regs: &mut SmcRegs,
         call: &Call<'_>,
+        mm: &MemProtect,
         p: &mut impl Platform,
     ) -> Outcome {
         let state = if call.out[0] as u32 & !(1 << 30) == fid::MEM_LEND_32 {
@@ -137,24 +137,19 @@ impl Proxy {
                 );
             }
         };
-        if let Err((_, e)) = claim(&mut mem.ownership, &share, state, p) {
+        if let Err((_, e)) = mm.transfer(&share, state, PENDING) {
             let (status, what, value) = ownership_refusal(e, "constituent");
             return self.refuse(regs, call, status, what, value);
         }
         p.write(hyp.tx, copy);
         self.counters.record(call.found, Event::Forwarded);
         let reply = p.smc(call.out);
-        let ownership = &mut mem.ownership;
         if let Some(declared) = declared {
             // The first fragment: the SPMC must ask for the next one at the right offset.
             let handle = u64::from(reply[1] as u32) | u64::from(reply[2] as u32) << 32;
             let asks = reply[0] == u64::from(fid::MEM_FRAG_RX) && reply[3] as u32 as usize == frag;
-            if asks
-                && handle != PENDING
-                && handle != LOST
-                && live_state(ownership, handle).is_none()
-            {
-                ownership.retag(state, PENDING, handle);
+            if asks && handle != PENDING && handle != LOST && mm.transfer_state(handle).is_none() {
+                mm.retag(state, PENDING, handle);
                 mem.fragmented = Some(Fragmented {
                     handle,
                     state,
@@ -167,30 +162,30 @@ impl Proxy {
                 return Outcome::Forwarded;
             }
             if let Some(code) = error_code(&reply) {
-                release(ownership, state, PENDING, p);
+                mm.reclaim(state, PENDING);
                 reply_error_code(regs, call.conv, code);
                 return Outcome::Forwarded;
             }
             // Anything else: the SPMC may hold a partial transaction; the pages stay pinned.
-            ownership.retag(state, PENDING, LOST);
+            mm.retag(state, PENDING, LOST);
             let what = "SPMC answered a first fragment with neither FRAG_RX nor ERROR";
             return self.bad_reply(regs, call, what, reply[0]);
         }
         if is_success(reply[0]) {
             let (lo, hi) = (reply[2] as u32, reply[3] as u32);
             let handle = u64::from(lo) | u64::from(hi) << 32;
-            if handle == PENDING || handle == LOST || live_state(ownership, handle).is_some() {
-                ownership.retag(state, PENDING, LOST);
+            if handle == PENDING || handle == LOST || mm.transfer_state(handle).is_some() {
+                mm.retag(state, PENDING, LOST);
                 let what = "SPMC returned a handle that is already live";
                 return self.bad_reply(regs, call, what, handle);
             }
-            ownership.retag(state, PENDING, handle);
+            mm.retag(state, PENDING, handle);
             mem.transactions += 1;
             reply_success(regs, call.conv, lo.into(), hi.into());
             return Outcome::Forwarded;
         }
         if let Some(code) = error_code(&reply) {
-            release(ownership, state, PENDING, p);
+            mm.reclaim(state, PENDING);
             reply_error_code(regs, call.conv, code);
             return Outcome::Forwarded;
         }
@@ -208,14 +203,14 @@ impl Proxy {
                 ],
             );
             if is_success(reclaim[0]) {
-                release(ownership, state, PENDING, p);
+                mm.reclaim(state, PENDING);
             } else {
-                ownership.retag(state, PENDING, LOST);
+                mm.retag(state, PENDING, LOST);
             }
             let what = "SPMC asked for more fragments of a one-fragment transaction";
             return self.bad_reply(regs, call, what, handle);
         }
-        ownership.retag(state, PENDING, LOST);
+        mm.retag(state, PENDING, LOST);
         self.bad_reply(
             regs,
             call,
@@ -229,6 +224,7 @@ impl Proxy {
         &self,
         regs: &mut SmcRegs,
         call: &Call<'_>,
+        mm: &MemProtect,
         p: &mut impl Platform,
     ) -> Outcome {
         let handle = (call.out[1] & 0xFFFF_FFFF) | (call.out[2] & 0xFFFF_FFFF) << 32;
@@ -245,6 +241,7 @@ impl Proxy {
             return self.abort_fragmented(
                 regs,
                 call,
+                mm,
                 p,
                 mem,
                 f,
@@ -259,6 +256,7 @@ impl Proxy {
             return self.abort_fragmented(
                 regs,
                 call,
+                mm,
                 p,
                 mem,
                 f,
@@ -271,6 +269,7 @@ impl Proxy {
             return self.abort_fragmented(
                 regs,
                 call,
+                mm,
                 p,
                 mem,
                 f,
@@ -288,6 +287,7 @@ impl Proxy {
                 return self.abort_fragmented(
                     regs,
                     call,
+                    mm,
                     p,
                     mem,
                     f,
@@ -304,6 +304,7 @@ impl Proxy {
             return self.abort_fragmented(
                 regs,
                 call,
+                mm,
                 p,
                 mem,
                 f,
@@ -312,16 +313,9 @@ impl Proxy {
                 value,
             );
         }
-        let claimed = if f.state.unmapped_from_host() {
-            mem.ownership
-                .claim(&share, f.state, f.handle, &mut HostView(&mut *p))
-        } else {
-            mem.ownership
-                .claim(&share, f.state, f.handle, &mut NoStage2)
-        };
-        if let Err((_, e)) = claimed {
+        if let Err((_, e)) = mm.transfer(&share, f.state, f.handle) {
             let (status, what, value) = ownership_refusal(e, "constituent");
-            return self.abort_fragmented(regs, call, p, mem, f, status, what, value);
+            return self.abort_fragmented(regs, call, mm, p, mem, f, status, what, value);
         }
         p.write(hyp.tx, copy);
         self.counters.record(call.found, Event::Forwarded);
@@ -352,11 +346,11 @@ impl Proxy {
         mem.fragmented = None;
         if let Some(code) = error_code(&reply) {
             // The SPMC dropped the transaction: every page of it is the host's again.
-            release(&mut mem.ownership, f.state, f.handle, p);
+            mm.reclaim(f.state, f.handle);
             reply_error_code(regs, call.conv, code);
             return Outcome::Forwarded;
         }
-        mem.ownership.retag(f.state, f.handle, LOST);
+        mm.retag(f.state, f.handle, LOST);
         let what = "SPMC answered a fragment with neither the next offset, SUCCESS nor ERROR";
         self.bad_reply(regs, call, what, reply[0])
     }
@@ -369,6 +363,7 @@ impl Proxy {
         &self,
         regs: &mut SmcRegs,
         call: &Call<'_>,
+        mm: &MemProtect,
         p: &mut impl Platform,
         mem: &mut super::mailbox::Mem,
         f: Fragmented,
@@ -388,9 +383,9 @@ impl Proxy {
             ],
         );
         if is_success(reclaim[0]) {
-            release(&mut mem.ownership, f.state, f.handle, p);
+            mm.reclaim(f.state, f.handle);
         } else {
-            mem.ownership.retag(f.state, f.handle, LOST);
+            mm.retag(f.state, f.handle, LOST);
         }
         self.refuse(regs, call, status, what, value)
     }
@@ -400,6 +395,7 @@ impl Proxy {
         &self,
         regs: &mut SmcRegs,
         call: &Call<'_>,
+        mm: &MemProtect,
         p: &mut impl Platform,
     ) -> Outcome {
         let handle = (call.out[1] & 0xFFFF_FFFF) | (call.out[2] & 0xFFFF_FFFF) << 32;
@@ -407,7 +403,7 @@ impl Proxy {
         let mem = &mut *guard;
         let known = match handle {
             PENDING | LOST => None,
-            _ => live_state(&mem.ownership, handle),
+            _ => mm.transfer_state(handle),
         };
         if mem.fragmented.is_some_and(|f| f.handle == handle) {
             let what = "the transaction is still being sent (FFA_MEM_FRAG_TX)";
@@ -420,7 +416,7 @@ impl Proxy {
         self.counters.record(call.found, Event::Forwarded);
         let reply = p.smc(call.out);
         if is_success(reply[0]) {
-            release(&mut mem.ownership, state, handle, p);
+            mm.reclaim(state, handle);
             mem.transactions = mem.transactions.saturating_sub(1);
             reply_success(regs, call.conv, 0, 0);
             return Outcome::Forwarded;
@@ -435,39 +431,6 @@ impl Proxy {
             "SPMC answered neither SUCCESS nor ERROR",
             reply[0],
         )
-    }
-}
-
-/// The state the pages of a live transaction `handle` are in, if the host holds it.
-fn live_state(ownership: &Ownership, handle: u64) -> Option<PageState> {
-    [PageState::SharedWithSecure, PageState::LentToSecure]
-        .into_iter()
-        .find(|&state| ownership.has_tag(state, handle))
-}
-
-/// Claims the descriptor's constituents `Owned -> state` under the pending tag, all or
-/// nothing; lent pages leave the host's stage 2 (and come back on a rollback).
-fn claim(
-    ownership: &mut Ownership,
-    share: &super::descriptor::Share<'_>,
-    state: PageState,
-    p: &mut impl Platform,
-) -> Result<(), (usize, OwnershipError)> {
-    if state.unmapped_from_host() {
-        ownership.claim(share, state, PENDING, &mut HostView(p))
-    } else {
-        ownership.claim(share, state, PENDING, &mut NoStage2)
-    }
-}
-
-/// Returns the pages of `tag` in `state` to `Owned` (lent pages back into the host's
-/// stage 2 first; a range that cannot be mapped back stays lent, never reachable by the
-/// host and never reclaimable again: the power-off audit counts it in the lent pages).
-fn release(ownership: &mut Ownership, state: PageState, tag: u64, p: &mut impl Platform) {
-    if state.unmapped_from_host() {
-        ownership.release_tag(state, tag, &mut HostView(p));
-    } else {
-        ownership.release_tag(state, tag, &mut NoStage2);
     }
 }
 

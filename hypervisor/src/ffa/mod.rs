@@ -20,7 +20,7 @@
 //! # Memory
 //! The mailbox and memory ABIs are `Policy::Emulate` rows with their own [`abi::Handler`]:
 //! RX/TX and partition discovery in `mailbox.rs`, SHARE/RECLAIM in `mem.rs`, descriptor
-//! parsing in [`descriptor`], page ownership in [`crate::ownership`]. They share one lock
+//! parsing in [`descriptor`], page ownership in [`crate::mm`]. They share one lock
 //! (mailboxes, ownership map, transaction count) and reach memory only through
 //! [`PhysMem`] (by physical address, for pages the proxy checked). The validation path
 //! allocates nothing: the ownership map and the descriptor copy are allocated once, in

@@ -160,7 +160,7 @@ proptest! {
         let (proxy, _) = proxy_at(minor);
         let mut spmc = RandomSpmc { forwarded: Vec::new(), reply };
         let mut io = regs;
-        let outcome = proxy.handle(&mut io, imm, &mut spmc);
+        let outcome = proxy.handle(&mut io, imm, crate::testkit::no_memory(), &mut spmc);
 
         let id = regs[0];
         let hygienic = imm == 0 && id >> 32 == 0;
@@ -225,7 +225,7 @@ proptest! {
         let proxy = Proxy::disabled();
         let mut spmc = MockSpmc::new();
         let mut io = regs;
-        let _ = proxy.handle(&mut io, imm, &mut spmc);
+        let _ = proxy.handle(&mut io, imm, crate::testkit::no_memory(), &mut spmc);
         prop_assert!(spmc.forwarded.is_empty());
         prop_assert_eq!(io[0], u64::MAX);
     }

@@ -11,6 +11,7 @@ use super::abi::{self, Conv, Version};
 use super::validate::{Rule, Violation, rebuild};
 use super::{Counts, Outcome, PhysMem, Proxy, Reason, State};
 use crate::smccc::{SmcConduit, SmcRegs};
+use crate::testkit::no_memory;
 
 // ---------------------------------------------------------------------------------------
 // Literal constants (reference §4)
@@ -429,7 +430,10 @@ pub(super) fn proxy_at(minor: u16) -> (Proxy, MockSpmc) {
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     assert!(matches!(proxy.state(), State::On { .. }), "probe failed");
     let mut regs = r(&[FFA_VERSION, 0x1_0000 | u64::from(minor)]);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Emulated
+    );
     assert_eq!(
         regs[0],
         0x1_0000 | u64::from(minor),
@@ -452,7 +456,7 @@ fn error_reply(code: u64) -> SmcRegs {
 fn assert_rejected(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, reg: u8, what: &str) {
     let before = counts(proxy, regs[0]);
     let host = regs;
-    let outcome = proxy.handle(&mut regs, 0, spmc);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
     let Outcome::Rejected(rec) = outcome else {
         panic!("{what}: expected rejection, got {outcome:?} for x0..x17 = {host:#x?}");
     };
@@ -485,7 +489,7 @@ fn assert_rejected(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, reg: u
 /// Sends `regs` and asserts it reached the SPMC exactly as `expected`.
 fn assert_forwarded_as(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, expected: SmcRegs) {
     let host = regs;
-    let outcome = proxy.handle(&mut regs, 0, spmc);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
     assert_eq!(
         outcome,
         Outcome::Forwarded,
@@ -508,7 +512,7 @@ fn assert_forwarded_as(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, ex
 }
 
 fn assert_not_supported(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, what: &str) {
-    let outcome = proxy.handle(&mut regs, 0, spmc);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
     assert_eq!(outcome, Outcome::Unsupported, "{what}");
     assert_eq!(
         regs[..3],
@@ -618,7 +622,7 @@ fn every_forwarded_abi_forwards_exactly_its_fields_at_every_version() {
                 }
             }
             let host = call;
-            let outcome = proxy.handle(&mut call, 0, &mut spmc);
+            let outcome = proxy.handle(&mut call, 0, no_memory(), &mut spmc);
             assert_eq!(
                 outcome,
                 Outcome::Forwarded,
@@ -730,7 +734,7 @@ fn assert_peer_refused(mut regs: SmcRegs, lsb: u8, what: &str) {
     let (proxy, mut spmc) = proxy_at(1);
     let host = regs;
     let before = counts(&proxy, host[0]);
-    let outcome = proxy.handle(&mut regs, 0, &mut spmc);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
     let Outcome::Rejected(rec) = outcome else {
         panic!("{what}: expected rejection, got {outcome:?}");
     };
@@ -1043,7 +1047,10 @@ fn smc32_reply_keeps_the_callers_x8_to_x17_and_smc64_reply_clears_them() {
         0x5EC,
         0x5EC,
     ]));
-    assert_eq!(proxy.handle(&mut call, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut call, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(call[9], 0x1234, "SMC32: x9 preserved");
     assert_eq!(call[8], 0, "SMC32: x8 preserved (was 0), not the SPMC's");
 
@@ -1061,7 +1068,10 @@ fn smc32_reply_keeps_the_callers_x8_to_x17_and_smc64_reply_clears_them() {
         0x5EC,
         0x5EC,
     ]));
-    assert_eq!(proxy.handle(&mut call, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut call, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(call[8..], [0; 10], "SMC64: x8-x17 cleared");
 }
 
@@ -1136,7 +1146,10 @@ fn direct_resp_reply_is_filtered_to_its_registers() {
         1 << 40 | 5,
         0x5EC,
     ]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         regs,
         r(&[DIRECT_RESP_32, 0x8001_0000, 0, 1, 2, 3, 4, 5]),
@@ -1145,7 +1158,10 @@ fn direct_resp_reply_is_filtered_to_its_registers() {
 
     let mut regs = r(&[DIRECT_REQ_64, 0x8001]);
     spmc.then(r(&[DIRECT_RESP_64, 0x8001_0000, 0, X, X, X, X, X, 0x5EC]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(regs, r(&[DIRECT_RESP_64, 0x8001_0000, 0, X, X, X, X, X]));
 }
 
@@ -1157,7 +1173,10 @@ fn direct_resp2_reply_passes_x4_to_x17_and_drops_x2_x3() {
     reply[0] = DIRECT_RESP2;
     reply[1] = 0x8001_0000;
     spmc.then(reply);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     let mut expected = reply;
     expected[2] = 0;
     expected[3] = 0;
@@ -1169,7 +1188,10 @@ fn interrupt_and_yield_replies_reach_the_host_which_resumes_with_run() {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[DIRECT_REQ_64, 0x8001, 0, 1]);
     spmc.then(r(&[FFA_INTERRUPT, 0x8001_0002, 33, 0xBAD]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         regs,
         r(&[FFA_INTERRUPT, 0x8001_0002, 33]),
@@ -1179,7 +1201,10 @@ fn interrupt_and_yield_replies_reach_the_host_which_resumes_with_run() {
     spmc.forwarded.clear();
     let mut run = r(&[FFA_RUN, 0x8001_0002]);
     spmc.then(r(&[FFA_YIELD, 0x8001_0002, 10, 20, 0xBAD]));
-    assert_eq!(proxy.handle(&mut run, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut run, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(spmc.forwarded, [r(&[FFA_RUN, 0x8001_0002])]);
     assert_eq!(
         run,
@@ -1189,7 +1214,10 @@ fn interrupt_and_yield_replies_reach_the_host_which_resumes_with_run() {
 
     let mut run = r(&[FFA_RUN, 0x8001_0002]);
     spmc.then(r(&[DIRECT_RESP_64, 0x8001_0000, 0, 42]));
-    assert_eq!(proxy.handle(&mut run, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut run, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         run,
         r(&[DIRECT_RESP_64, 0x8001_0000, 0, 42]),
@@ -1215,7 +1243,10 @@ fn notification_replies_keep_only_defined_registers() {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[BITMAP_CREATE, 0, 4]);
     spmc.then(r(&[FFA_SUCCESS_32, 0, 1, 2, 3, 4, 5, 6, 7]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         regs,
         r(&[FFA_SUCCESS_32]),
@@ -1224,7 +1255,10 @@ fn notification_replies_keep_only_defined_registers() {
 
     let mut regs = r(&[NOTIF_GET, 0, 5]);
     spmc.then(r(&[FFA_SUCCESS_32, 9, 1, 2, 3, 4, 5 | 1 << 35, 6, 7]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         regs,
         r(&[FFA_SUCCESS_32, 0, 1, 2, 3, 4, 5, 6]),
@@ -1233,7 +1267,10 @@ fn notification_replies_keep_only_defined_registers() {
 
     let mut regs = r(&[INFO_GET_64]);
     spmc.then(r(&[FFA_SUCCESS_64, 0, X, X, X, X, X, X, 8]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         regs,
         r(&[FFA_SUCCESS_64, 0, X, X, X, X, X, X]),
@@ -1242,7 +1279,10 @@ fn notification_replies_keep_only_defined_registers() {
 
     let mut regs = r(&[INFO_GET_32]);
     spmc.then(r(&[FFA_ERROR, 0, 0xFFFF_FFF7, 0xBAD]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         regs,
         r(&[FFA_ERROR, 0, 0xFFFF_FFF7]),
@@ -1255,7 +1295,7 @@ fn unexpected_reply_becomes_aborted_and_is_counted() {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[DIRECT_REQ_64, 0x8001]);
     spmc.then(r(&[0x8400_0072, 1, 2]));
-    let outcome = proxy.handle(&mut regs, 0, &mut spmc);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
     let Outcome::ReplyRefused(rec) = outcome else {
         panic!("expected ReplyRefused, got {outcome:?}");
     };
@@ -1267,7 +1307,7 @@ fn unexpected_reply_becomes_aborted_and_is_counted() {
     let mut regs = r(&[BITMAP_DESTROY]);
     spmc.then(r(&[DIRECT_RESP_32, 0, 0, 1]));
     assert!(matches!(
-        proxy.handle(&mut regs, 0, &mut spmc),
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
         Outcome::ReplyRefused(_)
     ));
 }
@@ -1277,7 +1317,10 @@ fn smccc_not_supported_from_firmware_is_passed_on() {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[SPM_ID_GET]);
     spmc.then(r(&[SMCCC_NOT_SUPPORTED, 5, 5]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(regs, r(&[SMCCC_NOT_SUPPORTED]));
 }
 
@@ -1424,7 +1467,7 @@ fn features_of_blocked_abis_are_not_supported_in_both_conventions() {
     for &(id, name) in BLOCKED_IDS {
         let mut regs = r(&[FFA_FEATURES, id]);
         assert_eq!(
-            proxy.handle(&mut regs, 0, &mut spmc),
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
             Outcome::Emulated,
             "FEATURES({name})"
         );
@@ -1459,7 +1502,7 @@ fn features_of_forwarded_abis_are_forwarded() {
         for &(id, since) in forwarded {
             let mut regs = r(&[FFA_FEATURES, id]);
             spmc.then(r(&[FFA_SUCCESS_32, 0, 0x3, 0x4, 0xBAD]));
-            let outcome = proxy.handle(&mut regs, 0, &mut spmc);
+            let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
             if minor >= since {
                 assert_eq!(
                     outcome,
@@ -1495,12 +1538,18 @@ fn features_of_emulated_abis_succeed_without_the_spmc() {
     let (proxy, mut spmc) = proxy_at(2);
     for id in [FFA_VERSION, FFA_FEATURES, FFA_ID_GET] {
         let mut regs = r(&[FFA_FEATURES, id]);
-        assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+        assert_eq!(
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+            Outcome::Emulated
+        );
         assert_eq!(regs, r(&[FFA_SUCCESS_32]), "FEATURES({id:#x})");
     }
     for id in [0x8400_00F0, 0x8401_006F, 0xC400_0063, 0x8400_008D] {
         let mut regs = r(&[FFA_FEATURES, id]);
-        assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+        assert_eq!(
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+            Outcome::Emulated
+        );
         assert_eq!(
             regs,
             error_reply(NOT_SUPPORTED_W),
@@ -1516,7 +1565,10 @@ fn features_of_notification_interrupts_are_forwarded_with_reserved_bits_checked(
     for feature in [1, 2] {
         let mut regs = r(&[FFA_FEATURES, feature]);
         spmc.then(r(&[FFA_SUCCESS_32, 0, 8]));
-        assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+        assert_eq!(
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+            Outcome::Forwarded
+        );
         assert_eq!(spmc.forwarded, [r(&[FFA_FEATURES, feature])]);
         assert_eq!(regs, r(&[FFA_SUCCESS_32, 0, 8]), "SRI/NPI interrupt ID");
         spmc.forwarded.clear();
@@ -1551,7 +1603,10 @@ fn features_of_notification_interrupts_are_forwarded_with_reserved_bits_checked(
     );
     for feature in [0, 3, 4, 0xFF] {
         let mut regs = r(&[FFA_FEATURES, feature]);
-        assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+        assert_eq!(
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+            Outcome::Emulated
+        );
         assert_eq!(regs, error_reply(NOT_SUPPORTED_W), "feature {feature}");
     }
     let (proxy, mut spmc) = proxy_at(0);
@@ -1561,7 +1616,7 @@ fn features_of_notification_interrupts_are_forwarded_with_reserved_bits_checked(
 fn assert_not_supported_features(proxy: &Proxy, spmc: &mut MockSpmc, sel: u64, what: &str) {
     let mut regs = r(&[FFA_FEATURES, sel]);
     assert_eq!(
-        proxy.handle(&mut regs, 0, spmc),
+        proxy.handle(&mut regs, 0, no_memory(), spmc),
         Outcome::Emulated,
         "{what}"
     );
@@ -1573,7 +1628,10 @@ fn assert_not_supported_features(proxy: &Proxy, spmc: &mut MockSpmc, sel: u64, w
 fn id_get_is_emulated_as_zero() {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[FFA_ID_GET]);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Emulated
+    );
     assert_eq!(regs, r(&[FFA_SUCCESS_32, 0, 0]));
     assert!(spmc.forwarded.is_empty());
     assert_eq!(counts(&proxy, FFA_ID_GET).emulated, 1);
@@ -1624,7 +1682,7 @@ fn assert_off(proxy: &Proxy, spmc: &mut MockSpmc, what: &str) {
     ] {
         let mut regs = r(&[id, 0x1_0002]);
         assert_eq!(
-            proxy.handle(&mut regs, 0, spmc),
+            proxy.handle(&mut regs, 0, no_memory(), spmc),
             Outcome::Unsupported,
             "{what}: {id:#x}"
         );
@@ -1674,13 +1732,16 @@ fn version_is_emulated_per_spec() {
     let (proxy, mut spmc) = proxy_at(2);
     // Same major, newer minor: the proxy's version.
     let mut regs = r(&[FFA_VERSION, 0x1_0003]);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Emulated
+    );
     assert_eq!(regs, r(&[0x1_0002]));
     // Another major: NOT_SUPPORTED in w0, not FFA_ERROR.
     for req in [0x2_0000, 0x0_0009, 0x7FFF_0002] {
         let mut regs = r(&[FFA_VERSION, req]);
         assert_eq!(
-            proxy.handle(&mut regs, 0, &mut spmc),
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
             Outcome::Emulated,
             "{req:#x}"
         );
@@ -1704,7 +1765,7 @@ fn version_with_reserved_bits_is_rejected_with_not_supported_in_w0() {
     ] {
         let mut regs = r(&[FFA_VERSION, 0x1_0002]);
         regs[reg] = val;
-        let outcome = proxy.handle(&mut regs, 0, &mut spmc);
+        let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
         assert!(
             matches!(outcome, Outcome::Rejected(rec) if matches!(rec.reason, Reason::Field(v) if v.reg == reg as u8)),
             "FFA_VERSION x{reg} = {val:#x}: {outcome:?}"
@@ -1747,7 +1808,10 @@ fn downgrade_is_asked_of_the_spmc_first() {
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     spmc.forwarded.clear();
     let mut regs = r(&[FFA_VERSION, 0x1_0001]);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Emulated
+    );
     assert_eq!(regs, r(&[0x1_0001]));
     assert_eq!(spmc.forwarded, [r(&[FFA_VERSION, 0x1_0001])]);
 
@@ -1755,7 +1819,10 @@ fn downgrade_is_asked_of_the_spmc_first() {
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     spmc.then(r(&[SMCCC_NOT_SUPPORTED]));
     let mut regs = r(&[FFA_VERSION, 0x1_0000]);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Emulated
+    );
     assert_eq!(regs, r(&[SMCCC_NOT_SUPPORTED]), "SPMC refused v1.0");
     assert_eq!(proxy.negotiated(), None);
 }
@@ -1767,7 +1834,7 @@ fn version_renegotiates_until_the_first_other_call_then_is_final() {
     spmc.forwarded.clear();
     let ask = |proxy: &Proxy, spmc: &mut MockSpmc, req: u64| {
         let mut regs = r(&[FFA_VERSION, req]);
-        let _ = proxy.handle(&mut regs, 0, spmc);
+        let _ = proxy.handle(&mut regs, 0, no_memory(), spmc);
         regs[0]
     };
     assert_eq!(ask(&proxy, &mut spmc, 0x1_0001), 0x1_0001);
@@ -1789,7 +1856,7 @@ fn version_renegotiates_until_the_first_other_call_then_is_final() {
     assert_eq!(proxy.negotiated(), Some((Version::V1_1, false)));
 
     let mut regs = r(&[FFA_ID_GET]);
-    let _ = proxy.handle(&mut regs, 0, &mut spmc);
+    let _ = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
     assert_eq!(
         proxy.negotiated(),
         Some((Version::V1_1, true)),
@@ -1832,7 +1899,10 @@ fn firmware_1_1_caps_the_proxy_version() {
     );
     spmc.forwarded.clear();
     let mut regs = r(&[FFA_VERSION, 0x1_0002]);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Emulated
+    );
     assert_eq!(regs, r(&[0x1_0001]));
     assert!(
         spmc.forwarded.is_empty(),
@@ -1847,7 +1917,7 @@ fn firmware_1_1_caps_the_proxy_version() {
 fn assert_hygiene_rejected(x0: u64, imm: u16, reason: Reason) {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[x0, 0x8001]);
-    let outcome = proxy.handle(&mut regs, imm, &mut spmc);
+    let outcome = proxy.handle(&mut regs, imm, no_memory(), &mut spmc);
     assert!(
         matches!(outcome, Outcome::Rejected(rec) if rec.reason == reason),
         "x0 {x0:#x} imm {imm}: {outcome:?}"
@@ -1894,7 +1964,7 @@ fn call_hint_is_stripped_and_the_canonical_id_forwarded() {
     );
     let mut regs = r(&[0x8401_0063, 0x1_0002]);
     assert_eq!(
-        proxy.handle(&mut regs, 0, &mut spmc),
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
         Outcome::Emulated,
         "VERSION with hint"
     );
@@ -1942,7 +2012,7 @@ fn counters_prove_rejected_calls_never_reached_the_spmc() {
         r(&[FFA_ID_GET]),
     ];
     for mut c in calls {
-        let _ = proxy.handle(&mut c, 0, &mut spmc);
+        let _ = proxy.handle(&mut c, 0, no_memory(), &mut spmc);
     }
     assert_eq!(
         counts(&proxy, DIRECT_REQ_64),
@@ -1978,7 +2048,7 @@ fn counters_prove_rejected_calls_never_reached_the_spmc() {
 fn rejection_record_names_function_register_and_field() {
     let (proxy, mut spmc) = proxy_at(1);
     let mut regs = r(&[NOTIF_BIND, 0x8001_0001, 0, 1]);
-    let outcome = proxy.handle(&mut regs, 0, &mut spmc);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
     let line = outcome.rejection().expect("rejected").to_string();
     assert_eq!(
         line,
@@ -1987,7 +2057,7 @@ fn rejection_record_names_function_register_and_field() {
     );
     let mut regs = r(&[DIRECT_REQ_32, 0x8001, 0, 0, 0, 1 << 33]);
     let line = proxy
-        .handle(&mut regs, 0, &mut spmc)
+        .handle(&mut regs, 0, no_memory(), &mut spmc)
         .rejection()
         .expect("rejected")
         .to_string();
@@ -1997,7 +2067,7 @@ fn rejection_record_names_function_register_and_field() {
     );
     let mut regs = r(&[NOTIF_GET, 0, 0b10]);
     let line = proxy
-        .handle(&mut regs, 0, &mut spmc)
+        .handle(&mut regs, 0, no_memory(), &mut spmc)
         .rejection()
         .expect("rejected")
         .to_string();
@@ -2007,7 +2077,7 @@ fn rejection_record_names_function_register_and_field() {
     );
     let mut regs = r(&[NOTIF_SET, 0x8001, 5 << 16, 1]);
     let line = proxy
-        .handle(&mut regs, 0, &mut spmc)
+        .handle(&mut regs, 0, no_memory(), &mut spmc)
         .rejection()
         .expect("rejected")
         .to_string();
@@ -2017,7 +2087,7 @@ fn rejection_record_names_function_register_and_field() {
     );
     let mut regs = r(&[NOTIF_BIND, 0x8001_0000, 0, 1, 0, 0, 0, 9]);
     let line = proxy
-        .handle(&mut regs, 0, &mut spmc)
+        .handle(&mut regs, 0, no_memory(), &mut spmc)
         .rejection()
         .expect("rejected")
         .to_string();
@@ -2040,9 +2110,9 @@ fn proxy_is_shared_by_cpus_without_losing_counts() {
                 let mut spmc = MockSpmc::new();
                 for i in 0..500 {
                     let mut ok = r(&[DIRECT_REQ_64, 0x8001, 0, cpu, i]);
-                    let _ = proxy.handle(&mut ok, 0, &mut spmc);
+                    let _ = proxy.handle(&mut ok, 0, no_memory(), &mut spmc);
                     let mut bad = r(&[DIRECT_REQ_64, 0x0001_8001]);
-                    let _ = proxy.handle(&mut bad, 0, &mut spmc);
+                    let _ = proxy.handle(&mut bad, 0, no_memory(), &mut spmc);
                 }
                 assert_eq!(spmc.forwarded.len(), 500);
             });
@@ -2069,9 +2139,9 @@ fn racing_version_and_calls_settle_on_one_final_version() {
                 let mut spmc = MockSpmc::new();
                 for i in 0..200u64 {
                     let mut v = r(&[FFA_VERSION, 0x1_0000 | ((cpu + i) % 3)]);
-                    let _ = proxy.handle(&mut v, 0, &mut spmc);
+                    let _ = proxy.handle(&mut v, 0, no_memory(), &mut spmc);
                     let mut c = r(&[FFA_ID_GET]);
-                    let outcome = proxy.handle(&mut c, 0, &mut spmc);
+                    let outcome = proxy.handle(&mut c, 0, no_memory(), &mut spmc);
                     assert!(
                         matches!(
                             outcome,
@@ -2086,7 +2156,7 @@ fn racing_version_and_calls_settle_on_one_final_version() {
     let (v, is_final) = proxy.negotiated().expect("negotiated");
     assert!(is_final);
     let mut regs = r(&[FFA_VERSION, 0x1_0002]);
-    let _ = proxy.handle(&mut regs, 0, &mut spmc);
+    let _ = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
     assert_eq!(regs[0], u64::from(v.bits()), "final version is stable");
 }
 

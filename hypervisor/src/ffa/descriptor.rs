@@ -11,11 +11,11 @@
 //! | constituent | 16: address u64 @0, page count u32 @8, reserved u32 @12 | same | same |
 //!
 //! (Linux `arm_ffa.h` and `driver.c` `ffa_setup_and_transmit`, OP-TEE `ffa.h` and
-//! `spmc_read_mem_transaction`, reference §1.5 and T6.) Every offset and length is checked
+//! `spmc_read_mem_transaction`.) Every offset and length is checked
 //! with overflow-safe arithmetic against the fragment; nothing here panics or allocates.
 //!
-//! What a host SHARE must look like (the list, plus what the SPMC would refuse
-//! anyway):
+//! What a host SHARE or LEND must look like (what the proxy requires, plus what the SPMC
+//! would refuse anyway):
 //! - sender 0; handle 0 (the SPMC would adopt a host-chosen handle); flags 0 (no zeroing, no
 //!   time slicing; the rest reserved);
 //! - memory attributes: Normal, write-back or non-cacheable, not the reserved shareability,

@@ -5,7 +5,7 @@
 //! The handlers (`setup.rs`, `rxtx.rs`, `memory.rs`) are free functions over explicit state
 //! returning `Result<Reply, Refusal>`; they write no register and count nothing. `dispatch.rs`
 //! alone turns the result into the host's registers, the audit counters and an
-//! [`Outcome`](super::dispatch::Outcome), in one place. This module is a leaf of `ffa/`:
+//! `Outcome`, in one place. This module is a leaf of `ffa/`:
 //! the handlers import it, and only `dispatch.rs` imports the handlers.
 
 use super::abi::{Conv, Status, Version, fid};

@@ -1,20 +1,21 @@
-//! Unit tests of the proxy against a scripted mock SPMC.
+//! Unit tests of the proxy against the test kit's scripted SPMC ([`Spmc::new`]: serves
+//! every call, no memory).
 //!
-//! The expected register layouts here are written by hand from the team reference
-//! (`ffa-reference.md` §4 table, §5 "what Linux sends", T2/T4/T13/T17) and from the issue, not
-//! read from `abi.rs`: a test that asked the production table what to expect would prove
-//! nothing. Only the `Proxy` API and the mock are shared with production code.
-
-use std::collections::VecDeque;
+//! The expected register layouts here are written by hand from DEN0077 (v1.0-v1.2: each
+//! ABI's register usage, its SBZ/MBZ fields and the IDs that name the caller) and from what
+//! Linux's FF-A driver sends, not read from `abi.rs`: a test that asked the production table
+//! what to expect would prove nothing. Only the `Proxy` API and the kit are shared with
+//! production code.
 
 use super::abi::{self, Conv, Version};
 use super::validate::{Rule, Violation, rebuild};
-use super::{Counts, Outcome, PhysMem, Proxy, Reason, State};
-use crate::smccc::{SmcConduit, SmcRegs};
-use crate::testkit::no_memory;
+use super::{Counts, Outcome, Proxy, Reason, State};
+use crate::smccc::SmcRegs;
+pub(super) use crate::testkit::r;
+use crate::testkit::{Spmc, no_memory};
 
 // ---------------------------------------------------------------------------------------
-// Literal constants (reference §4)
+// Literal constants (DEN0077 function IDs and status codes)
 // ---------------------------------------------------------------------------------------
 
 const FFA_ERROR: u64 = 0x8400_0060;
@@ -74,9 +75,11 @@ const ABORTED_W: u64 = 0xFFFF_FFF8;
 const W: u64 = 0xFFFF_FFFF;
 const X: u64 = u64::MAX;
 
-/// IDs that stay blocked (both conventions where they exist): the ones the host must never
-/// send (responses, SP-only ABIs) and the memory ABIs not implemented (LEND, DONATE,
-/// RETRIEVE, fragments, SEND2).
+/// IDs a proxy without memory answers NOT_SUPPORTED and never forwards (both conventions
+/// where they exist): the ones the host must never send (responses, SP-only ABIs,
+/// FFA_MEM_FRAG_RX), the memory ABIs the proxy does not implement (DONATE, RETRIEVE,
+/// RELINQUISH, OP_PAUSE/RESUME, SEND2), and FFA_MEM_LEND and FFA_MEM_FRAG_TX, which are
+/// emulated only with a memory configuration (`mailbox_tests.rs`).
 pub(super) const BLOCKED_IDS: &[(u64, &str)] = &[
     (0x8400_0060, "FFA_ERROR"),
     (0x8400_0061, "FFA_SUCCESS_32"),
@@ -113,10 +116,10 @@ pub(super) const BLOCKED_IDS: &[(u64, &str)] = &[
     (0xC400_008E, "FFA_MSG_SEND_DIRECT_RESP2"),
 ];
 
-/// One ABI the proxy validates, as the reference lays it out. `carried[i]` are the bits of
+/// One ABI the proxy validates, as DEN0077 lays it out. `carried[i]` are the bits of
 /// x(i+1) that the ABI defines as values; every other bit of x1..x7, and of x8..x17 at v1.2,
-/// must be zero. `fields` names the ID and MBZ fields the issue lists, for messages and for
-/// splitting the sweep at field boundaries.
+/// must be zero. `fields` names the ID and MBZ fields, for messages and for splitting the
+/// sweep at field boundaries.
 pub(super) struct Spec {
     pub(super) name: &'static str,
     pub(super) id: u64,
@@ -138,7 +141,8 @@ const fn regs7(r: [u64; 7]) -> [u64; 17] {
     out
 }
 
-/// The forwarded (and the two emulated, argument-checked) ABIs, from the reference §4 table.
+/// The forwarded (and the two emulated, argument-checked) ABIs, from DEN0077's register
+/// tables.
 pub(super) const SPECS: &[Spec] = &[
     Spec {
         name: "FFA_RUN",
@@ -361,72 +365,13 @@ pub(super) const SPECS: &[Spec] = &[
 ];
 
 // ---------------------------------------------------------------------------------------
-// Mock SPMC
+// Setup
 // ---------------------------------------------------------------------------------------
-
-/// A scripted SPMC: records every register set it receives; answers from `script` first,
-/// then with `default_reply`.
-pub(super) struct MockSpmc {
-    pub(super) forwarded: Vec<SmcRegs>,
-    pub(super) script: VecDeque<SmcRegs>,
-    /// Version the SPMC reports.
-    pub(super) version: u64,
-}
-
-impl MockSpmc {
-    pub(super) fn new() -> Self {
-        MockSpmc {
-            forwarded: Vec::new(),
-            script: VecDeque::new(),
-            version: 0x1_0002,
-        }
-    }
-
-    fn then(&mut self, reply: SmcRegs) -> &mut Self {
-        self.script.push_back(reply);
-        self
-    }
-}
-
-impl SmcConduit for MockSpmc {
-    fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
-        self.forwarded.push(*regs);
-        if let Some(r) = self.script.pop_front() {
-            return r;
-        }
-        match regs[0] {
-            FFA_VERSION => r(&[self.version]),
-            SPM_ID_GET => r(&[FFA_SUCCESS_32, 0, 0x8000]),
-            DIRECT_REQ_32 => r(&[DIRECT_RESP_32, 0x8001_0000, 0, 1, 0, 0, 0, 0, 0xBAD8]),
-            DIRECT_REQ_64 => r(&[DIRECT_RESP_64, 0x8001_0000, 0, 1, 0, 0, 0, 0, 0xBAD8]),
-            DIRECT_REQ2 => r(&[DIRECT_RESP2, 0x8001_0000, 0, 0, 1]),
-            // Real SPMCs put junk in undefined registers; the proxy must not pass it on.
-            _ => r(&[FFA_SUCCESS_32, 0, 0, 0, 0, 0, 0, 0, 0xBAD8]),
-        }
-    }
-}
-
-/// The basic proxy has no memory configuration: it must never touch memory.
-impl PhysMem for MockSpmc {
-    fn read(&mut self, pa: u64, _: &mut [u8]) {
-        panic!("read of {pa:#x} by a proxy without memory");
-    }
-    fn write(&mut self, pa: u64, _: &[u8]) {
-        panic!("write of {pa:#x} by a proxy without memory");
-    }
-}
-
-/// A register set from its first few values (rest zero).
-pub(super) fn r(vals: &[u64]) -> SmcRegs {
-    let mut regs = [0; 18];
-    regs[..vals.len()].copy_from_slice(vals);
-    regs
-}
 
 /// A proxy probed against an SPMC at v1.2, with the host negotiated at 1.`minor`; the mock's
 /// record is cleared.
-pub(super) fn proxy_at(minor: u16) -> (Proxy, MockSpmc) {
-    let mut spmc = MockSpmc::new();
+pub(super) fn proxy_at(minor: u16) -> (Proxy, Spmc) {
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     assert!(matches!(proxy.state(), State::On { .. }), "probe failed");
     let mut regs = r(&[FFA_VERSION, 0x1_0000 | u64::from(minor)]);
@@ -439,7 +384,7 @@ pub(super) fn proxy_at(minor: u16) -> (Proxy, MockSpmc) {
         0x1_0000 | u64::from(minor),
         "negotiating v1.{minor}"
     );
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     (proxy, spmc)
 }
 
@@ -453,7 +398,7 @@ fn error_reply(code: u64) -> SmcRegs {
 
 /// Sends `regs` and asserts the call is rejected with INVALID_PARAMETERS, that nothing
 /// reached the SPMC, and that the record names register `reg`.
-fn assert_rejected(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, reg: u8, what: &str) {
+fn assert_rejected(proxy: &Proxy, spmc: &mut Spmc, mut regs: SmcRegs, reg: u8, what: &str) {
     let before = counts(proxy, regs[0]);
     let host = regs;
     let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
@@ -461,9 +406,9 @@ fn assert_rejected(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, reg: u
         panic!("{what}: expected rejection, got {outcome:?} for x0..x17 = {host:#x?}");
     };
     assert!(
-        spmc.forwarded.is_empty(),
+        spmc.calls.is_empty(),
         "{what}: rejected call reached the SPMC: {:#x?}",
-        spmc.forwarded
+        spmc.calls
     );
     let Reason::Field(v) = rec.reason else {
         panic!("{what}: expected a field violation, got {rec}");
@@ -487,7 +432,7 @@ fn assert_rejected(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, reg: u
 }
 
 /// Sends `regs` and asserts it reached the SPMC exactly as `expected`.
-fn assert_forwarded_as(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, expected: SmcRegs) {
+fn assert_forwarded_as(proxy: &Proxy, spmc: &mut Spmc, mut regs: SmcRegs, expected: SmcRegs) {
     let host = regs;
     let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
     assert_eq!(
@@ -497,21 +442,21 @@ fn assert_forwarded_as(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, ex
         host[0]
     );
     assert_eq!(
-        spmc.forwarded.len(),
+        spmc.calls.len(),
         1,
         "{:#x}: forwarded {} times",
         host[0],
-        spmc.forwarded.len()
+        spmc.calls.len()
     );
     assert_eq!(
-        spmc.forwarded[0], expected,
+        spmc.calls[0], expected,
         "{:#x}: forwarded registers differ from the layout",
         host[0]
     );
-    spmc.forwarded.clear();
+    spmc.calls.clear();
 }
 
-fn assert_not_supported(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, what: &str) {
+fn assert_not_supported(proxy: &Proxy, spmc: &mut Spmc, mut regs: SmcRegs, what: &str) {
     let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
     assert_eq!(outcome, Outcome::Unsupported, "{what}");
     assert_eq!(
@@ -519,7 +464,7 @@ fn assert_not_supported(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, w
         error_reply(NOT_SUPPORTED_W)[..3],
         "{what}: reply"
     );
-    assert!(spmc.forwarded.is_empty(), "{what}: reached the SPMC");
+    assert!(spmc.calls.is_empty(), "{what}: reached the SPMC");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -630,7 +575,7 @@ fn every_forwarded_abi_forwards_exactly_its_fields_at_every_version() {
                 spec.name
             );
             assert_eq!(
-                spmc.forwarded,
+                spmc.calls,
                 [expected],
                 "{} at v1.{minor}: forwarded registers",
                 spec.name
@@ -751,7 +696,7 @@ fn assert_peer_refused(mut regs: SmcRegs, lsb: u8, what: &str) {
         rec.to_string().contains("Secure endpoint"),
         "{what}: the line does not say why: {rec}"
     );
-    assert!(spmc.forwarded.is_empty(), "{what}: reached the SPMC");
+    assert!(spmc.calls.is_empty(), "{what}: reached the SPMC");
     assert_eq!(
         regs[..8],
         error_reply(INVALID_PARAMETERS_W)[..8],
@@ -936,7 +881,7 @@ fn get_with_vm_or_hypervisor_bitmap_flag_is_rejected() {
         2,
         "GET hypervisor flag",
     );
-    // Linux's flags (SP | SPM) from §5 pass.
+    // Linux's flags (SP | SPM) pass.
     let linux = r(&[NOTIF_GET, 3 << 16, 0b0101]);
     assert_forwarded_as(&proxy, &mut spmc, linux, linux);
 }
@@ -1076,7 +1021,7 @@ fn smc32_reply_keeps_the_callers_x8_to_x17_and_smc64_reply_clears_them() {
 }
 
 // ---------------------------------------------------------------------------------------
-// What Linux sends (§5), forwarded exactly
+// What Linux sends, forwarded exactly
 // ---------------------------------------------------------------------------------------
 
 #[test]
@@ -1198,14 +1143,14 @@ fn interrupt_and_yield_replies_reach_the_host_which_resumes_with_run() {
         "INTERRUPT: w1, w2 only"
     );
 
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     let mut run = r(&[FFA_RUN, 0x8001_0002]);
     spmc.then(r(&[FFA_YIELD, 0x8001_0002, 10, 20, 0xBAD]));
     assert_eq!(
         proxy.handle(&mut run, 0, no_memory(), &mut spmc),
         Outcome::Forwarded
     );
-    assert_eq!(spmc.forwarded, [r(&[FFA_RUN, 0x8001_0002])]);
+    assert_eq!(spmc.calls, [r(&[FFA_RUN, 0x8001_0002])]);
     assert_eq!(
         run,
         r(&[FFA_YIELD, 0x8001_0002, 10, 20]),
@@ -1474,7 +1419,7 @@ fn features_of_blocked_abis_are_not_supported_in_both_conventions() {
         assert_eq!(regs, error_reply(NOT_SUPPORTED_W), "FEATURES({name}) reply");
     }
     assert!(
-        spmc.forwarded.is_empty(),
+        spmc.calls.is_empty(),
         "a FEATURES query of a blocked ABI reached the SPMC"
     );
 }
@@ -1509,11 +1454,7 @@ fn features_of_forwarded_abis_are_forwarded() {
                     Outcome::Forwarded,
                     "FEATURES({id:#x}) at v1.{minor}"
                 );
-                assert_eq!(
-                    spmc.forwarded,
-                    [r(&[FFA_FEATURES, id])],
-                    "FEATURES({id:#x})"
-                );
+                assert_eq!(spmc.calls, [r(&[FFA_FEATURES, id])], "FEATURES({id:#x})");
                 assert_eq!(
                     regs,
                     r(&[FFA_SUCCESS_32, 0, 0x3, 0x4]),
@@ -1526,9 +1467,9 @@ fn features_of_forwarded_abis_are_forwarded() {
                     error_reply(NOT_SUPPORTED_W),
                     "FEATURES({id:#x}) at v1.{minor}"
                 );
-                assert!(spmc.forwarded.is_empty());
+                assert!(spmc.calls.is_empty());
             }
-            spmc.forwarded.clear();
+            spmc.calls.clear();
         }
     }
 }
@@ -1556,7 +1497,7 @@ fn features_of_emulated_abis_succeed_without_the_spmc() {
             "FEATURES of unknown {id:#x}"
         );
     }
-    assert!(spmc.forwarded.is_empty());
+    assert!(spmc.calls.is_empty());
 }
 
 #[test]
@@ -1569,9 +1510,9 @@ fn features_of_notification_interrupts_are_forwarded_with_reserved_bits_checked(
             proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
             Outcome::Forwarded
         );
-        assert_eq!(spmc.forwarded, [r(&[FFA_FEATURES, feature])]);
+        assert_eq!(spmc.calls, [r(&[FFA_FEATURES, feature])]);
         assert_eq!(regs, r(&[FFA_SUCCESS_32, 0, 8]), "SRI/NPI interrupt ID");
-        spmc.forwarded.clear();
+        spmc.calls.clear();
     }
     assert_rejected(
         &proxy,
@@ -1613,7 +1554,7 @@ fn features_of_notification_interrupts_are_forwarded_with_reserved_bits_checked(
     assert_not_supported_features(&proxy, &mut spmc, 2, "SRI at v1.0");
 }
 
-fn assert_not_supported_features(proxy: &Proxy, spmc: &mut MockSpmc, sel: u64, what: &str) {
+fn assert_not_supported_features(proxy: &Proxy, spmc: &mut Spmc, sel: u64, what: &str) {
     let mut regs = r(&[FFA_FEATURES, sel]);
     assert_eq!(
         proxy.handle(&mut regs, 0, no_memory(), spmc),
@@ -1621,7 +1562,7 @@ fn assert_not_supported_features(proxy: &Proxy, spmc: &mut MockSpmc, sel: u64, w
         "{what}"
     );
     assert_eq!(regs, error_reply(NOT_SUPPORTED_W), "{what}");
-    assert!(spmc.forwarded.is_empty(), "{what}");
+    assert!(spmc.calls.is_empty(), "{what}");
 }
 
 #[test]
@@ -1633,7 +1574,7 @@ fn id_get_is_emulated_as_zero() {
         Outcome::Emulated
     );
     assert_eq!(regs, r(&[FFA_SUCCESS_32, 0, 0]));
-    assert!(spmc.forwarded.is_empty());
+    assert!(spmc.calls.is_empty());
     assert_eq!(counts(&proxy, FFA_ID_GET).emulated, 1);
 }
 
@@ -1643,7 +1584,7 @@ fn id_get_is_emulated_as_zero() {
 
 #[test]
 fn probe_asks_version_1_2_then_id_get_then_spm_id_get() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     assert_eq!(
         proxy.state(),
@@ -1654,7 +1595,7 @@ fn probe_asks_version_1_2_then_id_get_then_spm_id_get() {
         }
     );
     assert_eq!(
-        spmc.forwarded,
+        spmc.calls,
         [
             r(&[FFA_VERSION, 0x1_0002]),
             r(&[FFA_ID_GET]),
@@ -1665,13 +1606,13 @@ fn probe_asks_version_1_2_then_id_get_then_spm_id_get() {
 }
 
 /// Every FF-A call gets SMCCC NOT_SUPPORTED and nothing is forwarded.
-fn assert_off(proxy: &Proxy, spmc: &mut MockSpmc, what: &str) {
+fn assert_off(proxy: &Proxy, spmc: &mut Spmc, what: &str) {
     assert!(
         matches!(proxy.state(), State::Off(_)),
         "{what}: {:?}",
         proxy.state()
     );
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     for id in [
         FFA_VERSION,
         FFA_ID_GET,
@@ -1692,15 +1633,15 @@ fn assert_off(proxy: &Proxy, spmc: &mut MockSpmc, what: &str) {
             "{what}: {id:#x} reply"
         );
     }
-    assert!(spmc.forwarded.is_empty(), "{what}: something was forwarded");
+    assert!(spmc.calls.is_empty(), "{what}: something was forwarded");
 }
 
 #[test]
 fn proxy_is_off_without_smccc_1_2() {
     for smccc in [0x1_0001, 0x1_0000, 0xFFFF_FFFF] {
-        let mut spmc = MockSpmc::new();
+        let mut spmc = Spmc::new();
         let proxy = Proxy::probe(&mut spmc, smccc);
-        assert!(spmc.forwarded.is_empty(), "SMCCC {smccc:#x}: probed anyway");
+        assert!(spmc.calls.is_empty(), "SMCCC {smccc:#x}: probed anyway");
         assert_off(&proxy, &mut spmc, &format!("SMCCC {smccc:#x}"));
     }
 }
@@ -1708,7 +1649,7 @@ fn proxy_is_off_without_smccc_1_2() {
 #[test]
 fn proxy_is_off_without_an_spmc() {
     for reply in [SMCCC_NOT_SUPPORTED, 0xFFFF_FFFF, 0x2_0000] {
-        let mut spmc = MockSpmc::new();
+        let mut spmc = Spmc::new();
         spmc.version = reply;
         let proxy = Proxy::probe(&mut spmc, 0x1_0002);
         assert_off(&proxy, &mut spmc, &format!("FFA_VERSION -> {reply:#x}"));
@@ -1717,7 +1658,7 @@ fn proxy_is_off_without_an_spmc() {
 
 #[test]
 fn proxy_is_off_when_the_spmc_does_not_see_id_0() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     spmc.then(r(&[0x1_0002])).then(r(&[FFA_SUCCESS_32, 0, 5]));
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     assert_off(&proxy, &mut spmc, "ID_GET -> 5");
@@ -1751,7 +1692,7 @@ fn version_is_emulated_per_spec() {
             "{req:#x}: w0 = NOT_SUPPORTED"
         );
     }
-    assert!(spmc.forwarded.is_empty());
+    assert!(spmc.calls.is_empty());
 }
 
 #[test]
@@ -1780,9 +1721,9 @@ fn version_with_reserved_bits_is_rejected_with_not_supported_in_w0() {
 
 #[test]
 fn call_before_version_gets_not_supported() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     assert_not_supported(
         &proxy,
         &mut spmc,
@@ -1804,18 +1745,18 @@ fn call_before_version_gets_not_supported() {
 
 #[test]
 fn downgrade_is_asked_of_the_spmc_first() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     let mut regs = r(&[FFA_VERSION, 0x1_0001]);
     assert_eq!(
         proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
         Outcome::Emulated
     );
     assert_eq!(regs, r(&[0x1_0001]));
-    assert_eq!(spmc.forwarded, [r(&[FFA_VERSION, 0x1_0001])]);
+    assert_eq!(spmc.calls, [r(&[FFA_VERSION, 0x1_0001])]);
 
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     spmc.then(r(&[SMCCC_NOT_SUPPORTED]));
     let mut regs = r(&[FFA_VERSION, 0x1_0000]);
@@ -1829,10 +1770,10 @@ fn downgrade_is_asked_of_the_spmc_first() {
 
 #[test]
 fn version_renegotiates_until_the_first_other_call_then_is_final() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
-    spmc.forwarded.clear();
-    let ask = |proxy: &Proxy, spmc: &mut MockSpmc, req: u64| {
+    spmc.calls.clear();
+    let ask = |proxy: &Proxy, spmc: &mut Spmc, req: u64| {
         let mut regs = r(&[FFA_VERSION, req]);
         let _ = proxy.handle(&mut regs, 0, no_memory(), spmc);
         regs[0]
@@ -1844,7 +1785,7 @@ fn version_renegotiates_until_the_first_other_call_then_is_final() {
         "renegotiated up"
     );
     assert_eq!(
-        spmc.forwarded,
+        spmc.calls,
         [r(&[FFA_VERSION, 0x1_0001]), r(&[FFA_VERSION, 0x1_0002])],
         "the SPMC is told each change"
     );
@@ -1862,7 +1803,7 @@ fn version_renegotiates_until_the_first_other_call_then_is_final() {
         Some((Version::V1_1, true)),
         "final after ID_GET"
     );
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     assert_eq!(
         ask(&proxy, &mut spmc, 0x1_0002),
         0x1_0001,
@@ -1879,14 +1820,14 @@ fn version_renegotiates_until_the_first_other_call_then_is_final() {
         SMCCC_NOT_SUPPORTED,
         "other major"
     );
-    assert!(spmc.forwarded.is_empty(), "no SPMC traffic after final");
+    assert!(spmc.calls.is_empty(), "no SPMC traffic after final");
     // The v1.1 schema now applies: REQ2 does not exist, x8-x17 are ignored.
     assert_not_supported(&proxy, &mut spmc, r(&[DIRECT_REQ2, 0x8001]), "REQ2 at v1.1");
 }
 
 #[test]
 fn firmware_1_1_caps_the_proxy_version() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     spmc.version = 0x1_0001;
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     assert_eq!(
@@ -1897,7 +1838,7 @@ fn firmware_1_1_caps_the_proxy_version() {
             spmc_id: Some(0x8000),
         }
     );
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     let mut regs = r(&[FFA_VERSION, 0x1_0002]);
     assert_eq!(
         proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
@@ -1905,7 +1846,7 @@ fn firmware_1_1_caps_the_proxy_version() {
     );
     assert_eq!(regs, r(&[0x1_0001]));
     assert!(
-        spmc.forwarded.is_empty(),
+        spmc.calls.is_empty(),
         "no need to ask: the SPMC already speaks 1.1"
     );
 }
@@ -1927,7 +1868,7 @@ fn assert_hygiene_rejected(x0: u64, imm: u16, reason: Reason) {
         r(&[SMCCC_NOT_SUPPORTED]),
         "x0 {x0:#x} imm {imm}: reply"
     );
-    assert!(spmc.forwarded.is_empty(), "x0 {x0:#x} imm {imm}: forwarded");
+    assert!(spmc.calls.is_empty(), "x0 {x0:#x} imm {imm}: forwarded");
 }
 
 #[test]
@@ -2035,7 +1976,7 @@ fn counters_prove_rejected_calls_never_reached_the_spmc() {
     let total = proxy.counters().total();
     assert_eq!(
         total.forwarded as usize,
-        spmc.forwarded.len(),
+        spmc.calls.len(),
         "forwarded == SPMC calls"
     );
     let listed: Vec<(u32, &str, Counts)> = proxy.counters().iter().collect();
@@ -2107,14 +2048,14 @@ fn proxy_is_shared_by_cpus_without_losing_counts() {
         for cpu in 0..4u64 {
             let proxy = &proxy;
             s.spawn(move || {
-                let mut spmc = MockSpmc::new();
+                let mut spmc = Spmc::new();
                 for i in 0..500 {
                     let mut ok = r(&[DIRECT_REQ_64, 0x8001, 0, cpu, i]);
                     let _ = proxy.handle(&mut ok, 0, no_memory(), &mut spmc);
                     let mut bad = r(&[DIRECT_REQ_64, 0x0001_8001]);
                     let _ = proxy.handle(&mut bad, 0, no_memory(), &mut spmc);
                 }
-                assert_eq!(spmc.forwarded.len(), 500);
+                assert_eq!(spmc.calls.len(), 500);
             });
         }
     });
@@ -2130,13 +2071,13 @@ fn proxy_is_shared_by_cpus_without_losing_counts() {
 
 #[test]
 fn racing_version_and_calls_settle_on_one_final_version() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     std::thread::scope(|s| {
         for cpu in 0..4u64 {
             let proxy = &proxy;
             s.spawn(move || {
-                let mut spmc = MockSpmc::new();
+                let mut spmc = Spmc::new();
                 for i in 0..200u64 {
                     let mut v = r(&[FFA_VERSION, 0x1_0000 | ((cpu + i) % 3)]);
                     let _ = proxy.handle(&mut v, 0, no_memory(), &mut spmc);

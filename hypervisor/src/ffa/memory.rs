@@ -16,8 +16,9 @@
 //! 3. validate the copy for the negotiated version (`descriptor.rs`): INVALID_PARAMETERS
 //!    (a first fragment: header, receivers, composite and whole constituents in it);
 //! 4. claim every constituent `Owned -> SharedWithSecure` (or `LentToSecure`, unmapped from
-//!    the host) under a pending tag through [`MemProtect`], all or nothing (not host RAM: INVALID_PARAMETERS; a page
-//!    in use or named twice: DENIED; table full or stage 2 refused: NO_MEMORY);
+//!    the host) under a pending tag through [`MemProtect`], all or nothing (not host RAM:
+//!    INVALID_PARAMETERS; a page in use or named twice: DENIED; table full or stage 2
+//!    refused: NO_MEMORY);
 //! 5. write the copy into the hypervisor's TX and forward the call (the host's function ID,
 //!    total and fragment length; x3/w4 zero);
 //! 6. SUCCESS: the pending pages take the handle as their tag (the handle table is the

@@ -8,8 +8,8 @@
 //! copies between the two:
 //! - `FFA_PARTITION_INFO_GET`: the SPMC writes into the hypervisor's RX, the proxy copies the
 //!   descriptors into the host's RX and releases its own RX at the SPMC;
-//! - `FFA_MEM_SHARE` and `FFA_MEM_LEND` (`memory.rs`): the proxy copies the host's TX into hypervisor memory,
-//!   validates the copy, and writes it into the hypervisor's TX for the SPMC to read. So the
+//! - `FFA_MEM_SHARE` and `FFA_MEM_LEND` (`memory.rs`): the proxy copies the host's TX into
+//!   hypervisor memory, validates the copy, and writes it into the hypervisor's TX for the SPMC to read. So the
 //!   SPMC never reads a buffer the host can still write, and never sees a host address.
 //!
 //! # When the hypervisor's pair is registered

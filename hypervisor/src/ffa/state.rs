@@ -3,12 +3,12 @@
 //! the proxy's state lock (`dispatch.rs`), which the handlers get as `&mut MemState`.
 //!
 //! Page ownership is not here: it belongs to [`MemProtect`], which the handlers are given
-//! beside this state. Lock order: this state's lock first, then the memory lock.
+//! beside this state (in the lock order [`crate::mm`] states).
 
 use alloc::vec::Vec;
 
 use super::descriptor::Declared;
-use crate::addr::PAGE;
+use crate::addr::{PAGE, PhysAddr};
 use crate::budget::MAILBOX_SIZE;
 use crate::mm::{MemProtect, PageState};
 
@@ -118,8 +118,8 @@ impl MemState {
     pub fn configured(config: MemConfig, mm: &MemProtect) -> Option<Self> {
         let page_ok = |pa: u64| {
             pa.is_multiple_of(PAGE)
-                && mm.state(pa).is_none()
-                && mm.state(pa.saturating_add(PAGE - 1)).is_none()
+                && mm.state(PhysAddr(pa)).is_none()
+                && mm.state(PhysAddr(pa.saturating_add(PAGE - 1))).is_none()
         };
         if !page_ok(config.hyp_tx) || !page_ok(config.hyp_rx) || config.hyp_tx == config.hyp_rx {
             return None;

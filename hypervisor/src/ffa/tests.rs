@@ -1338,9 +1338,9 @@ fn unknown_ffa_ids_get_not_supported() {
 }
 
 #[test]
-fn blocked_schemas_are_ready_for_the_memory_issue() {
-    // These rows are blocked today; their schemas must already refuse a non-zero w1 (issue
-    // item 2), so the later handler starts from checked registers.
+fn rx_release_and_rxtx_unmap_schemas_refuse_a_nonzero_w1() {
+    // Emulated rows (with a memory configuration): their schemas refuse a non-zero w1 (the
+    // caller's ID must be 0), so the handlers start from checked registers.
     let row = |id: u32| abi::lookup(id).expect("row").0;
     for (id, name) in [(0x8400_0065u32, "RX_RELEASE"), (0x8400_0067, "RXTX_UNMAP")] {
         for v in [Version::V1_0, Version::V1_1, Version::V1_2] {

@@ -42,7 +42,7 @@ use core::ops::Range;
 
 use spin::Mutex;
 
-use crate::addr::Ipa;
+use crate::addr::{Ipa, PhysAddr};
 pub use ownership::{
     NoStage2, Ownership, OwnershipError, PageState, Ranges, Stage2Error, Stage2Hook,
 };
@@ -169,14 +169,14 @@ impl MemProtect {
     /// memory lock throughout, so once this answers the mapping is back and the access can
     /// simply be retried.
     pub fn host_may_access(&self, ipa: Ipa) -> bool {
-        self.state(ipa.bits())
+        // The host's stage 2 is an identity map: its IPA is the page's physical address.
+        self.state(ipa.identity())
             .is_some_and(|state| !state.unmapped_from_host())
     }
 
-    /// The state of the page holding physical address `addr`, or `None` if it is not host
-    /// RAM.
-    pub fn state(&self, addr: u64) -> Option<PageState> {
-        self.inner.lock().ownership.state(addr)
+    /// The state of the page holding `addr`, or `None` if it is not host RAM.
+    pub fn state(&self, addr: PhysAddr) -> Option<PageState> {
+        self.inner.lock().ownership.state(addr.bits())
     }
 
     /// Pages in `state` (any tag).

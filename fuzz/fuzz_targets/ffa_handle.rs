@@ -15,50 +15,13 @@ use core::fmt::Write;
 
 use hypervisor::ffa::abi::{Conv, Policy, TABLE, Version};
 use hypervisor::ffa::validate::{Rule, check};
-use hypervisor::ffa::{Outcome, PhysMem, Proxy};
-use hypervisor::smccc::{SmcConduit, SmcRegs};
+use hypervisor::ffa::{Outcome, Proxy};
+use hypervisor::smccc::SmcRegs;
+use hypervisor::testkit::{Spmc, no_memory};
 use libfuzzer_sys::fuzz_target;
 
 const FFA_VERSION: u64 = 0x8400_0063;
-const FFA_ID_GET: u64 = 0x8400_0069;
 const FFA_FEATURES: u64 = 0x8400_0064;
-const FFA_SUCCESS_32: u64 = 0x8400_0061;
-
-/// Answers probing like a v1.2 SPMC, then with the fuzzed reply; records what it received.
-struct Spmc {
-    reply: SmcRegs,
-    calls: Vec<SmcRegs>,
-}
-
-impl SmcConduit for Spmc {
-    fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
-        self.calls.push(*regs);
-        match regs[0] {
-            FFA_VERSION => {
-                let mut r = [0; 18];
-                r[0] = 0x1_0002;
-                r
-            }
-            FFA_ID_GET => {
-                let mut r = [0; 18];
-                r[0] = FFA_SUCCESS_32;
-                r
-            }
-            _ => self.reply,
-        }
-    }
-}
-
-/// This proxy has no memory configuration (the mailbox and memory ABIs answer
-/// NOT_SUPPORTED): touching memory would be a bug.
-impl PhysMem for Spmc {
-    fn read(&mut self, pa: u64, _: &mut [u8]) {
-        panic!("read of {pa:#x} by a proxy without memory");
-    }
-    fn write(&mut self, pa: u64, _: &[u8]) {
-        panic!("write of {pa:#x} by a proxy without memory");
-    }
-}
 
 /// Discards formatted text (exercises `Display` without allocating).
 struct Sink;
@@ -136,19 +99,19 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The whole path.
-    let mut spmc = Spmc {
-        reply,
-        calls: Vec::new(),
-    };
+    // The kit's SPMC: answers probing like a v1.2 SPMC, then with the fuzzed reply; records
+    // what it received. No memory: the mailbox and memory ABIs answer NOT_SUPPORTED, and
+    // touching memory would be a bug (the kit panics).
+    let mut spmc = Spmc::replying(reply, false);
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     let mut v = [0u64; 18];
     v[0] = FFA_VERSION;
     v[1] = 0x1_0000 | u64::from(minor);
-    let _ = proxy.handle(&mut v, 0, &mut spmc);
+    let _ = proxy.handle(&mut v, 0, no_memory(), &mut spmc);
     spmc.calls.clear();
 
     let mut io = call;
-    let outcome = proxy.handle(&mut io, imm, &mut spmc);
+    let outcome = proxy.handle(&mut io, imm, no_memory(), &mut spmc);
     if let Some(rec) = outcome.rejection() {
         let _ = write!(Sink, "{rec}");
     }

@@ -7,6 +7,8 @@
 //! records of 41 bytes: [0] operation, [1..9] x1, [9..17] x2, [17..25] x3, [25..33] SPMC
 //! reply selector and value, [33..41] descriptor mutation (offset, value).
 //!
+//! The SPMC is the test kit's, answering with fuzzed replies ([`Spmc::respond`]).
+//!
 //! Invariants: no panic; memory is only touched at the hypervisor's mailbox pages or in host
 //! RAM; the SPMC only ever gets the hypervisor's mailbox addresses in FFA_RXTX_MAP; every
 //! FFA_MEM_SHARE or FFA_MEM_LEND the SPMC receives has x3 = w4 = 0 and the hypervisor's TX
@@ -17,14 +19,16 @@
 //! the lent-page count always equals the model's unmapped pages.
 #![no_main]
 
-use std::collections::{HashMap, HashSet};
+use std::cell::Cell;
 use std::ops::Range;
+use std::rc::Rc;
 
 use hypervisor::ffa::abi::Version;
 use hypervisor::ffa::descriptor::{parse_constituents, parse_first_fragment};
-use hypervisor::ffa::{MemConfig, PhysMem, Proxy};
-use hypervisor::ownership::{Ranges, Stage2Error};
-use hypervisor::smccc::{SmcConduit, SmcRegs};
+use hypervisor::ffa::Proxy;
+use hypervisor::mm::Ranges;
+use hypervisor::smccc::SmcRegs;
+use hypervisor::testkit::{Hyp, SimMemory, SimStage2, Spmc};
 use libfuzzer_sys::fuzz_target;
 
 const FFA_ERROR: u64 = 0x8400_0060;
@@ -56,154 +60,89 @@ const OPS: [u64; 12] = [
     0x8400_007B, // MEM_FRAG_TX
 ];
 
-struct Firmware {
-    ver: Version,
-    pages: HashMap<u64, Vec<u8>>,
-    /// The reply selector and value for the current operation.
-    reply: (u8, u64),
-    /// The host's stage 2: pages taken out of it.
-    unmapped: HashSet<u64>,
-    /// A stage-2 change touching this page fails (no table page to be had).
-    fail_at: u64,
-}
-
 fn in_ram(pa: u64, len: usize) -> bool {
     let end = pa.saturating_add(len as u64);
     RAM.iter().any(|r| r.start <= pa && end <= r.end)
 }
 
-fn in_hyp_pages(pa: u64, len: usize) -> bool {
-    let end = pa.saturating_add(len as u64);
-    (HYP_TX <= pa && end <= HYP_TX + 0x1000) || (HYP_RX <= pa && end <= HYP_RX + 0x1000)
-}
-
-impl Firmware {
-    fn peek(&self, pa: u64, len: usize) -> Vec<u8> {
-        (0..len as u64)
-            .map(|i| {
-                let a = pa + i;
-                self.pages
-                    .get(&(a & !0xFFF))
-                    .map_or((a as u8) ^ 0x5A, |p| p[(a & 0xFFF) as usize])
-            })
-            .collect()
-    }
-
-    fn poke(&mut self, pa: u64, bytes: &[u8]) {
-        for (i, b) in bytes.iter().enumerate() {
-            let a = pa + i as u64;
-            let page = self.pages.entry(a & !0xFFF).or_insert_with(|| vec![0; 4096]);
-            page[(a & 0xFFF) as usize] = *b;
+/// The fuzzed SPMC's answer to `regs` (`reply` is the current record's selector and value),
+/// after checking what reached it: only the hypervisor's mailbox addresses, only checked
+/// descriptors naming host RAM, lent pages already out of the host's stage 2.
+fn answer(
+    regs: &SmcRegs,
+    memory: &mut SimMemory,
+    stage2: &SimStage2,
+    ver: Version,
+    reply: (u8, u64),
+) -> SmcRegs {
+    let mut r = [0u64; 18];
+    match regs[0] {
+        RXTX_MAP_64 => {
+            assert_eq!((regs[1], regs[2]), (HYP_TX, HYP_RX), "a host address reached the SPMC");
         }
-    }
-}
-
-impl SmcConduit for Firmware {
-    fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
-        let mut r = [0u64; 18];
-        match regs[0] {
-            FFA_VERSION => {
-                r[0] = regs[1].min(0x1_0002);
-                return r;
-            }
-            RXTX_MAP_64 => {
-                assert_eq!((regs[1], regs[2]), (HYP_TX, HYP_RX), "a host address reached the SPMC");
-            }
-            MEM_SHARE_32 | MEM_SHARE_64 | MEM_LEND_32 | MEM_LEND_64 => {
-                assert_eq!((regs[3], regs[4]), (0, 0), "MEM_SHARE/LEND with a separate buffer");
-                let len = regs[2] as usize;
-                assert!(len <= 4096);
-                let lend = regs[0] & 0xFF == 0x72;
-                let d = self.peek(HYP_TX, len);
-                let total = regs[1] as u32 as usize;
-                let (share, _) = parse_first_fragment(&d, total, self.ver, lend)
-                    .expect("the SPMC got an unchecked descriptor");
-                for i in 0..share.count() {
-                    let c = share.range(i);
-                    assert!(in_ram(c.start, (c.end - c.start) as usize), "shared {c:x?}");
-                    if lend {
-                        for page in c.clone().step_by(4096) {
-                            assert!(self.unmapped.contains(&page), "lent {page:#x} still mapped for the host");
-                        }
+        MEM_SHARE_32 | MEM_SHARE_64 | MEM_LEND_32 | MEM_LEND_64 => {
+            assert_eq!((regs[3], regs[4]), (0, 0), "MEM_SHARE/LEND with a separate buffer");
+            let len = regs[2] as usize;
+            assert!(len <= 4096);
+            let lend = regs[0] & 0xFF == 0x72;
+            let d = memory.peek(HYP_TX, len);
+            let total = regs[1] as u32 as usize;
+            let (share, _) = parse_first_fragment(&d, total, ver, lend)
+                .expect("the SPMC got an unchecked descriptor");
+            for i in 0..share.count() {
+                let c = share.range(i);
+                assert!(in_ram(c.start, (c.end - c.start) as usize), "shared {c:x?}");
+                if lend {
+                    for page in c.clone().step_by(4096) {
+                        assert!(stage2.is_unmapped(page), "lent {page:#x} still mapped for the host");
                     }
                 }
             }
-            0x8400_007B => {
-                assert_eq!(regs[4], 0, "FRAG_TX with a sender ID");
-                let len = regs[3] as usize;
-                assert!(len <= 4096);
-                let d = self.peek(HYP_TX, len);
-                let share = parse_constituents(&d).expect("the SPMC got an unchecked fragment");
-                for i in 0..share.count() {
-                    let c = share.range(i);
-                    assert!(in_ram(c.start, (c.end - c.start) as usize), "shared {c:x?}");
-                }
-            }
-            _ => {}
         }
-        let (sel, value) = self.reply;
-        match sel % 6 {
-            0 => r[0] = SUCCESS_32,
-            1 => {
-                r[0] = SUCCESS_32;
-                r[2] = value & 0xFFFF_FFFF;
-                r[3] = value >> 32;
-            }
-            2 => {
-                r[0] = FFA_ERROR;
-                r[2] = value;
-            }
-            3 => {
-                r[0] = MEM_FRAG_RX;
-                r[1] = value & 0xFFFF_FFFF;
-                r[2] = value >> 32;
-            }
-            4 => {
-                // The SPMC writes partition descriptors into its RX.
-                let data: Vec<u8> = (0..256).map(|i| (i as u8) ^ (value as u8)).collect();
-                self.poke(HYP_RX, &data);
-                r[0] = SUCCESS_32;
-                r[2] = value & 0xFF;
-                r[3] = (value >> 8) & 0xFF;
-            }
-            _ => {
-                r[0] = value;
-                r[1] = value.rotate_left(7);
+        0x8400_007B => {
+            assert_eq!(regs[4], 0, "FRAG_TX with a sender ID");
+            let len = regs[3] as usize;
+            assert!(len <= 4096);
+            let d = memory.peek(HYP_TX, len);
+            let share = parse_constituents(&d).expect("the SPMC got an unchecked fragment");
+            for i in 0..share.count() {
+                let c = share.range(i);
+                assert!(in_ram(c.start, (c.end - c.start) as usize), "shared {c:x?}");
             }
         }
-        r
+        _ => {}
     }
-}
-
-impl PhysMem for Firmware {
-    fn read(&mut self, pa: u64, dst: &mut [u8]) {
-        assert!(in_hyp_pages(pa, dst.len()) || in_ram(pa, dst.len()), "read {pa:#x}+{}", dst.len());
-        assert!(!self.unmapped.contains(&(pa & !0xFFF)), "read of a lent page {pa:#x}");
-        dst.copy_from_slice(&self.peek(pa, dst.len()));
-    }
-
-    fn write(&mut self, pa: u64, src: &[u8]) {
-        assert!(in_hyp_pages(pa, src.len()) || in_ram(pa, src.len()), "write {pa:#x}+{}", src.len());
-        assert!(!self.unmapped.contains(&(pa & !0xFFF)), "write to a lent page {pa:#x}");
-        self.poke(pa, src);
-    }
-
-    fn unmap_from_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        if range.contains(&self.fail_at) {
-            return Err(Stage2Error);
+    let (sel, value) = reply;
+    match sel % 6 {
+        0 => r[0] = SUCCESS_32,
+        1 => {
+            r[0] = SUCCESS_32;
+            r[2] = value & 0xFFFF_FFFF;
+            r[3] = value >> 32;
         }
-        for page in range.step_by(4096) {
-            assert!(self.unmapped.insert(page), "{page:#x} unmapped twice");
+        2 => {
+            r[0] = FFA_ERROR;
+            r[2] = value;
         }
-        Ok(())
-    }
-
-    fn map_to_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        for page in range.step_by(4096) {
-            assert!(self.unmapped.remove(&page), "{page:#x} mapped back but never unmapped");
+        3 => {
+            r[0] = MEM_FRAG_RX;
+            r[1] = value & 0xFFFF_FFFF;
+            r[2] = value >> 32;
         }
-        Ok(())
+        4 => {
+            // The SPMC writes partition descriptors into its RX.
+            let data: Vec<u8> = (0..256).map(|i| (i as u8) ^ (value as u8)).collect();
+            memory.poke(HYP_RX, &data);
+            r[0] = SUCCESS_32;
+            r[2] = value & 0xFF;
+            r[3] = (value >> 8) & 0xFF;
+        }
+        _ => {
+            r[0] = value;
+            r[1] = value.rotate_left(7);
+        }
     }
+    r
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
@@ -244,18 +183,22 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let ver = Version::ALL[usize::from(head % 3)];
-    let mut fw = Firmware {
-        ver,
-        pages: HashMap::new(),
-        reply: (0, 0),
-        unmapped: HashSet::new(),
-        fail_at: 0x4000_0000 + (u64::from(head) << 20),
-    };
-    let proxy = Proxy::probe(&mut fw, 0x1_0002).with_memory(MemConfig {
-        hyp_tx: HYP_TX,
-        hyp_rx: HYP_RX,
-        host_ram: RAM.to_vec(),
-    });
+    // The kit's SPMC with the fuzzed answers, over simulated memory that reads as a pattern
+    // where nothing was written, and that the proxy may touch only at the hypervisor's
+    // mailbox pages or in host RAM.
+    let reply = Rc::new(Cell::new((0u8, 0u64)));
+    let mut fw = Spmc::optee();
+    fw.mem().blank = |a| (a as u8) ^ 0x5A;
+    fw.mem().allowed = [HYP_TX..HYP_TX + 0x1000, HYP_RX..HYP_RX + 0x1000]
+        .into_iter()
+        .chain(RAM)
+        .collect();
+    let current = Rc::clone(&reply);
+    fw.respond = Some(Box::new(move |regs, memory, stage2| {
+        answer(regs, memory, stage2, ver, current.get())
+    }));
+    fw.stage2.view().fails_at = Some(0x4000_0000 + (u64::from(head) << 20));
+    let proxy = Hyp::with_memory(Proxy::probe(&mut fw, 0x1_0002), (HYP_TX, HYP_RX), &RAM, &fw.stage2);
     let mut v = [0u64; 18];
     v[0] = FFA_VERSION;
     v[1] = 0x1_0000 | u64::from(ver.minor());
@@ -265,7 +208,7 @@ fuzz_target!(|data: &[u8]| {
     for rec in rest.chunks(41) {
         let op = OPS[usize::from(rec[0]) % OPS.len()];
         let (x1, x2, x3) = (u64_at(rec, 1), u64_at(rec, 9), u64_at(rec, 17));
-        fw.reply = (rec.get(25).copied().unwrap_or(0), u64_at(rec, 26));
+        reply.set((rec.get(25).copied().unwrap_or(0), u64_at(rec, 26)));
         let mut regs = [0u64; 18];
         regs[0] = op;
         // Mostly well-formed calls, sometimes raw registers.
@@ -321,6 +264,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = proxy.handle(&mut regs, 0, &mut fw);
         let status = proxy.memory_status();
         assert!(status.runs.0 <= status.runs.1);
-        assert_eq!(status.lent_pages, fw.unmapped.len() as u64, "lent pages vs the host's stage 2");
+        assert_eq!(status.lent_pages, fw.stage2.view().unmapped.len() as u64, "lent pages vs the host's stage 2");
     }
 });

@@ -1,6 +1,11 @@
 //! Turning a host stage-2 abort into a synchronous external abort at the host's own EL1
 //! vector: the host touched memory it does not own (the carve-out, Secure memory), so it
 //! sees exactly what a bus error would give it, and the hypervisor keeps running.
+//!
+//! Abort injection is a client of the memory-protection core: before injecting, the trap
+//! path asks [`crate::mm::MemProtect::host_may_access`], and a fault on a page the host may
+//! access (its block was being rebuilt by a LEND or RECLAIM on another CPU) is retried
+//! instead.
 
 /// Exception classes of ESR_ELx.
 pub mod ec {

@@ -25,7 +25,7 @@ pub const MAILBOX_SIZE: usize = 4096;
 /// Live FF-A memory transactions (SHARE/LEND handles) the host may hold at once.
 pub const MAX_TRANSACTIONS: usize = 256;
 
-/// Runs in the page-ownership map (its fixed capacity; see `ownership.rs`).
+/// Runs in the page-ownership map (its fixed capacity; see `mm/ownership.rs`).
 pub const OWNERSHIP_RUNS: usize = 1024;
 
 /// Receivers accepted in one FF-A memory transaction.

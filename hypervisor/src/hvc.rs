@@ -106,36 +106,17 @@ mod tests {
 
     #[test]
     fn ffa_audit_reports_one_function_or_all() {
-        use crate::ffa::{MemConfig, PhysMem, Proxy};
-        use crate::smccc::SmcConduit;
+        use crate::ffa::Proxy;
+        use crate::testkit::{Hyp, Spmc, r};
 
-        /// A v1.2 SPMC that answers every call with FFA_SUCCESS.
-        struct Spmc(usize);
-        impl SmcConduit for Spmc {
-            fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
-                self.0 += 1;
-                let mut r = [0; 18];
-                r[0] = if regs[0] == 0x8400_0063 {
-                    0x1_0002
-                } else {
-                    0x8400_0061
-                };
-                r
-            }
-        }
-        impl PhysMem for Spmc {
-            fn read(&mut self, _: u64, dst: &mut [u8]) {
-                dst.fill(0);
-            }
-            fn write(&mut self, _: u64, _: &[u8]) {}
-        }
-
-        let mut spmc = Spmc(0);
-        let proxy = Proxy::probe(&mut spmc, 0x1_0002).with_memory(MemConfig {
-            hyp_tx: 0x6000_8000,
-            hyp_rx: 0x6000_9000,
-            host_ram: alloc::vec![0x4000_0000..0x6000_0000],
-        });
+        // A v1.2 SPMC that answers every other call with FFA_SUCCESS.
+        let mut spmc = Spmc::replying(r(&[0x8400_0061]), true);
+        let proxy = Hyp::with_memory(
+            Proxy::probe(&mut spmc, 0x1_0002),
+            (0x6000_8000, 0x6000_9000),
+            &[0x4000_0000..0x6000_0000],
+            &spmc.stage2,
+        );
         let mut call = |x: [u64; 4]| {
             let mut r = [0u64; 18];
             r[..4].copy_from_slice(&x);

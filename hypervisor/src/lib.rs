@@ -1,8 +1,8 @@
 //! The EL2 core of the hypervisor, as a library.
 //!
 //! Policy lives here as plain Rust that builds and is unit-tested on the development host:
-//! device-tree reading ([`dt`]), the host's address map ([`memmap`]) and stage-2 tables
-//! ([`stage2`]) with the ownership of its pages ([`ownership`]), the EL2 register values
+//! device-tree reading ([`dt`]), the host's address map ([`memmap`]), memory protection
+//! ([`mm`]: the host's stage-2 tables and the ownership of its pages), the EL2 register values
 //! ([`el2config`]), trap decoding ([`trap`]), the PSCI relay ([`psci`]), the FF-A proxy
 //! ([`ffa`]), abort injection ([`abort`]) and the HVC ABI ([`hvc`]). Leaf modules import
 //! nothing from the crate: addresses ([`addr`]), budgets ([`budget`]), the register frames
@@ -16,6 +16,8 @@
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
+#[cfg(all(feature = "testkit", not(test)))]
+extern crate std;
 
 pub mod abort;
 pub mod addr;
@@ -26,15 +28,17 @@ pub mod ffa;
 pub mod frame;
 pub mod hvc;
 pub mod memmap;
-pub mod ownership;
+pub mod mm;
 pub mod percpu;
 pub mod psci;
 pub mod ranges;
 pub mod smccc;
 pub mod stage1;
-pub mod stage2;
 pub mod sync;
 pub mod trap;
+
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod firmware;

@@ -14,8 +14,8 @@ use host_loader::placement::KernelLoad;
 use host_loader::{Region, SZ_2M};
 use hypervisor::dt::{Gic, PsciConduit, SystemInfo};
 use hypervisor::memmap::HostMap;
+use hypervisor::mm::stage2::{Geometry, HostStage2};
 use hypervisor::percpu::MAX_CPUS;
-use hypervisor::stage2::{Geometry, HostStage2};
 use platform::{Board, GicFrames, JUNO, RDN2_FVP};
 
 const JUNO_R0: &[u8] = include_bytes!("../../tests/fixtures/juno.dtb");

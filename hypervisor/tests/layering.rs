@@ -30,19 +30,6 @@ const FIRMWARE: &str = "firmware";
 const ARCH: &str = "firmware::arch";
 const ARCH_MAY_IMPORT: &[&str] = &["smccc"];
 
-/// Edges of the one import cycle still in the tree, inside the FF-A proxy: one `Proxy` type
-/// whose methods live in three files sharing private state (`ffa::dispatch` <->
-/// `ffa::mailbox` <-> `ffa::mem`). The proxy is being rewritten as plain handlers over
-/// explicit state, which removes it; this list is then emptied, and an entry that no longer
-/// matches an edge fails the test so that it cannot linger.
-const KNOWN_CYCLES_BEING_REMOVED: &[(&str, &str)] = &[
-    ("ffa::dispatch", "ffa::mailbox"),
-    ("ffa::mailbox", "ffa::dispatch"),
-    ("ffa::mailbox", "ffa::mem"),
-    ("ffa::mem", "ffa::dispatch"),
-    ("ffa::mem", "ffa::mailbox"),
-];
-
 #[test]
 fn no_import_cycles_and_no_portable_module_imports_the_firmware_folder() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -54,16 +41,8 @@ fn no_import_cycles_and_no_portable_module_imports_the_firmware_folder() {
     );
 
     let mut problems = Vec::new();
-    for &(from, to) in KNOWN_CYCLES_BEING_REMOVED {
-        if !graph.get(from).is_some_and(|e| e.contains(to)) {
-            problems.push(format!(
-                "KNOWN_CYCLES_BEING_REMOVED lists {from} -> {to}, which is no longer an import: remove the entry"
-            ));
-        }
-    }
-    let allowed = without_edges(&graph, KNOWN_CYCLES_BEING_REMOVED);
     problems.extend(
-        cycles(&allowed)
+        cycles(&graph)
             .into_iter()
             .map(|c| format!("import cycle: {}", c.join(" -> "))),
     );
@@ -487,19 +466,6 @@ fn use_tree(t: &[String], i: &mut usize, prefix: Vec<String>) -> Vec<Vec<String>
 // ---------------------------------------------------------------------------------------
 // The checks.
 
-fn without_edges(g: &Graph, drop: &[(&str, &str)]) -> Graph {
-    g.iter()
-        .map(|(m, e)| {
-            let kept = e
-                .iter()
-                .filter(|t| !drop.contains(&(m.as_str(), t.as_str())))
-                .cloned()
-                .collect();
-            (m.clone(), kept)
-        })
-        .collect()
-}
-
 /// One cycle (`a -> b -> … -> a`) through each strongly connected component of more than one
 /// module.
 fn cycles(g: &Graph) -> Vec<Vec<String>> {
@@ -644,8 +610,14 @@ fn a_made_up_cycle_is_found_and_reported_in_order() {
         ("c", "use super::a;"),
     ]);
     assert_eq!(cycles(&g), vec![vec!["a", "b", "c", "a"]]);
-    // Dropping one edge of it, as the allow-list does, breaks it.
-    assert!(cycles(&without_edges(&g, &[("c", "a")])).is_empty());
+    // Without the edge that closes it, no cycle is left.
+    let g = fake(&[
+        ("crate", "pub mod a; pub mod b; pub mod c;"),
+        ("a", "use crate::b::B;"),
+        ("b", "fn f() { crate::c::g() }"),
+        ("c", ""),
+    ]);
+    assert!(cycles(&g).is_empty());
 }
 
 #[test]

@@ -33,13 +33,14 @@
 //!   page count equal to their sum.
 //!
 //! Whether the pages are host RAM, `Owned`, and do not overlap is the ownership map's check
-//! ([`crate::ownership::Ownership::claim`]).
+//! ([`crate::mm::Ownership::claim`]).
 
 use core::fmt;
 use core::ops::Range;
 
 use super::abi::Version;
-use crate::ownership::{PAGE, Ranges};
+use crate::addr::PAGE;
+use crate::mm::Ranges;
 
 pub use crate::budget::{MAX_CONSTITUENTS, MAX_RECEIVERS};
 

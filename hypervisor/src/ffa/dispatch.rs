@@ -10,15 +10,13 @@ use super::abi::{
     VERSION_ROW, Version, fast, fid,
 };
 use super::audit::{Counters, Event, Reason, Rejection};
-use super::mailbox::{Mem, MemConfig, Platform};
-use super::validate::{self, Rule, Violation};
+use super::handler::{Call, Platform, Refusal, Reply};
+use super::state::{MemConfig, MemState, MemStatus};
+use super::validate::{self, Violation};
 use super::version::{Gate, Negotiation};
+use super::{memory, rxtx, setup};
+use crate::mm::MemProtect;
 use crate::smccc::{self, CALL_HINT_SVE_NOT_LIVE, High, NOT_SUPPORTED, SmcConduit, SmcRegs};
-
-/// Feature ID of the notification pending interrupt (FFA_FEATURES, bit 31 clear).
-const FEATURE_NPI: u32 = 1;
-/// Feature ID of the schedule receiver interrupt.
-const FEATURE_SRI: u32 = 2;
 
 /// The bits of x0 ^ FAST_CALL that SMCCC hygiene wants clear: x0[63:32], the fast-call bit
 /// (set in x0, so clear after the XOR) and function ID bits [23:17] (see [`hygiene`]).
@@ -133,15 +131,15 @@ impl fmt::Display for State {
 }
 
 /// The FF-A proxy. One instance serves all CPUs (`Sync`: atomics and two spin locks, one
-/// for version negotiation, one for the mailboxes, the ownership map and the transactions).
+/// for version negotiation, one for the mailboxes and the transactions).
 pub struct Proxy {
     state: State,
     negotiation: Negotiation,
-    pub(super) counters: Counters,
+    counters: Counters,
     /// Whether [`Proxy::with_memory`] configured the mailbox (immutable afterwards).
-    pub(super) memory: bool,
-    /// Mailboxes, page ownership, live transactions.
-    pub(super) mem: spin::Mutex<Mem>,
+    memory: bool,
+    /// Mailboxes, live transactions (page ownership is the memory core's, given per call).
+    mem: spin::Mutex<MemState>,
 }
 
 impl Proxy {
@@ -161,15 +159,16 @@ impl Proxy {
             negotiation: Negotiation::new(told),
             counters: Counters::new(),
             memory: false,
-            mem: spin::Mutex::new(Mem::new()),
+            mem: spin::Mutex::new(MemState::new()),
         }
     }
 
-    /// Gives the proxy its mailbox and the host's RAM (see [`MemConfig`]); without this the
-    /// mailbox and memory ABIs answer NOT_SUPPORTED. A configuration whose mailbox pages are
-    /// unaligned, equal, or inside host RAM is ignored (the proxy stays without memory).
-    pub fn with_memory(mut self, config: MemConfig) -> Self {
-        if let Some(mem) = Mem::configured(config) {
+    /// Gives the proxy its mailbox (see [`MemConfig`]); without this the mailbox and memory
+    /// ABIs answer NOT_SUPPORTED. The host's pages are `mm`'s, which every call that needs
+    /// them is given. A configuration whose mailbox pages are unaligned, equal, or host RAM
+    /// in `mm` is ignored (the proxy stays without memory).
+    pub fn with_memory(mut self, config: MemConfig, mm: &MemProtect) -> Self {
+        if let Some(mem) = MemState::configured(config, mm) {
             self.mem = spin::Mutex::new(mem);
             self.memory = true;
         }
@@ -188,7 +187,7 @@ impl Proxy {
     ///
     /// No `FFA_FEATURES` and no mailbox registration here: the host's queries are forwarded
     /// at run time, and the hypervisor's mailbox is registered at the host's first
-    /// `FFA_RXTX_MAP`, after the host's `FFA_VERSION` (mailbox.rs).
+    /// `FFA_RXTX_MAP`, after the host's `FFA_VERSION` (`rxtx.rs`).
     pub fn probe(conduit: &mut impl SmcConduit, smccc_version: u32) -> Self {
         if smccc_version & (1 << 31) != 0 || smccc_version < 0x1_0002 {
             return Self::with_state(State::Off(OffReason::SmcccTooOld(smccc_version)));
@@ -262,13 +261,24 @@ impl Proxy {
         &self.counters
     }
 
+    /// A snapshot of the memory side (this proxy's state, then `mm`'s: lock order).
+    pub fn memory_status(&self, mm: &MemProtect) -> MemStatus {
+        self.mem.lock().status(mm)
+    }
+
     /// Handles one trapped FF-A SMC: `regs` holds the host's x0..x17 on entry and the reply on
     /// return; `smc_imm` is the immediate of the `smc` instruction (ESR_EL2.ISS[15:0]).
     /// Never panics, never allocates; the conduit is used only for calls that passed every
     /// check, and its memory side only for pages the proxy checked (the host's pinned
     /// mailbox, the hypervisor's own).
-    pub fn handle(&self, regs: &mut SmcRegs, smc_imm: u16, conduit: &mut impl Platform) -> Outcome {
-        self.handle_explained(regs, smc_imm, conduit, || true)
+    pub fn handle(
+        &self,
+        regs: &mut SmcRegs,
+        smc_imm: u16,
+        mm: &MemProtect,
+        conduit: &mut impl Platform,
+    ) -> Outcome {
+        self.handle_explained(regs, smc_imm, mm, conduit, || true)
     }
 
     /// [`Proxy::handle`] for the trap path: `explain` is asked (once) only when a field check
@@ -287,6 +297,7 @@ impl Proxy {
         &self,
         regs: &mut SmcRegs,
         smc_imm: u16,
+        mm: &MemProtect,
         conduit: &mut impl Platform,
         explain: impl Fn() -> bool,
     ) -> Outcome {
@@ -295,7 +306,7 @@ impl Proxy {
         // Anything else, and anything but the common cases below, takes the general path,
         // which decides in the order the module documentation gives.
         let Some(n) = Self::short_path_number(x0, smc_imm) else {
-            return self.handle_general(regs, smc_imm, conduit, explain);
+            return self.handle_general(regs, smc_imm, mm, conduit, explain);
         };
         let conv = if x0 & u64::from(smccc::SMC64) != 0 {
             Conv::Smc64
@@ -307,13 +318,13 @@ impl Proxy {
         // are only reached once `handle_general` has seen `State::On` (an off proxy's
         // negotiation stays NONE), so this one load is the state test too.
         let (Some(c), Some(ver)) = (COMPILED.get(row), self.negotiation.settled()) else {
-            return self.handle_general(regs, smc_imm, conduit, explain);
+            return self.handle_general(regs, smc_imm, mm, conduit, explain);
         };
         // Class bits zero unless the row defines this convention, the function exists at `ver`
         // and the short path handles its policy (forward, FFA_FEATURES, FFA_ID_GET).
         let f = c.fast[conv as usize][ver.index()];
         if f & fast::CLASS == 0 {
-            return self.handle_general(regs, smc_imm, conduit, explain);
+            return self.handle_general(regs, smc_imm, mm, conduit, explain);
         }
         let found = Some((row, conv));
         let layout = LAYOUTS
@@ -345,6 +356,7 @@ impl Proxy {
         &self,
         regs: &mut SmcRegs,
         smc_imm: u16,
+        mm: &MemProtect,
         conduit: &mut impl Platform,
         explain: impl Fn() -> bool,
     ) -> Outcome {
@@ -400,7 +412,9 @@ impl Proxy {
             Class::Emulate(Handler::Version) | Class::Unsupported => {
                 self.unsupported(regs, found, conv, Some(Status::NotSupported))
             }
-            Class::Emulate(h) => self.memory_call(regs, found, conv, ver, function_id, h, conduit),
+            Class::Emulate(h) => {
+                self.memory_call(regs, found, conv, ver, function_id, h, mm, conduit)
+            }
         }
     }
 
@@ -528,6 +542,7 @@ impl Proxy {
         ver: Version,
         function_id: u32,
         h: Handler,
+        mm: &MemProtect,
         conduit: &mut impl Platform,
     ) -> Outcome {
         let Some((row, _)) = found else {
@@ -539,6 +554,11 @@ impl Proxy {
             // Validated by the caller; refuse rather than panic.
             Err(v) => return self.reject(regs, found, conv, name, v),
         };
+        if !self.memory {
+            self.counters.record(found, Event::Unsupported);
+            reply_error(regs, conv, Status::NotSupported);
+            return Outcome::Unsupported;
+        }
         let call = Call {
             found,
             conv,
@@ -546,22 +566,115 @@ impl Proxy {
             ver,
             out: &out,
         };
-        if !self.memory {
-            self.counters.record(found, Event::Unsupported);
-            reply_error(regs, conv, Status::NotSupported);
-            return Outcome::Unsupported;
+        // The proxy's state lock for the handler (it takes the memory lock inside: lock
+        // order), released before the answer is written.
+        let result = {
+            let mut guard = self.mem.lock();
+            let mem = &mut *guard;
+            match h {
+                Handler::RxTxMap => rxtx::rxtx_map(mem, mm, &call, conduit),
+                Handler::RxTxUnmap => rxtx::rxtx_unmap(mem, mm),
+                Handler::RxRelease => rxtx::rx_release(mem),
+                Handler::PartitionInfoGet => rxtx::partition_info_get(mem, &call, conduit),
+                Handler::MemShare => memory::mem_share(mem, mm, &call, conduit),
+                Handler::MemReclaim => memory::mem_reclaim(mem, mm, &call, conduit),
+                Handler::MemFragTx => memory::mem_frag_tx(mem, mm, &call, conduit),
+                // Dispatched by the caller.
+                Handler::Version | Handler::Features | Handler::IdGet => {
+                    Err(Refusal::refused(Status::NotSupported, "unreachable", 0))
+                }
+            }
+        };
+        self.answer(regs, &call, result, |regs| {
+            self.forward(regs, found, conv, &out, conduit)
+        })
+    }
+
+    /// The one place an emulated ABI's result becomes the host's registers, the audit
+    /// counters and the [`Outcome`]. `forward` sends the call on for [`Reply::Forward`].
+    fn answer(
+        &self,
+        regs: &mut SmcRegs,
+        call: &Call<'_>,
+        result: Result<Reply, Refusal>,
+        forward: impl FnOnce(&mut SmcRegs) -> Outcome,
+    ) -> Outcome {
+        let (found, conv) = (call.found, call.conv);
+        let event = match result {
+            Ok(Reply::Forward) => return forward(regs),
+            Ok(Reply::Emulated { w2, w3 }) => {
+                reply_success(regs, conv, w2, w3);
+                Event::Emulated
+            }
+            Ok(Reply::NotSupported) => {
+                reply_error(regs, conv, Status::NotSupported);
+                Event::Emulated
+            }
+            Ok(Reply::W0(w0)) => {
+                reply_w0(regs, w0);
+                Event::Emulated
+            }
+            Ok(Reply::Success { w2, w3 }) => {
+                reply_success(regs, conv, w2, w3);
+                Event::Forwarded
+            }
+            Ok(Reply::Error(code)) => {
+                reply_error_code(regs, conv, code);
+                Event::Forwarded
+            }
+            Ok(Reply::FragRx { handle, offset }) => {
+                reply_frag_rx(regs, handle, offset);
+                Event::Forwarded
+            }
+            Err(refusal) => return self.refused(regs, call, refusal),
+        };
+        self.counters.record(found, event);
+        if event == Event::Emulated {
+            Outcome::Emulated
+        } else {
+            Outcome::Forwarded
         }
-        match h {
-            Handler::RxTxMap => self.rxtx_map(regs, &call, conduit),
-            Handler::RxTxUnmap => self.rxtx_unmap(regs, &call),
-            Handler::RxRelease => self.rx_release(regs, &call),
-            Handler::PartitionInfoGet => self.partition_info_get(regs, &call, conduit),
-            Handler::MemShare => self.mem_share(regs, &call, conduit),
-            Handler::MemReclaim => self.mem_reclaim(regs, &call, conduit),
-            Handler::MemFragTx => self.mem_frag_tx(regs, &call, conduit),
-            // Dispatched by the caller.
-            Handler::Version | Handler::Features | Handler::IdGet => {
-                self.refuse(regs, &call, Status::NotSupported, "unreachable", 0)
+    }
+
+    /// [`Proxy::answer`] for a refusal: nothing of the host's forwarded (counted rejected),
+    /// or a forwarded call whose reply did not fit (counted forwarded and as a bad reply).
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, regs: &mut SmcRegs, call: &Call<'_>, refusal: Refusal) -> Outcome {
+        let x0 = regs[0];
+        let (found, conv, name) = (call.found, call.conv, call.name);
+        match refusal {
+            Refusal::Field(v) => self.reject(regs, found, conv, name, v),
+            Refusal::Refused {
+                status,
+                what,
+                value,
+            } => {
+                self.counters.record(found, Event::Rejected);
+                reply_error(regs, conv, status);
+                Outcome::Rejected(Rejection {
+                    x0,
+                    name,
+                    reason: Reason::Refused {
+                        status,
+                        what,
+                        value,
+                    },
+                })
+            }
+            Refusal::BadReply { what, value } => {
+                self.counters.record(found, Event::Forwarded);
+                self.counters.record(found, Event::BadReply);
+                reply_error_code(regs, conv, Status::Aborted.w());
+                Outcome::ReplyRefused(Rejection {
+                    x0,
+                    name,
+                    reason: Reason::Refused {
+                        status: Status::Aborted,
+                        what,
+                        value,
+                    },
+                })
             }
         }
     }
@@ -584,33 +697,9 @@ impl Proxy {
         })
     }
 
-    /// Records a call refused at EL2 for a reason other than a field (state, address,
-    /// descriptor): FFA_ERROR(`status`), nothing of the host's forwarded.
-    pub(super) fn refuse(
-        &self,
-        regs: &mut SmcRegs,
-        call: &Call<'_>,
-        status: Status,
-        what: &'static str,
-        value: u64,
-    ) -> Outcome {
-        let x0 = regs[0];
-        self.counters.record(call.found, Event::Rejected);
-        reply_error(regs, call.conv, status);
-        Outcome::Rejected(Rejection {
-            x0,
-            name: call.name,
-            reason: Reason::Refused {
-                status,
-                what,
-                value,
-            },
-        })
-    }
-
-    /// Sends the rebuilt `out` and filters the reply into `regs` (the memory handlers' calls,
-    /// and calls [`Proxy::forward_in_place`] does not take).
-    pub(super) fn forward(
+    /// Sends the rebuilt `out` and filters the reply into `regs` (the emulated ABIs'
+    /// [`Reply::Forward`], and calls [`Proxy::forward_in_place`] does not take).
+    fn forward(
         &self,
         regs: &mut SmcRegs,
         found: Option<(usize, Conv)>,
@@ -728,67 +817,34 @@ impl Proxy {
             });
         }
         // Valid: w1 is the carried major.minor and nothing else.
-        let major = (regs[1] >> 16) as u16;
-        let minor = regs[1] as u16;
-        self.counters.record(found, Event::Emulated);
-        match self.negotiation.negotiate(major, minor, max, conduit) {
-            Some(v) => reply_w0(regs, v.bits().into()),
-            None => reply_w0(regs, NOT_SUPPORTED),
-        }
-        Outcome::Emulated
+        let call = Call {
+            found,
+            conv: Conv::Smc32,
+            name: "FFA_VERSION",
+            ver: max,
+            out: &[0; 18],
+        };
+        let result = setup::version(&self.negotiation, regs[1], max, conduit);
+        self.answer(regs, &call, result, |_| Outcome::Unsupported)
     }
 
     /// `FFA_FEATURES`, already validated (so `regs` holds exactly the carried fields).
     #[inline(never)]
     fn features(&self, regs: &mut SmcRegs, ver: Version, conduit: &mut impl SmcConduit) -> Outcome {
         let found = Some((FEATURES_ROW, Conv::Smc32));
-        let selector = regs[1] as u32;
-        let forward = if selector & (1 << 31) == 0 {
-            if selector & 0x7FFF_FF00 != 0 {
-                return self.reject(
-                    regs,
-                    found,
-                    Conv::Smc32,
-                    "FFA_FEATURES",
-                    Violation {
-                        reg: 1,
-                        lsb: 8,
-                        width: 23,
-                        field: "feature ID bits [30:8]",
-                        rule: Rule::Reserved,
-                        value: u64::from((selector >> 8) & 0x7F_FFFF),
-                    },
-                );
-            }
-            // Notification interrupts exist from v1.1; the SPMC owns their IDs.
-            ver >= Version::V1_1 && matches!(selector, FEATURE_NPI | FEATURE_SRI)
-        } else {
-            let queried = abi::lookup(selector).and_then(|(row, _)| COMPILED.get(row));
-            match queried.map_or(Class::Unsupported, |c| c.class[ver.index()]) {
-                Class::Forward => true,
-                Class::Emulate(h) if !h.needs_memory() || self.memory => {
-                    // RXTX_MAP: 4 KiB minimum (w2[1:0] = 0) and, from v1.2, at most one
-                    // page (w2[31:16]). MEM_SHARE: w2 bit 0 clear, no dynamic buffers.
-                    let w2 = match h {
-                        Handler::RxTxMap if ver >= Version::V1_2 => 1 << 16,
-                        _ => 0,
-                    };
-                    self.counters.record(found, Event::Emulated);
-                    reply_success(regs, Conv::Smc32, w2, 0);
-                    return Outcome::Emulated;
-                }
-                Class::Emulate(_) | Class::Unsupported => false,
-            }
+        let call = Call {
+            found,
+            conv: Conv::Smc32,
+            name: "FFA_FEATURES",
+            ver,
+            out: &[0; 18],
         };
-        if forward {
+        let result = setup::features(regs[1] as u32, ver, self.memory);
+        self.answer(regs, &call, result, |regs| {
             let c = &COMPILED[FEATURES_ROW];
             let f = c.fast[Conv::Smc32 as usize][ver.index()];
             self.forward_in_place(regs, found, c, f, ver, conduit)
-        } else {
-            self.counters.record(found, Event::Emulated);
-            reply_error(regs, Conv::Smc32, Status::NotSupported);
-            Outcome::Emulated
-        }
+        })
     }
 }
 
@@ -797,7 +853,7 @@ fn name_of(found: Option<(usize, Conv)>) -> &'static str {
     found.map_or("unknown", |(row, _)| abi::row_name(row))
 }
 
-/// SMCCC checks made before anything else (newest pKVM hyp-main, reference §1.1, T18).
+/// SMCCC checks made before anything else, as the newest pKVM's hyp-main makes them.
 fn hygiene(x0: u64, smc_imm: u16) -> Option<Reason> {
     let id = (x0 as u32) & !CALL_HINT_SVE_NOT_LIVE;
     if smc_imm != 0 {
@@ -841,33 +897,19 @@ fn set_low(regs: &mut SmcRegs, x0: u64, x2: u64, x3: u64) {
     regs[7] = 0;
 }
 
-/// What the memory handlers get about the call being handled.
-pub(super) struct Call<'a> {
-    /// Row and convention, for the counters.
-    pub(super) found: Option<(usize, Conv)>,
-    /// The call's convention.
-    pub(super) conv: Conv,
-    /// The row's name.
-    pub(super) name: &'static str,
-    /// The negotiated version.
-    pub(super) ver: Version,
-    /// The validated, rebuilt registers.
-    pub(super) out: &'a SmcRegs,
-}
-
 /// `FFA_ERROR(status)`, w1 = 0.
-pub(super) fn reply_error(regs: &mut SmcRegs, conv: Conv, status: Status) {
+fn reply_error(regs: &mut SmcRegs, conv: Conv, status: Status) {
     reply_error_code(regs, conv, status.w());
 }
 
 /// `FFA_ERROR` with the status register `w2` (already known to be a valid code), w1 = 0.
-pub(super) fn reply_error_code(regs: &mut SmcRegs, conv: Conv, w2: u64) {
+fn reply_error_code(regs: &mut SmcRegs, conv: Conv, w2: u64) {
     set_low(regs, fid::ERROR.into(), w2, 0);
     clear_high(regs, conv);
 }
 
 /// `FFA_SUCCESS_32` with w2, w3.
-pub(super) fn reply_success(regs: &mut SmcRegs, conv: Conv, w2: u64, w3: u64) {
+fn reply_success(regs: &mut SmcRegs, conv: Conv, w2: u64, w3: u64) {
     set_low(regs, fid::SUCCESS_32.into(), w2, w3);
     clear_high(regs, conv);
 }
@@ -881,4 +923,13 @@ fn reply_w0(regs: &mut SmcRegs, w0: u64) {
 fn reply_smccc_not_supported(regs: &mut SmcRegs, conv: Conv) {
     reply_w0(regs, NOT_SUPPORTED);
     clear_high(regs, conv);
+}
+
+/// FFA_MEM_FRAG_RX to the host: send the fragment at `offset` of transaction `handle`.
+fn reply_frag_rx(regs: &mut SmcRegs, handle: u64, offset: usize) {
+    regs.fill(0);
+    regs[0] = fid::MEM_FRAG_RX.into();
+    regs[1] = handle & 0xFFFF_FFFF;
+    regs[2] = handle >> 32;
+    regs[3] = offset as u64;
 }

@@ -1,20 +1,15 @@
-//! Unit tests of the mailbox, partition discovery and memory sharing against a model SPMC
-//! with a simulated physical memory.
-//!
-//! The model follows OP-TEE 4.10's SPMC (`thread_spmc.c`: `spmc_handle_rxtx_map`,
-//! `spmc_handle_rx_release`, `spmc_handle_partition_info_get`, `handle_mem_op`,
-//! `handle_mem_reclaim`), including its habit of leaving the caller's RX full after a failed
-//! PARTITION_INFO_GET. Descriptors are built by hand as Linux builds them
+//! Unit tests of the mailbox, partition discovery and memory sharing against the test kit's
+//! SPMC in its OP-TEE 4.10 model ([`Spmc::optee`]), with simulated physical memory and a
+//! simulated host stage 2. Descriptors are built by hand as Linux builds them
 //! (`descriptor::tests::linux_share`), not by the production parser.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::BTreeSet;
 
 use super::abi::{Status, Version};
 use super::descriptor::tests::linux_share;
-use super::tests::r;
-use super::{MAX_TRANSACTIONS, MemConfig, MemStatus, Outcome, PhysMem, Proxy, Reason};
-use crate::ownership::Stage2Error;
-use crate::smccc::{SmcConduit, SmcRegs};
+use super::{MAX_TRANSACTIONS, MemStatus, Outcome, Proxy, Reason};
+use crate::smccc::SmcRegs;
+use crate::testkit::{Hyp, OPTEE, OTHER, Partition, Spmc, r};
 
 const FFA_ERROR: u64 = 0x8400_0060;
 const SUCCESS_32: u64 = 0x8400_0061;
@@ -25,7 +20,6 @@ const RXTX_MAP_32: u64 = 0x8400_0066;
 const RXTX_MAP_64: u64 = 0xC400_0066;
 const RXTX_UNMAP: u64 = 0x8400_0067;
 const PART_INFO_GET: u64 = 0x8400_0068;
-const ID_GET: u64 = 0x8400_0069;
 const MEM_LEND_32: u64 = 0x8400_0072;
 const MEM_LEND_64: u64 = 0xC400_0072;
 const MEM_SHARE_32: u64 = 0x8400_0073;
@@ -33,7 +27,6 @@ const MEM_SHARE_64: u64 = 0xC400_0073;
 const MEM_RECLAIM: u64 = 0x8400_0077;
 const MEM_FRAG_RX: u64 = 0x8400_007A;
 const MEM_FRAG_TX: u64 = 0x8400_007B;
-const SPM_ID_GET: u64 = 0x8400_0085;
 
 const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
 const NO_MEMORY: u64 = 0xFFFF_FFFD;
@@ -51,303 +44,15 @@ const HOST_RX: u64 = 0x4800_1000;
 /// QEMU's RAM minus the carve-out.
 const RAM: [std::ops::Range<u64>; 2] = [0x4000_0000..0x6000_0000, 0x6020_0000..0x8000_0000];
 
-/// One partition as the SPMC reports it: ID, execution contexts, properties, UUID.
-type Partition = (u16, u16, u32, [u8; 16]);
-
-const OPTEE: Partition = (0x8001, 4, 0x0000_0137, *b"OP-TEE-UUID-0001");
-const OTHER: Partition = (0x8002, 1, 0x0000_0003, *b"another-sp-uuid!");
-
-/// A model SPMC and physical memory.
-struct Firmware {
-    /// Every SMC the proxy made (its own and the forwarded ones).
-    calls: Vec<SmcRegs>,
-    /// Replies that override the model, in order.
-    script: VecDeque<SmcRegs>,
-    /// Simulated physical memory, by page.
-    pages: HashMap<u64, Vec<u8>>,
-    /// The version ID 0 negotiated with the SPMC (what its descriptors follow).
-    version: u64,
-    /// ID 0's registered (TX, RX) at the SPMC.
-    registered: Option<(u64, u64)>,
-    /// ID 0's RX is full (the caller owns it).
-    rx_full: bool,
-    partitions: Vec<Partition>,
-    /// FFA_FEATURES(FFA_RXTX_MAP_64) w2.
-    rxtx_features: u64,
-    /// Live shares: handle -> (address, pages).
-    shares: HashMap<u64, Vec<(u64, u32)>>,
-    next_handle: u64,
-    /// After the proxy reads this many bytes at this address, write these bytes there (a
-    /// second CPU rewriting the host's TX).
-    rewrite_after_read: Option<(u64, Vec<u8>)>,
-    /// The host's stage 2, as far as LEND changes it: the pages taken out of it.
-    unmapped: BTreeSet<u64>,
-    /// Refuse the stage-2 change for a range starting here (a table page that cannot be had).
-    stage2_fails_at: Option<u64>,
-    /// Every LEND the SPMC got: were all its pages already out of the host's stage 2?
-    lends_saw_unmapped: Vec<bool>,
-    /// A fragmented transaction in progress: handle, total length, function, bytes so far.
-    fragments: Option<(u64, usize, u64, Vec<u8>)>,
-    /// Every complete descriptor the SPMC assembled.
-    whole_descriptors: Vec<Vec<u8>>,
-}
-
-impl Firmware {
-    fn new() -> Self {
-        Firmware {
-            calls: Vec::new(),
-            script: VecDeque::new(),
-            pages: HashMap::new(),
-            version: 0x1_0002,
-            registered: None,
-            rx_full: false,
-            partitions: vec![OPTEE, OTHER],
-            rxtx_features: 0,
-            shares: HashMap::new(),
-            next_handle: 0x1000_0000_0001,
-            rewrite_after_read: None,
-            unmapped: BTreeSet::new(),
-            stage2_fails_at: None,
-            lends_saw_unmapped: Vec::new(),
-            fragments: None,
-            whole_descriptors: Vec::new(),
-        }
-    }
-
-    fn peek(&self, pa: u64, len: usize) -> Vec<u8> {
-        (0..len as u64)
-            .map(|i| {
-                let a = pa + i;
-                self.pages
-                    .get(&(a & !0xFFF))
-                    .map_or(0, |p| p[(a & 0xFFF) as usize])
-            })
-            .collect()
-    }
-
-    fn poke(&mut self, pa: u64, bytes: &[u8]) {
-        for (i, b) in bytes.iter().enumerate() {
-            let a = pa + i as u64;
-            let page = self
-                .pages
-                .entry(a & !0xFFF)
-                .or_insert_with(|| vec![0; 4096]);
-            page[(a & 0xFFF) as usize] = *b;
-        }
-    }
-
-    /// Calls the proxy made that are not its probe or version negotiation.
-    fn ffa_calls(&self) -> Vec<u64> {
-        self.calls.iter().map(|c| c[0]).collect()
-    }
-
-    fn descriptor_size(&self) -> usize {
-        if self.version >= 0x1_0001 { 24 } else { 8 }
-    }
-
-    fn partition_info_get(&mut self, regs: &SmcRegs) -> SmcRegs {
-        let count_only = self.version >= 0x1_0001 && regs[5] & 1 != 0;
-        let uuid: Vec<u8> = regs[1..5]
-            .iter()
-            .flat_map(|w| (*w as u32).to_le_bytes())
-            .collect();
-        let matching: Vec<Partition> = self
-            .partitions
-            .iter()
-            .filter(|p| uuid.iter().all(|b| *b == 0) || p.3[..] == uuid[..])
-            .copied()
-            .collect();
-        if count_only {
-            return r(&[SUCCESS_32, 0, matching.len() as u64, 0]);
-        }
-        let Some((_, rx)) = self.registered else {
-            return r(&[FFA_ERROR, 0, BUSY]);
-        };
-        if self.rx_full {
-            return r(&[FFA_ERROR, 0, BUSY]);
-        }
-        // OP-TEE: the caller's RX is full after every non-count call, errors included.
-        self.rx_full = true;
-        if matching.is_empty() {
-            return r(&[FFA_ERROR, 0, INVALID_PARAMETERS]);
-        }
-        let size = self.descriptor_size();
-        for (i, p) in matching.iter().enumerate() {
-            let mut d = Vec::new();
-            d.extend_from_slice(&p.0.to_le_bytes());
-            d.extend_from_slice(&p.1.to_le_bytes());
-            d.extend_from_slice(&p.2.to_le_bytes());
-            if size == 24 {
-                d.extend_from_slice(&p.3);
-            }
-            self.poke(rx + (i * size) as u64, &d);
-        }
-        let w3 = if size == 24 { 24 } else { 0 };
-        r(&[SUCCESS_32, 0, matching.len() as u64, w3])
-    }
-
-    fn mem_share(&mut self, regs: &SmcRegs) -> SmcRegs {
-        let Some((tx, _)) = self.registered else {
-            return r(&[FFA_ERROR, 0, DENIED]);
-        };
-        if regs[3] != 0 || regs[4] != 0 {
-            return r(&[FFA_ERROR, 0, INVALID_PARAMETERS]);
-        }
-        let (total, frag) = (regs[1] as usize, regs[2] as usize);
-        if frag < total {
-            // OP-TEE's way: a handle now, FRAG_RX for the rest.
-            let handle = self.next_handle;
-            self.next_handle += 1;
-            self.fragments = Some((handle, total, regs[0], self.peek(tx, frag)));
-            return r(&[MEM_FRAG_RX, handle & 0xFFFF_FFFF, handle >> 32, frag as u64]);
-        }
-        let d = self.peek(tx, total);
-        self.record_share(regs[0], &d, None)
-    }
-
-    /// FFA_MEM_FRAG_TX from ID 0.
-    fn frag_tx(&mut self, regs: &SmcRegs) -> SmcRegs {
-        let handle = (regs[1] & 0xFFFF_FFFF) | regs[2] << 32;
-        let Some((expected, total, function, mut d)) = self.fragments.take() else {
-            return r(&[FFA_ERROR, 0, INVALID_PARAMETERS]);
-        };
-        if handle != expected || regs[4] != 0 {
-            return r(&[FFA_ERROR, 0, INVALID_PARAMETERS]);
-        }
-        let (tx, _) = self.registered.unwrap();
-        d.extend(self.peek(tx, regs[3] as usize));
-        if d.len() < total {
-            let offset = d.len() as u64;
-            self.fragments = Some((handle, total, function, d));
-            return r(&[MEM_FRAG_RX, handle & 0xFFFF_FFFF, handle >> 32, offset]);
-        }
-        self.record_share(function, &d, Some(handle))
-    }
-
-    /// Remembers the pages of a complete descriptor `d` under a new handle (or `handle`).
-    fn record_share(&mut self, function: u64, d: &[u8], handle: Option<u64>) -> SmcRegs {
-        self.whole_descriptors.push(d.to_vec());
-        // Minimal decoding, enough to remember the pages: the composite offset of the first
-        // receiver, then the constituents.
-        let header = if self.version >= 0x1_0001 { 48 } else { 32 };
-        let at = |o: usize| u32::from_le_bytes(d[o..o + 4].try_into().unwrap());
-        let composite = at(header + 4) as usize;
-        let count = at(composite + 4) as usize;
-        let ranges: Vec<(u64, u32)> = (0..count)
-            .map(|i| {
-                let c = composite + 16 + 16 * i;
-                (
-                    u64::from_le_bytes(d[c..c + 8].try_into().unwrap()),
-                    at(c + 8),
-                )
-            })
-            .collect();
-        if function & 0xFF == 0x72 {
-            let unmapped = ranges
-                .iter()
-                .all(|&(a, n)| (0..u64::from(n)).all(|i| self.unmapped.contains(&(a + i * 4096))));
-            self.lends_saw_unmapped.push(unmapped);
-        }
-        let handle = handle.unwrap_or_else(|| {
-            self.next_handle += 1;
-            self.next_handle - 1
-        });
-        self.shares.insert(handle, ranges);
-        r(&[SUCCESS_32, 0, handle & 0xFFFF_FFFF, handle >> 32])
-    }
-}
-
-impl SmcConduit for Firmware {
-    fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
-        self.calls.push(*regs);
-        if let Some(reply) = self.script.pop_front() {
-            return reply;
-        }
-        match regs[0] {
-            FFA_VERSION => {
-                self.version = regs[1];
-                r(&[regs[1].min(0x1_0002)])
-            }
-            ID_GET => r(&[SUCCESS_32, 0, 0]),
-            SPM_ID_GET => r(&[SUCCESS_32, 0, 0x8000]),
-            FFA_FEATURES if regs[1] == RXTX_MAP_64 => r(&[SUCCESS_32, 0, self.rxtx_features]),
-            RXTX_MAP_64 => {
-                if self.registered.is_some() {
-                    return r(&[FFA_ERROR, 0, DENIED]);
-                }
-                self.registered = Some((regs[1], regs[2]));
-                r(&[SUCCESS_32])
-            }
-            RX_RELEASE => {
-                if self.registered.is_none() || !self.rx_full {
-                    return r(&[FFA_ERROR, 0, DENIED]);
-                }
-                self.rx_full = false;
-                r(&[SUCCESS_32])
-            }
-            PART_INFO_GET => self.partition_info_get(regs),
-            MEM_SHARE_32 | MEM_SHARE_64 | MEM_LEND_32 | MEM_LEND_64 => self.mem_share(regs),
-            MEM_FRAG_TX => self.frag_tx(regs),
-            MEM_RECLAIM => {
-                let handle = (regs[1] & 0xFFFF_FFFF) | regs[2] << 32;
-                if self.fragments.as_ref().is_some_and(|f| f.0 == handle) {
-                    // An incomplete transaction can be aborted (OP-TEE 4.10 cannot).
-                    self.fragments = None;
-                    return r(&[SUCCESS_32]);
-                }
-                if self.shares.remove(&handle).is_some() {
-                    r(&[SUCCESS_32])
-                } else {
-                    r(&[FFA_ERROR, 0, INVALID_PARAMETERS])
-                }
-            }
-            _ => r(&[FFA_ERROR, 0, NOT_SUPPORTED]),
-        }
-    }
-}
-
-impl PhysMem for Firmware {
-    fn read(&mut self, pa: u64, dst: &mut [u8]) {
-        let bytes = self.peek(pa, dst.len());
-        dst.copy_from_slice(&bytes);
-        if let Some((at, new)) = self.rewrite_after_read.take() {
-            self.poke(at, &new);
-        }
-    }
-
-    fn write(&mut self, pa: u64, src: &[u8]) {
-        self.poke(pa, src);
-    }
-
-    fn unmap_from_host(&mut self, range: std::ops::Range<u64>) -> Result<(), Stage2Error> {
-        if self.stage2_fails_at == Some(range.start) {
-            return Err(Stage2Error);
-        }
-        for page in range.step_by(4096) {
-            assert!(self.unmapped.insert(page), "page {page:#x} unmapped twice");
-        }
-        Ok(())
-    }
-
-    fn map_to_host(&mut self, range: std::ops::Range<u64>) -> Result<(), Stage2Error> {
-        for page in range.step_by(4096) {
-            assert!(
-                self.unmapped.remove(&page),
-                "page {page:#x} mapped but not unmapped"
-            );
-        }
-        Ok(())
-    }
-}
-
 /// A proxy with memory, the host negotiated at 1.`minor`; the model's record cleared.
-fn setup(minor: u16) -> (Proxy, Firmware) {
-    let mut fw = Firmware::new();
-    let proxy = Proxy::probe(&mut fw, 0x1_0002).with_memory(MemConfig {
-        hyp_tx: HYP_TX,
-        hyp_rx: HYP_RX,
-        host_ram: RAM.to_vec(),
-    });
+fn setup(minor: u16) -> (Hyp, Spmc) {
+    let mut fw = Spmc::optee();
+    let proxy = Hyp::with_memory(
+        Proxy::probe(&mut fw, 0x1_0002),
+        (HYP_TX, HYP_RX),
+        &RAM,
+        &fw.stage2,
+    );
     assert_eq!(proxy.mailbox(), Some((HYP_TX, HYP_RX)));
     let mut regs = r(&[FFA_VERSION, 0x1_0000 | u64::from(minor)]);
     assert_eq!(proxy.handle(&mut regs, 0, &mut fw), Outcome::Emulated);
@@ -356,7 +61,7 @@ fn setup(minor: u16) -> (Proxy, Firmware) {
 }
 
 /// `setup` plus the host's mailbox mapped.
-fn mapped(minor: u16) -> (Proxy, Firmware) {
+fn mapped(minor: u16) -> (Hyp, Spmc) {
     let (proxy, mut fw) = setup(minor);
     let mut regs = r(&[RXTX_MAP_64, HOST_TX, HOST_RX, 1]);
     assert_eq!(proxy.handle(&mut regs, 0, &mut fw), Outcome::Emulated);
@@ -365,14 +70,14 @@ fn mapped(minor: u16) -> (Proxy, Firmware) {
     (proxy, fw)
 }
 
-fn call(proxy: &Proxy, fw: &mut Firmware, regs: &[u64]) -> (Outcome, SmcRegs) {
+fn call(proxy: &Hyp, fw: &mut Spmc, regs: &[u64]) -> (Outcome, SmcRegs) {
     let mut io = r(regs);
     let outcome = proxy.handle(&mut io, 0, fw);
     (outcome, io)
 }
 
 /// Asserts the call is refused at EL2 with FFA_ERROR(`code`) and nothing reaches the SPMC.
-fn assert_refused(proxy: &Proxy, fw: &mut Firmware, regs: &[u64], code: u64, what: &str) {
+fn assert_refused(proxy: &Hyp, fw: &mut Spmc, regs: &[u64], code: u64, what: &str) {
     let before = proxy.memory_status();
     let counts = proxy.counters().get(regs[0] as u32).expect("known ID");
     let (outcome, reply) = call(proxy, fw, regs);
@@ -795,7 +500,7 @@ fn spmc_partition_replies_that_do_not_fit_are_aborted() {
 
 /// Writes a Linux-style share of `ranges` into the host's TX and shares it; returns the
 /// handle.
-fn share(proxy: &Proxy, fw: &mut Firmware, minor: u16, ranges: &[(u64, u32)]) -> u64 {
+fn share(proxy: &Hyp, fw: &mut Spmc, minor: u16, ranges: &[(u64, u32)]) -> u64 {
     let ver = Version::from_minor(minor).unwrap();
     let d = linux_share(ver, &[0x8001], ranges);
     fw.poke(HOST_TX, &d);
@@ -806,7 +511,7 @@ fn share(proxy: &Proxy, fw: &mut Firmware, minor: u16, ranges: &[(u64, u32)]) ->
     reply[2] | reply[3] << 32
 }
 
-fn share_refused(proxy: &Proxy, fw: &mut Firmware, d: &[u8], code: u64, what: &str) {
+fn share_refused(proxy: &Hyp, fw: &mut Spmc, d: &[u8], code: u64, what: &str) {
     fw.poke(HOST_TX, d);
     let len = d.len() as u64;
     assert_refused(proxy, fw, &[MEM_SHARE_64, len, len], code, what);
@@ -1077,7 +782,7 @@ fn a_rewrite_of_the_host_tx_after_the_copy_changes_nothing() {
     // Another CPU swaps the constituent for the carve-out right after the proxy's copy.
     let evil = linux_share(Version::V1_2, &[0x8001], &[(0x6000_0000, 1)]);
     fw.poke(HOST_TX, &good);
-    fw.rewrite_after_read = Some((HOST_TX, evil.clone()));
+    fw.mem().rewrite_after_read = Some((HOST_TX, evil.clone()));
     let n = good.len() as u64;
     let (outcome, reply) = call(&proxy, &mut fw, &[MEM_SHARE_64, n, n]);
     assert_eq!(outcome, Outcome::Forwarded);
@@ -1188,8 +893,7 @@ fn live_transactions_are_bounded() {
 #[test]
 fn features_answer_what_the_proxy_supports() {
     let (proxy, mut fw) = setup(2);
-    let features =
-        |proxy: &Proxy, fw: &mut Firmware, id: u64| call(proxy, fw, &[FFA_FEATURES, id]).1;
+    let features = |proxy: &Hyp, fw: &mut Spmc, id: u64| call(proxy, fw, &[FFA_FEATURES, id]).1;
     for id in [RXTX_MAP_64, RXTX_MAP_32] {
         assert_eq!(
             features(&proxy, &mut fw, id),
@@ -1250,18 +954,14 @@ fn refusals_name_what_was_wrong() {
 
 #[test]
 fn memory_configurations_that_overlap_host_ram_are_ignored() {
-    let mut fw = Firmware::new();
+    let mut fw = Spmc::optee();
     for (tx, rx) in [
         (HOST_TX, HYP_RX),
         (HYP_TX, HYP_TX),
         (HYP_TX + 8, HYP_RX),
         (HYP_TX, 0x5fff_f000),
     ] {
-        let proxy = Proxy::probe(&mut fw, 0x1_0002).with_memory(MemConfig {
-            hyp_tx: tx,
-            hyp_rx: rx,
-            host_ram: RAM.to_vec(),
-        });
+        let proxy = Hyp::with_memory(Proxy::probe(&mut fw, 0x1_0002), (tx, rx), &RAM, &fw.stage2);
         assert_eq!(proxy.mailbox(), None, "({tx:#x}, {rx:#x})");
     }
 }
@@ -1271,12 +971,7 @@ fn memory_configurations_that_overlap_host_ram_are_ignored() {
 // ---------------------------------------------------------------------------------------
 
 /// Lends `ranges` with `function`; returns the reply.
-fn lend(
-    proxy: &Proxy,
-    fw: &mut Firmware,
-    function: u64,
-    ranges: &[(u64, u32)],
-) -> (Outcome, SmcRegs) {
+fn lend(proxy: &Hyp, fw: &mut Spmc, function: u64, ranges: &[(u64, u32)]) -> (Outcome, SmcRegs) {
     let d = lend_descriptor(ranges);
     fw.poke(HOST_TX, &d);
     let len = d.len() as u64;
@@ -1317,7 +1012,7 @@ fn lend_unmaps_before_the_spmc_hears_and_reclaim_maps_back() {
             [true],
             "unmapped before the SPMC had them"
         );
-        assert_eq!(fw.unmapped, pages(&ranges));
+        assert_eq!(fw.stage2.view().unmapped, pages(&ranges));
         let status = proxy.memory_status();
         assert_eq!(
             (status.transactions, status.lent_pages, status.shared_pages),
@@ -1334,7 +1029,10 @@ fn lend_unmaps_before_the_spmc_hears_and_reclaim_maps_back() {
             &[MEM_RECLAIM, handle & 0xFFFF_FFFF, handle >> 32],
         );
         assert_eq!((outcome, reply), (Outcome::Forwarded, r(&[SUCCESS_32])));
-        assert!(fw.unmapped.is_empty(), "mapped back after RECLAIM");
+        assert!(
+            fw.stage2.view().unmapped.is_empty(),
+            "mapped back after RECLAIM"
+        );
         let status = proxy.memory_status();
         assert_eq!((status.transactions, status.lent_pages), (0, 0));
         share(&proxy, &mut fw, 2, &ranges);
@@ -1353,7 +1051,11 @@ fn lent_pages_stay_unmapped_until_the_spmc_agrees_to_reclaim() {
         &[MEM_RECLAIM, handle & 0xFFFF_FFFF, handle >> 32],
     );
     assert_eq!(reply, r(&[FFA_ERROR, 0, DENIED]));
-    assert_eq!(fw.unmapped, pages(&[(0x5000_0000, 2)]), "still the SPMC's");
+    assert_eq!(
+        fw.stage2.view().unmapped,
+        pages(&[(0x5000_0000, 2)]),
+        "still the SPMC's"
+    );
     assert_eq!(proxy.memory_status().lent_pages, 2);
 }
 
@@ -1364,7 +1066,7 @@ fn a_lend_the_spmc_refuses_gives_the_pages_back() {
     let (outcome, reply) = lend(&proxy, &mut fw, MEM_LEND_64, &[(0x5000_0000, 2)]);
     assert_eq!(outcome, Outcome::Forwarded);
     assert_eq!(reply, r(&[FFA_ERROR, 0, INVALID_PARAMETERS]));
-    assert!(fw.unmapped.is_empty());
+    assert!(fw.stage2.view().unmapped.is_empty());
     assert_eq!(proxy.memory_status().lent_pages, 0);
     share(&proxy, &mut fw, 2, &[(0x5000_0000, 2)]);
 }
@@ -1373,7 +1075,7 @@ fn a_lend_the_spmc_refuses_gives_the_pages_back() {
 fn a_stage2_failure_refuses_the_lend_and_rolls_back_what_was_unmapped() {
     let (proxy, mut fw) = mapped(2);
     // The second range's stage-2 change fails: the first range is mapped back.
-    fw.stage2_fails_at = Some(0x5100_0000);
+    fw.stage2.view().fails_at = Some(0x5100_0000);
     let d = lend_descriptor(&[(0x5000_0000, 2), (0x5100_0000, 1)]);
     fw.poke(HOST_TX, &d);
     let len = d.len() as u64;
@@ -1384,7 +1086,7 @@ fn a_stage2_failure_refuses_the_lend_and_rolls_back_what_was_unmapped() {
         NO_MEMORY,
         "stage 2 refused",
     );
-    assert!(fw.unmapped.is_empty(), "rolled back");
+    assert!(fw.stage2.view().unmapped.is_empty(), "rolled back");
     assert_eq!(proxy.memory_status().lent_pages, 0);
 }
 
@@ -1420,7 +1122,10 @@ fn lend_attacks_are_refused_with_nothing_unmapped() {
         fw.poke(HOST_TX, &d);
         let len = d.len() as u64;
         assert_refused(&proxy, &mut fw, &[MEM_LEND_64, len, len], code, what);
-        assert!(fw.unmapped.is_empty(), "{what}: nothing unmapped");
+        assert!(
+            fw.stage2.view().unmapped.is_empty(),
+            "{what}: nothing unmapped"
+        );
     }
 }
 
@@ -1438,12 +1143,7 @@ fn many(n: usize) -> (Vec<u8>, Vec<(u64, u32)>) {
 
 /// Sends `d` as the host would with fragments ending at `cuts`: the first with
 /// MEM_SHARE_64, the rest with FRAG_TX; returns every reply.
-fn send_fragments(
-    proxy: &Proxy,
-    fw: &mut Firmware,
-    d: &[u8],
-    cuts: &[usize],
-) -> Vec<(Outcome, SmcRegs)> {
+fn send_fragments(proxy: &Hyp, fw: &mut Spmc, d: &[u8], cuts: &[usize]) -> Vec<(Outcome, SmcRegs)> {
     let mut replies = Vec::new();
     let mut start = 0;
     let mut handle = 0;
@@ -1637,7 +1337,7 @@ fn a_fragmented_lend_unmaps_every_fragment_before_forwarding_it() {
     );
     assert_eq!(outcome, Outcome::Forwarded, "{}", refusal_text(&outcome));
     assert_eq!(reply[0], MEM_FRAG_RX);
-    assert_eq!(fw.unmapped, pages(&ranges[..2]));
+    assert_eq!(fw.stage2.view().unmapped, pages(&ranges[..2]));
     let handle = reply[1] | reply[2] << 32;
     fw.poke(HOST_TX, &d[first..]);
     let (_, reply) = call(
@@ -1652,6 +1352,6 @@ fn a_fragmented_lend_unmaps_every_fragment_before_forwarding_it() {
     );
     assert_eq!(reply[0], SUCCESS_32);
     assert_eq!(fw.lends_saw_unmapped, [true]);
-    assert_eq!(fw.unmapped, pages(&ranges));
+    assert_eq!(fw.stage2.view().unmapped, pages(&ranges));
     assert_eq!(proxy.memory_status().lent_pages, 4);
 }

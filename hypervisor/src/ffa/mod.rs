@@ -17,29 +17,43 @@
 //! through [`crate::smccc::SmcConduit`] and [`PhysMem`]. `docs/ffa-policy.md` is generated
 //! from the table.
 //!
+//! # Layout
+//! `dispatch.rs` holds [`Proxy`]: the trap path's entry, the short path for forwarded calls,
+//! validation, and the one place ([`Proxy`]'s `answer`) where an emulated ABI's result
+//! becomes registers, counters and an [`Outcome`]. The emulated ABIs are plain handlers,
+//! free functions over explicit state returning `Result<Reply, Refusal>`:
+//! `FFA_VERSION` and `FFA_FEATURES` in `setup.rs`, RX/TX and partition discovery in
+//! `rxtx.rs`, SHARE/LEND/RECLAIM/FRAG_TX in `memory.rs`. What they share (the call, the
+//! reply, the refusal, the platform traits) is in `handler.rs`, their state in `state.rs`;
+//! both are leaves. Only `dispatch.rs` imports the handlers, so `ffa/` has no import cycle.
+//!
 //! # Memory
-//! The mailbox and memory ABIs are `Policy::Emulate` rows with their own [`abi::Handler`]:
-//! RX/TX and partition discovery in `mailbox.rs`, SHARE/RECLAIM in `mem.rs`, descriptor
-//! parsing in [`descriptor`], page ownership in [`crate::ownership`]. They share one lock
-//! (mailboxes, ownership map, transaction count) and reach memory only through
-//! [`PhysMem`] (by physical address, for pages the proxy checked). The validation path
-//! allocates nothing: the ownership map and the descriptor copy are allocated once, in
-//! [`Proxy::with_memory`].
+//! The mailbox and memory ABIs are `Policy::Emulate` rows with their own [`abi::Handler`];
+//! descriptor parsing is in [`descriptor`]. Page ownership and the host stage 2 are not the
+//! proxy's: they belong to the memory-protection core ([`crate::mm::MemProtect`]), which
+//! every call is given. The proxy's own state (mailboxes, transaction count) is behind one
+//! lock, taken before the core's (the lock order `crate::mm` states). Memory is reached only
+//! through [`PhysMem`] (by physical address, for pages the proxy checked). The validation
+//! path allocates nothing: the descriptor copy is allocated once, in
+//! [`Proxy::with_memory`], and the ownership map by the core at boot.
 
 pub mod abi;
 pub mod audit;
 pub mod descriptor;
 mod dispatch;
-mod mailbox;
-mod mem;
+mod handler;
+mod memory;
+mod rxtx;
+mod setup;
+mod state;
 pub mod validate;
 mod version;
 
+pub use crate::budget::{MAILBOX_SIZE, MAX_TRANSACTIONS, OWNERSHIP_RUNS};
 pub use audit::{Counters, Counts, Reason, Rejection};
 pub use dispatch::{OffReason, Outcome, Proxy, State};
-pub use mailbox::{
-    MAILBOX_SIZE, MAX_TRANSACTIONS, MemConfig, MemStatus, OWNERSHIP_RUNS, PhysMem, Platform,
-};
+pub use handler::{PhysMem, Platform};
+pub use state::{MemConfig, MemStatus};
 pub use validate::{Rule, Violation};
 
 #[cfg(test)]

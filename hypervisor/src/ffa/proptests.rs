@@ -1,4 +1,4 @@
-//! Property tests: random x0..x17 (and random SPMC replies) for every known and for unknown
+//! Property tests against the test kit's SPMC: random x0..x17 (and random SPMC replies) for every known and for unknown
 //! function IDs. The oracle is the hand-written layout in `tests.rs` (`SPECS`,
 //! `BLOCKED_IDS`), never the production table.
 //!
@@ -9,37 +9,15 @@
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
-use super::tests::{BLOCKED_IDS, MEMORY_IDS, MockSpmc, SPECS, Spec, proxy_at, r};
-use super::{Outcome, PhysMem, Proxy};
-use crate::smccc::{SmcConduit, SmcRegs};
+use super::tests::{BLOCKED_IDS, MEMORY_IDS, SPECS, Spec, proxy_at, r};
+use super::{Outcome, Proxy};
+use crate::smccc::SmcRegs;
+use crate::testkit::Spmc;
 
 const FFA_ERROR: u64 = 0x8400_0060;
 const FFA_VERSION: u64 = 0x8400_0063;
 const FFA_FEATURES: u64 = 0x8400_0064;
 const NOTIF_SET: u64 = 0x8400_0081;
-
-/// An SPMC that records calls and answers with fuzzed registers.
-struct RandomSpmc {
-    forwarded: Vec<SmcRegs>,
-    reply: SmcRegs,
-}
-
-impl SmcConduit for RandomSpmc {
-    fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
-        self.forwarded.push(*regs);
-        self.reply
-    }
-}
-
-/// These proxies have no memory configuration: memory is never touched.
-impl PhysMem for RandomSpmc {
-    fn read(&mut self, pa: u64, _: &mut [u8]) {
-        panic!("read of {pa:#x} by a proxy without memory");
-    }
-    fn write(&mut self, pa: u64, _: &[u8]) {
-        panic!("write of {pa:#x} by a proxy without memory");
-    }
-}
 
 /// Function IDs to try: the layouts' IDs, the blocked ones, the emulated ones, hinted and
 /// malformed variants, and random ones inside and outside the FF-A range.
@@ -158,9 +136,9 @@ proptest! {
         reply in any::<[u64; 18]>(),
     ) {
         let (proxy, _) = proxy_at(minor);
-        let mut spmc = RandomSpmc { forwarded: Vec::new(), reply };
+        let mut spmc = Spmc { always: Some(reply), ..Spmc::new() };
         let mut io = regs;
-        let outcome = proxy.handle(&mut io, imm, &mut spmc);
+        let outcome = proxy.handle(&mut io, imm, crate::testkit::no_memory(), &mut spmc);
 
         let id = regs[0];
         let hygienic = imm == 0 && id >> 32 == 0;
@@ -168,19 +146,19 @@ proptest! {
             Some(spec) if spec.forwarded => {
                 let ok = hygienic && valid(spec, minor, &regs);
                 prop_assert_eq!(
-                    !spmc.forwarded.is_empty(), ok,
+                    !spmc.calls.is_empty(), ok,
                     "{} at v1.{}: forwarded={} but oracle says valid={}; x0..x17 = {:#x?}",
-                    spec.name, minor, !spmc.forwarded.is_empty(), ok, regs
+                    spec.name, minor, !spmc.calls.is_empty(), ok, regs
                 );
                 if ok {
-                    prop_assert_eq!(spmc.forwarded.len(), 1);
-                    prop_assert_eq!(spmc.forwarded[0], expected_forward(minor, &regs),
+                    prop_assert_eq!(spmc.calls.len(), 1);
+                    prop_assert_eq!(spmc.calls[0], expected_forward(minor, &regs),
                         "{} at v1.{}: forwarded registers outside the layout", spec.name, minor);
                 }
             }
             Some(spec) if spec.id == FFA_FEATURES => {
                 // Forwarded only as FEATURES(w1) with nothing else, and only if valid.
-                if let Some(out) = spmc.forwarded.first() {
+                if let Some(out) = spmc.calls.first() {
                     prop_assert!(hygienic && valid(spec, minor, &regs));
                     prop_assert_eq!(*out, r(&[FFA_FEATURES, regs[1]]));
                     let sel = regs[1];
@@ -195,7 +173,7 @@ proptest! {
             _ => {
                 // Blocked, emulated, unknown or malformed: the only SMC allowed is the
                 // proxy's own FFA_VERSION(1.0/1.1) when the host asks for a downgrade.
-                for out in &spmc.forwarded {
+                for out in &spmc.calls {
                     prop_assert!(
                         out[0] == FFA_VERSION && out[1] <= 0x1_0001 && out[2..] == [0; 16],
                         "x0 {:#x} reached the SPMC as {:#x?}", id, out
@@ -211,22 +189,22 @@ proptest! {
         }
         // A rejected or unsupported call has no reply data from the SPMC.
         if matches!(outcome, Outcome::Rejected(_) | Outcome::Unsupported) {
-            prop_assert!(spmc.forwarded.is_empty() || regs[0] as u32 & !(1 << 16) == FFA_VERSION as u32);
+            prop_assert!(spmc.calls.is_empty() || regs[0] as u32 & !(1 << 16) == FFA_VERSION as u32);
         }
         // The counters agree with the conduit.
         prop_assert_eq!(
             proxy.counters().total().forwarded as usize,
-            spmc.forwarded.iter().filter(|f| f[0] != FFA_VERSION).count()
+            spmc.calls.iter().filter(|f| f[0] != FFA_VERSION).count()
         );
     }
 
     #[test]
     fn a_disabled_proxy_never_forwards(regs in call(), imm in any::<u16>()) {
         let proxy = Proxy::disabled();
-        let mut spmc = MockSpmc::new();
+        let mut spmc = Spmc::new();
         let mut io = regs;
-        let _ = proxy.handle(&mut io, imm, &mut spmc);
-        prop_assert!(spmc.forwarded.is_empty());
+        let _ = proxy.handle(&mut io, imm, crate::testkit::no_memory(), &mut spmc);
+        prop_assert!(spmc.calls.is_empty());
         prop_assert_eq!(io[0], u64::MAX);
     }
 }

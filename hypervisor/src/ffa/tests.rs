@@ -1,19 +1,21 @@
-//! Unit tests of the proxy against a scripted mock SPMC.
+//! Unit tests of the proxy against the test kit's scripted SPMC ([`Spmc::new`]: serves
+//! every call, no memory).
 //!
-//! The expected register layouts here are written by hand from the team reference
-//! (`ffa-reference.md` §4 table, §5 "what Linux sends", T2/T4/T13/T17) and from the issue, not
-//! read from `abi.rs`: a test that asked the production table what to expect would prove
-//! nothing. Only the `Proxy` API and the mock are shared with production code.
-
-use std::collections::VecDeque;
+//! The expected register layouts here are written by hand from DEN0077 (v1.0-v1.2: each
+//! ABI's register usage, its SBZ/MBZ fields and the IDs that name the caller) and from what
+//! Linux's FF-A driver sends, not read from `abi.rs`: a test that asked the production table
+//! what to expect would prove nothing. Only the `Proxy` API and the kit are shared with
+//! production code.
 
 use super::abi::{self, Conv, Version};
 use super::validate::{Rule, Violation, rebuild};
-use super::{Counts, Outcome, PhysMem, Proxy, Reason, State};
-use crate::smccc::{SmcConduit, SmcRegs};
+use super::{Counts, Outcome, Proxy, Reason, State};
+use crate::smccc::SmcRegs;
+pub(super) use crate::testkit::r;
+use crate::testkit::{Spmc, no_memory};
 
 // ---------------------------------------------------------------------------------------
-// Literal constants (reference §4)
+// Literal constants (DEN0077 function IDs and status codes)
 // ---------------------------------------------------------------------------------------
 
 const FFA_ERROR: u64 = 0x8400_0060;
@@ -73,9 +75,11 @@ const ABORTED_W: u64 = 0xFFFF_FFF8;
 const W: u64 = 0xFFFF_FFFF;
 const X: u64 = u64::MAX;
 
-/// IDs that stay blocked (both conventions where they exist): the ones the host must never
-/// send (responses, SP-only ABIs) and the memory ABIs not implemented (LEND, DONATE,
-/// RETRIEVE, fragments, SEND2).
+/// IDs a proxy without memory answers NOT_SUPPORTED and never forwards (both conventions
+/// where they exist): the ones the host must never send (responses, SP-only ABIs,
+/// FFA_MEM_FRAG_RX), the memory ABIs the proxy does not implement (DONATE, RETRIEVE,
+/// RELINQUISH, OP_PAUSE/RESUME, SEND2), and FFA_MEM_LEND and FFA_MEM_FRAG_TX, which are
+/// emulated only with a memory configuration (`mailbox_tests.rs`).
 pub(super) const BLOCKED_IDS: &[(u64, &str)] = &[
     (0x8400_0060, "FFA_ERROR"),
     (0x8400_0061, "FFA_SUCCESS_32"),
@@ -112,10 +116,10 @@ pub(super) const BLOCKED_IDS: &[(u64, &str)] = &[
     (0xC400_008E, "FFA_MSG_SEND_DIRECT_RESP2"),
 ];
 
-/// One ABI the proxy validates, as the reference lays it out. `carried[i]` are the bits of
+/// One ABI the proxy validates, as DEN0077 lays it out. `carried[i]` are the bits of
 /// x(i+1) that the ABI defines as values; every other bit of x1..x7, and of x8..x17 at v1.2,
-/// must be zero. `fields` names the ID and MBZ fields the issue lists, for messages and for
-/// splitting the sweep at field boundaries.
+/// must be zero. `fields` names the ID and MBZ fields, for messages and for splitting the
+/// sweep at field boundaries.
 pub(super) struct Spec {
     pub(super) name: &'static str,
     pub(super) id: u64,
@@ -137,7 +141,8 @@ const fn regs7(r: [u64; 7]) -> [u64; 17] {
     out
 }
 
-/// The forwarded (and the two emulated, argument-checked) ABIs, from the reference §4 table.
+/// The forwarded (and the two emulated, argument-checked) ABIs, from DEN0077's register
+/// tables.
 pub(super) const SPECS: &[Spec] = &[
     Spec {
         name: "FFA_RUN",
@@ -360,82 +365,26 @@ pub(super) const SPECS: &[Spec] = &[
 ];
 
 // ---------------------------------------------------------------------------------------
-// Mock SPMC
+// Setup
 // ---------------------------------------------------------------------------------------
-
-/// A scripted SPMC: records every register set it receives; answers from `script` first,
-/// then with `default_reply`.
-pub(super) struct MockSpmc {
-    pub(super) forwarded: Vec<SmcRegs>,
-    pub(super) script: VecDeque<SmcRegs>,
-    /// Version the SPMC reports.
-    pub(super) version: u64,
-}
-
-impl MockSpmc {
-    pub(super) fn new() -> Self {
-        MockSpmc {
-            forwarded: Vec::new(),
-            script: VecDeque::new(),
-            version: 0x1_0002,
-        }
-    }
-
-    fn then(&mut self, reply: SmcRegs) -> &mut Self {
-        self.script.push_back(reply);
-        self
-    }
-}
-
-impl SmcConduit for MockSpmc {
-    fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
-        self.forwarded.push(*regs);
-        if let Some(r) = self.script.pop_front() {
-            return r;
-        }
-        match regs[0] {
-            FFA_VERSION => r(&[self.version]),
-            SPM_ID_GET => r(&[FFA_SUCCESS_32, 0, 0x8000]),
-            DIRECT_REQ_32 => r(&[DIRECT_RESP_32, 0x8001_0000, 0, 1, 0, 0, 0, 0, 0xBAD8]),
-            DIRECT_REQ_64 => r(&[DIRECT_RESP_64, 0x8001_0000, 0, 1, 0, 0, 0, 0, 0xBAD8]),
-            DIRECT_REQ2 => r(&[DIRECT_RESP2, 0x8001_0000, 0, 0, 1]),
-            // Real SPMCs put junk in undefined registers; the proxy must not pass it on.
-            _ => r(&[FFA_SUCCESS_32, 0, 0, 0, 0, 0, 0, 0, 0xBAD8]),
-        }
-    }
-}
-
-/// The basic proxy has no memory configuration: it must never touch memory.
-impl PhysMem for MockSpmc {
-    fn read(&mut self, pa: u64, _: &mut [u8]) {
-        panic!("read of {pa:#x} by a proxy without memory");
-    }
-    fn write(&mut self, pa: u64, _: &[u8]) {
-        panic!("write of {pa:#x} by a proxy without memory");
-    }
-}
-
-/// A register set from its first few values (rest zero).
-pub(super) fn r(vals: &[u64]) -> SmcRegs {
-    let mut regs = [0; 18];
-    regs[..vals.len()].copy_from_slice(vals);
-    regs
-}
 
 /// A proxy probed against an SPMC at v1.2, with the host negotiated at 1.`minor`; the mock's
 /// record is cleared.
-pub(super) fn proxy_at(minor: u16) -> (Proxy, MockSpmc) {
-    let mut spmc = MockSpmc::new();
+pub(super) fn proxy_at(minor: u16) -> (Proxy, Spmc) {
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     assert!(matches!(proxy.state(), State::On { .. }), "probe failed");
     let mut regs = r(&[FFA_VERSION, 0x1_0000 | u64::from(minor)]);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Emulated
+    );
     assert_eq!(
         regs[0],
         0x1_0000 | u64::from(minor),
         "negotiating v1.{minor}"
     );
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     (proxy, spmc)
 }
 
@@ -449,17 +398,17 @@ fn error_reply(code: u64) -> SmcRegs {
 
 /// Sends `regs` and asserts the call is rejected with INVALID_PARAMETERS, that nothing
 /// reached the SPMC, and that the record names register `reg`.
-fn assert_rejected(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, reg: u8, what: &str) {
+fn assert_rejected(proxy: &Proxy, spmc: &mut Spmc, mut regs: SmcRegs, reg: u8, what: &str) {
     let before = counts(proxy, regs[0]);
     let host = regs;
-    let outcome = proxy.handle(&mut regs, 0, spmc);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
     let Outcome::Rejected(rec) = outcome else {
         panic!("{what}: expected rejection, got {outcome:?} for x0..x17 = {host:#x?}");
     };
     assert!(
-        spmc.forwarded.is_empty(),
+        spmc.calls.is_empty(),
         "{what}: rejected call reached the SPMC: {:#x?}",
-        spmc.forwarded
+        spmc.calls
     );
     let Reason::Field(v) = rec.reason else {
         panic!("{what}: expected a field violation, got {rec}");
@@ -483,9 +432,9 @@ fn assert_rejected(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, reg: u
 }
 
 /// Sends `regs` and asserts it reached the SPMC exactly as `expected`.
-fn assert_forwarded_as(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, expected: SmcRegs) {
+fn assert_forwarded_as(proxy: &Proxy, spmc: &mut Spmc, mut regs: SmcRegs, expected: SmcRegs) {
     let host = regs;
-    let outcome = proxy.handle(&mut regs, 0, spmc);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
     assert_eq!(
         outcome,
         Outcome::Forwarded,
@@ -493,29 +442,29 @@ fn assert_forwarded_as(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, ex
         host[0]
     );
     assert_eq!(
-        spmc.forwarded.len(),
+        spmc.calls.len(),
         1,
         "{:#x}: forwarded {} times",
         host[0],
-        spmc.forwarded.len()
+        spmc.calls.len()
     );
     assert_eq!(
-        spmc.forwarded[0], expected,
+        spmc.calls[0], expected,
         "{:#x}: forwarded registers differ from the layout",
         host[0]
     );
-    spmc.forwarded.clear();
+    spmc.calls.clear();
 }
 
-fn assert_not_supported(proxy: &Proxy, spmc: &mut MockSpmc, mut regs: SmcRegs, what: &str) {
-    let outcome = proxy.handle(&mut regs, 0, spmc);
+fn assert_not_supported(proxy: &Proxy, spmc: &mut Spmc, mut regs: SmcRegs, what: &str) {
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
     assert_eq!(outcome, Outcome::Unsupported, "{what}");
     assert_eq!(
         regs[..3],
         error_reply(NOT_SUPPORTED_W)[..3],
         "{what}: reply"
     );
-    assert!(spmc.forwarded.is_empty(), "{what}: reached the SPMC");
+    assert!(spmc.calls.is_empty(), "{what}: reached the SPMC");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -618,7 +567,7 @@ fn every_forwarded_abi_forwards_exactly_its_fields_at_every_version() {
                 }
             }
             let host = call;
-            let outcome = proxy.handle(&mut call, 0, &mut spmc);
+            let outcome = proxy.handle(&mut call, 0, no_memory(), &mut spmc);
             assert_eq!(
                 outcome,
                 Outcome::Forwarded,
@@ -626,7 +575,7 @@ fn every_forwarded_abi_forwards_exactly_its_fields_at_every_version() {
                 spec.name
             );
             assert_eq!(
-                spmc.forwarded,
+                spmc.calls,
                 [expected],
                 "{} at v1.{minor}: forwarded registers",
                 spec.name
@@ -730,7 +679,7 @@ fn assert_peer_refused(mut regs: SmcRegs, lsb: u8, what: &str) {
     let (proxy, mut spmc) = proxy_at(1);
     let host = regs;
     let before = counts(&proxy, host[0]);
-    let outcome = proxy.handle(&mut regs, 0, &mut spmc);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
     let Outcome::Rejected(rec) = outcome else {
         panic!("{what}: expected rejection, got {outcome:?}");
     };
@@ -747,7 +696,7 @@ fn assert_peer_refused(mut regs: SmcRegs, lsb: u8, what: &str) {
         rec.to_string().contains("Secure endpoint"),
         "{what}: the line does not say why: {rec}"
     );
-    assert!(spmc.forwarded.is_empty(), "{what}: reached the SPMC");
+    assert!(spmc.calls.is_empty(), "{what}: reached the SPMC");
     assert_eq!(
         regs[..8],
         error_reply(INVALID_PARAMETERS_W)[..8],
@@ -932,7 +881,7 @@ fn get_with_vm_or_hypervisor_bitmap_flag_is_rejected() {
         2,
         "GET hypervisor flag",
     );
-    // Linux's flags (SP | SPM) from §5 pass.
+    // Linux's flags (SP | SPM) pass.
     let linux = r(&[NOTIF_GET, 3 << 16, 0b0101]);
     assert_forwarded_as(&proxy, &mut spmc, linux, linux);
 }
@@ -1043,7 +992,10 @@ fn smc32_reply_keeps_the_callers_x8_to_x17_and_smc64_reply_clears_them() {
         0x5EC,
         0x5EC,
     ]));
-    assert_eq!(proxy.handle(&mut call, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut call, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(call[9], 0x1234, "SMC32: x9 preserved");
     assert_eq!(call[8], 0, "SMC32: x8 preserved (was 0), not the SPMC's");
 
@@ -1061,12 +1013,15 @@ fn smc32_reply_keeps_the_callers_x8_to_x17_and_smc64_reply_clears_them() {
         0x5EC,
         0x5EC,
     ]));
-    assert_eq!(proxy.handle(&mut call, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut call, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(call[8..], [0; 10], "SMC64: x8-x17 cleared");
 }
 
 // ---------------------------------------------------------------------------------------
-// What Linux sends (§5), forwarded exactly
+// What Linux sends, forwarded exactly
 // ---------------------------------------------------------------------------------------
 
 #[test]
@@ -1136,7 +1091,10 @@ fn direct_resp_reply_is_filtered_to_its_registers() {
         1 << 40 | 5,
         0x5EC,
     ]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         regs,
         r(&[DIRECT_RESP_32, 0x8001_0000, 0, 1, 2, 3, 4, 5]),
@@ -1145,7 +1103,10 @@ fn direct_resp_reply_is_filtered_to_its_registers() {
 
     let mut regs = r(&[DIRECT_REQ_64, 0x8001]);
     spmc.then(r(&[DIRECT_RESP_64, 0x8001_0000, 0, X, X, X, X, X, 0x5EC]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(regs, r(&[DIRECT_RESP_64, 0x8001_0000, 0, X, X, X, X, X]));
 }
 
@@ -1157,7 +1118,10 @@ fn direct_resp2_reply_passes_x4_to_x17_and_drops_x2_x3() {
     reply[0] = DIRECT_RESP2;
     reply[1] = 0x8001_0000;
     spmc.then(reply);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     let mut expected = reply;
     expected[2] = 0;
     expected[3] = 0;
@@ -1169,18 +1133,24 @@ fn interrupt_and_yield_replies_reach_the_host_which_resumes_with_run() {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[DIRECT_REQ_64, 0x8001, 0, 1]);
     spmc.then(r(&[FFA_INTERRUPT, 0x8001_0002, 33, 0xBAD]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         regs,
         r(&[FFA_INTERRUPT, 0x8001_0002, 33]),
         "INTERRUPT: w1, w2 only"
     );
 
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     let mut run = r(&[FFA_RUN, 0x8001_0002]);
     spmc.then(r(&[FFA_YIELD, 0x8001_0002, 10, 20, 0xBAD]));
-    assert_eq!(proxy.handle(&mut run, 0, &mut spmc), Outcome::Forwarded);
-    assert_eq!(spmc.forwarded, [r(&[FFA_RUN, 0x8001_0002])]);
+    assert_eq!(
+        proxy.handle(&mut run, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
+    assert_eq!(spmc.calls, [r(&[FFA_RUN, 0x8001_0002])]);
     assert_eq!(
         run,
         r(&[FFA_YIELD, 0x8001_0002, 10, 20]),
@@ -1189,7 +1159,10 @@ fn interrupt_and_yield_replies_reach_the_host_which_resumes_with_run() {
 
     let mut run = r(&[FFA_RUN, 0x8001_0002]);
     spmc.then(r(&[DIRECT_RESP_64, 0x8001_0000, 0, 42]));
-    assert_eq!(proxy.handle(&mut run, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut run, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         run,
         r(&[DIRECT_RESP_64, 0x8001_0000, 0, 42]),
@@ -1215,7 +1188,10 @@ fn notification_replies_keep_only_defined_registers() {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[BITMAP_CREATE, 0, 4]);
     spmc.then(r(&[FFA_SUCCESS_32, 0, 1, 2, 3, 4, 5, 6, 7]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         regs,
         r(&[FFA_SUCCESS_32]),
@@ -1224,7 +1200,10 @@ fn notification_replies_keep_only_defined_registers() {
 
     let mut regs = r(&[NOTIF_GET, 0, 5]);
     spmc.then(r(&[FFA_SUCCESS_32, 9, 1, 2, 3, 4, 5 | 1 << 35, 6, 7]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         regs,
         r(&[FFA_SUCCESS_32, 0, 1, 2, 3, 4, 5, 6]),
@@ -1233,7 +1212,10 @@ fn notification_replies_keep_only_defined_registers() {
 
     let mut regs = r(&[INFO_GET_64]);
     spmc.then(r(&[FFA_SUCCESS_64, 0, X, X, X, X, X, X, 8]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         regs,
         r(&[FFA_SUCCESS_64, 0, X, X, X, X, X, X]),
@@ -1242,7 +1224,10 @@ fn notification_replies_keep_only_defined_registers() {
 
     let mut regs = r(&[INFO_GET_32]);
     spmc.then(r(&[FFA_ERROR, 0, 0xFFFF_FFF7, 0xBAD]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(
         regs,
         r(&[FFA_ERROR, 0, 0xFFFF_FFF7]),
@@ -1255,7 +1240,7 @@ fn unexpected_reply_becomes_aborted_and_is_counted() {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[DIRECT_REQ_64, 0x8001]);
     spmc.then(r(&[0x8400_0072, 1, 2]));
-    let outcome = proxy.handle(&mut regs, 0, &mut spmc);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
     let Outcome::ReplyRefused(rec) = outcome else {
         panic!("expected ReplyRefused, got {outcome:?}");
     };
@@ -1267,7 +1252,7 @@ fn unexpected_reply_becomes_aborted_and_is_counted() {
     let mut regs = r(&[BITMAP_DESTROY]);
     spmc.then(r(&[DIRECT_RESP_32, 0, 0, 1]));
     assert!(matches!(
-        proxy.handle(&mut regs, 0, &mut spmc),
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
         Outcome::ReplyRefused(_)
     ));
 }
@@ -1277,7 +1262,10 @@ fn smccc_not_supported_from_firmware_is_passed_on() {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[SPM_ID_GET]);
     spmc.then(r(&[SMCCC_NOT_SUPPORTED, 5, 5]));
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
     assert_eq!(regs, r(&[SMCCC_NOT_SUPPORTED]));
 }
 
@@ -1350,9 +1338,9 @@ fn unknown_ffa_ids_get_not_supported() {
 }
 
 #[test]
-fn blocked_schemas_are_ready_for_the_memory_issue() {
-    // These rows are blocked today; their schemas must already refuse a non-zero w1 (issue
-    // item 2), so the later handler starts from checked registers.
+fn rx_release_and_rxtx_unmap_schemas_refuse_a_nonzero_w1() {
+    // Emulated rows (with a memory configuration): their schemas refuse a non-zero w1 (the
+    // caller's ID must be 0), so the handlers start from checked registers.
     let row = |id: u32| abi::lookup(id).expect("row").0;
     for (id, name) in [(0x8400_0065u32, "RX_RELEASE"), (0x8400_0067, "RXTX_UNMAP")] {
         for v in [Version::V1_0, Version::V1_1, Version::V1_2] {
@@ -1424,14 +1412,14 @@ fn features_of_blocked_abis_are_not_supported_in_both_conventions() {
     for &(id, name) in BLOCKED_IDS {
         let mut regs = r(&[FFA_FEATURES, id]);
         assert_eq!(
-            proxy.handle(&mut regs, 0, &mut spmc),
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
             Outcome::Emulated,
             "FEATURES({name})"
         );
         assert_eq!(regs, error_reply(NOT_SUPPORTED_W), "FEATURES({name}) reply");
     }
     assert!(
-        spmc.forwarded.is_empty(),
+        spmc.calls.is_empty(),
         "a FEATURES query of a blocked ABI reached the SPMC"
     );
 }
@@ -1459,18 +1447,14 @@ fn features_of_forwarded_abis_are_forwarded() {
         for &(id, since) in forwarded {
             let mut regs = r(&[FFA_FEATURES, id]);
             spmc.then(r(&[FFA_SUCCESS_32, 0, 0x3, 0x4, 0xBAD]));
-            let outcome = proxy.handle(&mut regs, 0, &mut spmc);
+            let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
             if minor >= since {
                 assert_eq!(
                     outcome,
                     Outcome::Forwarded,
                     "FEATURES({id:#x}) at v1.{minor}"
                 );
-                assert_eq!(
-                    spmc.forwarded,
-                    [r(&[FFA_FEATURES, id])],
-                    "FEATURES({id:#x})"
-                );
+                assert_eq!(spmc.calls, [r(&[FFA_FEATURES, id])], "FEATURES({id:#x})");
                 assert_eq!(
                     regs,
                     r(&[FFA_SUCCESS_32, 0, 0x3, 0x4]),
@@ -1483,9 +1467,9 @@ fn features_of_forwarded_abis_are_forwarded() {
                     error_reply(NOT_SUPPORTED_W),
                     "FEATURES({id:#x}) at v1.{minor}"
                 );
-                assert!(spmc.forwarded.is_empty());
+                assert!(spmc.calls.is_empty());
             }
-            spmc.forwarded.clear();
+            spmc.calls.clear();
         }
     }
 }
@@ -1495,19 +1479,25 @@ fn features_of_emulated_abis_succeed_without_the_spmc() {
     let (proxy, mut spmc) = proxy_at(2);
     for id in [FFA_VERSION, FFA_FEATURES, FFA_ID_GET] {
         let mut regs = r(&[FFA_FEATURES, id]);
-        assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+        assert_eq!(
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+            Outcome::Emulated
+        );
         assert_eq!(regs, r(&[FFA_SUCCESS_32]), "FEATURES({id:#x})");
     }
     for id in [0x8400_00F0, 0x8401_006F, 0xC400_0063, 0x8400_008D] {
         let mut regs = r(&[FFA_FEATURES, id]);
-        assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+        assert_eq!(
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+            Outcome::Emulated
+        );
         assert_eq!(
             regs,
             error_reply(NOT_SUPPORTED_W),
             "FEATURES of unknown {id:#x}"
         );
     }
-    assert!(spmc.forwarded.is_empty());
+    assert!(spmc.calls.is_empty());
 }
 
 #[test]
@@ -1516,10 +1506,13 @@ fn features_of_notification_interrupts_are_forwarded_with_reserved_bits_checked(
     for feature in [1, 2] {
         let mut regs = r(&[FFA_FEATURES, feature]);
         spmc.then(r(&[FFA_SUCCESS_32, 0, 8]));
-        assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Forwarded);
-        assert_eq!(spmc.forwarded, [r(&[FFA_FEATURES, feature])]);
+        assert_eq!(
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+            Outcome::Forwarded
+        );
+        assert_eq!(spmc.calls, [r(&[FFA_FEATURES, feature])]);
         assert_eq!(regs, r(&[FFA_SUCCESS_32, 0, 8]), "SRI/NPI interrupt ID");
-        spmc.forwarded.clear();
+        spmc.calls.clear();
     }
     assert_rejected(
         &proxy,
@@ -1551,31 +1544,37 @@ fn features_of_notification_interrupts_are_forwarded_with_reserved_bits_checked(
     );
     for feature in [0, 3, 4, 0xFF] {
         let mut regs = r(&[FFA_FEATURES, feature]);
-        assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+        assert_eq!(
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+            Outcome::Emulated
+        );
         assert_eq!(regs, error_reply(NOT_SUPPORTED_W), "feature {feature}");
     }
     let (proxy, mut spmc) = proxy_at(0);
     assert_not_supported_features(&proxy, &mut spmc, 2, "SRI at v1.0");
 }
 
-fn assert_not_supported_features(proxy: &Proxy, spmc: &mut MockSpmc, sel: u64, what: &str) {
+fn assert_not_supported_features(proxy: &Proxy, spmc: &mut Spmc, sel: u64, what: &str) {
     let mut regs = r(&[FFA_FEATURES, sel]);
     assert_eq!(
-        proxy.handle(&mut regs, 0, spmc),
+        proxy.handle(&mut regs, 0, no_memory(), spmc),
         Outcome::Emulated,
         "{what}"
     );
     assert_eq!(regs, error_reply(NOT_SUPPORTED_W), "{what}");
-    assert!(spmc.forwarded.is_empty(), "{what}");
+    assert!(spmc.calls.is_empty(), "{what}");
 }
 
 #[test]
 fn id_get_is_emulated_as_zero() {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[FFA_ID_GET]);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Emulated
+    );
     assert_eq!(regs, r(&[FFA_SUCCESS_32, 0, 0]));
-    assert!(spmc.forwarded.is_empty());
+    assert!(spmc.calls.is_empty());
     assert_eq!(counts(&proxy, FFA_ID_GET).emulated, 1);
 }
 
@@ -1585,7 +1584,7 @@ fn id_get_is_emulated_as_zero() {
 
 #[test]
 fn probe_asks_version_1_2_then_id_get_then_spm_id_get() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     assert_eq!(
         proxy.state(),
@@ -1596,7 +1595,7 @@ fn probe_asks_version_1_2_then_id_get_then_spm_id_get() {
         }
     );
     assert_eq!(
-        spmc.forwarded,
+        spmc.calls,
         [
             r(&[FFA_VERSION, 0x1_0002]),
             r(&[FFA_ID_GET]),
@@ -1607,13 +1606,13 @@ fn probe_asks_version_1_2_then_id_get_then_spm_id_get() {
 }
 
 /// Every FF-A call gets SMCCC NOT_SUPPORTED and nothing is forwarded.
-fn assert_off(proxy: &Proxy, spmc: &mut MockSpmc, what: &str) {
+fn assert_off(proxy: &Proxy, spmc: &mut Spmc, what: &str) {
     assert!(
         matches!(proxy.state(), State::Off(_)),
         "{what}: {:?}",
         proxy.state()
     );
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     for id in [
         FFA_VERSION,
         FFA_ID_GET,
@@ -1624,7 +1623,7 @@ fn assert_off(proxy: &Proxy, spmc: &mut MockSpmc, what: &str) {
     ] {
         let mut regs = r(&[id, 0x1_0002]);
         assert_eq!(
-            proxy.handle(&mut regs, 0, spmc),
+            proxy.handle(&mut regs, 0, no_memory(), spmc),
             Outcome::Unsupported,
             "{what}: {id:#x}"
         );
@@ -1634,15 +1633,15 @@ fn assert_off(proxy: &Proxy, spmc: &mut MockSpmc, what: &str) {
             "{what}: {id:#x} reply"
         );
     }
-    assert!(spmc.forwarded.is_empty(), "{what}: something was forwarded");
+    assert!(spmc.calls.is_empty(), "{what}: something was forwarded");
 }
 
 #[test]
 fn proxy_is_off_without_smccc_1_2() {
     for smccc in [0x1_0001, 0x1_0000, 0xFFFF_FFFF] {
-        let mut spmc = MockSpmc::new();
+        let mut spmc = Spmc::new();
         let proxy = Proxy::probe(&mut spmc, smccc);
-        assert!(spmc.forwarded.is_empty(), "SMCCC {smccc:#x}: probed anyway");
+        assert!(spmc.calls.is_empty(), "SMCCC {smccc:#x}: probed anyway");
         assert_off(&proxy, &mut spmc, &format!("SMCCC {smccc:#x}"));
     }
 }
@@ -1650,7 +1649,7 @@ fn proxy_is_off_without_smccc_1_2() {
 #[test]
 fn proxy_is_off_without_an_spmc() {
     for reply in [SMCCC_NOT_SUPPORTED, 0xFFFF_FFFF, 0x2_0000] {
-        let mut spmc = MockSpmc::new();
+        let mut spmc = Spmc::new();
         spmc.version = reply;
         let proxy = Proxy::probe(&mut spmc, 0x1_0002);
         assert_off(&proxy, &mut spmc, &format!("FFA_VERSION -> {reply:#x}"));
@@ -1659,7 +1658,7 @@ fn proxy_is_off_without_an_spmc() {
 
 #[test]
 fn proxy_is_off_when_the_spmc_does_not_see_id_0() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     spmc.then(r(&[0x1_0002])).then(r(&[FFA_SUCCESS_32, 0, 5]));
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     assert_off(&proxy, &mut spmc, "ID_GET -> 5");
@@ -1674,13 +1673,16 @@ fn version_is_emulated_per_spec() {
     let (proxy, mut spmc) = proxy_at(2);
     // Same major, newer minor: the proxy's version.
     let mut regs = r(&[FFA_VERSION, 0x1_0003]);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Emulated
+    );
     assert_eq!(regs, r(&[0x1_0002]));
     // Another major: NOT_SUPPORTED in w0, not FFA_ERROR.
     for req in [0x2_0000, 0x0_0009, 0x7FFF_0002] {
         let mut regs = r(&[FFA_VERSION, req]);
         assert_eq!(
-            proxy.handle(&mut regs, 0, &mut spmc),
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
             Outcome::Emulated,
             "{req:#x}"
         );
@@ -1690,7 +1692,7 @@ fn version_is_emulated_per_spec() {
             "{req:#x}: w0 = NOT_SUPPORTED"
         );
     }
-    assert!(spmc.forwarded.is_empty());
+    assert!(spmc.calls.is_empty());
 }
 
 #[test]
@@ -1704,7 +1706,7 @@ fn version_with_reserved_bits_is_rejected_with_not_supported_in_w0() {
     ] {
         let mut regs = r(&[FFA_VERSION, 0x1_0002]);
         regs[reg] = val;
-        let outcome = proxy.handle(&mut regs, 0, &mut spmc);
+        let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
         assert!(
             matches!(outcome, Outcome::Rejected(rec) if matches!(rec.reason, Reason::Field(v) if v.reg == reg as u8)),
             "FFA_VERSION x{reg} = {val:#x}: {outcome:?}"
@@ -1719,9 +1721,9 @@ fn version_with_reserved_bits_is_rejected_with_not_supported_in_w0() {
 
 #[test]
 fn call_before_version_gets_not_supported() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     assert_not_supported(
         &proxy,
         &mut spmc,
@@ -1743,31 +1745,37 @@ fn call_before_version_gets_not_supported() {
 
 #[test]
 fn downgrade_is_asked_of_the_spmc_first() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     let mut regs = r(&[FFA_VERSION, 0x1_0001]);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Emulated
+    );
     assert_eq!(regs, r(&[0x1_0001]));
-    assert_eq!(spmc.forwarded, [r(&[FFA_VERSION, 0x1_0001])]);
+    assert_eq!(spmc.calls, [r(&[FFA_VERSION, 0x1_0001])]);
 
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     spmc.then(r(&[SMCCC_NOT_SUPPORTED]));
     let mut regs = r(&[FFA_VERSION, 0x1_0000]);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Emulated
+    );
     assert_eq!(regs, r(&[SMCCC_NOT_SUPPORTED]), "SPMC refused v1.0");
     assert_eq!(proxy.negotiated(), None);
 }
 
 #[test]
 fn version_renegotiates_until_the_first_other_call_then_is_final() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
-    spmc.forwarded.clear();
-    let ask = |proxy: &Proxy, spmc: &mut MockSpmc, req: u64| {
+    spmc.calls.clear();
+    let ask = |proxy: &Proxy, spmc: &mut Spmc, req: u64| {
         let mut regs = r(&[FFA_VERSION, req]);
-        let _ = proxy.handle(&mut regs, 0, spmc);
+        let _ = proxy.handle(&mut regs, 0, no_memory(), spmc);
         regs[0]
     };
     assert_eq!(ask(&proxy, &mut spmc, 0x1_0001), 0x1_0001);
@@ -1777,7 +1785,7 @@ fn version_renegotiates_until_the_first_other_call_then_is_final() {
         "renegotiated up"
     );
     assert_eq!(
-        spmc.forwarded,
+        spmc.calls,
         [r(&[FFA_VERSION, 0x1_0001]), r(&[FFA_VERSION, 0x1_0002])],
         "the SPMC is told each change"
     );
@@ -1789,13 +1797,13 @@ fn version_renegotiates_until_the_first_other_call_then_is_final() {
     assert_eq!(proxy.negotiated(), Some((Version::V1_1, false)));
 
     let mut regs = r(&[FFA_ID_GET]);
-    let _ = proxy.handle(&mut regs, 0, &mut spmc);
+    let _ = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
     assert_eq!(
         proxy.negotiated(),
         Some((Version::V1_1, true)),
         "final after ID_GET"
     );
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     assert_eq!(
         ask(&proxy, &mut spmc, 0x1_0002),
         0x1_0001,
@@ -1812,14 +1820,14 @@ fn version_renegotiates_until_the_first_other_call_then_is_final() {
         SMCCC_NOT_SUPPORTED,
         "other major"
     );
-    assert!(spmc.forwarded.is_empty(), "no SPMC traffic after final");
+    assert!(spmc.calls.is_empty(), "no SPMC traffic after final");
     // The v1.1 schema now applies: REQ2 does not exist, x8-x17 are ignored.
     assert_not_supported(&proxy, &mut spmc, r(&[DIRECT_REQ2, 0x8001]), "REQ2 at v1.1");
 }
 
 #[test]
 fn firmware_1_1_caps_the_proxy_version() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     spmc.version = 0x1_0001;
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     assert_eq!(
@@ -1830,12 +1838,15 @@ fn firmware_1_1_caps_the_proxy_version() {
             spmc_id: Some(0x8000),
         }
     );
-    spmc.forwarded.clear();
+    spmc.calls.clear();
     let mut regs = r(&[FFA_VERSION, 0x1_0002]);
-    assert_eq!(proxy.handle(&mut regs, 0, &mut spmc), Outcome::Emulated);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Emulated
+    );
     assert_eq!(regs, r(&[0x1_0001]));
     assert!(
-        spmc.forwarded.is_empty(),
+        spmc.calls.is_empty(),
         "no need to ask: the SPMC already speaks 1.1"
     );
 }
@@ -1847,7 +1858,7 @@ fn firmware_1_1_caps_the_proxy_version() {
 fn assert_hygiene_rejected(x0: u64, imm: u16, reason: Reason) {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[x0, 0x8001]);
-    let outcome = proxy.handle(&mut regs, imm, &mut spmc);
+    let outcome = proxy.handle(&mut regs, imm, no_memory(), &mut spmc);
     assert!(
         matches!(outcome, Outcome::Rejected(rec) if rec.reason == reason),
         "x0 {x0:#x} imm {imm}: {outcome:?}"
@@ -1857,7 +1868,7 @@ fn assert_hygiene_rejected(x0: u64, imm: u16, reason: Reason) {
         r(&[SMCCC_NOT_SUPPORTED]),
         "x0 {x0:#x} imm {imm}: reply"
     );
-    assert!(spmc.forwarded.is_empty(), "x0 {x0:#x} imm {imm}: forwarded");
+    assert!(spmc.calls.is_empty(), "x0 {x0:#x} imm {imm}: forwarded");
 }
 
 #[test]
@@ -1894,7 +1905,7 @@ fn call_hint_is_stripped_and_the_canonical_id_forwarded() {
     );
     let mut regs = r(&[0x8401_0063, 0x1_0002]);
     assert_eq!(
-        proxy.handle(&mut regs, 0, &mut spmc),
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
         Outcome::Emulated,
         "VERSION with hint"
     );
@@ -1942,7 +1953,7 @@ fn counters_prove_rejected_calls_never_reached_the_spmc() {
         r(&[FFA_ID_GET]),
     ];
     for mut c in calls {
-        let _ = proxy.handle(&mut c, 0, &mut spmc);
+        let _ = proxy.handle(&mut c, 0, no_memory(), &mut spmc);
     }
     assert_eq!(
         counts(&proxy, DIRECT_REQ_64),
@@ -1965,7 +1976,7 @@ fn counters_prove_rejected_calls_never_reached_the_spmc() {
     let total = proxy.counters().total();
     assert_eq!(
         total.forwarded as usize,
-        spmc.forwarded.len(),
+        spmc.calls.len(),
         "forwarded == SPMC calls"
     );
     let listed: Vec<(u32, &str, Counts)> = proxy.counters().iter().collect();
@@ -1978,7 +1989,7 @@ fn counters_prove_rejected_calls_never_reached_the_spmc() {
 fn rejection_record_names_function_register_and_field() {
     let (proxy, mut spmc) = proxy_at(1);
     let mut regs = r(&[NOTIF_BIND, 0x8001_0001, 0, 1]);
-    let outcome = proxy.handle(&mut regs, 0, &mut spmc);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
     let line = outcome.rejection().expect("rejected").to_string();
     assert_eq!(
         line,
@@ -1987,7 +1998,7 @@ fn rejection_record_names_function_register_and_field() {
     );
     let mut regs = r(&[DIRECT_REQ_32, 0x8001, 0, 0, 0, 1 << 33]);
     let line = proxy
-        .handle(&mut regs, 0, &mut spmc)
+        .handle(&mut regs, 0, no_memory(), &mut spmc)
         .rejection()
         .expect("rejected")
         .to_string();
@@ -1997,7 +2008,7 @@ fn rejection_record_names_function_register_and_field() {
     );
     let mut regs = r(&[NOTIF_GET, 0, 0b10]);
     let line = proxy
-        .handle(&mut regs, 0, &mut spmc)
+        .handle(&mut regs, 0, no_memory(), &mut spmc)
         .rejection()
         .expect("rejected")
         .to_string();
@@ -2007,7 +2018,7 @@ fn rejection_record_names_function_register_and_field() {
     );
     let mut regs = r(&[NOTIF_SET, 0x8001, 5 << 16, 1]);
     let line = proxy
-        .handle(&mut regs, 0, &mut spmc)
+        .handle(&mut regs, 0, no_memory(), &mut spmc)
         .rejection()
         .expect("rejected")
         .to_string();
@@ -2017,7 +2028,7 @@ fn rejection_record_names_function_register_and_field() {
     );
     let mut regs = r(&[NOTIF_BIND, 0x8001_0000, 0, 1, 0, 0, 0, 9]);
     let line = proxy
-        .handle(&mut regs, 0, &mut spmc)
+        .handle(&mut regs, 0, no_memory(), &mut spmc)
         .rejection()
         .expect("rejected")
         .to_string();
@@ -2037,14 +2048,14 @@ fn proxy_is_shared_by_cpus_without_losing_counts() {
         for cpu in 0..4u64 {
             let proxy = &proxy;
             s.spawn(move || {
-                let mut spmc = MockSpmc::new();
+                let mut spmc = Spmc::new();
                 for i in 0..500 {
                     let mut ok = r(&[DIRECT_REQ_64, 0x8001, 0, cpu, i]);
-                    let _ = proxy.handle(&mut ok, 0, &mut spmc);
+                    let _ = proxy.handle(&mut ok, 0, no_memory(), &mut spmc);
                     let mut bad = r(&[DIRECT_REQ_64, 0x0001_8001]);
-                    let _ = proxy.handle(&mut bad, 0, &mut spmc);
+                    let _ = proxy.handle(&mut bad, 0, no_memory(), &mut spmc);
                 }
-                assert_eq!(spmc.forwarded.len(), 500);
+                assert_eq!(spmc.calls.len(), 500);
             });
         }
     });
@@ -2060,18 +2071,18 @@ fn proxy_is_shared_by_cpus_without_losing_counts() {
 
 #[test]
 fn racing_version_and_calls_settle_on_one_final_version() {
-    let mut spmc = MockSpmc::new();
+    let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
     std::thread::scope(|s| {
         for cpu in 0..4u64 {
             let proxy = &proxy;
             s.spawn(move || {
-                let mut spmc = MockSpmc::new();
+                let mut spmc = Spmc::new();
                 for i in 0..200u64 {
                     let mut v = r(&[FFA_VERSION, 0x1_0000 | ((cpu + i) % 3)]);
-                    let _ = proxy.handle(&mut v, 0, &mut spmc);
+                    let _ = proxy.handle(&mut v, 0, no_memory(), &mut spmc);
                     let mut c = r(&[FFA_ID_GET]);
-                    let outcome = proxy.handle(&mut c, 0, &mut spmc);
+                    let outcome = proxy.handle(&mut c, 0, no_memory(), &mut spmc);
                     assert!(
                         matches!(
                             outcome,
@@ -2086,7 +2097,7 @@ fn racing_version_and_calls_settle_on_one_final_version() {
     let (v, is_final) = proxy.negotiated().expect("negotiated");
     assert!(is_final);
     let mut regs = r(&[FFA_VERSION, 0x1_0002]);
-    let _ = proxy.handle(&mut regs, 0, &mut spmc);
+    let _ = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
     assert_eq!(regs[0], u64::from(v.bits()), "final version is stable");
 }
 

@@ -30,10 +30,11 @@ use crate::firmware::hyp::{self, EntryCheck, Hyp};
 use crate::firmware::power;
 use crate::frame::HostFrame;
 use crate::memmap::HostMap;
+use crate::mm::MemProtect;
+use crate::mm::stage2::{Geometry, HostStage2, LiveStage2};
 use crate::percpu::{self, ENTRY_FRAMES, MAX_CPUS};
 use crate::psci::{PsciRelay, WakeReason};
 use crate::stage1::{self, ImageLayout};
-use crate::stage2::{Geometry, HostStage2};
 
 /// Product name on the console.
 pub const NAME: &str = "ffa-hyp";
@@ -76,7 +77,7 @@ pub enum BootError {
     /// The precise EL2 stage-1 map could not be built.
     El2Map(aarch64_paging::MapError),
     /// The host stage 2 could not be built.
-    Stage2(crate::stage2::BuildError),
+    Stage2(crate::mm::stage2::BuildError),
     /// The boot CPU's MPIDR is not among the device tree's CPUs.
     BootCpuUnknown {
         /// MPIDR_EL1 of the boot CPU.
@@ -143,7 +144,7 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     let vtcr = geometry.vtcr();
     let vttbr = stage2.root_address();
     let firmware = probe_firmware();
-    let ffa = start_ffa(&host_map, &hyp_ram, firmware.smccc);
+    let (mm, ffa) = start_ffa(&host_map, &hyp_ram, stage2, firmware.smccc);
     let contexts = publish_warm_contexts(&info, ttbr0);
     let cpu_count = contexts.len();
     let (psci, me) = start_psci_relay(&info, &host_map, contexts, firmware.extended_power_state)?;
@@ -157,7 +158,8 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
         host_map,
         psci,
         ffa,
-        stage2: spin::Mutex::new(crate::firmware::hyp::Stage2Tables(stage2)),
+        mm,
+        geometry,
         vtcr,
         vttbr,
     });
@@ -341,11 +343,15 @@ fn probe_firmware() -> Firmware {
     }
 }
 
-/// The FF-A proxy, on or off after probing the SPMC.
-fn start_ffa(host_map: &HostMap, hyp_ram: &[Range<u64>], smccc: i64) -> Proxy {
-    // FF-A: probe the SPMC (SMCCC 1.2 needed), give the proxy its mailbox and the host RAM
-    // it may hand out: host RAM that the EL2 map covers, so the proxy can copy to and from
-    // the host's mailbox.
+/// Memory protection over the host RAM the proxy may hand out (host RAM that the EL2 map
+/// covers, so the proxy can copy to and from the host's mailbox), with the live stage 2;
+/// and the FF-A proxy, on or off after probing the SPMC (SMCCC 1.2 needed), with its mailbox.
+fn start_ffa(
+    host_map: &HostMap,
+    hyp_ram: &[Range<u64>],
+    stage2: HostStage2,
+    smccc: i64,
+) -> (MemProtect, Proxy) {
     let (hyp_tx, hyp_rx) = crate::firmware::ffa_port::mailbox_pages();
     let ffa_ram: Vec<Range<u64>> = host_map
         .ram
@@ -353,11 +359,13 @@ fn start_ffa(host_map: &HostMap, hyp_ram: &[Range<u64>], smccc: i64) -> Proxy {
         .filter(|r| hyp_ram.iter().any(|h| h.start <= r.start && r.end <= h.end))
         .cloned()
         .collect();
-    let ffa = Proxy::probe(&mut FfaPlatform, smccc as u32).with_memory(MemConfig {
-        hyp_tx,
-        hyp_rx,
-        host_ram: ffa_ram,
-    });
+    let mm = MemProtect::new(
+        &ffa_ram,
+        crate::budget::OWNERSHIP_RUNS,
+        Box::new(LiveStage2::new(stage2, arch::flush_host_tlb)),
+    );
+    let ffa =
+        Proxy::probe(&mut FfaPlatform, smccc as u32).with_memory(MemConfig { hyp_tx, hyp_rx }, &mm);
     info!("{}", ffa.state());
     match ffa.mailbox() {
         Some((tx, rx)) if matches!(ffa.state(), crate::ffa::State::On { .. }) => info!(
@@ -366,7 +374,7 @@ fn start_ffa(host_map: &HostMap, hyp_ram: &[Range<u64>], smccc: i64) -> Proxy {
         Some(_) => {}
         None => warn!("FF-A: no mailbox: RX/TX, partition discovery and memory sharing are off"),
     }
-    ffa
+    (mm, ffa)
 }
 
 /// Warm-boot contexts for every CPU the DT names and the build supports, read by CPUs with
@@ -453,7 +461,7 @@ pub fn warm_main(context: u64) -> ! {
         );
         power::stop_this_cpu()
     }
-    let geometry = hyp.stage2.lock().0.geometry();
+    let geometry = hyp.geometry;
     if !geometry.valid_for(arch::id_aa64mmfr0() & 0xf) {
         error!(
             "CPU {index} (MPIDR {:#x}) cannot walk the host stage 2 (IPA {} bits); stopping it",

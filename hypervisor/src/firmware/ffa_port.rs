@@ -8,13 +8,11 @@
 //! its own mailbox pages below, and host mailbox pages inside the ownership map's RAM, which
 //! `boot.rs` limits to RAM the EL2 map covers.
 
-use core::ops::Range;
 use core::ptr;
 
 use crate::budget::MAILBOX_SIZE;
 use crate::ffa::PhysMem;
 use crate::firmware::arch;
-use crate::ownership::Stage2Error;
 use crate::smccc::{High, SmcConduit, SmcRegs};
 use crate::sync::AddressOnly;
 
@@ -54,23 +52,6 @@ impl SmcConduit for FfaPlatform {
 }
 
 impl PhysMem for FfaPlatform {
-    fn unmap_from_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        let mut tables = crate::firmware::hyp::get().stage2.lock();
-        tables
-            .0
-            .unmap(range, &mut arch::flush_host_tlb)
-            .map_err(|_| Stage2Error)
-    }
-
-    fn map_to_host(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        let mut tables = crate::firmware::hyp::get().stage2.lock();
-        let mapped = tables.0.map_ram(range).map_err(|_| Stage2Error);
-        // Invalid to valid needs no TLB maintenance; the barrier makes the entries visible
-        // to the other CPUs' walks before the host hears SUCCESS.
-        arch::flush_host_tlb();
-        mapped
-    }
-
     fn read(&mut self, pa: u64, dst: &mut [u8]) {
         let mut i = 0;
         // Whole words while the source is aligned (descriptors and pages always are).

@@ -5,25 +5,19 @@
 use alloc::boxed::Box;
 use core::ops::Range;
 
-use spin::{Mutex, Once};
+use spin::Once;
 
 use crate::dt::SystemInfo;
 use crate::ffa::Proxy;
 use crate::firmware::arch;
 use crate::memmap::HostMap;
+use crate::mm::MemProtect;
+use crate::mm::stage2::Geometry;
 use crate::psci::PsciRelay;
 use crate::smccc::SmcRegs;
-use crate::stage2::HostStage2;
 
 /// Checks a host entry point.
 pub type EntryCheck = Box<dyn Fn(u64) -> bool + Send + Sync>;
-
-/// Keeps the stage-2 tables alive and owned.
-pub struct Stage2Tables(pub HostStage2);
-
-// SAFETY: the tables are only reached through the `Mutex` in `Hyp`; the raw pointers inside
-// aarch64-paging's mapping point into the hypervisor heap, valid on every CPU.
-unsafe impl Send for Stage2Tables {}
 
 /// Everything the trap handlers need.
 pub struct Hyp {
@@ -35,10 +29,12 @@ pub struct Hyp {
     pub host_map: HostMap,
     /// PSCI relay.
     pub psci: PsciRelay<EntryCheck>,
-    /// The FF-A proxy (on or off, with its mailbox and the host's page ownership).
+    /// The FF-A proxy (on or off, with its mailbox); a client of `mm`.
     pub ffa: Proxy,
-    /// The host's stage-2 tables.
-    pub stage2: Mutex<Stage2Tables>,
+    /// Memory protection: the host's page ownership and its live stage-2 tables, one lock.
+    pub mm: MemProtect,
+    /// The host stage 2's geometry (every CPU must be able to walk it).
+    pub geometry: Geometry,
     /// VTCR_EL2 for every CPU.
     pub vtcr: u64,
     /// VTTBR_EL2 for every CPU (VMID 0).

@@ -27,9 +27,11 @@ fn worth_a_line(n: u64) -> bool {
 /// proxy names the offending field only for the lines that will be printed.
 #[inline(always)]
 fn ffa_call(regs: &mut SmcRegs, imm: u16) {
-    let outcome = hyp::get().ffa.handle_explained(
+    let hyp = hyp::get();
+    let outcome = hyp.ffa.handle_explained(
         regs,
         imm,
+        &hyp.mm,
         &mut crate::firmware::ffa_port::FfaPlatform,
         || worth_a_line(FFA_REJECTIONS.load(Ordering::Relaxed)),
     );
@@ -87,7 +89,7 @@ fn report_ffa_audit() {
         log::info!("FF-A audit: unknown IDs: {unknown}");
     }
     log::info!("FF-A audit: total: {}", ffa.counters().total());
-    let m = ffa.memory_status();
+    let m = ffa.memory_status(&hyp::get().mm);
     match m.host_mailbox {
         Some((tx, rx, full)) => log::info!(
             "FF-A audit: host mailbox TX {tx:#x} RX {rx:#x} ({})",
@@ -175,7 +177,10 @@ fn handle_other(frame: &mut HostFrame, trap: Trap) {
 fn inject_abort(frame: &mut HostFrame) {
     // A page the host owns faulted only because a LEND or RECLAIM on another CPU was
     // breaking the block around it: the mapping is back now, retry the access.
-    if hyp::get().ffa.host_may_access(frame.fault_ipa()) {
+    if hyp::get()
+        .mm
+        .host_may_access(crate::addr::Ipa(frame.fault_ipa()))
+    {
         return;
     }
     let n = ABORTS.fetch_add(1, Ordering::Relaxed);

@@ -18,6 +18,7 @@ use aarch64_paging::idmap::IdTranslation;
 use aarch64_paging::paging::{Constraints, MemoryRegion, PageTable, Stage2, Translation};
 use aarch64_paging::{MapError, Mapping};
 
+use super::ownership::{Stage2Error, Stage2Hook};
 use crate::memmap::HostMap;
 
 /// Normal memory, inner/outer write-back, inner shareable, read-write, executable.
@@ -272,10 +273,11 @@ impl HostStage2 {
     /// combined stage-1+2 TLB entries go with `flush_stage1` (`tlbi vmalle1is`, which the
     /// crate does not issue), and the block's other pages are mapped again, now as a table.
     /// A host CPU touching the block in between takes a stage-2 fault that the trap
-    /// handler retries (`trap.rs`). Then `range` itself is unmapped, and flushed again.
+    /// handler retries ([`super::MemProtect::host_may_access`]). Then `range` itself is
+    /// unmapped, and flushed again.
     ///
     /// A table page that cannot be allocated panics inside aarch64-paging, so the caller
-    /// keeps the number of live transactions bounded (`ffa::mailbox::MAX_TRANSACTIONS`).
+    /// keeps the number of live transactions bounded ([`crate::budget::MAX_TRANSACTIONS`]).
     pub fn unmap(
         &mut self,
         range: core::ops::Range<u64>,
@@ -360,12 +362,51 @@ impl HostStage2 {
     }
 }
 
+/// The live host stage 2 as [`super::MemProtect`] changes it: the tables plus the arch hook
+/// that makes a change visible to every CPU. aarch64-paging issues `tlbi ipas2e1is` for
+/// each entry it invalidates; `flush_tlb` drops the host's combined stage-1+2 entries
+/// (`tlbi vmalle1is` with its barriers). [`HostStage2::unmap`] calls it after each break
+/// and after the final unmap, and a map back calls it once, so the new entries are visible
+/// to the other CPUs' walks before the caller reports success.
+pub struct LiveStage2 {
+    tables: HostStage2,
+    flush_tlb: fn(),
+}
+
+// SAFETY: the tables are only reached through the memory lock of `MemProtect`; the raw
+// pointers inside aarch64-paging's mapping point into the hypervisor heap, valid on every
+// CPU.
+unsafe impl Send for LiveStage2 {}
+
+impl LiveStage2 {
+    /// The active tables `tables` and the TLB maintenance to run after a change.
+    pub fn new(tables: HostStage2, flush_tlb: fn()) -> Self {
+        LiveStage2 { tables, flush_tlb }
+    }
+}
+
+impl Stage2Hook for LiveStage2 {
+    fn unmap(&mut self, range: core::ops::Range<u64>) -> Result<(), Stage2Error> {
+        self.tables
+            .unmap(range, &mut self.flush_tlb)
+            .map_err(|_| Stage2Error)
+    }
+
+    fn map(&mut self, range: core::ops::Range<u64>) -> Result<(), Stage2Error> {
+        let mapped = self.tables.map_ram(range).map_err(|_| Stage2Error);
+        // Invalid to valid needs no TLB maintenance; the barrier makes the entries visible
+        // to the other CPUs' walks before the host hears SUCCESS.
+        (self.flush_tlb)();
+        mapped
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dt::SystemInfo;
 
-    const QEMU_DTB: &[u8] = include_bytes!("../../tests/fixtures/qemu-virt-tfa-optee.dtb");
+    const QEMU_DTB: &[u8] = include_bytes!("../../../tests/fixtures/qemu-virt-tfa-optee.dtb");
 
     fn qemu() -> (HostMap, HostStage2) {
         let info = SystemInfo::parse(QEMU_DTB).unwrap();

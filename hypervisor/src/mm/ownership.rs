@@ -1,4 +1,5 @@
-//! Page ownership of host RAM: who may use each 4 KiB page, beside the host's stage-2 tables.
+//! Page ownership of host RAM: who may use each 4 KiB page, beside the host's stage-2 tables
+//! (the map itself; [`super::MemProtect`] is the one lock and the operations around it).
 //!
 //! | State | Host access | Reached by |
 //! |---|---|---|
@@ -37,10 +38,11 @@
 //!
 //! # Stage 2
 //! `SharedWithHyp` and `SharedWithSecure` leave the host's stage-2 mapping alone (the host
-//! keeps access). `LentToSecure` must unmap the pages from the host; the claim and release of
-//! such pages call a [`Stage2Hook`] per range (unmap after the checks, map back before the
-//! pages become `Owned`). Nothing uses `LentToSecure` yet (FFA_MEM_LEND is blocked); the hook
-//! is where the stage-2 change (break-before-make, `tlbi ipas2e1is` + `tlbi vmalle1is`) plugs in.
+//! keeps access). `LentToSecure` (FFA_MEM_LEND) must take the pages out of the host's stage
+//! 2: the claim and release of such pages call a [`Stage2Hook`] per range (unmap after the
+//! checks, map back before the pages become `Owned`). [`super::MemProtect`] owns this map
+//! and the hook behind one lock; the firmware's hook is [`super::stage2::LiveStage2`]
+//! (break-before-make, `tlbi ipas2e1is` + `tlbi vmalle1is`).
 
 use alloc::vec::Vec;
 use core::fmt;

@@ -1,0 +1,280 @@
+//! Memory protection: the one owner of the host's page states and of the host stage 2.
+//!
+//! Every page of host RAM has a state ([`PageState`]: the host's, pinned as a mailbox, shared
+//! with or lent to the Secure world) and a host stage-2 mapping that must agree with it. Both
+//! live in [`MemProtect`], behind one lock, and change only through its operations, each a
+//! check-then-act under that lock that completes whole or changes nothing:
+//!
+//! | Operation | Pages go | Host stage 2 |
+//! |---|---|---|
+//! | [`MemProtect::pin`] / [`MemProtect::unpin`] | `Owned` <-> `SharedWithHyp` | untouched |
+//! | [`MemProtect::share`] | `Owned` -> `SharedWithSecure` | untouched |
+//! | [`MemProtect::lend`] | `Owned` -> `LentToSecure` | unmapped (break-before-make, TLB invalidated) |
+//! | [`MemProtect::reclaim`] | a transaction's pages -> `Owned` (unshare, unlend) | lent pages mapped back |
+//! | [`MemProtect::host_may_access`] | (a question) | |
+//!
+//! The clients are the FF-A proxy (the mailbox and memory ABIs: it decides *whether* the
+//! host may share, lend or map a mailbox, and asks this core to make the change) and abort
+//! injection (a host stage-2 fault on a page the host may access only means a change of the
+//! block around it was in progress: retry). pKVM's `mem_protect.c` has the same shape: its
+//! `__pkvm_host_share_ffa()` checks a range's state and sets it under the host lock, called
+//! from `ffa.c`, and the host abort handler asks the same core.
+//!
+//! # Lock order
+//! A client that holds a lock of its own takes it *before* the memory lock, never the
+//! reverse: the FF-A proxy's state lock (mailboxes, transactions) is held across a whole
+//! FF-A call and takes the memory lock inside it for each change. Nothing here calls out to
+//! a client while holding the memory lock, and the abort handler takes the memory lock
+//! alone, so the order cannot invert.
+//!
+//! # The host stage 2
+//! Reached through [`Stage2Hook`] (unmap and map back a page-aligned range): the firmware
+//! gives [`stage2::LiveStage2`], the aarch64-paging tables with the TLB maintenance hook;
+//! tests give a simulation. A lent range is unmapped after every check passed and before its
+//! pages change state; a reclaimed one is mapped back before its pages become `Owned`, so
+//! at no point may the host reach a page that the map says it may not.
+
+pub mod ownership;
+pub mod stage2;
+
+use alloc::boxed::Box;
+use core::ops::Range;
+
+use spin::Mutex;
+
+use crate::addr::{Ipa, PhysAddr};
+pub use ownership::{
+    NoStage2, Ownership, OwnershipError, PageState, Ranges, Stage2Error, Stage2Hook,
+};
+
+/// The page-ownership map and the host stage 2, behind one lock. See the module docs.
+pub struct MemProtect {
+    inner: Mutex<Inner>,
+}
+
+/// What the memory lock guards.
+struct Inner {
+    ownership: Ownership,
+    stage2: Box<dyn Stage2Hook + Send>,
+}
+
+impl MemProtect {
+    /// The core for `host_ram` (every page `Owned`, room for `runs` non-`Owned` runs,
+    /// allocated now) over the host stage 2 `stage2`.
+    pub fn new(host_ram: &[Range<u64>], runs: usize, stage2: Box<dyn Stage2Hook + Send>) -> Self {
+        MemProtect {
+            inner: Mutex::new(Inner {
+                ownership: Ownership::new(host_ram, runs),
+                stage2,
+            }),
+        }
+    }
+
+    /// A core with no host RAM: every change is refused (`NotHostRam`).
+    pub fn without_ram() -> Self {
+        Self::new(&[], 0, Box::new(NoStage2))
+    }
+
+    /// Pins the host's pages `ranges` for the hypervisor (`Owned -> SharedWithHyp`, tagged
+    /// `tag`): the host's FF-A mailbox, which nothing may share, lend or map again until
+    /// [`MemProtect::unpin`]. All or nothing; on failure, the failing range's index and why.
+    pub fn pin<R: Ranges + ?Sized>(
+        &self,
+        ranges: &R,
+        tag: u64,
+    ) -> Result<(), (usize, OwnershipError)> {
+        let mut inner = self.inner.lock();
+        inner
+            .ownership
+            .claim(ranges, PageState::SharedWithHyp, tag, &mut NoStage2)
+    }
+
+    /// Undoes [`MemProtect::pin`] for `range` (pages pinned with `tag`).
+    pub fn unpin(&self, range: Range<u64>, tag: u64) -> Result<(), OwnershipError> {
+        let mut inner = self.inner.lock();
+        inner
+            .ownership
+            .release(range, PageState::SharedWithHyp, tag, &mut NoStage2)
+    }
+
+    /// Shares the host's pages `ranges` with the Secure world (`Owned -> SharedWithSecure`,
+    /// tagged `tag`); the host keeps access. All or nothing.
+    pub fn share<R: Ranges + ?Sized>(
+        &self,
+        ranges: &R,
+        tag: u64,
+    ) -> Result<(), (usize, OwnershipError)> {
+        self.transfer(ranges, PageState::SharedWithSecure, tag)
+    }
+
+    /// Lends the host's pages `ranges` to the Secure world (`Owned -> LentToSecure`, tagged
+    /// `tag`): each range leaves the host stage 2 once its checks pass. All or nothing: a
+    /// failure maps back what was unmapped.
+    pub fn lend<R: Ranges + ?Sized>(
+        &self,
+        ranges: &R,
+        tag: u64,
+    ) -> Result<(), (usize, OwnershipError)> {
+        self.transfer(ranges, PageState::LentToSecure, tag)
+    }
+
+    /// [`MemProtect::share`] (`to` = `SharedWithSecure`) or [`MemProtect::lend`] (`to` =
+    /// `LentToSecure`).
+    pub fn transfer<R: Ranges + ?Sized>(
+        &self,
+        ranges: &R,
+        to: PageState,
+        tag: u64,
+    ) -> Result<(), (usize, OwnershipError)> {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        if to.unmapped_from_host() {
+            inner.ownership.claim(ranges, to, tag, &mut *inner.stage2)
+        } else {
+            inner.ownership.claim(ranges, to, tag, &mut NoStage2)
+        }
+    }
+
+    /// Gives every page in `state` tagged `tag` back to the host (unshare, or unlend: lent
+    /// ranges are mapped back first) and returns how many pages that was. A lent range that
+    /// cannot be mapped back stays lent: never reachable by the host, never reclaimable again.
+    pub fn reclaim(&self, state: PageState, tag: u64) -> u64 {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        if state.unmapped_from_host() {
+            inner.ownership.release_tag(state, tag, &mut *inner.stage2)
+        } else {
+            inner.ownership.release_tag(state, tag, &mut NoStage2)
+        }
+    }
+
+    /// Renames the tag of every page in `state` tagged `from` to `to` (a pending transaction
+    /// gets the handle the Secure world chose). Never fails.
+    pub fn retag(&self, state: PageState, from: u64, to: u64) {
+        self.inner.lock().ownership.retag(state, from, to);
+    }
+
+    /// The state of the Secure transaction tagged `tag` (`SharedWithSecure` or
+    /// `LentToSecure`), if any page carries it.
+    pub fn transfer_state(&self, tag: u64) -> Option<PageState> {
+        let inner = self.inner.lock();
+        [PageState::SharedWithSecure, PageState::LentToSecure]
+            .into_iter()
+            .find(|&state| inner.ownership.has_tag(state, tag))
+    }
+
+    /// Whether the host stage 2 should map the page holding `ipa`: host RAM in a state the
+    /// host keeps access in. A stage-2 fault on such a page happened while a LEND or a
+    /// RECLAIM was rebuilding the block around it (break-before-make); the change holds the
+    /// memory lock throughout, so once this answers the mapping is back and the access can
+    /// simply be retried.
+    pub fn host_may_access(&self, ipa: Ipa) -> bool {
+        // The host's stage 2 is an identity map: its IPA is the page's physical address.
+        self.state(ipa.identity())
+            .is_some_and(|state| !state.unmapped_from_host())
+    }
+
+    /// The state of the page holding `addr`, or `None` if it is not host RAM.
+    pub fn state(&self, addr: PhysAddr) -> Option<PageState> {
+        self.inner.lock().ownership.state(addr.bits())
+    }
+
+    /// Pages in `state` (any tag).
+    pub fn pages_in(&self, state: PageState) -> u64 {
+        self.inner.lock().ownership.pages_in(state)
+    }
+
+    /// Ownership runs in use and the fixed capacity.
+    pub fn usage(&self) -> (usize, usize) {
+        self.inner.lock().ownership.usage()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::SimStage2;
+
+    const RAM: [Range<u64>; 2] = [0x4000_0000..0x6000_0000, 0x6020_0000..0x8000_0000];
+    const P: u64 = crate::addr::PAGE;
+
+    #[test]
+    fn lend_unmaps_and_reclaim_maps_back_under_one_lock() {
+        let s2 = SimStage2::default();
+        let mm = crate::testkit::memory(&RAM, &s2);
+        let lent = [0x5000_0000..0x5000_0000 + 2 * P];
+        mm.lend(&lent[..], 7).unwrap();
+        assert!(s2.is_unmapped(0x5000_0000) && s2.is_unmapped(0x5000_1000));
+        assert!(!mm.host_may_access(Ipa(0x5000_1000)));
+        assert!(
+            mm.host_may_access(Ipa(0x5000_2000)),
+            "the neighbour stays the host's"
+        );
+        assert!(
+            !mm.host_may_access(Ipa(0x6000_0000)),
+            "the carve-out is not host RAM"
+        );
+        assert_eq!(mm.transfer_state(7), Some(PageState::LentToSecure));
+        assert_eq!(mm.pages_in(PageState::LentToSecure), 2);
+        assert_eq!(mm.reclaim(PageState::LentToSecure, 7), 2);
+        assert!(s2.view().unmapped.is_empty());
+        assert!(mm.host_may_access(Ipa(0x5000_1000)));
+        assert_eq!(mm.usage().0, 0);
+    }
+
+    #[test]
+    fn share_and_pin_leave_the_stage2_alone_and_exclude_each_other() {
+        let s2 = SimStage2::default();
+        let mm = crate::testkit::memory(&RAM, &s2);
+        let page = [0x4800_0000..0x4800_0000 + P];
+        mm.pin(&page[..], 0).unwrap();
+        assert!(mm.host_may_access(Ipa(0x4800_0000)));
+        assert!(matches!(
+            mm.share(&page[..], 1),
+            Err((0, OwnershipError::WrongState { .. }))
+        ));
+        assert!(matches!(
+            mm.lend(&page[..], 1),
+            Err((0, OwnershipError::WrongState { .. }))
+        ));
+        assert!(
+            s2.view().unmapped.is_empty(),
+            "a refused lend unmaps nothing"
+        );
+        mm.unpin(page[0].clone(), 0).unwrap();
+        mm.share(&page[..], 1).unwrap();
+        assert!(s2.view().unmapped.is_empty());
+        assert_eq!(mm.transfer_state(1), Some(PageState::SharedWithSecure));
+        mm.retag(PageState::SharedWithSecure, 1, 2);
+        assert_eq!(mm.transfer_state(1), None);
+        assert_eq!(mm.reclaim(PageState::SharedWithSecure, 2), 1);
+    }
+
+    #[test]
+    fn a_failed_stage2_change_rolls_the_whole_lend_back() {
+        let s2 = SimStage2::default();
+        s2.view().fails_at = Some(0x5100_0000);
+        let mm = crate::testkit::memory(&RAM, &s2);
+        let ranges = [0x5000_0000..0x5000_0000 + P, 0x5100_0000..0x5100_0000 + P];
+        assert!(matches!(
+            mm.lend(&ranges[..], 3),
+            Err((1, OwnershipError::Stage2 { .. }))
+        ));
+        assert!(
+            s2.view().unmapped.is_empty(),
+            "the first range was mapped back"
+        );
+        assert_eq!(mm.usage().0, 0);
+    }
+
+    #[test]
+    fn a_core_without_ram_refuses_everything() {
+        let mm = MemProtect::without_ram();
+        let page = [0x4800_0000..0x4800_0000 + P];
+        assert!(matches!(
+            mm.pin(&page[..], 0),
+            Err((0, OwnershipError::NotHostRam { .. }))
+        ));
+        assert!(!mm.host_may_access(Ipa(0x4800_0000)));
+    }
+}

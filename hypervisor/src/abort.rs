@@ -3,9 +3,9 @@
 //! sees exactly what a bus error would give it, and the hypervisor keeps running.
 //!
 //! Abort injection is a client of the memory-protection core: before injecting, the trap
-//! path asks [`crate::mm::MemProtect::host_may_access`], and a fault on a page the host may
-//! access (its block was being rebuilt by a LEND or RECLAIM on another CPU) is retried
-//! instead.
+//! path asks [`crate::mm::MemProtect::host_access`], and a fault on a page the host may
+//! access (its block was being rebuilt by a LEND or RECLAIM on another CPU), or on a page
+//! whose LEND the SPMC has not answered yet, is retried instead.
 
 /// Exception classes of ESR_ELx.
 pub mod ec {

@@ -14,8 +14,10 @@ use crate::mm::{MemProtect, PageState};
 
 /// Tag of the host's mailbox pages in the ownership map.
 pub const MAILBOX_TAG: u64 = 0;
-/// Tag of pages whose SHARE or LEND is in flight (never a handle the proxy accepts).
-pub const PENDING: u64 = u64::MAX;
+/// Tag of pages whose SHARE or LEND is in flight (never a handle the proxy accepts): the
+/// memory core's undecided tag, so that a host fault on a page being lent waits for the
+/// SPMC's answer instead of aborting.
+pub const PENDING: u64 = crate::mm::TAG_UNDECIDED;
 /// Tag of pages the SPMC may hold without a usable handle (never reclaimable by the host).
 pub const LOST: u64 = u64::MAX - 1;
 

@@ -9,6 +9,7 @@ use crate::firmware::arch;
 use crate::firmware::hyp;
 use crate::firmware::{el2_setup, power};
 use crate::frame::{HostFrame, SmcFrame};
+use crate::mm::HostAccess;
 use crate::psci;
 use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, High, SmcRegs};
 use crate::trap::{SmcRoute, Trap, decode, not_supported, route_smc};
@@ -176,12 +177,14 @@ fn handle_other(frame: &mut HostFrame, trap: Trap) {
 
 fn inject_abort(frame: &mut HostFrame) {
     // A page the host owns faulted only because a LEND or RECLAIM on another CPU was
-    // breaking the block around it: the mapping is back now, retry the access.
-    if hyp::get()
+    // breaking the block around it (the mapping is back now), or a LEND on another CPU is
+    // waiting for the SPMC's answer (it will be the host's again, or lent): retry the access.
+    match hyp::get()
         .mm
-        .host_may_access(crate::addr::Ipa(frame.fault_ipa()))
+        .host_access(crate::addr::Ipa(frame.fault_ipa()))
     {
-        return;
+        HostAccess::Allowed | HostAccess::Undecided => return,
+        HostAccess::Denied => {}
     }
     let n = ABORTS.fetch_add(1, Ordering::Relaxed);
     // Rate limit: the first 8, then every power of two.

@@ -11,12 +11,13 @@
 //! | [`MemProtect::share`] | `Owned` -> `SharedWithSecure` | untouched |
 //! | [`MemProtect::lend`] | `Owned` -> `LentToSecure` | unmapped (break-before-make, TLB invalidated) |
 //! | [`MemProtect::reclaim`] | a transaction's pages -> `Owned` (unshare, unlend) | lent pages mapped back |
-//! | [`MemProtect::host_may_access`] | (a question) | |
+//! | [`MemProtect::host_access`] | (a question: retry or abort a host fault) | |
 //!
 //! The clients are the FF-A proxy (the mailbox and memory ABIs: it decides *whether* the
 //! host may share, lend or map a mailbox, and asks this core to make the change) and abort
 //! injection (a host stage-2 fault on a page the host may access only means a change of the
-//! block around it was in progress: retry). pKVM's `mem_protect.c` has the same shape: its
+//! block around it was in progress, and one on a page whose LEND the Secure world has not
+//! answered yet ([`TAG_UNDECIDED`]) waits for the answer: both are retried). pKVM's `mem_protect.c` has the same shape: its
 //! `__pkvm_host_share_ffa()` checks a range's state and sets it under the host lock, called
 //! from `ffa.c`, and the host abort handler asks the same core.
 //!
@@ -46,6 +47,22 @@ use crate::addr::{Ipa, PhysAddr};
 pub use ownership::{
     NoStage2, Ownership, OwnershipError, PageState, Ranges, Stage2Error, Stage2Hook,
 };
+
+/// The tag of pages whose change is not decided yet: a client moves pages into a state under
+/// this tag, asks a third party (the Secure world), and then retags them or gives them back.
+/// A host fault on such an unmapped page is retried, not aborted ([`MemProtect::host_access`]).
+pub const TAG_UNDECIDED: u64 = u64::MAX;
+
+/// What a host stage-2 fault on a page means; see [`MemProtect::host_access`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostAccess {
+    /// The host may access the page: retry the access.
+    Allowed,
+    /// The page's change is not decided yet: retry the access until it is.
+    Undecided,
+    /// The host may not access the page: inject an abort.
+    Denied,
+}
 
 /// The page-ownership map and the host stage 2, behind one lock. See the module docs.
 pub struct MemProtect {
@@ -163,15 +180,34 @@ impl MemProtect {
             .find(|&state| inner.ownership.has_tag(state, tag))
     }
 
-    /// Whether the host stage 2 should map the page holding `ipa`: host RAM in a state the
-    /// host keeps access in. A stage-2 fault on such a page happened while a LEND or a
-    /// RECLAIM was rebuilding the block around it (break-before-make); the change holds the
-    /// memory lock throughout, so once this answers the mapping is back and the access can
-    /// simply be retried.
-    pub fn host_may_access(&self, ipa: Ipa) -> bool {
+    /// What a host stage-2 fault on the page holding `ipa` means ([`HostAccess`]).
+    ///
+    /// - [`HostAccess::Allowed`]: host RAM in a state the host keeps access in. The fault
+    ///   happened while a LEND or a RECLAIM was rebuilding the block around it
+    ///   (break-before-make); the change holds the memory lock throughout, so once this
+    ///   answers the mapping is back and the access can simply be retried.
+    /// - [`HostAccess::Undecided`]: the page is unmapped for a change tagged
+    ///   [`TAG_UNDECIDED`] (a LEND the Secure world has not answered yet). It becomes either
+    ///   the host's again (the LEND refused) or lent: retry until it is one or the other, as a
+    ///   host CPU would have waited for the lending CPU's call to finish.
+    /// - [`HostAccess::Denied`]: not host RAM, or lent (or otherwise taken) for good: inject
+    ///   an abort.
+    pub fn host_access(&self, ipa: Ipa) -> HostAccess {
         // The host's stage 2 is an identity map: its IPA is the page's physical address.
-        self.state(ipa.identity())
-            .is_some_and(|state| !state.unmapped_from_host())
+        let addr = ipa.identity().bits();
+        let inner = self.inner.lock();
+        match inner.ownership.state(addr) {
+            None => HostAccess::Denied,
+            Some(state) if !state.unmapped_from_host() => HostAccess::Allowed,
+            Some(_) if inner.ownership.tag(addr) == Some(TAG_UNDECIDED) => HostAccess::Undecided,
+            Some(_) => HostAccess::Denied,
+        }
+    }
+
+    /// Whether the host stage 2 should map the page holding `ipa` now
+    /// ([`MemProtect::host_access`] answers [`HostAccess::Allowed`]).
+    pub fn host_may_access(&self, ipa: Ipa) -> bool {
+        self.host_access(ipa) == HostAccess::Allowed
     }
 
     /// The state of the page holding `addr`, or `None` if it is not host RAM.
@@ -220,6 +256,32 @@ mod tests {
         assert!(s2.view().unmapped.is_empty());
         assert!(mm.host_may_access(Ipa(0x5000_1000)));
         assert_eq!(mm.usage().0, 0);
+    }
+
+    #[test]
+    fn a_fault_on_a_lend_in_flight_is_retried_until_the_lend_is_decided() {
+        let s2 = SimStage2::default();
+        let mm = crate::testkit::memory(&RAM, &s2);
+        let page = 0x5000_0000;
+        let lent = [page..page + P];
+        // Refused by the Secure world: undecided while it is asked, then the host's again.
+        mm.lend(&lent[..], TAG_UNDECIDED).unwrap();
+        assert!(s2.is_unmapped(page));
+        assert_eq!(mm.host_access(Ipa(page)), HostAccess::Undecided);
+        assert!(!mm.host_may_access(Ipa(page)));
+        assert_eq!(mm.reclaim(PageState::LentToSecure, TAG_UNDECIDED), 1);
+        assert_eq!(mm.host_access(Ipa(page)), HostAccess::Allowed);
+        // Accepted: undecided, then lent for good under the Secure world's handle.
+        mm.lend(&lent[..], TAG_UNDECIDED).unwrap();
+        assert_eq!(mm.host_access(Ipa(page)), HostAccess::Undecided);
+        mm.retag(PageState::LentToSecure, TAG_UNDECIDED, 9);
+        assert_eq!(mm.host_access(Ipa(page)), HostAccess::Denied);
+        // A share in flight never unmaps anything: the host keeps access throughout.
+        let shared = [page + P..page + 2 * P];
+        mm.share(&shared[..], TAG_UNDECIDED).unwrap();
+        assert_eq!(mm.host_access(Ipa(page + P)), HostAccess::Allowed);
+        // Not host RAM at all.
+        assert_eq!(mm.host_access(Ipa(0x6000_0000)), HostAccess::Denied);
     }
 
     #[test]

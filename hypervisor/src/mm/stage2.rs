@@ -273,7 +273,7 @@ impl HostStage2 {
     /// combined stage-1+2 TLB entries go with `flush_stage1` (`tlbi vmalle1is`, which the
     /// crate does not issue), and the block's other pages are mapped again, now as a table.
     /// A host CPU touching the block in between takes a stage-2 fault that the trap
-    /// handler retries ([`super::MemProtect::host_may_access`]). Then `range` itself is
+    /// handler retries ([`super::MemProtect::host_access`]). Then `range` itself is
     /// unmapped, and flushed again.
     ///
     /// A table page that cannot be allocated panics inside aarch64-paging, so the caller

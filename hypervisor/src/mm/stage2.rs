@@ -184,15 +184,24 @@ impl fmt::Display for BuildError {
 }
 
 /// The host's stage-2 tables.
+///
+/// Never freed: once built they may be live (VTTBR_EL2 names them, or aarch64-paging has
+/// been told they are active, and it panics when an active mapping is dropped). A boot that
+/// fails after building them returns its error through values that own them; leaking a few
+/// table pages on the way to power-off is the right outcome, a panic is not.
 pub struct HostStage2 {
-    mapping: Mapping<CountingTranslation, Stage2>,
+    mapping: core::mem::ManuallyDrop<Mapping<CountingTranslation, Stage2>>,
     geometry: Geometry,
 }
 
 impl HostStage2 {
     /// Builds the identity map of `map`: RAM as Normal, MMIO as Device, nothing else.
     pub fn build(map: &HostMap, geometry: Geometry) -> Result<Self, BuildError> {
-        let mut mapping = Mapping::new(CountingTranslation::default(), geometry.root_level, Stage2);
+        let mut mapping = core::mem::ManuallyDrop::new(Mapping::new(
+            CountingTranslation::default(),
+            geometry.root_level,
+            Stage2,
+        ));
         let mut add = |ranges: &[core::ops::Range<u64>], attrs| -> Result<(), BuildError> {
             for r in ranges {
                 let region = MemoryRegion::new(r.start as usize, r.end as usize);

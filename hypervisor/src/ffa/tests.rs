@@ -3,7 +3,7 @@
 //!
 //! The expected register layouts here are written by hand from DEN0077 (v1.0-v1.2: each
 //! ABI's register usage, its SBZ/MBZ fields and the IDs that name the caller) and from what
-//! Linux's FF-A driver sends, not read from `abi.rs`: a test that asked the production table
+//! Linux's FF-A driver sends, not read from `abi/`: a test that asked the production table
 //! what to expect would prove nothing. Only the `Proxy` API and the kit are shared with
 //! production code.
 

@@ -13,6 +13,7 @@
 
 use core::fmt::Write;
 
+use ffa_spec::fid;
 use hypervisor::ffa::abi::{Conv, Policy, TABLE, Version};
 use hypervisor::ffa::validate::{Rule, check};
 use hypervisor::ffa::{Outcome, Proxy};
@@ -20,8 +21,8 @@ use hypervisor::smccc::SmcRegs;
 use hypervisor::testkit::{Spmc, no_memory};
 use libfuzzer_sys::fuzz_target;
 
-const FFA_VERSION: u64 = 0x8400_0063;
-const FFA_FEATURES: u64 = 0x8400_0064;
+const FFA_VERSION: u64 = fid::VERSION as u64;
+const FFA_FEATURES: u64 = fid::FEATURES as u64;
 
 /// Discards formatted text (exercises `Display` without allocating).
 struct Sink;
@@ -149,7 +150,7 @@ fuzz_target!(|data: &[u8]| {
         Outcome::Emulated => {}
     }
     // An FFA_ERROR reply carries only w1/w2.
-    if io[0] == 0x8400_0060 {
+    if io[0] == u64::from(fid::ERROR) {
         assert!(io[1] >> 32 == 0 && io[2] >> 32 == 0 && io[3..8].iter().all(|&x| x == 0));
     }
 });

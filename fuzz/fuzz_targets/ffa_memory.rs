@@ -23,41 +23,49 @@ use std::cell::Cell;
 use std::ops::Range;
 use std::rc::Rc;
 
+use ffa_spec::fid;
+use hypervisor::ffa::Proxy;
 use hypervisor::ffa::abi::Version;
 use hypervisor::ffa::descriptor::{parse_constituents, parse_first_fragment};
-use hypervisor::ffa::Proxy;
 use hypervisor::mm::Ranges;
 use hypervisor::smccc::SmcRegs;
 use hypervisor::testkit::{Hyp, SimMemory, SimStage2, Spmc};
 use libfuzzer_sys::fuzz_target;
 
-const FFA_ERROR: u64 = 0x8400_0060;
-const SUCCESS_32: u64 = 0x8400_0061;
-const FFA_VERSION: u64 = 0x8400_0063;
-const RXTX_MAP_64: u64 = 0xC400_0066;
-const MEM_LEND_32: u64 = 0x8400_0072;
-const MEM_LEND_64: u64 = 0xC400_0072;
-const MEM_SHARE_32: u64 = 0x8400_0073;
-const MEM_SHARE_64: u64 = 0xC400_0073;
-const MEM_FRAG_RX: u64 = 0x8400_007A;
+const FFA_ERROR: u64 = fid::ERROR as u64;
+const SUCCESS_32: u64 = fid::SUCCESS_32 as u64;
+const FFA_VERSION: u64 = fid::VERSION as u64;
+const FFA_FEATURES: u64 = fid::FEATURES as u64;
+const RX_RELEASE: u64 = fid::RX_RELEASE as u64;
+const RXTX_MAP_32: u64 = fid::RXTX_MAP_32 as u64;
+const RXTX_MAP_64: u64 = fid::RXTX_MAP_64 as u64;
+const RXTX_UNMAP: u64 = fid::RXTX_UNMAP as u64;
+const PART_INFO_GET: u64 = fid::PARTITION_INFO_GET as u64;
+const MEM_LEND_32: u64 = fid::MEM_LEND_32 as u64;
+const MEM_LEND_64: u64 = fid::MEM_LEND_64 as u64;
+const MEM_SHARE_32: u64 = fid::MEM_SHARE_32 as u64;
+const MEM_SHARE_64: u64 = fid::MEM_SHARE_64 as u64;
+const MEM_RECLAIM: u64 = fid::MEM_RECLAIM as u64;
+const MEM_FRAG_RX: u64 = fid::MEM_FRAG_RX as u64;
+const MEM_FRAG_TX: u64 = fid::MEM_FRAG_TX as u64;
 
 const HYP_TX: u64 = 0x6000_8000;
 const HYP_RX: u64 = 0x6000_9000;
 const RAM: [Range<u64>; 2] = [0x4000_0000..0x6000_0000, 0x6020_0000..0x8000_0000];
 
 const OPS: [u64; 12] = [
-    0xC400_0066, // RXTX_MAP_64
-    0x8400_0066, // RXTX_MAP_32
-    0x8400_0067, // RXTX_UNMAP
-    0x8400_0065, // RX_RELEASE
-    0x8400_0068, // PARTITION_INFO_GET
-    0xC400_0073, // MEM_SHARE_64
-    0x8400_0073, // MEM_SHARE_32
-    0x8400_0077, // MEM_RECLAIM
-    0x8400_0064, // FEATURES
-    0xC400_0072, // MEM_LEND_64
-    0x8400_0072, // MEM_LEND_32
-    0x8400_007B, // MEM_FRAG_TX
+    RXTX_MAP_64,
+    RXTX_MAP_32,
+    RXTX_UNMAP,
+    RX_RELEASE,
+    PART_INFO_GET,
+    MEM_SHARE_64,
+    MEM_SHARE_32,
+    MEM_RECLAIM,
+    FFA_FEATURES,
+    MEM_LEND_64,
+    MEM_LEND_32,
+    MEM_FRAG_TX,
 ];
 
 fn in_ram(pa: u64, len: usize) -> bool {
@@ -78,10 +86,18 @@ fn answer(
     let mut r = [0u64; 18];
     match regs[0] {
         RXTX_MAP_64 => {
-            assert_eq!((regs[1], regs[2]), (HYP_TX, HYP_RX), "a host address reached the SPMC");
+            assert_eq!(
+                (regs[1], regs[2]),
+                (HYP_TX, HYP_RX),
+                "a host address reached the SPMC"
+            );
         }
         MEM_SHARE_32 | MEM_SHARE_64 | MEM_LEND_32 | MEM_LEND_64 => {
-            assert_eq!((regs[3], regs[4]), (0, 0), "MEM_SHARE/LEND with a separate buffer");
+            assert_eq!(
+                (regs[3], regs[4]),
+                (0, 0),
+                "MEM_SHARE/LEND with a separate buffer"
+            );
             let len = regs[2] as usize;
             assert!(len <= 4096);
             let lend = regs[0] & 0xFF == 0x72;
@@ -94,12 +110,15 @@ fn answer(
                 assert!(in_ram(c.start, (c.end - c.start) as usize), "shared {c:x?}");
                 if lend {
                     for page in c.clone().step_by(4096) {
-                        assert!(stage2.is_unmapped(page), "lent {page:#x} still mapped for the host");
+                        assert!(
+                            stage2.is_unmapped(page),
+                            "lent {page:#x} still mapped for the host"
+                        );
                     }
                 }
             }
         }
-        0x8400_007B => {
+        MEM_FRAG_TX => {
             assert_eq!(regs[4], 0, "FRAG_TX with a sender ID");
             let len = regs[3] as usize;
             assert!(len <= 4096);
@@ -198,7 +217,12 @@ fuzz_target!(|data: &[u8]| {
         answer(regs, memory, stage2, ver, current.get())
     }));
     fw.stage2.view().fails_at = Some(0x4000_0000 + (u64::from(head) << 20));
-    let proxy = Hyp::with_memory(Proxy::probe(&mut fw, 0x1_0002), (HYP_TX, HYP_RX), &RAM, &fw.stage2);
+    let proxy = Hyp::with_memory(
+        Proxy::probe(&mut fw, 0x1_0002),
+        (HYP_TX, HYP_RX),
+        &RAM,
+        &fw.stage2,
+    );
     let mut v = [0u64; 18];
     v[0] = FFA_VERSION;
     v[1] = 0x1_0000 | u64::from(ver.minor());
@@ -214,20 +238,23 @@ fuzz_target!(|data: &[u8]| {
         // Mostly well-formed calls, sometimes raw registers.
         let raw = rec.get(34).is_some_and(|b| b & 0x80 != 0);
         match op {
-            0xC400_0066 | 0x8400_0066 if !raw => {
+            RXTX_MAP_64 | RXTX_MAP_32 if !raw => {
                 host_tx = 0x4000_0000 + (x1 % 0x4000_0000) & !0xFFF;
                 regs[1] = host_tx;
                 regs[2] = 0x4000_0000 + (x2 % 0x4000_0000) & !0xFFF;
                 regs[3] = 1;
             }
-            0xC400_0073 | 0x8400_0073 | 0xC400_0072 | 0x8400_0072 if !raw => {
+            MEM_SHARE_64 | MEM_SHARE_32 | MEM_LEND_64 | MEM_LEND_32 if !raw => {
                 let addr = 0x3000_0000 + (x1 % 0x5800_0000) & !0xFFF;
                 let mut d = linux_share(ver, addr, (x2 % 64) as u32 + 1);
                 if op & 0xFF == 0x72 {
                     d[2] = 0; // a lend to one borrower: attributes not specified
                 }
                 // Mutations.
-                let (at, value) = (rec.get(33).copied().unwrap_or(0), rec.get(35).copied().unwrap_or(0));
+                let (at, value) = (
+                    rec.get(33).copied().unwrap_or(0),
+                    rec.get(35).copied().unwrap_or(0),
+                );
                 if rec.get(36).is_some_and(|b| b & 1 != 0) {
                     let at = usize::from(at) % d.len();
                     d[at] = value;
@@ -240,8 +267,8 @@ fuzz_target!(|data: &[u8]| {
                     regs[2] = (d.len() as u64).saturating_sub(u64::from(cut & 0x3f));
                 }
             }
-            0x8400_0064 => regs[1] = OPS[(x1 % OPS.len() as u64) as usize],
-            0x8400_007B if !raw => {
+            FFA_FEATURES => regs[1] = OPS[(x1 % OPS.len() as u64) as usize],
+            MEM_FRAG_TX if !raw => {
                 // The handle of an SPMC FRAG_RX (reply selector 3 answers with `value`), and
                 // a fragment of whole or partial constituents from the host's TX.
                 regs[1] = x1 & 0xFFFF_FFFF;
@@ -264,6 +291,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = proxy.handle(&mut regs, 0, &mut fw);
         let status = proxy.memory_status();
         assert!(status.runs.0 <= status.runs.1);
-        assert_eq!(status.lent_pages, fw.stage2.view().unmapped.len() as u64, "lent pages vs the host's stage 2");
+        assert_eq!(
+            status.lent_pages,
+            fw.stage2.view().unmapped.len() as u64,
+            "lent pages vs the host's stage 2"
+        );
     }
 });

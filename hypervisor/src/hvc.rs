@@ -108,9 +108,10 @@ mod tests {
     fn ffa_audit_reports_one_function_or_all() {
         use crate::ffa::Proxy;
         use crate::testkit::{Hyp, Spmc, r};
+        use ffa_spec::fid;
 
         // A v1.2 SPMC that answers every other call with FFA_SUCCESS.
-        let mut spmc = Spmc::replying(r(&[0x8400_0061]), true);
+        let mut spmc = Spmc::replying(r(&[fid::SUCCESS_32.into()]), true);
         let proxy = Hyp::with_memory(
             Proxy::probe(&mut spmc, 0x1_0002),
             (0x6000_8000, 0x6000_9000),
@@ -122,9 +123,9 @@ mod tests {
             r[..4].copy_from_slice(&x);
             let _ = proxy.handle(&mut r, 0, &mut spmc);
         };
-        call([0x8400_0063, 0x1_0002, 0, 0]); // FFA_VERSION: emulated
-        call([0xc400_0066, 0x6000_0000, 0x4800_0000, 1]); // RXTX_MAP of the carve-out: rejected
-        call([0x8400_006f, 0x8001, 0, 0]); // DIRECT_REQ: forwarded (the reply is refused)
+        call([fid::VERSION.into(), 0x1_0002, 0, 0]); // FFA_VERSION: emulated
+        call([fid::RXTX_MAP_64.into(), 0x6000_0000, 0x4800_0000, 1]); // RXTX_MAP of the carve-out: rejected
+        call([fid::MSG_SEND_DIRECT_REQ_32.into(), 0x8001, 0, 0]); // DIRECT_REQ: forwarded (the reply is refused)
         let ask = |id: u64| {
             let mut r = [0u64; 18];
             r[0] = u64::from(FFA_AUDIT);
@@ -133,10 +134,10 @@ mod tests {
             handle(&mut r, 0, proxy.counters());
             r
         };
-        let map = ask(0xc400_0066);
+        let map = ask(fid::RXTX_MAP_64.into());
         assert_eq!(&map[..6], &[0, 0, 0, 1, 0, 0], "RXTX_MAP_64: one rejection");
         assert_eq!(map[6], 0xdead, "registers beyond the result are preserved");
-        let req = ask(0x8400_006f);
+        let req = ask(fid::MSG_SEND_DIRECT_REQ_32.into());
         assert_eq!(
             &req[..6],
             &[0, 1, 0, 0, 0, 1],
@@ -146,7 +147,7 @@ mod tests {
         assert_eq!(&all[..6], &[0, 1, 1, 1, 0, 1], "totals");
         assert_eq!(ask(0x8400_00f0)[0], INVALID_PARAMETER, "unknown ID");
         assert_eq!(
-            ask(1 << 32 | 0x8400_0063)[0],
+            ask(1 << 32 | u64::from(fid::VERSION))[0],
             INVALID_PARAMETER,
             "upper bits"
         );

@@ -535,7 +535,7 @@ mod tests {
         assert!(is_psci(fid::VERSION));
         assert!(is_psci(fid::CPU_ON_64));
         assert!(is_psci(0x8400_001f));
-        assert!(!is_psci(0x8400_0060), "FF-A is not PSCI");
+        assert!(!is_psci(ffa_spec::fid::ERROR), "FF-A is not PSCI");
         assert!(!is_psci(0x8600_0000));
     }
 

@@ -16,8 +16,9 @@
 //!   between the [`MemProtect`] that changes it, the SPMC and the test that looks at it;
 //! - [`Hyp`]: the proxy beside its memory core, as the firmware's global state holds them.
 //!
-//! Function IDs and status codes are written out here as literals, not taken from the
-//! production table, so that what the kit answers stays independent of what it tests.
+//! Function IDs and status codes come from `ffa_spec` (the spec's numbers, checked there
+//! against DEN0077's tables), never from the production ABI table, so that what the kit
+//! answers stays independent of what it tests.
 //!
 //! Compiled for `cfg(test)` and with the `testkit` feature (the fuzz crate enables it); never
 //! in the firmware.
@@ -32,34 +33,35 @@ use crate::budget::OWNERSHIP_RUNS;
 use crate::ffa::{MemConfig, MemStatus, Outcome, PhysMem, Platform, Proxy};
 use crate::mm::{MemProtect, Stage2Error, Stage2Hook};
 use crate::smccc::{SmcConduit, SmcRegs};
+use ffa_spec::{fid, status};
 
-const FFA_ERROR: u64 = 0x8400_0060;
-const SUCCESS_32: u64 = 0x8400_0061;
-const FFA_VERSION: u64 = 0x8400_0063;
-const FFA_FEATURES: u64 = 0x8400_0064;
-const RX_RELEASE: u64 = 0x8400_0065;
-const RXTX_MAP_64: u64 = 0xC400_0066;
-const PART_INFO_GET: u64 = 0x8400_0068;
-const ID_GET: u64 = 0x8400_0069;
-const DIRECT_REQ_32: u64 = 0x8400_006F;
-const DIRECT_REQ_64: u64 = 0xC400_006F;
-const DIRECT_RESP_32: u64 = 0x8400_0070;
-const DIRECT_RESP_64: u64 = 0xC400_0070;
-const MEM_LEND_32: u64 = 0x8400_0072;
-const MEM_LEND_64: u64 = 0xC400_0072;
-const MEM_SHARE_32: u64 = 0x8400_0073;
-const MEM_SHARE_64: u64 = 0xC400_0073;
-const MEM_RECLAIM: u64 = 0x8400_0077;
-const MEM_FRAG_RX: u64 = 0x8400_007A;
-const MEM_FRAG_TX: u64 = 0x8400_007B;
-const SPM_ID_GET: u64 = 0x8400_0085;
-const DIRECT_REQ2: u64 = 0xC400_008D;
-const DIRECT_RESP2: u64 = 0xC400_008E;
+const FFA_ERROR: u64 = fid::ERROR as u64;
+const SUCCESS_32: u64 = fid::SUCCESS_32 as u64;
+const FFA_VERSION: u64 = fid::VERSION as u64;
+const FFA_FEATURES: u64 = fid::FEATURES as u64;
+const RX_RELEASE: u64 = fid::RX_RELEASE as u64;
+const RXTX_MAP_64: u64 = fid::RXTX_MAP_64 as u64;
+const PART_INFO_GET: u64 = fid::PARTITION_INFO_GET as u64;
+const ID_GET: u64 = fid::ID_GET as u64;
+const DIRECT_REQ_32: u64 = fid::MSG_SEND_DIRECT_REQ_32 as u64;
+const DIRECT_REQ_64: u64 = fid::MSG_SEND_DIRECT_REQ_64 as u64;
+const DIRECT_RESP_32: u64 = fid::MSG_SEND_DIRECT_RESP_32 as u64;
+const DIRECT_RESP_64: u64 = fid::MSG_SEND_DIRECT_RESP_64 as u64;
+const MEM_LEND_32: u64 = fid::MEM_LEND_32 as u64;
+const MEM_LEND_64: u64 = fid::MEM_LEND_64 as u64;
+const MEM_SHARE_32: u64 = fid::MEM_SHARE_32 as u64;
+const MEM_SHARE_64: u64 = fid::MEM_SHARE_64 as u64;
+const MEM_RECLAIM: u64 = fid::MEM_RECLAIM as u64;
+const MEM_FRAG_RX: u64 = fid::MEM_FRAG_RX as u64;
+const MEM_FRAG_TX: u64 = fid::MEM_FRAG_TX as u64;
+const SPM_ID_GET: u64 = fid::SPM_ID_GET as u64;
+const DIRECT_REQ2: u64 = fid::MSG_SEND_DIRECT_REQ2 as u64;
+const DIRECT_RESP2: u64 = fid::MSG_SEND_DIRECT_RESP2 as u64;
 
-const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
-const BUSY: u64 = 0xFFFF_FFFC;
-const DENIED: u64 = 0xFFFF_FFFA;
-const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
+const INVALID_PARAMETERS: u64 = status::INVALID_PARAMETERS as u32 as u64;
+const BUSY: u64 = status::BUSY as u32 as u64;
+const DENIED: u64 = status::DENIED as u32 as u64;
+const NOT_SUPPORTED: u64 = status::NOT_SUPPORTED as u32 as u64;
 
 /// A register set from its first few values (the rest zero).
 pub fn r(vals: &[u64]) -> SmcRegs {

@@ -99,6 +99,7 @@ pub fn decode(esr: u64) -> Trap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ffa_spec::fid;
 
     #[test]
     fn smc_routing() {
@@ -108,8 +109,11 @@ mod tests {
             SmcRoute::Psci,
             "SVE hint ignored"
         );
-        assert_eq!(route_smc(0x8400_0063, 0), SmcRoute::Ffa);
-        assert_eq!(route_smc(0xc400_006f, 0), SmcRoute::Ffa);
+        assert_eq!(route_smc(fid::VERSION.into(), 0), SmcRoute::Ffa);
+        assert_eq!(
+            route_smc(fid::MSG_SEND_DIRECT_REQ_64.into(), 0),
+            SmcRoute::Ffa
+        );
         assert_eq!(
             route_smc(0x8000_0000, 0),
             SmcRoute::Forward,
@@ -156,7 +160,7 @@ mod tests {
         // (SMCCC NOT_SUPPORTED, nothing forwarded) and counts them.
         assert_eq!(route_smc(0x0400_0063, 0), SmcRoute::Ffa, "yielding FF-A");
         assert_eq!(
-            route_smc(0x8400_0063, 1),
+            route_smc(fid::VERSION.into(), 1),
             SmcRoute::Ffa,
             "FF-A with an immediate"
         );

@@ -1,6 +1,6 @@
 //! The boot path's pure steps run against real board device trees: Debian's Juno DTBs
 //! (r0, r1, r2, from the arm64 kernel package) and the RD-N2 FVP host DT written here
-//! (`platform/dts/rdn2-fvp.dts`). Each board is taken through what `boot::primary_main`
+//! (`platform/dts/rdn2-fvp.dts`). Each board is taken through what `firmware::boot::primary_main`
 //! does with its DT: board selection, DT parsing, the carve-out check, the host map and
 //! stage-2 tables for the board's CPU, and host-loader's plan and DT patch.
 //!
@@ -37,7 +37,7 @@ const NT_FW_CONFIG_ADDR: u64 = 0xfef0_0000;
 /// The EL2 stage-1 map (and so every RAM the loader may write) stops at 2^39.
 const EL2_VA_LIMIT: u64 = 1 << 39;
 
-/// Where a board's DT puts us, as `boot::primary_main` computes it: the board TF-A
+/// Where a board's DT puts us, as `firmware::boot::primary_main` computes it: the board TF-A
 /// loads BL33 at, plus the 2 MiB image size.
 fn carveout(board: &Board) -> Range<u64> {
     let base = board.bl33_base.expect("board has a BL33 slot");
@@ -57,7 +57,7 @@ fn overlaps(a: &Range<u64>, b: &Range<u64>) -> bool {
     a.start < b.end && b.start < a.end
 }
 
-/// The stage-2 geometry `boot::primary_main` should pick on a Juno booted on its big
+/// The stage-2 geometry `firmware::boot::primary_main` should pick on a Juno booted on its big
 /// cluster: the system's, not the boot CPU's.
 fn juno_geometry(info: &SystemInfo) -> Geometry {
     Geometry::for_system(PARANGE_JUNO_BIG, info.mixed_cpus())

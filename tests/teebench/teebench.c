@@ -1,7 +1,7 @@
 /*
  * teebench: N requests to OP-TEE from Linux user space, each one FFA_MSG_SEND_DIRECT_REQ
- * from the kernel's OP-TEE FF-A driver through the hypervisor (issue 3, `make bench`
- * workload (b), and the system test that Linux's requests pass the proxy).
+ * from the kernel's OP-TEE FF-A driver through the hypervisor (`make bench` workload (b),
+ * docs/bench.md, and the system test that Linux's requests pass the proxy).
  *
  *   teebench N
  *

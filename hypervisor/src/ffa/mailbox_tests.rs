@@ -10,30 +10,31 @@ use super::descriptor::tests::linux_share;
 use super::{MAX_TRANSACTIONS, MemStatus, Outcome, Proxy, Reason};
 use crate::smccc::SmcRegs;
 use crate::testkit::{Hyp, OPTEE, OTHER, Partition, Spmc, r};
+use ffa_spec::{fid, status};
 
-const FFA_ERROR: u64 = 0x8400_0060;
-const SUCCESS_32: u64 = 0x8400_0061;
-const FFA_VERSION: u64 = 0x8400_0063;
-const FFA_FEATURES: u64 = 0x8400_0064;
-const RX_RELEASE: u64 = 0x8400_0065;
-const RXTX_MAP_32: u64 = 0x8400_0066;
-const RXTX_MAP_64: u64 = 0xC400_0066;
-const RXTX_UNMAP: u64 = 0x8400_0067;
-const PART_INFO_GET: u64 = 0x8400_0068;
-const MEM_LEND_32: u64 = 0x8400_0072;
-const MEM_LEND_64: u64 = 0xC400_0072;
-const MEM_SHARE_32: u64 = 0x8400_0073;
-const MEM_SHARE_64: u64 = 0xC400_0073;
-const MEM_RECLAIM: u64 = 0x8400_0077;
-const MEM_FRAG_RX: u64 = 0x8400_007A;
-const MEM_FRAG_TX: u64 = 0x8400_007B;
+const FFA_ERROR: u64 = fid::ERROR as u64;
+const SUCCESS_32: u64 = fid::SUCCESS_32 as u64;
+const FFA_VERSION: u64 = fid::VERSION as u64;
+const FFA_FEATURES: u64 = fid::FEATURES as u64;
+const RX_RELEASE: u64 = fid::RX_RELEASE as u64;
+const RXTX_MAP_32: u64 = fid::RXTX_MAP_32 as u64;
+const RXTX_MAP_64: u64 = fid::RXTX_MAP_64 as u64;
+const RXTX_UNMAP: u64 = fid::RXTX_UNMAP as u64;
+const PART_INFO_GET: u64 = fid::PARTITION_INFO_GET as u64;
+const MEM_LEND_32: u64 = fid::MEM_LEND_32 as u64;
+const MEM_LEND_64: u64 = fid::MEM_LEND_64 as u64;
+const MEM_SHARE_32: u64 = fid::MEM_SHARE_32 as u64;
+const MEM_SHARE_64: u64 = fid::MEM_SHARE_64 as u64;
+const MEM_RECLAIM: u64 = fid::MEM_RECLAIM as u64;
+const MEM_FRAG_RX: u64 = fid::MEM_FRAG_RX as u64;
+const MEM_FRAG_TX: u64 = fid::MEM_FRAG_TX as u64;
 
-const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
-const NO_MEMORY: u64 = 0xFFFF_FFFD;
-const BUSY: u64 = 0xFFFF_FFFC;
-const DENIED: u64 = 0xFFFF_FFFA;
-const ABORTED: u64 = 0xFFFF_FFF8;
-const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
+const INVALID_PARAMETERS: u64 = status::INVALID_PARAMETERS as u32 as u64;
+const NO_MEMORY: u64 = status::NO_MEMORY as u32 as u64;
+const BUSY: u64 = status::BUSY as u32 as u64;
+const DENIED: u64 = status::DENIED as u32 as u64;
+const ABORTED: u64 = status::ABORTED as u32 as u64;
+const NOT_SUPPORTED: u64 = status::NOT_SUPPORTED as u32 as u64;
 
 /// The hypervisor's mailbox pages (in the carve-out).
 const HYP_TX: u64 = 0x6000_8000;
@@ -468,7 +469,10 @@ fn spmc_partition_replies_that_do_not_fit_are_aborted() {
         (r(&[SUCCESS_32, 0, 2, 16]), "descriptor size 16 at v1.2"),
         (r(&[SUCCESS_32, 0, 200, 24]), "200 descriptors"),
         (r(&[SUCCESS_32, 0, 0xFFFF_FFFF, 24]), "count overflowing"),
-        (r(&[0x8400_0070, 0x8001]), "a direct response"),
+        (
+            r(&[fid::MSG_SEND_DIRECT_RESP_32.into(), 0x8001]),
+            "a direct response",
+        ),
     ] {
         let (proxy, mut fw) = mapped(2);
         fw.script.push_back(reply);
@@ -918,7 +922,7 @@ fn features_answer_what_the_proxy_supports() {
             "FEATURES({id:#x})"
         );
     }
-    for id in [0x8400_007A, 0x8400_0086] {
+    for id in [MEM_FRAG_RX, fid::MSG_SEND2.into()] {
         assert_eq!(
             features(&proxy, &mut fw, id),
             r(&[FFA_ERROR, 0, NOT_SUPPORTED]),

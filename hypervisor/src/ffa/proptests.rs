@@ -13,11 +13,13 @@ use super::tests::{BLOCKED_IDS, MEMORY_IDS, SPECS, Spec, proxy_at, r};
 use super::{Outcome, Proxy};
 use crate::smccc::SmcRegs;
 use crate::testkit::Spmc;
+use ffa_spec::fid;
 
-const FFA_ERROR: u64 = 0x8400_0060;
-const FFA_VERSION: u64 = 0x8400_0063;
-const FFA_FEATURES: u64 = 0x8400_0064;
-const NOTIF_SET: u64 = 0x8400_0081;
+const FFA_ERROR: u64 = fid::ERROR as u64;
+const FFA_VERSION: u64 = fid::VERSION as u64;
+const FFA_FEATURES: u64 = fid::FEATURES as u64;
+const NOTIF_BIND: u64 = fid::NOTIFICATION_BIND as u64;
+const NOTIF_SET: u64 = fid::NOTIFICATION_SET as u64;
 
 /// Function IDs to try: the layouts' IDs, the blocked ones, the emulated ones, hinted and
 /// malformed variants, and random ones inside and outside the FF-A range.
@@ -96,7 +98,7 @@ fn valid(spec: &Spec, minor: u16, regs: &SmcRegs) -> bool {
     // The peer of a notification must be a Secure endpoint (bit 15): BIND's sender,
     // SET's receiver.
     let peer_ok = match spec.id {
-        0x8400_007F => regs[1] & 0x8000_0000 != 0,
+        NOTIF_BIND => regs[1] & 0x8000_0000 != 0,
         NOTIF_SET => regs[1] & 0x8000 != 0,
         _ => true,
     };

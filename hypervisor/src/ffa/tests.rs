@@ -3,7 +3,7 @@
 //!
 //! The expected register layouts here are written by hand from DEN0077 (v1.0-v1.2: each
 //! ABI's register usage, its SBZ/MBZ fields and the IDs that name the caller) and from what
-//! Linux's FF-A driver sends, not read from `abi.rs`: a test that asked the production table
+//! Linux's FF-A driver sends, not read from `abi/`: a test that asked the production table
 //! what to expect would prove nothing. Only the `Proxy` API and the kit are shared with
 //! production code.
 
@@ -13,44 +13,46 @@ use super::{Counts, Outcome, Proxy, Reason, State};
 use crate::smccc::SmcRegs;
 pub(super) use crate::testkit::r;
 use crate::testkit::{Spmc, no_memory};
+use ffa_spec::{fid, status};
 
 // ---------------------------------------------------------------------------------------
-// Literal constants (DEN0077 function IDs and status codes)
+// DEN0077 function IDs and status codes (from `ffa_spec`, as 64-bit register values)
 // ---------------------------------------------------------------------------------------
 
-const FFA_ERROR: u64 = 0x8400_0060;
-const FFA_SUCCESS_32: u64 = 0x8400_0061;
-const FFA_SUCCESS_64: u64 = 0xC400_0061;
-const FFA_INTERRUPT: u64 = 0x8400_0062;
-const FFA_VERSION: u64 = 0x8400_0063;
-const FFA_FEATURES: u64 = 0x8400_0064;
-const FFA_ID_GET: u64 = 0x8400_0069;
-const FFA_YIELD: u64 = 0x8400_006C;
-const FFA_RUN: u64 = 0x8400_006D;
-const DIRECT_REQ_32: u64 = 0x8400_006F;
-const DIRECT_REQ_64: u64 = 0xC400_006F;
-const DIRECT_RESP_32: u64 = 0x8400_0070;
-const DIRECT_RESP_64: u64 = 0xC400_0070;
-const DIRECT_REQ2: u64 = 0xC400_008D;
-const DIRECT_RESP2: u64 = 0xC400_008E;
-const BITMAP_CREATE: u64 = 0x8400_007D;
-const BITMAP_DESTROY: u64 = 0x8400_007E;
-const NOTIF_BIND: u64 = 0x8400_007F;
-const NOTIF_UNBIND: u64 = 0x8400_0080;
-const NOTIF_SET: u64 = 0x8400_0081;
-const NOTIF_GET: u64 = 0x8400_0082;
-const INFO_GET_32: u64 = 0x8400_0083;
-const INFO_GET_64: u64 = 0xC400_0083;
-const SPM_ID_GET: u64 = 0x8400_0085;
-const RX_RELEASE: u64 = 0x8400_0065;
-const RXTX_MAP_32: u64 = 0x8400_0066;
-const RXTX_MAP_64: u64 = 0xC400_0066;
-const RXTX_UNMAP: u64 = 0x8400_0067;
-const PART_INFO_GET: u64 = 0x8400_0068;
-const MEM_SHARE_32: u64 = 0x8400_0073;
-const MEM_SHARE_64: u64 = 0xC400_0073;
-const MEM_RECLAIM: u64 = 0x8400_0077;
-const PART_INFO_GET_REGS: u64 = 0xC400_008B;
+const FFA_ERROR: u64 = fid::ERROR as u64;
+const FFA_SUCCESS_32: u64 = fid::SUCCESS_32 as u64;
+const FFA_SUCCESS_64: u64 = fid::SUCCESS_64 as u64;
+const FFA_INTERRUPT: u64 = fid::INTERRUPT as u64;
+const FFA_VERSION: u64 = fid::VERSION as u64;
+const FFA_FEATURES: u64 = fid::FEATURES as u64;
+const FFA_ID_GET: u64 = fid::ID_GET as u64;
+const FFA_YIELD: u64 = fid::YIELD as u64;
+const FFA_RUN: u64 = fid::RUN as u64;
+const DIRECT_REQ_32: u64 = fid::MSG_SEND_DIRECT_REQ_32 as u64;
+const DIRECT_REQ_64: u64 = fid::MSG_SEND_DIRECT_REQ_64 as u64;
+const DIRECT_RESP_32: u64 = fid::MSG_SEND_DIRECT_RESP_32 as u64;
+const DIRECT_RESP_64: u64 = fid::MSG_SEND_DIRECT_RESP_64 as u64;
+const DIRECT_REQ2: u64 = fid::MSG_SEND_DIRECT_REQ2 as u64;
+const DIRECT_RESP2: u64 = fid::MSG_SEND_DIRECT_RESP2 as u64;
+const BITMAP_CREATE: u64 = fid::NOTIFICATION_BITMAP_CREATE as u64;
+const BITMAP_DESTROY: u64 = fid::NOTIFICATION_BITMAP_DESTROY as u64;
+const NOTIF_BIND: u64 = fid::NOTIFICATION_BIND as u64;
+const NOTIF_UNBIND: u64 = fid::NOTIFICATION_UNBIND as u64;
+const NOTIF_SET: u64 = fid::NOTIFICATION_SET as u64;
+const NOTIF_GET: u64 = fid::NOTIFICATION_GET as u64;
+const INFO_GET_32: u64 = fid::NOTIFICATION_INFO_GET_32 as u64;
+const INFO_GET_64: u64 = fid::NOTIFICATION_INFO_GET_64 as u64;
+const SPM_ID_GET: u64 = fid::SPM_ID_GET as u64;
+const RX_RELEASE: u64 = fid::RX_RELEASE as u64;
+const RXTX_MAP_32: u64 = fid::RXTX_MAP_32 as u64;
+const RXTX_MAP_64: u64 = fid::RXTX_MAP_64 as u64;
+const RXTX_UNMAP: u64 = fid::RXTX_UNMAP as u64;
+const PART_INFO_GET: u64 = fid::PARTITION_INFO_GET as u64;
+const MEM_LEND_32: u64 = fid::MEM_LEND_32 as u64;
+const MEM_SHARE_32: u64 = fid::MEM_SHARE_32 as u64;
+const MEM_SHARE_64: u64 = fid::MEM_SHARE_64 as u64;
+const MEM_RECLAIM: u64 = fid::MEM_RECLAIM as u64;
+const PART_INFO_GET_REGS: u64 = fid::PARTITION_INFO_GET_REGS as u64;
 
 /// The mailbox and memory ABIs: emulated with a memory configuration, NOT_SUPPORTED
 /// without one.
@@ -68,9 +70,9 @@ pub(super) const MEMORY_IDS: &[(u64, &str)] = &[
 /// SMCCC NOT_SUPPORTED as a 64-bit register.
 const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
 /// FFA_ERROR codes as w2 (32-bit, zero-extended).
-const NOT_SUPPORTED_W: u64 = 0xFFFF_FFFF;
-const INVALID_PARAMETERS_W: u64 = 0xFFFF_FFFE;
-const ABORTED_W: u64 = 0xFFFF_FFF8;
+const NOT_SUPPORTED_W: u64 = status::NOT_SUPPORTED as u32 as u64;
+const INVALID_PARAMETERS_W: u64 = status::INVALID_PARAMETERS as u32 as u64;
+const ABORTED_W: u64 = status::ABORTED as u32 as u64;
 
 const W: u64 = 0xFFFF_FFFF;
 const X: u64 = u64::MAX;
@@ -81,39 +83,54 @@ const X: u64 = u64::MAX;
 /// RELINQUISH, OP_PAUSE/RESUME, SEND2), and FFA_MEM_LEND and FFA_MEM_FRAG_TX, which are
 /// emulated only with a memory configuration (`mailbox_tests.rs`).
 pub(super) const BLOCKED_IDS: &[(u64, &str)] = &[
-    (0x8400_0060, "FFA_ERROR"),
-    (0x8400_0061, "FFA_SUCCESS_32"),
-    (0xC400_0061, "FFA_SUCCESS_64"),
-    (0x8400_0062, "FFA_INTERRUPT"),
-    (0x8400_006B, "FFA_MSG_WAIT"),
-    (0x8400_006C, "FFA_YIELD"),
-    (0x8400_0070, "FFA_MSG_SEND_DIRECT_RESP_32"),
-    (0xC400_0070, "FFA_MSG_SEND_DIRECT_RESP_64"),
-    (0x8400_0071, "FFA_MEM_DONATE_32"),
-    (0xC400_0071, "FFA_MEM_DONATE_64"),
-    (0x8400_0072, "FFA_MEM_LEND_32"),
-    (0xC400_0072, "FFA_MEM_LEND_64"),
-    (0x8400_0074, "FFA_MEM_RETRIEVE_REQ_32"),
-    (0xC400_0074, "FFA_MEM_RETRIEVE_REQ_64"),
-    (0x8400_0075, "FFA_MEM_RETRIEVE_RESP"),
-    (0x8400_0076, "FFA_MEM_RELINQUISH"),
-    (0x8400_0078, "FFA_MEM_OP_PAUSE"),
-    (0x8400_0079, "FFA_MEM_OP_RESUME"),
-    (0x8400_007A, "FFA_MEM_FRAG_RX"),
-    (0x8400_007B, "FFA_MEM_FRAG_TX"),
-    (0x8400_007C, "FFA_NORMAL_WORLD_RESUME"),
-    (0x8400_0084, "FFA_RX_ACQUIRE"),
-    (0x8400_0086, "FFA_MSG_SEND2"),
-    (0x8400_0087, "FFA_SECONDARY_EP_REGISTER_32"),
-    (0xC400_0087, "FFA_SECONDARY_EP_REGISTER_64"),
-    (0x8400_0088, "FFA_MEM_PERM_GET_32"),
-    (0xC400_0088, "FFA_MEM_PERM_GET_64"),
-    (0x8400_0089, "FFA_MEM_PERM_SET_32"),
-    (0xC400_0089, "FFA_MEM_PERM_SET_64"),
-    (0x8400_008A, "FFA_CONSOLE_LOG_32"),
-    (0xC400_008A, "FFA_CONSOLE_LOG_64"),
-    (0x8400_008C, "FFA_EL3_INTR_HANDLE"),
-    (0xC400_008E, "FFA_MSG_SEND_DIRECT_RESP2"),
+    (fid::ERROR as u64, "FFA_ERROR"),
+    (fid::SUCCESS_32 as u64, "FFA_SUCCESS_32"),
+    (fid::SUCCESS_64 as u64, "FFA_SUCCESS_64"),
+    (fid::INTERRUPT as u64, "FFA_INTERRUPT"),
+    (fid::MSG_WAIT as u64, "FFA_MSG_WAIT"),
+    (fid::YIELD as u64, "FFA_YIELD"),
+    (
+        fid::MSG_SEND_DIRECT_RESP_32 as u64,
+        "FFA_MSG_SEND_DIRECT_RESP_32",
+    ),
+    (
+        fid::MSG_SEND_DIRECT_RESP_64 as u64,
+        "FFA_MSG_SEND_DIRECT_RESP_64",
+    ),
+    (fid::MEM_DONATE_32 as u64, "FFA_MEM_DONATE_32"),
+    (fid::MEM_DONATE_64 as u64, "FFA_MEM_DONATE_64"),
+    (fid::MEM_LEND_32 as u64, "FFA_MEM_LEND_32"),
+    (fid::MEM_LEND_64 as u64, "FFA_MEM_LEND_64"),
+    (fid::MEM_RETRIEVE_REQ_32 as u64, "FFA_MEM_RETRIEVE_REQ_32"),
+    (fid::MEM_RETRIEVE_REQ_64 as u64, "FFA_MEM_RETRIEVE_REQ_64"),
+    (fid::MEM_RETRIEVE_RESP as u64, "FFA_MEM_RETRIEVE_RESP"),
+    (fid::MEM_RELINQUISH as u64, "FFA_MEM_RELINQUISH"),
+    (fid::MEM_OP_PAUSE as u64, "FFA_MEM_OP_PAUSE"),
+    (fid::MEM_OP_RESUME as u64, "FFA_MEM_OP_RESUME"),
+    (fid::MEM_FRAG_RX as u64, "FFA_MEM_FRAG_RX"),
+    (fid::MEM_FRAG_TX as u64, "FFA_MEM_FRAG_TX"),
+    (fid::NORMAL_WORLD_RESUME as u64, "FFA_NORMAL_WORLD_RESUME"),
+    (fid::RX_ACQUIRE as u64, "FFA_RX_ACQUIRE"),
+    (fid::MSG_SEND2 as u64, "FFA_MSG_SEND2"),
+    (
+        fid::SECONDARY_EP_REGISTER_32 as u64,
+        "FFA_SECONDARY_EP_REGISTER_32",
+    ),
+    (
+        fid::SECONDARY_EP_REGISTER_64 as u64,
+        "FFA_SECONDARY_EP_REGISTER_64",
+    ),
+    (fid::MEM_PERM_GET_32 as u64, "FFA_MEM_PERM_GET_32"),
+    (fid::MEM_PERM_GET_64 as u64, "FFA_MEM_PERM_GET_64"),
+    (fid::MEM_PERM_SET_32 as u64, "FFA_MEM_PERM_SET_32"),
+    (fid::MEM_PERM_SET_64 as u64, "FFA_MEM_PERM_SET_64"),
+    (fid::CONSOLE_LOG_32 as u64, "FFA_CONSOLE_LOG_32"),
+    (fid::CONSOLE_LOG_64 as u64, "FFA_CONSOLE_LOG_64"),
+    (fid::EL3_INTR_HANDLE as u64, "FFA_EL3_INTR_HANDLE"),
+    (
+        fid::MSG_SEND_DIRECT_RESP2 as u64,
+        "FFA_MSG_SEND_DIRECT_RESP2",
+    ),
 ];
 
 /// One ABI the proxy validates, as DEN0077 lays it out. `carried[i]` are the bits of
@@ -1239,12 +1256,12 @@ fn notification_replies_keep_only_defined_registers() {
 fn unexpected_reply_becomes_aborted_and_is_counted() {
     let (proxy, mut spmc) = proxy_at(2);
     let mut regs = r(&[DIRECT_REQ_64, 0x8001]);
-    spmc.then(r(&[0x8400_0072, 1, 2]));
+    spmc.then(r(&[MEM_LEND_32, 1, 2]));
     let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
     let Outcome::ReplyRefused(rec) = outcome else {
         panic!("expected ReplyRefused, got {outcome:?}");
     };
-    assert_eq!(rec.reason, Reason::UnexpectedReply(0x8400_0072));
+    assert_eq!(rec.reason, Reason::UnexpectedReply(MEM_LEND_32));
     assert_eq!(regs, error_reply(ABORTED_W));
     let c = counts(&proxy, DIRECT_REQ_64);
     assert_eq!((c.forwarded, c.bad_replies), (1, 1));
@@ -1342,7 +1359,10 @@ fn rx_release_and_rxtx_unmap_schemas_refuse_a_nonzero_w1() {
     // Emulated rows (with a memory configuration): their schemas refuse a non-zero w1 (the
     // caller's ID must be 0), so the handlers start from checked registers.
     let row = |id: u32| abi::lookup(id).expect("row").0;
-    for (id, name) in [(0x8400_0065u32, "RX_RELEASE"), (0x8400_0067, "RXTX_UNMAP")] {
+    for (id, name) in [
+        (fid::RX_RELEASE, "RX_RELEASE"),
+        (fid::RXTX_UNMAP, "RXTX_UNMAP"),
+    ] {
         for v in [Version::V1_0, Version::V1_1, Version::V1_2] {
             for w1 in [1, 0x8000, 0x1_0000, 0x8000_0000, 0xFFFF_FFFF] {
                 let err =
@@ -1353,10 +1373,10 @@ fn rx_release_and_rxtx_unmap_schemas_refuse_a_nonzero_w1() {
         }
     }
     let unmap = rebuild(
-        row(0x8400_0067),
+        row(fid::RXTX_UNMAP),
         Conv::Smc32,
         Version::V1_1,
-        0x8400_0067,
+        fid::RXTX_UNMAP,
         &r(&[0, 0x1_0000]),
     );
     assert_eq!(
@@ -1365,10 +1385,10 @@ fn rx_release_and_rxtx_unmap_schemas_refuse_a_nonzero_w1() {
         "UNMAP ID is w1[31:16]"
     );
     let release = rebuild(
-        row(0x8400_0065),
+        row(fid::RX_RELEASE),
         Conv::Smc32,
         Version::V1_1,
-        0x8400_0065,
+        fid::RX_RELEASE,
         &r(&[0, 1]),
     );
     assert_eq!(
@@ -1377,10 +1397,10 @@ fn rx_release_and_rxtx_unmap_schemas_refuse_a_nonzero_w1() {
         "RELEASE ID is w1[15:0]"
     );
     let send2 = rebuild(
-        row(0x8400_0086),
+        row(fid::MSG_SEND2),
         Conv::Smc32,
         Version::V1_2,
-        0x8400_0086,
+        fid::MSG_SEND2,
         &r(&[0, 0x1_0000]),
     );
     assert_eq!(
@@ -1389,10 +1409,10 @@ fn rx_release_and_rxtx_unmap_schemas_refuse_a_nonzero_w1() {
         "MSG_SEND2 sender"
     );
     let share = rebuild(
-        row(0xC400_0073),
+        row(fid::MEM_SHARE_64),
         Conv::Smc64,
         Version::V1_2,
-        0xC400_0073,
+        fid::MEM_SHARE_64,
         &r(&[0, 64, 64, 0x8000_0000]),
     );
     assert_eq!(
@@ -1618,7 +1638,7 @@ fn assert_off(proxy: &Proxy, spmc: &mut Spmc, what: &str) {
         FFA_ID_GET,
         DIRECT_REQ_64,
         BITMAP_CREATE,
-        0x8400_0073,
+        MEM_SHARE_32,
         0x8400_00F0,
     ] {
         let mut regs = r(&[id, 0x1_0002]);
@@ -1949,7 +1969,7 @@ fn counters_prove_rejected_calls_never_reached_the_spmc() {
         r(&[DIRECT_REQ_64, 0x8001, 1]),
         r(&[NOTIF_BIND, 0x8001_0001, 0, 1]),
         r(&[NOTIF_BIND, 0x8001_0000, 0, 1]),
-        r(&[0x8400_0073]),
+        r(&[MEM_SHARE_32]),
         r(&[FFA_ID_GET]),
     ];
     for mut c in calls {
@@ -1971,7 +1991,7 @@ fn counters_prove_rejected_calls_never_reached_the_spmc() {
             ..Counts::default()
         }
     );
-    assert_eq!(counts(&proxy, 0x8400_0073).unsupported, 1);
+    assert_eq!(counts(&proxy, MEM_SHARE_32).unsupported, 1);
     assert_eq!(counts(&proxy, FFA_ID_GET).emulated, 1);
     let total = proxy.counters().total();
     assert_eq!(
@@ -1980,9 +2000,13 @@ fn counters_prove_rejected_calls_never_reached_the_spmc() {
         "forwarded == SPMC calls"
     );
     let listed: Vec<(u32, &str, Counts)> = proxy.counters().iter().collect();
-    assert!(listed.iter().any(|(id, name, c)| *id == 0xC400_006F
-        && *name == "FFA_MSG_SEND_DIRECT_REQ"
-        && c.rejected == 2));
+    assert!(
+        listed
+            .iter()
+            .any(|(id, name, c)| *id == fid::MSG_SEND_DIRECT_REQ_64
+                && *name == "FFA_MSG_SEND_DIRECT_REQ"
+                && c.rejected == 2)
+    );
 }
 
 #[test]

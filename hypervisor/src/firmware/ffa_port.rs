@@ -1,12 +1,12 @@
 //! The FF-A proxy's hardware side on the firmware target: the SMC conduit, the
 //! hypervisor's own RX/TX pages, and EL2 copies to and from physical memory.
 //!
-//! The EL2 stage-1 map (`stage1.rs`, built in `boot.rs`) identity-maps the carve-out and all
-//! RAM outside it read-write (Normal, write-back, inner shareable, like the host's and the
-//! SPMC's mappings of the same pages, so no cache maintenance is needed), so a physical
-//! address is also the virtual address to use. The proxy names only pages it has checked:
+//! The EL2 stage-1 map (`crate::stage1`, built in `firmware/boot.rs`) identity-maps the
+//! carve-out and all RAM outside it read-write (Normal, write-back, inner shareable, like the
+//! host's and the SPMC's mappings of the same pages, so no cache maintenance is needed), so a
+//! physical address is also the virtual address to use. The proxy names only pages it has checked:
 //! its own mailbox pages below, and host mailbox pages inside the ownership map's RAM, which
-//! `boot.rs` limits to RAM the EL2 map covers.
+//! `firmware/boot.rs` limits to RAM the EL2 map covers.
 
 use core::ptr;
 

@@ -2,7 +2,8 @@
 //! SMCs, its other synchronous exceptions and the exceptions nobody expects, with their
 //! rate-limited console lines and the FF-A audit printed at SYSTEM_OFF / SYSTEM_RESET.
 //!
-//! The routing decisions they apply are the portable, host-tested functions in `trap.rs`.
+//! The routing decisions they apply are the portable, host-tested functions of `crate::trap`
+//! (`src/trap.rs`).
 
 use crate::abort::ec;
 use crate::firmware::arch;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::host_check::hex;
 use crate::{Match, Qemu, QemuArgs};
 
-/// The hypervisor's first line (`hypervisor/src/boot.rs`).
+/// The hypervisor's first line (`hypervisor/src/firmware/boot.rs`).
 pub const BANNER: &str = r"hyp: ffa-hyp \S+ on \S+: running at EL2";
 /// The carve-out line: `[start, end)` in groups 1 and 2. It runs to the space after the end
 /// address, so a half-delivered line cannot match with a truncated number.

@@ -35,7 +35,7 @@ const ERROR_TIMEOUT: Duration = Duration::from_secs(60);
 /// From the power-off line to QEMU's exit (PSCI SYSTEM_OFF through TF-A's GPIO power-off).
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The hypervisor's last words on every fatal boot error (`hypervisor/src/boot.rs`, `fatal`).
+/// The hypervisor's last words on every fatal boot error (`hypervisor/src/firmware/boot.rs`, `fatal`).
 const POWER_OFF_LINE: &str = "hyp: ERROR: cannot boot the host; powering off";
 /// Where QEMU virt puts the DTB when firmware boots (the base of RAM), and so where the
 /// hypervisor reads it (TF-A enters BL33 with x0 = 0: the board default).

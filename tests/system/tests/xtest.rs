@@ -41,6 +41,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use ffa_spec::fid;
 use system_tests::artifacts::Xtest;
 use system_tests::boot::POWER_DOWN;
 use system_tests::{Boot, QemuArgs};
@@ -56,13 +57,13 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// calls at the same time. The DTBs are made for it (the Makefile's `XTEST_SMP`).
 const SMP: u32 = 2;
 
-/// FF-A function IDs (DEN0077 v1.2, table "Function IDs"), as the audit prints them: the
+/// FF-A function IDs, as the audit prints them: the
 /// calls Linux's OP-TEE driver makes for every xtest case.
-const FFA_MSG_SEND_DIRECT_REQ_32: u32 = 0x8400_006f;
-const FFA_MEM_SHARE_64: u32 = 0xc400_0073;
-const FFA_MEM_RECLAIM: u32 = 0x8400_0077;
-const FFA_NOTIFICATION_GET: u32 = 0x8400_0082;
-const FFA_NOTIFICATION_INFO_GET_64: u32 = 0xc400_0083;
+const FFA_MSG_SEND_DIRECT_REQ_32: u32 = fid::MSG_SEND_DIRECT_REQ_32;
+const FFA_MEM_SHARE_64: u32 = fid::MEM_SHARE_64;
+const FFA_MEM_RECLAIM: u32 = fid::MEM_RECLAIM;
+const FFA_NOTIFICATION_GET: u32 = fid::NOTIFICATION_GET;
+const FFA_NOTIFICATION_INFO_GET_64: u32 = fid::NOTIFICATION_INFO_GET_64;
 
 /// The one rejection the test accepts (see the module documentation).
 const SHARED_PAGE_IN_USE: &str =

@@ -877,8 +877,14 @@ mod tests {
 
     #[test]
     fn lookup_finds_both_conventions_and_nothing_else() {
-        assert!(matches!(lookup(0x8400_006F), Some((_, Conv::Smc32))));
-        assert!(matches!(lookup(0xC400_006F), Some((_, Conv::Smc64))));
+        assert!(matches!(
+            lookup(ffa_spec::fid::MSG_SEND_DIRECT_REQ_32),
+            Some((_, Conv::Smc32))
+        ));
+        assert!(matches!(
+            lookup(ffa_spec::fid::MSG_SEND_DIRECT_REQ_64),
+            Some((_, Conv::Smc64))
+        ));
         assert_eq!(lookup(0x8400_008D), None, "DIRECT_REQ2 has no SMC32 ID");
         assert_eq!(lookup(0xC400_0063), None, "FFA_VERSION has no SMC64 ID");
         assert_eq!(

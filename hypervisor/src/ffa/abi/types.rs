@@ -285,7 +285,7 @@ pub enum Handler {
     /// `FFA_ID_GET`: the host is endpoint 0.
     IdGet,
     /// `FFA_RXTX_MAP`: the host's buffers are recorded and pinned; the SPMC only ever sees
-    /// the hypervisor's own (`mailbox.rs`).
+    /// the hypervisor's own (`rxtx.rs`).
     RxTxMap,
     /// `FFA_RXTX_UNMAP`: the host's buffers are unpinned.
     RxTxUnmap,
@@ -293,12 +293,12 @@ pub enum Handler {
     RxRelease,
     /// `FFA_PARTITION_INFO_GET`: asked into the hypervisor's RX, copied to the host's.
     PartitionInfoGet,
-    /// `FFA_MEM_SHARE`: copy, validate, pin, forward through the hypervisor's TX (`mem.rs`).
+    /// `FFA_MEM_SHARE`: copy, validate, pin, forward through the hypervisor's TX (`memory.rs`).
     MemShare,
     /// `FFA_MEM_RECLAIM`: forwarded for a handle the host holds; pages unpinned on SUCCESS.
     MemReclaim,
     /// `FFA_MEM_FRAG_TX`: the next fragment of the host's SHARE or LEND in progress: copied,
-    /// validated, its pages claimed, forwarded through the hypervisor's TX (`mem.rs`).
+    /// validated, its pages claimed, forwarded through the hypervisor's TX (`memory.rs`).
     MemFragTx,
 }
 

@@ -325,10 +325,12 @@ fn probe_firmware() -> Firmware {
         u64::from(crate::psci::fid::CPU_SUSPEND_64),
     );
     let smccc = psci_call(0x8000_0000, 0);
+    // Printed as u64 (non-negative here): an `i64` would bring its own Display.
     let version = |v: i64| {
         if v < 0 {
             String::from("not reported")
         } else {
+            let v = v as u64;
             format!("{}.{}", (v >> 16) & 0x7fff, v & 0xffff)
         }
     };

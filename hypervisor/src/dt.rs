@@ -166,12 +166,15 @@ fn name_str(tree: &Tree<'_>, id: NodeId) -> String {
 /// Finds a node by path, where components may omit the unit address (`/psci`).
 fn node_at(tree: &Tree<'_>, path: &str) -> Option<NodeId> {
     let mut node = tree.root();
-    for component in path.split('/').filter(|c| !c.is_empty()) {
+    // Split as bytes (the separators are ASCII): `str::split(char)` would bring core's
+    // char searcher into the image.
+    let components = path.as_bytes().split(|&b| b == b'/');
+    for component in components.filter(|c| !c.is_empty()) {
         node = tree.children(node).iter().copied().find(|&c| {
             let name = tree.name(c);
-            name == component.as_bytes()
-                || (!component.contains('@')
-                    && name.split(|&b| b == b'@').next() == Some(component.as_bytes()))
+            name == component
+                || (!component.contains(&b'@')
+                    && name.split(|&b| b == b'@').next() == Some(component))
         })?;
     }
     Some(node)
@@ -276,7 +279,11 @@ impl SystemInfo {
         let uart = chosen
             .and_then(|c| prop_str(&tree, c, "stdout-path"))
             .and_then(|path| {
-                let path = path.split(':').next().unwrap_or(path);
+                // The path ends at the first ':' (options follow), found as a byte.
+                let path = match path.bytes().position(|b| b == b':') {
+                    Some(end) => path.get(..end).unwrap_or(path),
+                    None => path,
+                };
                 if path.starts_with('/') {
                     node_at(&tree, path)
                 } else {

@@ -203,7 +203,11 @@ fn escape(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
             '\t' => f.write_str("\\t")?,
             '\r' => f.write_str("\\r")?,
             '\n' => f.write_str("\\n")?,
-            '\\' | '\'' | '"' => write!(f, "\\{c}")?,
+            // Two `write_char`s rather than `write!`: no `char` Display in the image.
+            '\\' | '\'' | '"' => {
+                f.write_char('\\')?;
+                f.write_char(c)?
+            }
             ' '..='~' => f.write_char(c)?,
             _ => write!(f, "\\u{{{:x}}}", u32::from(c))?,
         }

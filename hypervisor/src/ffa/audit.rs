@@ -212,7 +212,12 @@ impl fmt::Display for Rejection {
         match &self.reason {
             Reason::Field(v) => write!(f, "rejected: {v}"),
             Reason::Unexplained => f.write_str("rejected: a field is invalid"),
-            Reason::Immediate(imm) => write!(f, "rejected: smc #{imm:#x}, only #0 is accepted"),
+            // As u32: a `u16` would bring its own LowerHex into the image.
+            Reason::Immediate(imm) => write!(
+                f,
+                "rejected: smc #{:#x}, only #0 is accepted",
+                u32::from(*imm)
+            ),
             Reason::FunctionIdUpperBits => f.write_str("rejected: x0[63:32] must be zero"),
             Reason::ReservedIdBits => {
                 f.write_str("rejected: function ID bits [23:17] are reserved")

@@ -98,7 +98,8 @@ impl fmt::Display for State {
                     firmware & 0xFFFF
                 )?;
                 if let Some(id) = spmc_id {
-                    write!(f, " (ID {id:#06x})")?;
+                    // As u32: a `u16` would bring its own LowerHex into the image.
+                    write!(f, " (ID {:#06x})", u32::from(*id))?;
                 }
                 write!(f, ", offering v{max}")
             }

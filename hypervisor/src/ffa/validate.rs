@@ -54,18 +54,14 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Numbers are printed as u32: a `u8` would bring its own Display into the image.
+        let (reg, lsb) = (u32::from(self.reg), u32::from(self.lsb));
         if self.width >= 64 {
-            write!(f, "x{}", self.reg)?;
+            write!(f, "x{reg}")?;
         } else if self.width == 1 {
-            write!(f, "x{}[{}]", self.reg, self.lsb)?;
+            write!(f, "x{reg}[{lsb}]")?;
         } else {
-            write!(
-                f,
-                "x{}[{}:{}]",
-                self.reg,
-                self.lsb + self.width - 1,
-                self.lsb
-            )?;
+            write!(f, "x{reg}[{}:{lsb}]", lsb + u32::from(self.width) - 1)?;
         }
         write!(f, " {} = {:#x}: ", self.field, self.value)?;
         match self.rule {
@@ -73,9 +69,12 @@ impl fmt::Display for Violation {
             Rule::Reserved => f.write_str("reserved, must be zero"),
             Rule::Refused => f.write_str("not accepted from the host, must be zero"),
             Rule::NotBefore(v) => write!(f, "not defined before v{v}, must be zero"),
-            Rule::OnlyWithFlag { reg, bit } => {
-                write!(f, "must be zero unless x{reg}[{bit}] is set")
-            }
+            Rule::OnlyWithFlag { reg, bit } => write!(
+                f,
+                "must be zero unless x{}[{}] is set",
+                u32::from(reg),
+                u32::from(bit)
+            ),
             Rule::NotSecure => f.write_str("must be a Secure endpoint ID (bit 15 set)"),
         }
     }

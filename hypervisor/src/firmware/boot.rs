@@ -63,8 +63,9 @@ fn symbol(s: &u8) -> u64 {
 /// and where, before the system powers off.
 #[derive(Debug)]
 pub enum BootError {
-    /// No candidate address held a usable device tree (the last candidate's problem).
-    NoDtb(String),
+    /// No candidate address held a usable device tree: the last candidate and its problem,
+    /// or `None` if there was no address to try.
+    NoDtb(Option<(u64, dt::DtError)>),
     /// The device tree at this address could not be read.
     BadDt(u64, dt::DtError),
     /// The device tree names no board this hypervisor knows (the platform crate's message,
@@ -86,15 +87,22 @@ pub enum BootError {
         cpus: Vec<u64>,
     },
     /// The host kernel could not be found, checked or placed, or its DTB written.
-    LoadHost(String),
+    LoadHost(crate::firmware::loader::HostLoadError),
 }
 
 impl fmt::Display for BootError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NoDtb(last) => write!(f, "no usable device tree: {last}"),
+            Self::NoDtb(last) => {
+                f.write_str("no usable device tree: ")?;
+                match last {
+                    Some((at, e)) => write!(f, "device tree at {at:#x}: {e}"),
+                    None => f.write_str("no DTB address to try"),
+                }
+            }
             Self::BadDt(at, e) => write!(f, "device tree at {at:#x}: {e}"),
-            Self::UnknownBoard(e) | Self::LoadHost(e) => f.write_str(e),
+            Self::UnknownBoard(e) => f.write_str(e),
+            Self::LoadHost(e) => e.fmt(f),
             Self::WrongBuild(e) => e.fmt(f),
             Self::CarveoutNotRam(c) => write!(
                 f,
@@ -317,6 +325,21 @@ struct Firmware {
     extended_power_state: bool,
 }
 
+/// A PSCI or SMCCC version as the call returns it: `major.minor`, or `not reported` if
+/// negative (an error code).
+struct FirmwareVersion(i64);
+
+impl fmt::Display for FirmwareVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 < 0 {
+            return f.write_str("not reported");
+        }
+        // Printed as u64 (non-negative here): an `i64` would bring its own Display.
+        let v = self.0 as u64;
+        write!(f, "{}.{}", (v >> 16) & 0x7fff, v & 0xffff)
+    }
+}
+
 /// PSCI and SMCCC versions, and which suspend format, so power-down states are recognised.
 fn probe_firmware() -> Firmware {
     let psci_version = psci_call(crate::psci::fid::VERSION, 0);
@@ -325,17 +348,10 @@ fn probe_firmware() -> Firmware {
         u64::from(crate::psci::fid::CPU_SUSPEND_64),
     );
     let smccc = psci_call(0x8000_0000, 0);
-    let version = |v: i64| {
-        if v < 0 {
-            String::from("not reported")
-        } else {
-            format!("{}.{}", (v >> 16) & 0x7fff, v & 0xffff)
-        }
-    };
     info!(
         "firmware: PSCI {}, SMCCC {}",
-        version(psci_version),
-        version(smccc)
+        FirmwareVersion(psci_version),
+        FirmwareVersion(smccc)
     );
     Firmware {
         smccc,
@@ -498,13 +514,12 @@ fn psci_call(function: u32, arg: u64) -> i64 {
 /// Locates the DTB (loader's x0 first, then the board's default address) and copies its
 /// used part into the heap, so the rest of boot never reads firmware memory again.
 fn find_dtb(x0: u64, board: &platform::Board) -> Result<(u64, Vec<u8>), BootError> {
+    let mut last_error = None;
     // The bootstrap map covers 2^39.
-    let candidates: Vec<u64> = board.dtb_candidates(x0).filter(|&a| a < 1 << 39).collect();
-    let mut last_error = String::from("no DTB address to try");
-    for addr in candidates {
+    for addr in board.dtb_candidates(x0).filter(|&a| a < 1 << 39) {
         match copy_dtb(addr) {
             Ok(blob) => return Ok((addr, blob)),
-            Err(e) => last_error = format!("device tree at {addr:#x}: {e}"),
+            Err(e) => last_error = Some((addr, e)),
         }
     }
     Err(BootError::NoDtb(last_error))

@@ -3,11 +3,11 @@
 //! kernel's header, moving the kernel, writing the host's DTB, cleaning both to the point
 //! of coherency for a kernel that starts with its MMU and caches off.
 
-use alloc::format;
-use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 use core::ops::Range;
 
+use host_loader::modules::ModuleError;
 use host_loader::placement::KernelLoad;
 use host_loader::{LoadError, Region, image::HEADER_LEN};
 use log::info;
@@ -17,6 +17,56 @@ use crate::memmap::HostMap;
 
 /// The EL2 stage-1 map covers a 39-bit address space.
 const EL2_VA_LIMIT: u64 = 1 << 39;
+
+/// Why the host cannot be loaded: each is one console line. Kept as values and written
+/// straight to the console when reported, rather than formatted into a `String` at each
+/// place of failure (boot-only code, but every `format!` costs the image).
+#[derive(Debug)]
+pub enum HostLoadError {
+    /// host-loader refused the device tree, the kernel's header or the placement.
+    Load(LoadError),
+    /// `/chosen` in the device tree at this address does not name a usable kernel (and
+    /// initrd).
+    Modules(u64, ModuleError),
+    /// The kernel module (or the source of its copy) at this address is not host RAM.
+    KernelNotRam(u64),
+    /// A write the plan asks for would not be in host RAM.
+    WriteNotRam {
+        /// What would be written.
+        what: &'static str,
+        /// Where.
+        base: u64,
+        /// How many bytes.
+        size: u64,
+    },
+}
+
+impl fmt::Display for HostLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Load(e) => e.fmt(f),
+            // Name the device tree, as the other device-tree errors do.
+            Self::Modules(dtb, e) => write!(f, "device tree at {dtb:#x}: {e}"),
+            Self::KernelNotRam(base) => write!(f, "kernel module at {base:#x}: not in host RAM"),
+            Self::WriteNotRam { what, base, size } => write!(
+                f,
+                "host {what} at {base:#x} (+{size:#x}) would not be in host RAM"
+            ),
+        }
+    }
+}
+
+/// `, initrd <start>-<end>` or `, no initrd`: the end of the host kernel's console line.
+struct InitrdNote(Option<Region>);
+
+impl fmt::Display for InitrdNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(i) => write!(f, ", initrd {:#x}-{:#x}", i.base, i.base + i.size),
+            None => f.write_str(", no initrd"),
+        }
+    }
+}
 
 /// Where the host starts.
 pub struct HostEntryPoint {
@@ -33,18 +83,14 @@ pub fn load_host(
     dtb: &[u8],
     host_map: &HostMap,
     carveout: &Range<u64>,
-) -> Result<HostEntryPoint, String> {
+) -> Result<HostEntryPoint, HostLoadError> {
     let modules = host_loader::find_modules(dtb, dtb_addr).map_err(|e| match e {
-        // Name the device tree, as the other device-tree errors do.
-        LoadError::Module(e) => format!("device tree at {dtb_addr:#x}: {e}"),
-        e => format!("{e}"),
+        LoadError::Module(e) => HostLoadError::Modules(dtb_addr, e),
+        e => HostLoadError::Load(e),
     })?;
     let kernel = modules.kernel.region;
     if !host_map.is_host_ram(kernel.base, HEADER_LEN as u64) {
-        return Err(format!(
-            "kernel module at {:#x}: not in host RAM",
-            kernel.base
-        ));
+        return Err(HostLoadError::KernelNotRam(kernel.base));
     }
     let mut header = [0u8; HEADER_LEN];
     // SAFETY: [kernel.base, +64) is host RAM, which the EL2 stage-1 maps as Normal memory
@@ -66,7 +112,7 @@ pub fn load_host(
         &ram,
         Region::new(carveout.start, carveout.end - carveout.start),
     )
-    .map_err(|e| format!("{e}"))?;
+    .map_err(HostLoadError::Load)?;
 
     // Every byte we are about to write must be host RAM: never the carve-out.
     let writes = [
@@ -75,18 +121,13 @@ pub fn load_host(
     ];
     for (base, size, what) in writes {
         if !host_map.is_host_ram(base, size) || base.saturating_add(size) > EL2_VA_LIMIT {
-            return Err(format!(
-                "host {what} at {base:#x} (+{size:#x}) would not be in host RAM"
-            ));
+            return Err(HostLoadError::WriteNotRam { what, base, size });
         }
     }
 
     if let KernelLoad::Copy { from, .. } = plan.kernel.load {
         if !host_map.is_host_ram(from.base, from.size) {
-            return Err(format!(
-                "kernel module at {:#x}: not in host RAM",
-                from.base
-            ));
+            return Err(HostLoadError::KernelNotRam(from.base));
         }
         // SAFETY: source and destination are host RAM mapped Normal at EL2 (checked
         // above); `copy` has memmove semantics, so an overlap is fine.
@@ -120,10 +161,7 @@ pub fn load_host(
         plan.kernel.image.base,
         kernel.size,
         plan.header.image_size,
-        match plan.initrd {
-            Some(i) => format!(", initrd {:#x}-{:#x}", i.base, i.base + i.size),
-            None => String::from(", no initrd"),
-        }
+        InitrdNote(plan.initrd)
     );
     info!(
         "host device tree at {:#x} ({} bytes{}), /reserved-memory/hypervisor@{:x} no-map",

@@ -131,9 +131,16 @@ impl<'a> Tree<'a> {
 
     /// The node at an absolute path such as `/chosen` or `/reserved-memory`.
     pub fn find(&self, path: &str) -> Option<NodeId> {
-        path.split('/')
+        // Split as bytes ('/' is ASCII): `str::split(char)` costs a char searcher.
+        path.as_bytes()
+            .split(|&b| b == b'/')
             .filter(|p| !p.is_empty())
-            .try_fold(self.root(), |id, part| self.child(id, part))
+            .try_fold(self.root(), |id, part| {
+                self.children(id)
+                    .iter()
+                    .copied()
+                    .find(|&c| self.name(c) == part)
+            })
     }
 
     /// The node's path for messages, e.g. `/chosen/module@48000000`.

@@ -108,7 +108,8 @@ impl Version {
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "1.{}", self.minor())
+        // As u32: a `u16` would bring its own Display into the image.
+        write!(f, "1.{}", u32::from(self.minor()))
     }
 }
 

@@ -308,18 +308,14 @@ mod tests {
     use super::*;
     use alloc::vec;
 
-    /// A firmware that records calls and answers from a script.
-    struct Firmware {
-        calls: Vec<SmcRegs>,
-        answer: i64,
-    }
+    use crate::testkit::{Spmc, r};
 
-    impl SmcConduit for Firmware {
-        fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
-            self.calls.push(*regs);
-            let mut r = [0; 18];
-            r[0] = self.answer as u64;
-            r
+    /// The test kit's scripted Secure firmware, answering `answer` in x0 to every call and
+    /// recording them ([`Spmc::calls`]).
+    fn firmware(answer: i64) -> Spmc {
+        Spmc {
+            always: Some(r(&[answer as u64])),
+            ..Spmc::new()
         }
     }
 
@@ -345,10 +341,7 @@ mod tests {
     #[test]
     fn cpu_on_enters_the_hypervisor_first() {
         let relay = relay();
-        let mut fw = Firmware {
-            calls: vec![],
-            answer: 0,
-        };
+        let mut fw = firmware(0);
         let mut regs = call(fid::CPU_ON_64, [2, 0x4800_1000, 0xabcd]);
         relay.handle(&mut regs, 0, &mut fw);
         assert_eq!(regs[0], 0);
@@ -361,10 +354,7 @@ mod tests {
     #[test]
     fn cpu_on_32_uses_only_the_low_words_and_forwards_as_64() {
         let relay = relay();
-        let mut fw = Firmware {
-            calls: vec![],
-            answer: 0,
-        };
+        let mut fw = firmware(0);
         let mut regs = call(fid::CPU_ON_32, [0xdead_0000_0001, 0xffff_0000_4800_0000, 7]);
         relay.handle(&mut regs, 0, &mut fw);
         assert_eq!(regs[0], 0);
@@ -374,10 +364,7 @@ mod tests {
     #[test]
     fn cpu_on_with_entry_outside_host_ram_is_invalid_address() {
         let relay = relay();
-        let mut fw = Firmware {
-            calls: vec![],
-            answer: 0,
-        };
+        let mut fw = firmware(0);
         for pc in [0x6000_0000, 0x1000, u64::MAX] {
             let mut regs = call(fid::CPU_ON_64, [1, pc, 0]);
             relay.handle(&mut regs, 0, &mut fw);
@@ -389,10 +376,7 @@ mod tests {
     #[test]
     fn cpu_on_of_unknown_cpu_is_invalid_parameters() {
         let relay = relay();
-        let mut fw = Firmware {
-            calls: vec![],
-            answer: 0,
-        };
+        let mut fw = firmware(0);
         let mut regs = call(fid::CPU_ON_64, [0x4, 0x4800_0000, 0]);
         relay.handle(&mut regs, 0, &mut fw);
         assert_eq!(regs[0] as i64, ret::INVALID_PARAMETERS);
@@ -402,14 +386,11 @@ mod tests {
     #[test]
     fn cpu_on_refused_by_firmware_releases_the_slot() {
         let relay = relay();
-        let mut fw = Firmware {
-            calls: vec![],
-            answer: ret::ALREADY_ON,
-        };
+        let mut fw = firmware(ret::ALREADY_ON);
         let mut regs = call(fid::CPU_ON_64, [0x1_0000_0003, 0x4800_0000, 0]);
         relay.handle(&mut regs, 0, &mut fw);
         assert_eq!(regs[0] as i64, ret::ALREADY_ON);
-        fw.answer = 0;
+        fw.always = Some(r(&[0]));
         let mut regs = call(fid::CPU_ON_64, [0x1_0000_0003, 0x4800_0000, 0]);
         relay.handle(&mut regs, 0, &mut fw);
         assert_eq!(regs[0], 0, "the slot was released after the refusal");
@@ -418,10 +399,7 @@ mod tests {
     #[test]
     fn sve_hint_bit_does_not_bypass_the_relay() {
         let relay = relay();
-        let mut fw = Firmware {
-            calls: vec![],
-            answer: 0,
-        };
+        let mut fw = firmware(0);
         // CPU_ON with the hint: still relayed through the warm entry.
         let mut regs = call(fid::CPU_ON_64 | 1 << 16, [1, 0x4800_0000, 5]);
         relay.handle(&mut regs, 0, &mut fw);
@@ -450,10 +428,7 @@ mod tests {
     #[test]
     fn answers_given_here_preserve_the_other_registers() {
         let relay = relay();
-        let mut fw = Firmware {
-            calls: vec![],
-            answer: 0,
-        };
+        let mut fw = firmware(0);
         let mut regs = call(fid::CPU_ON_64, [1, 0x1000, 7]);
         regs[5] = 0x5555;
         relay.handle(&mut regs, 0, &mut fw);
@@ -464,10 +439,7 @@ mod tests {
     #[test]
     fn cpu_on_forwards_the_device_tree_mpidr() {
         let relay = relay();
-        let mut fw = Firmware {
-            calls: vec![],
-            answer: 0,
-        };
+        let mut fw = firmware(0);
         // MT/U-style bits above the affinity fields are dropped: the DT's value goes out.
         let mut regs = call(fid::CPU_ON_64, [0x8000_0000 | 2, 0x4800_0000, 0]);
         relay.handle(&mut regs, 0, &mut fw);
@@ -477,10 +449,7 @@ mod tests {
     #[test]
     fn second_cpu_on_in_flight_is_on_pending() {
         let relay = relay();
-        let mut fw = Firmware {
-            calls: vec![],
-            answer: 0,
-        };
+        let mut fw = firmware(0);
         let mut regs = call(fid::CPU_ON_64, [1, 0x4800_0000, 0]);
         relay.handle(&mut regs, 0, &mut fw);
         let mut regs = call(fid::CPU_ON_64, [1, 0x4800_0000, 0]);
@@ -492,10 +461,7 @@ mod tests {
     #[test]
     fn power_down_suspend_goes_through_the_warm_entry_and_standby_does_not() {
         let relay = relay();
-        let mut fw = Firmware {
-            calls: vec![],
-            answer: 0,
-        };
+        let mut fw = firmware(0);
         let mut regs = call(fid::CPU_SUSPEND_64, [0x0001_0000, 0x4800_2000, 9]);
         relay.handle(&mut regs, 1, &mut fw);
         assert_eq!(
@@ -510,10 +476,7 @@ mod tests {
     #[test]
     fn system_suspend_is_not_supported_and_features_say_so() {
         let relay = relay();
-        let mut fw = Firmware {
-            calls: vec![],
-            answer: 0,
-        };
+        let mut fw = firmware(0);
         let mut regs = call(fid::SYSTEM_SUSPEND_64, [0x4800_0000, 0, 0]);
         relay.handle(&mut regs, 0, &mut fw);
         assert_eq!(regs[0] as i64, ret::NOT_SUPPORTED);

@@ -639,8 +639,11 @@ impl Proxy {
 
     /// [`Proxy::answer`] for a refusal: nothing of the host's forwarded (counted rejected),
     /// or a forwarded call whose reply did not fit (counted forwarded and as a bad reply).
-    #[cold]
-    #[inline(never)]
+    ///
+    /// Inlined, though cold: out of line, its `&Call` and `Refusal` would need a stack frame
+    /// in every caller, which `FFA_FEATURES`'s forwarded path would pay (two instructions);
+    /// inlined, each caller keeps only the arms its handlers can return (the same image size).
+    #[inline(always)]
     fn refused(&self, regs: &mut SmcRegs, call: &Call<'_>, refusal: Refusal) -> Outcome {
         let x0 = regs[0];
         let (found, conv, name) = (call.found, call.conv, call.name);

@@ -121,8 +121,7 @@ pub fn mem_share(
         // The first fragment: the SPMC must ask for the next one at the right offset.
         let handle = u64::from(reply[1] as u32) | u64::from(reply[2] as u32) << 32;
         let asks = reply[0] == u64::from(fid::MEM_FRAG_RX) && reply[3] as u32 as usize == frag;
-        if asks && handle != PENDING && handle != LOST && mm.transfer_state(handle).is_none() {
-            mm.retag(state, PENDING, handle);
+        if asks && handle != PENDING && handle != LOST && mm.adopt(state, PENDING, handle) {
             mem.fragmented = Some(Fragmented {
                 handle,
                 state,
@@ -151,7 +150,7 @@ pub fn mem_share(
     if is_success(reply[0]) {
         let (lo, hi) = (reply[2] as u32, reply[3] as u32);
         let handle = u64::from(lo) | u64::from(hi) << 32;
-        if handle == PENDING || handle == LOST || mm.transfer_state(handle).is_some() {
+        if handle == PENDING || handle == LOST || !mm.adopt(state, PENDING, handle) {
             mm.retag(state, PENDING, LOST);
             let what = "SPMC returned a handle that is already live";
             return Err(Refusal::BadReply {
@@ -159,7 +158,6 @@ pub fn mem_share(
                 value: handle,
             });
         }
-        mm.retag(state, PENDING, handle);
         mem.transactions += 1;
         return Ok(Reply::Success {
             w2: lo.into(),

@@ -11,6 +11,7 @@
 //! | [`MemProtect::share`] | `Owned` -> `SharedWithSecure` | untouched |
 //! | [`MemProtect::lend`] | `Owned` -> `LentToSecure` | unmapped (break-before-make, TLB invalidated) |
 //! | [`MemProtect::reclaim`] | a transaction's pages -> `Owned` (unshare, unlend) | lent pages mapped back |
+//! | [`MemProtect::retag`] / [`MemProtect::adopt`] | a transaction's pages get its handle | untouched |
 //! | [`MemProtect::host_access`] | (a question: retry or abort a host fault) | |
 //!
 //! The clients are the FF-A proxy (the mailbox and memory ABIs: it decides *whether* the
@@ -171,6 +172,21 @@ impl MemProtect {
         self.inner.lock().ownership.retag(state, from, to);
     }
 
+    /// Renames the tag of every page in `state` tagged `from` to `to`, unless `to` already
+    /// names a Secure transaction (some page `SharedWithSecure` or `LentToSecure` carries it):
+    /// a pending transaction adopts the handle the Secure world chose, checked and changed
+    /// under one lock. Whether it did.
+    pub fn adopt(&self, state: PageState, from: u64, to: u64) -> bool {
+        let mut inner = self.inner.lock();
+        let live = [PageState::SharedWithSecure, PageState::LentToSecure]
+            .into_iter()
+            .any(|s| inner.ownership.has_tag(s, to));
+        if !live {
+            inner.ownership.retag(state, from, to);
+        }
+        !live
+    }
+
     /// The state of the Secure transaction tagged `tag` (`SharedWithSecure` or
     /// `LentToSecure`), if any page carries it.
     pub fn transfer_state(&self, tag: u64) -> Option<PageState> {
@@ -309,6 +325,14 @@ mod tests {
         assert_eq!(mm.transfer_state(1), Some(PageState::SharedWithSecure));
         mm.retag(PageState::SharedWithSecure, 1, 2);
         assert_eq!(mm.transfer_state(1), None);
+        // A second transaction cannot adopt a handle that is live.
+        let other = [0x4800_1000..0x4800_1000 + P];
+        mm.share(&other[..], 5).unwrap();
+        assert!(!mm.adopt(PageState::SharedWithSecure, 5, 2));
+        assert_eq!(mm.transfer_state(5), Some(PageState::SharedWithSecure));
+        assert!(mm.adopt(PageState::SharedWithSecure, 5, 6));
+        assert_eq!(mm.transfer_state(5), None);
+        assert_eq!(mm.reclaim(PageState::SharedWithSecure, 6), 1);
         assert_eq!(mm.reclaim(PageState::SharedWithSecure, 2), 1);
     }
 

@@ -17,7 +17,8 @@ pub enum SmcRoute {
     /// An FF-A call (standard service, functions 0x60-0xff, whatever the other bits): the
     /// proxy decides, including SMCCC hygiene, so that every FF-A-numbered call is counted.
     Ffa,
-    /// An allowed service: forward x0..x17 unchanged and return the firmware's x0..x17.
+    /// An Arm architecture call or TRNG: forward x0..x17 unchanged and return the firmware's
+    /// x0..x17.
     Forward,
     /// Refused with SMCCC NOT_SUPPORTED, nothing forwarded.
     Refuse,
@@ -30,8 +31,11 @@ pub enum SmcRoute {
 /// services (TF-A's Arm SiP EXE_STATE_SWITCH restarts the *caller's* EL in AArch32 at a
 /// given PC), standard services other than PSCI, TRNG and FF-A (SDEI registers handlers the
 /// firmware would enter at EL2; DRTM, MM), and hypervisor-service owners, which are ours
-/// over HVC. Forwarded: Arm architecture calls (SMCCC_VERSION, ARCH_FEATURES, SOC_ID,
-/// workarounds), TRNG, trusted applications and trusted OS calls. Also refused: a non-zero
+/// over HVC, and trusted application and trusted OS calls (owners 48-63, fast or yielding):
+/// with a non-FF-A dispatcher in EL3 (OP-TEE's own SMC ABI through `opteed`, Trusty) they
+/// reach the trusted OS unchecked, and the host could register carve-out pages with it; an
+/// FF-A system reaches its SPMC through FF-A alone. Forwarded: Arm architecture calls
+/// (SMCCC_VERSION, ARCH_FEATURES, SOC_ID, workarounds) and TRNG. Also refused: a non-zero
 /// SMC immediate (SMCCC reserves it) and a function ID with bits \[63:32\] set (SMCCC: W0
 /// only), as the newest pKVM does. The SMCCC v1.3 SVE hint (bit 16) is ignored for
 /// matching.
@@ -59,7 +63,6 @@ pub fn route_smc(x0: u64, imm: u16) -> SmcRoute {
     match owner(function) {
         owners::ARCH if fast => SmcRoute::Forward,
         owners::STANDARD if fast && (0x50..=0x53).contains(&number) => SmcRoute::Forward,
-        48..=63 => SmcRoute::Forward,
         _ => SmcRoute::Refuse,
     }
 }
@@ -125,7 +128,6 @@ mod tests {
             "ARCH_WORKAROUND_1"
         );
         assert_eq!(route_smc(0xc400_0053, 0), SmcRoute::Forward, "TRNG_RND64");
-        assert_eq!(route_smc(0xbf00_0000, 0), SmcRoute::Forward, "trusted OS");
         assert_eq!(
             route_smc(0x8400_0000, 1),
             SmcRoute::Refuse,
@@ -180,6 +182,30 @@ mod tests {
             "PSCI with an immediate"
         );
         assert_eq!(route_smc(0x8100_0000, 0), SmcRoute::Refuse, "CPU service");
+    }
+
+    /// Trusted OS and trusted application calls (owners 48-63) reach a non-FF-A dispatcher
+    /// unchecked: refused, fast or yielding, SMC32 or SMC64 (D-NO-TOS-SMC).
+    #[test]
+    fn trusted_os_calls_are_refused() {
+        // OP-TEE's own SMC ABI: OPTEE_SMC_CALLS_UID, GET_OS_UUID, EXCHANGE_CAPABILITIES,
+        // and the yielding CALL_WITH_ARG / RPC return.
+        for x0 in [
+            0xbf00_ff01u64,
+            0xb200_0000,
+            0xb200_0009,
+            0xb200_000f,
+            0x3200_0004,
+            0x3200_0003,
+        ] {
+            assert_eq!(route_smc(x0, 0), SmcRoute::Refuse, "{x0:#x}");
+        }
+        for owner in 48u64..=63 {
+            for conv in [0x8000_0000u64, 0xc000_0000, 0x0000_0000, 0x4000_0000] {
+                let x0 = conv | owner << 24 | 0x1234;
+                assert_eq!(route_smc(x0, 0), SmcRoute::Refuse, "{x0:#x}");
+            }
+        }
     }
 
     #[test]

@@ -126,7 +126,10 @@ pub fn write_policy_markdown(w: &mut impl fmt::Write) -> fmt::Result {
 const INTRO: &str = "\
 The hypervisor sits between the host (Linux at EL1, FF-A endpoint 0) and the SPMC (OP-TEE at
 S-EL1 behind TF-A's SPMD). Every FF-A SMC the host makes traps to EL2 and goes through
-`hypervisor::ffa::Proxy::handle`:
+`hypervisor::ffa::Proxy::handle`. The other SMCs the host may make are PSCI (relayed), Arm
+architecture calls and TRNG (forwarded); everything else, Trusted OS and trusted application
+calls included, gets SMCCC NOT_SUPPORTED (D-NO-TOS-SMC): the host reaches the Secure world
+through this proxy only.
 
 1. SMCCC hygiene (immediate, x0[63:32], call hint, reserved ID bits: D-SMCCC-HYGIENE).
 2. Lookup in the table below (O(1)); unknown IDs get FFA_ERROR(NOT_SUPPORTED).

@@ -4,7 +4,8 @@
 //! device-tree reading ([`dt`]), the host's address map ([`memmap`]), memory protection
 //! ([`mm`]: the host's stage-2 tables and the ownership of its pages), the EL2 register values
 //! ([`el2config`]), trap decoding ([`trap`]), the PSCI relay ([`psci`]), the FF-A proxy
-//! ([`ffa`]), abort injection ([`abort`]) and the HVC ABI ([`hvc`]). Leaf modules import
+//! ([`ffa`]), abort injection ([`abort`]), the HVC ABI ([`hvc`]) and the console's bounded
+//! waits on a UART the host shares ([`uart`]). Leaf modules import
 //! nothing from the crate: addresses ([`addr`]), budgets ([`budget`]), the register frames
 //! of `vectors.S` ([`frame`]), shared statics ([`sync`]) and the SMCCC vocabulary
 //! ([`smccc`]).
@@ -36,6 +37,7 @@ pub mod smccc;
 pub mod stage1;
 pub mod sync;
 pub mod trap;
+pub mod uart;
 
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

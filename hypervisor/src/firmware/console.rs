@@ -4,12 +4,17 @@
 //! polled, on a UART the firmware has already configured, and it moves from the platform's
 //! early UART to the one `/chosen/stdout-path` names once the device tree is parsed. That is
 //! two registers; a typed-MMIO driver would add a dependency tree for no gain.
+//!
+//! The host owns that UART too, so no wait on it and no wait for the console lock is
+//! unbounded: the budgets and the drop policy are `crate::uart`'s; this file is the MMIO.
 
-use core::fmt::{self, Write};
+use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use log::{Level, LevelFilter, Metadata, Record};
 use spin::Mutex;
+
+use crate::uart::{self, LOCK_TRIES, Line, Tx};
 
 const UARTDR: u64 = 0x00;
 const UARTFR: u64 = 0x18;
@@ -22,34 +27,25 @@ static LOCK: Mutex<()> = Mutex::new(());
 struct Pl011(u64);
 
 impl Pl011 {
-    fn put(&self, byte: u8) {
-        let fr = (self.0 + UARTFR) as *const u32;
-        let dr = (self.0 + UARTDR) as *mut u32;
+    fn flags(&self) -> u32 {
         // SAFETY: `BASE` only ever holds the MMIO base of a PL011 that is mapped
-        // Device-nGnRnE/nGnRE in the hypervisor's stage-1 tables; FR and DR are its flag
-        // and data registers.
-        unsafe {
-            while core::ptr::read_volatile(fr) & FR_TXFF != 0 {}
-            core::ptr::write_volatile(dr, u32::from(byte));
-        }
-    }
-
-    fn flush(&self) {
-        let fr = (self.0 + UARTFR) as *const u32;
-        // SAFETY: as in `put`.
-        unsafe { while core::ptr::read_volatile(fr) & FR_BUSY != 0 {} }
+        // Device-nGnRnE/nGnRE in the hypervisor's stage-1 tables; FR is its flag register.
+        unsafe { core::ptr::read_volatile((self.0 + UARTFR) as *const u32) }
     }
 }
 
-impl Write for Pl011 {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for b in s.bytes() {
-            if b == b'\n' {
-                self.put(b'\r');
-            }
-            self.put(b);
-        }
-        Ok(())
+impl Tx for Pl011 {
+    fn full(&mut self) -> bool {
+        self.flags() & FR_TXFF != 0
+    }
+
+    fn busy(&mut self) -> bool {
+        self.flags() & FR_BUSY != 0
+    }
+
+    fn send(&mut self, byte: u8) {
+        // SAFETY: as in `flags`; DR is the PL011's data register.
+        unsafe { core::ptr::write_volatile((self.0 + UARTDR) as *mut u32, u32::from(byte)) }
     }
 }
 
@@ -65,8 +61,11 @@ impl log::Log for Logger {
         if base == 0 || !self.enabled(record.metadata()) {
             return;
         }
-        let _guard = LOCK.lock();
-        let mut uart = Pl011(base);
+        // A lock held past its tries (its holder faulted mid-line): drop this line.
+        let Some(_guard) = uart::lock_within(&LOCK, LOCK_TRIES) else {
+            return;
+        };
+        let mut line = Line(Pl011(base));
         let tag = match record.level() {
             Level::Error => "ERROR: ",
             Level::Warn => "WARN: ",
@@ -74,13 +73,14 @@ impl log::Log for Logger {
             Level::Debug => "debug: ",
             Level::Trace => "trace: ",
         };
-        let _ = writeln!(uart, "hyp: {tag}{}", record.args());
+        // An error is a UART that stopped taking bytes: the rest of the line is dropped.
+        let _ = writeln!(line, "hyp: {tag}{}", record.args());
     }
 
     fn flush(&self) {
         let base = BASE.load(Ordering::Relaxed);
         if base != 0 {
-            Pl011(base).flush();
+            uart::drain(&mut Pl011(base));
         }
     }
 }
@@ -105,12 +105,13 @@ pub unsafe fn init(base: u64, level: LevelFilter) {
 ///
 /// As for [`init`].
 pub unsafe fn switch(base: u64) {
-    let _guard = LOCK.lock();
-    Pl011(BASE.load(Ordering::Relaxed)).flush();
+    // Only the boot CPU logs at this point: the lock is free unless it faulted mid-line.
+    let _guard = uart::lock_within(&LOCK, LOCK_TRIES);
+    uart::drain(&mut Pl011(BASE.load(Ordering::Relaxed)));
     BASE.store(base, Ordering::Relaxed);
 }
 
-/// Waits until everything logged has left the UART.
+/// Waits until everything logged has left the UART, or until the UART has had its time.
 pub fn flush() {
     log::logger().flush();
 }

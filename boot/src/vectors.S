@@ -13,7 +13,7 @@
  * Everything else from the host (HVC, stage-2 aborts) saves the full register frame on this
  * CPU's EL2 stack, calls `hyp_host_sync(frame)`, restores the frame (which the handler may
  * have changed: abort injection rewrites ELR/SPSR) and returns. Anything unexpected goes to
- * `hyp_unexpected(kind, frame)`, which reports it and stops this CPU.
+ * `hyp_unexpected(kind, frame)`, which reports it and powers the machine off.
  *
  * SMC frame (must match hypervisor::frame::SmcFrame): x0..x18, x30: 20 x 8 = 160 bytes.
  * Full frame (must match hypervisor::frame::HostFrame): x0..x30, sp_el1, elr_el2,

@@ -5,6 +5,9 @@
 //! that touch registers are in `firmware/trap_entry.rs`, compiled for the firmware target
 //! only.
 
+use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use crate::abort::ec;
 use crate::psci;
 use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, FAST_CALL, NOT_SUPPORTED, SmcRegs, owner, owners};
@@ -97,6 +100,61 @@ pub fn decode(esr: u64) -> Trap {
         ec::IABT_LOW | ec::DABT_LOW => Trap::Stage2Abort,
         other => Trap::Unexpected(other),
     }
+}
+
+/// An exception nobody handles, as its one console line names it before the machine stops:
+/// any vector but the host's SMCs, HVCs and stage-2 aborts, above all a fault in EL2 itself.
+///
+/// It stops the whole machine (PSCI SYSTEM_OFF), as a panic does, never just its CPU: a CPU
+/// that faulted in EL2 may hold a lock (memory protection, the FF-A state) that every other
+/// CPU would then wait for forever, and a host that lost a CPU without being told would hang
+/// on it as well. The way down takes no lock but the console's, which is bounded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unexpected {
+    /// The CPU that took it.
+    pub cpu: usize,
+    /// Its vector slot, 0..15 as `vectors.S` numbers them: (origin * 4 + kind), the origin
+    /// being EL2 with SP_EL0, EL2 with SP_EL2, the host in AArch64, the host in AArch32, and
+    /// the kind synchronous, IRQ, FIQ, SError.
+    pub slot: u64,
+    /// ESR_EL2, ELR_EL2, FAR_EL2 and SPSR_EL2 as saved on entry.
+    pub esr: u64,
+    /// See `esr`.
+    pub elr: u64,
+    /// See `esr`.
+    pub far: u64,
+    /// See `esr`.
+    pub spsr: u64,
+}
+
+impl Unexpected {
+    /// The slot of a synchronous exception from the host in AArch64: the one that carries
+    /// SMCs, HVCs and stage-2 aborts, and any other exception class the host may cause.
+    pub const HOST_SYNC: u64 = 8;
+}
+
+impl fmt::Display for Unexpected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origin = match self.slot / 4 {
+            0 => "EL2 with SP_EL0",
+            1 => "EL2 (hypervisor fault)",
+            2 => "the host (AArch64)",
+            _ => "the host (AArch32)",
+        };
+        let what = ["synchronous", "IRQ", "FIQ", "SError"][(self.slot % 4) as usize];
+        write!(
+            f,
+            "CPU {}: unexpected {what} exception from {origin}: ESR {:#x} ELR {:#x} FAR {:#x} SPSR {:#x}; powering off",
+            self.cpu, self.esr, self.elr, self.far, self.spsr
+        )
+    }
+}
+
+/// Whether this is the first stop of the machine: only the first prints its line; a fault
+/// on the way down (the stop path faulting again) goes straight to SYSTEM_OFF instead of
+/// recursing.
+pub fn first_to_stop(stopping: &AtomicBool) -> bool {
+    !stopping.swap(true, Ordering::Relaxed)
 }
 
 #[cfg(test)]
@@ -216,5 +274,56 @@ mod tests {
         assert_eq!(decode(0x9200_0007), Trap::Stage2Abort);
         assert_eq!(decode(0x8200_0007), Trap::Stage2Abort);
         assert_eq!(decode(0x6000_0000), Trap::Unexpected(0x18));
+    }
+
+    #[test]
+    fn an_el2_fault_is_named_on_one_line() {
+        let fault = Unexpected {
+            cpu: 3,
+            slot: 4,
+            esr: 0x9600_0045,
+            elr: 0x4020_1234,
+            far: 0xdead_0000,
+            spsr: 0x3c9,
+        };
+        assert_eq!(
+            std::format!("{fault}"),
+            "CPU 3: unexpected synchronous exception from EL2 (hypervisor fault): \
+             ESR 0x96000045 ELR 0x40201234 FAR 0xdead0000 SPSR 0x3c9; powering off"
+        );
+        let host = Unexpected {
+            slot: Unexpected::HOST_SYNC,
+            ..fault
+        };
+        assert!(std::format!("{host}").contains("synchronous exception from the host (AArch64)"));
+        let names = [
+            (0, "synchronous exception from EL2 with SP_EL0"),
+            (7, "SError exception from EL2 (hypervisor fault)"),
+            (9, "IRQ exception from the host (AArch64)"),
+            (14, "FIQ exception from the host (AArch32)"),
+        ];
+        for (slot, name) in names {
+            let line = std::format!("{}", Unexpected { slot, ..fault });
+            assert!(line.contains(name), "{line}");
+            assert!(!line.contains('\n'), "one line");
+        }
+    }
+
+    /// The firmware entries (compiled for the firmware target only, so checked here by their
+    /// source) stop the machine on an exception nobody handles, never only the CPU that took
+    /// it: that CPU may hold a lock the others wait for.
+    #[test]
+    fn no_unhandled_exception_stops_only_its_cpu() {
+        let entries = include_str!("firmware/trap_entry.rs");
+        assert!(!entries.contains("stop_this_cpu"));
+        assert!(entries.contains("power::system_off()"));
+    }
+
+    #[test]
+    fn only_the_first_stop_prints() {
+        let stopping = AtomicBool::new(false);
+        assert!(first_to_stop(&stopping));
+        assert!(!first_to_stop(&stopping), "a fault on the way down");
+        assert!(!first_to_stop(&stopping));
     }
 }

@@ -13,12 +13,14 @@ use crate::frame::{HostFrame, SmcFrame};
 use crate::mm::HostAccess;
 use crate::psci;
 use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, High, SmcRegs};
-use crate::trap::{SmcRoute, Trap, decode, not_supported, route_smc};
-use core::sync::atomic::{AtomicU64, Ordering};
+use crate::trap::{SmcRoute, Trap, Unexpected, decode, first_to_stop, not_supported, route_smc};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 static ABORTS: AtomicU64 = AtomicU64::new(0);
 static FFA_REJECTIONS: AtomicU64 = AtomicU64::new(0);
 static REFUSED_SMCS: AtomicU64 = AtomicU64::new(0);
+/// Set by the first CPU on its way to SYSTEM_OFF after an exception nobody handles.
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// Rate limit of the console lines: the first 8, then every power of two.
 fn worth_a_line(n: u64) -> bool {
@@ -154,25 +156,14 @@ fn handle_other(frame: &mut HostFrame, trap: Trap) {
         Trap::Stage2Abort => inject_abort(frame),
         // The vectors send SMCs to `handle_host_smc`: one here is a bug, so it is
         // reported like any other trap nobody handles.
-        Trap::Smc(_) => {
-            log::error!(
-                "CPU {}: SMC on the full-frame path: ESR {:#x} ELR {:#x}; stopping this CPU",
-                arch::cpu_index(),
-                frame.esr,
-                frame.elr
-            );
-            power::stop_this_cpu()
-        }
-        Trap::Unexpected(class) => {
-            log::error!(
-                "CPU {}: unexpected trap from the host: EC {class:#x} ESR {:#x} ELR {:#x} FAR {:#x}; stopping this CPU",
-                arch::cpu_index(),
-                frame.esr,
-                frame.elr,
-                frame.far
-            );
-            power::stop_this_cpu()
-        }
+        Trap::Smc(_) | Trap::Unexpected(_) => stop_machine(Unexpected {
+            cpu: arch::cpu_index(),
+            slot: Unexpected::HOST_SYNC,
+            esr: frame.esr,
+            elr: frame.elr,
+            far: frame.far,
+            spsr: frame.spsr,
+        }),
     }
 }
 
@@ -219,20 +210,26 @@ fn inject_abort(frame: &mut HostFrame) {
 
 /// Entry from `vectors.S` for every exception the hypervisor does not expect.
 pub fn unexpected(kind: u64, frame: &HostFrame) -> ! {
-    let origin = match kind / 4 {
-        0 => "EL2 with SP_EL0",
-        1 => "EL2 (hypervisor fault)",
-        2 => "the host (AArch64)",
-        _ => "the host (AArch32)",
-    };
-    let what = ["synchronous", "IRQ", "FIQ", "SError"][(kind % 4) as usize];
-    log::error!(
-        "CPU {}: unexpected {what} exception from {origin}: ESR {:#x} ELR {:#x} FAR {:#x} SPSR {:#x}; stopping this CPU",
-        arch::cpu_index(),
-        frame.esr,
-        frame.elr,
-        frame.far,
-        frame.spsr
-    );
-    power::stop_this_cpu()
+    stop_machine(Unexpected {
+        cpu: arch::cpu_index(),
+        slot: kind,
+        esr: frame.esr,
+        elr: frame.elr,
+        far: frame.far,
+        spsr: frame.spsr,
+    })
+}
+
+/// One console line naming the exception, then PSCI SYSTEM_OFF, as a panic does (see
+/// [`Unexpected`] for why the machine and not the CPU). Nothing here waits for a lock this
+/// CPU may hold but the console's, whose wait is bounded; a fault on the way down goes
+/// straight to SYSTEM_OFF.
+#[cold]
+#[inline(never)]
+fn stop_machine(unexpected: Unexpected) -> ! {
+    if first_to_stop(&STOPPING) {
+        log::error!("{unexpected}");
+        crate::firmware::console::flush();
+    }
+    power::system_off()
 }

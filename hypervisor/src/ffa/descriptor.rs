@@ -25,12 +25,19 @@
 //! - 1..=[`MAX_RECEIVERS`] receivers, each a Secure endpoint (ID bit 15), no duplicates,
 //!   data access RO or RW, instruction access "not specified" or NX, flags and reserved zero,
 //!   all naming the same composite;
-//! - receiver array and composite inside the fragment, the composite after the receivers,
-//!   8-byte aligned; v1.1+: the receiver array at or after the header, 16-byte aligned, and
-//!   the receiver size exactly that of the version;
+//! - receiver array and composite inside the fragment, with no gap: the receivers right
+//!   after the header, the composite right after the receivers (D-DESC-CANONICAL: the layout
+//!   Linux writes; a gap could hide bytes the proxy never read from an SPMC that parses
+//!   differently, and would change the lengths the SPMC is told); v1.1+: the receiver size
+//!   exactly that of the version;
+//! - v1.2's 16 implementation-defined receiver bytes: accepted and forwarded as zero (the
+//!   proxy cannot vouch for what it does not understand; D-DESC-CANONICAL);
 //! - 1..=[`MAX_CONSTITUENTS`] constituents ending exactly at the end of the descriptor, each
 //!   page-aligned, at least one page, not wrapping, reserved zero, and the composite's total
 //!   page count equal to their sum.
+//!
+//! The copy forwarded to the SPMC is rebuilt from the validated fields ([`Canonical`]), so
+//! no byte the proxy did not validate reaches it.
 //!
 //! Whether the pages are host RAM, `Owned`, and do not overlap is the ownership map's check
 //! ([`crate::mm::Ownership::claim`]).
@@ -134,6 +141,70 @@ pub const fn header_size(ver: Version) -> usize {
     }
 }
 
+/// The validated fields of a fragment, from which the copy forwarded to the SPMC is
+/// rebuilt ([`Canonical::write`]): nothing else of the host's bytes reaches the SPMC.
+#[derive(Clone, Copy, Debug)]
+pub struct Canonical {
+    /// Layout version.
+    ver: Version,
+    /// Memory region attributes.
+    attributes: u16,
+    /// The sender's tag.
+    tag: u64,
+    /// Receivers: (endpoint ID, permissions); the first `receivers` are used. None for a
+    /// later fragment (constituents only).
+    receiver: [(u16, u8); MAX_RECEIVERS],
+    /// Number of receivers (0: a later fragment, constituents only).
+    receivers: usize,
+    /// The composite's total page count and range count.
+    composite: (u32, u32),
+    /// Offset of the first constituent.
+    first: usize,
+}
+
+impl Canonical {
+    /// Rewrites `frag` (the fragment this was parsed from) from the validated fields alone:
+    /// header with the proxy's offsets, receivers right after it, the composite right after
+    /// them, then the constituents; every reserved and implementation-defined byte zero. The
+    /// parser accepts only this layout (D-DESC-CANONICAL), so the length does not change.
+    pub fn write(&self, frag: &mut [u8]) {
+        let Some((head, constituents)) = frag.split_at_mut_checked(self.first) else {
+            return;
+        };
+        head.fill(0);
+        let header = header_size(self.ver);
+        let size = emad_size(self.ver);
+        let mut put = |at: usize, v: &[u8]| {
+            if let Some(d) = head.get_mut(at..at + v.len()) {
+                d.copy_from_slice(v);
+            }
+        };
+        if self.receivers != 0 {
+            let attributes = self.attributes.to_le_bytes();
+            let width = if self.ver == Version::V1_0 { 1 } else { 2 };
+            put(2, &attributes[..width]);
+            put(16, &self.tag.to_le_bytes());
+            put(28, &(self.receivers as u32).to_le_bytes());
+            if self.ver != Version::V1_0 {
+                put(24, &(size as u32).to_le_bytes());
+                put(32, &(header as u32).to_le_bytes());
+            }
+            let composite = header + self.receivers * size;
+            for (r, &(id, perms)) in self.receiver.iter().take(self.receivers).enumerate() {
+                let at = header + r * size;
+                put(at, &id.to_le_bytes());
+                put(at + 2, &[perms]);
+                put(at + 4, &(composite as u32).to_le_bytes());
+            }
+            put(composite, &self.composite.0.to_le_bytes());
+            put(composite + 4, &self.composite.1.to_le_bytes());
+        }
+        for c in constituents.chunks_exact_mut(CONSTITUENT_SIZE) {
+            c[12..].fill(0);
+        }
+    }
+}
+
 /// A validated FFA_MEM_SHARE descriptor: a view over the hypervisor's copy.
 #[derive(Clone, Copy, Debug)]
 pub struct Share<'a> {
@@ -148,6 +219,8 @@ pub struct Share<'a> {
     pub tag: u64,
     /// Number of receivers.
     pub receivers: usize,
+    /// The validated fields, to rebuild the forwarded copy from.
+    pub canonical: Canonical,
 }
 
 impl Share<'_> {
@@ -301,9 +374,18 @@ pub fn parse_first_fragment(
         .checked_add(receivers * size)
         .filter(|&e| e <= len)
         .ok_or(err("receivers run past the descriptor", emads, len as u64))?;
+    if emads != header {
+        return Err(err(
+            "gap between the header and the receivers",
+            32,
+            emads as u64,
+        ));
+    }
 
+    let mut receiver = [(0u16, 0u8); MAX_RECEIVERS];
     let mut composite = 0usize;
-    for r in 0..receivers {
+    // receivers <= MAX_RECEIVERS (checked above): every receiver has a slot.
+    for (r, slot) in receiver.iter_mut().enumerate().take(receivers) {
         let at = emads + r * size;
         let id = u16_at(desc, at, "receiver ID")?;
         if id & 0x8000 == 0 {
@@ -329,6 +411,7 @@ pub fn parse_first_fragment(
             "receiver flags",
             at + 3,
         )?;
+        *slot = (id, perms);
         let off = u32_at(desc, at + 4, "composite offset")? as usize;
         if r == 0 {
             composite = off;
@@ -361,6 +444,13 @@ pub fn parse_first_fragment(
             emads + 4,
             composite as u64,
         ))?;
+    if composite != emads_end {
+        return Err(err(
+            "gap between the receivers and the composite",
+            emads + 4,
+            composite as u64,
+        ));
+    }
     let total_pages = u32_at(desc, composite, "total page count")?;
     let count = u32_at(desc, composite + 4, "range count")? as usize;
     zero(
@@ -397,6 +487,15 @@ pub fn parse_first_fragment(
             total_pages: sum,
             tag,
             receivers,
+            canonical: Canonical {
+                ver,
+                attributes,
+                tag,
+                receiver,
+                receivers,
+                composite: (total_pages, count as u32),
+                first,
+            },
         },
         declared,
     ))
@@ -422,6 +521,15 @@ pub fn parse_constituents(frag: &[u8]) -> Result<Share<'_>, DescError> {
         total_pages: sum,
         tag: 0,
         receivers: 0,
+        canonical: Canonical {
+            ver: Version::V1_0,
+            attributes: 0,
+            tag: 0,
+            receiver: [(0, 0); MAX_RECEIVERS],
+            receivers: 0,
+            composite: (0, 0),
+            first: 0,
+        },
     })
 }
 
@@ -637,7 +745,8 @@ pub(crate) mod tests {
             refused(ver, "receiver flags", |d| d[e + 3] = 1);
             refused(ver, "receiver reserved", |d| d[e + emad_size(ver) - 1] = 1);
         }
-        // v1.2's implementation-defined bytes are the receiver's business.
+        // v1.2's implementation-defined bytes are accepted (and forwarded as zero: see
+        // `the_forwarded_copy_is_rebuilt_from_the_validated_fields`).
         let mut d = linux_share(Version::V1_2, &[0x8001], &[(0x4800_0000, 1)]);
         d[48 + 8..48 + 24].fill(0xa5);
         assert!(parse_share(&d, Version::V1_2).is_ok());
@@ -653,6 +762,68 @@ pub(crate) mod tests {
             parse_share(&d, Version::V1_1).unwrap_err().what,
             "receivers name different composites"
         );
+    }
+
+    #[test]
+    fn gaps_in_the_layout_are_refused() {
+        for ver in ALL {
+            let size = emad_size(ver);
+            let header = header_size(ver);
+            // 16 bytes between the receivers and the composite (a place to hide a
+            // composite or a receiver the proxy never read).
+            let mut d = linux_share(ver, &[0x8001], &[(0x4800_0000, 1)]);
+            let c = header + size;
+            d.splice(c..c, [0u8; 16]);
+            put32(&mut d, header + 4, (c + 16) as u32);
+            let e = parse_share(&d, ver).unwrap_err();
+            assert!(
+                e.what.contains("receivers and the composite"),
+                "v{ver}: {e}"
+            );
+            if ver == Version::V1_0 {
+                continue;
+            }
+            // 16 bytes between the header and the receivers.
+            let mut d = linux_share(ver, &[0x8001], &[(0x4800_0000, 1)]);
+            d.splice(header..header, [0u8; 16]);
+            put32(&mut d, 32, (header + 16) as u32);
+            put32(&mut d, header + 16 + 4, (header + 16 + size) as u32);
+            let e = parse_share(&d, ver).unwrap_err();
+            assert!(e.what.contains("header and the receivers"), "v{ver}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_forwarded_copy_is_rebuilt_from_the_validated_fields() {
+        for ver in ALL {
+            let ranges = [(0x4800_0000, 2), (0x4900_0000, 1)];
+            let want = linux_share(ver, &[0x8001, 0x8002], &ranges);
+            let mut d = want.clone();
+            if ver == Version::V1_2 {
+                // Both receivers' implementation-defined bytes.
+                d[48 + 8..48 + 24].fill(0xa5);
+                d[80 + 8..80 + 24].fill(0x5a);
+            }
+            let canonical = parse_share(&d, ver).unwrap().canonical;
+            canonical.write(&mut d);
+            assert_eq!(d, want, "v{ver}");
+            // A later fragment: the constituents as they were (reserved already zero).
+            let tail = want[want.len() - 32..].to_vec();
+            let mut t = tail.clone();
+            parse_constituents(&t).unwrap().canonical.write(&mut t);
+            assert_eq!(t, tail);
+        }
+        // A lend to one borrower keeps its unspecified (0) attributes; v1.0 keeps a u8.
+        for ver in ALL {
+            let mut want = linux_share(ver, &[0x8001], &[(0x5000_0000, 1)]);
+            want[2] = 0;
+            let mut d = want.clone();
+            parse_transfer(&d, ver, true)
+                .unwrap()
+                .canonical
+                .write(&mut d);
+            assert_eq!(d, want, "v{ver}");
+        }
     }
 
     #[test]

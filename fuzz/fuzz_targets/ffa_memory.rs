@@ -27,7 +27,7 @@ use std::rc::Rc;
 use ffa_spec::fid;
 use hypervisor::ffa::Proxy;
 use hypervisor::ffa::abi::Version;
-use hypervisor::ffa::descriptor::{parse_constituents, parse_first_fragment};
+use hypervisor::ffa::descriptor::{parse_constituents, parse_first_fragment, rebuild};
 use hypervisor::mm::Ranges;
 use hypervisor::smccc::SmcRegs;
 use hypervisor::testkit::{Hyp, SimMemory, SimStage2, Spmc};
@@ -107,7 +107,7 @@ fn answer(
             let (share, _) = parse_first_fragment(&d, total, ver, lend)
                 .expect("the SPMC got an unchecked descriptor");
             let mut rebuilt = d.clone();
-            share.canonical.write(&mut rebuilt);
+            rebuild(&mut rebuilt, ver, true);
             assert_eq!(
                 rebuilt, d,
                 "the SPMC got bytes not rebuilt from validated fields"
@@ -132,7 +132,7 @@ fn answer(
             let d = memory.peek(HYP_TX, len);
             let share = parse_constituents(&d).expect("the SPMC got an unchecked fragment");
             let mut rebuilt = d.clone();
-            share.canonical.write(&mut rebuilt);
+            rebuild(&mut rebuilt, ver, false);
             assert_eq!(
                 rebuilt, d,
                 "the SPMC got bytes not rebuilt from validated fields"

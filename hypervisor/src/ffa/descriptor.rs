@@ -36,8 +36,8 @@
 //!   page-aligned, at least one page, not wrapping, reserved zero, and the composite's total
 //!   page count equal to their sum.
 //!
-//! The copy forwarded to the SPMC is rebuilt from the validated fields ([`Canonical`]), so
-//! no byte the proxy did not validate reaches it.
+//! The copy forwarded to the SPMC is rebuilt from the validated fields ([`rebuild`]), so no
+//! byte the proxy did not validate reaches it.
 //!
 //! Whether the pages are host RAM, `Owned`, and do not overlap is the ownership map's check
 //! ([`crate::mm::Ownership::claim`]).
@@ -141,70 +141,6 @@ pub const fn header_size(ver: Version) -> usize {
     }
 }
 
-/// The validated fields of a fragment, from which the copy forwarded to the SPMC is
-/// rebuilt ([`Canonical::write`]): nothing else of the host's bytes reaches the SPMC.
-#[derive(Clone, Copy, Debug)]
-pub struct Canonical {
-    /// Layout version.
-    ver: Version,
-    /// Memory region attributes.
-    attributes: u16,
-    /// The sender's tag.
-    tag: u64,
-    /// Receivers: (endpoint ID, permissions); the first `receivers` are used. None for a
-    /// later fragment (constituents only).
-    receiver: [(u16, u8); MAX_RECEIVERS],
-    /// Number of receivers (0: a later fragment, constituents only).
-    receivers: usize,
-    /// The composite's total page count and range count.
-    composite: (u32, u32),
-    /// Offset of the first constituent.
-    first: usize,
-}
-
-impl Canonical {
-    /// Rewrites `frag` (the fragment this was parsed from) from the validated fields alone:
-    /// header with the proxy's offsets, receivers right after it, the composite right after
-    /// them, then the constituents; every reserved and implementation-defined byte zero. The
-    /// parser accepts only this layout (D-DESC-CANONICAL), so the length does not change.
-    pub fn write(&self, frag: &mut [u8]) {
-        let Some((head, constituents)) = frag.split_at_mut_checked(self.first) else {
-            return;
-        };
-        head.fill(0);
-        let header = header_size(self.ver);
-        let size = emad_size(self.ver);
-        let mut put = |at: usize, v: &[u8]| {
-            if let Some(d) = head.get_mut(at..at + v.len()) {
-                d.copy_from_slice(v);
-            }
-        };
-        if self.receivers != 0 {
-            let attributes = self.attributes.to_le_bytes();
-            let width = if self.ver == Version::V1_0 { 1 } else { 2 };
-            put(2, &attributes[..width]);
-            put(16, &self.tag.to_le_bytes());
-            put(28, &(self.receivers as u32).to_le_bytes());
-            if self.ver != Version::V1_0 {
-                put(24, &(size as u32).to_le_bytes());
-                put(32, &(header as u32).to_le_bytes());
-            }
-            let composite = header + self.receivers * size;
-            for (r, &(id, perms)) in self.receiver.iter().take(self.receivers).enumerate() {
-                let at = header + r * size;
-                put(at, &id.to_le_bytes());
-                put(at + 2, &[perms]);
-                put(at + 4, &(composite as u32).to_le_bytes());
-            }
-            put(composite, &self.composite.0.to_le_bytes());
-            put(composite + 4, &self.composite.1.to_le_bytes());
-        }
-        for c in constituents.chunks_exact_mut(CONSTITUENT_SIZE) {
-            c[12..].fill(0);
-        }
-    }
-}
-
 /// A validated FFA_MEM_SHARE descriptor: a view over the hypervisor's copy.
 #[derive(Clone, Copy, Debug)]
 pub struct Share<'a> {
@@ -219,8 +155,6 @@ pub struct Share<'a> {
     pub tag: u64,
     /// Number of receivers.
     pub receivers: usize,
-    /// The validated fields, to rebuild the forwarded copy from.
-    pub canonical: Canonical,
 }
 
 impl Share<'_> {
@@ -382,10 +316,8 @@ pub fn parse_first_fragment(
         ));
     }
 
-    let mut receiver = [(0u16, 0u8); MAX_RECEIVERS];
     let mut composite = 0usize;
-    // receivers <= MAX_RECEIVERS (checked above): every receiver has a slot.
-    for (r, slot) in receiver.iter_mut().enumerate().take(receivers) {
+    for r in 0..receivers {
         let at = emads + r * size;
         let id = u16_at(desc, at, "receiver ID")?;
         if id & 0x8000 == 0 {
@@ -411,7 +343,6 @@ pub fn parse_first_fragment(
             "receiver flags",
             at + 3,
         )?;
-        *slot = (id, perms);
         let off = u32_at(desc, at + 4, "composite offset")? as usize;
         if r == 0 {
             composite = off;
@@ -487,15 +418,6 @@ pub fn parse_first_fragment(
             total_pages: sum,
             tag,
             receivers,
-            canonical: Canonical {
-                ver,
-                attributes,
-                tag,
-                receiver,
-                receivers,
-                composite: (total_pages, count as u32),
-                first,
-            },
         },
         declared,
     ))
@@ -521,16 +443,64 @@ pub fn parse_constituents(frag: &[u8]) -> Result<Share<'_>, DescError> {
         total_pages: sum,
         tag: 0,
         receivers: 0,
-        canonical: Canonical {
-            ver: Version::V1_0,
-            attributes: 0,
-            tag: 0,
-            receiver: [(0, 0); MAX_RECEIVERS],
-            receivers: 0,
-            composite: (0, 0),
-            first: 0,
-        },
     })
+}
+
+/// Rewrites `frag`, a fragment that [`parse_first_fragment`] (`first`) or
+/// [`parse_constituents`] accepted for `ver`, from its validated fields alone: the header
+/// with the proxy's offsets, the receivers right after it, the composite right after them,
+/// then the constituents; every reserved and implementation-defined byte zero. The copy is
+/// the hypervisor's (D-COPY-ONCE) and the parser accepts only this layout, so each field is
+/// read where it was validated and the length does not change (D-DESC-CANONICAL).
+#[inline(never)]
+pub fn rebuild(frag: &mut [u8], ver: Version, first: bool) {
+    // In place: every byte that is not a validated field is zeroed and every offset and size
+    // is the one the proxy computes, so what remains is a function of the validated fields.
+    let mut constituents = 0;
+    if first {
+        let (header, size) = (header_size(ver), emad_size(ver));
+        let receivers = (u32_at(frag, 28, "").unwrap_or(0) as usize).min(MAX_RECEIVERS);
+        let composite = header + receivers * size;
+        constituents = composite + COMPOSITE_SIZE;
+        // The sender (0), then all but the attributes, the tag and the receiver count.
+        clear(frag, 0..2);
+        if ver == Version::V1_0 {
+            clear(frag, 3..16);
+            clear(frag, 24..28);
+        } else {
+            clear(frag, 4..16);
+            put32(frag, 24, size as u32);
+            put32(frag, 32, header as u32);
+            clear(frag, 36..48);
+        }
+        // Each receiver keeps its ID and permissions.
+        for at in (header..composite).step_by(size) {
+            clear(frag, at + 3..at + 4);
+            put32(frag, at + 4, composite as u32);
+            clear(frag, at + 8..at + size);
+        }
+        // The composite keeps its two counts.
+        clear(frag, composite + 8..constituents);
+    }
+    let rest = frag.get_mut(constituents..).unwrap_or_default();
+    for c in rest.chunks_exact_mut(CONSTITUENT_SIZE) {
+        clear(c, 12..16);
+    }
+}
+
+/// Zeroes `range` of `d` (nothing if it is not inside: no panic).
+#[inline(never)] // One copy: [`rebuild`] calls it a dozen times.
+fn clear(d: &mut [u8], range: Range<usize>) {
+    if let Some(s) = d.get_mut(range) {
+        s.fill(0);
+    }
+}
+
+/// Writes `v` at `at` in `d` (nothing if it is not inside: no panic).
+fn put32(d: &mut [u8], at: usize, v: u32) {
+    if let Some(s) = d.get_mut(at..at + 4) {
+        s.copy_from_slice(&v.to_le_bytes());
+    }
 }
 
 /// Checks `count` constituents from offset `first`; returns their page sum.
@@ -804,13 +774,14 @@ pub(crate) mod tests {
                 d[48 + 8..48 + 24].fill(0xa5);
                 d[80 + 8..80 + 24].fill(0x5a);
             }
-            let canonical = parse_share(&d, ver).unwrap().canonical;
-            canonical.write(&mut d);
+            parse_share(&d, ver).unwrap();
+            rebuild(&mut d, ver, true);
             assert_eq!(d, want, "v{ver}");
             // A later fragment: the constituents as they were (reserved already zero).
             let tail = want[want.len() - 32..].to_vec();
             let mut t = tail.clone();
-            parse_constituents(&t).unwrap().canonical.write(&mut t);
+            parse_constituents(&t).unwrap();
+            rebuild(&mut t, ver, false);
             assert_eq!(t, tail);
         }
         // A lend to one borrower keeps its unspecified (0) attributes; v1.0 keeps a u8.
@@ -818,10 +789,8 @@ pub(crate) mod tests {
             let mut want = linux_share(ver, &[0x8001], &[(0x5000_0000, 1)]);
             want[2] = 0;
             let mut d = want.clone();
-            parse_transfer(&d, ver, true)
-                .unwrap()
-                .canonical
-                .write(&mut d);
+            parse_transfer(&d, ver, true).unwrap();
+            rebuild(&mut d, ver, true);
             assert_eq!(d, want, "v{ver}");
         }
     }
@@ -918,7 +887,7 @@ pub(crate) mod tests {
                     }
                     // The rebuilt copy parses to the same transaction and is its own rebuild.
                     let mut rebuilt = d[..cut].to_vec();
-                    s.canonical.write(&mut rebuilt);
+                    rebuild(&mut rebuilt, ver, true);
                     let again = parse_share(&rebuilt, ver).expect("the rebuild parses");
                     assert_eq!((again.total_pages, again.tag), (s.total_pages, s.tag));
                     assert_eq!(again.receivers, s.receivers);
@@ -926,7 +895,7 @@ pub(crate) mod tests {
                         assert_eq!(again.range(i), s.range(i));
                     }
                     let mut twice = rebuilt.clone();
-                    again.canonical.write(&mut twice);
+                    rebuild(&mut twice, ver, true);
                     assert_eq!(twice, rebuilt);
                 }
             }

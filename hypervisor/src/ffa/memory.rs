@@ -19,7 +19,7 @@
 //!    the host) under a pending tag through [`MemProtect`], all or nothing (not host RAM:
 //!    INVALID_PARAMETERS; a page in use or named twice: DENIED; table full or stage 2
 //!    refused: NO_MEMORY);
-//! 5. rebuild the copy from the validated fields only (`Canonical::write`: the layout the
+//! 5. rebuild the copy from the validated fields only (`descriptor::rebuild`: the layout the
 //!    parser demands, every reserved and implementation-defined byte zero), write it into the
 //!    hypervisor's TX and forward the call (the host's function ID, total and fragment
 //!    length, unchanged because the layout is; x3/w4 zero);
@@ -42,7 +42,7 @@
 //! Nothing the host says about pages is used.
 
 use super::abi::{Status, fid};
-use super::descriptor::{parse_constituents, parse_first_fragment, parse_transfer};
+use super::descriptor::{parse_constituents, parse_first_fragment, parse_transfer, rebuild};
 use super::handler::{
     Call, Platform, Refusal, Reply, error_code, is_success, own_smc, ownership_refusal,
 };
@@ -117,9 +117,9 @@ pub fn mem_share(
     if let Err((_, e)) = mm.transfer(&share, state, PENDING) {
         return Err(ownership_refusal(e, "constituent"));
     }
-    let (canonical, pages) = (share.canonical, share.total_pages);
+    let pages = share.total_pages;
     // What the SPMC reads is rebuilt from the validated fields, not the host's bytes.
-    canonical.write(copy);
+    rebuild(copy, call.ver, true);
     p.write(hyp.tx, copy);
     let reply = p.smc(call.out);
     if let Some(declared) = declared {
@@ -262,8 +262,7 @@ fn next_fragment(
     if let Err((_, e)) = mm.transfer(&share, f.state, f.handle) {
         return Err(ownership_refusal(e, "constituent"));
     }
-    let canonical = share.canonical;
-    canonical.write(copy);
+    rebuild(copy, call.ver, false);
     p.write(hyp.tx, copy);
     let reply = p.smc(call.out);
     f.received += frag;

@@ -12,8 +12,9 @@
 //! Invariants: no panic; memory is only touched at the hypervisor's mailbox pages or in host
 //! RAM; the SPMC only ever gets the hypervisor's mailbox addresses in FFA_RXTX_MAP; every
 //! FFA_MEM_SHARE or FFA_MEM_LEND the SPMC receives has x3 = w4 = 0 and the hypervisor's TX
-//! holds, at that moment, a descriptor that parses for the negotiated version and names host
-//! RAM only; every page of a LEND is out of the host's stage 2 by then; the stage 2 (modelled
+//! holds, at that moment, a descriptor that parses for the negotiated version, names host
+//! RAM only and is its own rebuild from the validated fields (no unvalidated byte; the same
+//! for every FFA_MEM_FRAG_TX fragment); every page of a LEND is out of the host's stage 2 by then; the stage 2 (modelled
 //! as a set of unmapped pages, whose changes fail at a fuzzed page) never unmaps a page twice
 //! nor maps back one it did not unmap, and the proxy never copies to or from an unmapped page;
 //! the lent-page count always equals the model's unmapped pages.
@@ -26,7 +27,7 @@ use std::rc::Rc;
 use ffa_spec::fid;
 use hypervisor::ffa::Proxy;
 use hypervisor::ffa::abi::Version;
-use hypervisor::ffa::descriptor::{parse_constituents, parse_first_fragment};
+use hypervisor::ffa::descriptor::{parse_constituents, parse_first_fragment, rebuild};
 use hypervisor::mm::Ranges;
 use hypervisor::smccc::SmcRegs;
 use hypervisor::testkit::{Hyp, SimMemory, SimStage2, Spmc};
@@ -105,6 +106,12 @@ fn answer(
             let total = regs[1] as u32 as usize;
             let (share, _) = parse_first_fragment(&d, total, ver, lend)
                 .expect("the SPMC got an unchecked descriptor");
+            let mut rebuilt = d.clone();
+            rebuild(&mut rebuilt, ver, true);
+            assert_eq!(
+                rebuilt, d,
+                "the SPMC got bytes not rebuilt from validated fields"
+            );
             for i in 0..share.count() {
                 let c = share.range(i);
                 assert!(in_ram(c.start, (c.end - c.start) as usize), "shared {c:x?}");
@@ -124,6 +131,12 @@ fn answer(
             assert!(len <= 4096);
             let d = memory.peek(HYP_TX, len);
             let share = parse_constituents(&d).expect("the SPMC got an unchecked fragment");
+            let mut rebuilt = d.clone();
+            rebuild(&mut rebuilt, ver, false);
+            assert_eq!(
+                rebuilt, d,
+                "the SPMC got bytes not rebuilt from validated fields"
+            );
             for i in 0..share.count() {
                 let c = share.range(i);
                 assert!(in_ram(c.start, (c.end - c.start) as usize), "shared {c:x?}");

@@ -25,12 +25,19 @@
 //! - 1..=[`MAX_RECEIVERS`] receivers, each a Secure endpoint (ID bit 15), no duplicates,
 //!   data access RO or RW, instruction access "not specified" or NX, flags and reserved zero,
 //!   all naming the same composite;
-//! - receiver array and composite inside the fragment, the composite after the receivers,
-//!   8-byte aligned; v1.1+: the receiver array at or after the header, 16-byte aligned, and
-//!   the receiver size exactly that of the version;
+//! - receiver array and composite inside the fragment, with no gap: the receivers right
+//!   after the header, the composite right after the receivers (D-DESC-CANONICAL: the layout
+//!   Linux writes; a gap could hide bytes the proxy never read from an SPMC that parses
+//!   differently, and would change the lengths the SPMC is told); v1.1+: the receiver size
+//!   exactly that of the version;
+//! - v1.2's 16 implementation-defined receiver bytes: accepted and forwarded as zero (the
+//!   proxy cannot vouch for what it does not understand; D-DESC-CANONICAL);
 //! - 1..=[`MAX_CONSTITUENTS`] constituents ending exactly at the end of the descriptor, each
 //!   page-aligned, at least one page, not wrapping, reserved zero, and the composite's total
 //!   page count equal to their sum.
+//!
+//! The copy forwarded to the SPMC is rebuilt from the validated fields ([`rebuild`]), so no
+//! byte the proxy did not validate reaches it.
 //!
 //! Whether the pages are host RAM, `Owned`, and do not overlap is the ownership map's check
 //! ([`crate::mm::Ownership::claim`]).
@@ -301,6 +308,13 @@ pub fn parse_first_fragment(
         .checked_add(receivers * size)
         .filter(|&e| e <= len)
         .ok_or(err("receivers run past the descriptor", emads, len as u64))?;
+    if emads != header {
+        return Err(err(
+            "gap between the header and the receivers",
+            32,
+            emads as u64,
+        ));
+    }
 
     let mut composite = 0usize;
     for r in 0..receivers {
@@ -361,6 +375,13 @@ pub fn parse_first_fragment(
             emads + 4,
             composite as u64,
         ))?;
+    if composite != emads_end {
+        return Err(err(
+            "gap between the receivers and the composite",
+            emads + 4,
+            composite as u64,
+        ));
+    }
     let total_pages = u32_at(desc, composite, "total page count")?;
     let count = u32_at(desc, composite + 4, "range count")? as usize;
     zero(
@@ -423,6 +444,63 @@ pub fn parse_constituents(frag: &[u8]) -> Result<Share<'_>, DescError> {
         tag: 0,
         receivers: 0,
     })
+}
+
+/// Rewrites `frag`, a fragment that [`parse_first_fragment`] (`first`) or
+/// [`parse_constituents`] accepted for `ver`, from its validated fields alone: the header
+/// with the proxy's offsets, the receivers right after it, the composite right after them,
+/// then the constituents; every reserved and implementation-defined byte zero. The copy is
+/// the hypervisor's (D-COPY-ONCE) and the parser accepts only this layout, so each field is
+/// read where it was validated and the length does not change (D-DESC-CANONICAL).
+#[inline(never)]
+pub fn rebuild(frag: &mut [u8], ver: Version, first: bool) {
+    // In place: every byte that is not a validated field is zeroed and every offset and size
+    // is the one the proxy computes, so what remains is a function of the validated fields.
+    let mut constituents = 0;
+    if first {
+        let (header, size) = (header_size(ver), emad_size(ver));
+        let receivers = (u32_at(frag, 28, "").unwrap_or(0) as usize).min(MAX_RECEIVERS);
+        let composite = header + receivers * size;
+        constituents = composite + COMPOSITE_SIZE;
+        // The sender (0), then all but the attributes, the tag and the receiver count.
+        clear(frag, 0..2);
+        if ver == Version::V1_0 {
+            clear(frag, 3..16);
+            clear(frag, 24..28);
+        } else {
+            clear(frag, 4..16);
+            put32(frag, 24, size as u32);
+            put32(frag, 32, header as u32);
+            clear(frag, 36..48);
+        }
+        // Each receiver keeps its ID and permissions.
+        for at in (header..composite).step_by(size) {
+            clear(frag, at + 3..at + 4);
+            put32(frag, at + 4, composite as u32);
+            clear(frag, at + 8..at + size);
+        }
+        // The composite keeps its two counts.
+        clear(frag, composite + 8..constituents);
+    }
+    let rest = frag.get_mut(constituents..).unwrap_or_default();
+    for c in rest.chunks_exact_mut(CONSTITUENT_SIZE) {
+        clear(c, 12..16);
+    }
+}
+
+/// Zeroes `range` of `d` (nothing if it is not inside: no panic).
+#[inline(never)] // One copy: [`rebuild`] calls it a dozen times.
+fn clear(d: &mut [u8], range: Range<usize>) {
+    if let Some(s) = d.get_mut(range) {
+        s.fill(0);
+    }
+}
+
+/// Writes `v` at `at` in `d` (nothing if it is not inside: no panic).
+fn put32(d: &mut [u8], at: usize, v: u32) {
+    if let Some(s) = d.get_mut(at..at + 4) {
+        s.copy_from_slice(&v.to_le_bytes());
+    }
 }
 
 /// Checks `count` constituents from offset `first`; returns their page sum.
@@ -637,7 +715,8 @@ pub(crate) mod tests {
             refused(ver, "receiver flags", |d| d[e + 3] = 1);
             refused(ver, "receiver reserved", |d| d[e + emad_size(ver) - 1] = 1);
         }
-        // v1.2's implementation-defined bytes are the receiver's business.
+        // v1.2's implementation-defined bytes are accepted (and forwarded as zero: see
+        // `the_forwarded_copy_is_rebuilt_from_the_validated_fields`).
         let mut d = linux_share(Version::V1_2, &[0x8001], &[(0x4800_0000, 1)]);
         d[48 + 8..48 + 24].fill(0xa5);
         assert!(parse_share(&d, Version::V1_2).is_ok());
@@ -653,6 +732,67 @@ pub(crate) mod tests {
             parse_share(&d, Version::V1_1).unwrap_err().what,
             "receivers name different composites"
         );
+    }
+
+    #[test]
+    fn gaps_in_the_layout_are_refused() {
+        for ver in ALL {
+            let size = emad_size(ver);
+            let header = header_size(ver);
+            // 16 bytes between the receivers and the composite (a place to hide a
+            // composite or a receiver the proxy never read).
+            let mut d = linux_share(ver, &[0x8001], &[(0x4800_0000, 1)]);
+            let c = header + size;
+            d.splice(c..c, [0u8; 16]);
+            put32(&mut d, header + 4, (c + 16) as u32);
+            let e = parse_share(&d, ver).unwrap_err();
+            assert!(
+                e.what.contains("receivers and the composite"),
+                "v{ver}: {e}"
+            );
+            if ver == Version::V1_0 {
+                continue;
+            }
+            // 16 bytes between the header and the receivers.
+            let mut d = linux_share(ver, &[0x8001], &[(0x4800_0000, 1)]);
+            d.splice(header..header, [0u8; 16]);
+            put32(&mut d, 32, (header + 16) as u32);
+            put32(&mut d, header + 16 + 4, (header + 16 + size) as u32);
+            let e = parse_share(&d, ver).unwrap_err();
+            assert!(e.what.contains("header and the receivers"), "v{ver}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_forwarded_copy_is_rebuilt_from_the_validated_fields() {
+        for ver in ALL {
+            let ranges = [(0x4800_0000, 2), (0x4900_0000, 1)];
+            let want = linux_share(ver, &[0x8001, 0x8002], &ranges);
+            let mut d = want.clone();
+            if ver == Version::V1_2 {
+                // Both receivers' implementation-defined bytes.
+                d[48 + 8..48 + 24].fill(0xa5);
+                d[80 + 8..80 + 24].fill(0x5a);
+            }
+            parse_share(&d, ver).unwrap();
+            rebuild(&mut d, ver, true);
+            assert_eq!(d, want, "v{ver}");
+            // A later fragment: the constituents as they were (reserved already zero).
+            let tail = want[want.len() - 32..].to_vec();
+            let mut t = tail.clone();
+            parse_constituents(&t).unwrap();
+            rebuild(&mut t, ver, false);
+            assert_eq!(t, tail);
+        }
+        // A lend to one borrower keeps its unspecified (0) attributes; v1.0 keeps a u8.
+        for ver in ALL {
+            let mut want = linux_share(ver, &[0x8001], &[(0x5000_0000, 1)]);
+            want[2] = 0;
+            let mut d = want.clone();
+            parse_transfer(&d, ver, true).unwrap();
+            rebuild(&mut d, ver, true);
+            assert_eq!(d, want, "v{ver}");
+        }
     }
 
     #[test]
@@ -745,6 +885,18 @@ pub(crate) mod tests {
                         let r = s.range(i);
                         assert!(r.start < r.end && r.start % PAGE == 0 && r.end % PAGE == 0);
                     }
+                    // The rebuilt copy parses to the same transaction and is its own rebuild.
+                    let mut rebuilt = d[..cut].to_vec();
+                    rebuild(&mut rebuilt, ver, true);
+                    let again = parse_share(&rebuilt, ver).expect("the rebuild parses");
+                    assert_eq!((again.total_pages, again.tag), (s.total_pages, s.tag));
+                    assert_eq!(again.receivers, s.receivers);
+                    for i in 0..s.count() {
+                        assert_eq!(again.range(i), s.range(i));
+                    }
+                    let mut twice = rebuilt.clone();
+                    rebuild(&mut twice, ver, true);
+                    assert_eq!(twice, rebuilt);
                 }
             }
         }

@@ -1172,6 +1172,105 @@ fn send_fragments(proxy: &Hyp, fw: &mut Spmc, d: &[u8], cuts: &[usize]) -> Vec<(
     replies
 }
 
+/// Descriptors whose bytes the proxy validates only in part: with a gap after the header, a
+/// gap after the receivers (where a second composite could hide), or v1.2 receivers with
+/// implementation-defined bytes (two receivers, so the second's bytes are there too).
+fn unvalidated_bytes(ver: Version) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let (header, size) = (
+        super::descriptor::header_size(ver),
+        super::descriptor::emad_size(ver),
+    );
+    let put = |d: &mut Vec<u8>, at: usize, v: usize| {
+        d[at..at + 4].copy_from_slice(&(v as u32).to_le_bytes())
+    };
+    let ranges = [(0x5000_0000, 1)];
+    let mut after_header = linux_share(ver, &[0x8001], &ranges);
+    after_header.splice(header..header, [0xa5u8; 16]);
+    put(&mut after_header, 32, header + 16);
+    put(&mut after_header, header + 16 + 4, header + 16 + size);
+    let mut after_receivers = linux_share(ver, &[0x8001], &ranges);
+    after_receivers.splice(header + size..header + size, [0xa5u8; 16]);
+    put(&mut after_receivers, header + 4, header + size + 16);
+    let mut implementation_defined = linux_share(ver, &[0x8001, 0x8002], &ranges);
+    if ver == Version::V1_2 {
+        implementation_defined[header + 8..header + 24].fill(0xa5);
+        implementation_defined[header + size + 8..header + size + 24].fill(0x5a);
+    }
+    (after_header, after_receivers, implementation_defined)
+}
+
+#[test]
+fn only_validated_descriptor_bytes_reach_the_spmc() {
+    for minor in 0..=2u16 {
+        let ver = Version::from_minor(minor).unwrap();
+        let (after_header, after_receivers, implementation_defined) = unvalidated_bytes(ver);
+        let (proxy, mut fw) = mapped(minor);
+        // Gaps: refused, nothing forwarded (v1.0 has no receiver offset, so no first gap).
+        if ver != Version::V1_0 {
+            share_refused(
+                &proxy,
+                &mut fw,
+                &after_header,
+                INVALID_PARAMETERS,
+                "header gap",
+            );
+        }
+        share_refused(
+            &proxy,
+            &mut fw,
+            &after_receivers,
+            INVALID_PARAMETERS,
+            "receiver gap",
+        );
+        assert!(fw.whole_descriptors.is_empty());
+        // Implementation-defined bytes: the share goes through, the SPMC reads zeros.
+        let d = implementation_defined;
+        fw.poke(HOST_TX, &d);
+        let len = d.len() as u64;
+        let (outcome, reply) = call(&proxy, &mut fw, &[MEM_SHARE_64, len, len]);
+        assert_eq!(outcome, Outcome::Forwarded, "{}", refusal_text(&outcome));
+        assert_eq!(reply[0], SUCCESS_32);
+        let want = linux_share(ver, &[0x8001, 0x8002], &[(0x5000_0000, 1)]);
+        assert_eq!(
+            fw.whole_descriptors,
+            [want],
+            "v1.{minor}: the SPMC read the rebuilt descriptor"
+        );
+    }
+}
+
+#[test]
+fn a_first_fragment_with_a_gap_is_refused_and_rebuilt_fragments_reach_the_spmc() {
+    let (proxy, mut fw) = mapped(2);
+    let (d, _) = many(300);
+    // The same transaction with 16 bytes between the receiver and the composite.
+    let mut gap = d.clone();
+    gap.splice(80..80, [0xa5u8; 16]);
+    gap[52..56].copy_from_slice(&96u32.to_le_bytes());
+    let first = 48 + 32 + 16 + 16 + 200 * 16;
+    fw.poke(HOST_TX, &gap[..first]);
+    assert_refused(
+        &proxy,
+        &mut fw,
+        &[MEM_SHARE_64, gap.len() as u64, first as u64],
+        INVALID_PARAMETERS,
+        "first fragment with a gap",
+    );
+    // The canonical transaction with implementation-defined bytes in its first fragment:
+    // the SPMC assembles the rebuilt descriptor.
+    let mut impdef = d.clone();
+    impdef[56..72].fill(0xa5);
+    let first = 48 + 32 + 16 + 200 * 16;
+    let replies = send_fragments(&proxy, &mut fw, &impdef, &[first, d.len()]);
+    assert_eq!(
+        replies[1].1[0],
+        SUCCESS_32,
+        "{}",
+        refusal_text(&replies[1].0)
+    );
+    assert_eq!(fw.whole_descriptors, std::slice::from_ref(&d));
+}
+
 #[test]
 fn a_fragmented_share_reaches_the_spmc_whole_and_checked() {
     let (proxy, mut fw) = mapped(2);

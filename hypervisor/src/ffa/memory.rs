@@ -19,8 +19,10 @@
 //!    the host) under a pending tag through [`MemProtect`], all or nothing (not host RAM:
 //!    INVALID_PARAMETERS; a page in use or named twice: DENIED; table full or stage 2
 //!    refused: NO_MEMORY);
-//! 5. write the copy into the hypervisor's TX and forward the call (the host's function ID,
-//!    total and fragment length; x3/w4 zero);
+//! 5. rebuild the copy from the validated fields only (`descriptor::rebuild`: the layout the
+//!    parser demands, every reserved and implementation-defined byte zero), write it into the
+//!    hypervisor's TX and forward the call (the host's function ID, total and fragment
+//!    length, unchanged because the layout is; x3/w4 zero);
 //! 6. SUCCESS: the pending pages take the handle as their tag (the handle table is the
 //!    ownership map itself). FFA_ERROR: the pages go back to `Owned`, the host gets the
 //!    error. MEM_FRAG_RX to a whole transaction: aborted with FFA_MEM_RECLAIM, and the
@@ -31,7 +33,7 @@
 //!
 //! FRAG_TX (the next fragment, for the handle of the transaction in progress only): the same
 //! copy, validation (whole constituents; the composite's page total before the last one),
-//! claim under the handle and forward; the SPMC's next FRAG_RX or final SUCCESS goes back to
+//! claim under the handle, rebuild and forward; the SPMC's next FRAG_RX or final SUCCESS goes back to
 //! the host. A refused fragment aborts the whole transaction with FFA_MEM_RECLAIM
 //! (`abort_fragmented`): its pages go back to the host only if that succeeds.
 //!
@@ -40,7 +42,7 @@
 //! Nothing the host says about pages is used.
 
 use super::abi::{Status, fid};
-use super::descriptor::{parse_constituents, parse_first_fragment, parse_transfer};
+use super::descriptor::{parse_constituents, parse_first_fragment, parse_transfer, rebuild};
 use super::handler::{
     Call, Platform, Refusal, Reply, error_code, is_success, own_smc, ownership_refusal,
 };
@@ -115,6 +117,9 @@ pub fn mem_share(
     if let Err((_, e)) = mm.transfer(&share, state, PENDING) {
         return Err(ownership_refusal(e, "constituent"));
     }
+    let pages = share.total_pages;
+    // What the SPMC reads is rebuilt from the validated fields, not the host's bytes.
+    rebuild(copy, call.ver, true);
     p.write(hyp.tx, copy);
     let reply = p.smc(call.out);
     if let Some(declared) = declared {
@@ -128,7 +133,7 @@ pub fn mem_share(
                 total,
                 received: frag,
                 declared,
-                pages: share.total_pages,
+                pages,
             });
             return Ok(Reply::FragRx {
                 handle,
@@ -257,6 +262,7 @@ fn next_fragment(
     if let Err((_, e)) = mm.transfer(&share, f.state, f.handle) {
         return Err(ownership_refusal(e, "constituent"));
     }
+    rebuild(copy, call.ver, false);
     p.write(hyp.tx, copy);
     let reply = p.smc(call.out);
     f.received += frag;

@@ -227,17 +227,21 @@ hypervisor memory once and only the copy is validated (D-COPY-ONCE) for the nego
 version: sender 0, handle 0, flags 0, Normal WB/NC memory with the NS bit clear, 1-{receivers}
 Secure receivers with RO/RW access, offsets and lengths inside the fragment with
 overflow-safe arithmetic, 1-{constituents} page-aligned, non-empty, non-wrapping constituents
-whose sum is the total page count. The constituents are claimed Owned -> SharedWithSecure all
-or nothing (a page that is not host RAM: INVALID_PARAMETERS; in use, the mailbox, or named
-twice: DENIED), then the copy is written to the hypervisor's TX and the call forwarded.
+whose sum is the total page count, and no gap: the receivers right after the header, the
+composite right after the receivers (D-DESC-CANONICAL). The constituents are claimed Owned ->
+SharedWithSecure all or nothing (a page that is not host RAM: INVALID_PARAMETERS; in use, the
+mailbox, or named twice: DENIED), then the copy is rebuilt from the validated fields only
+(reserved and v1.2 implementation-defined bytes zero), written to the hypervisor's TX and the
+call forwarded.
 SUCCESS records handle -> pages in the ownership map (the pages' tag); an error returns them
 to Owned. RECLAIM is forwarded only for a recorded handle (else INVALID_PARAMETERS) and
 returns the recorded pages to Owned only when the SPMC answers SUCCESS (D-RECLAIM).
 
 **Fragments (D-FRAGMENTS).** A SHARE or LEND whose fragment length is below its total length
 is checked fragment by fragment: the first must hold the header, the receivers, the
-composite and whole constituents; each FFA_MEM_FRAG_TX whole constituents only; every
-fragment is copied, validated and its pages claimed before it is forwarded through the
+composite and whole constituents in the layout above; each FFA_MEM_FRAG_TX whole constituents
+only; every fragment is copied, validated, its pages claimed and rebuilt before it is
+forwarded through the
 hypervisor's TX, and the composite's page total is checked before the last one goes. A
 refused later fragment aborts the transaction with FFA_MEM_RECLAIM. One fragmented
 transaction at a time (BUSY); RECLAIM of it before it is complete: DENIED.

@@ -21,7 +21,8 @@
 //! summary has the expected case count, 0 failed cases, 0 failed subtests and exit status 0;
 //! QEMU exits 0 after the power-off; and the proxy's audit (printed at SYSTEM_OFF) shows the
 //! traffic went through it: DIRECT_REQ, MEM_SHARE and MEM_RECLAIM forwarded in quantity, every
-//! forwarded share reclaimed (shares forwarded - reclaims forwarded = live transactions), the
+//! forwarded share reclaimed (shares forwarded - reclaims forwarded = live transactions, but for
+//! shares OP-TEE refused for lack of memory where xtest says it tolerated that), the
 //! notification calls forwarded, no reply the proxy had to refuse (bad-replies 0), no call it
 //! does not support, and no call from Linux rejected, with one explained exception below.
 //!
@@ -219,11 +220,16 @@ fn run(run: &Run) {
         "FFA_MEM_SHARE_64 forwarded {shares}, want >= {}",
         run.min_mem_share
     );
-    assert_eq!(
-        shares - reclaims.min(shares),
-        audit.live_transactions,
+    // A share the SPMC refuses is counted forwarded but never becomes live: OP-TEE refuses
+    // one when it runs out of memory, which xtest tolerates for its large-TA case and prints
+    // as "TEEC_ERROR_OUT_OF_MEMORY - ignored". Only those may leave a share unaccounted for.
+    let tolerated_oom = output.matches("OUT_OF_MEMORY - ignored").count() as u64;
+    let unaccounted = (shares - reclaims.min(shares)).checked_sub(audit.live_transactions);
+    assert!(
+        unaccounted.is_some_and(|n| n <= tolerated_oom),
         "every share xtest made must have been reclaimed through the proxy: shares {shares}, \
-         reclaims {reclaims}, live transactions at power-off {}",
+         reclaims {reclaims}, live transactions at power-off {}, shares OP-TEE refused for \
+         lack of memory (tolerated by xtest) at most {tolerated_oom}; log: {log}",
         audit.live_transactions
     );
     for fid in [FFA_NOTIFICATION_INFO_GET_64, FFA_NOTIFICATION_GET] {

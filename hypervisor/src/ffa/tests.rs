@@ -357,9 +357,11 @@ pub(super) const SPECS: &[Spec] = &[
         name: "FFA_MEM_RECLAIM",
         id: MEM_RECLAIM,
         since: 0,
-        // w1/w2 handle, w3[1:0] flags, w3[31:2] MBZ.
-        carried: regs7([W, W, 0b11, 0, 0, 0, 0]),
-        fields: &[],
+        // w1/w2 handle, w3[0] zero-memory flag; w3[1] time slicing refused (MEM_OP_PAUSE and
+        // MEM_OP_RESUME are blocked, so a time-sliced reclaim could never be resumed);
+        // w3[31:2] MBZ.
+        carried: regs7([W, W, 0b01, 0, 0, 0, 0]),
+        fields: &[(3, 0b10, "time slicing flag")],
         forwarded: false,
     },
     Spec {

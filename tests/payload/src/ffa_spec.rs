@@ -679,8 +679,8 @@ pub static BAD_ABIS: &[BadAbi] = &[
             f(
                 3,
                 31,
-                2,
-                "w3 flags [31:2] (only zero-memory and time-slice defined)",
+                1,
+                "w3 flags [31:1] (zero-memory only; time slicing refused)",
             ),
             w(4),
             w(5),
@@ -690,7 +690,7 @@ pub static BAD_ABIS: &[BadAbi] = &[
         upper_halves: true,
         high_regs: true,
         answer: BadAnswer::InvalidParameters,
-        source: "DEN0077 FFA_MEM_RECLAIM: w3[31:2] MBZ, w4-w7 SBZ",
+        source: "DEN0077 FFA_MEM_RECLAIM: w3[31:2] MBZ, w4-w7 SBZ; w3[1] refused (D-RECLAIM)",
     },
 ];
 

@@ -870,7 +870,7 @@ mod tests {
         let snapshot = compiled_snapshot();
         assert_eq!(
             digest(&snapshot),
-            10_043_975_462_829_314_991,
+            17_910_093_152_360_599_906,
             "the compiled FF-A tables changed:\n{snapshot}"
         );
     }

@@ -400,12 +400,13 @@ pub const TABLE: &[Row] = &[
         fields: &[
             HANDLE_FIELDS[0],
             HANDLE_FIELDS[1],
-            val(3, 1, 0, "flags (zero memory, time slicing)"),
+            val(3, 0, 0, "flags (zero memory)"),
+            refused(3, 1, 1, "time slicing flag"),
             rsv(3, 31, 2, "flags [31:2]"),
         ],
         policy: Policy::Emulate(Handler::MemReclaim),
         replies: &[Error, Success(&[])],
-        note: "Emulated: forwarded only for a handle recorded for the host; its recorded pages come back on SUCCESS (D-RECLAIM).",
+        note: "Emulated: forwarded only for a handle recorded for the host; its recorded pages come back on SUCCESS; time slicing refused (D-RECLAIM).",
     },
     Row {
         name: "FFA_MEM_OP_PAUSE",

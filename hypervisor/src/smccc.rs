@@ -65,6 +65,8 @@ pub const SMC64: u32 = 1 << 30;
 /// Bit 16 of a function ID: the SMCCC v1.3 SVE live-state hint, which callers may set and
 /// services must ignore when matching IDs.
 pub const CALL_HINT_SVE_NOT_LIVE: u32 = 1 << 16;
+/// Bits \[23:17\] of a function ID: reserved by SMCCC, MBZ.
+pub const RESERVED_FUNCTION_ID_BITS: u32 = 0x00fe_0000;
 
 /// The owning entity number of a function ID (bits 29:24).
 pub const fn owner(function_id: u32) -> u32 {

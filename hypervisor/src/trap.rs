@@ -10,7 +10,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::abort::ec;
 use crate::psci;
-use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, FAST_CALL, NOT_SUPPORTED, SmcRegs, owner, owners};
+use crate::smccc::{
+    CALL_HINT_SVE_NOT_LIVE, FAST_CALL, NOT_SUPPORTED, RESERVED_FUNCTION_ID_BITS, SmcRegs, owner,
+    owners,
+};
 
 /// What to do with a trapped SMC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,9 +42,10 @@ pub enum SmcRoute {
 /// reach the trusted OS unchecked, and the host could register carve-out pages with it; an
 /// FF-A system reaches its SPMC through FF-A alone. Forwarded: Arm architecture calls
 /// (SMCCC_VERSION, ARCH_FEATURES, SOC_ID, workarounds) and TRNG. Also refused: a non-zero
-/// SMC immediate (SMCCC reserves it) and a function ID with bits \[63:32\] set (SMCCC: W0
-/// only), as the newest pKVM does. The SMCCC v1.3 SVE hint (bit 16) is ignored for
-/// matching.
+/// SMC immediate (SMCCC reserves it), a function ID with bits \[63:32\] set (SMCCC: W0
+/// only), as the newest pKVM does, and one with any reserved bit \[23:17\] set (SMCCC: MBZ;
+/// the firmware might mask them off and serve a call the allowlist never matched). The SMCCC
+/// v1.3 SVE hint (bit 16) is ignored for matching.
 ///
 /// PSCI is matched first, then every call whose low 32 bits are in the FF-A range goes to
 /// the proxy, even with a non-zero immediate, x0\[63:32\] set or the yielding bit: the proxy
@@ -54,7 +58,7 @@ pub fn route_smc(x0: u64, imm: u16) -> SmcRoute {
     if crate::ffa::Proxy::is_ffa_call(function) {
         return SmcRoute::Ffa;
     }
-    let clean = imm == 0 && x0 >> 32 == 0;
+    let clean = imm == 0 && x0 >> 32 == 0 && function & RESERVED_FUNCTION_ID_BITS == 0;
     if clean && psci::is_psci(function) {
         return SmcRoute::Psci;
     }
@@ -240,6 +244,46 @@ mod tests {
             "PSCI with an immediate"
         );
         assert_eq!(route_smc(0x8100_0000, 0), SmcRoute::Refuse, "CPU service");
+    }
+
+    /// SMCCC reserves function-ID bits \[23:17\] (MBZ): a forwarded or relayed call with any of
+    /// them set is refused, nothing forwarded, whatever the service would otherwise get. The
+    /// FF-A proxy has its own hygiene for FF-A-numbered calls.
+    #[test]
+    fn reserved_function_id_bits_are_refused_outside_ff_a() {
+        for bit in 17..=23 {
+            let reserved = 1u64 << bit;
+            for (x0, what) in [
+                (0x8000_0000u64, "SMCCC_VERSION"),
+                (0x8000_0001, "SMCCC_ARCH_FEATURES"),
+                (0x8000_8000, "ARCH_WORKAROUND_1"),
+                (0x8400_0050, "TRNG_VERSION"),
+                (0xc400_0053, "TRNG_RND64"),
+                (0x8400_0000, "PSCI_VERSION"),
+                (0xc400_0003, "PSCI CPU_ON"),
+            ] {
+                assert_ne!(
+                    route_smc(x0, 0),
+                    SmcRoute::Refuse,
+                    "{what} is served without reserved bits"
+                );
+                assert_eq!(
+                    route_smc(x0 | reserved, 0),
+                    SmcRoute::Refuse,
+                    "{what} with bit {bit}"
+                );
+                assert_eq!(
+                    route_smc(x0 | reserved | u64::from(CALL_HINT_SVE_NOT_LIVE), 0),
+                    SmcRoute::Refuse,
+                    "{what} with bit {bit} and the SVE hint"
+                );
+            }
+            assert_eq!(
+                route_smc(u64::from(fid::VERSION) | reserved, 0),
+                SmcRoute::Ffa,
+                "FF-A keeps its own hygiene (bit {bit})"
+            );
+        }
     }
 
     /// Trusted OS and trusted application calls (owners 48-63) reach a non-FF-A dispatcher

@@ -115,6 +115,10 @@ impl CpuFeatures {
     pub fn has_pmuv3p1(&self) -> bool {
         self.has_pmuv3() && field(self.dfr0, 8) >= 4
     }
+    /// FEAT_PMUv3p5 or later (MDCR_EL2.HCCD exists).
+    pub fn has_pmuv3p5(&self) -> bool {
+        self.has_pmuv3() && field(self.dfr0, 8) >= 6
+    }
     /// FEAT_PAN (PSTATE.PAN is set on exception entry when SCTLR_EL1.SPAN is 0).
     pub fn has_pan(&self) -> bool {
         field(self.mmfr1, 20) != 0
@@ -172,8 +176,9 @@ impl CpuFeatures {
         v
     }
 
-    /// MDCR_EL2: all PMU counters to EL1 (HPMN = PMCR_EL0.N), profiling and trace buffers
-    /// owned by EL1 when present (E2PB, E2TB = 0b11); no debug or PMU traps.
+    /// MDCR_EL2: all PMU counters to EL1 (HPMN = PMCR_EL0.N), none of them counting at EL2
+    /// (HPMD, and HCCD for the cycle counter), profiling and trace buffers owned by EL1 when
+    /// present (E2PB, E2TB = 0b11); no debug or PMU traps.
     pub fn mdcr(&self) -> u64 {
         let mut v = 0;
         if self.has_pmuv3() {
@@ -181,6 +186,9 @@ impl CpuFeatures {
         }
         if self.has_pmuv3p1() {
             v |= 1 << 17; // HPMD: the host's counters do not count at EL2
+        }
+        if self.has_pmuv3p5() {
+            v |= 1 << 23; // HCCD: nor does its cycle counter
         }
         if self.has_spe() {
             v |= 0b11 << 12;
@@ -315,6 +323,8 @@ impl CpuFeatures {
             pmscr: self.has_spe().then_some(0),
             // No trace of EL2.
             trfcr: self.has_trf().then_some(0),
+            // No branch records of EL2.
+            brbcr: self.has_brbe().then_some(0),
             // SRE | Enable: EL1 uses the system-register interface and may not turn it off.
             icc_sre: self.has_gicv3_sysregs().then_some(0b1001),
             sctlr_el1: SCTLR_EL1_MMU_OFF,
@@ -358,6 +368,8 @@ pub struct HostEl2 {
     pub pmscr: Option<u64>,
     /// TRFCR_EL2.
     pub trfcr: Option<u64>,
+    /// BRBCR_EL2.
+    pub brbcr: Option<u64>,
     /// ICC_SRE_EL2 (ICH_HCR_EL2 is then zeroed).
     pub icc_sre: Option<u64>,
     /// SCTLR_EL1 at the host's entry.
@@ -423,6 +435,38 @@ mod tests {
     fn mdcr_gives_all_counters_to_el1() {
         assert_eq!(qemu_max().mdcr() & 0x1f, 6);
         assert_eq!(CpuFeatures::default().mdcr(), 0);
+    }
+
+    /// The host's cycle counter must not count at EL2 (MDCR_EL2.HCCD, FEAT_PMUv3p5), and
+    /// branch records must not be made at EL2 (BRBCR_EL2 zero, FEAT_BRBE): otherwise the host
+    /// sees how long, and where, EL2 ran.
+    #[test]
+    fn el2_is_invisible_to_the_cycle_counter_and_branch_records() {
+        const HCCD: u64 = 1 << 23;
+        let pmu = |ver: u64| CpuFeatures {
+            dfr0: ver << 8,
+            pmu_counters: 4,
+            ..CpuFeatures::default()
+        };
+        assert_eq!(qemu_max().mdcr() & HCCD, HCCD, "QEMU max has PMUv3p5");
+        assert_eq!(pmu(6).mdcr() & HCCD, HCCD, "PMUv3p5");
+        assert_eq!(pmu(8).mdcr() & HCCD, HCCD, "PMUv3p8");
+        assert_eq!(pmu(5).mdcr() & HCCD, 0, "PMUv3p4: HCCD is RES0");
+        assert_eq!(pmu(1).mdcr() & HCCD, 0, "PMUv3");
+        assert_eq!(pmu(0xf).mdcr() & HCCD, 0, "IMPLEMENTATION DEFINED PMU");
+        assert_eq!(CpuFeatures::default().mdcr() & HCCD, 0, "no PMU");
+
+        let brbe = CpuFeatures {
+            dfr0: 1 << 52,
+            ..CpuFeatures::default()
+        };
+        assert_eq!(
+            brbe.host_el2().brbcr,
+            Some(0),
+            "BRBE: nothing recorded at EL2"
+        );
+        assert_eq!(qemu_max().host_el2().brbcr, None, "no BRBE: not written");
+        assert_eq!(CpuFeatures::default().host_el2().brbcr, None);
     }
 
     #[test]

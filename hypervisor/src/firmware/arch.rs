@@ -125,6 +125,8 @@ sysreg_write!(/// PMSCR_EL2.
     set_pmscr_el2, "S3_4_C9_C9_0");
 sysreg_write!(/// TRFCR_EL2.
     set_trfcr_el2, "S3_4_C1_C2_1");
+sysreg_write!(/// BRBCR_EL2 (op0 = 2: BRBE registers sit in the debug encoding space).
+    set_brbcr_el2, "S2_4_C9_C0_0");
 sysreg_write!(/// GCSCR_EL1.
     set_gcscr_el1, "S3_0_C2_C5_0");
 sysreg_write!(/// GCSCRE0_EL1.

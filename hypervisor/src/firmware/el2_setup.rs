@@ -101,6 +101,9 @@ pub fn configure_host_el2(vtcr: u64, vttbr: u64) {
         if let Some(trfcr) = v.trfcr {
             arch::set_trfcr_el2(trfcr);
         }
+        if let Some(brbcr) = v.brbcr {
+            arch::set_brbcr_el2(brbcr);
+        }
         if let Some(sre) = v.icc_sre {
             arch::set_icc_sre_el2(sre);
             arch::isb();

@@ -29,10 +29,22 @@ pub mod ec {
 
 /// Fault status code: synchronous external abort, not on a translation table walk.
 pub const FSC_SEA: u64 = 0x10;
+/// Fault status code: synchronous external abort on a translation table walk, levels 0-3
+/// in bits \[1:0\] (0b0101LL).
+pub const FSC_SEA_WALK: u64 = 0x14;
+/// Fault status code: the same, at level -1 (FEAT_LPA2).
+const FSC_SEA_WALK_LEVEL_MINUS_1: u64 = 0x13;
+/// Fault status codes of ESR_EL2 that name level -1: translation fault, address size fault.
+const FSC_LEVEL_MINUS_1_TRANSLATION: u64 = 0x2b;
+const FSC_LEVEL_MINUS_1_ADDRESS_SIZE: u64 = 0x29;
 /// ESR.IL: 32-bit instruction.
 const ESR_IL: u64 = 1 << 25;
 /// ISS bit 6 of a data abort: the access was a write.
 const ISS_WNR: u64 = 1 << 6;
+/// ISS bit 7 of an abort: the fault was on a stage-1 translation table walk.
+const ISS_S1PTW: u64 = 1 << 7;
+/// ISS bit 8 of a data abort: the access was a cache-maintenance instruction.
+const ISS_CM: u64 = 1 << 8;
 
 /// The EL1 register values that deliver a synchronous external abort to the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,9 +94,21 @@ pub fn sea_injection(
         (false, true) => ec::IABT_CUR,
         (false, false) => ec::IABT_LOW,
     };
-    let mut iss = FSC_SEA;
+    let mut iss = if esr_el2 & ISS_S1PTW == 0 {
+        FSC_SEA
+    } else {
+        // The host's own stage-1 walk read a table it may not access: to the host, an
+        // external abort on that walk, at the level of the walk step that faulted
+        // (ESR_EL2's FSC level); level -1 (FEAT_LPA2) has its own code.
+        match esr_el2 & 0x3f {
+            FSC_LEVEL_MINUS_1_TRANSLATION | FSC_LEVEL_MINUS_1_ADDRESS_SIZE => {
+                FSC_SEA_WALK_LEVEL_MINUS_1
+            }
+            fsc => FSC_SEA_WALK | (fsc & 0b11),
+        }
+    };
     if is_data {
-        iss |= esr_el2 & ISS_WNR;
+        iss |= esr_el2 & (ISS_WNR | ISS_CM);
     }
     let offset = match mode {
         0b0100 => 0x000,             // EL1t: current EL with SP_EL0
@@ -167,6 +191,60 @@ mod tests {
         );
         let inj = sea_injection(esr, 0x1000, 0x40_0000, 0x10, VBAR, 0, PAN);
         assert_eq!(inj.elr_el2, VBAR + 0x600, "AArch32 EL0");
+    }
+
+    /// A stage-2 fault on the host's own stage-1 table walk (ISS.S1PTW) is, to the host, an
+    /// external abort on that walk: FSC 0b0101LL with the level of the fault, 0x13 for level
+    /// -1; a fault on the access itself stays FSC 0x10.
+    #[test]
+    fn stage_1_walk_faults_report_the_walk_abort_with_its_level() {
+        for (fsc, level) in [
+            (0x04, 0),
+            (0x05, 1),
+            (0x06, 2),
+            (0x07, 3),
+            (0x0d, 1),
+            (0x0b, 3),
+        ] {
+            let esr = (ec::DABT_LOW << 26) | ESR_IL | ISS_S1PTW | fsc;
+            let inj = sea_injection(esr, 0x1000, 0x4800_0000, 0x3c5, VBAR, 0, PAN);
+            assert_eq!(
+                inj.esr_el1 & 0x3f,
+                0x14 + level,
+                "data, stage-2 FSC {fsc:#x}"
+            );
+            let esr = (ec::IABT_LOW << 26) | ESR_IL | ISS_S1PTW | fsc;
+            let inj = sea_injection(esr, 0x1000, 0x4800_0000, 0x3c5, VBAR, 0, PAN);
+            assert_eq!(
+                inj.esr_el1 & 0x3f,
+                0x14 + level,
+                "fetch, stage-2 FSC {fsc:#x}"
+            );
+        }
+        // Level -1 (FEAT_LPA2): translation fault 0x2b, address size fault 0x29.
+        for fsc in [0x2b, 0x29] {
+            let esr = (ec::DABT_LOW << 26) | ESR_IL | ISS_S1PTW | fsc;
+            let inj = sea_injection(esr, 0x1000, 0x4800_0000, 0x3c5, VBAR, 0, PAN);
+            assert_eq!(inj.esr_el1 & 0x3f, 0x13, "level -1 ({fsc:#x})");
+        }
+        let esr = (ec::DABT_LOW << 26) | ESR_IL | 0x07;
+        let inj = sea_injection(esr, 0x1000, 0x4800_0000, 0x3c5, VBAR, 0, PAN);
+        assert_eq!(inj.esr_el1 & 0x3f, FSC_SEA, "not on a walk");
+    }
+
+    /// A cache-maintenance instruction that faulted says so (ISS.CM), as a real external
+    /// abort on it would; instruction aborts have no CM bit.
+    #[test]
+    fn cache_maintenance_is_kept() {
+        let esr = (ec::DABT_LOW << 26) | ESR_IL | ISS_CM | ISS_WNR | 0x07;
+        let inj = sea_injection(esr, 0x1000, 0x4800_0000, 0x3c5, VBAR, 0, PAN);
+        assert_eq!(
+            inj.esr_el1,
+            (ec::DABT_CUR << 26) | ESR_IL | ISS_CM | ISS_WNR | FSC_SEA
+        );
+        let esr = (ec::IABT_LOW << 26) | ESR_IL | ISS_CM | 0x07;
+        let inj = sea_injection(esr, 0x1000, 0x4800_0000, 0x3c5, VBAR, 0, PAN);
+        assert_eq!(inj.esr_el1 & ISS_CM, 0, "instruction abort: bit 8 is RES0");
     }
 
     #[test]

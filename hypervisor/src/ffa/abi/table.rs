@@ -492,9 +492,9 @@ pub const TABLE: &[Row] = &[
             rsv(1, 31, 16, "bits [31:16]"),
             reg(2, "vCPU count"),
         ],
-        policy: Policy::Forward,
+        policy: Policy::Emulate(Handler::NotifBitmap),
         replies: &[Error, Success(&[])],
-        note: "Forwarded: the VM ID is the host's and w1[31:16] MBZ (D-NOTIF-VM-ID).",
+        note: "Forwarded: the VM ID is the host's and w1[31:16] MBZ (D-NOTIF-VM-ID); DENIED if the bitmap exists (D-NOTIF-BITMAP).",
     },
     Row {
         name: "FFA_NOTIFICATION_BITMAP_DESTROY",
@@ -504,9 +504,9 @@ pub const TABLE: &[Row] = &[
         until: None,
         spec: "DEN0077 v1.2, FFA_NOTIFICATION_BITMAP_DESTROY (notification interfaces); HF, CRATE",
         fields: &[caller(1, 15, 0, "VM ID"), rsv(1, 31, 16, "bits [31:16]")],
-        policy: Policy::Forward,
+        policy: Policy::Emulate(Handler::NotifBitmap),
         replies: &[Error, Success(&[])],
-        note: "Forwarded as BITMAP_CREATE; w2 MBZ (D-NOTIF-VM-ID).",
+        note: "Forwarded as BITMAP_CREATE; w2 MBZ (D-NOTIF-VM-ID); DENIED if no bitmap exists (D-NOTIF-BITMAP).",
     },
     Row {
         name: "FFA_NOTIFICATION_BIND",

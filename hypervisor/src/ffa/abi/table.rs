@@ -197,7 +197,7 @@ pub const TABLE: &[Row] = &[
         ],
         policy: Policy::Emulate(Handler::PartitionInfoGet),
         replies: &[Error, Success(&[2, 3])],
-        note: "Emulated: count-only forwarded, otherwise asked into the hypervisor's RX and copied to the host's (D-ONE-ID, D-RX-OWNERSHIP, D-NO-RX, D-PARTITION-LIST).",
+        note: "Emulated: count-only forwarded; else via the hypervisor's RX into the host's, tail zeroed (D-ONE-ID, D-RX-OWNERSHIP, D-NO-RX, D-PARTITION-LIST, D-RX-TAIL).",
     },
     Row {
         name: "FFA_ID_GET",

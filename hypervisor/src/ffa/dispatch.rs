@@ -10,7 +10,7 @@ use super::abi::{
     VERSION_ROW, Version, fast, fid,
 };
 use super::audit::{Counters, Event, Reason, Rejection};
-use super::handler::{Call, Platform, Refusal, Reply};
+use super::handler::{self, Call, Platform, Refusal, Reply};
 use super::state::{MemConfig, MemState, MemStatus};
 use super::validate::{self, Violation};
 use super::version::{Gate, Negotiation};
@@ -33,7 +33,8 @@ pub enum Outcome {
     /// Failed SMCCC hygiene or validation; nothing was forwarded. Log the record.
     Rejected(Rejection),
     /// NOT_SUPPORTED: blocked, unknown, not in the negotiated version, not negotiated yet,
-    /// or the proxy is off. Nothing was forwarded.
+    /// or the proxy is off; or DENIED for the notification bitmap's state. Nothing was
+    /// forwarded.
     Unsupported,
     /// FFA_ERROR(BUSY): a version negotiation is in flight on another CPU.
     Busy,
@@ -141,6 +142,9 @@ pub struct Proxy {
     memory: bool,
     /// Mailboxes, live transactions (page ownership is the memory core's, given per call).
     mem: spin::Mutex<MemState>,
+    /// Whether the host's notification bitmap exists at the SPMC (D-NOTIF-BITMAP); held
+    /// across the forwarded CREATE/DESTROY so two CPUs cannot both pass the check.
+    notif_bitmap: spin::Mutex<bool>,
 }
 
 impl Proxy {
@@ -161,6 +165,7 @@ impl Proxy {
             counters: Counters::new(),
             memory: false,
             mem: spin::Mutex::new(MemState::new()),
+            notif_bitmap: spin::Mutex::new(false),
         }
     }
 
@@ -413,6 +418,9 @@ impl Proxy {
             Class::Emulate(Handler::Version) | Class::Unsupported => {
                 self.unsupported(regs, found, conv, Some(Status::NotSupported))
             }
+            Class::Emulate(Handler::NotifBitmap) => {
+                self.notif_bitmap(regs, found, conv, ver, function_id, conduit)
+            }
             Class::Emulate(h) => {
                 self.memory_call(regs, found, conv, ver, function_id, h, mm, conduit)
             }
@@ -532,6 +540,32 @@ impl Proxy {
         })
     }
 
+    /// FFA_NOTIFICATION_BITMAP_CREATE/_DESTROY (validated): DENIED at EL2 when the bitmap
+    /// already exists (CREATE) or does not (DESTROY), as DEN0077 asks and the SPMC may not
+    /// check; otherwise forwarded, and a SUCCESS reply records the new state.
+    #[inline(always)]
+    fn notif_bitmap(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+        ver: Version,
+        function_id: u32,
+        conduit: &mut impl SmcConduit,
+    ) -> Outcome {
+        let create = function_id == fid::NOTIFICATION_BITMAP_CREATE;
+        let mut exists = self.notif_bitmap.lock();
+        if *exists == create {
+            // A state answer, as BUSY is: counted unsupported, nothing forwarded.
+            return self.unsupported(regs, found, conv, Some(Status::Denied));
+        }
+        let outcome = self.forward_copy(regs, found, conv, ver, conduit);
+        if matches!(outcome, Outcome::Forwarded) && handler::is_success(regs[0]) {
+            *exists = create;
+        }
+        outcome
+    }
+
     /// The mailbox and memory ABIs (validated): they keep the rebuilt call while they work.
     #[inline(never)]
     #[expect(clippy::too_many_arguments, reason = "the call's decoded parts")]
@@ -581,7 +615,7 @@ impl Proxy {
                 Handler::MemReclaim => memory::mem_reclaim(mem, mm, &call, conduit),
                 Handler::MemFragTx => memory::mem_frag_tx(mem, mm, &call, conduit),
                 // Dispatched by the caller.
-                Handler::Version | Handler::Features | Handler::IdGet => {
+                Handler::Version | Handler::Features | Handler::IdGet | Handler::NotifBitmap => {
                     Err(Refusal::refused(Status::NotSupported, "unreachable", 0))
                 }
             }

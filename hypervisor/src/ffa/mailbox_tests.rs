@@ -400,6 +400,28 @@ fn partition_info_is_copied_into_the_host_rx_at_every_version() {
 }
 
 #[test]
+fn partition_info_zeroes_the_rest_of_the_host_rx() {
+    for (minor, size) in [(0u16, 8usize), (1, 24), (2, 24)] {
+        let (proxy, mut fw) = mapped(minor);
+        // What the host left in its RX before the call must not survive after the entries.
+        fw.poke(HOST_RX, &[0xAA; 4096]);
+        let (outcome, _) = call(&proxy, &mut fw, &[PART_INFO_GET]);
+        assert_eq!(outcome, Outcome::Forwarded, "v1.{minor}");
+        assert_eq!(
+            fw.peek(HOST_RX, 2 * size),
+            expected_descriptors(&[OPTEE, OTHER], size),
+            "v1.{minor}: the entries"
+        );
+        assert!(
+            fw.peek(HOST_RX + 2 * size as u64, 4096 - 2 * size)
+                .iter()
+                .all(|&b| b == 0),
+            "v1.{minor}: stale bytes after the entries"
+        );
+    }
+}
+
+#[test]
 fn count_only_needs_no_buffer_and_is_forwarded_as_is() {
     let (proxy, mut fw) = setup(2);
     let (outcome, reply) = call(&proxy, &mut fw, &[PART_INFO_GET, 0, 0, 0, 0, 1]);

@@ -183,9 +183,14 @@ pub fn partition_info_get(
         .filter(|&n| n <= MAILBOX_SIZE as u64);
     let result = match bytes {
         Some(n) if size == expected => {
+            // The rest of the host's RX is zeroed, not left as it was (D-RX-TAIL): one write
+            // of the whole buffer, the entries followed by zeros.
             let n = n as usize;
-            if let Some(buf) = mem.scratch.get_mut(..n) {
-                p.read(hyp.rx, buf);
+            if let Some(buf) = mem.scratch.get_mut(..MAILBOX_SIZE)
+                && let Some((entries, tail)) = buf.split_at_mut_checked(n)
+            {
+                p.read(hyp.rx, entries);
+                tail.fill(0);
                 p.write(host.rx, buf);
             }
             host.rx_full = true;

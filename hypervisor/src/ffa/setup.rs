@@ -67,7 +67,8 @@ pub fn features(selector: u32, ver: Version, memory: bool) -> Result<Reply, Refu
         return Ok(Reply::Forward);
     }
     Ok(match class {
-        Class::Forward => Reply::Forward,
+        // The SPMC decides whether it serves notifications; the proxy only keeps state.
+        Class::Forward | Class::Emulate(Handler::NotifBitmap) => Reply::Forward,
         Class::Emulate(h) if !h.needs_memory() || memory => {
             // RXTX_MAP: 4 KiB minimum (w2[1:0] = 0) and, from v1.2, at most one page
             // (w2[31:16]). MEM_SHARE: w2 bit 0 clear, no dynamic buffers.

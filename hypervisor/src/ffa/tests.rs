@@ -73,6 +73,7 @@ const SMCCC_NOT_SUPPORTED: u64 = u64::MAX;
 const NOT_SUPPORTED_W: u64 = status::NOT_SUPPORTED as u32 as u64;
 const INVALID_PARAMETERS_W: u64 = status::INVALID_PARAMETERS as u32 as u64;
 const ABORTED_W: u64 = status::ABORTED as u32 as u64;
+const DENIED_W: u64 = status::DENIED as u32 as u64;
 
 const W: u64 = 0xFFFF_FFFF;
 const X: u64 = u64::MAX;
@@ -389,6 +390,14 @@ pub(super) const SPECS: &[Spec] = &[
 
 /// A proxy probed against an SPMC at v1.2, with the host negotiated at 1.`minor`; the mock's
 /// record is cleared.
+/// Creates the host's notification bitmap through a scripted SPMC of its own, so that a
+/// following BITMAP_DESTROY is forwarded (D-NOTIF-BITMAP).
+pub(super) fn create_bitmap(proxy: &Proxy) {
+    let mut regs = r(&[BITMAP_CREATE, 0, 4]);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut Spmc::new());
+    assert_eq!((outcome, regs[0]), (Outcome::Forwarded, FFA_SUCCESS_32));
+}
+
 pub(super) fn proxy_at(minor: u16) -> (Proxy, Spmc) {
     let mut spmc = Spmc::new();
     let proxy = Proxy::probe(&mut spmc, 0x1_0002);
@@ -586,6 +595,9 @@ fn every_forwarded_abi_forwards_exactly_its_fields_at_every_version() {
                 }
             }
             let host = call;
+            if spec.id == BITMAP_DESTROY {
+                create_bitmap(&proxy);
+            }
             let outcome = proxy.handle(&mut call, 0, no_memory(), &mut spmc);
             assert_eq!(
                 outcome,
@@ -1075,6 +1087,53 @@ fn linux_notification_setup_is_forwarded_exactly() {
     );
 }
 
+/// Sends `regs` and expects FFA_ERROR(DENIED) from EL2 with nothing forwarded.
+fn assert_denied_at_el2(proxy: &Proxy, spmc: &mut Spmc, mut regs: SmcRegs, what: &str) {
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
+    assert_eq!(outcome, Outcome::Unsupported, "{what}");
+    assert_eq!(regs, error_reply(DENIED_W), "{what}");
+    assert!(
+        spmc.calls.is_empty(),
+        "{what}: forwarded {:#x?}",
+        spmc.calls
+    );
+}
+
+#[test]
+fn bitmap_destroy_without_a_bitmap_and_create_with_one_are_denied() {
+    let (proxy, mut spmc) = proxy_at(2);
+    // Nothing created yet: DESTROY is DENIED (the SPMC would have said SUCCESS).
+    assert_denied_at_el2(&proxy, &mut spmc, r(&[BITMAP_DESTROY]), "first DESTROY");
+    // A CREATE the SPMC refuses creates nothing.
+    let mut regs = r(&[BITMAP_CREATE, 0, 4]);
+    spmc.then(error_reply(status::NO_MEMORY as u32 as u64));
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
+    spmc.calls.clear();
+    assert_denied_at_el2(&proxy, &mut spmc, r(&[BITMAP_DESTROY]), "after refusal");
+    // Created: a second CREATE is DENIED, one DESTROY forwarded, the next DENIED again.
+    create_bitmap(&proxy);
+    assert_denied_at_el2(&proxy, &mut spmc, r(&[BITMAP_CREATE, 0, 4]), "CREATE twice");
+    assert_forwarded_as(
+        &proxy,
+        &mut spmc,
+        r(&[BITMAP_DESTROY]),
+        r(&[BITMAP_DESTROY]),
+    );
+    spmc.calls.clear();
+    assert_denied_at_el2(&proxy, &mut spmc, r(&[BITMAP_DESTROY]), "DESTROY twice");
+    // Both ABIs' FFA_FEATURES stay the SPMC's answer.
+    for id in [BITMAP_CREATE, BITMAP_DESTROY] {
+        let mut regs = r(&[FFA_FEATURES, id]);
+        spmc.then(error_reply(NOT_SUPPORTED_W));
+        let _ = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
+        assert_eq!(spmc.calls.pop(), Some(r(&[FFA_FEATURES, id])));
+        assert_eq!(regs, error_reply(NOT_SUPPORTED_W));
+    }
+}
+
 #[test]
 fn linux_direct_messages_are_forwarded_exactly() {
     let (proxy, mut spmc) = proxy_at(2);
@@ -1268,6 +1327,7 @@ fn unexpected_reply_becomes_aborted_and_is_counted() {
     let c = counts(&proxy, DIRECT_REQ_64);
     assert_eq!((c.forwarded, c.bad_replies), (1, 1));
 
+    create_bitmap(&proxy);
     let mut regs = r(&[BITMAP_DESTROY]);
     spmc.then(r(&[DIRECT_RESP_32, 0, 0, 1]));
     assert!(matches!(

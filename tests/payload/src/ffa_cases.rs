@@ -1339,12 +1339,12 @@ fn notifications(m: &mut Matrix) {
         Audit::Forwarded,
         ok,
     );
-    // OP-TEE (#6394): a second create gives DENIED.
+    // A second create is DENIED at EL2: the proxy knows the bitmap exists (D-NOTIF-BITMAP).
     m.smc(
         "notif-bitmap-create",
         format_args!("good.notif-bitmap-create.again"),
         create,
-        Audit::Forwarded,
+        Audit::Refused,
         |r| error(r, status::DENIED),
     );
     m.smc(
@@ -1496,13 +1496,14 @@ fn notifications(m: &mut Matrix) {
         Audit::Forwarded,
         ok,
     );
-    // OP-TEE 4.10 does not track whether the bitmap exists: a second destroy is SUCCESS.
+    // OP-TEE 4.10 would answer SUCCESS to a second destroy; DEN0077 says DENIED, and the
+    // proxy, which knows no bitmap exists, answers it at EL2 (D-NOTIF-BITMAP).
     m.smc(
         "notif-bitmap-destroy",
         format_args!("good.notif-bitmap-destroy.again"),
         destroy,
-        Audit::Forwarded,
-        ok,
+        Audit::Refused,
+        |r| error(r, status::DENIED),
     );
     m.smc(
         "notif-bitmap-create",

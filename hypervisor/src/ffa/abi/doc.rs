@@ -79,7 +79,7 @@ pub fn write_policy_markdown(w: &mut impl fmt::Write) -> fmt::Result {
             Until(abi.until)
         )?;
         writeln!(w, "- Policy: {}", PolicyName(abi.policy))?;
-        if abi.policy == Policy::Forward {
+        if !abi.replies.is_empty() {
             writeln!(
                 w,
                 "- Replies accepted: {}",

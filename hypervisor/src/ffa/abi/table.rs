@@ -197,7 +197,7 @@ pub const TABLE: &[Row] = &[
         ],
         policy: Policy::Emulate(Handler::PartitionInfoGet),
         replies: &[Error, Success(&[2, 3])],
-        note: "Emulated: count-only forwarded, otherwise asked into the hypervisor's RX and copied to the host's (D-ONE-ID, D-RX-OWNERSHIP, D-NO-RX, D-PARTITION-LIST).",
+        note: "Emulated: count-only forwarded; else via the hypervisor's RX into the host's, tail zeroed (D-ONE-ID, D-RX-OWNERSHIP, D-NO-RX, D-PARTITION-LIST, D-RX-TAIL).",
     },
     Row {
         name: "FFA_ID_GET",
@@ -493,9 +493,9 @@ pub const TABLE: &[Row] = &[
             rsv(1, 31, 16, "bits [31:16]"),
             reg(2, "vCPU count"),
         ],
-        policy: Policy::Forward,
+        policy: Policy::Emulate(Handler::NotifBitmap),
         replies: &[Error, Success(&[])],
-        note: "Forwarded: the VM ID is the host's and w1[31:16] MBZ (D-NOTIF-VM-ID).",
+        note: "Forwarded: the VM ID is the host's and w1[31:16] MBZ (D-NOTIF-VM-ID); DENIED if the bitmap exists (D-NOTIF-BITMAP).",
     },
     Row {
         name: "FFA_NOTIFICATION_BITMAP_DESTROY",
@@ -505,9 +505,9 @@ pub const TABLE: &[Row] = &[
         until: None,
         spec: "DEN0077 v1.2, FFA_NOTIFICATION_BITMAP_DESTROY (notification interfaces); HF, CRATE",
         fields: &[caller(1, 15, 0, "VM ID"), rsv(1, 31, 16, "bits [31:16]")],
-        policy: Policy::Forward,
+        policy: Policy::Emulate(Handler::NotifBitmap),
         replies: &[Error, Success(&[])],
-        note: "Forwarded as BITMAP_CREATE; w2 MBZ (D-NOTIF-VM-ID).",
+        note: "Forwarded as BITMAP_CREATE; w2 MBZ (D-NOTIF-VM-ID); DENIED if no bitmap exists (D-NOTIF-BITMAP).",
     },
     Row {
         name: "FFA_NOTIFICATION_BIND",

@@ -301,13 +301,19 @@ pub enum Handler {
     /// `FFA_MEM_FRAG_TX`: the next fragment of the host's SHARE or LEND in progress: copied,
     /// validated, its pages claimed, forwarded through the hypervisor's TX (`memory.rs`).
     MemFragTx,
+    /// `FFA_NOTIFICATION_BITMAP_CREATE`/`_DESTROY`: DENIED at EL2 when the host's bitmap
+    /// already exists (CREATE) or does not (DESTROY), forwarded otherwise (D-NOTIF-BITMAP).
+    NotifBitmap,
 }
 
 impl Handler {
     /// Whether the handler needs the hypervisor's mailbox and the ownership map
     /// (`Proxy::with_memory`); without them the ABI is NOT_SUPPORTED.
     pub const fn needs_memory(self) -> bool {
-        !matches!(self, Handler::Version | Handler::Features | Handler::IdGet)
+        !matches!(
+            self,
+            Handler::Version | Handler::Features | Handler::IdGet | Handler::NotifBitmap
+        )
     }
 }
 

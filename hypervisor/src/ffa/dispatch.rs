@@ -556,8 +556,11 @@ impl Proxy {
         let create = function_id == fid::NOTIFICATION_BITMAP_CREATE;
         let mut exists = self.notif_bitmap.lock();
         if *exists == create {
-            // A state answer, as BUSY is: counted unsupported, nothing forwarded.
-            return self.unsupported(regs, found, conv, Some(Status::Denied));
+            // The spec's answer for the bitmap's state, given at EL2: counted emulated, as
+            // every answer EL2 gives for a valid call is; nothing forwarded.
+            self.counters.record(found, Event::Emulated);
+            reply_error(regs, conv, Status::Denied);
+            return Outcome::Emulated;
         }
         let outcome = self.forward_copy(regs, found, conv, ver, conduit);
         if matches!(outcome, Outcome::Forwarded) && handler::is_success(regs[0]) {

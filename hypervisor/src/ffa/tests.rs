@@ -1089,9 +1089,20 @@ fn linux_notification_setup_is_forwarded_exactly() {
 
 /// Sends `regs` and expects FFA_ERROR(DENIED) from EL2 with nothing forwarded.
 fn assert_denied_at_el2(proxy: &Proxy, spmc: &mut Spmc, mut regs: SmcRegs, what: &str) {
+    let id = regs[0];
+    let before = counts(proxy, id);
     let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
-    assert_eq!(outcome, Outcome::Unsupported, "{what}");
+    assert_eq!(outcome, Outcome::Emulated, "{what}");
     assert_eq!(regs, error_reply(DENIED_W), "{what}");
+    let after = counts(proxy, id);
+    assert_eq!(
+        (
+            after.emulated - before.emulated,
+            after.unsupported - before.unsupported
+        ),
+        (1, 0),
+        "{what}: counted as answered at EL2"
+    );
     assert!(
         spmc.calls.is_empty(),
         "{what}: forwarded {:#x?}",

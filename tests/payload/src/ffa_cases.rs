@@ -1344,7 +1344,7 @@ fn notifications(m: &mut Matrix) {
         "notif-bitmap-create",
         format_args!("good.notif-bitmap-create.again"),
         create,
-        Audit::Refused,
+        Audit::Emulated,
         |r| error(r, status::DENIED),
     );
     m.smc(
@@ -1502,7 +1502,7 @@ fn notifications(m: &mut Matrix) {
         "notif-bitmap-destroy",
         format_args!("good.notif-bitmap-destroy.again"),
         destroy,
-        Audit::Refused,
+        Audit::Emulated,
         |r| error(r, status::DENIED),
     );
     m.smc(

@@ -26,6 +26,9 @@ PAYLOAD_DTB := $(BUILD)/payload.dtb
 PAYLOAD_DTB_SMP2 := $(BUILD)/payload-smp2.dtb
 # Linux running tests/teebench (200 requests to OP-TEE from user space) and powering off.
 TEEBENCH_DTB := $(BUILD)/linux-teebench.dtb
+# The instruction-counting QEMU plugin (tools/el-counter, ci/build-plugin.sh): `make bench`'s
+# meter, and the system tests' witness of which calls reached EL3 (tests/system/tests/payload.rs).
+EL_COUNTER := $(BUILD)/plugins/libel-counter.so
 # Crafted inputs the hypervisor must refuse (ci/mkbadinputs.sh, tests/system/tests/bad_input.rs).
 BAD_DIR := $(BUILD)/bad-inputs
 # Host kernel, initrd and bootargs for `make run` (default: Debian sid's kernel, our initramfs).
@@ -66,6 +69,7 @@ ARTIFACTS_LIST = \
 	flash=$(FLASH) hypervisor_image=$(HYP_BIN) linux_image=$$KERNEL_IMAGE initrd=$$INITRAMFS \
 	linux_dtb=$(LINUX_TEST_DTB) teebench_dtb=$(TEEBENCH_DTB) \
 	payload_image=$(PAYLOAD_BIN) payload_dtb=$(PAYLOAD_DTB) payload_dtb_smp2=$(PAYLOAD_DTB_SMP2) \
+	el_counter_plugin=$(EL_COUNTER) \
 	bad_stub_image=$(BAD_DIR)/stub.Image bad_no_module_dtb=$(BAD_DIR)/no-kernel-module.dtb \
 	bad_magic_dtb=$(BAD_DIR)/bad-magic.dtb bad_magic_module=$(BAD_DIR)/not-an-Image.cpio.gz \
 	bad_too_large_dtb=$(BAD_DIR)/too-large.dtb bad_too_large_image=$(BAD_DIR)/too-large.Image \
@@ -78,7 +82,7 @@ ARTIFACTS_LIST = \
 HOST_EXCLUDES := --exclude boot
 FW_CRATES := -p boot -p hypervisor -p host-loader -p fdt-rw -p ffa-spec -p platform
 
-.PHONY: all hypervisor image payload toolchain stack flash flash-gicv2 dtbs chains xtest-inputs xtest run test test-lint test-unit \
+.PHONY: all hypervisor image payload plugin toolchain stack flash flash-gicv2 dtbs chains xtest-inputs xtest run test test-lint test-unit \
         test-fuzz test-bench-tools test-system bad-inputs artifacts bench clean
 
 all: hypervisor
@@ -127,6 +131,10 @@ dtbs: flash payload stack
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB); \
 	QEMU_SMP=2 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB_SMP2); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) teebench=200" $(TEEBENCH_DTB)
+
+# The el-counter plugin (cached: a no-op when up to date).
+plugin: stack
+	bash ci/build-plugin.sh
 
 # Boot inputs the hypervisor must refuse (tests/system/tests/bad_input.rs): ~1 s.
 bad-inputs: flash stack
@@ -199,7 +207,7 @@ test-bench-tools: stack
 test-fuzz:
 	@if [ -x fuzz/run.sh ]; then bash fuzz/run.sh 5; else echo "no fuzz targets yet"; fi
 
-test-system: dtbs bad-inputs chains xtest-inputs artifacts
+test-system: dtbs bad-inputs chains xtest-inputs plugin artifacts
 	$(CARGO) test -p system-tests -- --test-threads=1
 
 bench: hypervisor stack payload

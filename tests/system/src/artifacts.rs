@@ -17,6 +17,7 @@
 //! | `payload_image` | the EL1 test payload Image (`tests/payload/mkimage.sh`) |
 //! | `payload_dtb` | DTB whose `/chosen` kernel module names the EL1 test payload |
 //! | `payload_dtb_smp2` | the payload's DTB for a 2-CPU machine (run with one host thread per CPU) |
+//! | `el_counter_plugin` | the el-counter QEMU plugin (`ci/build-plugin.sh`): counts, outside the hypervisor, the SMCs EL2 makes per phase of the payload |
 //! | `bad_stub_image` | `ci/mkbadinputs.sh`'s 4 KiB stub Image, loaded at `KERNEL_ADDR` in every bad-input case |
 //! | `bad_no_module_dtb` | DTB whose `/chosen` has no module node |
 //! | `bad_magic_dtb` | DTB whose kernel module (at `INITRD_ADDR`) is `bad_magic_module` |
@@ -142,6 +143,8 @@ pub struct Payload {
     pub image: PathBuf,
     /// `payload_dtb_smp2`: the same for a 2-CPU machine (the two-thread run).
     pub dtb_smp2: PathBuf,
+    /// `el_counter_plugin`: the QEMU plugin of the witness run.
+    pub el_counter: PathBuf,
 }
 
 impl Payload {
@@ -153,6 +156,7 @@ impl Payload {
             dtb: m.require("payload_dtb"),
             image: m.require("payload_image"),
             dtb_smp2: m.require("payload_dtb_smp2"),
+            el_counter: m.require("el_counter_plugin"),
         }
     }
 }
@@ -410,6 +414,6 @@ mod tests {
         documented_sorted.sort_unstable();
         listed.sort_unstable();
         assert_eq!(documented_sorted, listed);
-        assert_eq!(documented.len(), 25);
+        assert_eq!(documented.len(), 26);
     }
 }

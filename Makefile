@@ -24,6 +24,8 @@ PAYLOAD_BIN := $(BUILD)/payload.bin
 PAYLOAD_DTB := $(BUILD)/payload.dtb
 # The payload on 2 CPUs with one host thread each (a real race for the TX-rewrite attack).
 PAYLOAD_DTB_SMP2 := $(BUILD)/payload-smp2.dtb
+# The payload on 1 CPU calling PSCI SYSTEM_RESET instead of its cases (tests/system/tests/reset.rs).
+PAYLOAD_RESET_DTB := $(BUILD)/payload-reset.dtb
 # Linux running tests/teebench (200 requests to OP-TEE from user space) and powering off.
 TEEBENCH_DTB := $(BUILD)/linux-teebench.dtb
 # The instruction-counting QEMU plugin (tools/el-counter, ci/build-plugin.sh): `make bench`'s
@@ -69,7 +71,7 @@ ARTIFACTS_LIST = \
 	flash=$(FLASH) hypervisor_image=$(HYP_BIN) linux_image=$$KERNEL_IMAGE initrd=$$INITRAMFS \
 	linux_dtb=$(LINUX_TEST_DTB) teebench_dtb=$(TEEBENCH_DTB) \
 	payload_image=$(PAYLOAD_BIN) payload_dtb=$(PAYLOAD_DTB) payload_dtb_smp2=$(PAYLOAD_DTB_SMP2) \
-	el_counter_plugin=$(EL_COUNTER) \
+	el_counter_plugin=$(EL_COUNTER) payload_reset_dtb=$(PAYLOAD_RESET_DTB) \
 	bad_stub_image=$(BAD_DIR)/stub.Image bad_no_module_dtb=$(BAD_DIR)/no-kernel-module.dtb \
 	bad_magic_dtb=$(BAD_DIR)/bad-magic.dtb bad_magic_module=$(BAD_DIR)/not-an-Image.cpio.gz \
 	bad_too_large_dtb=$(BAD_DIR)/too-large.dtb bad_too_large_image=$(BAD_DIR)/too-large.Image \
@@ -130,6 +132,7 @@ dtbs: flash payload stack
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) autotest" $(LINUX_TEST_DTB); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB); \
 	QEMU_SMP=2 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB_SMP2); \
+	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload system-reset" $(PAYLOAD_RESET_DTB); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) teebench=200" $(TEEBENCH_DTB)
 
 # The el-counter plugin (cached: a no-op when up to date).
@@ -215,6 +218,6 @@ bench: hypervisor stack payload
 
 clean:
 	$(CARGO) clean
-	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB) $(PAYLOAD_DTB_SMP2) $(TEEBENCH_DTB)
+	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB) $(PAYLOAD_DTB_SMP2) $(PAYLOAD_RESET_DTB) $(TEEBENCH_DTB)
 	rm -f $(FLASH_GICV2) $(DIRECT_DTB) $(GICV2_DTB) $(LINUX_TEST_DTB) $(XTEST_DTB) $(XTEST_FULL_DTB) $(ARTIFACTS)
 	rm -rf $(BAD_DIR) $(BUILD)/uboot $(UBOOT_TEST)

@@ -1096,6 +1096,7 @@ fn memory(m: &mut Matrix) {
     }
     tx_rewrite_race(m, page);
     lend_and_reclaim(m, page);
+    lend_across_2mib(m);
     fragmented_share(m);
     // Descriptors the host may not send: refused at EL2 (the descriptor names memory the
     // host does not own exclusively, another sender, no Secure receiver, a handle the host
@@ -1981,6 +1982,149 @@ fn lend_and_reclaim(m: &mut Matrix, page: u64) {
         );
         SHARED.clear();
     }
+}
+
+/// FFA_MEM_LEND_64 of two pages that straddle a 2 MiB boundary (the first 2 MiB boundary
+/// above the payload's image: free RAM of the host's), one constituent of two pages, so
+/// that the hypervisor unmaps the last page of one 2 MiB block and the first of the next:
+/// OP-TEE takes the lend (SUCCESS); both pages are gone from the host (a load from each takes
+/// an SEA at the payload's EL1 vector); the page past the boundary cannot be shared while
+/// lent (DENIED); after RECLAIM both pages read back as before the lend and take stores.
+fn lend_across_2mib(m: &mut Matrix) {
+    const BLOCK: u64 = 2 << 20;
+    const PATTERN: u64 = 0x2b10_c4ed_9e55_0001;
+    let key = "mem-lend-64";
+    let sp = m.ctx.sp;
+    let (_, image_end) = arch::image_range();
+    let boundary = image_end.next_multiple_of(BLOCK);
+    let start = boundary - 4096;
+    let pages = [start, boundary];
+    let in_carveout = m
+        .carveout
+        .is_some_and(|(base, end)| start < end && boundary + 4096 > base);
+    if boundary + 4096 > m.ram_end || in_carveout {
+        let why = text(format_args!(
+            "no free RAM at {start:#x}..{:#x} (RAM ends at {:#x})",
+            boundary + 4096,
+            m.ram_end
+        ));
+        m.record(
+            key,
+            &text(format_args!("good.{key}.across-2mib")),
+            &Outcome::Skip(why),
+        );
+        return;
+    }
+    for (n, &page) in pages.iter().enumerate() {
+        // SAFETY: free RAM of the host's above the payload's image (checked above), which
+        // nothing else uses; the MMU is off, so the address is the physical page.
+        unsafe { core::ptr::write_volatile((page + 8) as *mut u64, PATTERN + n as u64) };
+    }
+    let lend = Share {
+        attributes: 0,
+        ranges: [(start, 2), (0, 0)],
+        ..Share::of(sp, start)
+    };
+    let length = lend.write();
+    let r = m.smc(
+        key,
+        format_args!("good.{key}.across-2mib"),
+        share_call(fid::MEM_LEND_32 | fid::SMC64, length),
+        Audit::Forwarded,
+        |r| {
+            success(r, |r| {
+                Verdict::Pass(text(format_args!(
+                    "FFA_SUCCESS handle {:#x} (pages {start:#x} and {boundary:#x} lent to {sp:#x})",
+                    handle_of(r)
+                )))
+            })
+        },
+    );
+    if r[0] != u64::from(fid::SUCCESS_32) {
+        return;
+    }
+    let handle = handle_of(&r);
+    let mut outcome = Outcome::Pass(text(format_args!(
+        "loads at {:#x} and {:#x} took an SEA at EL1 while lent",
+        pages[0] + 8,
+        pages[1] + 8
+    )));
+    for page in pages {
+        let addr = page + 8;
+        // SAFETY: the handler is armed for a data abort and skips the load.
+        let (value, seen) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+        let problem = match seen {
+            None => Some(text(format_args!(
+                "load at {addr:#x} completed while lent (read {value:#x})"
+            ))),
+            Some(seen) => esr::check_sea(&seen, EC_DABT_CURRENT, addr, arch::probe_load_address())
+                .err()
+                .map(|e| text(format_args!("load at {addr:#x}: {e}"))),
+        };
+        if let Some(problem) = problem {
+            outcome = Outcome::Fail(problem);
+            break;
+        }
+    }
+    m.record(
+        key,
+        &text(format_args!("good.{key}.across-2mib.host-access-aborts")),
+        &outcome,
+    );
+    let length = Share::of(sp, boundary).write();
+    m.smc(
+        "mem-share-64",
+        format_args!("good.{key}.across-2mib.then-share-second-page"),
+        share_call(fid::MEM_SHARE_64, length),
+        Audit::Refused,
+        |r| error(r, status::DENIED),
+    );
+    m.smc(
+        "mem-reclaim",
+        format_args!("good.mem-reclaim.after-{key}-across-2mib"),
+        call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+        Audit::Forwarded,
+        |r| {
+            success(r, |_| {
+                Verdict::Pass(text(format_args!("FFA_SUCCESS handle {handle:#x}")))
+            })
+        },
+    );
+    let mut outcome = Outcome::Pass(text(format_args!(
+        "{start:#x} and {boundary:#x} readable again after RECLAIM, contents intact, writable"
+    )));
+    for (n, page) in pages.into_iter().enumerate() {
+        let addr = page + 8;
+        let want = PATTERN + n as u64;
+        // SAFETY: armed; the page should be mapped again, so nothing faults.
+        let (value, seen) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+        // SAFETY: armed likewise; the page is the host's free RAM again.
+        let ((), stored) = run_probe(ProbeKind::Data, || unsafe { arch::store(addr, !want) });
+        // SAFETY: armed likewise.
+        let (back, _) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+        let problem = match (seen, stored) {
+            (Some(seen), _) | (None, Some(seen)) => Some(text(format_args!(
+                "access to {addr:#x} after RECLAIM faulted ({:#x})",
+                seen.esr
+            ))),
+            (None, None) if value != want => Some(text(format_args!(
+                "after RECLAIM {addr:#x} holds {value:#x}, want {want:#x}"
+            ))),
+            (None, None) if back != !want => Some(text(format_args!(
+                "after RECLAIM a store to {addr:#x} did not land (read {back:#x})"
+            ))),
+            (None, None) => None,
+        };
+        if let Some(problem) = problem {
+            outcome = Outcome::Fail(problem);
+            break;
+        }
+    }
+    m.record(
+        key,
+        &text(format_args!("good.{key}.across-2mib.after-reclaim")),
+        &outcome,
+    );
 }
 
 /// A share of four pages near the top of RAM sent as two fragments: the first holds the

@@ -16,6 +16,8 @@
 //! before `PAYLOAD-DONE` (whose counts include the FF-A cases).
 //!
 //! The payload then powers the machine off with PSCI SYSTEM_OFF through the DT's conduit.
+//! With `system-reset` in its bootargs it runs no cases: it calls PSCI SYSTEM_RESET instead
+//! (the system test of the reset relay), and `bench` runs `make bench`'s workload ([`bench`]).
 //! Every wait is bounded by the generic timer, so a CPU that never comes online or a PSCI
 //! call that never takes effect becomes a FAIL line.
 //!
@@ -165,8 +167,23 @@ mod entry {
         if crate::bench::requested(&fdt) {
             crate::bench::run()
         }
+        // `system-reset` in bootargs: PSCI SYSTEM_RESET through the hypervisor instead of
+        // the cases; the machine resets (QEMU's -no-reboot then exits), so nothing follows.
+        if has_bootarg(&fdt, "system-reset") {
+            println!("PAYLOAD: system-reset: calling PSCI SYSTEM_RESET");
+            let ret = psci::system_reset();
+            println!("PAYLOAD: system-reset FAIL SYSTEM_RESET returned {ret}");
+            report::finish_fatal()
+        }
         cases::run_all(&platform, dtb, blob.len() as u64);
         report::finish()
+    }
+
+    /// Whether `word` is one of the words of `/chosen/bootargs`.
+    fn has_bootarg(fdt: &fdt::Fdt<'_>, word: &str) -> bool {
+        fdt.chosen()
+            .bootargs()
+            .is_some_and(|args| args.split_ascii_whitespace().any(|w| w == word))
     }
 
     /// Rust entry of a CPU started by CPU_ON, on its own stack.

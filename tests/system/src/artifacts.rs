@@ -17,6 +17,7 @@
 //! | `payload_image` | the EL1 test payload Image (`tests/payload/mkimage.sh`) |
 //! | `payload_dtb` | DTB whose `/chosen` kernel module names the EL1 test payload |
 //! | `payload_dtb_smp2` | the payload's DTB for a 2-CPU machine (run with one host thread per CPU) |
+//! | `payload_reset_dtb` | the payload's DTB for a 1-CPU machine, bootargs `system-reset`: it calls PSCI SYSTEM_RESET instead of its cases |
 //! | `el_counter_plugin` | the el-counter QEMU plugin (`ci/build-plugin.sh`): counts, outside the hypervisor, the SMCs EL2 makes per phase of the payload |
 //! | `bad_stub_image` | `ci/mkbadinputs.sh`'s 4 KiB stub Image, loaded at `KERNEL_ADDR` in every bad-input case |
 //! | `bad_no_module_dtb` | DTB whose `/chosen` has no module node |
@@ -414,6 +415,6 @@ mod tests {
         documented_sorted.sort_unstable();
         listed.sort_unstable();
         assert_eq!(documented_sorted, listed);
-        assert_eq!(documented.len(), 26);
+        assert_eq!(documented.len(), 27);
     }
 }

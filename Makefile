@@ -76,6 +76,8 @@ ARTIFACTS_LIST = \
 	bad_magic_dtb=$(BAD_DIR)/bad-magic.dtb bad_magic_module=$(BAD_DIR)/not-an-Image.cpio.gz \
 	bad_too_large_dtb=$(BAD_DIR)/too-large.dtb bad_too_large_image=$(BAD_DIR)/too-large.Image \
 	bad_no_cpus_dtb=$(BAD_DIR)/no-cpus.dtb bad_cpu_reg_dtb=$(BAD_DIR)/bad-cpu-reg.dtb \
+	bad_bootable_dtb=$(BAD_DIR)/bootable.dtb bad_missing_dtb_flash=$(BAD_DIR)/missing-dtb.flash.bin \
+	bad_corrupt_dtb_flash=$(BAD_DIR)/corrupt-dtb.flash.bin \
 	uboot_flash=$(UBOOT_TEST)/flash.bin uboot_disk=$(UBOOT_TEST)/disk.img direct_dtb=$(DIRECT_DTB) \
 	gicv2_flash=$(FLASH_GICV2) gicv2_dtb=$(GICV2_DTB) \
 	xtest_initrd=$(XTEST_INITRD) xtest_dtb=$(XTEST_DTB) xtest_full_dtb=$(XTEST_FULL_DTB)
@@ -141,7 +143,7 @@ plugin: stack
 
 # Boot inputs the hypervisor must refuse (tests/system/tests/bad_input.rs): ~1 s.
 bad-inputs: flash stack
-	bash ci/mkbadinputs.sh $(FLASH) $(BAD_DIR)
+	bash ci/mkbadinputs.sh $(FLASH) $(BAD_DIR) $(HYP_BIN)
 
 # TF-A + OP-TEE built for gic-version=2 (cached apart: about a minute the first time, then
 # nothing), with the hypervisor as BL33.

@@ -27,6 +27,9 @@
 //! | `bad_too_large_image` | 4 KiB with a valid Image header whose `image_size` is 2 GiB |
 //! | `bad_no_cpus_dtb` | a bootable DTB whose `/cpus` has no cpu nodes |
 //! | `bad_cpu_reg_dtb` | a bootable DTB whose `/cpus/cpu@1` `reg` is three cells |
+//! | `bad_bootable_dtb` | a DTB with nothing wrong (the stub Image as kernel), booted with the two flashes below |
+//! | `bad_missing_dtb_flash` | flash whose BL33 is `ci/bad-dtb-bl33.S` (zeroes the DTB's magic in memory) then the hypervisor |
+//! | `bad_corrupt_dtb_flash` | the same, the shim making the DTB's first structure token invalid |
 //! | `uboot_flash` | `ci/mkuboot.sh`'s flash: TF-A BL1 + FIP with OP-TEE and U-Boot as BL33 |
 //! | `uboot_disk` | `ci/mkuboot.sh`'s disk: `boot.scr`, the hypervisor, `linux_image`, `initrd` (bootargs with `autotest`) |
 //! | `direct_dtb` | DTB for booting without firmware (`ci/mkdtb.sh -`): kernel module at `DIRECT_KERNEL_ADDR` |
@@ -215,6 +218,12 @@ pub struct BadInputs {
     pub no_cpus_dtb: PathBuf,
     /// `bad_cpu_reg_dtb`.
     pub cpu_reg_dtb: PathBuf,
+    /// `bad_bootable_dtb`: what QEMU is given with the two flashes below.
+    pub bootable_dtb: PathBuf,
+    /// `bad_missing_dtb_flash`: its BL33 shim zeroes the DTB's magic before the hypervisor.
+    pub missing_dtb_flash: PathBuf,
+    /// `bad_corrupt_dtb_flash`: its BL33 shim breaks the DTB's structure block.
+    pub corrupt_dtb_flash: PathBuf,
 }
 
 impl BadInputs {
@@ -231,6 +240,9 @@ impl BadInputs {
             too_large_image: m.require("bad_too_large_image"),
             no_cpus_dtb: m.require("bad_no_cpus_dtb"),
             cpu_reg_dtb: m.require("bad_cpu_reg_dtb"),
+            bootable_dtb: m.require("bad_bootable_dtb"),
+            missing_dtb_flash: m.require("bad_missing_dtb_flash"),
+            corrupt_dtb_flash: m.require("bad_corrupt_dtb_flash"),
         }
     }
 }
@@ -415,6 +427,6 @@ mod tests {
         documented_sorted.sort_unstable();
         listed.sort_unstable();
         assert_eq!(documented_sorted, listed);
-        assert_eq!(documented.len(), 27);
+        assert_eq!(documented.len(), 30);
     }
 }

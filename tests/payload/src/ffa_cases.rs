@@ -49,7 +49,8 @@ use crate::ffa_call::{self, Conduit};
 use crate::ffa_spec::{
     self as spec, BAD_ABIS, BadAnswer, Ctx, FEATURE_QUERIES, FeatureAnswer, NOT_SUPPORTED_CALLS,
     NOTIFICATION_BIT, OPTEE_ENDPOINT_FALLBACK, OPTEE_FFA_EXCHANGE_CAPABILITIES,
-    OPTEE_FFA_GET_API_VERSION, OPTEE_FFA_GET_OS_VERSION, Regs, VERSION_1_2, fid, status,
+    OPTEE_FFA_GET_API_VERSION, OPTEE_FFA_GET_OS_VERSION, Regs, VERSION_1_0, VERSION_1_2, fid,
+    status,
 };
 use crate::race;
 use crate::report::{self, Line, Outcome, text};
@@ -409,6 +410,7 @@ impl Matrix {
     fn phase<R>(&mut self, name: &'static str, run: impl FnOnce(&mut Matrix) -> R) -> R {
         let id = spec::PHASES
             .iter()
+            .chain([spec::PHASE_LEGACY].iter())
             .find(|(_, n)| *n == name)
             .map_or(0, |(id, _)| *id);
         let before = self.tally.totals();
@@ -522,38 +524,10 @@ fn call(x0: u32, args: &[u64]) -> Regs {
 /// Runs the matrix (under the hypervisor only: without it an FF-A SMC has no EL2 to trap
 /// to and the SPMC would see the payload's raw calls).
 pub fn run_all(platform: &Platform) {
-    let identify = ffa_call::call(Conduit::Hvc, &call(HVC_IDENTIFY as u32, &[]));
-    if platform.carveout.is_none() || identify[0] != 0 || identify[1] != HYP_MAGIC {
-        report::record(
-            "ffa",
-            &Outcome::Skip(text(format_args!(
-                "not under the hypervisor (no carve-out node, or HVC identify answered x0={:#x} x1={:#x})",
-                identify[0], identify[1]
-            ))),
-        );
-        println!("FFA-CONFORMANCE: 0 passed, 0 failed, 1 skipped");
+    if !under_hypervisor(platform) {
         return;
     }
-    let audit_ok = audit(0).is_ok();
-    if !audit_ok {
-        println!(
-            "PAYLOAD: warning the FF-A audit HVC {HVC_FFA_AUDIT:#x} does not answer: cases that must prove what was forwarded SKIP"
-        );
-    }
-    let mut m = Matrix {
-        ctx: Ctx {
-            sp: OPTEE_ENDPOINT_FALLBACK,
-            tx: TX.addr(),
-            rx: RX.addr(),
-        },
-        audit: audit_ok,
-        carveout: platform.carveout.map(|c| (c.region.base, c.region.end())),
-        ram_end: platform.ram_end(),
-        tally: Tally {
-            keys: [None; MAX_KEYS],
-            counts: [[0; 3]; MAX_KEYS],
-        },
-    };
+    let mut m = new_matrix(platform);
 
     if !m.phase("negotiate", negotiate) {
         println!(
@@ -571,6 +545,288 @@ pub fn run_all(platform: &Platform) {
     }
     arch::mark_phase(spec::PHASE_END);
     summary(&m);
+}
+
+/// The matrix's state for a run on `platform`, after checking the audit HVC answers.
+fn new_matrix(platform: &Platform) -> Matrix {
+    let audit_ok = audit(0).is_ok();
+    if !audit_ok {
+        println!(
+            "PAYLOAD: warning the FF-A audit HVC {HVC_FFA_AUDIT:#x} does not answer: cases that must prove what was forwarded SKIP"
+        );
+    }
+    Matrix {
+        ctx: Ctx {
+            sp: OPTEE_ENDPOINT_FALLBACK,
+            tx: TX.addr(),
+            rx: RX.addr(),
+        },
+        audit: audit_ok,
+        carveout: platform.carveout.map(|c| (c.region.base, c.region.end())),
+        ram_end: platform.ram_end(),
+        tally: Tally {
+            keys: [None; MAX_KEYS],
+            counts: [[0; 3]; MAX_KEYS],
+        },
+    }
+}
+
+/// Whether the payload runs under the hypervisor (the carve-out node and the identify HVC);
+/// if not, one SKIP line and the summary.
+fn under_hypervisor(platform: &Platform) -> bool {
+    let identify = ffa_call::call(Conduit::Hvc, &call(HVC_IDENTIFY as u32, &[]));
+    if platform.carveout.is_none() || identify[0] != 0 || identify[1] != HYP_MAGIC {
+        report::record(
+            "ffa",
+            &Outcome::Skip(text(format_args!(
+                "not under the hypervisor (no carve-out node, or HVC identify answered x0={:#x} x1={:#x})",
+                identify[0], identify[1]
+            ))),
+        );
+        println!("FFA-CONFORMANCE: 0 passed, 0 failed, 1 skipped");
+        return false;
+    }
+    true
+}
+
+/// The FF-A calls of a host that negotiates an older version (`ffa-version=1.0` or `1.1` in
+/// the bootargs; `version` is 0x1_0000 or 0x1_0001) against OP-TEE through the proxy, with
+/// that version's descriptor layouts: negotiation (the proxy asks the SPMC, then answers the
+/// old version for good), the mailbox and partition discovery, a direct request, FFA_MEM_SHARE
+/// and FFA_MEM_LEND (the page leaves the host, then comes back) in the old layout, and the
+/// v1.2 layout refused at this version. Runs instead of the full matrix (which is v1.2's).
+pub fn run_legacy(platform: &Platform, version: u32) {
+    if !under_hypervisor(platform) {
+        return;
+    }
+    let mut m = new_matrix(platform);
+    let (major, minor) = (version >> 16, version & 0xFFFF);
+    m.phase("legacy", |m| legacy(m, version));
+    arch::mark_phase(spec::PHASE_END);
+    println!("PAYLOAD: ffa legacy run at v{major}.{minor} done");
+    summary(&m);
+}
+
+fn legacy(m: &mut Matrix, version: u32) {
+    let sp = m.ctx.sp;
+    let v = u64::from(version);
+    // The proxy asks the SPMC for the lower version first (OP-TEE accepts it), then answers it
+    // itself: an emulated call in the audit.
+    let r = m.smc(
+        "version",
+        format_args!("legacy.version"),
+        call(fid::VERSION, &[v]),
+        Audit::Emulated,
+        |r| w0(r, version),
+    );
+    if r[0] as u32 != version {
+        return;
+    }
+    m.smc(
+        "id-get",
+        format_args!("legacy.id-get"),
+        call(fid::ID_GET, &[]),
+        Audit::Emulated,
+        |r| {
+            success(r, |r| {
+                if r[2] == 0 {
+                    Verdict::Pass(text(format_args!("FFA_SUCCESS ID 0")))
+                } else {
+                    Verdict::Fail(text(format_args!("want ID 0 in w2")))
+                }
+            })
+        },
+    );
+    // Final now: asking for v1.2 gets the negotiated version (D-VERSION-FINAL).
+    m.smc(
+        "version",
+        format_args!("legacy.version.1-2-after-final"),
+        call(fid::VERSION, &[VERSION_1_2.into()]),
+        Audit::Emulated,
+        |r| w0(r, version),
+    );
+    let (tx, rx) = (m.ctx.tx, m.ctx.rx);
+    m.smc(
+        "rxtx-map-64",
+        format_args!("legacy.rxtx-map-64"),
+        call(fid::RXTX_MAP_64, &[tx, rx, 1]),
+        Audit::Emulated,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
+    // Partition discovery in this version's descriptor: OP-TEE's endpoint first.
+    let entry_size = if version == VERSION_1_0 {
+        8
+    } else {
+        PARTITION_INFO_SIZE
+    };
+    m.smc(
+        "partition-info-get",
+        format_args!("legacy.partition-info-get"),
+        call(fid::PARTITION_INFO_GET, &[]),
+        Audit::Forwarded,
+        |r| {
+            success(r, |r| {
+                let id = RX.read32(0) & 0xFFFF;
+                let size_ok = version == VERSION_1_0 || r[3] == entry_size;
+                if r[2] >= 1 && id == u32::from(sp) && size_ok {
+                    Verdict::Pass(text(format_args!(
+                        "FFA_SUCCESS {} partition(s), first {id:#x}, {entry_size}-byte entries",
+                        r[2]
+                    )))
+                } else {
+                    Verdict::Fail(text(format_args!(
+                        "want at least one partition, the first {sp:#x}, w3 = {entry_size} from v1.1 (RX word 0 {:#x})",
+                        RX.read32(0)
+                    )))
+                }
+            })
+        },
+    );
+    m.smc(
+        "rx-release",
+        format_args!("legacy.rx-release"),
+        call(fid::RX_RELEASE, &[]),
+        Audit::Emulated,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
+    m.smc(
+        "direct-req-32",
+        format_args!("legacy.direct-req-32.api-version"),
+        call(
+            fid::MSG_SEND_DIRECT_REQ_32,
+            &[sp.into(), 0, OPTEE_FFA_GET_API_VERSION],
+        ),
+        Audit::Forwarded,
+        |r| {
+            direct_resp(r, fid::MSG_SEND_DIRECT_RESP_32, sp, |r| {
+                if (r[3], r[4]) == OPTEE_FFA_ABI {
+                    Verdict::Pass(text(format_args!("OP-TEE FF-A ABI {}.{}", r[3], r[4])))
+                } else {
+                    Verdict::Fail(text(format_args!("want OP-TEE's ABI version in w3/w4")))
+                }
+            })
+        },
+    );
+    let page = SHARED.addr();
+    let length = Share::of(sp, page).write_for(version);
+    let r = m.smc(
+        "mem-share-64",
+        format_args!("legacy.mem-share-64"),
+        share_call(fid::MEM_SHARE_64, length),
+        Audit::Forwarded,
+        |r| {
+            success(r, |r| {
+                Verdict::Pass(text(format_args!(
+                    "FFA_SUCCESS handle {:#x} ({length}-byte descriptor)",
+                    handle_of(r)
+                )))
+            })
+        },
+    );
+    if r[0] == u64::from(fid::SUCCESS_32) {
+        let handle = handle_of(&r);
+        m.smc(
+            "mem-reclaim",
+            format_args!("legacy.mem-reclaim.after-share"),
+            call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+            Audit::Forwarded,
+            |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+        );
+    }
+    legacy_lend(m, version, page);
+    // The v1.2 layout is not this version's: refused at EL2, never forwarded.
+    let length = Share::of(sp, page).write();
+    m.smc(
+        "mem-share-64",
+        format_args!("legacy.mem-share-64.v1-2-layout-refused"),
+        share_call(fid::MEM_SHARE_64, length),
+        Audit::Refused,
+        |r| error(r, status::INVALID_PARAMETERS),
+    );
+    TX.clear();
+    m.smc(
+        "rxtx-unmap",
+        format_args!("legacy.rxtx-unmap"),
+        call(fid::RXTX_UNMAP, &[]),
+        Audit::Emulated,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
+}
+
+/// FFA_MEM_LEND_64 of `page` in the layout of `version`: SUCCESS, the page aborts for the
+/// host while lent, RECLAIM, the page readable again with its contents.
+fn legacy_lend(m: &mut Matrix, version: u32, page: u64) {
+    const PATTERN: u64 = 0x01d_1a7e_5ca1_ab1e;
+    let sp = m.ctx.sp;
+    SHARED.write64(8, PATTERN);
+    let lend = Share {
+        attributes: 0,
+        ..Share::of(sp, page)
+    };
+    let length = lend.write_for(version);
+    let r = m.smc(
+        "mem-lend-64",
+        format_args!("legacy.mem-lend-64"),
+        share_call(fid::MEM_LEND_32 | fid::SMC64, length),
+        Audit::Forwarded,
+        |r| {
+            success(r, |r| {
+                Verdict::Pass(text(format_args!("FFA_SUCCESS handle {:#x}", handle_of(r))))
+            })
+        },
+    );
+    if r[0] != u64::from(fid::SUCCESS_32) {
+        return;
+    }
+    let handle = handle_of(&r);
+    let addr = page + 8;
+    // SAFETY: the handler is armed for a data abort and skips the load.
+    let (value, seen) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+    let outcome = match seen {
+        None => Outcome::Fail(text(format_args!(
+            "load at {addr:#x} completed while lent (read {value:#x})"
+        ))),
+        Some(seen) => {
+            match esr::check_sea(&seen, EC_DABT_CURRENT, addr, arch::probe_load_address()) {
+                Ok(()) => Outcome::Pass(text(format_args!(
+                    "load at {addr:#x} took an SEA while lent"
+                ))),
+                Err(e) => Outcome::Fail(text(format_args!("load at {addr:#x}: {e}"))),
+            }
+        }
+    };
+    m.record(
+        "mem-lend-64",
+        &text(format_args!("legacy.mem-lend-64.host-access-aborts")),
+        &outcome,
+    );
+    m.smc(
+        "mem-reclaim",
+        format_args!("legacy.mem-reclaim.after-lend"),
+        call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+        Audit::Forwarded,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
+    // SAFETY: armed; the page should be mapped again, so nothing faults.
+    let (value, seen) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+    let outcome = match seen {
+        Some(seen) => Outcome::Fail(text(format_args!(
+            "load at {addr:#x} after RECLAIM faulted ({:#x})",
+            seen.esr
+        ))),
+        None if value != PATTERN => Outcome::Fail(text(format_args!(
+            "after RECLAIM {addr:#x} holds {value:#x}, want {PATTERN:#x}"
+        ))),
+        None => Outcome::Pass(text(format_args!(
+            "{addr:#x} readable again, contents intact"
+        ))),
+    };
+    m.record(
+        "mem-lend-64",
+        &text(format_args!("legacy.mem-lend-64.after-reclaim")),
+        &outcome,
+    );
+    SHARED.clear();
 }
 
 fn summary(m: &Matrix) {
@@ -1002,6 +1258,45 @@ impl Share {
             ranges: [(address, 1), (0, 0)],
             count: 1,
         }
+    }
+
+    /// Writes the descriptor into the TX buffer in the layout of FF-A `version` and returns
+    /// its length: v1.2 as [`Share::write`]; v1.1 the same with a 16-byte endpoint memory
+    /// access descriptor (composite at 64, constituents from 80); v1.0 a 32-byte header
+    /// (attributes one byte at 2, a reserved word at 24, the receiver count at 28), the
+    /// 16-byte receiver at 32, the composite at 48, constituents from 64.
+    fn write_for(&self, version: u32) -> u64 {
+        if version == VERSION_1_2 {
+            return self.write();
+        }
+        let v1_0 = version == VERSION_1_0;
+        let (receiver, composite) = if v1_0 { (32, 48) } else { (48, 64) };
+        TX.clear();
+        let attributes = if v1_0 {
+            self.attributes & 0xFF
+        } else {
+            self.attributes
+        };
+        TX.write32(0, u32::from(self.sender) | (attributes << 16));
+        TX.write64(8, self.handle);
+        if v1_0 {
+            TX.write32(28, 1); // receiver count
+        } else {
+            TX.write32(24, 16); // endpoint memory access descriptor size
+            TX.write32(28, 1); // endpoint count
+            TX.write32(32, 48); // offset of the first endpoint memory access descriptor
+        }
+        TX.write32(receiver, u32::from(self.receiver) | (MEM_RW << 16));
+        TX.write32(receiver + 4, composite as u32);
+        let ranges = &self.ranges[..self.count];
+        let pages: u32 = ranges.iter().map(|r| r.1).sum();
+        TX.write32(composite, pages);
+        TX.write32(composite + 4, ranges.len() as u32);
+        for (i, &(address, count)) in ranges.iter().enumerate() {
+            TX.write64(composite + 16 + 16 * i, address);
+            TX.write32(composite + 24 + 16 * i, count);
+        }
+        (composite + 16 + 16 * ranges.len()) as u64
     }
 
     /// Writes the descriptor into the TX buffer in the v1.2 layout (DEN0077 v1.2 §10.11:

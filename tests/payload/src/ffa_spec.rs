@@ -73,6 +73,13 @@ pub const PHASES: [(u64, &str); 9] = [
 ];
 /// The phase marked when the matrix is over (the power-off's SMCs come after it).
 pub const PHASE_END: u64 = 10;
+/// The one phase of a run at an older negotiated version (`ffa-version=1.0|1.1`), instead
+/// of [`PHASES`].
+pub const PHASE_LEGACY: (u64, &str) = (11, "legacy");
+/// FF-A version 1.0 and 1.1 as FFA_VERSION encodes them.
+pub const VERSION_1_0: u32 = 0x1_0000;
+/// FF-A version 1.1.
+pub const VERSION_1_1: u32 = 0x1_0001;
 
 /// The number of bad-call cases [`for_each_bad_case`] generates (the `bad` phase's count,
 /// which the system test asserts; the payload itself counts as it goes).

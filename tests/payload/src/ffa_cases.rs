@@ -1,13 +1,19 @@
 //! The FF-A conformance matrix on the real stack: the payload, as
 //! the host, calls OP-TEE 4.10 through the hypervisor's FF-A proxy and checks every answer.
 //!
-//! One line per case, then a per-ABI tally and the summary:
+//! One line per case, one line at the end of each phase, then a per-ABI tally and the
+//! summary:
 //!
 //! ```text
 //! PAYLOAD: ffa <name> PASS|FAIL|SKIP <details>
+//! FFA-PHASE: <phase> id=<n> cases=<c> passed=<p> failed=<f> skipped=<s>
 //! FFA-ABI: <abi> <n> cases, <p> passed, <f> failed, <s> skipped
 //! FFA-CONFORMANCE: <n> passed, <m> failed, <k> skipped
 //! ```
+//!
+//! Each phase ([`crate::ffa_spec::PHASES`]) starts with the el-counter plugin's marker
+//! ([`arch::mark_phase`]), so that QEMU can count, outside the hypervisor, the SMCs EL2 makes
+//! during it; the system test counts each phase's cases exactly.
 //!
 //! Phases, in this order (the good calls need a fresh SPMC state; the bad calls come last so
 //! that a wrongly forwarded one cannot disturb a good one):
@@ -21,7 +27,11 @@
 //! | `good.mem-lend-*` | FFA_MEM_LEND to OP-TEE: SUCCESS; the lent page is gone from the payload's stage 2 (a load and a store take a synchronous external abort at the payload's own EL1 vector, and the store does not land); a second LEND or SHARE of it is DENIED; after RECLAIM the page is back with its contents |
 //! | `good.mem-frag-*` | a share sent in two fragments (FFA_MEM_SHARE with the fragment length below the total, the SPMC's FFA_MEM_FRAG_RX, FFA_MEM_FRAG_TX): SUCCESS with the handle of the FRAG_RX, then RECLAIM; FRAG_TX without a transaction in progress: INVALID_PARAMETERS from EL2 |
 //! | `attack.*` | the TX-rewrite race (D-COPY-ONCE in `docs/ffa-decisions.md`): CPU 1 rewrites the descriptor while the boot CPU shares; every answer SUCCESS or a refusal, the audit counters match them exactly, and the page shares cleanly afterwards |
+//! | `good.mem-lend-64.across-2mib*` | two pages straddling a 2 MiB boundary lent in one constituent: both gone from the host, the second not shareable while lent, both back after RECLAIM |
 //! | `bad.*` | every MBZ field of every validated ABI ([`crate::ffa_spec::BAD_ABIS`]) at its lowest bit, highest bit and all ones: FFA_ERROR(INVALID_PARAMETERS), nothing forwarded |
+//!
+//! With `ffa-version=1.0|1.1` in the bootargs, [`run_legacy`] runs instead: a host that
+//! negotiates that version, with its descriptor layouts (`legacy.*`, one phase).
 //!
 //! **Proof that nothing bad was forwarded.** Around every case the payload reads the proxy's
 //! audit counters over the hypervisor's HVC ABI (0xc600_0001, x1 = the function ID; x0 = 0,

@@ -22,7 +22,8 @@ LINUX_DTB := $(BUILD)/linux.dtb
 PAYLOAD_ELF := target/$(PAYLOAD_TARGET)/release/el1-payload
 PAYLOAD_BIN := $(BUILD)/payload.bin
 PAYLOAD_DTB := $(BUILD)/payload.dtb
-# The payload on 2 CPUs with one host thread each (a real race for the TX-rewrite attack).
+# The payload on 2 CPUs with one host thread each (a real race for the TX-rewrite attack, retried
+# up to 64 batches until it shows).
 PAYLOAD_DTB_SMP2 := $(BUILD)/payload-smp2.dtb
 # The payload on 1 CPU calling PSCI SYSTEM_RESET instead of its cases (tests/system/tests/reset.rs).
 PAYLOAD_RESET_DTB := $(BUILD)/payload-reset.dtb
@@ -137,7 +138,7 @@ dtbs: flash payload stack
 	source $(STACK_ENV); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) autotest" $(LINUX_TEST_DTB); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB); \
-	QEMU_SMP=2 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB_SMP2); \
+	QEMU_SMP=2 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload race-batches=64" $(PAYLOAD_DTB_SMP2); \
 	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload system-reset" $(PAYLOAD_RESET_DTB); \
 	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload ffa-version=1.0" $(PAYLOAD_FFA10_DTB); \
 	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload ffa-version=1.1" $(PAYLOAD_FFA11_DTB); \

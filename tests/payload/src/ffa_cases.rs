@@ -65,6 +65,10 @@ use crate::ffa_spec::{
 use crate::race;
 use crate::report::{self, Line, Outcome, text};
 
+/// Batches of the TX-rewrite race at most (`race-batches=N` in the bootargs, 1..=256; see
+/// `tx_rewrite_race`).
+pub static RACE_BATCHES: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(4);
+
 /// The hypervisor's HVC ABI (`hypervisor/src/hvc.rs`): identify.
 const HVC_IDENTIFY: u64 = 0xC600_0000;
 /// FF-A audit counters of one function (x1 = ID) or of all (x1 = 0).
@@ -2044,13 +2048,14 @@ fn bad_calls(m: &mut Matrix) {
 /// Whether the race really happened (some answer decided by CPU 1's value rather than the
 /// boot CPU's own last store) depends on the two vCPUs running at the same instant, which a
 /// busy host may not grant for a while: the shares go on in batches of `ROUNDS` until one
-/// is, at most `MAX_BATCHES` batches or `BUDGET_MS`. The line says how many batches ran;
-/// the two-thread system test requires a race, the one-thread run (where CPU 1 only runs
-/// when CPU 0's time slice ends) reports it.
+/// is, at most [`RACE_BATCHES`] batches (`race-batches=N` in the bootargs; the two-thread
+/// run's DTB asks for 64) or `BUDGET_MS`. The line says how many batches ran; the two-thread
+/// system test requires a race, the one-thread run (where CPU 1 only runs when CPU 0's time
+/// slice ends, and the race never shows) reports it.
 fn tx_rewrite_race(m: &mut Matrix, page: u64) {
     const ROUNDS: u32 = 256;
-    const MAX_BATCHES: u32 = 16;
-    const BUDGET_MS: u64 = 8_000;
+    const BUDGET_MS: u64 = 20_000;
+    let max_batches = RACE_BATCHES.load(core::sync::atomic::Ordering::Relaxed);
     let key = "mem-share-64";
     let name = text(format_args!("attack.mem-share-64.tx-rewritten-by-cpu1"));
     let sp = m.ctx.sp;
@@ -2085,7 +2090,7 @@ fn tx_rewrite_race(m: &mut Matrix, page: u64) {
     let budget = crate::time::Deadline::after_ms(BUDGET_MS);
     let mut batches = 0u32;
     let mut sent_total = 0u32;
-    'batches: while batches < MAX_BATCHES {
+    'batches: while batches < max_batches {
         batches += 1;
         for round in 0..ROUNDS {
             // The boot CPU itself stores the good and the bad address in turn just before each

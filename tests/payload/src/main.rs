@@ -192,6 +192,12 @@ mod entry {
             }
             report::finish()
         }
+        if let Some(n) = bootarg_value(&fdt, "race-batches=") {
+            match n.parse::<u32>() {
+                Ok(n @ 1..=256) => crate::ffa_cases::RACE_BATCHES.store(n, Ordering::Relaxed),
+                _ => println!("PAYLOAD: warning race-batches={n}: not 1..=256, ignored"),
+            }
+        }
         cases::run_all(&platform, dtb, blob.len() as u64);
         report::finish()
     }

@@ -16,7 +16,7 @@
 //! | `teebench_dtb` | the same with `teebench=200` in the bootargs |
 //! | `payload_image` | the EL1 test payload Image (`tests/payload/mkimage.sh`) |
 //! | `payload_dtb` | DTB whose `/chosen` kernel module names the EL1 test payload |
-//! | `payload_dtb_smp2` | the payload's DTB for a 2-CPU machine (run with one host thread per CPU) |
+//! | `payload_dtb_smp2` | the payload's DTB for a 2-CPU machine (run with one host thread per CPU), bootargs `race-batches=64` |
 //! | `payload_reset_dtb` | the payload's DTB for a 1-CPU machine, bootargs `system-reset`: it calls PSCI SYSTEM_RESET instead of its cases |
 //! | `payload_ffa10_dtb` | the payload's DTB for a 1-CPU machine, bootargs `ffa-version=1.0`: the FF-A calls of a v1.0 host |
 //! | `payload_ffa11_dtb` | the same with `ffa-version=1.1` |

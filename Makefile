@@ -22,10 +22,19 @@ LINUX_DTB := $(BUILD)/linux.dtb
 PAYLOAD_ELF := target/$(PAYLOAD_TARGET)/release/el1-payload
 PAYLOAD_BIN := $(BUILD)/payload.bin
 PAYLOAD_DTB := $(BUILD)/payload.dtb
-# The payload on 2 CPUs with one host thread each (a real race for the TX-rewrite attack).
+# The payload on 2 CPUs with one host thread each (a real race for the TX-rewrite attack, retried
+# up to 64 batches until it shows).
 PAYLOAD_DTB_SMP2 := $(BUILD)/payload-smp2.dtb
+# The payload on 1 CPU calling PSCI SYSTEM_RESET instead of its cases (tests/system/tests/reset.rs).
+PAYLOAD_RESET_DTB := $(BUILD)/payload-reset.dtb
+# The payload on 1 CPU as a host that negotiates FF-A v1.0 / v1.1 (tests/system/tests/ffa_versions.rs).
+PAYLOAD_FFA10_DTB := $(BUILD)/payload-ffa10.dtb
+PAYLOAD_FFA11_DTB := $(BUILD)/payload-ffa11.dtb
 # Linux running tests/teebench (200 requests to OP-TEE from user space) and powering off.
 TEEBENCH_DTB := $(BUILD)/linux-teebench.dtb
+# The instruction-counting QEMU plugin (tools/el-counter, ci/build-plugin.sh): `make bench`'s
+# meter, and the system tests' witness of which calls reached EL3 (tests/system/tests/payload.rs).
+EL_COUNTER := $(BUILD)/plugins/libel-counter.so
 # Crafted inputs the hypervisor must refuse (ci/mkbadinputs.sh, tests/system/tests/bad_input.rs).
 BAD_DIR := $(BUILD)/bad-inputs
 # Host kernel, initrd and bootargs for `make run` (default: Debian sid's kernel, our initramfs).
@@ -66,10 +75,14 @@ ARTIFACTS_LIST = \
 	flash=$(FLASH) hypervisor_image=$(HYP_BIN) linux_image=$$KERNEL_IMAGE initrd=$$INITRAMFS \
 	linux_dtb=$(LINUX_TEST_DTB) teebench_dtb=$(TEEBENCH_DTB) \
 	payload_image=$(PAYLOAD_BIN) payload_dtb=$(PAYLOAD_DTB) payload_dtb_smp2=$(PAYLOAD_DTB_SMP2) \
+	el_counter_plugin=$(EL_COUNTER) payload_reset_dtb=$(PAYLOAD_RESET_DTB) \
+	payload_ffa10_dtb=$(PAYLOAD_FFA10_DTB) payload_ffa11_dtb=$(PAYLOAD_FFA11_DTB) \
 	bad_stub_image=$(BAD_DIR)/stub.Image bad_no_module_dtb=$(BAD_DIR)/no-kernel-module.dtb \
 	bad_magic_dtb=$(BAD_DIR)/bad-magic.dtb bad_magic_module=$(BAD_DIR)/not-an-Image.cpio.gz \
 	bad_too_large_dtb=$(BAD_DIR)/too-large.dtb bad_too_large_image=$(BAD_DIR)/too-large.Image \
 	bad_no_cpus_dtb=$(BAD_DIR)/no-cpus.dtb bad_cpu_reg_dtb=$(BAD_DIR)/bad-cpu-reg.dtb \
+	bad_bootable_dtb=$(BAD_DIR)/bootable.dtb bad_missing_dtb_flash=$(BAD_DIR)/missing-dtb.flash.bin \
+	bad_corrupt_dtb_flash=$(BAD_DIR)/corrupt-dtb.flash.bin \
 	uboot_flash=$(UBOOT_TEST)/flash.bin uboot_disk=$(UBOOT_TEST)/disk.img direct_dtb=$(DIRECT_DTB) \
 	gicv2_flash=$(FLASH_GICV2) gicv2_dtb=$(GICV2_DTB) \
 	xtest_initrd=$(XTEST_INITRD) xtest_dtb=$(XTEST_DTB) xtest_full_dtb=$(XTEST_FULL_DTB)
@@ -78,7 +91,7 @@ ARTIFACTS_LIST = \
 HOST_EXCLUDES := --exclude boot
 FW_CRATES := -p boot -p hypervisor -p host-loader -p fdt-rw -p ffa-spec -p platform
 
-.PHONY: all hypervisor image payload toolchain stack flash flash-gicv2 dtbs chains xtest-inputs xtest run test test-lint test-unit \
+.PHONY: all hypervisor image payload plugin toolchain stack flash flash-gicv2 dtbs chains xtest-inputs xtest run test test-lint test-unit \
         test-fuzz test-bench-tools test-system bad-inputs artifacts bench clean
 
 all: hypervisor
@@ -125,12 +138,19 @@ dtbs: flash payload stack
 	source $(STACK_ENV); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) autotest" $(LINUX_TEST_DTB); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB); \
-	QEMU_SMP=2 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB_SMP2); \
+	QEMU_SMP=2 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload race-batches=64" $(PAYLOAD_DTB_SMP2); \
+	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload system-reset" $(PAYLOAD_RESET_DTB); \
+	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload ffa-version=1.0" $(PAYLOAD_FFA10_DTB); \
+	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload ffa-version=1.1" $(PAYLOAD_FFA11_DTB); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) teebench=200" $(TEEBENCH_DTB)
+
+# The el-counter plugin (cached: a no-op when up to date).
+plugin: stack
+	bash ci/build-plugin.sh
 
 # Boot inputs the hypervisor must refuse (tests/system/tests/bad_input.rs): ~1 s.
 bad-inputs: flash stack
-	bash ci/mkbadinputs.sh $(FLASH) $(BAD_DIR)
+	bash ci/mkbadinputs.sh $(FLASH) $(BAD_DIR) $(HYP_BIN)
 
 # TF-A + OP-TEE built for gic-version=2 (cached apart: about a minute the first time, then
 # nothing), with the hypervisor as BL33.
@@ -199,7 +219,7 @@ test-bench-tools: stack
 test-fuzz:
 	@if [ -x fuzz/run.sh ]; then bash fuzz/run.sh 5; else echo "no fuzz targets yet"; fi
 
-test-system: dtbs bad-inputs chains xtest-inputs artifacts
+test-system: dtbs bad-inputs chains xtest-inputs plugin artifacts
 	$(CARGO) test -p system-tests -- --test-threads=1
 
 bench: hypervisor stack payload
@@ -207,6 +227,6 @@ bench: hypervisor stack payload
 
 clean:
 	$(CARGO) clean
-	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB) $(PAYLOAD_DTB_SMP2) $(TEEBENCH_DTB)
+	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB) $(PAYLOAD_DTB_SMP2) $(PAYLOAD_RESET_DTB) $(PAYLOAD_FFA10_DTB) $(PAYLOAD_FFA11_DTB) $(TEEBENCH_DTB)
 	rm -f $(FLASH_GICV2) $(DIRECT_DTB) $(GICV2_DTB) $(LINUX_TEST_DTB) $(XTEST_DTB) $(XTEST_FULL_DTB) $(ARTIFACTS)
 	rm -rf $(BAD_DIR) $(BUILD)/uboot $(UBOOT_TEST)

@@ -2,7 +2,7 @@
 # Make the crafted boot inputs of the "bad input" system tests (tests/system/tests/bad_input.rs):
 # each names one thing the hypervisor must refuse with one `hyp: ERROR:` line and SYSTEM_OFF.
 #
-#   ci/mkbadinputs.sh <flash.bin> <outdir>
+#   ci/mkbadinputs.sh <flash.bin> <outdir> [<hypervisor.bin>]
 #
 # Writes into <outdir> (the system tests get each path from the artifacts manifest, bad_* keys):
 #   stub.Image               a 4 KiB arm64 Image: valid header (image_size 64 KiB), code0 `b .`.
@@ -19,6 +19,16 @@
 #                            runs into INITRD_ADDR before QEMU even starts.)
 #   no-cpus.dtb              a bootable tree (stub.Image as kernel) whose /cpus has no cpu nodes.
 #   bad-cpu-reg.dtb          a bootable tree whose /cpus/cpu@1 reg is three cells.
+#   bootable.dtb             a tree with nothing wrong (stub.Image as kernel), for the two
+#                            flashes below, which damage the DTB in memory themselves:
+#   missing-dtb.flash.bin    with <hypervisor.bin>: TF-A's flash whose BL33 is the shim
+#                            ci/bad-dtb-bl33.S (MODE 1) and, 2 MiB after it, the hypervisor:
+#                            the shim zeroes the DTB's magic before entering the hypervisor,
+#                            so there is no device tree where the hypervisor looks;
+#   corrupt-dtb.flash.bin    the same with MODE 2: the DTB's header is intact but its
+#                            structure block starts with an invalid token.
+#                            (A -dtb file that is itself damaged never gets that far: QEMU
+#                            refuses to load it, and TF-A and OP-TEE rewrite the tree.)
 #
 # Why these DT corruptions: the hypervisor reads the DTB at 0x4000_0000 after QEMU, TF-A BL2 and
 # OP-TEE have been through it. QEMU replaces every /memory node of a -dtb with its own (so a
@@ -33,8 +43,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
 
-[ $# -eq 2 ] || die "usage: $0 <flash.bin> <outdir>"
-FLASH=$1 OUT=$2
+[ $# -eq 2 ] || [ $# -eq 3 ] || die "usage: $0 <flash.bin> <outdir> [<hypervisor.bin>]"
+FLASH=$1 OUT=$2 HYP=${3:-}
 need_cmd fdtput device-tree-compiler
 need_cmd fdtget device-tree-compiler
 need_cmd dtc device-tree-compiler
@@ -130,6 +140,26 @@ fdtget "$tmp/bad-cpu-reg.dtb" /cpus/cpu@1 reg >/dev/null || die "QEMU's DTB has 
 fdtput -t x "$tmp/bad-cpu-reg.dtb" /cpus/cpu@1 reg 0 1 0
 finish "$tmp/bad-cpu-reg.dtb" "$OUT/bad-cpu-reg.dtb"
 
+# 5. A bootable tree, and the flashes whose BL33 shim damages it in memory.
+finish "$tmp/base.dtb" "$OUT/bootable.dtb"
+shims=""
+if [ -n "$HYP" ]; then
+    need_file "$HYP" "the hypervisor image (make hypervisor)"
+    need_cmd aarch64-linux-gnu-as binutils-aarch64-linux-gnu
+    need_cmd aarch64-linux-gnu-objcopy binutils-aarch64-linux-gnu
+    for case in 1:missing 2:corrupt; do
+        mode=${case%%:*} name=${case#*:}
+        aarch64-linux-gnu-as --defsym MODE="$mode" -o "$tmp/shim-$name.o" "$CI_DIR/bad-dtb-bl33.S"
+        aarch64-linux-gnu-objcopy -O binary "$tmp/shim-$name.o" "$tmp/shim-$name.bin"
+        [ "$(stat -c %s "$tmp/shim-$name.bin")" -le 4096 ] || die "shim-$name.bin is larger than 4 KiB"
+        # The shim, zeros up to 2 MiB, then the hypervisor image.
+        truncate -s $((0x200000)) "$tmp/shim-$name.bin"
+        cat "$tmp/shim-$name.bin" "$HYP" > "$tmp/bl33-$name.bin"
+        bash "$CI_DIR/mkflash.sh" "$tmp/bl33-$name.bin" "$OUT/$name-dtb.flash.bin" >/dev/null
+    done
+    shims=", bootable.dtb with missing-dtb.flash.bin and corrupt-dtb.flash.bin"
+fi
+
 step "$OUT: stub.Image, no-kernel-module.dtb, bad-magic.dtb (+ not-an-Image.cpio.gz, magic" \
     "0x$magic), too-large.dtb (+ too-large.Image, image_size 0x80000000), no-cpus.dtb," \
-    "bad-cpu-reg.dtb"
+    "bad-cpu-reg.dtb$shims"

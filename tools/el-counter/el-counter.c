@@ -30,6 +30,18 @@
  *   - "boot": per vCPU, the instructions executed from the first NS-EL2 TB
  *     (hypervisor entry) to the first NS-EL1 TB (first host instruction), by
  *     state, with the host's entry pc.  Printed at the moment it happens.
+ *   - "phase" lines: the guest marks phases of its own work with the marker
+ *     instruction `hint #0x7b` (a NOP for the CPU) at NS-EL1, x0 = the phase number
+ *     (0-63; 0 is also "before the first mark").  Per phase, the plugin counts the
+ *     NS-EL1/EL0 -> NS-EL2 traps, every entry into EL3 from NS-EL2 and among them the
+ *     SMCs (with the first function IDs, w0), and every entry into EL3 straight from
+ *     NS-EL1/EL0 and among them the SMCs.  An SMC is an entry at VBAR_EL3 + 0x400 (lower
+ *     EL, AArch64, synchronous) with ESR_EL3.EC = 0x17; the other entries are interrupts
+ *     routed to EL3 (ESR_EL3 then still holds the last synchronous exception's syndrome,
+ *     so the vector offset decides).  It is the witness, outside the hypervisor, of which
+ *     calls reached the firmware: the system tests assert that the payload's bad-call
+ *     phase made no SMC from EL2 at all.  The phase is global (the last mark of any
+ *     vCPU), so a phase's counts include every vCPU's entries while it lasts.
  *   - "trap" windows: every NS-EL1 -> NS-EL2 entry (and NS-EL0 -> NS-EL2 when
  *     HCR_EL2.TGE == 0) opens a window, closed by the next return to NS-EL1 or
  *     NS-EL0.  The window is classified when it opens: HVC/SMC keyed by w0 (the
@@ -122,12 +134,28 @@ typedef struct {
 } HotSeg;
 static GHashTable *hot_segs;    /* key -> HotSeg */
 
+/* Phases (see "phase" lines above). */
+#define PHASE_MARK 0xd5032f7fu      /* hint #0x7b */
+#define NPHASES 64
+#define PHASE_IDS 4                 /* SMC function IDs remembered per phase */
+typedef struct {
+    uint64_t marks;                 /* times the phase was entered */
+    uint64_t el1_traps;             /* NS-EL1/EL0 -> NS-EL2 entries */
+    uint64_t el2_el3;               /* NS-EL2 -> EL3 entries, any cause */
+    uint64_t el2_smc;               /* ... of which SMCs (ESR_EL3.EC = 0x17) */
+    uint64_t lower_el3;             /* NS-EL1/EL0 -> EL3 entries (no EL2 in between) */
+    uint64_t lower_smc;             /* ... of which SMCs */
+    uint32_t ids[PHASE_IDS];        /* first SMC function IDs (w0) from NS-EL2 */
+} PhaseStat;
+static PhaseStat phases[NPHASES];
+static uint32_t cur_phase;          /* atomic: the last phase marked by any vCPU */
+
 static GMutex stats_lock;
 static GHashTable *trap_stats;  /* uint64 key -> TrapStat */
 
 /* Register handles; identical for all vCPUs of one CPU model. */
 static struct qemu_plugin_register *reg_x0, *reg_pc, *reg_cpsr, *reg_scr_el3,
-    *reg_hcr_el2, *reg_esr_el2, *reg_vbar_el2, *reg_pfr0;
+    *reg_hcr_el2, *reg_esr_el2, *reg_vbar_el2, *reg_pfr0, *reg_esr_el3, *reg_vbar_el3;
 static int have_el3 = -1;       /* ID_AA64PFR0_EL1.EL3 != 0; -1 until known */
 
 static struct qemu_plugin_register *lookup_reg(GArray *regs, const char *name)
@@ -177,6 +205,8 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     reg_esr_el2 = lookup_reg(regs, "ESR_EL2");
     reg_vbar_el2 = lookup_reg(regs, "VBAR_EL2");
     reg_pfr0 = lookup_reg(regs, "ID_AA64PFR0_EL1");
+    reg_esr_el3 = lookup_reg(regs, "ESR_EL3");
+    reg_vbar_el3 = lookup_reg(regs, "VBAR_EL3");
     if (!reg_cpsr || !reg_x0 || !reg_pc) {
         qemu_plugin_outs("el-counter: ERROR: registers cpsr/x0/pc not found; "
                          "counts will be attributed to NS-EL0\n");
@@ -335,6 +365,35 @@ static void on_transition(unsigned int vcpu_index, void *udata)
         qemu_plugin_outs(s->str);
     }
 
+    /* phase witness: entries into EL3 from the Non-secure world, and traps into EL2 */
+    if (to == EL3 && (from == NS_EL2 || from == NS_EL1 || from == NS_EL0)) {
+        bool esr_ok, vbar_ok;
+        uint32_t ec = (read_reg(reg_esr_el3, &esr_ok) >> 26) & 0x3f;
+        uint64_t off = read_reg(reg_pc, NULL) - (read_reg(reg_vbar_el3, &vbar_ok) & ~0x7ffULL);
+        bool smc = esr_ok && vbar_ok && off == 0x400 && ec == 0x17;
+        uint32_t w0 = read_reg(reg_x0, NULL);
+        uint32_t p = __atomic_load_n(&cur_phase, __ATOMIC_RELAXED);
+        g_mutex_lock(&stats_lock);
+        PhaseStat *ph = &phases[p];
+        if (from == NS_EL2) {
+            ph->el2_el3++;
+            if (smc) {
+                if (ph->el2_smc < PHASE_IDS) {
+                    ph->ids[ph->el2_smc] = w0;
+                }
+                ph->el2_smc++;
+            }
+        } else {
+            ph->lower_el3++;
+            ph->lower_smc += smc;
+        }
+        g_mutex_unlock(&stats_lock);
+    }
+    if (to == NS_EL2 && (from == NS_EL1 || from == NS_EL0)) {
+        uint32_t p = __atomic_load_n(&cur_phase, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&phases[p].el1_traps, 1, __ATOMIC_RELAXED);
+    }
+
     /* trap window */
     if (v->trap_open && (to == NS_EL1 || to == NS_EL0)) {
         close_trap(vcpu_index, v);
@@ -370,6 +429,14 @@ static bool a64_may_leave_tb(uint32_t w)
            (w & 0x1c000000) == 0x14000000 ||   /* branches, exceptions, system */
            (w & 0x1e000000) == 0x04000000 ||   /* SVE */
            (w & 0x1e000000) == 0x00000000;     /* SME, reserved */
+}
+
+/* The phase marker ran: x0 is the new phase. */
+static void on_mark(unsigned int vcpu_index, void *udata)
+{
+    uint32_t p = (uint32_t)read_reg(reg_x0, NULL) % NPHASES;
+    __atomic_store_n(&cur_phase, p, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&phases[p].marks, 1, __ATOMIC_RELAXED);
 }
 
 static void hot_exec(unsigned int vcpu_index, void *udata)
@@ -431,10 +498,13 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint32_t w = 0;
+        bool have_w = !aarch32 && qemu_plugin_insn_data(insn, &w, sizeof(w)) == sizeof(w);
+        if (have_w && w == PHASE_MARK && st == NS_EL1) {
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_R_REGS, NULL);
+        }
         bool end = mode_insn || aarch32 || i == n - 1;
         if (!end) {
-            end = qemu_plugin_insn_data(insn, &w, sizeof(w)) != sizeof(w) ||
-                  a64_may_leave_tb(w);
+            end = !have_w || a64_may_leave_tb(w);
         }
         if (end) {
             qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(
@@ -567,6 +637,23 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
                                    " execs=%" PRIu64 " size=%" PRIu64 "\n", h->vaddr,
                                    h->texecs * h->n_insns, h->texecs, h->n_insns);
         }
+    }
+    for (int p = 0; p < NPHASES; p++) {
+        PhaseStat *ph = &phases[p];
+        if (!ph->marks && !ph->el1_traps && !ph->el2_el3 && !ph->lower_el3) {
+            continue;
+        }
+        g_string_append_printf(s, "el-counter: phase id=%d marks=%" PRIu64 " el1_traps=%"
+                               PRIu64 " el2_to_el3=%" PRIu64 " el2_smc=%" PRIu64
+                               " lower_to_el3=%" PRIu64 " lower_smc=%" PRIu64
+                               " smc_regs=%s smc_ids=",
+                               p, ph->marks, ph->el1_traps, ph->el2_el3, ph->el2_smc,
+                               ph->lower_el3, ph->lower_smc,
+                               reg_esr_el3 && reg_vbar_el3 ? "yes" : "no");
+        for (uint64_t i = 0; i < MIN(ph->el2_smc, (uint64_t)PHASE_IDS); i++) {
+            g_string_append_printf(s, "%s0x%08" PRIx32, i ? "," : "", ph->ids[i]);
+        }
+        g_string_append(s, ph->el2_smc ? "\n" : "-\n");
     }
     g_mutex_unlock(&stats_lock);
     g_string_append(s, "el-counter: end\n");

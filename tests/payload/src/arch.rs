@@ -26,6 +26,7 @@ unsafe extern "C" {
     fn payload_read_vbar() -> u64;
     fn payload_read_cntvct() -> u64;
     fn payload_read_cntfrq() -> u64;
+    fn payload_mark_phase(phase: u64);
     fn probe_load(addr: u64) -> u64;
     fn probe_store(addr: u64, value: u64);
     fn probe_exec(addr: u64);
@@ -92,6 +93,13 @@ pub fn counter() -> u64 {
 pub fn counter_frequency() -> u64 {
     // SAFETY: reads CNTFRQ_EL0, no side effects.
     unsafe { payload_read_cntfrq() }
+}
+
+/// Marks the start of phase `phase` for the el-counter QEMU plugin (a NOP for the CPU; see
+/// `crate::ffa_spec::PHASES`).
+pub fn mark_phase(phase: u64) {
+    // SAFETY: a hint instruction and a return; no memory, no system state.
+    unsafe { payload_mark_phase(phase) }
 }
 
 /// Loads a doubleword from `addr` with the `ldr` at [`probe_load_address`].

@@ -258,6 +258,13 @@ payload_read_cntfrq:
     mrs     x0, cntfrq_el0
     ret
 
+/* Marks the start of phase x0 for the el-counter QEMU plugin: `hint #0x7b` is a NOP for the
+ * CPU (an unallocated hint), which the plugin watches for at EL1 and reads x0 at. */
+.global payload_mark_phase
+payload_mark_phase:
+    hint    #0x7b
+    ret
+
 /* Sleeps until an event (SEV from another CPU, an interrupt) or returns at once if one is pending. */
 .global payload_wait_event
 payload_wait_event:

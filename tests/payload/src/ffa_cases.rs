@@ -1,13 +1,19 @@
 //! The FF-A conformance matrix on the real stack: the payload, as
 //! the host, calls OP-TEE 4.10 through the hypervisor's FF-A proxy and checks every answer.
 //!
-//! One line per case, then a per-ABI tally and the summary:
+//! One line per case, one line at the end of each phase, then a per-ABI tally and the
+//! summary:
 //!
 //! ```text
 //! PAYLOAD: ffa <name> PASS|FAIL|SKIP <details>
+//! FFA-PHASE: <phase> id=<n> cases=<c> passed=<p> failed=<f> skipped=<s>
 //! FFA-ABI: <abi> <n> cases, <p> passed, <f> failed, <s> skipped
 //! FFA-CONFORMANCE: <n> passed, <m> failed, <k> skipped
 //! ```
+//!
+//! Each phase ([`crate::ffa_spec::PHASES`]) starts with the el-counter plugin's marker
+//! ([`arch::mark_phase`]), so that QEMU can count, outside the hypervisor, the SMCs EL2 makes
+//! during it; the system test counts each phase's cases exactly.
 //!
 //! Phases, in this order (the good calls need a fresh SPMC state; the bad calls come last so
 //! that a wrongly forwarded one cannot disturb a good one):
@@ -21,7 +27,11 @@
 //! | `good.mem-lend-*` | FFA_MEM_LEND to OP-TEE: SUCCESS; the lent page is gone from the payload's stage 2 (a load and a store take a synchronous external abort at the payload's own EL1 vector, and the store does not land); a second LEND or SHARE of it is DENIED; after RECLAIM the page is back with its contents |
 //! | `good.mem-frag-*` | a share sent in two fragments (FFA_MEM_SHARE with the fragment length below the total, the SPMC's FFA_MEM_FRAG_RX, FFA_MEM_FRAG_TX): SUCCESS with the handle of the FRAG_RX, then RECLAIM; FRAG_TX without a transaction in progress: INVALID_PARAMETERS from EL2 |
 //! | `attack.*` | the TX-rewrite race (D-COPY-ONCE in `docs/ffa-decisions.md`): CPU 1 rewrites the descriptor while the boot CPU shares; every answer SUCCESS or a refusal, the audit counters match them exactly, and the page shares cleanly afterwards |
+//! | `good.mem-lend-64.across-2mib*` | two pages straddling a 2 MiB boundary lent in one constituent: both gone from the host, the second not shareable while lent, both back after RECLAIM |
 //! | `bad.*` | every MBZ field of every validated ABI ([`crate::ffa_spec::BAD_ABIS`]) at its lowest bit, highest bit and all ones: FFA_ERROR(INVALID_PARAMETERS), nothing forwarded |
+//!
+//! With `ffa-version=1.0|1.1` in the bootargs, [`run_legacy`] runs instead: a host that
+//! negotiates that version, with its descriptor layouts (`legacy.*`, one phase).
 //!
 //! **Proof that nothing bad was forwarded.** Around every case the payload reads the proxy's
 //! audit counters over the hypervisor's HVC ABI (0xc600_0001, x1 = the function ID; x0 = 0,
@@ -49,10 +59,15 @@ use crate::ffa_call::{self, Conduit};
 use crate::ffa_spec::{
     self as spec, BAD_ABIS, BadAnswer, Ctx, FEATURE_QUERIES, FeatureAnswer, NOT_SUPPORTED_CALLS,
     NOTIFICATION_BIT, OPTEE_ENDPOINT_FALLBACK, OPTEE_FFA_EXCHANGE_CAPABILITIES,
-    OPTEE_FFA_GET_API_VERSION, OPTEE_FFA_GET_OS_VERSION, Regs, VERSION_1_2, fid, status,
+    OPTEE_FFA_GET_API_VERSION, OPTEE_FFA_GET_OS_VERSION, Regs, VERSION_1_0, VERSION_1_2, fid,
+    status,
 };
 use crate::race;
 use crate::report::{self, Line, Outcome, text};
+
+/// Batches of the TX-rewrite race at most (`race-batches=N` in the bootargs, 1..=256; see
+/// `tx_rewrite_race`).
+pub static RACE_BATCHES: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(4);
 
 /// The hypervisor's HVC ABI (`hypervisor/src/hvc.rs`): identify.
 const HVC_IDENTIFY: u64 = 0xC600_0000;
@@ -377,6 +392,19 @@ struct Tally {
     counts: [[u32; 3]; MAX_KEYS],
 }
 
+impl Tally {
+    /// Passed, failed and skipped over every key.
+    fn totals(&self) -> [u32; 3] {
+        let mut total = [0; 3];
+        for counts in &self.counts {
+            for (t, c) in total.iter_mut().zip(counts) {
+                *t += c;
+            }
+        }
+        total
+    }
+}
+
 const MAX_KEYS: usize = 64;
 
 /// The matrix's state: what was learnt about the platform, and the tallies.
@@ -390,6 +418,27 @@ struct Matrix {
 }
 
 impl Matrix {
+    /// Runs one phase of the matrix ([`spec::PHASES`]): marks it for the el-counter plugin,
+    /// runs it, and prints `FFA-PHASE: <name> id=<n> cases=<c> passed=<p> failed=<f>
+    /// skipped=<s>` for the cases it recorded.
+    fn phase<R>(&mut self, name: &'static str, run: impl FnOnce(&mut Matrix) -> R) -> R {
+        let id = spec::PHASES
+            .iter()
+            .chain([spec::PHASE_LEGACY].iter())
+            .find(|(_, n)| *n == name)
+            .map_or(0, |(id, _)| *id);
+        let before = self.tally.totals();
+        arch::mark_phase(id);
+        let result = run(self);
+        let after = self.tally.totals();
+        let [p, f, s] = [0, 1, 2].map(|i| after[i] - before[i]);
+        println!(
+            "FFA-PHASE: {name} id={id} cases={} passed={p} failed={f} skipped={s}",
+            p + f + s
+        );
+        result
+    }
+
     fn slot(&mut self, key: &'static str) -> usize {
         let free = self.tally.keys.iter().position(Option::is_none);
         match self.tally.keys.iter().position(|k| *k == Some(key)) {
@@ -489,25 +538,38 @@ fn call(x0: u32, args: &[u64]) -> Regs {
 /// Runs the matrix (under the hypervisor only: without it an FF-A SMC has no EL2 to trap
 /// to and the SPMC would see the payload's raw calls).
 pub fn run_all(platform: &Platform) {
-    let identify = ffa_call::call(Conduit::Hvc, &call(HVC_IDENTIFY as u32, &[]));
-    if platform.carveout.is_none() || identify[0] != 0 || identify[1] != HYP_MAGIC {
-        report::record(
-            "ffa",
-            &Outcome::Skip(text(format_args!(
-                "not under the hypervisor (no carve-out node, or HVC identify answered x0={:#x} x1={:#x})",
-                identify[0], identify[1]
-            ))),
-        );
-        println!("FFA-CONFORMANCE: 0 passed, 0 failed, 1 skipped");
+    if !under_hypervisor(platform) {
         return;
     }
+    let mut m = new_matrix(platform);
+
+    if !m.phase("negotiate", negotiate) {
+        println!(
+            "PAYLOAD: warning FFA_VERSION(1.2) failed: the proxy is off, no further FF-A cases"
+        );
+    } else {
+        m.phase("features", features);
+        m.phase("mailbox", mailbox);
+        m.phase("memory", memory);
+        m.phase("direct", direct);
+        m.phase("notifications", notifications);
+        m.phase("hygiene", hygiene);
+        m.phase("not-supported", not_supported);
+        m.phase("bad", bad_calls);
+    }
+    arch::mark_phase(spec::PHASE_END);
+    summary(&m);
+}
+
+/// The matrix's state for a run on `platform`, after checking the audit HVC answers.
+fn new_matrix(platform: &Platform) -> Matrix {
     let audit_ok = audit(0).is_ok();
     if !audit_ok {
         println!(
             "PAYLOAD: warning the FF-A audit HVC {HVC_FFA_AUDIT:#x} does not answer: cases that must prove what was forwarded SKIP"
         );
     }
-    let mut m = Matrix {
+    Matrix {
         ctx: Ctx {
             sp: OPTEE_ENDPOINT_FALLBACK,
             tx: TX.addr(),
@@ -520,23 +582,265 @@ pub fn run_all(platform: &Platform) {
             keys: [None; MAX_KEYS],
             counts: [[0; 3]; MAX_KEYS],
         },
-    };
-
-    if !negotiate(&mut m) {
-        println!(
-            "PAYLOAD: warning FFA_VERSION(1.2) failed: the proxy is off, no further FF-A cases"
-        );
-    } else {
-        features(&mut m);
-        mailbox(&mut m);
-        memory(&mut m);
-        direct(&mut m);
-        notifications(&mut m);
-        hygiene(&mut m);
-        not_supported(&mut m);
-        bad_calls(&mut m);
     }
+}
+
+/// Whether the payload runs under the hypervisor (the carve-out node and the identify HVC);
+/// if not, one SKIP line and the summary.
+fn under_hypervisor(platform: &Platform) -> bool {
+    let identify = ffa_call::call(Conduit::Hvc, &call(HVC_IDENTIFY as u32, &[]));
+    if platform.carveout.is_none() || identify[0] != 0 || identify[1] != HYP_MAGIC {
+        report::record(
+            "ffa",
+            &Outcome::Skip(text(format_args!(
+                "not under the hypervisor (no carve-out node, or HVC identify answered x0={:#x} x1={:#x})",
+                identify[0], identify[1]
+            ))),
+        );
+        println!("FFA-CONFORMANCE: 0 passed, 0 failed, 1 skipped");
+        return false;
+    }
+    true
+}
+
+/// The FF-A calls of a host that negotiates an older version (`ffa-version=1.0` or `1.1` in
+/// the bootargs; `version` is 0x1_0000 or 0x1_0001) against OP-TEE through the proxy, with
+/// that version's descriptor layouts: negotiation (the proxy asks the SPMC, then answers the
+/// old version for good), the mailbox and partition discovery, a direct request, FFA_MEM_SHARE
+/// and FFA_MEM_LEND (the page leaves the host, then comes back) in the old layout, and the
+/// v1.2 layout refused at this version. Runs instead of the full matrix (which is v1.2's).
+pub fn run_legacy(platform: &Platform, version: u32) {
+    if !under_hypervisor(platform) {
+        return;
+    }
+    let mut m = new_matrix(platform);
+    let (major, minor) = (version >> 16, version & 0xFFFF);
+    m.phase("legacy", |m| legacy(m, version));
+    arch::mark_phase(spec::PHASE_END);
+    println!("PAYLOAD: ffa legacy run at v{major}.{minor} done");
     summary(&m);
+}
+
+fn legacy(m: &mut Matrix, version: u32) {
+    let sp = m.ctx.sp;
+    let v = u64::from(version);
+    // The proxy asks the SPMC for the lower version first (OP-TEE accepts it), then answers it
+    // itself: an emulated call in the audit.
+    let r = m.smc(
+        "version",
+        format_args!("legacy.version"),
+        call(fid::VERSION, &[v]),
+        Audit::Emulated,
+        |r| w0(r, version),
+    );
+    if r[0] as u32 != version {
+        return;
+    }
+    m.smc(
+        "id-get",
+        format_args!("legacy.id-get"),
+        call(fid::ID_GET, &[]),
+        Audit::Emulated,
+        |r| {
+            success(r, |r| {
+                if r[2] == 0 {
+                    Verdict::Pass(text(format_args!("FFA_SUCCESS ID 0")))
+                } else {
+                    Verdict::Fail(text(format_args!("want ID 0 in w2")))
+                }
+            })
+        },
+    );
+    // Final now: asking for v1.2 gets the negotiated version (D-VERSION-FINAL).
+    m.smc(
+        "version",
+        format_args!("legacy.version.1-2-after-final"),
+        call(fid::VERSION, &[VERSION_1_2.into()]),
+        Audit::Emulated,
+        |r| w0(r, version),
+    );
+    let (tx, rx) = (m.ctx.tx, m.ctx.rx);
+    m.smc(
+        "rxtx-map-64",
+        format_args!("legacy.rxtx-map-64"),
+        call(fid::RXTX_MAP_64, &[tx, rx, 1]),
+        Audit::Emulated,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
+    // Partition discovery in this version's descriptor: OP-TEE's endpoint first.
+    let entry_size = if version == VERSION_1_0 {
+        8
+    } else {
+        PARTITION_INFO_SIZE
+    };
+    m.smc(
+        "partition-info-get",
+        format_args!("legacy.partition-info-get"),
+        call(fid::PARTITION_INFO_GET, &[]),
+        Audit::Forwarded,
+        |r| {
+            success(r, |r| {
+                let id = RX.read32(0) & 0xFFFF;
+                let size_ok = version == VERSION_1_0 || r[3] == entry_size;
+                if r[2] >= 1 && id == u32::from(sp) && size_ok {
+                    Verdict::Pass(text(format_args!(
+                        "FFA_SUCCESS {} partition(s), first {id:#x}, {entry_size}-byte entries",
+                        r[2]
+                    )))
+                } else {
+                    Verdict::Fail(text(format_args!(
+                        "want at least one partition, the first {sp:#x}, w3 = {entry_size} from v1.1 (RX word 0 {:#x})",
+                        RX.read32(0)
+                    )))
+                }
+            })
+        },
+    );
+    m.smc(
+        "rx-release",
+        format_args!("legacy.rx-release"),
+        call(fid::RX_RELEASE, &[]),
+        Audit::Emulated,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
+    m.smc(
+        "direct-req-32",
+        format_args!("legacy.direct-req-32.api-version"),
+        call(
+            fid::MSG_SEND_DIRECT_REQ_32,
+            &[sp.into(), 0, OPTEE_FFA_GET_API_VERSION],
+        ),
+        Audit::Forwarded,
+        |r| {
+            direct_resp(r, fid::MSG_SEND_DIRECT_RESP_32, sp, |r| {
+                if (r[3], r[4]) == OPTEE_FFA_ABI {
+                    Verdict::Pass(text(format_args!("OP-TEE FF-A ABI {}.{}", r[3], r[4])))
+                } else {
+                    Verdict::Fail(text(format_args!("want OP-TEE's ABI version in w3/w4")))
+                }
+            })
+        },
+    );
+    let page = SHARED.addr();
+    let length = Share::of(sp, page).write_for(version);
+    let r = m.smc(
+        "mem-share-64",
+        format_args!("legacy.mem-share-64"),
+        share_call(fid::MEM_SHARE_64, length),
+        Audit::Forwarded,
+        |r| {
+            success(r, |r| {
+                Verdict::Pass(text(format_args!(
+                    "FFA_SUCCESS handle {:#x} ({length}-byte descriptor)",
+                    handle_of(r)
+                )))
+            })
+        },
+    );
+    if r[0] == u64::from(fid::SUCCESS_32) {
+        let handle = handle_of(&r);
+        m.smc(
+            "mem-reclaim",
+            format_args!("legacy.mem-reclaim.after-share"),
+            call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+            Audit::Forwarded,
+            |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+        );
+    }
+    legacy_lend(m, version, page);
+    // The v1.2 layout is not this version's: refused at EL2, never forwarded.
+    let length = Share::of(sp, page).write();
+    m.smc(
+        "mem-share-64",
+        format_args!("legacy.mem-share-64.v1-2-layout-refused"),
+        share_call(fid::MEM_SHARE_64, length),
+        Audit::Refused,
+        |r| error(r, status::INVALID_PARAMETERS),
+    );
+    TX.clear();
+    m.smc(
+        "rxtx-unmap",
+        format_args!("legacy.rxtx-unmap"),
+        call(fid::RXTX_UNMAP, &[]),
+        Audit::Emulated,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
+}
+
+/// FFA_MEM_LEND_64 of `page` in the layout of `version`: SUCCESS, the page aborts for the
+/// host while lent, RECLAIM, the page readable again with its contents.
+fn legacy_lend(m: &mut Matrix, version: u32, page: u64) {
+    const PATTERN: u64 = 0x01d_1a7e_5ca1_ab1e;
+    let sp = m.ctx.sp;
+    SHARED.write64(8, PATTERN);
+    let lend = Share {
+        attributes: 0,
+        ..Share::of(sp, page)
+    };
+    let length = lend.write_for(version);
+    let r = m.smc(
+        "mem-lend-64",
+        format_args!("legacy.mem-lend-64"),
+        share_call(fid::MEM_LEND_32 | fid::SMC64, length),
+        Audit::Forwarded,
+        |r| {
+            success(r, |r| {
+                Verdict::Pass(text(format_args!("FFA_SUCCESS handle {:#x}", handle_of(r))))
+            })
+        },
+    );
+    if r[0] != u64::from(fid::SUCCESS_32) {
+        return;
+    }
+    let handle = handle_of(&r);
+    let addr = page + 8;
+    // SAFETY: the handler is armed for a data abort and skips the load.
+    let (value, seen) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+    let outcome = match seen {
+        None => Outcome::Fail(text(format_args!(
+            "load at {addr:#x} completed while lent (read {value:#x})"
+        ))),
+        Some(seen) => {
+            match esr::check_sea(&seen, EC_DABT_CURRENT, addr, arch::probe_load_address()) {
+                Ok(()) => Outcome::Pass(text(format_args!(
+                    "load at {addr:#x} took an SEA while lent"
+                ))),
+                Err(e) => Outcome::Fail(text(format_args!("load at {addr:#x}: {e}"))),
+            }
+        }
+    };
+    m.record(
+        "mem-lend-64",
+        &text(format_args!("legacy.mem-lend-64.host-access-aborts")),
+        &outcome,
+    );
+    m.smc(
+        "mem-reclaim",
+        format_args!("legacy.mem-reclaim.after-lend"),
+        call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+        Audit::Forwarded,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
+    // SAFETY: armed; the page should be mapped again, so nothing faults.
+    let (value, seen) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+    let outcome = match seen {
+        Some(seen) => Outcome::Fail(text(format_args!(
+            "load at {addr:#x} after RECLAIM faulted ({:#x})",
+            seen.esr
+        ))),
+        None if value != PATTERN => Outcome::Fail(text(format_args!(
+            "after RECLAIM {addr:#x} holds {value:#x}, want {PATTERN:#x}"
+        ))),
+        None => Outcome::Pass(text(format_args!(
+            "{addr:#x} readable again, contents intact"
+        ))),
+    };
+    m.record(
+        "mem-lend-64",
+        &text(format_args!("legacy.mem-lend-64.after-reclaim")),
+        &outcome,
+    );
+    SHARED.clear();
 }
 
 fn summary(m: &Matrix) {
@@ -970,6 +1274,45 @@ impl Share {
         }
     }
 
+    /// Writes the descriptor into the TX buffer in the layout of FF-A `version` and returns
+    /// its length: v1.2 as [`Share::write`]; v1.1 the same with a 16-byte endpoint memory
+    /// access descriptor (composite at 64, constituents from 80); v1.0 a 32-byte header
+    /// (attributes one byte at 2, a reserved word at 24, the receiver count at 28), the
+    /// 16-byte receiver at 32, the composite at 48, constituents from 64.
+    fn write_for(&self, version: u32) -> u64 {
+        if version == VERSION_1_2 {
+            return self.write();
+        }
+        let v1_0 = version == VERSION_1_0;
+        let (receiver, composite) = if v1_0 { (32, 48) } else { (48, 64) };
+        TX.clear();
+        let attributes = if v1_0 {
+            self.attributes & 0xFF
+        } else {
+            self.attributes
+        };
+        TX.write32(0, u32::from(self.sender) | (attributes << 16));
+        TX.write64(8, self.handle);
+        if v1_0 {
+            TX.write32(28, 1); // receiver count
+        } else {
+            TX.write32(24, 16); // endpoint memory access descriptor size
+            TX.write32(28, 1); // endpoint count
+            TX.write32(32, 48); // offset of the first endpoint memory access descriptor
+        }
+        TX.write32(receiver, u32::from(self.receiver) | (MEM_RW << 16));
+        TX.write32(receiver + 4, composite as u32);
+        let ranges = &self.ranges[..self.count];
+        let pages: u32 = ranges.iter().map(|r| r.1).sum();
+        TX.write32(composite, pages);
+        TX.write32(composite + 4, ranges.len() as u32);
+        for (i, &(address, count)) in ranges.iter().enumerate() {
+            TX.write64(composite + 16 + 16 * i, address);
+            TX.write32(composite + 24 + 16 * i, count);
+        }
+        (composite + 16 + 16 * ranges.len()) as u64
+    }
+
     /// Writes the descriptor into the TX buffer in the v1.2 layout (DEN0077 v1.2 §10.11:
     /// 48-byte header, one 32-byte endpoint memory access descriptor at 48, the composite
     /// descriptor at 80, 16-byte constituents from 96) and returns its length.
@@ -1062,6 +1405,7 @@ fn memory(m: &mut Matrix) {
     }
     tx_rewrite_race(m, page);
     lend_and_reclaim(m, page);
+    lend_across_2mib(m);
     fragmented_share(m);
     // Descriptors the host may not send: refused at EL2 (the descriptor names memory the
     // host does not own exclusively, another sender, no Secure receiver, a handle the host
@@ -1457,13 +1801,14 @@ fn notifications(m: &mut Matrix) {
         );
     }
     // Signalling itself or a VM that does not exist: INVALID_PARAMETERS (HF: sender ==
-    // receiver; the receiver must be a partition). Either the proxy or the SPMC may say so.
+    // receiver; the receiver must be a partition). The proxy says so itself, without asking
+    // the SPMC: the receiver must be a Secure endpoint (D-SECURE-PEER).
     for (label, receiver) in [("host", 0u64), ("vm-1", 1)] {
         m.smc(
             "notif-set",
             format_args!("good.notif-set.receiver-{label}"),
             call(fid::NOTIFICATION_SET, &[receiver, 0, NOTIFICATION_BIT, 0]),
-            Audit::Any,
+            Audit::Rejected,
             |r| error(r, status::INVALID_PARAMETERS),
         );
     }
@@ -1699,8 +2044,18 @@ fn bad_calls(m: &mut Matrix) {
 /// The audit counters must show exactly the successful shares forwarded and exactly the
 /// refused ones rejected; afterwards, with the writer stopped, `page` shares and reclaims
 /// cleanly, so no ownership was left behind by a raced call.
+///
+/// Whether the race really happened (some answer decided by CPU 1's value rather than the
+/// boot CPU's own last store) depends on the two vCPUs running at the same instant, which a
+/// busy host may not grant for a while: the shares go on in batches of `ROUNDS` until one
+/// is, at most [`RACE_BATCHES`] batches (`race-batches=N` in the bootargs; the two-thread
+/// run's DTB asks for 64) or `BUDGET_MS`. The line says how many batches ran; the two-thread
+/// system test requires a race, the one-thread run (where CPU 1 only runs when CPU 0's time
+/// slice ends, and the race never shows) reports it.
 fn tx_rewrite_race(m: &mut Matrix, page: u64) {
     const ROUNDS: u32 = 256;
+    const BUDGET_MS: u64 = 20_000;
+    let max_batches = RACE_BATCHES.load(core::sync::atomic::Ordering::Relaxed);
     let key = "mem-share-64";
     let name = text(format_args!("attack.mem-share-64.tx-rewritten-by-cpu1"));
     let sp = m.ctx.sp;
@@ -1732,32 +2087,42 @@ fn tx_rewrite_race(m: &mut Matrix, page: u64) {
     // Rounds whose answer is not what the boot CPU's own last store asked for: the copy the
     // hypervisor checked held CPU 1's value (the race really happened).
     let mut raced = 0u64;
-    for round in 0..ROUNDS {
-        // The boot CPU itself stores the good and the bad address in turn just before each
-        // call, so both answers occur even when CPU 1 is not running at that moment (under
-        // one TCG thread, or a busy host).
-        let good = round % 2 == 1;
-        TX.write32(96, if good { page } else { carve } as u32);
-        let sent = share_call(fid::MEM_SHARE_64, length);
-        let r = ffa_call::call(Conduit::Smc, &sent);
-        let code = r[2] as u32 as i32;
-        let accepted = r[0] == u64::from(fid::SUCCESS_32);
-        raced += u64::from(accepted != good);
-        if accepted {
-            shared += 1;
-            let handle = handle_of(&r);
-            let reclaim = call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]);
-            let rr = ffa_call::call(Conduit::Smc, &reclaim);
-            if rr[0] != u64::from(fid::SUCCESS_32) {
-                wrong = Some((reclaim, rr));
-                break;
+    let budget = crate::time::Deadline::after_ms(BUDGET_MS);
+    let mut batches = 0u32;
+    let mut sent_total = 0u32;
+    'batches: while batches < max_batches {
+        batches += 1;
+        for round in 0..ROUNDS {
+            // The boot CPU itself stores the good and the bad address in turn just before each
+            // call, so both answers occur even when CPU 1 is not running at that moment (under
+            // one TCG thread, or a busy host).
+            let good = round % 2 == 1;
+            sent_total += 1;
+            TX.write32(96, if good { page } else { carve } as u32);
+            let sent = share_call(fid::MEM_SHARE_64, length);
+            let r = ffa_call::call(Conduit::Smc, &sent);
+            let code = r[2] as u32 as i32;
+            let accepted = r[0] == u64::from(fid::SUCCESS_32);
+            raced += u64::from(accepted != good);
+            if accepted {
+                shared += 1;
+                let handle = handle_of(&r);
+                let reclaim = call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]);
+                let rr = ffa_call::call(Conduit::Smc, &reclaim);
+                if rr[0] != u64::from(fid::SUCCESS_32) {
+                    wrong = Some((reclaim, rr));
+                    break 'batches;
+                }
+            } else if r[0] == u64::from(fid::ERROR)
+                && (code == status::INVALID_PARAMETERS || code == status::DENIED)
+            {
+                refused += 1;
+            } else {
+                wrong = Some((sent, r));
+                break 'batches;
             }
-        } else if r[0] == u64::from(fid::ERROR)
-            && (code == status::INVALID_PARAMETERS || code == status::DENIED)
-        {
-            refused += 1;
-        } else {
-            wrong = Some((sent, r));
+        }
+        if raced > 0 || budget.expired() {
             break;
         }
     }
@@ -1777,7 +2142,7 @@ fn tx_rewrite_race(m: &mut Matrix, page: u64) {
         Outcome::Fail(text(format_args!("CPU 1 did not stop writing within 1 s")))
     } else {
         let seen = text(format_args!(
-            "{ROUNDS} shares while CPU 1 made {} rewrites: {shared} SUCCESS (reclaimed), {refused} refused, {raced} decided by CPU 1's value",
+            "{sent_total} shares in {batches} batches while CPU 1 made {} rewrites: {shared} SUCCESS (reclaimed), {refused} refused, {raced} decided by CPU 1's value",
             flips.unwrap_or(0)
         ));
         match (before, after) {
@@ -1927,6 +2292,149 @@ fn lend_and_reclaim(m: &mut Matrix, page: u64) {
         );
         SHARED.clear();
     }
+}
+
+/// FFA_MEM_LEND_64 of two pages that straddle a 2 MiB boundary (the first 2 MiB boundary
+/// above the payload's image: free RAM of the host's), one constituent of two pages, so
+/// that the hypervisor unmaps the last page of one 2 MiB block and the first of the next:
+/// OP-TEE takes the lend (SUCCESS); both pages are gone from the host (a load from each takes
+/// an SEA at the payload's EL1 vector); the page past the boundary cannot be shared while
+/// lent (DENIED); after RECLAIM both pages read back as before the lend and take stores.
+fn lend_across_2mib(m: &mut Matrix) {
+    const BLOCK: u64 = 2 << 20;
+    const PATTERN: u64 = 0x2b10_c4ed_9e55_0001;
+    let key = "mem-lend-64";
+    let sp = m.ctx.sp;
+    let (_, image_end) = arch::image_range();
+    let boundary = image_end.next_multiple_of(BLOCK);
+    let start = boundary - 4096;
+    let pages = [start, boundary];
+    let in_carveout = m
+        .carveout
+        .is_some_and(|(base, end)| start < end && boundary + 4096 > base);
+    if boundary + 4096 > m.ram_end || in_carveout {
+        let why = text(format_args!(
+            "no free RAM at {start:#x}..{:#x} (RAM ends at {:#x})",
+            boundary + 4096,
+            m.ram_end
+        ));
+        m.record(
+            key,
+            &text(format_args!("good.{key}.across-2mib")),
+            &Outcome::Skip(why),
+        );
+        return;
+    }
+    for (n, &page) in pages.iter().enumerate() {
+        // SAFETY: free RAM of the host's above the payload's image (checked above), which
+        // nothing else uses; the MMU is off, so the address is the physical page.
+        unsafe { core::ptr::write_volatile((page + 8) as *mut u64, PATTERN + n as u64) };
+    }
+    let lend = Share {
+        attributes: 0,
+        ranges: [(start, 2), (0, 0)],
+        ..Share::of(sp, start)
+    };
+    let length = lend.write();
+    let r = m.smc(
+        key,
+        format_args!("good.{key}.across-2mib"),
+        share_call(fid::MEM_LEND_32 | fid::SMC64, length),
+        Audit::Forwarded,
+        |r| {
+            success(r, |r| {
+                Verdict::Pass(text(format_args!(
+                    "FFA_SUCCESS handle {:#x} (pages {start:#x} and {boundary:#x} lent to {sp:#x})",
+                    handle_of(r)
+                )))
+            })
+        },
+    );
+    if r[0] != u64::from(fid::SUCCESS_32) {
+        return;
+    }
+    let handle = handle_of(&r);
+    let mut outcome = Outcome::Pass(text(format_args!(
+        "loads at {:#x} and {:#x} took an SEA at EL1 while lent",
+        pages[0] + 8,
+        pages[1] + 8
+    )));
+    for page in pages {
+        let addr = page + 8;
+        // SAFETY: the handler is armed for a data abort and skips the load.
+        let (value, seen) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+        let problem = match seen {
+            None => Some(text(format_args!(
+                "load at {addr:#x} completed while lent (read {value:#x})"
+            ))),
+            Some(seen) => esr::check_sea(&seen, EC_DABT_CURRENT, addr, arch::probe_load_address())
+                .err()
+                .map(|e| text(format_args!("load at {addr:#x}: {e}"))),
+        };
+        if let Some(problem) = problem {
+            outcome = Outcome::Fail(problem);
+            break;
+        }
+    }
+    m.record(
+        key,
+        &text(format_args!("good.{key}.across-2mib.host-access-aborts")),
+        &outcome,
+    );
+    let length = Share::of(sp, boundary).write();
+    m.smc(
+        "mem-share-64",
+        format_args!("good.{key}.across-2mib.then-share-second-page"),
+        share_call(fid::MEM_SHARE_64, length),
+        Audit::Refused,
+        |r| error(r, status::DENIED),
+    );
+    m.smc(
+        "mem-reclaim",
+        format_args!("good.mem-reclaim.after-{key}-across-2mib"),
+        call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+        Audit::Forwarded,
+        |r| {
+            success(r, |_| {
+                Verdict::Pass(text(format_args!("FFA_SUCCESS handle {handle:#x}")))
+            })
+        },
+    );
+    let mut outcome = Outcome::Pass(text(format_args!(
+        "{start:#x} and {boundary:#x} readable again after RECLAIM, contents intact, writable"
+    )));
+    for (n, page) in pages.into_iter().enumerate() {
+        let addr = page + 8;
+        let want = PATTERN + n as u64;
+        // SAFETY: armed; the page should be mapped again, so nothing faults.
+        let (value, seen) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+        // SAFETY: armed likewise; the page is the host's free RAM again.
+        let ((), stored) = run_probe(ProbeKind::Data, || unsafe { arch::store(addr, !want) });
+        // SAFETY: armed likewise.
+        let (back, _) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+        let problem = match (seen, stored) {
+            (Some(seen), _) | (None, Some(seen)) => Some(text(format_args!(
+                "access to {addr:#x} after RECLAIM faulted ({:#x})",
+                seen.esr
+            ))),
+            (None, None) if value != want => Some(text(format_args!(
+                "after RECLAIM {addr:#x} holds {value:#x}, want {want:#x}"
+            ))),
+            (None, None) if back != !want => Some(text(format_args!(
+                "after RECLAIM a store to {addr:#x} did not land (read {back:#x})"
+            ))),
+            (None, None) => None,
+        };
+        if let Some(problem) = problem {
+            outcome = Outcome::Fail(problem);
+            break;
+        }
+    }
+    m.record(
+        key,
+        &text(format_args!("good.{key}.across-2mib.after-reclaim")),
+        &outcome,
+    );
 }
 
 /// A share of four pages near the top of RAM sent as two fragments: the first holds the

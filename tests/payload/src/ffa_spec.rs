@@ -55,6 +55,41 @@ pub const NOTIFICATION_BIT: u64 = 1 << 5;
 /// v1.2 descriptor with one receiver and one constituent (48 + 32 + 16 + 16 bytes).
 pub const SHARE_DESCRIPTOR_LEN: u64 = 112;
 
+/// The matrix's phases, in the order they run: the number each is marked with for the
+/// el-counter QEMU plugin (the marker instruction `hint #0x7b` with x0 = the number, a NOP for
+/// the CPU; `tools/el-counter/el-counter.c`) and the name of its `FFA-PHASE:` line. The
+/// plugin counts, per phase and outside the hypervisor, the SMCs EL2 makes to EL3: the system
+/// test asserts that `not-supported` and `bad` made none.
+pub const PHASES: [(u64, &str); 9] = [
+    (1, "negotiate"),
+    (2, "features"),
+    (3, "mailbox"),
+    (4, "memory"),
+    (5, "direct"),
+    (6, "notifications"),
+    (7, "hygiene"),
+    (8, "not-supported"),
+    (9, "bad"),
+];
+/// The phase marked when the matrix is over (the power-off's SMCs come after it).
+pub const PHASE_END: u64 = 10;
+/// The one phase of a run at an older negotiated version (`ffa-version=1.0|1.1`), instead
+/// of [`PHASES`].
+pub const PHASE_LEGACY: (u64, &str) = (11, "legacy");
+/// FF-A version 1.0 and 1.1 as FFA_VERSION encodes them.
+pub const VERSION_1_0: u32 = 0x1_0000;
+/// FF-A version 1.1.
+pub const VERSION_1_1: u32 = 0x1_0001;
+
+/// The number of bad-call cases [`for_each_bad_case`] generates (the `bad` phase's count,
+/// which the system test asserts; the payload itself counts as it goes).
+#[cfg_attr(target_os = "none", allow(dead_code))]
+pub fn bad_case_count() -> usize {
+    let mut n = 0;
+    for_each_bad_case(|_| n += 1);
+    n
+}
+
 /// What the bases need to know at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ctx {
@@ -1049,15 +1084,24 @@ mod tests {
     use super::*;
 
     fn count() -> usize {
-        let mut n = 0;
-        for_each_bad_case(|_| n += 1);
-        n
+        bad_case_count()
     }
 
     #[test]
     fn the_matrix_is_big_enough() {
         let total = count() + FEATURE_QUERIES.len() + NOT_SUPPORTED_CALLS.len();
         assert!(total >= 300, "{total} cases");
+    }
+
+    #[test]
+    fn phases_are_numbered_in_order_and_named_once() {
+        for (i, (id, name)) in PHASES.iter().enumerate() {
+            assert_eq!(*id, i as u64 + 1, "{name}");
+            assert_eq!(PHASES.iter().filter(|(_, n)| n == name).count(), 1);
+        }
+        assert_eq!(PHASE_END, PHASES.len() as u64 + 1);
+        // The plugin keeps 64 phases; 0 is "before the first mark".
+        const { assert!(PHASE_END < 64) };
     }
 
     #[test]

@@ -16,6 +16,10 @@
 //! before `PAYLOAD-DONE` (whose counts include the FF-A cases).
 //!
 //! The payload then powers the machine off with PSCI SYSTEM_OFF through the DT's conduit.
+//! With `system-reset` in its bootargs it runs no cases: it calls PSCI SYSTEM_RESET instead
+//! (the system test of the reset relay); `ffa-version=1.0` or `1.1` runs the FF-A calls of a
+//! host at that version instead ([`ffa_cases::run_legacy`]); `bench` runs `make bench`'s
+//! workload ([`bench`]).
 //! Every wait is bounded by the generic timer, so a CPU that never comes online or a PSCI
 //! call that never takes effect becomes a FAIL line.
 //!
@@ -165,8 +169,52 @@ mod entry {
         if crate::bench::requested(&fdt) {
             crate::bench::run()
         }
+        // `system-reset` in bootargs: PSCI SYSTEM_RESET through the hypervisor instead of
+        // the cases; the machine resets (QEMU's -no-reboot then exits), so nothing follows.
+        if has_bootarg(&fdt, "system-reset") {
+            println!("PAYLOAD: system-reset: calling PSCI SYSTEM_RESET");
+            let ret = psci::system_reset();
+            println!("PAYLOAD: system-reset FAIL SYSTEM_RESET returned {ret}");
+            report::finish_fatal()
+        }
+        // `ffa-version=1.0|1.1`: the FF-A calls of a host that negotiates that version
+        // (its descriptor layouts) instead of the cases and the v1.2 matrix.
+        if let Some(version) = bootarg_value(&fdt, "ffa-version=") {
+            match version {
+                "1.0" => crate::ffa_cases::run_legacy(&platform, crate::ffa_spec::VERSION_1_0),
+                "1.1" => crate::ffa_cases::run_legacy(&platform, crate::ffa_spec::VERSION_1_1),
+                other => report::record(
+                    "ffa-version",
+                    &report::Outcome::Fail(report::text(format_args!(
+                        "ffa-version={other}: 1.0 or 1.1"
+                    ))),
+                ),
+            }
+            report::finish()
+        }
+        if let Some(n) = bootarg_value(&fdt, "race-batches=") {
+            match n.parse::<u32>() {
+                Ok(n @ 1..=256) => crate::ffa_cases::RACE_BATCHES.store(n, Ordering::Relaxed),
+                _ => println!("PAYLOAD: warning race-batches={n}: not 1..=256, ignored"),
+            }
+        }
         cases::run_all(&platform, dtb, blob.len() as u64);
         report::finish()
+    }
+
+    /// Whether `word` is one of the words of `/chosen/bootargs`.
+    fn has_bootarg(fdt: &fdt::Fdt<'_>, word: &str) -> bool {
+        fdt.chosen()
+            .bootargs()
+            .is_some_and(|args| args.split_ascii_whitespace().any(|w| w == word))
+    }
+
+    /// The rest of the first word of `/chosen/bootargs` that starts with `prefix`.
+    fn bootarg_value<'a>(fdt: &fdt::Fdt<'a>, prefix: &str) -> Option<&'a str> {
+        fdt.chosen()
+            .bootargs()?
+            .split_ascii_whitespace()
+            .find_map(|w| w.strip_prefix(prefix))
     }
 
     /// Rust entry of a CPU started by CPU_ON, on its own stack.

@@ -13,6 +13,8 @@ pub const CPU_ON: u32 = 0xC400_0003;
 pub const AFFINITY_INFO: u32 = 0xC400_0004;
 /// SYSTEM_OFF (SMC32).
 pub const SYSTEM_OFF: u32 = 0x8400_0008;
+/// SYSTEM_RESET (SMC32).
+pub const SYSTEM_RESET: u32 = 0x8400_0009;
 
 /// AFFINITY_INFO answer (DEN0022 §5.7.2): the CPU is off.
 pub const AFFINITY_OFF: i32 = 1;
@@ -139,7 +141,9 @@ mod calls {
 
     use core::sync::atomic::{AtomicU8, Ordering};
 
-    use super::{AFFINITY_INFO, CPU_ON, Conduit, PSCI_VERSION, Ret, SYSTEM_OFF, Version};
+    use super::{
+        AFFINITY_INFO, CPU_ON, Conduit, PSCI_VERSION, Ret, SYSTEM_OFF, SYSTEM_RESET, Version,
+    };
     use crate::arch;
 
     /// 0 = not known yet, 1 = SMC, 2 = HVC.
@@ -190,6 +194,11 @@ mod calls {
     /// SYSTEM_OFF: returns only on failure.
     pub fn system_off() -> Ret {
         Ret::from_x0(call(SYSTEM_OFF, 0, 0, 0))
+    }
+
+    /// SYSTEM_RESET: returns only on failure.
+    pub fn system_reset() -> Ret {
+        Ret::from_x0(call(SYSTEM_RESET, 0, 0, 0))
     }
 }
 

@@ -16,7 +16,11 @@
 //! | `teebench_dtb` | the same with `teebench=200` in the bootargs |
 //! | `payload_image` | the EL1 test payload Image (`tests/payload/mkimage.sh`) |
 //! | `payload_dtb` | DTB whose `/chosen` kernel module names the EL1 test payload |
-//! | `payload_dtb_smp2` | the payload's DTB for a 2-CPU machine (run with one host thread per CPU) |
+//! | `payload_dtb_smp2` | the payload's DTB for a 2-CPU machine (run with one host thread per CPU), bootargs `race-batches=64` |
+//! | `payload_reset_dtb` | the payload's DTB for a 1-CPU machine, bootargs `system-reset`: it calls PSCI SYSTEM_RESET instead of its cases |
+//! | `payload_ffa10_dtb` | the payload's DTB for a 1-CPU machine, bootargs `ffa-version=1.0`: the FF-A calls of a v1.0 host |
+//! | `payload_ffa11_dtb` | the same with `ffa-version=1.1` |
+//! | `el_counter_plugin` | the el-counter QEMU plugin (`ci/build-plugin.sh`): counts, outside the hypervisor, the SMCs EL2 makes per phase of the payload |
 //! | `bad_stub_image` | `ci/mkbadinputs.sh`'s 4 KiB stub Image, loaded at `KERNEL_ADDR` in every bad-input case |
 //! | `bad_no_module_dtb` | DTB whose `/chosen` has no module node |
 //! | `bad_magic_dtb` | DTB whose kernel module (at `INITRD_ADDR`) is `bad_magic_module` |
@@ -25,6 +29,9 @@
 //! | `bad_too_large_image` | 4 KiB with a valid Image header whose `image_size` is 2 GiB |
 //! | `bad_no_cpus_dtb` | a bootable DTB whose `/cpus` has no cpu nodes |
 //! | `bad_cpu_reg_dtb` | a bootable DTB whose `/cpus/cpu@1` `reg` is three cells |
+//! | `bad_bootable_dtb` | a DTB with nothing wrong (the stub Image as kernel), booted with the two flashes below |
+//! | `bad_missing_dtb_flash` | flash whose BL33 is `ci/bad-dtb-bl33.S` (zeroes the DTB's magic in memory) then the hypervisor |
+//! | `bad_corrupt_dtb_flash` | the same, the shim making the DTB's first structure token invalid |
 //! | `uboot_flash` | `ci/mkuboot.sh`'s flash: TF-A BL1 + FIP with OP-TEE and U-Boot as BL33 |
 //! | `uboot_disk` | `ci/mkuboot.sh`'s disk: `boot.scr`, the hypervisor, `linux_image`, `initrd` (bootargs with `autotest`) |
 //! | `direct_dtb` | DTB for booting without firmware (`ci/mkdtb.sh -`): kernel module at `DIRECT_KERNEL_ADDR` |
@@ -142,6 +149,8 @@ pub struct Payload {
     pub image: PathBuf,
     /// `payload_dtb_smp2`: the same for a 2-CPU machine (the two-thread run).
     pub dtb_smp2: PathBuf,
+    /// `el_counter_plugin`: the QEMU plugin of the witness run.
+    pub el_counter: PathBuf,
 }
 
 impl Payload {
@@ -153,6 +162,7 @@ impl Payload {
             dtb: m.require("payload_dtb"),
             image: m.require("payload_image"),
             dtb_smp2: m.require("payload_dtb_smp2"),
+            el_counter: m.require("el_counter_plugin"),
         }
     }
 }
@@ -210,6 +220,12 @@ pub struct BadInputs {
     pub no_cpus_dtb: PathBuf,
     /// `bad_cpu_reg_dtb`.
     pub cpu_reg_dtb: PathBuf,
+    /// `bad_bootable_dtb`: what QEMU is given with the two flashes below.
+    pub bootable_dtb: PathBuf,
+    /// `bad_missing_dtb_flash`: its BL33 shim zeroes the DTB's magic before the hypervisor.
+    pub missing_dtb_flash: PathBuf,
+    /// `bad_corrupt_dtb_flash`: its BL33 shim breaks the DTB's structure block.
+    pub corrupt_dtb_flash: PathBuf,
 }
 
 impl BadInputs {
@@ -226,6 +242,9 @@ impl BadInputs {
             too_large_image: m.require("bad_too_large_image"),
             no_cpus_dtb: m.require("bad_no_cpus_dtb"),
             cpu_reg_dtb: m.require("bad_cpu_reg_dtb"),
+            bootable_dtb: m.require("bad_bootable_dtb"),
+            missing_dtb_flash: m.require("bad_missing_dtb_flash"),
+            corrupt_dtb_flash: m.require("bad_corrupt_dtb_flash"),
         }
     }
 }
@@ -410,6 +429,6 @@ mod tests {
         documented_sorted.sort_unstable();
         listed.sort_unstable();
         assert_eq!(documented_sorted, listed);
-        assert_eq!(documented.len(), 25);
+        assert_eq!(documented.len(), 32);
     }
 }

@@ -130,6 +130,43 @@ impl Boot {
     }
 }
 
+/// TF-A's own line when the machine powers off through its GPIO (TF-A prints it at ERROR
+/// level): expected at the end of every run that powers off.
+pub const TFA_POWER_OFF: &str = r"^ERROR:\s+QEMU System Power off: with GPIO\.$";
+
+/// The console lines that report a problem, except those matching one of `expected`
+/// (regexes, besides [`TFA_POWER_OFF`]): the hypervisor's `hyp: ERROR:` and `hyp: WARN:`,
+/// TF-A's `ERROR:` and `WARNING:`, the payload's `PAYLOAD: warning` and FAIL lines, Linux's
+/// `WARNING:`, `BUG:` and `Oops` (after its `[ time]` stamp), and any line that mentions a
+/// panic.
+pub fn problem_lines(output: &str, expected: &[&str]) -> Vec<String> {
+    let expected: Vec<regex::Regex> = std::iter::once(TFA_POWER_OFF)
+        .chain(expected.iter().copied())
+        .map(|p| regex::Regex::new(p).unwrap_or_else(|e| panic!("bad pattern {p:?}: {e}")))
+        .collect();
+    let problem = regex::Regex::new(
+        r"^(\[\s*[0-9.]+\] )?(hyp: (ERROR|WARN):|ERROR:|WARNING:|PAYLOAD: warning|PAYLOAD: .* FAIL |BUG:|Oops)|(?i)panic",
+    )
+    .expect("the problem pattern");
+    output
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| problem.is_match(l) && !expected.iter().any(|e| e.is_match(l)))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Asserts that the console has no [`problem_lines`] but `expected`, quoting the first ones.
+pub fn assert_no_problem_lines(output: &str, expected: &[&str], log: &str) {
+    let problems = problem_lines(output, expected);
+    assert!(
+        problems.is_empty(),
+        "{} unexpected error/warning/panic line(s) on the console; log: {log}\n{}",
+        problems.len(),
+        problems[..problems.len().min(20)].join("\n")
+    );
+}
+
 /// The proxy's audit line (printed at SYSTEM_OFF: `hyp: FF-A audit: <what>...`) containing
 /// `what`, without its line end; panics naming `log` when there is none.
 pub fn audit_line(output: &str, what: &str, log: &str) -> String {
@@ -167,6 +204,32 @@ mod tests {
             "FFA_MEM_SHARE ",
             "l",
         );
+    }
+
+    #[test]
+    fn problem_lines_are_found_and_expected_ones_let_through() {
+        let output = "hyp: ffa-hyp 0.1 on qemu-virt: running at EL2\r\n\
+                      hyp: WARN: ffa: FFA_RXTX_MAP refused [#1]\n\
+                      hyp: ERROR: trap before the hypervisor finished booting\n\
+                      PAYLOAD: ffa good.x PASS FFA_ERROR(-2 INVALID_PARAMETERS)\n\
+                      PAYLOAD: ffa bad.x FAIL want FFA_ERROR\n\
+                      PAYLOAD: warning DT not repacked\n\
+                      [    1.0] WARNING: CPU: 0 PID: 1 at x\n\
+                      WARNING: CPU: 0 PID: 1 at x\n\
+                      Kernel panic - not syncing\n\
+                      ERROR:   QEMU System Power off: with GPIO.\r\n";
+        assert_eq!(
+            problem_lines(output, &[r"^hyp: WARN: ffa: "]),
+            [
+                "hyp: ERROR: trap before the hypervisor finished booting",
+                "PAYLOAD: ffa bad.x FAIL want FFA_ERROR",
+                "PAYLOAD: warning DT not repacked",
+                "[    1.0] WARNING: CPU: 0 PID: 1 at x",
+                "WARNING: CPU: 0 PID: 1 at x",
+                "Kernel panic - not syncing",
+            ]
+        );
+        assert!(problem_lines("ERROR:   QEMU System Power off: with GPIO.\n", &[]).is_empty());
     }
 
     #[test]

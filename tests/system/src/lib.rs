@@ -12,6 +12,8 @@
 //!   (`build/artifacts.manifest`, `make artifacts`). A missing manifest, key or file fails
 //!   the test with a message saying to run `make test`; nothing passes silently.
 //!
+//! - [`payload_spec`]: the payload's FF-A matrix data, for exact case counts.
+//!
 //! The tests themselves live in `tests/`: `payload.rs` (the EL1 payload's cases),
 //! `linux_boot.rs` (the Linux host boot), `bad_input.rs` (boot inputs the hypervisor must
 //! refuse with one error line and a power-off), `chains.rs` (the same Linux boot through
@@ -24,6 +26,13 @@ pub mod artifacts;
 pub mod boot;
 pub mod host_check;
 pub mod qemu;
+
+/// The payload's FF-A conformance matrix as data (`tests/payload/src/ffa_spec.rs`, the same
+/// file the payload builds): the system tests derive the exact case counts of its generated
+/// phases and the phases' names and numbers from it, rather than typing them.
+#[path = "../../payload/src/ffa_spec.rs"]
+#[allow(dead_code)]
+pub mod payload_spec;
 
 pub use boot::Boot;
 pub use qemu::{Error, Firmware, Match, Qemu, QemuArgs};

@@ -1,7 +1,10 @@
 //! The boot chain's "bad input" rule, end to end on the real stack (TF-A, OP-TEE, the
 //! hypervisor as BL33, same flash as the other tests): a missing or malformed DTB, no kernel
 //! module node, a bad Image magic or an image that does not fit give one clear console line
-//! naming what is wrong and where, then PSCI SYSTEM_OFF. Never a hang, a panic loop or
+//! naming what is wrong and where, then PSCI SYSTEM_OFF. The missing and the corrupt DTB
+//! boot a flash whose BL33 is a shim (`ci/bad-dtb-bl33.S`) that damages the DTB in memory
+//! after the firmware is done with it, then enters the hypervisor (a damaged `-dtb` file never
+//! reaches the hypervisor: QEMU refuses it, TF-A and OP-TEE rewrite the tree). Never a hang, a panic loop or
 //! silence. (host-loader and `hypervisor/src/dt.rs` unit-test the same errors; this proves
 //! the line reaches the console and the machine really powers off.)
 //!
@@ -73,7 +76,18 @@ fn le_at(file: &Path, offset: usize, len: usize) -> u64 {
 /// Boots `dtb` (with `at_initrd` loaded at `INITRD_ADDR`), checks that the hypervisor refuses
 /// it by the rule, and returns its one problem line.
 fn refused(test_name: &str, images: &BadInputs, dtb: &Path, at_initrd: Option<&Path>) -> String {
-    let mut args = QemuArgs::new(&images.flash, dtb, &images.stub_image);
+    refused_on(test_name, &images.flash, images, dtb, at_initrd)
+}
+
+/// [`refused`] with another flash (a BL33 shim before the hypervisor).
+fn refused_on(
+    test_name: &str,
+    flash: &Path,
+    images: &BadInputs,
+    dtb: &Path,
+    at_initrd: Option<&Path>,
+) -> String {
+    let mut args = QemuArgs::new(flash, dtb, &images.stub_image);
     args.initrd = at_initrd.map(Path::to_path_buf);
     let started = Instant::now();
     let mut boot = Boot::start(test_name, &args);
@@ -258,5 +272,46 @@ fn device_tree_with_malformed_cpu_reg() {
             r"^hyp: ERROR: device tree at {DTB_ADDR:#x}: /cpus/cpu@[0-9a-f]+: malformed cpu reg\b"
         ),
         "the device tree's address and the malformed cpu reg",
+    );
+}
+
+/// (5a) No device tree where the hypervisor looks (TF-A enters BL33 with x0 = 0, so the
+/// board's address; the shim zeroed the magic there): the error names the address and the
+/// magic found.
+#[test]
+fn device_tree_missing() {
+    let images = BadInputs::load();
+    let line = refused_on(
+        "bad_input_missing_dtb",
+        &images.missing_dtb_flash,
+        &images,
+        &images.bootable_dtb,
+        None,
+    );
+    assert_names(
+        &line,
+        &format!(
+            r"^hyp: ERROR: no usable device tree: device tree at {DTB_ADDR:#x}: bad magic 0x00000000 \(expected 0xd00dfeed\)$"
+        ),
+        "that there is no device tree, where it looked and what it found",
+    );
+}
+
+/// (5b) A device tree whose header is intact but whose structure block starts with an
+/// invalid token: the error names the device tree's address and what is broken.
+#[test]
+fn device_tree_corrupt() {
+    let images = BadInputs::load();
+    let line = refused_on(
+        "bad_input_corrupt_dtb",
+        &images.corrupt_dtb_flash,
+        &images,
+        &images.bootable_dtb,
+        None,
+    );
+    assert_names(
+        &line,
+        &format!(r"^hyp: ERROR: device tree at {DTB_ADDR:#x}: structure block offset 0x0: .+$"),
+        "the device tree's address and the broken structure block",
     );
 }

@@ -3,15 +3,16 @@
 //! session to OP-TEE's device pseudo TA through `/dev/tee0` and invokes an unknown command
 //! N times (each one FFA_MSG_SEND_DIRECT_REQ from the kernel's OP-TEE driver, answered
 //! TEE_ERROR_NOT_IMPLEMENTED without any RPC). Every invoke must get that answer, and the
-//! hypervisor's audit at power-off must show at least N direct requests forwarded and no
-//! call of Linux's rejected. The same boot is `make bench`'s workload (b).
+//! hypervisor's audit at power-off must show at least N direct requests forwarded, no call of
+//! Linux's rejected and no bad reply from the SPMC, and the console no error, warning or panic
+//! line. The same boot is `make bench`'s workload (b).
 //!
 //! Needs the manifest's `flash`, `teebench_dtb`, `linux_image` and `initrd` (`make test`). Console: `build/logs/linux_teebench_through_the_proxy.log`.
 
 use std::time::Duration;
 
 use system_tests::artifacts::Linux;
-use system_tests::boot::audit_line;
+use system_tests::boot::{assert_no_problem_lines, audit_line};
 use system_tests::{Boot, QemuArgs};
 
 /// The `teebench=N` the Makefile puts in this DTB's bootargs.
@@ -52,6 +53,13 @@ fn linux_teebench_through_the_proxy() {
     let audit = |what: &str| audit_line(&output, what, &log);
     let total = audit("total:");
     assert!(total.contains(" rejected 0 "), "{total}");
+    assert!(
+        total.ends_with(" bad-replies 0"),
+        "the SPMC sent replies the proxy refused: {total}"
+    );
+    // Nothing on the console reports a problem: no error, warning or panic line from the
+    // firmware, the hypervisor or Linux.
+    assert_no_problem_lines(&output, &[], &log);
     let direct = audit("FFA_MSG_SEND_DIRECT_REQ ");
     let forwarded: u64 = direct
         .split("forwarded ")

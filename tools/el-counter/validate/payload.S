@@ -11,7 +11,9 @@
  *   NS-EL2 boot: loop, UART output, one SMC to EL3 (like the hypervisor's
  *                FFA_VERSION), then ERET to NS-EL1 (the host)
  *   NS-EL1: four loops of host calls, then a trapped PSCI SYSTEM_OFF, which EL3
- *           turns into a semihosting exit (QEMU needs -semihosting).
+ *           turns into a semihosting exit (QEMU needs -semihosting). Each part starts
+ *           with el-counter's phase marker (`hint #0x7b`, x0 = phase): 4 the HVCs, 1 the
+ *           FFA_VERSION SMCs, 2 the direct requests, 3 the power-off.
  *
  * Every path below has a fixed length (comments count instructions). The expected
  * numbers are derived in validate.sh; change both together.
@@ -83,7 +85,9 @@ el2_entry:
 
 /* ---------------------------------------------------------------- NS-EL1 */
 el1_entry:
-    mov   x19, #N_A                 // 1
+    mov   x0, #4                    // 1   phase 4: the HVCs (no SMC reaches EL3)
+    hint  #0x7b                     // 2   el-counter's phase marker (a NOP)
+    mov   x19, #N_A                 // 3
 2:  mov   x0, #0x1111               // 4 per iteration
     hvc   #0
     subs  x19, x19, #1
@@ -94,18 +98,24 @@ el1_entry:
     hvc   #0
     subs  x19, x19, #1
     b.ne  3b
-    mov   x19, #N_C                 // 1
+    mov   x0, #1                    // 1   phase 1: FFA_VERSION, forwarded to EL3
+    hint  #0x7b                     // 2
+    mov   x19, #N_C                 // 3
 4:  movz  x0, #0x0063               // 5 per iteration
     movk  x0, #0x8400, lsl #16
     smc   #0
     subs  x19, x19, #1
     b.ne  4b
-    mov   x19, #N_D                 // 1
+    mov   x0, #2                    // 1   phase 2: direct requests, forwarded to EL3
+    hint  #0x7b                     // 2
+    mov   x19, #N_D                 // 3
 5:  movz  x0, #0x006f               // 5 per iteration
     movk  x0, #0x8400, lsl #16
     smc   #0
     subs  x19, x19, #1
     b.ne  5b
+    mov   x0, #3                    // 1   phase 3: the power-off
+    hint  #0x7b                     // 2
     movz  x0, #0x0008               // 3   PSCI SYSTEM_OFF, never returns
     movk  x0, #0x8400, lsl #16
     smc   #0

@@ -5,7 +5,8 @@
 #
 # Builds the plugin (ci/build-plugin.sh, cached) and payload.S, boots the payload on QEMU
 # virt four ways, and compares every figure the plugin prints with the answer derived below
-# from payload.S's constants:
+# from payload.S's constants (the phase lines too: the system tests' witness of which calls
+# reached EL3 counts with them):
 #   tb         secure=on (EL3 + S-EL1 + NS-EL2 + NS-EL1), mode=tb, with the hot=N profile and
 #              the tid=ID trap profile (HVC 0x2222: it must add up to that key's el2_sum)
 #   insn       the same, mode=insn: one count per instruction, the cross-check of tb
@@ -55,7 +56,7 @@ DREQ_SEL1=$((4 + 2 * SP_LOOP))      # S-EL1 per direct request
 read -r B_SUM B_MIN B_MAX < <(awk -v n="$N_B" 'BEGIN { min = 1e18; max = 0
     for (i = n; i >= 1; i--) { c = 10 + 3 * (i % 4); s += c; if (c < min) min = c; if (c > max) max = c }
     print s, min, max }')
-NS_EL1=$((7 + 4 * N_A + 5 * (N_B + N_C + N_D)))
+NS_EL1=$((15 + 4 * N_A + 5 * (N_B + N_C + N_D)))   # 15: 7 + four phase marks of 2
 NS_EL2=$((BOOT_EL2 + HVC_A * N_A + B_SUM + SMC_EL2 * (N_C + N_D) + 5))   # +5: the last SMC's entry
 SEL1_SECURE=$((2 + 2 * SINIT + N_D * DREQ_SEL1))
 EL3_SECURE=$((10 + 11 + SMC_EL3 + SMC_EL3 * N_C + DREQ_EL3 * N_D + 9))   # reset, hand-off, boot SMC, calls, exit
@@ -80,6 +81,19 @@ el-counter: trap from=EL1 kind=SMC id=0x84000063 count=$N_C el2_sum=$((SMC_EL2 *
 el-counter: trap from=EL1 kind=SMC id=0x8400006f count=$N_D el2_sum=$((SMC_EL2 * N_D)) el2_min=$SMC_EL2 el2_max=$SMC_EL2 el2_mean=$SMC_EL2.0 el3_mean=$e3d.0 sec_mean=$secd.0
 el-counter: end
 EOF
+    # The phases payload.S marks: without EL3 no SMC enters EL3 (QEMU's PSCI answers).
+    local regs=no c=0 d=0 o=0 ids_c=- ids_d=- ids_o=-
+    if [ "$secure" = 1 ]; then
+        regs=yes c=$N_C d=$N_D o=1
+        ids_c=0x84000063,0x84000063,0x84000063,0x84000063
+        ids_d=0x8400006f,0x8400006f,0x8400006f,0x8400006f
+        ids_o=0x84000008
+        echo "el-counter: phase id=0 marks=0 el1_traps=0 el2_to_el3=1 el2_smc=1 lower_to_el3=0 lower_smc=0 smc_regs=yes smc_ids=0x84000063"
+    fi
+    echo "el-counter: phase id=1 marks=1 el1_traps=$N_C el2_to_el3=$c el2_smc=$c lower_to_el3=0 lower_smc=0 smc_regs=$regs smc_ids=$ids_c"
+    echo "el-counter: phase id=2 marks=1 el1_traps=$N_D el2_to_el3=$d el2_smc=$d lower_to_el3=0 lower_smc=0 smc_regs=$regs smc_ids=$ids_d"
+    echo "el-counter: phase id=3 marks=1 el1_traps=1 el2_to_el3=$o el2_smc=$o lower_to_el3=0 lower_smc=0 smc_regs=$regs smc_ids=$ids_o"
+    echo "el-counter: phase id=4 marks=1 el1_traps=$((N_A + N_B)) el2_to_el3=0 el2_smc=0 lower_to_el3=0 lower_smc=0 smc_regs=$regs smc_ids=-"
 }
 
 # --- the runs ----------------------------------------------------------------------------------

@@ -37,7 +37,11 @@
 //! at no point may the host reach a page that the map says it may not.
 
 pub mod ownership;
+pub mod pool;
 pub mod stage2;
+
+#[cfg(test)]
+mod pool_tests;
 
 use alloc::boxed::Box;
 use core::ops::Range;
@@ -239,6 +243,12 @@ impl MemProtect {
     /// Ownership runs in use and the fixed capacity.
     pub fn usage(&self) -> (usize, usize) {
         self.inner.lock().ownership.usage()
+    }
+
+    /// Stage-2 table pages the host stage 2 can still take (`usize::MAX` for a stage 2
+    /// without tables).
+    pub fn stage2_tables_free(&self) -> usize {
+        self.inner.lock().stage2.tables_free()
     }
 }
 

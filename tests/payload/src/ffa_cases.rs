@@ -2062,8 +2062,16 @@ fn fragmented_share(m: &mut Matrix) {
 fn lend_scattered_blocks(m: &mut Matrix) {
     const BLOCKS: u64 = 200;
     const BLOCK: u64 = 0x20_0000;
-    let sp = m.ctx.sp;
+    let (sp, tx, rx) = (m.ctx.sp, m.ctx.tx, m.ctx.rx);
     let (carveout_start, carveout_end) = m.carveout.unwrap_or((0, 0));
+    // The memory cases end with the mailbox unmapped: map it for these, unmap it after.
+    m.smc(
+        "rxtx-map-64",
+        format_args!("attack.rxtx-map-64.for-scattered-lends"),
+        call(fid::RXTX_MAP_64, &[tx, rx, 1]),
+        Audit::Handled,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
     let lend = Share {
         attributes: 0,
         ..Share::of(sp, SHARED.addr())
@@ -2122,4 +2130,11 @@ fn lend_scattered_blocks(m: &mut Matrix) {
             },
         );
     }
+    m.smc(
+        "rxtx-unmap",
+        format_args!("attack.rxtx-unmap.after-scattered-lends"),
+        call(fid::RXTX_UNMAP, &[]),
+        Audit::Emulated,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
 }

@@ -169,6 +169,11 @@ impl fmt::Display for BuildError {
     }
 }
 
+/// What [`HostStage2`]'s walks call for each leaf: the range it covers, the descriptor, its
+/// level; `Err` stops the walk.
+type LeafVisitor<'a> =
+    dyn FnMut(&MemoryRegion, &Descriptor<Stage2Attributes>, usize) -> Result<(), ()> + 'a;
+
 /// Bytes one descriptor maps at `level` (4 KiB granule): 4 KiB at 3, 2 MiB at 2, 1 GiB at 1.
 const fn block_size(level: usize) -> u64 {
     1 << (12 + 9 * (3 - level))
@@ -294,11 +299,7 @@ impl HostStage2 {
 
     /// aarch64-paging's `walk_range` over `region` with one callback type for every caller
     /// (each closure type would be another copy of the crate's recursive walk in the image).
-    fn walk(
-        &self,
-        region: &MemoryRegion,
-        f: &mut dyn FnMut(&MemoryRegion, &Descriptor<Stage2Attributes>, usize) -> Result<(), ()>,
-    ) -> Result<(), MapError> {
+    fn walk(&self, region: &MemoryRegion, f: &mut LeafVisitor<'_>) -> Result<(), MapError> {
         self.mapping
             .walk_range(region, &mut |mr, d, level| f(mr, d, level))
     }
@@ -432,7 +433,7 @@ impl HostStage2 {
     /// Maps `range` (page-aligned host RAM, unmapped by [`unmap`](Self::unmap)) back into
     /// the host's stage 2 as Normal memory (invalid to valid needs no break-before-make),
     /// then folds the tables around its ends back into blocks where it can
-    /// ([`fold`](Self::fold)). Takes nothing from the pool: the unmap split every block the
+    /// (`fold`). Takes nothing from the pool: the unmap split every block the
     /// range cuts, and blocks it covered whole are written as blocks again.
     pub fn map_ram(
         &mut self,

@@ -248,8 +248,10 @@ fn thousands_of_lends_refused_or_reclaimed_leave_the_pool_where_it_started() {
         assert_eq!(hyp.handle(&mut regs, 0, &mut fw), Outcome::Forwarded);
         reclaimed += 1;
     }
-    assert!(refused > 500 && reclaimed > 500, "{refused} {reclaimed}");
-    let _ = no_memory;
+    assert!(
+        refused > 500 && reclaimed > 500,
+        "{refused} refused, {reclaimed} reclaimed, {no_memory} NO_MEMORY"
+    );
     let status = hyp.memory_status();
     assert_eq!((status.lent_pages, status.transactions), (0, 0));
     assert_eq!(hyp.mm.stage2_tables_free(), free, "every table folded back");
@@ -257,10 +259,10 @@ fn thousands_of_lends_refused_or_reclaimed_leave_the_pool_where_it_started() {
 
 #[test]
 fn concurrent_share_lend_and_reclaim_end_where_they_started() {
-    // Four CPUs share, lend (some undecided first, as a LEND in flight) and reclaim pages in
-    // the same 16 blocks at once, while a fifth takes host faults on them. A claim that
-    // finds a page taken fails whole; every claim that succeeded is reclaimed exactly once,
-    // with the number of pages it claimed.
+    // Four CPUs share, lend (some under a pending tag first, retagged after, as a LEND in
+    // flight is) and reclaim pages in the same 16 blocks at once, while a fifth takes host
+    // faults on them. A claim that finds a page taken fails whole; every claim that
+    // succeeded is reclaimed exactly once, with the number of pages it claimed.
     const THREADS: u64 = 4;
     const ROUNDS: u64 = 500;
     let mm = core(STAGE2_TABLE_PAGES);

@@ -25,6 +25,14 @@ pub const MAILBOX_SIZE: usize = 4096;
 /// Live FF-A memory transactions (SHARE/LEND handles) the host may hold at once.
 pub const MAX_TRANSACTIONS: usize = 256;
 
+/// Pages in the host stage-2 table pool, reserved from the heap when the tables are built
+/// at boot (512 KiB; see `mm/pool.rs`). Every table of the host stage 2 comes from it: the
+/// boot map's (6 on QEMU's virt board) and those a LEND splits blocks into (one per 2 MiB
+/// block it cuts, one more per 1 GiB block). A LEND whose worst case the free pages cannot
+/// cover is refused with NO_MEMORY before anything changes; tables come back when their
+/// block is folded again.
+pub const STAGE2_TABLE_PAGES: usize = 128;
+
 /// Runs in the page-ownership map (its fixed capacity; see `mm/ownership.rs`).
 pub const OWNERSHIP_RUNS: usize = 1024;
 

@@ -178,6 +178,11 @@ pub fn ownership_refusal(e: OwnershipError, buffer: &'static str) -> Refusal {
             page,
         ),
         OwnershipError::NoRoom => (Status::NoMemory, "ownership table full", 0),
+        OwnershipError::NoTables { needed, .. } => (
+            Status::NoMemory,
+            "stage-2 table pool cannot cover the worst case",
+            needed as u64,
+        ),
         OwnershipError::Stage2 { start } => (Status::NoMemory, "stage-2 change failed", start),
     };
     Refusal::refused(status, what, value)

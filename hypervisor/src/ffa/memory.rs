@@ -17,8 +17,9 @@
 //!    (a first fragment: header, receivers, composite and whole constituents in it);
 //! 4. claim every constituent `Owned -> SharedWithSecure` (or `LentToSecure`, unmapped from
 //!    the host) under a pending tag through [`MemProtect`], all or nothing (not host RAM:
-//!    INVALID_PARAMETERS; a page in use or named twice: DENIED; table full or stage 2
-//!    refused: NO_MEMORY);
+//!    INVALID_PARAMETERS; a page in use or named twice: DENIED; table full, a LEND whose
+//!    block splits the stage-2 table pool cannot cover (checked first), or stage 2 refused:
+//!    NO_MEMORY);
 //! 5. rebuild the copy from the validated fields only (`descriptor::rebuild`: the layout the
 //!    parser demands, every reserved and implementation-defined byte zero), write it into the
 //!    hypervisor's TX and forward the call (the host's function ID, total and fragment

@@ -166,15 +166,16 @@ pub fn flush_stage1_and_2_tlb_local() {
     };
 }
 
-/// Drops every CPU's TLB entries for the host's stage-1 translations under VMID 0 (the
-/// combined stage-1+2 entries that `tlbi ipas2e1is` leaves), after a change to the live
-/// host stage 2: `dsb ishst; tlbi vmalle1is; dsb ish; isb`, as pKVM does.
+/// Drops every CPU's TLB entries for the host's translations under VMID 0, stage 1 and
+/// stage 2 (the combined stage-1+2 entries that `tlbi ipas2e1is` leaves, and the stage-2
+/// walks through a table that a fold frees), after a change to the live host stage 2:
+/// `dsb ishst; tlbi vmalls12e1is; dsb ish; isb`.
 pub fn flush_host_tlb() {
     // SAFETY: TLB maintenance only; it changes no memory and no translation.
     unsafe {
         asm!(
             "dsb ishst",
-            "tlbi vmalle1is",
+            "tlbi vmalls12e1is",
             "dsb ish",
             "isb",
             options(nostack, preserves_flags)

@@ -308,10 +308,11 @@ fn build_host_stage2(
         info!("  withheld from the host: {:#x}-{:#x}", r.start, r.end);
     }
     info!(
-        "stage-2 {} table pages, blocks {}, IPA {} bits",
+        "stage-2 {} table pages, blocks {}, IPA {} bits, pool {} pages",
         stage2.table_pages(),
         stage2.block_counts(),
-        geometry.ipa_bits
+        geometry.ipa_bits,
+        stage2.pool_pages()
     );
     stage2.mark_active();
     Ok((host_map, stage2, geometry))

@@ -35,9 +35,20 @@
 //! tests give a simulation. A lent range is unmapped after every check passed and before its
 //! pages change state; a reclaimed one is mapped back before its pages become `Owned`, so
 //! at no point may the host reach a page that the map says it may not.
+//!
+//! The live tables take their pages from a fixed pool ([`pool`]). A LEND first counts the
+//! most table pages its block splits can take and is refused whole
+//! ([`OwnershipError::NoTables`], NO_MEMORY to the host) if the pool cannot cover them; a
+//! table whose block maps as one block again is folded back and its page returned
+//! ([`stage2::HostStage2::map_ram`]). So a host that lends and reclaims cannot exhaust the
+//! pool, and nothing on the path allocates or panics.
 
 pub mod ownership;
+pub mod pool;
 pub mod stage2;
+
+#[cfg(test)]
+mod pool_tests;
 
 use alloc::boxed::Box;
 use core::ops::Range;
@@ -127,7 +138,8 @@ impl MemProtect {
 
     /// Lends the host's pages `ranges` to the Secure world (`Owned -> LentToSecure`, tagged
     /// `tag`): each range leaves the host stage 2 once its checks pass. All or nothing: a
-    /// failure maps back what was unmapped.
+    /// failure maps back what was unmapped, and a lend whose block splits the stage-2 table
+    /// pool cannot cover fails with [`OwnershipError::NoTables`] before anything changes.
     pub fn lend<R: Ranges + ?Sized>(
         &self,
         ranges: &R,
@@ -239,6 +251,12 @@ impl MemProtect {
     /// Ownership runs in use and the fixed capacity.
     pub fn usage(&self) -> (usize, usize) {
         self.inner.lock().ownership.usage()
+    }
+
+    /// Stage-2 table pages the host stage 2 can still take (`usize::MAX` for a stage 2
+    /// without tables).
+    pub fn stage2_tables_free(&self) -> usize {
+        self.inner.lock().stage2.tables_free()
     }
 }
 

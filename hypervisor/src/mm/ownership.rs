@@ -42,7 +42,10 @@
 //! 2: the claim and release of such pages call a [`Stage2Hook`] per range (unmap after the
 //! checks, map back before the pages become `Owned`). [`super::MemProtect`] owns this map
 //! and the hook behind one lock; the firmware's hook is [`super::stage2::LiveStage2`]
-//! (break-before-make, `tlbi ipas2e1is` + `tlbi vmalle1is`).
+//! (break-before-make, `tlbi ipas2e1is` + `tlbi vmalls12e1is`). A claim into such a state
+//! first asks the hook for the worst case of stage-2 table pages its unmaps may take
+//! ([`Stage2Hook::tables_needed`]) and fails whole with [`OwnershipError::NoTables`] before
+//! changing anything if the hook's pool cannot cover it.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -111,6 +114,13 @@ pub enum OwnershipError {
     },
     /// The run table is full (its capacity is fixed at construction).
     NoRoom,
+    /// The stage-2 table pool cannot cover the table pages the change may need at worst.
+    NoTables {
+        /// Table pages the change may need.
+        needed: usize,
+        /// Table pages free.
+        free: usize,
+    },
     /// The stage-2 hook refused the range.
     Stage2 {
         /// Start of the range.
@@ -131,6 +141,9 @@ impl fmt::Display for OwnershipError {
                 write!(f, "page {page:#x} is {}", found.name())
             }
             OwnershipError::NoRoom => f.write_str("ownership table full"),
+            OwnershipError::NoTables { needed, free } => {
+                write!(f, "needs up to {needed} stage-2 table pages, {free} free")
+            }
             OwnershipError::Stage2 { start } => write!(f, "stage-2 change at {start:#x} failed"),
         }
     }
@@ -146,6 +159,17 @@ pub trait Stage2Hook {
     fn unmap(&mut self, range: Range<u64>) -> Result<(), Stage2Error>;
     /// Maps `range` back into the host's stage 2 (release from an unmapped state).
     fn map(&mut self, range: Range<u64>) -> Result<(), Stage2Error>;
+    /// The most table pages that unmapping the `count` ranges `range(0)`, `range(1)`, ...
+    /// one after the other can take (empty ranges count nothing). None by default: a hook
+    /// without tables.
+    fn tables_needed(&self, count: usize, range: &dyn Fn(usize) -> Range<u64>) -> usize {
+        let _ = (count, range);
+        0
+    }
+    /// Table pages the hook can still take.
+    fn tables_free(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// For transitions that never touch stage 2 (mailbox, SHARE): any call is a bug, refused.
@@ -308,6 +332,23 @@ impl Ownership {
                     found: PageState::Owned,
                 },
             ));
+        }
+        if to.unmapped_from_host() {
+            // Before anything changes: the stage-2 tables the unmaps may need at worst, over
+            // the ranges that pass the checks (the others fail below, before their unmap).
+            let valid = |i: usize| {
+                let r = ranges.range(i);
+                if self.check_range(&r).is_ok() {
+                    r
+                } else {
+                    0..0
+                }
+            };
+            let needed = hook.tables_needed(ranges.count(), &valid);
+            let free = hook.tables_free();
+            if needed > free {
+                return Err((0, OwnershipError::NoTables { needed, free }));
+            }
         }
         for i in 0..ranges.count() {
             if let Err(e) = self.claim_one(ranges.range(i), to, tag, hook) {

@@ -11,14 +11,15 @@
 //! ([`Geometry::for_system`]).
 
 use core::fmt;
-use core::ptr::NonNull;
+use core::ops::Range;
 
-use aarch64_paging::descriptor::{PhysicalAddress, Stage2Attributes};
-use aarch64_paging::idmap::IdTranslation;
-use aarch64_paging::paging::{Constraints, MemoryRegion, PageTable, Stage2, Translation};
+use aarch64_paging::descriptor::{Descriptor, PhysicalAddress, Stage2Attributes};
+use aarch64_paging::paging::{Constraints, MemoryRegion, Stage2};
 use aarch64_paging::{MapError, Mapping};
 
 use super::ownership::{Stage2Error, Stage2Hook};
+use super::pool::TablePool;
+use crate::budget::STAGE2_TABLE_PAGES;
 use crate::memmap::HostMap;
 
 /// Normal memory, inner/outer write-back, inner shareable, read-write, executable.
@@ -119,32 +120,6 @@ impl Geometry {
     }
 }
 
-/// Identity translation that counts the table pages it hands out.
-#[derive(Default)]
-pub struct CountingTranslation {
-    inner: IdTranslation<Stage2Attributes>,
-    /// Table pages currently allocated.
-    pub table_pages: usize,
-}
-
-impl Translation<Stage2Attributes> for CountingTranslation {
-    fn allocate_table(&mut self) -> (NonNull<PageTable<Stage2Attributes>>, PhysicalAddress) {
-        self.table_pages += 1;
-        self.inner.allocate_table()
-    }
-
-    unsafe fn deallocate_table(&mut self, page_table: NonNull<PageTable<Stage2Attributes>>) {
-        self.table_pages -= 1;
-        // SAFETY: our caller guarantees `page_table` came from `allocate_table`, which
-        // forwarded to `inner`.
-        unsafe { self.inner.deallocate_table(page_table) }
-    }
-
-    fn physical_to_virtual(&self, pa: PhysicalAddress) -> NonNull<PageTable<Stage2Attributes>> {
-        self.inner.physical_to_virtual(pa)
-    }
-}
-
 /// Leaf descriptors per block size.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BlockCounts {
@@ -164,46 +139,86 @@ impl fmt::Display for BlockCounts {
 
 /// Why the stage-2 tables could not be built.
 #[derive(Debug)]
-pub struct BuildError {
-    /// The range being mapped.
-    pub range: core::ops::Range<u64>,
-    /// aarch64-paging's reason.
-    pub error: MapError,
+pub enum BuildError {
+    /// The table pool of this many pages could not be allocated, or ran out while mapping.
+    Pool(usize),
+    /// aarch64-paging refused to map a range.
+    Map {
+        /// The range being mapped.
+        range: Range<u64>,
+        /// aarch64-paging's reason.
+        error: MapError,
+    },
 }
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cannot map {:#x}..{:#x} in the host stage-2: {}",
-            self.range.start,
-            self.range.end,
-            crate::stage1::map_error_text(&self.error)
-        )
+        match self {
+            BuildError::Pool(pages) => write!(
+                f,
+                "the host stage-2 table pool ({pages} pages) cannot hold the host's map"
+            ),
+            BuildError::Map { range, error } => write!(
+                f,
+                "cannot map {:#x}..{:#x} in the host stage-2: {}",
+                range.start,
+                range.end,
+                crate::stage1::map_error_text(error)
+            ),
+        }
     }
 }
 
-/// The host's stage-2 tables.
+/// What [`HostStage2`]'s walks call for each leaf: the range it covers, the descriptor, its
+/// level; `Err` stops the walk.
+type LeafVisitor<'a> =
+    dyn FnMut(&MemoryRegion, &Descriptor<Stage2Attributes>, usize) -> Result<(), ()> + 'a;
+
+/// Bytes one descriptor maps at `level` (4 KiB granule): 4 KiB at 3, 2 MiB at 2, 1 GiB at 1.
+const fn block_size(level: usize) -> u64 {
+    1 << (12 + 9 * (3 - level))
+}
+
+/// The host's stage-2 tables, every page of them from one [`TablePool`].
 ///
 /// Never freed: once built they may be live (VTTBR_EL2 names them, or aarch64-paging has
 /// been told they are active, and it panics when an active mapping is dropped). A boot that
-/// fails after building them returns its error through values that own them; leaking a few
-/// table pages on the way to power-off is the right outcome, a panic is not.
+/// fails after building them returns its error through values that own them; leaking the
+/// pool on the way to power-off is the right outcome, a panic is not.
+///
+/// # Table pages
+/// A change that may split blocks is preceded by [`tables_needed`](Self::tables_needed),
+/// the worst case of table pages it takes from the pool, which the caller compares with
+/// [`tables_free`](Self::tables_free) before changing anything; a block whose pages all
+/// map the same way again is folded back ([`map_ram`](Self::map_ram)), so the pages in use
+/// return to what the boot map needs once every lent page is back.
 pub struct HostStage2 {
-    mapping: core::mem::ManuallyDrop<Mapping<CountingTranslation, Stage2>>,
+    mapping: core::mem::ManuallyDrop<Mapping<TablePool, Stage2>>,
     geometry: Geometry,
 }
 
 impl HostStage2 {
-    /// Builds the identity map of `map`: RAM as Normal, MMIO as Device, nothing else.
+    /// Builds the identity map of `map` (RAM as Normal, MMIO as Device, nothing else) in a
+    /// pool of [`STAGE2_TABLE_PAGES`].
     pub fn build(map: &HostMap, geometry: Geometry) -> Result<Self, BuildError> {
-        let mut mapping = core::mem::ManuallyDrop::new(Mapping::new(
-            CountingTranslation::default(),
-            geometry.root_level,
-            Stage2,
-        ));
-        let mut add = |ranges: &[core::ops::Range<u64>], attrs| -> Result<(), BuildError> {
+        Self::build_in(map, geometry, STAGE2_TABLE_PAGES)
+    }
+
+    /// [`build`](Self::build) in a pool of `pages`.
+    pub fn build_in(map: &HostMap, geometry: Geometry, pages: usize) -> Result<Self, BuildError> {
+        // Mapping one range adds at most two tables per level below the root (its two ends;
+        // a level-0 root holds no blocks, but 40 bits span two of its entries at most).
+        let per_range = 2 * (3 - geometry.root_level);
+        let pool = TablePool::new(pages)
+            .filter(|p| p.capacity() > per_range)
+            .ok_or(BuildError::Pool(pages))?;
+        let mut mapping =
+            core::mem::ManuallyDrop::new(Mapping::new(pool, geometry.root_level, Stage2));
+        let mut add = |ranges: &[Range<u64>], attrs| -> Result<(), BuildError> {
             for r in ranges {
+                if mapping.translation().free() < per_range {
+                    return Err(BuildError::Pool(pages));
+                }
                 let region = MemoryRegion::new(r.start as usize, r.end as usize);
                 mapping
                     .map_range(
@@ -212,7 +227,7 @@ impl HostStage2 {
                         attrs,
                         Constraints::empty(),
                     )
-                    .map_err(|error| BuildError {
+                    .map_err(|error| BuildError::Map {
                         range: r.clone(),
                         error,
                     })?;
@@ -234,35 +249,43 @@ impl HostStage2 {
         self.geometry
     }
 
-    /// Table pages in use.
+    /// Table pages in use (the root included).
     pub fn table_pages(&self) -> usize {
-        self.mapping.translation().table_pages
+        self.mapping.translation().in_use()
+    }
+
+    /// Table pages the pool still has.
+    pub fn tables_free(&self) -> usize {
+        self.mapping.translation().free()
+    }
+
+    /// Pages in the pool.
+    pub fn pool_pages(&self) -> usize {
+        self.mapping.translation().capacity()
     }
 
     /// Counts valid leaf descriptors by level over the whole IPA space.
     pub fn block_counts(&self) -> BlockCounts {
         let mut counts = BlockCounts::default();
         let top = 1usize << self.geometry.ipa_bits;
-        let _ = self
-            .mapping
-            .walk_range(&MemoryRegion::new(0, top), &mut |_, d, level| {
-                if d.is_valid() && (level == 3 || !d.is_table_or_page()) {
-                    match level {
-                        1 => counts.g1 += 1,
-                        2 => counts.m2 += 1,
-                        3 => counts.k4 += 1,
-                        _ => {}
-                    }
+        let _ = self.walk(&MemoryRegion::new(0, top), &mut |_, d, level| {
+            if d.is_valid() && (level == 3 || !d.is_table_or_page()) {
+                match level {
+                    1 => counts.g1 += 1,
+                    2 => counts.m2 += 1,
+                    3 => counts.k4 += 1,
+                    _ => {}
                 }
-                Ok(())
-            });
+            }
+            Ok(())
+        });
         counts
     }
 
     /// The leaf covering `ipa`: its attributes and level, if mapped.
     pub fn lookup(&self, ipa: u64) -> Option<(Stage2Attributes, usize)> {
         let mut found = None;
-        let _ = self.mapping.walk_range(
+        let _ = self.walk(
             &MemoryRegion::new(ipa as usize, ipa as usize + 1),
             &mut |_, d, level| {
                 if d.is_valid() && (level == 3 || !d.is_table_or_page()) {
@@ -274,23 +297,98 @@ impl HostStage2 {
         found
     }
 
+    /// aarch64-paging's `walk_range` over `region` with one callback type for every caller
+    /// (each closure type would be another copy of the crate's recursive walk in the image).
+    fn walk(&self, region: &MemoryRegion, f: &mut LeafVisitor<'_>) -> Result<(), MapError> {
+        self.mapping
+            .walk_range(region, &mut |mr, d, level| f(mr, d, level))
+    }
+
+    /// The level of the descriptor that ends the walk for `ipa` (a block, a page or an
+    /// invalid entry), or `None` outside the IPA space.
+    fn leaf_level(&self, ipa: u64) -> Option<usize> {
+        let mut found = None;
+        self.walk(
+            &MemoryRegion::new(ipa as usize, ipa as usize + 1),
+            &mut |_, _, level| {
+                found = Some(level);
+                Ok(())
+            },
+        )
+        .ok()?;
+        found
+    }
+
+    /// The most table pages that [`unmap`](Self::unmap) of the `count` ranges `range(0)`,
+    /// `range(1)`, ... (one after the other, as one LEND does) can take from the pool, given
+    /// the tables as they are now. Empty ranges count nothing.
+    ///
+    /// Only the blocks a range cuts (overlaps without covering) are split, and those hold
+    /// its first or its last page: for each such page inside a block at level L < 3, a new
+    /// table for every block around it from level L down to 2 that the range does not cover
+    /// whole. A table is counted once, at the first range end that needs it (two ends in one
+    /// block share its table; both ends lie in the same block at every level down to the one
+    /// they need, so no walk is needed for the earlier end). Unmapping only ever frees tables
+    /// otherwise, and mapping back what was unmapped writes into the tables the split made,
+    /// so this bounds the whole claim, its rollback included.
+    ///
+    /// At most 2 x `count` walks, plus a scan of the earlier ends for each table counted.
+    pub fn tables_needed(&self, count: usize, range: &dyn Fn(usize) -> Range<u64>) -> usize {
+        let end = |t: usize| {
+            let r = range(t / 2);
+            let page = if t.is_multiple_of(2) {
+                r.start
+            } else {
+                r.end.wrapping_sub(1)
+            };
+            (r, page)
+        };
+        let cuts =
+            |r: &Range<u64>, block: &Range<u64>| !(r.start <= block.start && block.end <= r.end);
+        let mut needed = 0;
+        for t in 0..2 * count {
+            let (r, page) = end(t);
+            if r.start >= r.end {
+                continue;
+            }
+            let Some(leaf) = self.leaf_level(page) else {
+                continue;
+            };
+            for level in leaf..3 {
+                let start = page & !(block_size(level) - 1);
+                let block = start..start.saturating_add(block_size(level));
+                if !cuts(&r, &block) {
+                    break;
+                }
+                let counted = (0..t).any(|u| {
+                    let (q, other) = end(u);
+                    q.start < q.end && block.contains(&other) && cuts(&q, &block)
+                });
+                if !counted {
+                    needed += 1;
+                }
+            }
+        }
+        needed
+    }
+
     /// Removes `range` (page-aligned host RAM) from the host's stage 2 (FFA_MEM_LEND).
     ///
     /// On live tables aarch64-paging refuses to split a valid block (that needs
     /// break-before-make), so each 1 GiB or 2 MiB block that `range` cuts is broken here:
     /// the whole block is made invalid (the crate issues `tlbi ipas2e1is` for it), the
-    /// combined stage-1+2 TLB entries go with `flush_stage1` (`tlbi vmalle1is`, which the
-    /// crate does not issue), and the block's other pages are mapped again, now as a table.
-    /// A host CPU touching the block in between takes a stage-2 fault that the trap
-    /// handler retries ([`super::MemProtect::host_access`]). Then `range` itself is
-    /// unmapped, and flushed again.
+    /// TLBs drop the host's entries with `flush_tlb` (`tlbi vmalls12e1is`, stage 1 and 2 of
+    /// VMID 0, which the crate does not issue), and the block's other pages are mapped
+    /// again, now as a table. A host CPU touching the block in between takes a stage-2
+    /// fault that the trap handler retries ([`super::MemProtect::host_access`]). Then
+    /// `range` itself is unmapped, and flushed again.
     ///
-    /// A table page that cannot be allocated panics inside aarch64-paging, so the caller
-    /// keeps the number of live transactions bounded ([`crate::budget::MAX_TRANSACTIONS`]).
+    /// The new tables come from the pool; the caller made sure it holds
+    /// [`tables_needed`](Self::tables_needed) pages for the range first.
     pub fn unmap(
         &mut self,
-        range: core::ops::Range<u64>,
-        flush_stage1: &mut impl FnMut(),
+        range: Range<u64>,
+        flush_tlb: &mut impl FnMut(),
     ) -> Result<(), MapError> {
         let region = MemoryRegion::new(range.start as usize, range.end as usize);
         // The blocks that `range` cuts (not those it covers whole) hold its first or its last
@@ -299,7 +397,7 @@ impl HostStage2 {
             let Some((flags, level)) = self.lookup(addr) else {
                 continue;
             };
-            let size = 1u64 << (12 + 9 * (3 - level));
+            let size = block_size(level);
             let (start, end) = (addr & !(size - 1), (addr & !(size - 1)) + size);
             if level == 3 || (range.start <= start && end <= range.end) {
                 continue;
@@ -308,31 +406,106 @@ impl HostStage2 {
             // Break.
             self.mapping.map_range(
                 &block,
-                PhysicalAddress(0),
+                PhysicalAddress(start as usize),
                 Stage2Attributes::empty(),
                 Constraints::empty(),
             )?;
-            flush_stage1();
+            flush_tlb();
             // Make: the block's pages outside `range`, as a table.
             self.map_invalid(
                 &[start..range.start.max(start), range.end.min(end)..end],
                 flags,
             )?;
         }
+        // The output address is ignored for invalid entries, but aarch64-paging writes an
+        // invalid block only where it is block-aligned; with 0 it would give every whole
+        // block inside `range` a table of invalid pages instead.
         self.mapping.map_range(
             &region,
-            PhysicalAddress(0),
+            PhysicalAddress(range.start as usize),
             Stage2Attributes::empty(),
             Constraints::empty(),
         )?;
-        flush_stage1();
+        flush_tlb();
         Ok(())
     }
 
     /// Maps `range` (page-aligned host RAM, unmapped by [`unmap`](Self::unmap)) back into
-    /// the host's stage 2 as Normal memory. Invalid to valid needs no break-before-make.
-    pub fn map_ram(&mut self, range: core::ops::Range<u64>) -> Result<(), MapError> {
-        self.map_invalid(&[range], S2_NORMAL)
+    /// the host's stage 2 as Normal memory (invalid to valid needs no break-before-make),
+    /// then folds the tables around its ends back into blocks where it can
+    /// (`fold`). Takes nothing from the pool: the unmap split every block the
+    /// range cuts, and blocks it covered whole are written as blocks again.
+    pub fn map_ram(
+        &mut self,
+        range: Range<u64>,
+        flush_tlb: &mut impl FnMut(),
+    ) -> Result<(), MapError> {
+        self.map_invalid(core::slice::from_ref(&range), S2_NORMAL)?;
+        for page in [range.start, range.end - 1] {
+            self.fold(page & !(block_size(2) - 1), 2, flush_tlb)?;
+            // The 1 GiB block can only fold once the page's 2 MiB block is one.
+            if self.leaf_level(page) == Some(2) {
+                self.fold(page & !(block_size(1) - 1), 1, flush_tlb)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds the table under the level-`level` entry for the block at `start` back into one
+    /// block if its entries map the whole block as that block would: every entry a valid
+    /// leaf one level down, with the same attributes, onto consecutive output addresses
+    /// from a block-aligned one. Otherwise leaves it.
+    ///
+    /// Break-before-make: the entry is made invalid (the table goes back to the pool),
+    /// `flush_tlb` drops every cached translation and walk through it (`tlbi vmalls12e1is`:
+    /// one broadcast, where aarch64-paging would issue one `tlbi ipas2e1is` per page), then
+    /// the block is written; the caller's barrier publishes it. The freed page cannot be
+    /// handed out again before the flush: the pool is only reached under the memory lock,
+    /// which this change holds throughout. A host CPU touching the block in between takes a
+    /// stage-2 fault that is retried, as for a split.
+    fn fold(
+        &mut self,
+        start: u64,
+        level: usize,
+        flush_tlb: &mut impl FnMut(),
+    ) -> Result<(), MapError> {
+        let size = block_size(level);
+        let block = MemoryRegion::new(start as usize, (start + size) as usize);
+        let mut first: Option<(Stage2Attributes, usize)> = None;
+        let uniform = self
+            .walk(&block, &mut |mr, d, l| {
+                let flags = d.flags() - Stage2Attributes::TABLE_OR_PAGE;
+                let offset = mr.start().0 - start as usize;
+                let (want, base) = *first.get_or_insert((flags, d.output_address().0));
+                let ok = l == level + 1
+                    && d.is_valid()
+                    && flags == want
+                    && base.is_multiple_of(size as usize)
+                    && d.output_address().0 == base + offset;
+                if ok { Ok(()) } else { Err(()) }
+            })
+            .is_ok();
+        let Some((flags, base)) = first.filter(|_| uniform) else {
+            return Ok(());
+        };
+        self.mapping.mark_inactive();
+        // Break: the entry invalid, its table freed (no TLB maintenance while inactive).
+        let broken = self.mapping.map_range(
+            &block,
+            PhysicalAddress(start as usize),
+            Stage2Attributes::empty(),
+            Constraints::empty(),
+        );
+        if broken.is_ok() {
+            flush_tlb();
+        }
+        // Make (or, if the break failed, leave the table as it was: nothing was written).
+        let made = broken.and_then(|()| {
+            self.mapping
+                .map_range(&block, PhysicalAddress(base), flags, Constraints::empty())
+        });
+        self.mapping.mark_active();
+        made
     }
 
     /// Identity-maps `pieces` (currently invalid in the live tables) with `flags`.
@@ -344,7 +517,7 @@ impl HostStage2 {
     /// checks off; the caller's barrier (`dsb ish`) publishes them.
     fn map_invalid(
         &mut self,
-        pieces: &[core::ops::Range<u64>],
+        pieces: &[Range<u64>],
         flags: Stage2Attributes,
     ) -> Result<(), MapError> {
         self.mapping.mark_inactive();
@@ -373,18 +546,18 @@ impl HostStage2 {
 
 /// The live host stage 2 as [`super::MemProtect`] changes it: the tables plus the arch hook
 /// that makes a change visible to every CPU. aarch64-paging issues `tlbi ipas2e1is` for
-/// each entry it invalidates; `flush_tlb` drops the host's combined stage-1+2 entries
-/// (`tlbi vmalle1is` with its barriers). [`HostStage2::unmap`] calls it after each break
-/// and after the final unmap, and a map back calls it once, so the new entries are visible
-/// to the other CPUs' walks before the caller reports success.
+/// each entry it invalidates while live; `flush_tlb` drops all of the host's stage-1 and
+/// stage-2 entries (`tlbi vmalls12e1is` with its barriers). [`HostStage2::unmap`] calls it
+/// after each break and after the final unmap, a fold after its break, and a map back
+/// once at the end, so the new entries are visible to the other CPUs' walks before the
+/// caller reports success.
 pub struct LiveStage2 {
     tables: HostStage2,
     flush_tlb: fn(),
 }
 
 // SAFETY: the tables are only reached through the memory lock of `MemProtect`; the raw
-// pointers inside aarch64-paging's mapping point into the hypervisor heap, valid on every
-// CPU.
+// pointers inside aarch64-paging's mapping point into the table pool, valid on every CPU.
 unsafe impl Send for LiveStage2 {}
 
 impl LiveStage2 {
@@ -392,21 +565,37 @@ impl LiveStage2 {
     pub fn new(tables: HostStage2, flush_tlb: fn()) -> Self {
         LiveStage2 { tables, flush_tlb }
     }
+
+    /// The tables.
+    pub fn tables(&self) -> &HostStage2 {
+        &self.tables
+    }
 }
 
 impl Stage2Hook for LiveStage2 {
-    fn unmap(&mut self, range: core::ops::Range<u64>) -> Result<(), Stage2Error> {
+    fn unmap(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
         self.tables
             .unmap(range, &mut self.flush_tlb)
             .map_err(|_| Stage2Error)
     }
 
-    fn map(&mut self, range: core::ops::Range<u64>) -> Result<(), Stage2Error> {
-        let mapped = self.tables.map_ram(range).map_err(|_| Stage2Error);
+    fn map(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
+        let mapped = self
+            .tables
+            .map_ram(range, &mut self.flush_tlb)
+            .map_err(|_| Stage2Error);
         // Invalid to valid needs no TLB maintenance; the barrier makes the entries visible
         // to the other CPUs' walks before the host hears SUCCESS.
         (self.flush_tlb)();
         mapped
+    }
+
+    fn tables_needed(&self, count: usize, range: &dyn Fn(usize) -> Range<u64>) -> usize {
+        self.tables.tables_needed(count, range)
+    }
+
+    fn tables_free(&self) -> usize {
+        self.tables.tables_free()
     }
 }
 
@@ -444,8 +633,9 @@ mod tests {
         assert_eq!(s2.lookup(0x7000_0000), Some(before));
         // One flush per broken block (the 2 MiB block was a 1 GiB block first) and one at the end.
         assert!(flushes >= 2, "{flushes}");
-        s2.map_ram(page..page + 0x2000).unwrap();
-        assert_eq!(s2.lookup(page).map(|m| m.1), Some(3));
+        s2.map_ram(page..page + 0x2000, &mut || ()).unwrap();
+        // Every page of the block is mapped again: folded back into the 2 MiB block.
+        assert_eq!(s2.lookup(page), Some(before));
         assert_eq!(
             s2.lookup(page + 0x1000).map(|m| m.0),
             s2.lookup(page - 0x1000).map(|m| m.0)
@@ -524,5 +714,191 @@ mod tests {
             "stage-2 Device-nGnRE"
         );
         assert!(s2.lookup(0x0e10_0000).is_none(), "Secure RAM mapped");
+    }
+
+    /// QEMU's map with a pool of `pages`, live.
+    fn qemu_in(pages: usize) -> HostStage2 {
+        let info = SystemInfo::parse(QEMU_DTB).unwrap();
+        let geometry = Geometry::from_parange(5);
+        let map = HostMap::new(&info, &(0x6000_0000..0x6020_0000), geometry.ipa_bits);
+        let s2 = HostStage2::build_in(&map, geometry, pages).unwrap();
+        s2.mark_active();
+        s2
+    }
+
+    /// RAM in whole 1 GiB blocks (0x4000_0000..0xc000_0000), nothing else, live.
+    fn gigabytes() -> HostStage2 {
+        let map = HostMap {
+            ram: alloc::vec![0x4000_0000..0xc000_0000],
+            mmio: alloc::vec![],
+            withheld: alloc::vec![],
+        };
+        let s2 = HostStage2::build_in(&map, Geometry::from_parange(5), 16).unwrap();
+        s2.mark_active();
+        s2
+    }
+
+    /// `unmap` of `r` after checking the pool covers its count; returns the pages it took.
+    fn counted_unmap(s2: &mut HostStage2, r: Range<u64>) -> usize {
+        let needed = s2.tables_needed(1, &|_| r.clone());
+        assert!(needed <= s2.tables_free(), "{r:x?}: {needed} needed");
+        let before = s2.table_pages();
+        s2.unmap(r.clone(), &mut || ()).unwrap();
+        let taken = s2.table_pages().saturating_sub(before);
+        assert!(taken <= needed, "{r:x?}: took {taken}, counted {needed}");
+        taken
+    }
+
+    fn release(s2: &mut HostStage2) {
+        s2.mapping.mark_inactive(); // aarch64-paging refuses to drop live tables
+    }
+
+    #[test]
+    fn the_worst_case_count_is_exact_for_simple_cuts_and_shared_blocks() {
+        let mut s2 = qemu_in(32);
+        const M: u64 = 0x20_0000;
+        let p = 0x4820_3000u64;
+        // One page in a 2 MiB block of a level-2 table: one table.
+        assert_eq!(s2.tables_needed(1, &|_| p..p + 0x1000), 1);
+        // A whole 2 MiB block: nothing to split; nor an empty range.
+        assert_eq!(s2.tables_needed(1, &|_| 0x4820_0000..0x4820_0000 + M), 0);
+        assert_eq!(s2.tables_needed(1, &|_| p..p), 0);
+        // Across a 2 MiB boundary: both blocks; from a boundary into the next block: one.
+        assert_eq!(s2.tables_needed(1, &|_| 0x483f_f000..0x4840_1000), 2);
+        assert_eq!(s2.tables_needed(1, &|_| 0x4820_0000..0x4860_1000), 1);
+        // Two ranges in one block share its table; in two blocks they do not.
+        let same = [p..p + 0x1000, p + 0x5000..p + 0x6000];
+        assert_eq!(s2.tables_needed(2, &|i| same[i].clone()), 1);
+        let two = [p..p + 0x1000, p + M..p + M + 0x1000];
+        assert_eq!(s2.tables_needed(2, &|i| two[i].clone()), 2);
+        assert_eq!(counted_unmap(&mut s2, two[0].clone()), 1);
+        // Already a table there: free; the other block still costs one.
+        assert_eq!(s2.tables_needed(2, &|i| two[i].clone()), 1);
+        assert_eq!(s2.tables_needed(1, &|_| p + 0x1000..p + 0x2000), 0);
+        s2.map_ram(two[0].clone(), &mut || ()).unwrap();
+        release(&mut s2);
+
+        // A 1 GiB block: a level-2 table, then a level-3 table for the page's 2 MiB block.
+        let mut g = gigabytes();
+        let boot = g.table_pages();
+        assert_eq!(g.lookup(0x4800_0000).map(|m| m.1), Some(1));
+        assert_eq!(g.tables_needed(1, &|_| p..p + 0x1000), 2);
+        // A 2 MiB-aligned cut of it: only the level-2 table.
+        assert_eq!(g.tables_needed(1, &|_| 0x4820_0000..0x4860_0000), 1);
+        // Both ends in one 1 GiB block, in two 2 MiB blocks: 1 + 2.
+        assert_eq!(g.tables_needed(1, &|_| p..p + 3 * M), 3);
+        assert_eq!(counted_unmap(&mut g, p..p + 3 * M), 3);
+        g.map_ram(p..p + 3 * M, &mut || ()).unwrap();
+        assert_eq!(g.table_pages(), boot, "folded back to the 1 GiB block");
+        assert_eq!(g.lookup(0x4800_0000).map(|m| m.1), Some(1));
+        release(&mut g);
+    }
+
+    #[test]
+    fn folding_restores_the_block_mapping_once_every_page_is_back() {
+        let mut s2 = qemu_in(32);
+        let boot = (s2.table_pages(), s2.block_counts());
+        let block = 0x4a00_0000u64;
+        let before = s2.lookup(block).unwrap();
+        assert_eq!(before.1, 2);
+        let (a, b) = (
+            block + 0x3000..block + 0x4000,
+            block + 0x10_0000..block + 0x10_2000,
+        );
+        counted_unmap(&mut s2, a.clone());
+        counted_unmap(&mut s2, b.clone());
+        assert_eq!(s2.table_pages(), boot.0 + 1, "one table for the block");
+        // One range back: the other still cuts the block, which stays a table.
+        let mut flushes = 0;
+        s2.map_ram(a.clone(), &mut || flushes += 1).unwrap();
+        assert_eq!(flushes, 0, "nothing folded");
+        assert_eq!(s2.lookup(a.start).map(|m| m.1), Some(3));
+        assert!(s2.lookup(b.start).is_none());
+        // The last one back: break (one flush), then the block, with the boot attributes.
+        s2.map_ram(b.clone(), &mut || flushes += 1).unwrap();
+        assert_eq!(flushes, 1, "the break before the block");
+        for page in [block, a.start, b.start, block + 0x1f_f000] {
+            assert_eq!(s2.lookup(page), Some(before), "{page:#x}");
+        }
+        assert_eq!((s2.table_pages(), s2.block_counts()), boot);
+        // A table whose pages map differently is left alone: here a block that was a table
+        // at boot (the UART's neighbourhood is not uniform).
+        let tables = s2.table_pages();
+        s2.fold(0x0900_0000, 2, &mut || flushes += 1).unwrap();
+        assert_eq!((s2.table_pages(), flushes), (tables, 1));
+        release(&mut s2);
+    }
+
+    #[test]
+    fn lend_reclaim_cycles_over_scattered_pages_leave_the_pool_where_it_started() {
+        // Before the pool and the folding, every block a LEND cut kept its table: 200
+        // distinct blocks left 200 table pages behind (the heap ran out at about 400).
+        let mut s2 = qemu_in(64);
+        let boot = (s2.table_pages(), s2.tables_free(), s2.block_counts());
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % n
+        };
+        let ram = |a: u64| {
+            !(0x6000_0000..0x6020_0000).contains(&a) && (0x4000_0000..0x8000_0000).contains(&a)
+        };
+        let mut cycles = 0;
+        while cycles < 2000 {
+            // 1 to 4 ranges anywhere in RAM: mostly a few pages, sometimes up to 1 100 (whole
+            // blocks); some across 2 MiB boundaries.
+            let mut ranges: Vec<Range<u64>> = Vec::new();
+            for _ in 0..next(4) + 1 {
+                let start = 0x4000_0000 + next(0x4_0000) * 0x1000;
+                let len = if next(8) == 0 { next(1100) } else { next(8) } + 1;
+                let r = start..start + len * 0x1000;
+                if ram(r.start)
+                    && ram(r.end - 1)
+                    && !(r.start < 0x6020_0000 && 0x6000_0000 < r.end)
+                    && ranges.iter().all(|q| r.end <= q.start || q.end <= r.start)
+                {
+                    ranges.push(r);
+                }
+            }
+            if ranges.is_empty() {
+                continue;
+            }
+            let needed = s2.tables_needed(ranges.len(), &|i| ranges[i].clone());
+            let before = s2.table_pages();
+            for r in &ranges {
+                s2.unmap(r.clone(), &mut || ()).unwrap();
+            }
+            assert!(s2.table_pages() - before <= needed, "{ranges:x?}");
+            // Refused or reclaimed: every range back, in any order.
+            if next(2) == 0 {
+                ranges.reverse();
+            }
+            for r in &ranges {
+                s2.map_ram(r.clone(), &mut || ()).unwrap();
+            }
+            assert_eq!(
+                (s2.table_pages(), s2.tables_free()),
+                (boot.0, boot.1),
+                "cycle {cycles}: {ranges:x?}"
+            );
+            cycles += 1;
+        }
+        assert_eq!(s2.block_counts(), boot.2, "every block folded back");
+        release(&mut s2);
+    }
+
+    #[test]
+    fn a_pool_too_small_for_the_boot_map_is_a_build_error() {
+        let info = SystemInfo::parse(QEMU_DTB).unwrap();
+        let geometry = Geometry::from_parange(5);
+        let map = HostMap::new(&info, &(0x6000_0000..0x6020_0000), geometry.ipa_bits);
+        for pages in [0, 3, 8] {
+            assert!(
+                matches!(HostStage2::build_in(&map, geometry, pages), Err(BuildError::Pool(p)) if p == pages),
+                "{pages}"
+            );
+        }
+        let s2 = HostStage2::build(&map, geometry).unwrap();
+        assert_eq!((s2.pool_pages(), s2.table_pages()), (STAGE2_TABLE_PAGES, 6));
     }
 }

@@ -550,7 +550,10 @@ pub fn run_all(platform: &Platform) {
     } else {
         m.phase("features", features);
         m.phase("mailbox", mailbox);
-        m.phase("memory", memory);
+        m.phase("memory", |m| {
+            memory(m);
+            lend_scattered_blocks(m);
+        });
         m.phase("direct", direct);
         m.phase("notifications", notifications);
         m.phase("hygiene", hygiene);
@@ -2557,5 +2560,91 @@ fn fragmented_share(m: &mut Matrix) {
                 Verdict::Pass(text(format_args!("FFA_SUCCESS handle {handle:#x}")))
             })
         },
+    );
+}
+
+/// The stage-2 table pool under attack: two FFA_MEM_LEND_64 of 200 one-page constituents,
+/// each in its own 2 MiB block (200 block splits, more than the hypervisor's pool of table
+/// pages can cover), refused with NO_MEMORY at EL2 before anything changes and never
+/// forwarded (D-LEND-TABLES in `docs/ffa-decisions.md`); then a LEND of one page and its
+/// RECLAIM are still served. Before the pool, each such LEND took 200 table pages from the
+/// EL2 heap for good, and the second exhausted it.
+fn lend_scattered_blocks(m: &mut Matrix) {
+    const BLOCKS: u64 = 200;
+    const BLOCK: u64 = 0x20_0000;
+    let (sp, tx, rx) = (m.ctx.sp, m.ctx.tx, m.ctx.rx);
+    let (carveout_start, carveout_end) = m.carveout.unwrap_or((0, 0));
+    // The memory cases end with the mailbox unmapped: map it for these, unmap it after.
+    m.smc(
+        "rxtx-map-64",
+        format_args!("attack.rxtx-map-64.for-scattered-lends"),
+        call(fid::RXTX_MAP_64, &[tx, rx, 1]),
+        Audit::Handled,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
+    );
+    let lend = Share {
+        attributes: 0,
+        ..Share::of(sp, SHARED.addr())
+    };
+    for round in 1..=2 {
+        let length = lend.write() + (BLOCKS - 1) * 16;
+        // One page per 2 MiB block, from the top of RAM down, past the carve-out.
+        let mut block = m.ram_end & !(BLOCK - 1);
+        for i in 0..BLOCKS {
+            block -= BLOCK;
+            while block < carveout_end && carveout_start < block + BLOCK {
+                block -= BLOCK;
+            }
+            let at = 96 + 16 * i as usize;
+            TX.write64(at, block + 0x1000 * (1 + i % 255));
+            TX.write32(at + 8, 1);
+            TX.write32(at + 12, 0);
+        }
+        TX.write32(80, BLOCKS as u32); // total page count
+        TX.write32(84, BLOCKS as u32); // address range count
+        m.smc(
+            "mem-lend-64",
+            format_args!("attack.mem-lend-64.200-scattered-blocks-{round}"),
+            share_call(fid::MEM_LEND_32 | fid::SMC64, length),
+            Audit::Refused,
+            |r| error(r, status::NO_MEMORY),
+        );
+    }
+    let length = lend.write();
+    let r = m.smc(
+        "mem-lend-64",
+        format_args!("attack.mem-lend-64.one-page-after-scattered"),
+        share_call(fid::MEM_LEND_32 | fid::SMC64, length),
+        Audit::Handled,
+        |r| {
+            success(r, |r| {
+                Verdict::Pass(text(format_args!(
+                    "FFA_SUCCESS handle {:#x}: still served",
+                    handle_of(r)
+                )))
+            })
+        },
+    );
+    TX.clear();
+    if r[0] == u64::from(fid::SUCCESS_32) {
+        let handle = handle_of(&r);
+        m.smc(
+            "mem-reclaim",
+            format_args!("attack.mem-reclaim.after-scattered"),
+            call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+            Audit::Handled,
+            |r| {
+                success(r, |_| {
+                    Verdict::Pass(text(format_args!("FFA_SUCCESS handle {handle:#x}")))
+                })
+            },
+        );
+    }
+    m.smc(
+        "rxtx-unmap",
+        format_args!("attack.rxtx-unmap.after-scattered-lends"),
+        call(fid::RXTX_UNMAP, &[]),
+        Audit::Emulated,
+        |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
     );
 }

@@ -253,9 +253,10 @@ transaction at a time (BUSY); RECLAIM of it before it is complete: DENIED.
 fixed capacity). The numbers are the constants of `hypervisor/src/budget.rs`.
 
 **FFA_MEM_LEND (D-LEND)** takes the same path as SHARE, but its pages become LentToSecure and
-leave the host's stage 2 (break-before-make, `tlbi ipas2e1is` + `tlbi vmalle1is`) before the
-SPMC hears of them; a host access is a stage-2 fault injected as a synchronous external
-abort; they come back on RECLAIM SUCCESS or a refused LEND.
+leave the host's stage 2 (break-before-make, `tlbi ipas2e1is` + `tlbi vmalls12e1is`) before
+the SPMC hears of them; a host access is a stage-2 fault injected as a synchronous external
+abort; they come back on RECLAIM SUCCESS or a refused LEND. A LEND whose block splits the
+stage-2 table pool cannot cover is NO_MEMORY before anything changes (D-LEND-TABLES).
 
 **Not implemented, blocked (NOT_SUPPORTED, FFA_FEATURES agrees).** FFA_MEM_DONATE,
 FFA_MEM_FRAG_RX from the host (it is the receiver's side), FFA_MEM_RETRIEVE_*, FFA_MSG_SEND2

@@ -105,6 +105,10 @@ pub struct Counters {
     /// Slot `2 * row + conv`.
     slots: [Slot; TABLE.len() * 2],
     unknown: Slot,
+    /// Memory transactions whose pages are withheld from the host for good (D-LOST-PAGES).
+    lost_transactions: AtomicU64,
+    /// Their pages.
+    lost_pages: AtomicU64,
 }
 
 impl Counters {
@@ -112,6 +116,8 @@ impl Counters {
         Counters {
             slots: [const { Slot::new() }; TABLE.len() * 2],
             unknown: Slot::new(),
+            lost_transactions: AtomicU64::new(0),
+            lost_pages: AtomicU64::new(0),
         }
     }
 
@@ -148,6 +154,20 @@ impl Counters {
                 ))
             })
         })
+    }
+
+    pub(crate) fn record_lost(&self, transactions: u64, pages: u64) {
+        self.lost_transactions.fetch_add(transactions, Relaxed);
+        self.lost_pages.fetch_add(pages, Relaxed);
+    }
+
+    /// Memory transactions whose pages the proxy withholds from the host for good after an
+    /// unexpected SPMC reply, and their pages: (transactions, pages) (D-LOST-PAGES).
+    pub fn lost(&self) -> (u64, u64) {
+        (
+            self.lost_transactions.load(Relaxed),
+            self.lost_pages.load(Relaxed),
+        )
     }
 
     /// The sum over all functions, unknown IDs included.
@@ -191,6 +211,19 @@ pub enum Reason {
         /// The offending value (an address, a handle, a field).
         value: u64,
     },
+    /// A memory transaction ended in a way that leaves unknown whether the SPMC holds its
+    /// pages: they are withheld from the host for good (D-LOST-PAGES). The trap path prints
+    /// every such record (they are bounded by the transaction limit).
+    Withheld {
+        /// The error the host got.
+        status: Status,
+        /// What happened.
+        what: &'static str,
+        /// The offending value (the SPMC's reply or handle, or the host's).
+        value: u64,
+        /// The pages withheld.
+        pages: u64,
+    },
 }
 
 /// One rejection, for the console: `Display` gives one line naming the function, the register
@@ -231,6 +264,16 @@ impl fmt::Display for Rejection {
                 what,
                 value,
             } => write!(f, "refused ({}): {what} ({value:#x})", status.name()),
+            Reason::Withheld {
+                status,
+                what,
+                value,
+                pages,
+            } => write!(
+                f,
+                "refused ({}): {what} ({value:#x}); {pages} pages withheld from the host for good, the SPMC may hold them",
+                status.name()
+            ),
         }
     }
 }

@@ -606,10 +606,11 @@ impl Proxy {
         };
         // The proxy's state lock for the handler (it takes the memory lock inside: lock
         // order), released before the answer is written.
-        let result = {
+        let (result, lost) = {
             let mut guard = self.mem.lock();
             let mem = &mut *guard;
-            match h {
+            let lost_before = (mem.lost_transactions, mem.lost_pages);
+            let result = match h {
                 Handler::RxTxMap => rxtx::rxtx_map(mem, mm, &call, conduit),
                 Handler::RxTxUnmap => rxtx::rxtx_unmap(mem, mm),
                 Handler::RxRelease => rxtx::rx_release(mem),
@@ -621,11 +622,55 @@ impl Proxy {
                 Handler::Version | Handler::Features | Handler::IdGet | Handler::NotifBitmap => {
                     Err(Refusal::refused(Status::NotSupported, "unreachable", 0))
                 }
+            };
+            let lost = (
+                (mem.lost_transactions - lost_before.0) as u64,
+                mem.lost_pages - lost_before.1,
+            );
+            (result, lost)
+        };
+        let outcome = self.answer(regs, &call, result, |regs| {
+            self.forward(regs, found, conv, &out, conduit)
+        });
+        if lost.0 == 0 {
+            outcome
+        } else {
+            self.withheld(outcome, lost)
+        }
+    }
+
+    /// A memory call that left pages withheld from the host (D-LOST-PAGES): counted, and its
+    /// record says so whatever else went wrong.
+    #[cold]
+    #[inline(never)]
+    fn withheld(&self, outcome: Outcome, (transactions, pages): (u64, u64)) -> Outcome {
+        self.counters.record_lost(transactions, pages);
+        let withheld = |r: Rejection| {
+            let (status, what, value) = match r.reason {
+                Reason::Refused {
+                    status,
+                    what,
+                    value,
+                } => (status, what, value),
+                Reason::Field(v) => (Status::InvalidParameters, v.field, v.value),
+                Reason::UnexpectedReply(x0) => (Status::Aborted, "unexpected SPMC reply", x0),
+                _ => (Status::Aborted, "transaction aborted", 0),
+            };
+            Rejection {
+                reason: Reason::Withheld {
+                    status,
+                    what,
+                    value,
+                    pages,
+                },
+                ..r
             }
         };
-        self.answer(regs, &call, result, |regs| {
-            self.forward(regs, found, conv, &out, conduit)
-        })
+        match outcome {
+            Outcome::Rejected(r) => Outcome::Rejected(withheld(r)),
+            Outcome::ReplyRefused(r) => Outcome::ReplyRefused(withheld(r)),
+            other => other,
+        }
     }
 
     /// The one place an emulated ABI's result becomes the host's registers, the audit

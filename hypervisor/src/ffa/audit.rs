@@ -211,19 +211,6 @@ pub enum Reason {
         /// The offending value (an address, a handle, a field).
         value: u64,
     },
-    /// A memory transaction ended in a way that leaves unknown whether the SPMC holds its
-    /// pages: they are withheld from the host for good (D-LOST-PAGES). The trap path prints
-    /// every such record (they are bounded by the transaction limit).
-    Withheld {
-        /// The error the host got.
-        status: Status,
-        /// What happened.
-        what: &'static str,
-        /// The offending value (the SPMC's reply or handle, or the host's).
-        value: u64,
-        /// The pages withheld.
-        pages: u64,
-    },
 }
 
 /// One rejection, for the console: `Display` gives one line naming the function, the register
@@ -264,16 +251,6 @@ impl fmt::Display for Rejection {
                 what,
                 value,
             } => write!(f, "refused ({}): {what} ({value:#x})", status.name()),
-            Reason::Withheld {
-                status,
-                what,
-                value,
-                pages,
-            } => write!(
-                f,
-                "refused ({}): {what} ({value:#x}); {pages} pages withheld from the host for good, the SPMC may hold them",
-                status.name()
-            ),
         }
     }
 }

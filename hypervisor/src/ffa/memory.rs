@@ -148,7 +148,7 @@ pub fn mem_share(
         }
         // Anything else: the SPMC may hold a partial transaction; the pages stay pinned.
         mem.withhold(mm, state, PENDING, pages);
-        let what = "SPMC answered a first fragment with neither FRAG_RX nor ERROR";
+        let what = "SPMC answered a first fragment with neither FRAG_RX nor ERROR; pages withheld";
         return Err(Refusal::BadReply {
             what,
             value: reply[0],
@@ -159,7 +159,7 @@ pub fn mem_share(
         let handle = u64::from(lo) | u64::from(hi) << 32;
         if handle == PENDING || handle == LOST || !mm.adopt(state, PENDING, handle) {
             mem.withhold(mm, state, PENDING, pages);
-            let what = "SPMC returned a handle that is already live";
+            let what = "SPMC returned a handle that is already live; pages withheld";
             return Err(Refusal::BadReply {
                 what,
                 value: handle,
@@ -188,12 +188,13 @@ pub fn mem_share(
                 0,
             ],
         );
-        if is_success(reclaim[0]) {
+        let what = if is_success(reclaim[0]) {
             mm.reclaim(state, PENDING);
+            "SPMC asked for more fragments of a one-fragment transaction"
         } else {
             mem.withhold(mm, state, PENDING, pages);
-        }
-        let what = "SPMC asked for more fragments of a one-fragment transaction";
+            "SPMC asked for more fragments of one, refused its reclaim; pages withheld"
+        };
         return Err(Refusal::BadReply {
             what,
             value: handle,
@@ -201,7 +202,7 @@ pub fn mem_share(
     }
     mem.withhold(mm, state, PENDING, pages);
     Err(Refusal::BadReply {
-        what: "SPMC answered neither SUCCESS nor ERROR",
+        what: "SPMC answered neither SUCCESS nor ERROR; pages withheld",
         value: reply[0],
     })
 }
@@ -296,7 +297,8 @@ fn next_fragment(
         return Ok(Reply::Error(code));
     }
     mem.withhold(mm, f.state, f.handle, f.pages);
-    let what = "SPMC answered a fragment with neither the next offset, SUCCESS nor ERROR";
+    let what =
+        "SPMC answered a fragment with neither the next offset, SUCCESS nor ERROR; pages withheld";
     Err(Refusal::BadReply {
         what,
         value: reply[0],
@@ -326,10 +328,14 @@ fn abort_fragmented(
     );
     if is_success(reclaim[0]) {
         mm.reclaim(f.state, f.handle);
-    } else {
-        mem.withhold(mm, f.state, f.handle, f.pages);
+        return refusal;
     }
-    refusal
+    mem.withhold(mm, f.state, f.handle, f.pages);
+    // The transaction is gone and its pages with it: ABORTED, and the record says so.
+    let _ = refusal;
+    let status = Status::Aborted;
+    let what = "refused fragment, SPMC refused its reclaim; pages withheld";
+    Refusal::refused(status, what, f.handle)
 }
 
 /// `FFA_MEM_RECLAIM`.

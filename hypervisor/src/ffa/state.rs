@@ -182,6 +182,7 @@ impl MemState {
     /// Withholds the `pages` pages in `state` tagged `tag` from the host for good, after a
     /// reply that leaves unknown whether the SPMC holds them (D-LOST-PAGES): they take the
     /// "lost" tag, which no handle names, and are counted.
+    #[inline(never)]
     pub fn withhold(&mut self, mm: &MemProtect, state: PageState, tag: u64, pages: u64) {
         mm.retag(state, tag, LOST);
         self.lost_transactions += 1;

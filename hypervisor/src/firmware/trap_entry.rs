@@ -41,9 +41,7 @@ fn ffa_call(regs: &mut SmcRegs, imm: u16) {
     );
     if let Some(rejection) = outcome.rejection() {
         let n = FFA_REJECTIONS.fetch_add(1, Ordering::Relaxed);
-        // Pages withheld from the host for good always get their line (at most one per
-        // transaction slot, D-LOST-PAGES).
-        if worth_a_line(n) || matches!(rejection.reason, crate::ffa::Reason::Withheld { .. }) {
+        if worth_a_line(n) {
             log_rejection(rejection, n);
         }
     }
@@ -111,13 +109,6 @@ fn report_ffa_audit() {
         m.runs.0,
         m.runs.1
     );
-    if m.lost_transactions != 0 {
-        log::warn!(
-            "FF-A audit: withheld from the host for good: {} transactions, {} pages",
-            m.lost_transactions,
-            m.lost_pages
-        );
-    }
     crate::firmware::console::flush();
 }
 

@@ -1642,6 +1642,124 @@ fn features_of_forwarded_abis_are_forwarded() {
     }
 }
 
+/// FFA_FEATURES(`id`) through `proxy`: the outcome, the reply and whether it reached `spmc`.
+fn features_of(proxy: &Proxy, spmc: &mut Spmc, id: u64) -> (Outcome, SmcRegs, bool) {
+    spmc.calls.clear();
+    let mut regs = r(&[FFA_FEATURES, id]);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
+    let forwarded = !spmc.calls.is_empty();
+    spmc.calls.clear();
+    (outcome, regs, forwarded)
+}
+
+/// D-FEATURES-LEARNED: OP-TEE 4.10 answers SUCCESS to FFA_FEATURES(NOTIFICATION_SET) from
+/// the normal world and then NOT_SUPPORTED to a valid NOTIFICATION_SET. Once a validated call
+/// came back NOT_SUPPORTED, FFA_FEATURES for that function answers NOT_SUPPORTED at EL2 and
+/// never asks the SPMC again; the call itself is still forwarded (the SPMC's to answer).
+#[test]
+fn features_stop_promising_a_function_the_spmc_refused() {
+    // v1.1 (calls forwarded from a rebuilt copy) and v1.2 (from the host's registers).
+    for minor in [1, 2] {
+        let (proxy, mut spmc) = proxy_at(minor);
+        let set = r(&[NOTIF_SET, 0x8001, 0, 1]);
+        // Before: the SPMC's answer, forwarded.
+        spmc.then(r(&[FFA_SUCCESS_32]));
+        let (outcome, regs, forwarded) = features_of(&proxy, &mut spmc, NOTIF_SET);
+        assert_eq!(
+            (outcome, regs[0], forwarded),
+            (Outcome::Forwarded, FFA_SUCCESS_32, true)
+        );
+        // Other errors teach nothing.
+        for code in [INVALID_PARAMETERS_W, DENIED_W, ABORTED_W] {
+            spmc.then(r(&[FFA_ERROR, 0, code]));
+            let mut call = set;
+            assert_eq!(
+                proxy.handle(&mut call, 0, no_memory(), &mut spmc),
+                Outcome::Forwarded
+            );
+            assert_eq!(call, error_reply(code));
+            spmc.then(r(&[FFA_SUCCESS_32]));
+            let (_, regs, forwarded) = features_of(&proxy, &mut spmc, NOTIF_SET);
+            assert_eq!(
+                (regs[0], forwarded),
+                (FFA_SUCCESS_32, true),
+                "after {code:#x}"
+            );
+        }
+        // The SPMC refuses a valid SET.
+        spmc.then(error_reply(NOT_SUPPORTED_W));
+        let mut call = set;
+        assert_eq!(
+            proxy.handle(&mut call, 0, no_memory(), &mut spmc),
+            Outcome::Forwarded
+        );
+        assert_eq!(call, error_reply(NOT_SUPPORTED_W));
+        // From now on FEATURES says so, at EL2, counted emulated.
+        let before = counts(&proxy, FFA_FEATURES);
+        spmc.then(r(&[FFA_SUCCESS_32]));
+        let (outcome, regs, forwarded) = features_of(&proxy, &mut spmc, NOTIF_SET);
+        spmc.script.clear();
+        assert_eq!(
+            (outcome, regs, forwarded),
+            (Outcome::Emulated, error_reply(NOT_SUPPORTED_W), false),
+            "v1.{minor}"
+        );
+        assert_eq!(counts(&proxy, FFA_FEATURES).emulated, before.emulated + 1);
+        // The call itself is still the SPMC's to answer.
+        let mut call = set;
+        spmc.then(error_reply(NOT_SUPPORTED_W));
+        assert_eq!(
+            proxy.handle(&mut call, 0, no_memory(), &mut spmc),
+            Outcome::Forwarded
+        );
+        // Only that function: its neighbours are still forwarded.
+        for id in [NOTIF_BIND, NOTIF_GET, DIRECT_REQ_64] {
+            spmc.then(r(&[FFA_SUCCESS_32]));
+            let (_, regs, forwarded) = features_of(&proxy, &mut spmc, id);
+            assert_eq!((regs[0], forwarded), (FFA_SUCCESS_32, true), "{id:#x}");
+        }
+    }
+}
+
+/// The record is per function ID: an SPMC that serves only the SMC64 convention of
+/// NOTIFICATION_INFO_GET (Hafnium) loses only the SMC32 one. A rejected call, or a FEATURES
+/// query the SPMC answers NOT_SUPPORTED, teaches nothing.
+#[test]
+fn features_learn_per_convention_and_only_from_forwarded_calls() {
+    let (proxy, mut spmc) = proxy_at(2);
+    spmc.then(error_reply(NOT_SUPPORTED_W));
+    let mut call = r(&[INFO_GET_32]);
+    assert_eq!(
+        proxy.handle(&mut call, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
+    let (_, regs, forwarded) = features_of(&proxy, &mut spmc, INFO_GET_32);
+    assert_eq!((regs, forwarded), (error_reply(NOT_SUPPORTED_W), false));
+    spmc.then(r(&[FFA_SUCCESS_32]));
+    let (_, regs, forwarded) = features_of(&proxy, &mut spmc, INFO_GET_64);
+    assert_eq!((regs[0], forwarded), (FFA_SUCCESS_32, true), "SMC64 twin");
+    // A rejected DIRECT_REQ (non-Secure receiver) never reaches the SPMC.
+    let mut bad = r(&[DIRECT_REQ_64, 1]);
+    assert!(matches!(
+        proxy.handle(&mut bad, 0, no_memory(), &mut spmc),
+        Outcome::Rejected(_)
+    ));
+    // FEATURES(RUN) answered NOT_SUPPORTED by the SPMC is its answer, not a refused call.
+    spmc.then(error_reply(NOT_SUPPORTED_W));
+    let (_, _, forwarded) = features_of(&proxy, &mut spmc, FFA_RUN);
+    assert!(forwarded);
+    for id in [DIRECT_REQ_64, FFA_RUN, FFA_FEATURES] {
+        spmc.then(error_reply(NOT_SUPPORTED_W));
+        let (_, _, forwarded) = features_of(&proxy, &mut spmc, id);
+        spmc.script.clear();
+        assert_eq!(
+            forwarded,
+            id != FFA_FEATURES,
+            "FEATURES({id:#x}) still asks the SPMC"
+        );
+    }
+}
+
 #[test]
 fn features_of_emulated_abis_succeed_without_the_spmc() {
     let (proxy, mut spmc) = proxy_at(2);

@@ -146,7 +146,7 @@ pub const TABLE: &[Row] = &[
         ],
         policy: Policy::Emulate(Handler::Features),
         replies: &[Error, Success(&[2, 3])],
-        note: "Emulated: answered from this table, forwarded for forwarded IDs (D-FEATURES).",
+        note: "Emulated: answered from this table, forwarded for forwarded IDs (D-FEATURES) unless the SPMC refused a valid call of the function (D-FEATURES-LEARNED).",
     },
     Row {
         name: "FFA_RX_RELEASE",

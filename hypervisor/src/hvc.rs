@@ -7,7 +7,7 @@
 //! | 0x8600_ff01 | Call UID | x0..x3: this hypervisor's UUID |
 //! | 0x8600_ff03 | Revision | x0 = major, x1 = minor |
 //! | 0xc600_0000 | Identify | x0 = 0, x1 = "FFAHYP\0\0" magic, x2 = version (major << 16 \| minor), x3 = carve-out base |
-//! | 0xc600_0001 | FF-A audit: x1 = an FF-A function ID (canonical, e.g. 0x8400_0068 or 0xc400_0073), or 0 for all functions together | x0 = 0, x1 = forwarded, x2 = emulated, x3 = rejected, x4 = not supported, x5 = refused SPMC replies; x0 = -3 (SMCCC INVALID_PARAMETER) if x1 is not a function the proxy knows |
+//! | 0xc600_0001 | FF-A audit: x1 = an FF-A function ID (canonical, e.g. 0x8400_0068 or 0xc400_0073), or 0 for all functions together | x0 = 0, x1 = forwarded, x2 = emulated, x3 = rejected, x4 = not supported, x5 = refused SPMC replies; for x1 = 0 also x6 = memory transactions and x7 = pages withheld from the host for good after unexpected SPMC replies (`docs/ffa-decisions.md`, D-LOST-PAGES); x0 = -3 (SMCCC INVALID_PARAMETER) if x1 is not a function the proxy knows |
 //!
 //! The FF-A audit lets a test prove that a rejected call never reached the SPMC: `forwarded`
 //! moves only when the proxy's conduit carried the host's call (or, for the emulated
@@ -57,6 +57,9 @@ pub fn handle(regs: &mut SmcRegs, carveout_base: u64, ffa: &Counters) {
             regs[3] = carveout_base;
         }
         f if f == u64::from(FFA_AUDIT) => {
+            if regs[1] == 0 {
+                (regs[6], regs[7]) = ffa.lost();
+            }
             let counts = match regs[1] {
                 0 => Some(ffa.total()),
                 id if id >> 32 == 0 => ffa.get(id as u32),
@@ -145,6 +148,11 @@ mod tests {
         );
         let all = ask(0);
         assert_eq!(&all[..6], &[0, 1, 1, 1, 0, 1], "totals");
+        assert_eq!(
+            &all[6..8],
+            &[0, 0],
+            "nothing withheld from the host (D-LOST-PAGES)"
+        );
         assert_eq!(ask(0x8400_00f0)[0], INVALID_PARAMETER, "unknown ID");
         assert_eq!(
             ask(1 << 32 | u64::from(fid::VERSION))[0],

@@ -105,6 +105,10 @@ pub struct Counters {
     /// Slot `2 * row + conv`.
     slots: [Slot; TABLE.len() * 2],
     unknown: Slot,
+    /// Memory transactions whose pages are withheld from the host for good (D-LOST-PAGES).
+    lost_transactions: AtomicU64,
+    /// Their pages.
+    lost_pages: AtomicU64,
 }
 
 impl Counters {
@@ -112,6 +116,8 @@ impl Counters {
         Counters {
             slots: [const { Slot::new() }; TABLE.len() * 2],
             unknown: Slot::new(),
+            lost_transactions: AtomicU64::new(0),
+            lost_pages: AtomicU64::new(0),
         }
     }
 
@@ -148,6 +154,20 @@ impl Counters {
                 ))
             })
         })
+    }
+
+    pub(crate) fn record_lost(&self, transactions: u64, pages: u64) {
+        self.lost_transactions.fetch_add(transactions, Relaxed);
+        self.lost_pages.fetch_add(pages, Relaxed);
+    }
+
+    /// Memory transactions whose pages the proxy withholds from the host for good after an
+    /// unexpected SPMC reply, and their pages: (transactions, pages) (D-LOST-PAGES).
+    pub fn lost(&self) -> (u64, u64) {
+        (
+            self.lost_transactions.load(Relaxed),
+            self.lost_pages.load(Relaxed),
+        )
     }
 
     /// The sum over all functions, unknown IDs included.

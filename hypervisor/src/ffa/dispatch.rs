@@ -4,6 +4,7 @@
 //! the SMC immediate and the conduit, and leaves the reply in the same registers.
 
 use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::abi::{
     self, COMPILED, Class, Compiled, Conv, FEATURES_ROW, HOST_ID, Handler, LAYOUTS, Status,
@@ -145,6 +146,9 @@ pub struct Proxy {
     /// Whether the host's notification bitmap exists at the SPMC (D-NOTIF-BITMAP); held
     /// across the forwarded CREATE/DESTROY so two CPUs cannot both pass the check.
     notif_bitmap: spin::Mutex<bool>,
+    /// Per convention, bit `row`: a validated call of that function came back from the SPMC
+    /// as FFA_ERROR(NOT_SUPPORTED), so FFA_FEATURES no longer promises it (D-FEATURES-LEARNED).
+    spmc_refused: [AtomicU64; 2],
 }
 
 impl Proxy {
@@ -166,6 +170,7 @@ impl Proxy {
             memory: false,
             mem: spin::Mutex::new(MemState::new()),
             notif_bitmap: spin::Mutex::new(false),
+            spmc_refused: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 
@@ -606,10 +611,11 @@ impl Proxy {
         };
         // The proxy's state lock for the handler (it takes the memory lock inside: lock
         // order), released before the answer is written.
-        let result = {
+        let (result, lost) = {
             let mut guard = self.mem.lock();
             let mem = &mut *guard;
-            match h {
+            let lost_before = (mem.lost_transactions, mem.lost_pages);
+            let result = match h {
                 Handler::RxTxMap => rxtx::rxtx_map(mem, mm, &call, conduit),
                 Handler::RxTxUnmap => rxtx::rxtx_unmap(mem, mm),
                 Handler::RxRelease => rxtx::rx_release(mem),
@@ -621,8 +627,17 @@ impl Proxy {
                 Handler::Version | Handler::Features | Handler::IdGet | Handler::NotifBitmap => {
                     Err(Refusal::refused(Status::NotSupported, "unreachable", 0))
                 }
-            }
+            };
+            let lost = (
+                (mem.lost_transactions - lost_before.0) as u64,
+                mem.lost_pages - lost_before.1,
+            );
+            (result, lost)
         };
+        if lost.0 != 0 {
+            // D-LOST-PAGES: counted here; the record's text says so (`memory.rs`).
+            self.counters.record_lost(lost.0, lost.1);
+        }
         self.answer(regs, &call, result, |regs| {
             self.forward(regs, found, conv, &out, conduit)
         })
@@ -757,7 +772,12 @@ impl Proxy {
         self.counters.record(found, Event::Forwarded);
         let reply = conduit.smc(out);
         match validate::filter_reply(c, conv, &reply, regs) {
-            Ok(()) => Outcome::Forwarded,
+            Ok(()) => {
+                if regs[0] == u64::from(fid::ERROR) {
+                    self.learn(found, regs[2]);
+                }
+                Outcome::Forwarded
+            }
             Err(()) => self.bad_reply_to(regs, found, conv, name_of(found), x0, reply[0]),
         }
     }
@@ -792,6 +812,10 @@ impl Proxy {
         match validate::filter_low(c, &reply) {
             Some(low) => {
                 regs[..8].copy_from_slice(&low);
+                // The one test the forwarded fast path pays for D-FEATURES-LEARNED.
+                if low[0] == u64::from(fid::ERROR) {
+                    self.learn(found, low[2]);
+                }
                 Outcome::Forwarded
             }
             None => self.bad_reply_to(regs, found, conv, name_of(found), x0, reply[0]),
@@ -816,6 +840,28 @@ impl Proxy {
             Ok(out) => self.forward(regs, found, conv, &out, conduit),
             Err(v) => self.reject(regs, found, conv, name_of(found), v),
         }
+    }
+
+    /// A validated, forwarded call came back FFA_ERROR with status `w2`: NOT_SUPPORTED means
+    /// the SPMC does not implement the function for this caller, whatever its FFA_FEATURES
+    /// said, so from now on FFA_FEATURES for it answers NOT_SUPPORTED (D-FEATURES-LEARNED).
+    /// FFA_FEATURES's own forwarded queries teach nothing.
+    #[cold]
+    #[inline(never)]
+    fn learn(&self, found: Option<(usize, Conv)>, w2: u64) {
+        if let Some((row, conv)) = found
+            && w2 == Status::NotSupported.w()
+            && row != FEATURES_ROW
+            && row < 64
+        {
+            self.spmc_refused[conv as usize].fetch_or(1 << row, Relaxed);
+        }
+    }
+
+    /// Whether the SPMC refused a validated call of function `row` in `conv` with
+    /// NOT_SUPPORTED (D-FEATURES-LEARNED).
+    fn spmc_refused(&self, row: usize, conv: Conv) -> bool {
+        row < 64 && self.spmc_refused[conv as usize].load(Relaxed) & (1 << row) != 0
     }
 
     /// Counts a refused reply and answers FFA_ERROR(ABORTED); `x0` is the host's call,
@@ -880,7 +926,9 @@ impl Proxy {
             ver,
             out: &[0; 18],
         };
-        let result = setup::features(regs[1] as u32, ver, self.memory);
+        let result = setup::features(regs[1] as u32, ver, self.memory, |row, conv| {
+            self.spmc_refused(row, conv)
+        });
         self.answer(regs, &call, result, |regs| {
             let c = &COMPILED[FEATURES_ROW];
             let f = c.fast[Conv::Smc32 as usize][ver.index()];

@@ -903,6 +903,81 @@ fn a_duplicate_handle_from_the_spmc_keeps_both_transactions_pinned() {
     assert_eq!(proxy.memory_status().shared_pages, 1);
 }
 
+/// D-LOST-PAGES: pages the SPMC may hold after an unexpected reply stay withheld from the
+/// host for good, but counted (status, audit), named in the record, and bounded: each such
+/// transaction keeps its slot of MAX_TRANSACTIONS, so an SPMC that keeps answering
+/// nonsense can take at most that many transactions' pages, after which SHARE and LEND are
+/// refused with NO_MEMORY and the proxy keeps serving.
+#[test]
+fn pages_lost_to_unexpected_replies_are_withheld_counted_and_bounded() {
+    let (proxy, mut fw) = mapped(2);
+    let lose = |proxy: &Hyp, fw: &mut Spmc, i: u64, pages: u32| {
+        let d = linux_share(
+            Version::V1_2,
+            &[0x8001],
+            &[(0x5000_0000 + i * 0x10_0000, pages)],
+        );
+        fw.poke(HOST_TX, &d);
+        let n = d.len() as u64;
+        // Neither SUCCESS nor ERROR: the SPMC may or may not hold the pages.
+        fw.script.push_back(r(&[fid::MSG_WAIT.into()]));
+        let (outcome, reply) = call(proxy, fw, &[MEM_SHARE_64, n, n]);
+        assert_eq!(reply, r(&[FFA_ERROR, 0, ABORTED]));
+        let Outcome::ReplyRefused(rec) = outcome else {
+            panic!("expected a refused reply, got {outcome:?}");
+        };
+        assert!(
+            matches!(
+                rec.reason,
+                Reason::Refused {
+                    status: Status::Aborted,
+                    ..
+                }
+            ),
+            "{rec}"
+        );
+        assert!(rec.to_string().contains("pages withheld"), "{rec}");
+    };
+    lose(&proxy, &mut fw, 0, 3);
+    let status = proxy.memory_status();
+    assert_eq!(
+        (
+            status.transactions,
+            status.lost_transactions,
+            status.lost_pages
+        ),
+        (0, 1, 3)
+    );
+    assert_eq!(status.shared_pages, 3, "still pinned");
+    assert_eq!(proxy.counters().lost(), (1, 3), "audit");
+    // The pages are not the host's to share again.
+    fw.calls.clear();
+    let d = linux_share(Version::V1_2, &[0x8001], &[(0x5000_1000, 1)]);
+    share_refused(&proxy, &mut fw, &d, DENIED, "a withheld page");
+    // One live transaction beside the lost ones, then lost ones up to the limit.
+    let live = share(&proxy, &mut fw, 2, &[(0x7000_0000, 1)]);
+    for i in 1..(MAX_TRANSACTIONS - 1) as u64 {
+        lose(&proxy, &mut fw, i, 1);
+    }
+    let status = proxy.memory_status();
+    assert_eq!(
+        (status.transactions, status.lost_transactions),
+        (1, MAX_TRANSACTIONS - 1)
+    );
+    assert_eq!(status.lost_pages, 3 + (MAX_TRANSACTIONS as u64 - 2));
+    fw.calls.clear();
+    let d = linux_share(Version::V1_2, &[0x8001], &[(0x7100_0000, 1)]);
+    share_refused(&proxy, &mut fw, &d, NO_MEMORY, "every slot live or lost");
+    // The live one still reclaims, and frees its slot for a new one.
+    let (outcome, _) = call(
+        &proxy,
+        &mut fw,
+        &[MEM_RECLAIM, live & 0xFFFF_FFFF, live >> 32],
+    );
+    assert_eq!(outcome, Outcome::Forwarded);
+    share(&proxy, &mut fw, 2, &[(0x7100_0000, 1)]);
+}
+
 #[test]
 fn live_transactions_are_bounded() {
     let (proxy, mut fw) = mapped(2);

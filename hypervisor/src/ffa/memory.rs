@@ -29,8 +29,10 @@
 //!    error. MEM_FRAG_RX to a whole transaction: aborted with FFA_MEM_RECLAIM, and the
 //!    pages go back only if that succeeds; to a first fragment (offset checked): the pages
 //!    take the SPMC's handle and the host gets the FRAG_RX. Anything else, or a
-//!    handle that is already live: the host gets ABORTED and the pages stay pinned under a
-//!    "lost" tag, because the SPMC may have them and no handle can reclaim them.
+//!    handle that is already live: the host gets ABORTED and the pages stay withheld from
+//!    the host under a "lost" tag for the rest of the boot, because the SPMC may have them
+//!    and no handle can reclaim them (D-LOST-PAGES: counted, and each such transaction
+//!    keeps its slot of [`MAX_TRANSACTIONS`]).
 //!
 //! FRAG_TX (the next fragment, for the handle of the transaction in progress only): the same
 //! copy, validation (whole constituents; the composite's page total before the last one),
@@ -94,12 +96,12 @@ pub fn mem_share(
         let what = "another fragmented transaction is in progress";
         return Err(Refusal::refused(Status::Busy, what, frag as u64));
     }
-    if mem.transactions >= MAX_TRANSACTIONS {
-        let what = "too many live memory transactions";
+    if mem.slots_used() >= MAX_TRANSACTIONS {
+        let what = "too many live (or lost) memory transactions";
         return Err(Refusal::refused(
             Status::NoMemory,
             what,
-            mem.transactions as u64,
+            mem.slots_used() as u64,
         ));
     }
     let Some(copy) = mem.scratch.get_mut(..frag) else {
@@ -146,8 +148,8 @@ pub fn mem_share(
             return Ok(Reply::Error(code));
         }
         // Anything else: the SPMC may hold a partial transaction; the pages stay pinned.
-        mm.retag(state, PENDING, LOST);
-        let what = "SPMC answered a first fragment with neither FRAG_RX nor ERROR";
+        mem.withhold(mm, state, PENDING, pages);
+        let what = "SPMC answered a first fragment with neither FRAG_RX nor ERROR; pages withheld";
         return Err(Refusal::BadReply {
             what,
             value: reply[0],
@@ -157,8 +159,8 @@ pub fn mem_share(
         let (lo, hi) = (reply[2] as u32, reply[3] as u32);
         let handle = u64::from(lo) | u64::from(hi) << 32;
         if handle == PENDING || handle == LOST || !mm.adopt(state, PENDING, handle) {
-            mm.retag(state, PENDING, LOST);
-            let what = "SPMC returned a handle that is already live";
+            mem.withhold(mm, state, PENDING, pages);
+            let what = "SPMC returned a handle that is already live; pages withheld";
             return Err(Refusal::BadReply {
                 what,
                 value: handle,
@@ -187,20 +189,21 @@ pub fn mem_share(
                 0,
             ],
         );
-        if is_success(reclaim[0]) {
+        let what = if is_success(reclaim[0]) {
             mm.reclaim(state, PENDING);
+            "SPMC asked for more fragments of a one-fragment transaction"
         } else {
-            mm.retag(state, PENDING, LOST);
-        }
-        let what = "SPMC asked for more fragments of a one-fragment transaction";
+            mem.withhold(mm, state, PENDING, pages);
+            "SPMC asked for more fragments of one, refused its reclaim; pages withheld"
+        };
         return Err(Refusal::BadReply {
             what,
             value: handle,
         });
     }
-    mm.retag(state, PENDING, LOST);
+    mem.withhold(mm, state, PENDING, pages);
     Err(Refusal::BadReply {
-        what: "SPMC answered neither SUCCESS nor ERROR",
+        what: "SPMC answered neither SUCCESS nor ERROR; pages withheld",
         value: reply[0],
     })
 }
@@ -294,8 +297,9 @@ fn next_fragment(
         mm.reclaim(f.state, f.handle);
         return Ok(Reply::Error(code));
     }
-    mm.retag(f.state, f.handle, LOST);
-    let what = "SPMC answered a fragment with neither the next offset, SUCCESS nor ERROR";
+    mem.withhold(mm, f.state, f.handle, f.pages);
+    let what =
+        "SPMC answered a fragment with neither the next offset, SUCCESS nor ERROR; pages withheld";
     Err(Refusal::BadReply {
         what,
         value: reply[0],
@@ -304,7 +308,7 @@ fn next_fragment(
 
 /// Ends the fragmented transaction `f` after a refused fragment: FFA_MEM_RECLAIM of its
 /// handle at the SPMC; its pages go back to the host only if that succeeds, else they stay
-/// pinned under the "lost" tag. The host gets `refusal`.
+/// withheld under the "lost" tag (D-LOST-PAGES). The host gets `refusal`.
 fn abort_fragmented(
     mem: &mut MemState,
     mm: &MemProtect,
@@ -325,10 +329,14 @@ fn abort_fragmented(
     );
     if is_success(reclaim[0]) {
         mm.reclaim(f.state, f.handle);
-    } else {
-        mm.retag(f.state, f.handle, LOST);
+        return refusal;
     }
-    refusal
+    mem.withhold(mm, f.state, f.handle, f.pages);
+    // The transaction is gone and its pages with it: ABORTED, and the record says so.
+    let _ = refusal;
+    let status = Status::Aborted;
+    let what = "refused fragment, SPMC refused its reclaim; pages withheld";
+    Refusal::refused(status, what, f.handle)
 }
 
 /// `FFA_MEM_RECLAIM`.

@@ -64,3 +64,6 @@ mod mailbox_tests;
 
 #[cfg(test)]
 mod proptests;
+
+#[cfg(test)]
+mod sweep_tests;

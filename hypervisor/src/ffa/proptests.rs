@@ -19,7 +19,6 @@ const FFA_ERROR: u64 = fid::ERROR as u64;
 const FFA_VERSION: u64 = fid::VERSION as u64;
 const FFA_FEATURES: u64 = fid::FEATURES as u64;
 const BITMAP_DESTROY: u64 = fid::NOTIFICATION_BITMAP_DESTROY as u64;
-const NOTIF_BIND: u64 = fid::NOTIFICATION_BIND as u64;
 const NOTIF_SET: u64 = fid::NOTIFICATION_SET as u64;
 
 /// Function IDs to try: the layouts' IDs, the blocked ones, the emulated ones, hinted and
@@ -96,13 +95,9 @@ fn valid(spec: &Spec, minor: u16, regs: &SmcRegs) -> bool {
     let fields_ok = (1..=checked).all(|i| regs[i] & !spec.carried[i - 1] == 0);
     // FFA_NOTIFICATION_SET: the vCPU ID needs the per-vCPU flag.
     let set_ok = spec.id != NOTIF_SET || regs[2] & 1 != 0 || regs[2] & 0xFFFF_0000 == 0;
-    // The peer of a notification must be a Secure endpoint (bit 15): BIND's sender,
-    // SET's receiver.
-    let peer_ok = match spec.id {
-        NOTIF_BIND => regs[1] & 0x8000_0000 != 0,
-        NOTIF_SET => regs[1] & 0x8000 != 0,
-        _ => true,
-    };
+    // The peer must be a Secure endpoint (bit 15 of its ID): the receiver of a direct
+    // request, the target of FFA_RUN, the sender of BIND/UNBIND, the receiver of SET.
+    let peer_ok = regs[1] & spec.ones == spec.ones;
     fields_ok && set_ok && peer_ok
 }
 

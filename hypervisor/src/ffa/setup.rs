@@ -3,7 +3,7 @@
 //! Free functions over explicit state returning [`Reply`] or [`Refusal`]; `dispatch.rs`
 //! validates the call before and writes the answer after.
 
-use super::abi::{self, COMPILED, Class, Handler, Version};
+use super::abi::{self, COMPILED, Class, Conv, Handler, Version};
 use super::handler::{Refusal, Reply};
 use super::validate::{Rule, Violation};
 use super::version::Negotiation;
@@ -36,8 +36,14 @@ pub fn version(
 /// `FFA_FEATURES(w1 = selector)`, already validated, at the negotiated version `ver`;
 /// `memory` says whether the proxy has its mailbox (the mailbox and memory ABIs are offered
 /// only then). [`Reply::Forward`] for what the SPMC answers (the ABIs it serves, its
-/// notification interrupt IDs).
-pub fn features(selector: u32, ver: Version, memory: bool) -> Result<Reply, Refusal> {
+/// notification interrupt IDs), unless `spmc_refused(row, conv)` says the SPMC already
+/// answered a valid call of that function NOT_SUPPORTED (D-FEATURES-LEARNED).
+pub fn features(
+    selector: u32,
+    ver: Version,
+    memory: bool,
+    spmc_refused: impl Fn(usize, Conv) -> bool,
+) -> Result<Reply, Refusal> {
     if selector & (1 << 31) == 0 {
         if selector & 0x7FFF_FF00 != 0 {
             return Err(Refusal::Field(Violation {
@@ -58,17 +64,22 @@ pub fn features(selector: u32, ver: Version, memory: bool) -> Result<Reply, Refu
             },
         );
     }
-    let queried = abi::lookup(selector).and_then(|(row, _)| COMPILED.get(row));
+    let found = abi::lookup(selector);
+    let queried = found.and_then(|(row, _)| COMPILED.get(row));
     let class = queried.map_or(Class::Unsupported, |c| c.class[ver.index()]);
+    let learned = |reply| match found {
+        Some((row, conv)) if spmc_refused(row, conv) => Reply::NotSupported,
+        _ => reply,
+    };
     // Tested apart from the match below, first: the common query (an ABI the SPMC serves)
     // then costs one comparison on the trap path, where the match tests the other classes
     // first.
     if class == Class::Forward {
-        return Ok(Reply::Forward);
+        return Ok(learned(Reply::Forward));
     }
     Ok(match class {
         // The SPMC decides whether it serves notifications; the proxy only keeps state.
-        Class::Forward | Class::Emulate(Handler::NotifBitmap) => Reply::Forward,
+        Class::Forward | Class::Emulate(Handler::NotifBitmap) => learned(Reply::Forward),
         Class::Emulate(h) if !h.needs_memory() || memory => {
             // RXTX_MAP: 4 KiB minimum (w2[1:0] = 0) and, from v1.2, at most one page
             // (w2[31:16]). MEM_SHARE: w2 bit 0 clear, no dynamic buffers.

@@ -84,6 +84,10 @@ pub struct MemState {
     pub transactions: usize,
     /// The one fragmented SHARE or LEND in progress.
     pub fragmented: Option<Fragmented>,
+    /// Transactions whose pages are withheld from the host for good ([`MemState::withhold`]).
+    pub lost_transactions: usize,
+    /// Their pages.
+    pub lost_pages: u64,
 }
 
 /// A snapshot of the memory side, for the console and tests.
@@ -101,6 +105,11 @@ pub struct MemStatus {
     pub lent_pages: u64,
     /// Ownership runs in use and the capacity.
     pub runs: (usize, usize),
+    /// Transactions whose pages are withheld from the host for good (D-LOST-PAGES); they
+    /// count against [`crate::budget::MAX_TRANSACTIONS`] like live ones.
+    pub lost_transactions: usize,
+    /// Their pages (also counted in `shared_pages` or `lent_pages`).
+    pub lost_pages: u64,
 }
 
 impl MemState {
@@ -112,6 +121,8 @@ impl MemState {
             scratch: Vec::new(),
             transactions: 0,
             fragmented: None,
+            lost_transactions: 0,
+            lost_pages: 0,
         }
     }
 
@@ -137,6 +148,8 @@ impl MemState {
             scratch: alloc::vec![0; MAILBOX_SIZE],
             transactions: 0,
             fragmented: None,
+            lost_transactions: 0,
+            lost_pages: 0,
         })
     }
 
@@ -154,7 +167,26 @@ impl MemState {
             shared_pages: mm.pages_in(PageState::SharedWithSecure),
             lent_pages: mm.pages_in(PageState::LentToSecure),
             runs: mm.usage(),
+            lost_transactions: self.lost_transactions,
+            lost_pages: self.lost_pages,
         }
+    }
+
+    /// Transactions that hold a slot of [`crate::budget::MAX_TRANSACTIONS`]: the live ones
+    /// and the lost ones, so that what an SPMC's unexpected replies can take from the host
+    /// is bounded.
+    pub fn slots_used(&self) -> usize {
+        self.transactions + self.lost_transactions
+    }
+
+    /// Withholds the `pages` pages in `state` tagged `tag` from the host for good, after a
+    /// reply that leaves unknown whether the SPMC holds them (D-LOST-PAGES): they take the
+    /// "lost" tag, which no handle names, and are counted.
+    #[inline(never)]
+    pub fn withhold(&mut self, mm: &MemProtect, state: PageState, tag: u64, pages: u64) {
+        mm.retag(state, tag, LOST);
+        self.lost_transactions += 1;
+        self.lost_pages += pages;
     }
 }
 

@@ -145,6 +145,9 @@ pub(super) struct Spec {
     pub(super) since: u16,
     pub(super) carried: [u64; 17],
     pub(super) fields: &'static [(usize, u64, &'static str)],
+    /// Bits of w1 that must be set: bit 15 of each endpoint ID that must name a Secure
+    /// endpoint (the host is the only normal-world one).
+    pub(super) ones: u64,
     /// Forwarded (true) or emulated (false).
     pub(super) forwarded: bool,
 }
@@ -169,6 +172,7 @@ pub(super) const SPECS: &[Spec] = &[
         // w1 [31:16] target endpoint, [15:0] target vCPU; w2-w7 SBZ.
         carried: regs7([W, 0, 0, 0, 0, 0, 0]),
         fields: &[(2, W, "w2 (SBZ)")],
+        ones: 1 << 31,
         forwarded: true,
     },
     Spec {
@@ -178,6 +182,7 @@ pub(super) const SPECS: &[Spec] = &[
         // w1 [31:16] sender (must be 0), [15:0] receiver; w2 flags MBZ; w3-w7 payload.
         carried: regs7([0xFFFF, 0, W, W, W, W, W]),
         fields: &[(1, 0xFFFF_0000, "sender"), (2, W, "flags")],
+        ones: 1 << 15,
         forwarded: true,
     },
     Spec {
@@ -186,6 +191,7 @@ pub(super) const SPECS: &[Spec] = &[
         since: 0,
         carried: regs7([0xFFFF, 0, X, X, X, X, X]),
         fields: &[(1, 0xFFFF_0000, "sender"), (2, W, "flags")],
+        ones: 1 << 15,
         forwarded: true,
     },
     Spec {
@@ -195,6 +201,7 @@ pub(super) const SPECS: &[Spec] = &[
         // x1 sender/receiver, x2/x3 UUID, x4-x17 payload.
         carried: [0xFFFF, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X],
         fields: &[(1, 0xFFFF_0000, "sender")],
+        ones: 1 << 15,
         forwarded: true,
     },
     Spec {
@@ -204,6 +211,7 @@ pub(super) const SPECS: &[Spec] = &[
         // w1[15:0] VM ID (must be 0), w1[31:16] MBZ, w2 vCPU count.
         carried: regs7([0, W, 0, 0, 0, 0, 0]),
         fields: &[(1, 0xFFFF, "VM ID"), (1, 0xFFFF_0000, "w1[31:16]")],
+        ones: 0,
         forwarded: true,
     },
     Spec {
@@ -212,6 +220,7 @@ pub(super) const SPECS: &[Spec] = &[
         since: 1,
         carried: regs7([0, 0, 0, 0, 0, 0, 0]),
         fields: &[(1, 0xFFFF, "VM ID"), (1, 0xFFFF_0000, "w1[31:16]")],
+        ones: 0,
         forwarded: true,
     },
     Spec {
@@ -221,6 +230,7 @@ pub(super) const SPECS: &[Spec] = &[
         // w1 [31:16] sender, [15:0] receiver (0); w2 bit0 per-vCPU; w3/w4 bitmap.
         carried: regs7([0xFFFF_0000, 1, W, W, 0, 0, 0]),
         fields: &[(1, 0xFFFF, "receiver"), (2, 0xFFFF_FFFE, "flags[31:1]")],
+        ones: 1 << 31,
         forwarded: true,
     },
     Spec {
@@ -229,6 +239,7 @@ pub(super) const SPECS: &[Spec] = &[
         since: 1,
         carried: regs7([0xFFFF_0000, 0, W, W, 0, 0, 0]),
         fields: &[(1, 0xFFFF, "receiver"), (2, W, "flags")],
+        ones: 1 << 31,
         forwarded: true,
     },
     Spec {
@@ -243,6 +254,7 @@ pub(super) const SPECS: &[Spec] = &[
             (2, 0b10, "delay SRI"),
             (2, 0xFFFC, "flags[15:2]"),
         ],
+        ones: 1 << 15,
         forwarded: true,
     },
     Spec {
@@ -258,6 +270,7 @@ pub(super) const SPECS: &[Spec] = &[
             (2, 0b1000, "hypervisor bitmap flag"),
             (2, 0xFFFF_FFF0, "flags[31:4]"),
         ],
+        ones: 0,
         forwarded: true,
     },
     Spec {
@@ -266,6 +279,7 @@ pub(super) const SPECS: &[Spec] = &[
         since: 1,
         carried: regs7([0; 7]),
         fields: &[],
+        ones: 0,
         forwarded: true,
     },
     Spec {
@@ -274,6 +288,7 @@ pub(super) const SPECS: &[Spec] = &[
         since: 1,
         carried: regs7([0; 7]),
         fields: &[],
+        ones: 0,
         forwarded: true,
     },
     Spec {
@@ -282,6 +297,7 @@ pub(super) const SPECS: &[Spec] = &[
         since: 1,
         carried: regs7([0; 7]),
         fields: &[],
+        ones: 0,
         forwarded: true,
     },
     Spec {
@@ -291,6 +307,7 @@ pub(super) const SPECS: &[Spec] = &[
         // x1/x2 UUID halves, x3[15:0] start index, x3[31:16] tag; x3[63:32], x4-x17 SBZ.
         carried: regs7([X, X, W, 0, 0, 0, 0]),
         fields: &[],
+        ones: 0,
         forwarded: true,
     },
     Spec {
@@ -300,6 +317,7 @@ pub(super) const SPECS: &[Spec] = &[
         // w1 TX, w2 RX, w3[5:0] page count; w3[31:6], w4-w7 MBZ.
         carried: regs7([W, W, 0x3F, 0, 0, 0, 0]),
         fields: &[],
+        ones: 0,
         forwarded: false,
     },
     Spec {
@@ -308,6 +326,7 @@ pub(super) const SPECS: &[Spec] = &[
         since: 0,
         carried: regs7([X, X, 0x3F, 0, 0, 0, 0]),
         fields: &[],
+        ones: 0,
         forwarded: false,
     },
     Spec {
@@ -317,6 +336,7 @@ pub(super) const SPECS: &[Spec] = &[
         // w1[31:16] ID (must be 0), [15:0] MBZ.
         carried: regs7([0; 7]),
         fields: &[(1, 0xFFFF_0000, "ID")],
+        ones: 0,
         forwarded: false,
     },
     Spec {
@@ -326,6 +346,7 @@ pub(super) const SPECS: &[Spec] = &[
         // w1[15:0] VM ID (must be 0 from the host), [31:16] MBZ.
         carried: regs7([0; 7]),
         fields: &[(1, 0xFFFF, "VM ID")],
+        ones: 0,
         forwarded: false,
     },
     Spec {
@@ -335,6 +356,7 @@ pub(super) const SPECS: &[Spec] = &[
         // w1-w4 UUID, w5 bit 0 count-only (v1.1), w5[31:1] MBZ.
         carried: regs7([W, W, W, W, 1, 0, 0]),
         fields: &[],
+        ones: 0,
         forwarded: false,
     },
     Spec {
@@ -344,6 +366,7 @@ pub(super) const SPECS: &[Spec] = &[
         // w1 total length, w2 fragment length, x3/w4 MBZ (TX buffer only).
         carried: regs7([W, W, 0, 0, 0, 0, 0]),
         fields: &[(3, X, "buffer address"), (4, W, "page count")],
+        ones: 0,
         forwarded: false,
     },
     Spec {
@@ -352,6 +375,7 @@ pub(super) const SPECS: &[Spec] = &[
         since: 0,
         carried: regs7([W, W, 0, 0, 0, 0, 0]),
         fields: &[(3, X, "buffer address"), (4, W, "page count")],
+        ones: 0,
         forwarded: false,
     },
     Spec {
@@ -363,6 +387,7 @@ pub(super) const SPECS: &[Spec] = &[
         // w3[31:2] MBZ.
         carried: regs7([W, W, 0b01, 0, 0, 0, 0]),
         fields: &[(3, 0b10, "time slicing flag")],
+        ones: 0,
         forwarded: false,
     },
     Spec {
@@ -371,6 +396,7 @@ pub(super) const SPECS: &[Spec] = &[
         since: 0,
         carried: regs7([0; 7]),
         fields: &[],
+        ones: 0,
         forwarded: false,
     },
     Spec {
@@ -380,6 +406,7 @@ pub(super) const SPECS: &[Spec] = &[
         // w1 function/feature ID; w2 input properties (MBZ: only MEM_RETRIEVE_REQ has any).
         carried: regs7([W, 0, 0, 0, 0, 0, 0]),
         fields: &[(2, W, "input properties")],
+        ones: 0,
         forwarded: false,
     },
 ];
@@ -703,11 +730,59 @@ fn set_to_a_receiver_that_is_not_a_secure_endpoint_is_rejected() {
     }
 }
 
+#[test]
+fn direct_req_to_a_receiver_that_is_not_a_secure_endpoint_is_rejected() {
+    // The host is the only normal-world endpoint, so a direct request to anything but a
+    // Secure endpoint (bit 15 set) is addressed to no one the SPMC serves: receiver 0 is
+    // the host itself, 1..0x7fff would be other VMs.
+    for id in [DIRECT_REQ_32, DIRECT_REQ_64, DIRECT_REQ2] {
+        for (w1, what) in [
+            (0x0000, "receiver 0 (the host)"),
+            (0x0001, "receiver 1 (a VM)"),
+            (0x7fff, "receiver 0x7fff"),
+        ] {
+            assert_peer_refused_at(2, r(&[id, w1, 0, 1]), 0, &format!("{id:#x} {what}"));
+        }
+    }
+    // At v1.0 too: the rule has no version.
+    assert_peer_refused_at(0, r(&[DIRECT_REQ_32, 0, 0, 1]), 0, "DIRECT_REQ_32 at v1.0");
+}
+
+#[test]
+fn run_of_a_target_that_is_not_a_secure_endpoint_is_rejected() {
+    // FFA_RUN resumes a Secure partition's vCPU; w1[31:16] names it.
+    for (w1, what) in [
+        (0x0000_0000, "RUN target 0 (the host)"),
+        (0x0001_0002, "RUN target 1 (a VM), vCPU 2"),
+        (0x7fff_0000, "RUN target 0x7fff"),
+    ] {
+        assert_peer_refused_at(0, r(&[FFA_RUN, w1]), 16, what);
+        assert_peer_refused_at(2, r(&[FFA_RUN, w1]), 16, what);
+    }
+}
+
+#[test]
+fn unbind_with_a_sender_that_is_not_a_secure_endpoint_is_rejected() {
+    // As BIND: the sender of the host's notifications is a Secure partition.
+    for (w1, what) in [
+        (0x0000_0000, "UNBIND sender 0 (the host)"),
+        (0x0001_0000, "UNBIND sender 1 (a VM)"),
+        (0x7fff_0000, "UNBIND sender 0x7fff"),
+    ] {
+        assert_peer_refused(r(&[NOTIF_UNBIND, w1, 0, 1]), 16, what);
+    }
+}
+
 /// A notification peer that is not a Secure endpoint: the record names the 16-bit ID field of
 /// w1 at bit `lsb` and its value, the reply is FFA_ERROR(INVALID_PARAMETERS), nothing is
 /// forwarded, the rejection is counted.
-fn assert_peer_refused(mut regs: SmcRegs, lsb: u8, what: &str) {
-    let (proxy, mut spmc) = proxy_at(1);
+fn assert_peer_refused(regs: SmcRegs, lsb: u8, what: &str) {
+    assert_peer_refused_at(1, regs, lsb, what);
+}
+
+/// [`assert_peer_refused`] with the host negotiated at 1.`minor`.
+fn assert_peer_refused_at(minor: u16, mut regs: SmcRegs, lsb: u8, what: &str) {
+    let (proxy, mut spmc) = proxy_at(minor);
     let host = regs;
     let before = counts(&proxy, host[0]);
     let outcome = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
@@ -1564,6 +1639,124 @@ fn features_of_forwarded_abis_are_forwarded() {
             }
             spmc.calls.clear();
         }
+    }
+}
+
+/// FFA_FEATURES(`id`) through `proxy`: the outcome, the reply and whether it reached `spmc`.
+fn features_of(proxy: &Proxy, spmc: &mut Spmc, id: u64) -> (Outcome, SmcRegs, bool) {
+    spmc.calls.clear();
+    let mut regs = r(&[FFA_FEATURES, id]);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
+    let forwarded = !spmc.calls.is_empty();
+    spmc.calls.clear();
+    (outcome, regs, forwarded)
+}
+
+/// D-FEATURES-LEARNED: OP-TEE 4.10 answers SUCCESS to FFA_FEATURES(NOTIFICATION_SET) from
+/// the normal world and then NOT_SUPPORTED to a valid NOTIFICATION_SET. Once a validated call
+/// came back NOT_SUPPORTED, FFA_FEATURES for that function answers NOT_SUPPORTED at EL2 and
+/// never asks the SPMC again; the call itself is still forwarded (the SPMC's to answer).
+#[test]
+fn features_stop_promising_a_function_the_spmc_refused() {
+    // v1.1 (calls forwarded from a rebuilt copy) and v1.2 (from the host's registers).
+    for minor in [1, 2] {
+        let (proxy, mut spmc) = proxy_at(minor);
+        let set = r(&[NOTIF_SET, 0x8001, 0, 1]);
+        // Before: the SPMC's answer, forwarded.
+        spmc.then(r(&[FFA_SUCCESS_32]));
+        let (outcome, regs, forwarded) = features_of(&proxy, &mut spmc, NOTIF_SET);
+        assert_eq!(
+            (outcome, regs[0], forwarded),
+            (Outcome::Forwarded, FFA_SUCCESS_32, true)
+        );
+        // Other errors teach nothing.
+        for code in [INVALID_PARAMETERS_W, DENIED_W, ABORTED_W] {
+            spmc.then(r(&[FFA_ERROR, 0, code]));
+            let mut call = set;
+            assert_eq!(
+                proxy.handle(&mut call, 0, no_memory(), &mut spmc),
+                Outcome::Forwarded
+            );
+            assert_eq!(call, error_reply(code));
+            spmc.then(r(&[FFA_SUCCESS_32]));
+            let (_, regs, forwarded) = features_of(&proxy, &mut spmc, NOTIF_SET);
+            assert_eq!(
+                (regs[0], forwarded),
+                (FFA_SUCCESS_32, true),
+                "after {code:#x}"
+            );
+        }
+        // The SPMC refuses a valid SET.
+        spmc.then(error_reply(NOT_SUPPORTED_W));
+        let mut call = set;
+        assert_eq!(
+            proxy.handle(&mut call, 0, no_memory(), &mut spmc),
+            Outcome::Forwarded
+        );
+        assert_eq!(call, error_reply(NOT_SUPPORTED_W));
+        // From now on FEATURES says so, at EL2, counted emulated.
+        let before = counts(&proxy, FFA_FEATURES);
+        spmc.then(r(&[FFA_SUCCESS_32]));
+        let (outcome, regs, forwarded) = features_of(&proxy, &mut spmc, NOTIF_SET);
+        spmc.script.clear();
+        assert_eq!(
+            (outcome, regs, forwarded),
+            (Outcome::Emulated, error_reply(NOT_SUPPORTED_W), false),
+            "v1.{minor}"
+        );
+        assert_eq!(counts(&proxy, FFA_FEATURES).emulated, before.emulated + 1);
+        // The call itself is still the SPMC's to answer.
+        let mut call = set;
+        spmc.then(error_reply(NOT_SUPPORTED_W));
+        assert_eq!(
+            proxy.handle(&mut call, 0, no_memory(), &mut spmc),
+            Outcome::Forwarded
+        );
+        // Only that function: its neighbours are still forwarded.
+        for id in [NOTIF_BIND, NOTIF_GET, DIRECT_REQ_64] {
+            spmc.then(r(&[FFA_SUCCESS_32]));
+            let (_, regs, forwarded) = features_of(&proxy, &mut spmc, id);
+            assert_eq!((regs[0], forwarded), (FFA_SUCCESS_32, true), "{id:#x}");
+        }
+    }
+}
+
+/// The record is per function ID: an SPMC that serves only the SMC64 convention of
+/// NOTIFICATION_INFO_GET (Hafnium) loses only the SMC32 one. A rejected call, or a FEATURES
+/// query the SPMC answers NOT_SUPPORTED, teaches nothing.
+#[test]
+fn features_learn_per_convention_and_only_from_forwarded_calls() {
+    let (proxy, mut spmc) = proxy_at(2);
+    spmc.then(error_reply(NOT_SUPPORTED_W));
+    let mut call = r(&[INFO_GET_32]);
+    assert_eq!(
+        proxy.handle(&mut call, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
+    let (_, regs, forwarded) = features_of(&proxy, &mut spmc, INFO_GET_32);
+    assert_eq!((regs, forwarded), (error_reply(NOT_SUPPORTED_W), false));
+    spmc.then(r(&[FFA_SUCCESS_32]));
+    let (_, regs, forwarded) = features_of(&proxy, &mut spmc, INFO_GET_64);
+    assert_eq!((regs[0], forwarded), (FFA_SUCCESS_32, true), "SMC64 twin");
+    // A rejected DIRECT_REQ (non-Secure receiver) never reaches the SPMC.
+    let mut bad = r(&[DIRECT_REQ_64, 1]);
+    assert!(matches!(
+        proxy.handle(&mut bad, 0, no_memory(), &mut spmc),
+        Outcome::Rejected(_)
+    ));
+    // FEATURES(RUN) answered NOT_SUPPORTED by the SPMC is its answer, not a refused call.
+    spmc.then(error_reply(NOT_SUPPORTED_W));
+    let (_, _, forwarded) = features_of(&proxy, &mut spmc, FFA_RUN);
+    assert!(forwarded);
+    for id in [DIRECT_REQ_64, FFA_RUN, FFA_FEATURES] {
+        spmc.then(error_reply(NOT_SUPPORTED_W));
+        let (_, _, forwarded) = features_of(&proxy, &mut spmc, id);
+        spmc.script.clear();
+        assert_eq!(
+            forwarded,
+            id != FFA_FEATURES,
+            "FEATURES({id:#x}) still asks the SPMC"
+        );
     }
 }
 

@@ -100,13 +100,15 @@ pub(crate) fn high_mbz(c: &Compiled, conv: Conv, ver: Version) -> u64 {
 
 /// The bits of x1..x17 that break row `c`'s layout `l` (and `high_mbz`, from [`high_mbz`]):
 /// zero for a valid call. Straight-line mask arithmetic over the host's registers in place
-/// (no copy, no allocation): this runs on every FF-A call. The few rows with a conditional
-/// field or a must-be-one mask ([`Compiled::has_predicates`]) add one masked compare each.
+/// (no copy, no allocation): this runs on every FF-A call. The must-be-one bits of `w1`
+/// (Secure endpoint IDs, [`Compiled::ones_mask`]; zero for most rows) cost one AND-NOT; the
+/// few rows with a conditional field ([`Compiled::has_predicates`]) add one masked compare.
 #[inline(always)]
 pub(crate) fn bad_bits(c: &Compiled, l: &Layout, high_mbz: u64, regs: &SmcRegs) -> u64 {
     // Written out: a loop would not be unrolled at opt-level "s".
     let c1 = &l.carried;
     let mut bad = (regs[1] & !c1[0])
+        | (!regs[1] & u64::from(c.ones_mask))
         | (regs[2] & !c1[1])
         | (regs[3] & !c1[2])
         | (regs[4] & !c1[3])
@@ -130,17 +132,16 @@ pub(crate) fn bad_bits(c: &Compiled, l: &Layout, high_mbz: u64, regs: &SmcRegs) 
     bad
 }
 
-/// The bits that break row `c`'s conditional field and must-be-one mask (zero for rows
-/// without them: register 0 and empty masks select nothing). Inlined: a call here would make
-/// the trap path move its live registers around it.
+/// The bits that break row `c`'s conditional field (zero for rows without one: register 0
+/// and an empty mask select nothing). Inlined: a call here would make the trap path move its
+/// live registers around it.
 #[inline(always)]
 fn predicate_bits(c: &Compiled, regs: &SmcRegs) -> u64 {
-    let mut bad = 0;
     if regs[usize::from(c.flag_reg & 7)] & u64::from(c.flag_mask) == 0 {
-        bad |= regs[usize::from(c.cond_reg & 7)] & u64::from(c.cond_mask);
+        regs[usize::from(c.cond_reg & 7)] & u64::from(c.cond_mask)
+    } else {
+        0
     }
-    // A missing one is reported at its own position, as a set bit of the result.
-    bad | (!regs[usize::from(c.ones_reg & 7)] & u64::from(c.ones_mask))
 }
 
 /// Decode and validate without a proxy (for fuzzing and tools): looks x0 up in the table and
@@ -232,7 +233,7 @@ pub(crate) fn explain(row: usize, conv: Conv, ver: Version, regs: &SmcRegs) -> V
         {
             bits |= x & u64::from(c.cond_mask);
         }
-        if r == usize::from(c.ones_reg) {
+        if r == 1 {
             bits |= !x & u64::from(c.ones_mask);
         }
         if bits == 0 {

@@ -1590,13 +1590,13 @@ fn direct(m: &mut Matrix) {
             |r| error(r, status::INVALID_PARAMETERS),
         );
         // The host sending to itself or to a VM that does not exist (it is the only normal-
-        // world endpoint): INVALID_PARAMETERS, from the proxy or the SPMC.
+        // world endpoint): INVALID_PARAMETERS from EL2, nothing forwarded (D-SECURE-PEER).
         for (label, receiver) in [("receiver-host", 0u64), ("receiver-vm-1", 1)] {
             m.smc(
                 key,
                 format_args!("good.{key}.{label}"),
                 call(req, &[receiver, 0, OPTEE_FFA_GET_API_VERSION]),
-                Audit::Any,
+                Audit::Rejected,
                 |r| error(r, status::INVALID_PARAMETERS),
             );
         }

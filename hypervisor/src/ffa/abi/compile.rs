@@ -171,22 +171,20 @@ pub(crate) struct Compiled {
     /// must be zero, how they travel when forwarded, and (for the trap path's short path)
     /// what to do; the class bits are 0 for "take the general path".
     pub fast: [[u16; 3]; 2],
-    /// Whether the row has a conditional field or a must-be-one mask (the trap path's one
-    /// test before it looks at either).
+    /// Whether the row has a conditional field (the trap path's one test before it looks at
+    /// it).
     pub predicates: bool,
     /// A conditional field (`Kind::ValueIf`): register 0 means none.
     pub cond_reg: u8,
-    /// The register whose [`Compiled::ones_mask`] bits must be set (`Kind::SecureId`):
-    /// 0 means none.
-    pub ones_reg: u8,
     /// Register of the enabling flag.
     pub flag_reg: u8,
     /// Bits of `cond_reg` that must be zero unless the flag is set (a w-register field).
     pub cond_mask: u32,
     /// The enabling flag's bit mask.
     pub flag_mask: u32,
-    /// Bits of `ones_reg` that must be one (a w-register mask: bit 15 of each Secure
-    /// endpoint ID field).
+    /// Bits of `w1` that must be one (`Kind::SecureId`: bit 15 of each Secure endpoint ID
+    /// field; every such field of the table is in `w1`). Checked on every call without a
+    /// branch: one AND-NOT with the host's `x1`, which the layout test loads anyway.
     pub ones_mask: u32,
 }
 
@@ -371,7 +369,6 @@ const fn compile(row: usize) -> Compiled {
         fast: [[0; 3]; 2],
         predicates: false,
         cond_reg: 0,
-        ones_reg: 0,
         flag_reg: 0,
         cond_mask: 0,
         flag_mask: 0,
@@ -487,22 +484,17 @@ const fn compile(row: usize) -> Compiled {
                 f.since as u8 == Version::V1_0 as u8,
                 "Secure IDs in every version"
             );
-            assert!(
-                c.ones_reg == 0 || c.ones_reg == f.reg,
-                "must-be-one bits in one register per row"
-            );
-            assert!(f.reg >= 1 && f.reg <= 7);
-            c.ones_reg = f.reg;
+            assert!(f.reg == 1, "Secure endpoint IDs are in w1");
             c.ones_mask |= 1 << (f.lsb + 15);
         }
         i += 1;
     }
-    c.predicates = c.cond_reg != 0 || c.ones_reg != 0;
+    c.predicates = c.cond_reg != 0;
     c
 }
 
 impl Compiled {
-    /// Whether [`Compiled::cond_reg`] or [`Compiled::ones_reg`] is in use.
+    /// Whether [`Compiled::cond_reg`] is in use.
     #[inline(always)]
     pub(crate) fn has_predicates(&self) -> bool {
         self.predicates
@@ -829,14 +821,13 @@ mod tests {
         for (i, c) in COMPILED.iter().enumerate() {
             writeln!(
                 s,
-                "{i}: {:?} {:?} {} {:?} {} {} {} {} {:#x} {:#x} {:#x}",
+                "{i}: {:?} {:?} {} {:?} {} {} {} {:#x} {:#x} {:#x}",
                 c.class,
                 c.reply,
                 c.reply_high,
                 c.fast,
                 c.predicates,
                 c.cond_reg,
-                c.ones_reg,
                 c.flag_reg,
                 c.cond_mask,
                 c.flag_mask,
@@ -870,7 +861,7 @@ mod tests {
         let snapshot = compiled_snapshot();
         assert_eq!(
             digest(&snapshot),
-            9_938_729_591_897_600_348,
+            5_295_554_570_023_558_137,
             "the compiled FF-A tables changed:\n{snapshot}"
         );
     }

@@ -13,7 +13,24 @@ const MEM_XFER_FIELDS: &[Field] = &[
     refused(4, 31, 0, "page count"),
 ];
 
-const DIRECT_FIELDS: &[Field] = &[
+const DIRECT_REQ_FIELDS: &[Field] = &[
+    caller(1, 31, 16, "sender endpoint ID"),
+    secure(1, 15, 0, "receiver endpoint ID (an SP)"),
+    refused(
+        2,
+        31,
+        0,
+        "flags (bit 31 framework message, [7:0] message type)",
+    ),
+    reg(3, "payload 0"),
+    reg(4, "payload 1"),
+    reg(5, "payload 2"),
+    reg(6, "payload 3"),
+    reg(7, "payload 4"),
+];
+
+/// The response's layout, for the record: the host never sends it (the row is blocked).
+const DIRECT_RESP_FIELDS: &[Field] = &[
     caller(1, 31, 16, "sender endpoint ID"),
     val(1, 15, 0, "receiver endpoint ID"),
     refused(
@@ -31,7 +48,7 @@ const DIRECT_FIELDS: &[Field] = &[
 
 const DIRECT2_FIELDS: &[Field] = &[
     caller(1, 31, 16, "sender endpoint ID"),
-    val(1, 15, 0, "receiver endpoint ID"),
+    secure(1, 15, 0, "receiver endpoint ID (an SP)"),
     reg(2, "receiver protocol UUID, low 64 bits"),
     reg(3, "receiver protocol UUID, high 64 bits"),
     reg(4, "payload 0"),
@@ -51,7 +68,7 @@ const DIRECT2_FIELDS: &[Field] = &[
 ];
 
 const BIND_IDS: [Field; 2] = [
-    val(1, 31, 16, "sender endpoint ID (an SP)"),
+    secure(1, 31, 16, "sender endpoint ID (an SP)"),
     caller(1, 15, 0, "receiver endpoint ID"),
 ];
 
@@ -129,7 +146,7 @@ pub const TABLE: &[Row] = &[
         ],
         policy: Policy::Emulate(Handler::Features),
         replies: &[Error, Success(&[2, 3])],
-        note: "Emulated: answered from this table, forwarded for forwarded IDs (D-FEATURES).",
+        note: "Emulated: answered from this table, forwarded for forwarded IDs (D-FEATURES) unless the SPMC refused a valid call of the function (D-FEATURES-LEARNED).",
     },
     Row {
         name: "FFA_RX_RELEASE",
@@ -260,7 +277,7 @@ pub const TABLE: &[Row] = &[
         spec: "DEN0077 v1.2, FFA_RUN (CPU cycle management interfaces); HF handler.c (x8-x17 MBZ \
          at v1.2), LNX-DRV",
         fields: &[
-            val(1, 31, 16, "target endpoint ID"),
+            secure(1, 31, 16, "target endpoint ID (an SP)"),
             val(1, 15, 0, "target vCPU ID"),
         ],
         policy: Policy::Forward,
@@ -273,7 +290,7 @@ pub const TABLE: &[Row] = &[
             Yield,
             MsgWait,
         ],
-        note: "Forwarded: how the host resumes an SP; w1 names the target, not the caller (D-SENDER).",
+        note: "Forwarded: how the host resumes an SP; w1 names the target, a Secure endpoint, not the caller (D-SENDER, D-SECURE-PEER).",
     },
     Row {
         name: "FFA_MSG_SEND",
@@ -300,10 +317,10 @@ pub const TABLE: &[Row] = &[
         until: None,
         spec: "DEN0077 v1.2, FFA_MSG_SEND_DIRECT_REQ (direct messaging interfaces); HF api.c, \
          PKVM-ANDROID, XEN, LNX-DRV",
-        fields: DIRECT_FIELDS,
+        fields: DIRECT_REQ_FIELDS,
         policy: Policy::Forward,
         replies: &[Error, DirectResp, Interrupt, Yield],
-        note: "Forwarded: the sender is the host (D-SENDER), w2 MBZ (D-DIRECT-FLAGS), x8-x17 MBZ at v1.2 (D-HIGH-REGS).",
+        note: "Forwarded: the sender is the host (D-SENDER), the receiver a Secure endpoint (D-SECURE-PEER), w2 MBZ (D-DIRECT-FLAGS), x8-x17 MBZ at v1.2 (D-HIGH-REGS).",
     },
     Row {
         name: "FFA_MSG_SEND_DIRECT_RESP",
@@ -312,7 +329,7 @@ pub const TABLE: &[Row] = &[
         since: V1_0,
         until: None,
         spec: "DEN0077 v1.2, FFA_MSG_SEND_DIRECT_RESP (direct messaging interfaces); PKVM-1.2, HF",
-        fields: DIRECT_FIELDS,
+        fields: DIRECT_RESP_FIELDS,
         policy: Policy::Block,
         replies: &[],
         note: "The host is never the target of a direct request, so it never responds (pKVM blocks both conventions).",
@@ -518,7 +535,7 @@ pub const TABLE: &[Row] = &[
         spec: "DEN0077 v1.2, FFA_NOTIFICATION_BIND (notification interfaces); HF \
          api_ffa_notification_update_bindings, PKVM-NOTIF, LNX-DRV",
         fields: &[
-            secure(1, 31, 16, "sender endpoint ID (an SP)"),
+            BIND_IDS[0],
             BIND_IDS[1],
             val(2, 0, 0, "per-vCPU notification flag"),
             rsv(2, 31, 1, "flags [31:1]"),
@@ -545,7 +562,7 @@ pub const TABLE: &[Row] = &[
         ],
         policy: Policy::Forward,
         replies: &[Error, Success(&[])],
-        note: "Forwarded; w2 MBZ (Hafnium forwards 0; pKVM and OP-TEE check it).",
+        note: "Forwarded: the receiver is the caller, the sender a Secure endpoint (D-SECURE-PEER); w2 MBZ (Hafnium forwards 0; pKVM and OP-TEE check it).",
     },
     Row {
         name: "FFA_NOTIFICATION_SET",
@@ -747,7 +764,7 @@ pub const TABLE: &[Row] = &[
         fields: DIRECT2_FIELDS,
         policy: Policy::Forward,
         replies: &[Error, DirectResp2, Interrupt, Yield],
-        note: "Forwarded from v1.2 with the sender checked (D-SENDER); the UUID travels as two 64-bit halves.",
+        note: "Forwarded from v1.2 with the sender checked (D-SENDER), the receiver a Secure endpoint (D-SECURE-PEER); the UUID travels as two 64-bit halves.",
     },
     Row {
         name: "FFA_MSG_SEND_DIRECT_RESP2",

@@ -65,16 +65,16 @@ XTEST_SMP := 2
 # every CPU (`soak=<n>` in its bootargs), the Linux boots in a row, and teebench's threads
 # (`teebench=<requests per thread>:<threads>`), all on SOAK_SMP CPUs. The soak's initramfs is
 # built from this tree's teebench even when build/stack is a cache shared with other trees.
-SOAK_ROUNDS ?= 2000
+SOAK_ROUNDS ?= 4000
 SOAK_BOOTS ?= 20
-SOAK_TEE_REQUESTS ?= 500
+SOAK_TEE_REQUESTS ?= 1000
 SOAK_TEE_THREADS ?= 4
 SOAK_SMP := 4
 SOAK_INITRD := $(BUILD)/initramfs-soak.cpio.gz
 SOAK_PAYLOAD_DTB := $(BUILD)/payload-soak.dtb
 SOAK_TEEBENCH_DTB := $(BUILD)/linux-teebench-soak.dtb
 # The payload's soak with CPU_OFF too (tests/system/tests/soak.rs `soak_payload_cpu_off`, not
-# in `make soak`: it fails on this firmware, docs/psci.md).
+# in `make soak`: it fails on this firmware, README "Soak").
 SOAK_CPU_OFF_DTB := $(BUILD)/payload-soak-cpu-off.dtb
 
 # The system tests' inputs, one key=path each, written to one manifest by ci/mkartifacts.sh

@@ -17,7 +17,7 @@
 //! | refused | FFA_NOTIFICATION_SET with a sender other than the host | FFA_ERROR(INVALID_PARAMETERS) from EL2 |
 //! | PSCI | PSCI_VERSION, AFFINITY_INFO(self), CPU_ON(self), CPU_ON(next CPU) with an entry in the carve-out | 1.x; ON; ALREADY_ON; INVALID_ADDRESS |
 //! | suspend (every 4th round) | CPU_SUSPEND to standby, woken by this CPU's virtual timer | SUCCESS |
-//! | off (secondaries, every 64th round) | CPU_OFF | on this stack the Secure world refuses it (`docs/psci.md`): the call returns, and its answer is recorded; should it ever power the CPU off, the boot CPU sees AFFINITY_INFO OFF and starts it again with CPU_ON, and it goes on with its next round |
+//! | off (`soak-cpu-off` only: secondaries, every 64th round) | CPU_OFF, with SP_EL1, TPIDR_EL1 and VBAR_EL1 compared across the call | the CPU powered off (the boot CPU sees AFFINITY_INFO OFF and starts it again with CPU_ON; it goes on with its next round), or the call refused with this CPU's EL1 state as it was. On this stack the Secure world refuses it and the call returns with SP_EL1 rolled back (README "Soak"), so it is left out of `make soak` |
 //!
 //! **No deadlock.** Every CPU stamps the time at each step; the boot CPU, between its own
 //! rounds and after them, fails the run if any CPU has not moved for [`STALL_MS`], naming the
@@ -60,7 +60,7 @@ use crate::time::{self, Deadline};
 use crate::{MAX_CPUS, arch, psci};
 
 /// Rounds when the command line says `soak` without a number.
-pub const DEFAULT_ROUNDS: u64 = 2000;
+pub const DEFAULT_ROUNDS: u64 = 4000;
 /// A CPU that has not moved from one step to the next for this long is stuck.
 const STALL_MS: u64 = 60_000;
 /// Longest wait for the mailbox lock.

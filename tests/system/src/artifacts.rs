@@ -414,6 +414,6 @@ mod tests {
         documented_sorted.sort_unstable();
         listed.sort_unstable();
         assert_eq!(documented_sorted, listed);
-        assert_eq!(documented.len(), 25);
+        assert_eq!(documented.len(), 29);
     }
 }

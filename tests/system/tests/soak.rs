@@ -22,7 +22,7 @@
 //!   this firmware (TF-A 2.12.1's SPMD with OP-TEE 4.10 refusing the CPU_OFF framework
 //!   message) returns to the caller with its EL1 stack pointer rolled back to an earlier
 //!   value; it fails until the firmware (or the hypervisor on its behalf) is fixed
-//!   (`docs/psci.md`).
+//!   (README "Soak").
 //!
 //! Each test writes one line to `build/logs/soak-<name>.result` (what it measured), which
 //! `ci/soak.sh` gathers into `build/logs/soak-summary.txt`.

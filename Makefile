@@ -65,7 +65,7 @@ XTEST_SMP := 2
 # every CPU (`soak=<n>` in its bootargs), the Linux boots in a row, and teebench's threads
 # (`teebench=<requests per thread>:<threads>`), all on SOAK_SMP CPUs. The soak's initramfs is
 # built from this tree's teebench even when build/stack is a cache shared with other trees.
-SOAK_ROUNDS ?= 4000
+SOAK_ROUNDS ?= 6000
 SOAK_BOOTS ?= 20
 SOAK_TEE_REQUESTS ?= 1000
 SOAK_TEE_THREADS ?= 4

@@ -60,7 +60,7 @@ use crate::time::{self, Deadline};
 use crate::{MAX_CPUS, arch, psci};
 
 /// Rounds when the command line says `soak` without a number.
-pub const DEFAULT_ROUNDS: u64 = 4000;
+pub const DEFAULT_ROUNDS: u64 = 6000;
 /// A CPU that has not moved from one step to the next for this long is stuck.
 const STALL_MS: u64 = 60_000;
 /// Longest wait for the mailbox lock.

@@ -369,3 +369,11 @@ fn soak_teebench_threads() {
         ),
     );
 }
+
+/// The console tail saved for a failed boot (runs in `make test`: no QEMU).
+#[test]
+fn a_console_tail_is_its_last_lines() {
+    assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+    assert_eq!(tail("a\nb", 5), "a\nb");
+    assert_eq!(tail("", 3), "");
+}

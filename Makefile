@@ -4,6 +4,9 @@
 #   make bench  image size, carve-out, stage-2 pages, EL2 instructions to the host's first instruction,
 #               EL2 instructions per trapped call and function ID (payload workload, Linux to power-off)
 #   make xtest  OP-TEE's full xtest (regression+pkcs11) through the hypervisor, ~10 min; prints its counts
+#   make soak   the soak (not in `make test`, ~10-20 min): the payload on 4 CPUs hammering FF-A, memory
+#               and PSCI; Linux booted and powered off 20 times; 4 Linux threads making requests to
+#               OP-TEE at once. Summary in build/logs/soak-summary.txt (README "Soak")
 # The stack (packages, TF-A, OP-TEE, kernel, initramfs) is installed and built by ci/ scripts
 # into build/ and cached there; the first run takes a few minutes, later ones seconds.
 
@@ -67,6 +70,22 @@ XTEST_DTB := $(BUILD)/xtest-subset.dtb
 XTEST_FULL_DTB := $(BUILD)/xtest-full.dtb
 XTEST_SMP := 2
 
+# `make soak` (ci/soak.sh, tests/system/tests/soak.rs, README "Soak"): the payload's rounds on
+# every CPU (`soak=<n>` in its bootargs), the Linux boots in a row, and teebench's threads
+# (`teebench=<requests per thread>:<threads>`), all on SOAK_SMP CPUs. The soak's initramfs is
+# built from this tree's teebench even when build/stack is a cache shared with other trees.
+SOAK_ROUNDS ?= 6000
+SOAK_BOOTS ?= 20
+SOAK_TEE_REQUESTS ?= 1000
+SOAK_TEE_THREADS ?= 4
+SOAK_SMP := 4
+SOAK_INITRD := $(BUILD)/initramfs-soak.cpio.gz
+SOAK_PAYLOAD_DTB := $(BUILD)/payload-soak.dtb
+SOAK_TEEBENCH_DTB := $(BUILD)/linux-teebench-soak.dtb
+# The payload's soak with CPU_OFF too (tests/system/tests/soak.rs `soak_payload_cpu_off`, not
+# in `make soak`: it fails on this firmware, README "Soak").
+SOAK_CPU_OFF_DTB := $(BUILD)/payload-soak-cpu-off.dtb
+
 # The system tests' inputs, one key=path each, written to one manifest by ci/mkartifacts.sh
 # (`make artifacts`) and read by tests/system/src/artifacts.rs, which documents every key.
 # `$$KERNEL_IMAGE` and `$$INITRAMFS` come from the stack's stack.env, sourced by the rule.
@@ -85,14 +104,16 @@ ARTIFACTS_LIST = \
 	bad_corrupt_dtb_flash=$(BAD_DIR)/corrupt-dtb.flash.bin \
 	uboot_flash=$(UBOOT_TEST)/flash.bin uboot_disk=$(UBOOT_TEST)/disk.img direct_dtb=$(DIRECT_DTB) \
 	gicv2_flash=$(FLASH_GICV2) gicv2_dtb=$(GICV2_DTB) \
-	xtest_initrd=$(XTEST_INITRD) xtest_dtb=$(XTEST_DTB) xtest_full_dtb=$(XTEST_FULL_DTB)
+	xtest_initrd=$(XTEST_INITRD) xtest_dtb=$(XTEST_DTB) xtest_full_dtb=$(XTEST_FULL_DTB) \
+	soak_payload_dtb=$(SOAK_PAYLOAD_DTB) soak_initrd=$(SOAK_INITRD) soak_teebench_dtb=$(SOAK_TEEBENCH_DTB) \
+	soak_cpu_off_dtb=$(SOAK_CPU_OFF_DTB)
 
 # Host-side crates (unit tests, clippy) and firmware crates (aarch64 builds, clippy).
 HOST_EXCLUDES := --exclude boot
 FW_CRATES := -p boot -p hypervisor -p host-loader -p fdt-rw -p ffa-spec -p platform
 
 .PHONY: all hypervisor image payload plugin toolchain stack flash flash-gicv2 dtbs chains xtest-inputs xtest run test test-lint test-unit \
-        test-fuzz test-bench-tools test-system bad-inputs artifacts bench clean
+        test-fuzz test-bench-tools test-system bad-inputs artifacts bench clean soak soak-inputs
 
 all: hypervisor
 
@@ -182,6 +203,20 @@ xtest-inputs: flash stack
 xtest: xtest-inputs artifacts
 	$(CARGO) test -p system-tests --test xtest -- --ignored --nocapture xtest_full_run
 
+# The soak's inputs: its initramfs (~2 s when teebench changes) and 3 DTBs.
+soak-inputs: flash payload stack
+	bash ci/mkinitramfs.sh $(SOAK_INITRD)
+	source $(STACK_ENV); \
+	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload soak=$(SOAK_ROUNDS)" $(SOAK_PAYLOAD_DTB); \
+	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload soak=128 soak-cpu-off" $(SOAK_CPU_OFF_DTB); \
+	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $(SOAK_INITRD) \
+	    "$(BOOTARGS) teebench=$(SOAK_TEE_REQUESTS):$(SOAK_TEE_THREADS)" $(SOAK_TEEBENCH_DTB)
+
+# The three soak runs one after the other (each a system test marked #[ignore], so `make test`
+# skips them), then the summary.
+soak: dtbs soak-inputs artifacts
+	SOAK_BOOTS=$(SOAK_BOOTS) bash ci/soak.sh $(BUILD)/logs/soak-summary.txt
+
 # CHAIN / GIC / FIRMWARE pick the boot chain (see above); every one ends in ci/qemu.sh.
 run: $(RUN_DEPS)
 	source $(STACK_ENV); \
@@ -230,3 +265,4 @@ clean:
 	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB) $(PAYLOAD_DTB_SMP2) $(PAYLOAD_RESET_DTB) $(PAYLOAD_FFA10_DTB) $(PAYLOAD_FFA11_DTB) $(TEEBENCH_DTB)
 	rm -f $(FLASH_GICV2) $(DIRECT_DTB) $(GICV2_DTB) $(LINUX_TEST_DTB) $(XTEST_DTB) $(XTEST_FULL_DTB) $(ARTIFACTS)
 	rm -rf $(BAD_DIR) $(BUILD)/uboot $(UBOOT_TEST)
+	rm -f $(SOAK_INITRD) $(SOAK_INITRD).key $(SOAK_PAYLOAD_DTB) $(SOAK_TEEBENCH_DTB) $(SOAK_CPU_OFF_DTB)

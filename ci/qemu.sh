@@ -26,9 +26,12 @@
 #   --secure-log F   secure console (UART1, 0x0904_0000: OP-TEE's log) to file F (default:
 #                    dropped); not with --hypervisor (there is no Secure world)
 #   --mttcg          one host thread per vCPU (`-accel tcg,thread=multi`) instead of one for all;
-#                    only with --smp 1 or 2: OP-TEE's xtest runs 3x faster at --smp 2 (80 s
+#                    with --smp 1 or 2: OP-TEE's xtest runs 3x faster at --smp 2 (80 s
 #                    instead of 230 s for the `make test` subset), and two vCPUs really make
-#                    SMCs at the same time
+#                    SMCs at the same time; with --smp 3 or 4 only for a workload that keeps
+#                    every CPU busy from the start (`make soak`'s payload: 20x faster than
+#                    one thread, where a vCPU spinning on a lock holds the thread for a whole
+#                    100 ms slice), else see -accel below
 #   --interactive    NS console is `-serial mon:stdio` (Ctrl-A x quits QEMU, Ctrl-A c monitor)
 #
 # The script `exec`s qemu-system-aarch64: the caller's PID is QEMU's PID (kill it by that PID).
@@ -87,8 +90,6 @@ need_cmd qemu-system-aarch64 qemu-system-arm
 [ -z "$DISK" ] || need_file "$DISK" "disk image (ci/mkuboot.sh)"
 [[ $SMP =~ ^[1-4]$ ]] || die "--smp $SMP: TF-A and OP-TEE on qemu support 1..4 CPUs"
 [[ $MEM =~ ^[0-9]+$ ]] || die "--mem $MEM: a number of MiB"
-[ "$TCG_THREAD" = single ] || [ "$SMP" -le 2 ] ||
-    die "--mttcg with --smp $SMP: at most 2 (4 vCPUs on a 2-core host: ~10x slower, secondaries spin in TF-A's holding pen)"
 
 # The preloaded images must not overlap each other nor the hypervisor (at HYP_ADDR, or at
 # DIRECT_HYP_ADDR with the DTB at DIRECT_DTB_ADDR without firmware).

@@ -3,17 +3,24 @@
  * from the kernel's OP-TEE FF-A driver through the hypervisor (`make bench` workload (b),
  * docs/bench.md, and the system test that Linux's requests pass the proxy).
  *
- *   teebench N
+ *   teebench N        one thread
+ *   teebench N:T      T threads at once (at most MAX_THREADS), N requests each (`make soak`)
  *
- * Opens /dev/tee0, opens a session to OP-TEE's device-enumeration pseudo TA (built into
- * every OP-TEE, open to any client, PTA_DEVICE_UUID), then invokes command 0xbe0c N times:
- * the PTA answers an unknown command with TEE_ERROR_NOT_IMPLEMENTED at once, so each
- * invoke is one yielding call, with no RPC and no shared-memory registration after the
- * first. Prints
+ * Each thread opens /dev/tee0, opens its own session to OP-TEE's device-enumeration pseudo
+ * TA (built into every OP-TEE, open to any client, PTA_DEVICE_UUID), then invokes command
+ * 0xbe0c N times: the PTA answers an unknown command with TEE_ERROR_NOT_IMPLEMENTED at once,
+ * so each invoke is one yielding call, with no RPC and no shared-memory registration after
+ * the first. Own sessions, so that the threads' requests really are in OP-TEE at the same
+ * time (one session serves one request at a time). With T threads, one line per thread
  *
- *   TEEBENCH: n=<N> expected=<count answered TEE_ERROR_NOT_IMPLEMENTED> other=<count>
+ *   TEEBENCH: thread=<i> n=<N> expected=<k> other=<m>
  *
- * and exits 0 only if every invoke got that answer.
+ * then, always, the totals over every thread
+ *
+ *   TEEBENCH: n=<N*T> expected=<count answered TEE_ERROR_NOT_IMPLEMENTED> other=<count>
+ *
+ * and it exits 0 only if every invoke got that answer. A thread that cannot open the device
+ * or its session counts its N requests as `other` and names the failure on its own line.
  *
  * No libc: raw arm64 Linux system calls, so the binary is a few KiB and static.
  * Why C and not Rust: the workspace's bare-metal target is configured position-independent
@@ -28,8 +35,17 @@ typedef unsigned char u8;
 #define NR_openat 56
 #define NR_close 57
 #define NR_write 64
+#define NR_exit 93
 #define NR_exit_group 94
+#define NR_futex 98
+#define NR_clone 220
 #define NR_ioctl 29
+#define FUTEX_WAIT 0
+/* A thread of this process: shared memory, files, signal handlers; the kernel clears the
+ * child TID word and wakes its futex when the thread exits (how the main thread joins). */
+#define CLONE_THREAD_FLAGS (0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x200000 | 0x1000000)
+#define MAX_THREADS 16
+#define THREAD_STACK 16384
 #define AT_FDCWD (-100)
 #define O_RDWR 2
 
@@ -98,7 +114,21 @@ static void fail(const char *what, long value)
 	leave(1);
 }
 
-static void run(int argc, char **argv)
+/* One thread's work and result. `alive` is the child TID word: 1 before the thread starts,
+ * its TID while it runs, 0 once it has exited (CLONE_CHILD_CLEARTID). */
+struct worker {
+	u64 n, expected, other;
+	const char *failure;
+	long failure_value;
+	volatile int alive;
+};
+
+static struct worker workers[MAX_THREADS];
+static u8 stacks[MAX_THREADS][THREAD_STACK] __attribute__((aligned(16)));
+
+/* N invokes on a session of its own; never exits the process. */
+void work(struct worker *w);
+__attribute__((used)) void work(struct worker *w)
 {
 	/* PTA_DEVICE_UUID 7011a688-ddde-4053-a5a9-7b3c4ddf13b8, as the TEE ABI lays it out. */
 	static const u8 device_pta[16] = { 0x70, 0x11, 0xa6, 0x88, 0xdd, 0xde, 0x40, 0x53,
@@ -106,51 +136,154 @@ static void run(int argc, char **argv)
 	struct tee_open open = { 0 };
 	struct tee_invoke invoke;
 	struct tee_buf buf;
-	u64 n = 0, expected = 0, other = 0, i;
-	char b[24];
 	long fd, r;
+	u64 i;
 
-	if (argc < 2 || !argv[1][0])
-		fail("usage: teebench N; argc", argc);
-	for (const char *s = argv[1]; *s; s++) {
-		if (*s < '0' || *s > '9')
-			fail("N is not a decimal number; first byte", *s);
-		n = n * 10 + (u64)(*s - '0');
-	}
 	fd = syscall4(NR_openat, AT_FDCWD, (long)"/dev/tee0", O_RDWR, 0);
-	if (fd < 0)
-		fail("open /dev/tee0: errno", -fd);
+	if (fd < 0) {
+		w->failure = "open /dev/tee0: errno";
+		w->failure_value = -fd;
+		w->other = w->n;
+		return;
+	}
 	for (i = 0; i < 16; i++)
 		open.uuid[i] = device_pta[i];
 	open.clnt_login = TEE_IOCTL_LOGIN_PUBLIC;
 	buf.ptr = (u64)&open;
 	buf.len = sizeof(open);
 	r = syscall4(NR_ioctl, fd, TEE_IOC_OPEN_SESSION, (long)&buf, 0);
-	if (r < 0)
-		fail("TEE_IOC_OPEN_SESSION: errno", -r);
-	if (open.ret)
-		fail("open session to the device PTA: TEE result", open.ret);
-	for (i = 0; i < n; i++) {
+	if (r < 0 || open.ret) {
+		w->failure = r < 0 ? "TEE_IOC_OPEN_SESSION: errno" :
+				     "open session to the device PTA: TEE result";
+		w->failure_value = r < 0 ? -r : (long)open.ret;
+		w->other = w->n;
+		syscall4(NR_close, fd, 0, 0, 0);
+		return;
+	}
+	for (i = 0; i < w->n; i++) {
 		invoke = (struct tee_invoke){ .func = UNKNOWN_COMMAND, .session = open.session };
 		buf.ptr = (u64)&invoke;
 		buf.len = sizeof(invoke);
 		r = syscall4(NR_ioctl, fd, TEE_IOC_INVOKE, (long)&buf, 0);
 		if (r == 0 && invoke.ret == TEE_ERROR_NOT_IMPLEMENTED)
-			expected++;
+			w->expected++;
 		else
-			other++;
+			w->other++;
 	}
 	r = syscall4(NR_ioctl, fd, TEE_IOC_CLOSE_SESSION, (long)&open.session, 0);
-	if (r < 0)
-		fail("TEE_IOC_CLOSE_SESSION: errno", -r);
+	if (r < 0) {
+		w->failure = "TEE_IOC_CLOSE_SESSION: errno";
+		w->failure_value = -r;
+	}
 	syscall4(NR_close, fd, 0, 0, 0);
+}
+
+/*
+ * clone(flags, stack, parent_tid = 0, tls = 0, child_tid = &w->alive): the parent gets the
+ * TID (or -errno); the child starts on `stack_top` with every other register as the parent's,
+ * runs work(w) and exits the thread (not the process). Assembly because the child must not
+ * return through the parent's stack frame.
+ */
+long spawn(u64 flags, u8 *stack_top, volatile int *child_tid, struct worker *w);
+__asm__(".global spawn\n"
+	"spawn:\n"
+	"    mov x10, x3\n" /* w: kept by the kernel for the child */
+	"    mov x4, x2\n" /* child_tid */
+	"    mov x2, #0\n" /* parent_tid */
+	"    mov x3, #0\n" /* tls */
+	"    mov x8, #220\n" /* NR_clone */
+	"    svc #0\n"
+	"    cbnz x0, 1f\n"
+	"    mov x0, x10\n"
+	"    bl work\n"
+	"    mov x0, #0\n"
+	"    mov x8, #93\n" /* NR_exit: this thread only */
+	"    svc #0\n"
+	"1:  ret\n");
+
+/* Parses "N" or "N:T" (T threads, 1 without it). */
+static void parse(const char *s, u64 *n, u64 *threads)
+{
+	*n = 0;
+	*threads = 0;
+	for (; *s && *s != ':'; s++) {
+		if (*s < '0' || *s > '9')
+			fail("N is not a decimal number; first byte", *s);
+		*n = *n * 10 + (u64)(*s - '0');
+	}
+	if (!*s) {
+		*threads = 1;
+		return;
+	}
+	for (s++; *s; s++) {
+		if (*s < '0' || *s > '9')
+			fail("T is not a decimal number; first byte", *s);
+		*threads = *threads * 10 + (u64)(*s - '0');
+	}
+	if (*threads < 1 || *threads > MAX_THREADS)
+		fail("T must be 1..16; T", (long)*threads);
+}
+
+static void run(int argc, char **argv)
+{
+	u64 n, threads, expected = 0, other = 0, i;
+	char b[24];
+	long r;
+
+	if (argc < 2 || !argv[1][0])
+		fail("usage: teebench N[:T]; argc", argc);
+	parse(argv[1], &n, &threads);
+	for (i = 0; i < threads; i++) {
+		workers[i].n = n;
+		workers[i].alive = 1;
+	}
+	if (threads == 1) {
+		work(&workers[0]);
+		workers[0].alive = 0;
+	} else {
+		for (i = 0; i < threads; i++) {
+			r = spawn(CLONE_THREAD_FLAGS, stacks[i] + THREAD_STACK, &workers[i].alive,
+				  &workers[i]);
+			if (r < 0)
+				fail("clone: errno", -r);
+		}
+	}
+	for (i = 0; i < threads; i++) {
+		int alive;
+
+		while ((alive = workers[i].alive) != 0)
+			syscall4(NR_futex, (long)&workers[i].alive, FUTEX_WAIT, alive, 0);
+		if (threads > 1) {
+			out("TEEBENCH: thread=");
+			out(num(i, 0, b));
+			out(" n=");
+			out(num(workers[i].n, 0, b));
+			out(" expected=");
+			out(num(workers[i].expected, 0, b));
+			out(" other=");
+			out(num(workers[i].other, 0, b));
+			out("\n");
+		}
+		if (workers[i].failure) {
+			out("TEEBENCH: FAILED ");
+			out(workers[i].failure);
+			out(" ");
+			out(num((u64)workers[i].failure_value, 1, b));
+			out("\n");
+		}
+		expected += workers[i].expected;
+		other += workers[i].other;
+	}
 	out("TEEBENCH: n=");
-	out(num(n, 0, b));
+	out(num(n * threads, 0, b));
 	out(" expected=");
 	out(num(expected, 0, b));
 	out(" other=");
 	out(num(other, 0, b));
 	out("\n");
+	for (i = 0; i < threads; i++)
+		if (workers[i].failure)
+			leave(1);
 	leave(other ? 1 : 0);
 }
 

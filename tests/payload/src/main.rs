@@ -58,6 +58,8 @@ mod psci;
 mod race;
 mod report;
 #[cfg(target_os = "none")]
+mod soak;
+#[cfg(target_os = "none")]
 mod time;
 
 /// CPUs the payload can drive: the size of the per-CPU stack and report tables.
@@ -198,6 +200,10 @@ mod entry {
                 _ => println!("PAYLOAD: warning race-batches={n}: not 1..=256, ignored"),
             }
         }
+        // `soak[=<rounds>]`: `make soak`'s workload on every CPU instead of the cases (soak.rs).
+        if let Some(options) = crate::soak::requested(&fdt) {
+            crate::soak::run(&platform, &fdt, options)
+        }
         cases::run_all(&platform, dtb, blob.len() as u64);
         report::finish()
     }
@@ -220,6 +226,9 @@ mod entry {
     /// Rust entry of a CPU started by CPU_ON, on its own stack.
     #[unsafe(no_mangle)]
     extern "C" fn payload_secondary_main(context_id: u64, index: u64) -> ! {
+        if crate::soak::is_soak_context(context_id) {
+            crate::soak::secondary(index as usize)
+        }
         cases::secondary_report(context_id, index as usize)
     }
 

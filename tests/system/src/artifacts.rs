@@ -40,6 +40,10 @@
 //! | `xtest_initrd` | `ci/mkinitramfs-xtest.sh`'s initramfs: OP-TEE's xtest, run by `/init` with the command line's words after ` -- ` |
 //! | `xtest_dtb` | DTB whose `/chosen` modules name `linux_image` and `xtest_initrd`, bootargs with the `make test` xtest subset |
 //! | `xtest_full_dtb` | the same with no xtest arguments: xtest's full default run (`make xtest` only) |
+//! | `soak_payload_dtb` | the payload's DTB for 4 CPUs with `soak=<rounds>` in its bootargs (`make soak` only) |
+//! | `soak_cpu_off_dtb` | the same with `soak-cpu-off`: the soak with CPU_OFF (its own test, not in `make soak`) |
+//! | `soak_initrd` | the soak's initramfs: `ci/mkinitramfs.sh` built from this tree (teebench with threads) |
+//! | `soak_teebench_dtb` | DTB whose modules name `linux_image` and `soak_initrd`, bootargs with `teebench=<n>:<threads>` (`make soak` only) |
 //!
 //! A relative path is taken from the repository's top directory (cargo runs tests from the
 //! crate's directory). A missing manifest, a missing key, or a path that names no file is a
@@ -429,6 +433,6 @@ mod tests {
         documented_sorted.sort_unstable();
         listed.sort_unstable();
         assert_eq!(documented_sorted, listed);
-        assert_eq!(documented.len(), 32);
+        assert_eq!(documented.len(), 36);
     }
 }

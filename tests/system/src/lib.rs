@@ -18,9 +18,10 @@
 //! `linux_boot.rs` (the Linux host boot), `bad_input.rs` (boot inputs the hypervisor must
 //! refuse with one error line and a power-off), `chains.rs` (the same Linux boot through
 //! U-Boot, without firmware, and on GICv2), `teebench.rs` (Linux user space making 200
-//! requests to OP-TEE through `/dev/tee0` and the proxy) and `xtest.rs` (OP-TEE's own test
+//! requests to OP-TEE through `/dev/tee0` and the proxy), `xtest.rs` (OP-TEE's own test
 //! suite run by Linux through the hypervisor: the subset in `make test`, the full run in
-//! `make xtest`).
+//! `make xtest`) and `soak.rs` (`make soak` only: every CPU at once, Linux booted again and
+//! again, threads hammering OP-TEE).
 
 pub mod artifacts;
 pub mod boot;

@@ -9,7 +9,17 @@
 //! | CPU_SUSPEND 32/64 | standby states forwarded as is; power-down states get the warm entry, the host's entry and context kept for the wake-up |
 //! | SYSTEM_SUSPEND, CPU_DEFAULT_SUSPEND | NOT_SUPPORTED (not relayed yet; PSCI_FEATURES says so too) |
 //! | PSCI_FEATURES | NOT_SUPPORTED for the two above, otherwise forwarded |
-//! | everything else (VERSION, CPU_OFF, AFFINITY_INFO, SYSTEM_OFF/RESET/RESET2, ...) | forwarded |
+//! | CPU_OFF | held at EL2: the CPU waits (WFE) in the hypervisor until the host's CPU_ON for it, which is then answered here and enters the host's new entry point without the firmware |
+//! | AFFINITY_INFO 32/64, level 0, of a CPU held off | OFF (ON_PENDING once its CPU_ON is in flight); otherwise forwarded |
+//! | everything else (VERSION, MIGRATE_INFO_TYPE, SYSTEM_OFF/RESET/RESET2, ...) | forwarded |
+//!
+//! CPU_OFF is not forwarded because firmware with an SPMC must tell the Secure world that
+//! the CPU goes down, and on TF-A 2.12's SPMD with OP-TEE 4.10 at S-EL1 that message is
+//! refused and the refusal's path never returns to the PSCI code: the caller comes back with
+//! an FF-A error in x0 and another world's EL1 registers, and EL3 keeps the PSCI locks, so
+//! every later PSCI call on any CPU waits forever (`docs/psci.md`). A CPU held at EL2 draws
+//! more power than one the firmware turned off; the Secure world never learns it is off,
+//! which is what it believed anyway.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +39,8 @@ pub mod fid {
     pub const CPU_SUSPEND_64: u32 = psci::PSCI_CPU_SUSPEND_64;
     /// CPU_OFF.
     pub const CPU_OFF: u32 = psci::PSCI_CPU_OFF;
+    /// AFFINITY_INFO, SMC32.
+    pub const AFFINITY_INFO_32: u32 = psci::PSCI_AFFINITY_INFO_32;
     /// CPU_ON, SMC32.
     pub const CPU_ON_32: u32 = psci::PSCI_CPU_ON_32;
     /// CPU_ON, SMC64.
@@ -69,6 +81,22 @@ pub mod ret {
     pub const ON_PENDING: i64 = psci::ON_PENDING as i64;
     /// INVALID_ADDRESS.
     pub const INVALID_ADDRESS: i64 = psci::INVALID_ADDRESS as i64;
+    /// AFFINITY_INFO: the CPU is off.
+    pub const AFFINITY_OFF: i64 = 1;
+    /// AFFINITY_INFO: the CPU is being turned on.
+    pub const AFFINITY_ON_PENDING: i64 = 2;
+}
+
+/// What the firmware glue does after [`PsciRelay::handle`] has written the reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relayed {
+    /// Return to the host with the reply.
+    Reply,
+    /// Return to the host with the reply, after an event (SEV) that wakes a CPU held off.
+    ReplyAndWake,
+    /// The calling CPU is held off: wait at EL2 until [`CpuRelay::held_off`] is false, then
+    /// enter the host at the entry of its CPU_ON ([`CpuRelay::on`]) as a started CPU.
+    HoldOff,
 }
 
 /// Whether `function_id` is in the PSCI range (standard service, functions 0x00-0x1f).
@@ -129,6 +157,8 @@ pub struct CpuRelay {
     /// The host's CPU_SUSPEND (power-down) entry.
     pub resume: HostEntry,
     suspending: AtomicBool,
+    /// Set by the CPU's own CPU_OFF, cleared by the CPU_ON that starts it again.
+    held: AtomicBool,
 }
 
 impl CpuRelay {
@@ -139,6 +169,11 @@ impl CpuRelay {
         } else {
             WakeReason::CpuOn
         }
+    }
+
+    /// Whether the CPU is held off at EL2 (its CPU_OFF), waiting for a CPU_ON.
+    pub fn held_off(&self) -> bool {
+        self.held.load(Ordering::Acquire)
     }
 }
 
@@ -203,8 +238,14 @@ impl<F: Fn(u64) -> bool> PsciRelay<F> {
 
     /// Handles a PSCI call from the host on CPU `current`. `regs` holds x0..x17 and
     /// receives the reply: x0 for the calls answered here (SMCCC: other registers are
-    /// preserved), x0..x17 as the firmware left them for forwarded ones.
-    pub fn handle(&self, regs: &mut SmcRegs, current: usize, conduit: &mut impl SmcConduit) {
+    /// preserved), x0..x17 as the firmware left them for forwarded ones. The result says
+    /// what the caller does next.
+    pub fn handle(
+        &self,
+        regs: &mut SmcRegs,
+        current: usize,
+        conduit: &mut impl SmcConduit,
+    ) -> Relayed {
         // The SMCCC v1.3 SVE hint (bit 16) is not part of the function: EL3 strips it before
         // dispatch, so we must too, or a hinted CPU_ON would reach the firmware unrelayed
         // and start a CPU at EL2 on the host's entry point.
@@ -212,8 +253,35 @@ impl<F: Fn(u64) -> bool> PsciRelay<F> {
         let function = regs[0] as u32;
         let is32 = function & (1 << 30) == 0;
         let arg = |i: usize| if is32 { regs[i] & 0xffff_ffff } else { regs[i] };
+        let mut next = Relayed::Reply;
         let reply = match function {
-            fid::CPU_ON_32 | fid::CPU_ON_64 => self.cpu_on(arg(1), arg(2), arg(3), conduit),
+            fid::CPU_ON_32 | fid::CPU_ON_64 => {
+                let (reply, woke) = self.cpu_on(arg(1), arg(2), arg(3), conduit);
+                if woke {
+                    next = Relayed::ReplyAndWake;
+                }
+                reply
+            }
+            fid::CPU_OFF => match self.cpus.get(current) {
+                Some(cpu) => {
+                    cpu.held.store(true, Ordering::Release);
+                    return Relayed::HoldOff;
+                }
+                // A CPU outside the table cannot be started again: let the firmware have it.
+                None => return self.forward(regs, conduit),
+            },
+            fid::AFFINITY_INFO_32 | fid::AFFINITY_INFO_64 if arg(2) == 0 => {
+                match self.cpu_index(arg(1)).map(|i| &self.cpus[i]) {
+                    Some(cpu) if cpu.held_off() => {
+                        if cpu.on.busy.load(Ordering::Acquire) {
+                            ret::AFFINITY_ON_PENDING
+                        } else {
+                            ret::AFFINITY_OFF
+                        }
+                    }
+                    _ => return self.forward(regs, conduit),
+                }
+            }
             fid::CPU_SUSPEND_32 | fid::CPU_SUSPEND_64 => {
                 self.cpu_suspend(function, arg(1), arg(2), arg(3), current, conduit)
             }
@@ -226,34 +294,48 @@ impl<F: Fn(u64) -> bool> PsciRelay<F> {
                 | fid::SYSTEM_SUSPEND_64
                 | fid::CPU_DEFAULT_SUSPEND_32
                 | fid::CPU_DEFAULT_SUSPEND_64 => ret::NOT_SUPPORTED,
-                _ => {
-                    let low = conduit.smc_in_place(regs[0], regs, High::Full);
-                    regs[..8].copy_from_slice(&low);
-                    return;
-                }
+                _ => return self.forward(regs, conduit),
             },
-            _ => {
-                let low = conduit.smc_in_place(regs[0], regs, High::Full);
-                regs[..8].copy_from_slice(&low);
-                return;
-            }
+            _ => return self.forward(regs, conduit),
         };
         regs[0] = reply as u64;
+        next
     }
 
-    fn cpu_on(&self, mpidr: u64, pc: u64, context: u64, conduit: &mut impl SmcConduit) -> i64 {
+    /// Forwards the call unchanged; the firmware's x0..x7 are the reply.
+    fn forward(&self, regs: &mut SmcRegs, conduit: &mut impl SmcConduit) -> Relayed {
+        let low = conduit.smc_in_place(regs[0], regs, High::Full);
+        regs[..8].copy_from_slice(&low);
+        Relayed::Reply
+    }
+
+    /// CPU_ON: the reply, and whether it released a CPU held off (the caller wakes it).
+    fn cpu_on(
+        &self,
+        mpidr: u64,
+        pc: u64,
+        context: u64,
+        conduit: &mut impl SmcConduit,
+    ) -> (i64, bool) {
         let Some(index) = self.cpu_index(mpidr) else {
-            return ret::INVALID_PARAMETERS;
+            return (ret::INVALID_PARAMETERS, false);
         };
         if !(self.is_host_entry)(pc) {
-            return ret::INVALID_ADDRESS;
+            return (ret::INVALID_ADDRESS, false);
         }
-        let entry = &self.cpus[index].on;
+        let cpu = &self.cpus[index];
+        let entry = &cpu.on;
         if !entry.claim() {
             // A CPU_ON for this CPU is already in flight.
-            return ret::ON_PENDING;
+            return (ret::ON_PENDING, false);
         }
         entry.set(pc, context);
+        if cpu.held_off() {
+            // Held at EL2 by its CPU_OFF: the firmware still has it on, so start it here.
+            // It reads the entry (releasing the claim) once it sees `held` clear.
+            cpu.held.store(false, Ordering::Release);
+            return (ret::SUCCESS, true);
+        }
         let mut call = [0u64; 18];
         call[0] = u64::from(fid::CPU_ON_64);
         // The DT's MPIDR, not the host's spelling of it: the firmware must start exactly
@@ -266,7 +348,7 @@ impl<F: Fn(u64) -> bool> PsciRelay<F> {
             // The target will not run the warm entry: release the claim ourselves.
             entry.take();
         }
-        result
+        (result, false)
     }
 
     fn cpu_suspend(
@@ -349,6 +431,70 @@ mod tests {
         assert_eq!(&fw.calls[0][..4], &[0xc400_0003, 2, WARM, 0x6010_0080]);
         assert_eq!(relay.cpu(2).unwrap().wake_reason(), WakeReason::CpuOn);
         assert_eq!(relay.cpu(2).unwrap().on.take(), (0x4800_1000, 0xabcd));
+    }
+
+    #[test]
+    fn cpu_off_holds_the_cpu_at_el2_and_reaches_no_firmware() {
+        let relay = relay();
+        let mut fw = firmware(0);
+        let mut regs = call(fid::CPU_OFF, [0, 0, 0]);
+        assert_eq!(relay.handle(&mut regs, 1, &mut fw), Relayed::HoldOff);
+        assert!(fw.calls.is_empty(), "CPU_OFF never reaches the firmware");
+        assert!(relay.cpu(1).unwrap().held_off());
+        assert!(!relay.cpu(2).unwrap().held_off());
+    }
+
+    #[test]
+    fn affinity_info_of_a_held_cpu_is_off_then_on_pending_then_forwarded() {
+        let relay = relay();
+        let mut fw = firmware(0);
+        relay.handle(&mut call(fid::CPU_OFF, [0, 0, 0]), 1, &mut fw);
+        for f in [fid::AFFINITY_INFO_32, fid::AFFINITY_INFO_64] {
+            let mut regs = call(f, [1, 0, 0]);
+            assert_eq!(relay.handle(&mut regs, 0, &mut fw), Relayed::Reply);
+            assert_eq!(regs[0] as i64, ret::AFFINITY_OFF);
+        }
+        assert!(fw.calls.is_empty(), "answered without the firmware");
+        // Another CPU, or a level above 0: the firmware answers.
+        relay.handle(&mut call(fid::AFFINITY_INFO_64, [2, 0, 0]), 0, &mut fw);
+        relay.handle(&mut call(fid::AFFINITY_INFO_64, [1, 1, 0]), 0, &mut fw);
+        assert_eq!(fw.calls.len(), 2);
+        // CPU_ON in flight: ON_PENDING until the CPU has read its entry.
+        let mut regs = call(fid::CPU_ON_64, [1, 0x4800_2000, 0x77]);
+        assert_eq!(relay.handle(&mut regs, 0, &mut fw), Relayed::ReplyAndWake);
+        let mut regs = call(fid::AFFINITY_INFO_64, [1, 0, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0], 0, "not held any more: the firmware's answer (ON)");
+        assert_eq!(fw.calls.len(), 3);
+    }
+
+    #[test]
+    fn cpu_on_of_a_held_cpu_starts_it_without_the_firmware() {
+        let relay = relay();
+        let mut fw = firmware(ret::ALREADY_ON);
+        relay.handle(&mut call(fid::CPU_OFF, [0, 0, 0]), 3, &mut fw);
+        // A bad entry is refused as for any CPU_ON and leaves it held.
+        let mut regs = call(fid::CPU_ON_64, [0x1_0000_0003, 0x6000_0000, 0]);
+        assert_eq!(relay.handle(&mut regs, 0, &mut fw), Relayed::Reply);
+        assert_eq!(regs[0] as i64, ret::INVALID_ADDRESS);
+        assert!(relay.cpu(3).unwrap().held_off());
+        // A good one releases it with the new entry; nothing reaches the firmware.
+        let mut regs = call(fid::CPU_ON_64, [0x1_0000_0003, 0x4800_3000, 0x55]);
+        assert_eq!(relay.handle(&mut regs, 0, &mut fw), Relayed::ReplyAndWake);
+        assert_eq!(regs[0] as i64, ret::SUCCESS);
+        assert!(fw.calls.is_empty());
+        let cpu = relay.cpu(3).unwrap();
+        assert!(!cpu.held_off());
+        // A second CPU_ON before the CPU read its entry: ON_PENDING.
+        let mut regs = call(fid::CPU_ON_64, [0x1_0000_0003, 0x4800_4000, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0] as i64, ret::ON_PENDING);
+        assert_eq!(cpu.on.take(), (0x4800_3000, 0x55));
+        // Running again: a CPU_ON goes to the firmware, which says ALREADY_ON.
+        let mut regs = call(fid::CPU_ON_64, [0x1_0000_0003, 0x4800_4000, 0]);
+        relay.handle(&mut regs, 0, &mut fw);
+        assert_eq!(regs[0] as i64, ret::ALREADY_ON);
+        assert_eq!(fw.calls.len(), 1);
     }
 
     #[test]

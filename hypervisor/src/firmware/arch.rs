@@ -369,6 +369,20 @@ impl SmcConduit for Smc {
     }
 }
 
+/// Waits for an event (WFE): a SEV from another CPU, or any of the architecture's other
+/// wake-ups; callers re-check their condition.
+pub fn wait_for_event() {
+    // SAFETY: waiting for an event has no effect on program state.
+    unsafe { asm!("wfe", options(nomem, nostack, preserves_flags)) };
+}
+
+/// Makes this CPU's stores visible to the others, then sends an event (SEV) that wakes
+/// CPUs waiting in [`wait_for_event`].
+pub fn send_event() {
+    // SAFETY: a barrier and an event have no effect on program state.
+    unsafe { asm!("dsb ish", "sev", options(nostack, preserves_flags)) };
+}
+
 /// Waits for events forever.
 pub fn park() -> ! {
     loop {

@@ -495,6 +495,22 @@ pub fn warm_main(context: u64) -> ! {
     enter_host(index, HostFrame::el1_entry(pc, x0, SPSR_EL1H_MASKED))
 }
 
+/// A CPU the host turned off (CPU_OFF, held at EL2 by the PSCI relay): waits here until
+/// the host's CPU_ON for it, then enters the host at that entry with the EL2 and EL1 state
+/// of a warm boot, as a CPU the firmware had started would.
+pub fn hold_off(index: usize) -> ! {
+    let hyp = hyp::get();
+    let Some(cpu) = hyp.psci.cpu(index) else {
+        power::stop_this_cpu()
+    };
+    while cpu.held_off() {
+        arch::wait_for_event();
+    }
+    el2_setup::configure_host_el2(hyp.vtcr, hyp.vttbr);
+    let (pc, x0) = cpu.on.take();
+    enter_host(index, HostFrame::el1_entry(pc, x0, SPSR_EL1H_MASKED))
+}
+
 fn enter_host(index: usize, frame: HostFrame) -> ! {
     // SAFETY: this is CPU `index`, and no reference to its entry frame outlives the
     // previous entry to the host.

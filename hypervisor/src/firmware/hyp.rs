@@ -13,7 +13,7 @@ use crate::firmware::arch;
 use crate::memmap::HostMap;
 use crate::mm::MemProtect;
 use crate::mm::stage2::Geometry;
-use crate::psci::PsciRelay;
+use crate::psci::{PsciRelay, Relayed};
 use crate::smccc::SmcRegs;
 
 /// Checks a host entry point.
@@ -66,8 +66,8 @@ fn not_booted() -> ! {
 }
 
 impl Hyp {
-    /// A PSCI call from the host on this CPU.
-    pub fn psci_call(&self, regs: &mut SmcRegs) {
-        self.psci.handle(regs, arch::cpu_index(), &mut arch::Smc);
+    /// A PSCI call from the host on this CPU; what to do next.
+    pub fn psci_call(&self, regs: &mut SmcRegs) -> Relayed {
+        self.psci.handle(regs, arch::cpu_index(), &mut arch::Smc)
     }
 }

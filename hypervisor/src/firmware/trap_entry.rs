@@ -76,7 +76,11 @@ fn psci_call(regs: &mut SmcRegs) {
     if matches!(function, psci::fid::SYSTEM_OFF | psci::fid::SYSTEM_RESET) {
         report_ffa_audit();
     }
-    hyp::get().psci_call(regs)
+    match hyp::get().psci_call(regs) {
+        psci::Relayed::Reply => {}
+        psci::Relayed::ReplyAndWake => arch::send_event(),
+        psci::Relayed::HoldOff => crate::firmware::boot::hold_off(arch::cpu_index()),
+    }
 }
 
 /// The FF-A audit on the console, at the host's SYSTEM_OFF or SYSTEM_RESET: one line per

@@ -17,7 +17,7 @@
 //! | refused | FFA_NOTIFICATION_SET with a sender other than the host | FFA_ERROR(INVALID_PARAMETERS) from EL2 |
 //! | PSCI | PSCI_VERSION, AFFINITY_INFO(self), CPU_ON(self), CPU_ON(next CPU) with an entry in the carve-out | 1.x; ON; ALREADY_ON; INVALID_ADDRESS |
 //! | suspend (every 4th round) | CPU_SUSPEND to standby, woken by this CPU's virtual timer | SUCCESS |
-//! | off (`soak-cpu-off` only: secondaries, every 64th round) | CPU_OFF, with SP_EL1, TPIDR_EL1 and VBAR_EL1 compared across the call | the CPU powered off (the boot CPU sees AFFINITY_INFO OFF and starts it again with CPU_ON; it goes on with its next round), or the call refused with this CPU's EL1 state as it was. On this stack the Secure world refuses it and the call returns with SP_EL1 rolled back (README "Soak"), so it is left out of `make soak` |
+//! | off (`soak-cpu-off` only: secondaries, every 64th round) | CPU_OFF, with SP_EL1, TPIDR_EL1 and VBAR_EL1 compared across the call | the CPU powered off (the boot CPU sees AFFINITY_INFO OFF and starts it again with CPU_ON; it goes on with its next round), or the call refused with this CPU's EL1 state as it was. Under the hypervisor it never returns: the PSCI relay holds the CPU at EL2 until the CPU_ON (forwarded to this firmware it came back with SP_EL1 rolled back, `docs/psci.md`) |
 //!
 //! **No deadlock.** Every CPU stamps the time at each step; the boot CPU, between its own
 //! rounds and after them, fails the run if any CPU has not moved for [`STALL_MS`], naming the
@@ -102,8 +102,8 @@ const CPU_SUSPEND: u64 = 0xC400_0001;
 /// retention, cluster running"; StateID 0 is INVALID_PARAMETERS there.
 const POWER_STATE_STANDBY: u64 = 0x01;
 const CPU_OFF: u64 = 0x8400_0002;
-/// What CPU_OFF returns on this stack (`docs/psci.md`): the SPMD passes OP-TEE's FFA_ERROR
-/// function ID back as the PSCI answer.
+/// What CPU_OFF returned on this firmware without the relay holding it (`docs/psci.md`): the
+/// SPMD passed OP-TEE's FFA_ERROR function ID back as the PSCI answer.
 const CPU_OFF_SECURE_REFUSAL: u64 = fid::ERROR as u64;
 /// PSCI DENIED: the only failure CPU_OFF may return (DEN0022).
 const PSCI_DENIED: u64 = -3i64 as u32 as u64;

@@ -41,7 +41,7 @@
 //! | `xtest_dtb` | DTB whose `/chosen` modules name `linux_image` and `xtest_initrd`, bootargs with the `make test` xtest subset |
 //! | `xtest_full_dtb` | the same with no xtest arguments: xtest's full default run (`make xtest` only) |
 //! | `soak_payload_dtb` | the payload's DTB for 4 CPUs with `soak=<rounds>` in its bootargs (`make soak` only) |
-//! | `soak_cpu_off_dtb` | the same with `soak-cpu-off`: the soak with CPU_OFF (its own test, not in `make soak`) |
+//! | `soak_cpu_off_dtb` | a short soak (128 rounds) with `soak-cpu-off`: CPU_OFF and CPU_ON again under load (in `make test`) |
 //! | `soak_initrd` | the soak's initramfs: `ci/mkinitramfs.sh` built from this tree (teebench with threads) |
 //! | `soak_teebench_dtb` | DTB whose modules name `linux_image` and `soak_initrd`, bootargs with `teebench=<n>:<threads>` (`make soak` only) |
 //!

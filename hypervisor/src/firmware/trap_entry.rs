@@ -45,6 +45,8 @@ fn ffa_call(regs: &mut SmcRegs, imm: u16) {
             log_rejection(rejection, n);
         }
     }
+    // The SMMU's faults, e.g. a device's DMA to a page this call lent.
+    crate::firmware::smmu::poll();
 }
 
 #[cold]
@@ -141,6 +143,7 @@ pub fn handle_host_smc(frame: &mut SmcFrame, esr: u64) {
 /// (those go to [`handle_host_smc`]), with the full register frame.
 #[inline(always)]
 pub fn handle_host_sync(frame: &mut HostFrame) {
+    crate::firmware::smmu::poll();
     let trap = decode(frame.esr);
     handle_other(frame, trap)
 }

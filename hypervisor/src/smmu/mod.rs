@@ -27,6 +27,7 @@
 
 pub mod cmd;
 pub mod event;
+pub mod node;
 pub mod regs;
 pub mod ste;
 

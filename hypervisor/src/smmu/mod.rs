@@ -368,16 +368,18 @@ impl<H: SmmuHw> Smmu<H> {
                     !ring.full(prod, v)
                 })?;
             }
-            self.cmdq.write(ring.slot(self.cmdq_prod) * 2, c);
+            let slot = ring.slot(self.cmdq_prod);
+            self.cmdq.write(slot * 2, c);
+            self.hw
+                .sync_for_device(self.cmdq.addr() + 16 * slot as u64, 16);
             self.cmdq_prod = ring.next(self.cmdq_prod);
         }
         self.publish();
         Ok(())
     }
 
+    /// Tells the SMMU about the commands written (each made visible to it as written).
     fn publish(&mut self) {
-        self.hw
-            .sync_for_device(self.cmdq.addr(), 16 << self.cmdq_ring.log2);
         self.hw.write32(off::CMDQ_PROD, self.cmdq_prod);
     }
 
@@ -398,7 +400,8 @@ impl<H: SmmuHw> Smmu<H> {
         // The SMMU stopped at the refused command: make it harmless and restart the queue
         // by acknowledging CMDQ_ERR (toggling GERRORN's bit to match GERROR's).
         self.cmdq.write(ring.slot(cons) * 2, &cmd::sync());
-        self.hw.sync_for_device(self.cmdq.addr(), 16 << ring.log2);
+        self.hw
+            .sync_for_device(self.cmdq.addr() + 16 * ring.slot(cons) as u64, 16);
         let errn = self.hw.read32(off::GERRORN);
         self.hw.write32(off::GERRORN, errn ^ gerror::CMDQ_ERR);
         // Ours are well-formed: a refusal means the SMMU is not what it said it was.

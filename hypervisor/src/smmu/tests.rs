@@ -56,6 +56,10 @@ struct SimState {
     executed: Vec<Cmd>,
     /// Register writes, in order, by name.
     writes: Vec<String>,
+    /// Memory ranges made visible to the SMMU since it last consumed commands.
+    synced: Vec<Range<u64>>,
+    /// Commands the SMMU read that were not made visible to it first.
+    unsynced: usize,
 }
 
 #[derive(Clone)]
@@ -77,6 +81,8 @@ impl Sim {
             refuse: None,
             executed: Vec::new(),
             writes: Vec::new(),
+            synced: Vec::new(),
+            unsynced: 0,
         })))
     }
 
@@ -127,6 +133,14 @@ impl SimState {
         let at = (base & 0x000f_ffff_ffff_ffe0) as *const u64;
         while ring.index(self.cmdq_cons) != ring.index(self.cmdq_prod) {
             let slot = ring.slot(self.cmdq_cons);
+            let addr = (base & 0x000f_ffff_ffff_ffe0) + 16 * slot as u64;
+            if !self
+                .synced
+                .iter()
+                .any(|r| r.start <= addr && addr + 16 <= r.end)
+            {
+                self.unsynced += 1;
+            }
             // SAFETY: the queue the core allocated, at the address it gave the SMMU.
             let c = unsafe {
                 [
@@ -143,6 +157,7 @@ impl SimState {
             self.executed.push(c);
             self.cmdq_cons = ring.next(self.cmdq_cons);
         }
+        self.synced.clear();
     }
 }
 
@@ -222,7 +237,9 @@ impl SmmuHw for Sim {
         s.bases.insert(offset, value);
     }
 
-    fn sync_for_device(&mut self, _: u64, _: usize) {}
+    fn sync_for_device(&mut self, addr: u64, len: usize) {
+        self.state().synced.push(addr..addr + len as u64);
+    }
 
     fn sync_for_cpu(&mut self, _: u64, _: usize) {}
 }
@@ -400,6 +417,7 @@ fn invalidations_are_synced_and_the_queue_wraps() {
     assert_eq!(s.executed.len(), 2 + 800);
     assert_eq!(s.cmdq_prod, smmu.cmdq_prod);
     assert_eq!(s.cmdq_prod, (3 + 5 + 2 + 800) % 512, "index and wrap bit");
+    assert_eq!(s.unsynced, 0, "every command made visible before PROD");
 }
 
 #[test]
@@ -417,6 +435,7 @@ fn a_batch_longer_than_the_queue_waits_for_room() {
     assert_eq!(s.executed.len(), 17);
     assert_eq!(s.executed[15], cmd::tlbi_s2_ipa(0, 0x4000_f000));
     assert_eq!(s.executed[16], cmd::sync());
+    assert_eq!(s.unsynced, 0);
 }
 
 #[test]
@@ -432,6 +451,7 @@ fn a_refused_command_is_reported_the_queue_restarted_and_the_smmu_failed() {
         Some(&cmd::sync()),
         "the refused entry became a CMD_SYNC and the queue ran on"
     );
+    assert_eq!(s.unsynced, 0, "the rewritten entry too");
     assert_eq!(s.cmdq_cons & 0xfff, s.cmdq_prod);
     drop(s);
     assert_eq!(smmu.invalidate_host(), Err(SmmuError::Failed));

@@ -6,9 +6,18 @@
 //! without it, each LEND of its memory phase invalidating the SMMU before the SPMC hears of
 //! it (an invalidation the SMMU did not confirm would be an ERROR line and a refused LEND).
 //!
-//! Console: `build/logs/payload_smmuv3.log`.
+//! With `dma-attack` (the manifest's `payload_dma_dtb`, plus `-device edu,dma_mask=
+//! 0xffffffffff`), the payload programs QEMU's edu PCI device instead (`tests/payload/src/
+//! dma.rs`): a DMA between its own pages arrives, before and after; DMAs into the
+//! hypervisor's carve-out and OP-TEE's memory each give the hypervisor's SMMU fault line
+//! (stream 0x8, the edu device's requester ID, F_TRANSLATION, the write's address) and the
+//! hypervisor still answers its HVC afterwards.
+//!
+//! Consoles: `build/logs/payload_smmuv3.log`, `build/logs/payload_dma_attack.log`.
 
 use std::time::Duration;
+
+use regex::Regex;
 
 use system_tests::artifacts::Manifest;
 use system_tests::boot::assert_no_problem_lines;
@@ -28,16 +37,7 @@ const EXPECTED_WARNINGS: [&str; 2] = [
 
 #[test]
 fn payload_smmuv3() {
-    let m = Manifest::load();
-    let mut args = QemuArgs::new(
-        m.require("flash"),
-        m.require("payload_smmu_dtb"),
-        m.require("payload_image"),
-    )
-    .with_smp(1);
-    args.extra = ["-machine", "iommu=smmuv3", "-global", "arm-smmuv3.stage=2"]
-        .map(String::from)
-        .to_vec();
+    let args = smmu_args("payload_smmu_dtb");
     let mut boot = Boot::start("payload_smmuv3", &args);
 
     boot.banner(BANNER_TIMEOUT);
@@ -72,4 +72,78 @@ fn payload_smmuv3() {
         boot.log()
     );
     assert_no_problem_lines(&output, &EXPECTED_WARNINGS, &boot.log());
+}
+
+/// The SMMU's fault lines the DMA attack causes (the edu device writes 4 bytes at a time).
+const SMMU_FAULT: &str =
+    r"^hyp: WARN: smmu: stream 0x8: F_TRANSLATION \(write at 0x[0-9a-f]+\) \[#\d+\]";
+
+fn smmu_args(dtb: &str) -> QemuArgs {
+    let m = Manifest::load();
+    let mut args = QemuArgs::new(
+        m.require("flash"),
+        m.require(dtb),
+        m.require("payload_image"),
+    )
+    .with_smp(1);
+    args.extra = ["-machine", "iommu=smmuv3", "-global", "arm-smmuv3.stage=2"]
+        .map(String::from)
+        .to_vec();
+    args
+}
+
+#[test]
+fn payload_dma_attack() {
+    let mut args = smmu_args("payload_dma_dtb");
+    args.extra
+        .extend(["-device", "edu,dma_mask=0xffffffffff"].map(String::from));
+    let mut boot = Boot::start("payload_dma_attack", &args);
+
+    boot.banner(BANNER_TIMEOUT);
+    boot.entered_host(STEP_TIMEOUT);
+    let done = boot.expect(
+        r"PAYLOAD-DONE pass=(\d+) fail=(\d+)",
+        CASES_TIMEOUT,
+        "no PAYLOAD-DONE line",
+    );
+    let status = boot.exit(STEP_TIMEOUT, "after PAYLOAD-DONE");
+    let output = boot.output();
+    let log = boot.log();
+    assert_eq!(
+        (done.groups[0].as_deref(), done.groups[1].as_deref()),
+        (Some("4"), Some("0")),
+        "{}; log: {log}",
+        done.line
+    );
+    for case in [
+        "dma.own-page",
+        "dma.carve-out",
+        "dma.secure",
+        "dma.own-page-after",
+    ] {
+        assert!(
+            output.contains(&format!("PAYLOAD: {case} PASS")),
+            "{case} did not pass; log: {log}"
+        );
+    }
+    // Each target the payload names is the address of an SMMU fault line.
+    let wrote = Regex::new(r"(?m)^PAYLOAD: dma: wrote \d+ bytes at (0x[0-9a-f]+) by DMA").unwrap();
+    let targets: Vec<&str> = wrote
+        .captures_iter(&output)
+        .map(|c| c.get(1).unwrap().as_str())
+        .collect();
+    assert_eq!(targets.len(), 2, "carve-out and Secure memory; log: {log}");
+    for target in targets {
+        let line = format!("smmu: stream 0x8: F_TRANSLATION (write at {target})");
+        assert!(
+            output.contains(&line),
+            "no {line:?}: the DMA was not stopped; log: {log}"
+        );
+    }
+    assert!(status.success(), "QEMU exited with {status}; log: {log}");
+    assert_no_problem_lines(
+        &output,
+        &[EXPECTED_WARNINGS[0], EXPECTED_WARNINGS[1], SMMU_FAULT],
+        &log,
+    );
 }

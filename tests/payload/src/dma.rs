@@ -13,6 +13,10 @@
 //!   hypervisor's carve-out and of OP-TEE's memory; the hypervisor still answers its HVC
 //!   afterwards (had its vectors been overwritten, the call would never return) and the
 //!   console shows its SMMU fault line (the system test checks it);
+//! - `dma.lent-page`: a page the payload lent to OP-TEE (FFA_MEM_LEND) is out of the
+//!   device's reach too: the DMA into it gives the fault line, and after FFA_MEM_RECLAIM the
+//!   page still holds what it held before the lend;
+//! - `dma.reclaimed-page`: after the RECLAIM, a DMA into that page arrives again;
 //! - `dma.own-page-after`: the device still works after its faults.
 
 use core::ptr::{read_volatile, write_volatile};
@@ -43,6 +47,7 @@ struct Page([u8; 4096]);
 
 static mut SOURCE: Page = Page([0; 4096]);
 static mut TARGET: Page = Page([0; 4096]);
+static mut LENT: Page = Page([0; 4096]);
 
 fn read32(addr: u64) -> u32 {
     // SAFETY: a configuration-space or BAR register (MMU off: Device memory).
@@ -139,16 +144,25 @@ fn attack(bar: u64, case: &str, target: u64) {
 
 /// The positive control: a pattern moves from one payload page to another by DMA.
 fn own_page(bar: u64, case: &str, seed: u8) {
+    // SAFETY: the payload runs on one CPU here; the device accesses the page by DMA only
+    // between this and the reads after the transfer is done.
+    let target = unsafe { (*core::ptr::addr_of_mut!(TARGET)).0.as_mut_ptr() } as u64;
+    dma_arrives(bar, case, seed, target);
+}
+
+/// Fills the source page with a pattern from `seed`; whether it reaches `target` (zeroed
+/// first) by DMA.
+fn dma_arrives(bar: u64, case: &str, seed: u8, target: u64) {
     // SAFETY: the payload runs on one CPU here; the device accesses the pages by DMA only
-    // between the writes below and the reads after the transfer is done.
-    let (source, target) = unsafe {
+    // between the writes below and the reads after the transfer is done; `target` is a
+    // page of the payload's own.
+    let source = unsafe {
         let s = &mut *core::ptr::addr_of_mut!(SOURCE);
-        let t = &mut *core::ptr::addr_of_mut!(TARGET);
         for (i, b) in s.0.iter_mut().enumerate() {
             *b = seed.wrapping_add(i as u8);
         }
-        t.0.fill(0);
-        (s.0.as_ptr() as u64, t.0.as_ptr() as u64)
+        core::ptr::write_bytes(target as *mut u8, 0, LEN as usize);
+        s.0.as_ptr() as u64
     };
     let done = transfer(bar, source, DMA_BUFFER, false) && transfer(bar, DMA_BUFFER, target, true);
     // SAFETY: the transfer is over (or timed out); volatile reads of the page it wrote.
@@ -197,6 +211,45 @@ pub fn run(fdt: &Fdt, platform: &dt::Platform) -> ! {
             &Outcome::Skip(text(format_args!("no optee_core reserved-memory node"))),
         ),
     }
+    lent_page(bar);
     own_page(bar, "dma.own-page-after", 0xa5);
     report::finish()
+}
+
+/// A page lent to OP-TEE: the DMA into it is stopped; after RECLAIM it arrives.
+fn lent_page(bar: u64) {
+    // SAFETY: as in `dma_arrives`; the page is the payload's until it lends it below.
+    let page = unsafe {
+        let p = &mut *core::ptr::addr_of_mut!(LENT);
+        p.0.fill(0x11);
+        p.0.as_ptr() as u64
+    };
+    let handle = match crate::ffa_cases::lend_to_optee(page) {
+        Ok(handle) => handle,
+        Err(status) => {
+            let why = text(format_args!(
+                "FFA_MEM_LEND of {page:#x} failed ({status:#x})"
+            ));
+            report::record("dma.lent-page", &Outcome::Fail(why));
+            return;
+        }
+    };
+    attack(bar, "dma.lent-page.dma", page);
+    let reclaimed = crate::ffa_cases::reclaim(handle);
+    // SAFETY: the page is the payload's again (or the read takes an abort, which fails the
+    // run as it should).
+    let intact = (0..4096).all(|i| unsafe { read_volatile((page as *const u8).add(i)) } == 0x11);
+    let outcome = match (reclaimed, intact) {
+        (false, _) => Outcome::Fail(text(format_args!("FFA_MEM_RECLAIM of {handle:#x} failed"))),
+        (true, false) => Outcome::Fail(text(format_args!(
+            "the DMA reached {page:#x} while it was lent"
+        ))),
+        (true, true) => Outcome::Pass(text(format_args!(
+            "{page:#x} unchanged by the DMA while lent (handle {handle:#x})"
+        ))),
+    };
+    report::record("dma.lent-page", &outcome);
+    if reclaimed {
+        dma_arrives(bar, "dma.reclaimed-page", 0x3c, page);
+    }
 }

@@ -9,9 +9,10 @@
 //! With `dma-attack` (the manifest's `payload_dma_dtb`, plus `-device edu,dma_mask=
 //! 0xffffffffff`), the payload programs QEMU's edu PCI device instead (`tests/payload/src/
 //! dma.rs`): a DMA between its own pages arrives, before and after; DMAs into the
-//! hypervisor's carve-out and OP-TEE's memory each give the hypervisor's SMMU fault line
-//! (stream 0x8, the edu device's requester ID, F_TRANSLATION, the write's address) and the
-//! hypervisor still answers its HVC afterwards.
+//! hypervisor's carve-out, OP-TEE's memory and a page the payload lent to OP-TEE each give
+//! the hypervisor's SMMU fault line (stream 0x8, the edu device's requester ID,
+//! F_TRANSLATION, the write's address) and the hypervisor still answers its HVC afterwards;
+//! the lent page is unchanged after RECLAIM, and a DMA into it then arrives.
 //!
 //! Consoles: `build/logs/payload_smmuv3.log`, `build/logs/payload_dma_attack.log`.
 
@@ -111,7 +112,7 @@ fn payload_dma_attack() {
     let log = boot.log();
     assert_eq!(
         (done.groups[0].as_deref(), done.groups[1].as_deref()),
-        (Some("4"), Some("0")),
+        (Some("7"), Some("0")),
         "{}; log: {log}",
         done.line
     );
@@ -132,7 +133,11 @@ fn payload_dma_attack() {
         .captures_iter(&output)
         .map(|c| c.get(1).unwrap().as_str())
         .collect();
-    assert_eq!(targets.len(), 2, "carve-out and Secure memory; log: {log}");
+    assert_eq!(
+        targets.len(),
+        3,
+        "carve-out, Secure memory, lent page; log: {log}"
+    );
     for target in targets {
         let line = format!("smmu: stream 0x8: F_TRANSLATION (write at {target})");
         assert!(

@@ -21,9 +21,10 @@
 #                    which QEMU places at DIRECT_DTB_ADDR
 #   --gic 2|3        GIC version (default QEMU_GIC=$QEMU_GIC); must match the flash's TF-A/OP-TEE
 #                    build (ci/build-secure-world.sh --gic 2) and the DTB (QEMU_GIC for mkdtb.sh)
-#   --iommu smmuv3   an SMMUv3 with stage 2 (`-global arm-smmuv3.stage=2`; QEMU's default is
-#                    stage 1 only) in front of the PCIe root complex; the DTB must be dumped with
-#                    the same option (QEMU_IOMMU=smmuv3 for ci/mkdtb.sh)
+#   --iommu smmuv3   an SMMUv3 in front of the PCIe root complex (`-machine iommu=smmuv3`; from
+#                    QEMU 9.2 virt's SMMU has stage 1 and 2, before it stage 1 only, which the
+#                    hypervisor refuses); the DTB must be dumped with the same option
+#                    (QEMU_IOMMU=smmuv3 for ci/mkdtb.sh)
 #   --smp N          vCPUs (default QEMU_SMP=$QEMU_SMP; TF-A/OP-TEE on qemu support at most 4)
 #   --mem MiB        RAM (default QEMU_MEM); RAM starts at 0x4000_0000
 #   --secure-log F   secure console (UART1, 0x0904_0000: OP-TEE's log) to file F (default:
@@ -148,7 +149,6 @@ if [ -n "$HYP" ]; then
 else
     args+=(-bios "$FLASH")
 fi
-[ -z "${QEMU_IOMMU:-}" ] || args+=(-global arm-smmuv3.stage=2)
 [ -z "$DTB" ] || args+=(-dtb "$DTB")
 [ -z "$KERNEL" ] || args+=(-device "loader,file=$KERNEL,addr=$kaddr,force-raw=on")
 [ -z "$INITRD" ] || args+=(-device "loader,file=$INITRD,addr=$INITRD_ADDR,force-raw=on")

@@ -1,6 +1,6 @@
-//! The EL1 test payload on QEMU's virt board with an SMMUv3 that offers stage 2
-//! (`-machine iommu=smmuv3 -global arm-smmuv3.stage=2`, as `ci/qemu.sh --iommu smmuv3`
-//! passes them; the manifest's `payload_smmu_dtb`, dumped with `QEMU_IOMMU=smmuv3`, 1 CPU):
+//! The EL1 test payload on QEMU's virt board with an SMMUv3 (`-machine iommu=smmuv3`, as
+//! `ci/qemu.sh --iommu smmuv3` passes it; from QEMU 9.2 virt's SMMU has both stages; the
+//! manifest's `payload_smmu_dtb`, dumped with `QEMU_IOMMU=smmuv3`, 1 CPU):
 //! the hypervisor finds the SMMU in the DT, checks it against the host stage 2, sets it up
 //! over the host's own stage-2 tables (one boot line), and the payload runs every case as
 //! without it, each LEND of its memory phase invalidating the SMMU before the SPMC hears of
@@ -14,7 +14,11 @@
 //! F_TRANSLATION, the write's address) and the hypervisor still answers its HVC afterwards;
 //! the lent page is unchanged after RECLAIM, and a DMA into it then arrives.
 //!
-//! Consoles: `build/logs/payload_smmuv3.log`, `build/logs/payload_dma_attack.log`.
+//! On the `virt-9.1` machine, whose SMMU has stage 1 only, the boot stops with one line
+//! naming the missing stage 2.
+//!
+//! Consoles: `build/logs/payload_smmuv3.log`, `build/logs/payload_dma_attack.log`,
+//! `build/logs/smmu_without_stage2.log`.
 
 use std::time::Duration;
 
@@ -87,9 +91,7 @@ fn smmu_args(dtb: &str) -> QemuArgs {
         m.require("payload_image"),
     )
     .with_smp(1);
-    args.extra = ["-machine", "iommu=smmuv3", "-global", "arm-smmuv3.stage=2"]
-        .map(String::from)
-        .to_vec();
+    args.extra = ["-machine", "iommu=smmuv3"].map(String::from).to_vec();
     args
 }
 
@@ -150,5 +152,40 @@ fn payload_dma_attack() {
         &output,
         &[EXPECTED_WARNINGS[0], EXPECTED_WARNINGS[1], SMMU_FAULT],
         &log,
+    );
+}
+
+/// QEMU's SMMUv3 without stage 2 (virt-9.1's: stage 1 only) cannot translate the host's
+/// DMA through the host stage 2: the boot stops with one line naming why, then the usual
+/// power-off line, and the host never runs.
+#[test]
+fn an_smmu_without_stage2_stops_the_boot() {
+    let mut args = smmu_args("payload_smmu_dtb");
+    args.extra = ["-machine", "virt-9.1,iommu=smmuv3"]
+        .map(String::from)
+        .to_vec();
+    let mut boot = Boot::start("smmu_without_stage2", &args);
+    boot.banner(BANNER_TIMEOUT);
+    boot.expect(
+        r"(?m)^hyp: ERROR: SMMU at 0x9050000: cannot translate the host's stage 2: no stage-2 translation \(IDR0\.S2P = 0\)\r?$",
+        STEP_TIMEOUT,
+        "no SMMU refusal line",
+    );
+    boot.expect(
+        r"hyp: ERROR: cannot boot the host; powering off",
+        STEP_TIMEOUT,
+        "no power-off line",
+    );
+    let status = boot.exit(STEP_TIMEOUT, "after the refusal");
+    let output = boot.output();
+    assert!(
+        status.success(),
+        "QEMU exited with {status}; log: {}",
+        boot.log()
+    );
+    assert!(
+        !output.contains("entering host") && !output.contains("PAYLOAD"),
+        "the host ran; log: {}",
+        boot.log()
     );
 }

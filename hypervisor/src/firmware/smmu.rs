@@ -101,6 +101,11 @@ impl SharedWalker for Walker {
     }
 }
 
+/// The SMMU's fault counts, if there is one (for the DMA audit HVC).
+pub fn stats() -> Option<crate::smmu::FaultStats> {
+    SMMU.get().map(|smmu| *smmu.lock().stats())
+}
+
 /// Reads the SMMU's event queue and global errors, if no other CPU is doing so: one
 /// console line per report, rate-limited (the first 8, then every power of two).
 pub fn poll() {

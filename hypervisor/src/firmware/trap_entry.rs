@@ -154,7 +154,13 @@ fn handle_other(frame: &mut HostFrame, trap: Trap) {
     match trap {
         Trap::Hvc => {
             let hyp = hyp::get();
-            crate::hvc::handle(frame.smc_regs_mut(), hyp.carveout.start, hyp.ffa.counters());
+            let dma = crate::firmware::smmu::stats();
+            crate::hvc::handle(
+                frame.smc_regs_mut(),
+                hyp.carveout.start,
+                hyp.ffa.counters(),
+                dma.as_ref(),
+            );
         }
         Trap::Stage2Abort => inject_abort(frame),
         // The vectors send SMCs to `handle_host_smc`: one here is a bug, so it is

@@ -155,6 +155,25 @@ impl FaultStats {
     pub fn total(&self) -> u64 {
         self.events.iter().sum()
     }
+
+    /// Translation faults: F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION (a device's
+    /// access the host stage 2 does not allow).
+    pub fn translation_faults(&self) -> u64 {
+        [
+            Kind::Translation,
+            Kind::AddrSize,
+            Kind::Access,
+            Kind::Permission,
+        ]
+        .iter()
+        .map(|k| self.events[k.counter()])
+        .sum()
+    }
+
+    /// Transactions of streams the hypervisor does not translate: C_BAD_STREAMID, C_BAD_STE.
+    pub fn refused_streams(&self) -> u64 {
+        self.events[Kind::BadStreamId.counter()] + self.events[Kind::BadSte.counter()]
+    }
 }
 
 /// What one poll found, for the console.

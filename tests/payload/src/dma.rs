@@ -10,9 +10,10 @@
 //! - `dma.own-page`: a pattern from one payload page to the device and back into another
 //!   payload page arrives (the positive control: the SMMU translates the host's own RAM);
 //! - `dma.carve-out`, `dma.secure`: the device's buffer written to the first page of the
-//!   hypervisor's carve-out and of OP-TEE's memory; the hypervisor still answers its HVC
-//!   afterwards (had its vectors been overwritten, the call would never return) and the
-//!   console shows its SMMU fault line (the system test checks it);
+//!   hypervisor's carve-out and of OP-TEE's memory: the hypervisor still answers its HVC
+//!   afterwards (had its vectors been overwritten, the call would never return), its DMA
+//!   audit HVC counts more translation faults than before, and the console shows its SMMU
+//!   fault line (the system test checks it);
 //! - `dma.lent-page`: a page the payload lent to OP-TEE (FFA_MEM_LEND) is out of the
 //!   device's reach too: the DMA into it gives the fault line, and after FFA_MEM_RECLAIM the
 //!   page still holds what it held before the lend;
@@ -39,8 +40,10 @@ const CMD_START: u64 = 1;
 const CMD_TO_RAM: u64 = 2;
 /// Bytes moved in every transfer.
 const LEN: u64 = 64;
-/// The hypervisor's identify HVC (`hypervisor/src/hvc.rs`) and its "FFAHYP" answer in x1.
+/// The hypervisor's identify HVC (`hypervisor/src/hvc.rs`).
 const HVC_IDENTIFY: u64 = 0xC600_0000;
+/// Its DMA audit HVC: x2 = the SMMU's translation faults so far.
+const HVC_DMA_AUDIT: u64 = 0xC600_0002;
 
 #[repr(align(4096))]
 struct Page([u8; 4096]);
@@ -121,8 +124,18 @@ fn hypervisor_answers() -> bool {
     arch::hvc(HVC_IDENTIFY, 0, 0, 0) == 0
 }
 
+/// The SMMU's translation faults as the hypervisor counted them (its DMA audit HVC), if it
+/// answers.
+fn translation_faults() -> Option<u64> {
+    let mut regs = [0; 18];
+    regs[0] = HVC_DMA_AUDIT;
+    let r = crate::ffa_call::call(crate::ffa_call::Conduit::Hvc, &regs);
+    (r[0] == 0).then_some(r[2])
+}
+
 /// Writes the pattern into the device's buffer, then the buffer to `target`.
 fn attack(bar: u64, case: &str, target: u64) {
+    let before = translation_faults();
     // SAFETY: only this function's CPU touches the page; the device reads it by DMA.
     let source = core::ptr::addr_of!(SOURCE) as u64;
     let filled = transfer(bar, source, DMA_BUFFER, false);
@@ -134,9 +147,16 @@ fn attack(bar: u64, case: &str, target: u64) {
             "the hypervisor's HVC fails after a DMA to {target:#x}"
         )))
     } else {
-        Outcome::Pass(text(format_args!(
-            "DMA to {target:#x} done by the device; the hypervisor still answers"
-        )))
+        match (before, translation_faults()) {
+            (Some(before), Some(after)) if after > before => Outcome::Pass(text(format_args!(
+                "DMA to {target:#x} stopped: {} SMMU translation faults counted; the hypervisor still answers",
+                after - before
+            ))),
+            (Some(before), Some(_)) => Outcome::Fail(text(format_args!(
+                "DMA to {target:#x}: no SMMU fault counted (still {before})"
+            ))),
+            _ => Outcome::Fail(text(format_args!("no DMA audit HVC (no SMMU?)"))),
+        }
     };
     report::record(case, &outcome);
     println!("PAYLOAD: dma: wrote {LEN} bytes at {target:#x} by DMA");

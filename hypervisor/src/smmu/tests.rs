@@ -500,6 +500,23 @@ fn events_are_decoded_counted_and_consumed_with_overflow_reported() {
 }
 
 #[test]
+fn a_full_event_queue_is_read_once_per_poll_and_no_more() {
+    let sim = Sim::qemu();
+    let mut smmu = running(&sim);
+    // 128 records: producer and consumer on the same slot, wrap bits apart.
+    for i in 0..128u64 {
+        sim.raise([0x10 | (i << 32), 0, 0, 0]);
+    }
+    assert_eq!(sim.state().evtq_prod, 128, "slot 0, wrap set");
+    let mut n = 0;
+    smmu.poll(&mut |_| n += 1);
+    assert_eq!(n, 128, "the whole queue, once");
+    smmu.poll(&mut |_| n += 1);
+    assert_eq!(n, 128, "nothing twice");
+    assert_eq!(sim.state().regs[&off::EVENTQ_CONS], 128);
+}
+
+#[test]
 fn global_errors_are_reported_once_and_acknowledged() {
     let sim = Sim::qemu();
     let mut smmu = running(&sim);

@@ -54,6 +54,10 @@ pub const MAX_DESCRIPTOR: usize = 48 + MAX_RECEIVERS * 32 + 16 + MAX_CONSTITUENT
 /// IDs beyond it are refused by the SMMU (see `smmu/ste.rs`).
 pub const SMMU_STREAMS: usize = 256;
 
+/// SMMUv3s the hypervisor drives (each with its own stream table and queues, all
+/// invalidated at every change of the host stage 2); a DT with more stops the boot.
+pub const MAX_SMMUS: usize = 4;
+
 /// log2 of the SMMU command queue's entries (16 bytes each): 256, one 4 KiB page.
 pub const SMMU_CMDQ_LOG2: u32 = 8;
 

@@ -150,20 +150,15 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     let image = early_init(board, carveout_base);
     let (dtb_addr, dtb) = find_dtb(loader_regs[0], board)?;
     let info = read_system(&dtb, dtb_addr, &image.carveout)?;
-    let smmu = crate::smmu::node::find(&dtb)
+    let smmus = crate::smmu::node::find_all(&dtb)
         .map_err(|e| BootError::BadDt(dtb_addr, dt::DtError::Blob(e)))?;
-    let smmu_regs: Vec<Range<u64>> = smmu.iter().map(|n| n.regs.clone()).collect();
+    let smmu_regs: Vec<Range<u64>> = smmus.iter().map(|n| n.regs.clone()).collect();
     let (ttbr0, hyp_ram) = switch_to_el2_map(board, &info, &image, &smmu_regs)?;
     let (host_map, stage2, geometry) = build_host_stage2(&info, &image.carveout)?;
     let vtcr = geometry.vtcr();
     let vttbr = stage2.root_address();
-    let walker = match &smmu {
-        Some(node) => Some(
-            crate::firmware::smmu::start(node, &geometry, vttbr)
-                .map_err(|e| BootError::Smmu(node.regs.start, e))?,
-        ),
-        None => None,
-    };
+    let walker = crate::firmware::smmu::start(&smmus, &geometry, vttbr)
+        .map_err(|(at, e)| BootError::Smmu(at, e))?;
     let firmware = probe_firmware();
     let (mm, ffa) = start_ffa(&host_map, &hyp_ram, stage2, walker, firmware.smccc);
     let contexts = publish_warm_contexts(&info, ttbr0);

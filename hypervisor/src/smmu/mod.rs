@@ -72,6 +72,8 @@ pub enum SmmuError {
     Command(u32),
     /// An earlier wait ran out: nothing the SMMU does can be trusted to complete.
     Failed,
+    /// More SMMUs than [`crate::budget::MAX_SMMUS`].
+    Budget,
 }
 
 impl fmt::Display for SmmuError {
@@ -82,6 +84,11 @@ impl fmt::Display for SmmuError {
             SmmuError::Timeout(what) => write!(f, "no answer ({what})"),
             SmmuError::Command(code) => write!(f, "command refused (CMDQ_CONS.ERR = {code})"),
             SmmuError::Failed => f.write_str("failed earlier; no invalidation can be confirmed"),
+            SmmuError::Budget => write!(
+                f,
+                "beyond the {} SMMUs the hypervisor drives",
+                crate::budget::MAX_SMMUS
+            ),
         }
     }
 }
@@ -151,6 +158,15 @@ pub struct FaultStats {
 }
 
 impl FaultStats {
+    /// Adds `other`'s counts (another SMMU's) to these.
+    pub fn add(&mut self, other: &FaultStats) {
+        for (mine, theirs) in self.events.iter_mut().zip(other.events) {
+            *mine += theirs;
+        }
+        self.overflows += other.overflows;
+        self.global_errors += other.global_errors;
+    }
+
     /// Every event counted.
     pub fn total(&self) -> u64 {
         self.events.iter().sum()

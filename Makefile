@@ -33,6 +33,10 @@ PAYLOAD_RESET_DTB := $(BUILD)/payload-reset.dtb
 # The payload on 1 CPU as a host that negotiates FF-A v1.0 / v1.1 (tests/system/tests/ffa_versions.rs).
 PAYLOAD_FFA10_DTB := $(BUILD)/payload-ffa10.dtb
 PAYLOAD_FFA11_DTB := $(BUILD)/payload-ffa11.dtb
+# The payload on 1 CPU behind QEMU's SMMUv3, running its cases or programming QEMU's edu
+# device to DMA (tests/system/tests/smmu.rs).
+PAYLOAD_SMMU_DTB := $(BUILD)/payload-smmu.dtb
+PAYLOAD_DMA_DTB := $(BUILD)/payload-dma.dtb
 # Linux running tests/teebench (200 requests to OP-TEE from user space) and powering off.
 TEEBENCH_DTB := $(BUILD)/linux-teebench.dtb
 # The instruction-counting QEMU plugin (tools/el-counter, ci/build-plugin.sh): `make bench`'s
@@ -96,6 +100,7 @@ ARTIFACTS_LIST = \
 	payload_image=$(PAYLOAD_BIN) payload_dtb=$(PAYLOAD_DTB) payload_dtb_smp2=$(PAYLOAD_DTB_SMP2) \
 	el_counter_plugin=$(EL_COUNTER) payload_reset_dtb=$(PAYLOAD_RESET_DTB) \
 	payload_ffa10_dtb=$(PAYLOAD_FFA10_DTB) payload_ffa11_dtb=$(PAYLOAD_FFA11_DTB) \
+	payload_smmu_dtb=$(PAYLOAD_SMMU_DTB) payload_dma_dtb=$(PAYLOAD_DMA_DTB) \
 	bad_stub_image=$(BAD_DIR)/stub.Image bad_no_module_dtb=$(BAD_DIR)/no-kernel-module.dtb \
 	bad_magic_dtb=$(BAD_DIR)/bad-magic.dtb bad_magic_module=$(BAD_DIR)/not-an-Image.cpio.gz \
 	bad_too_large_dtb=$(BAD_DIR)/too-large.dtb bad_too_large_image=$(BAD_DIR)/too-large.Image \
@@ -164,6 +169,8 @@ dtbs: flash payload stack
 	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload ffa-version=1.0" $(PAYLOAD_FFA10_DTB); \
 	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload ffa-version=1.1" $(PAYLOAD_FFA11_DTB); \
 	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload soak=128 soak-cpu-off" $(SOAK_CPU_OFF_DTB); \
+	QEMU_IOMMU=smmuv3 QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_SMMU_DTB); \
+	QEMU_IOMMU=smmuv3 QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload dma-attack" $(PAYLOAD_DMA_DTB); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) teebench=200" $(TEEBENCH_DTB)
 
 # The el-counter plugin (cached: a no-op when up to date).
@@ -262,7 +269,7 @@ bench: hypervisor stack payload
 
 clean:
 	$(CARGO) clean
-	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB) $(PAYLOAD_DTB_SMP2) $(PAYLOAD_RESET_DTB) $(PAYLOAD_FFA10_DTB) $(PAYLOAD_FFA11_DTB) $(TEEBENCH_DTB)
+	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB) $(PAYLOAD_DTB_SMP2) $(PAYLOAD_RESET_DTB) $(PAYLOAD_FFA10_DTB) $(PAYLOAD_FFA11_DTB) $(PAYLOAD_SMMU_DTB) $(PAYLOAD_DMA_DTB) $(TEEBENCH_DTB)
 	rm -f $(FLASH_GICV2) $(DIRECT_DTB) $(GICV2_DTB) $(LINUX_TEST_DTB) $(XTEST_DTB) $(XTEST_FULL_DTB) $(ARTIFACTS)
 	rm -rf $(BAD_DIR) $(BUILD)/uboot $(UBOOT_TEST)
 	rm -f $(SOAK_INITRD) $(SOAK_INITRD).key $(SOAK_PAYLOAD_DTB) $(SOAK_TEEBENCH_DTB) $(SOAK_CPU_OFF_DTB)

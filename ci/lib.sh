@@ -103,12 +103,15 @@ fetch_source() {
 
 # qemu_machine [none]: the -machine value for QEMU_GIC, with firmware (TF-A at EL3: secure=on) or,
 # given "none", without (no EL3: QEMU's own PSCI answers SMCs, the hypervisor enters at EL2).
+# QEMU_IOMMU=smmuv3 adds the SMMUv3 in front of the PCIe root complex (and to the dumped DTB).
 qemu_machine() {
     case $QEMU_GIC in 2|3) ;; *) die "QEMU_GIC=$QEMU_GIC: 2 or 3" ;; esac
+    case ${QEMU_IOMMU:-} in ''|smmuv3) ;; *) die "QEMU_IOMMU=$QEMU_IOMMU: empty or smmuv3" ;; esac
+    local iommu=${QEMU_IOMMU:+,iommu=$QEMU_IOMMU}
     if [ "${1:-}" = none ]; then
-        echo "virt,virtualization=on,gic-version=$QEMU_GIC"
+        echo "virt,virtualization=on,gic-version=$QEMU_GIC$iommu"
     else
-        echo "virt,secure=on,virtualization=on,gic-version=$QEMU_GIC"
+        echo "virt,secure=on,virtualization=on,gic-version=$QEMU_GIC$iommu"
     fi
 }
 

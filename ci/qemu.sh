@@ -4,7 +4,7 @@
 #   TF-A chain (default):  ci/qemu.sh --flash F --dtb D --kernel K [--initrd I] [common...]
 #   U-Boot chain:          ci/qemu.sh --flash F --disk IMG [common...]
 #   without firmware:      ci/qemu.sh --hypervisor H --dtb D --kernel K [--initrd I] [common...]
-#   common:                [--gic 2|3] [--smp N] [--mem MiB] [--disk IMG] [--secure-log FILE]
+#   common:                [--gic 2|3] [--iommu smmuv3] [--smp N] [--mem MiB] [--disk IMG] [--secure-log FILE]
 #                          [--mttcg] [--interactive] [-- extra qemu args...]
 #
 #   --flash F        flash image (-bios): TF-A BL1 + FIP from ci/mkflash.sh, whose BL33 is the
@@ -21,6 +21,10 @@
 #                    which QEMU places at DIRECT_DTB_ADDR
 #   --gic 2|3        GIC version (default QEMU_GIC=$QEMU_GIC); must match the flash's TF-A/OP-TEE
 #                    build (ci/build-secure-world.sh --gic 2) and the DTB (QEMU_GIC for mkdtb.sh)
+#   --iommu smmuv3   an SMMUv3 in front of the PCIe root complex (`-machine iommu=smmuv3`; from
+#                    QEMU 9.2 virt's SMMU has stage 1 and 2, before it stage 1 only, which the
+#                    hypervisor refuses); the DTB must be dumped with the same option
+#                    (QEMU_IOMMU=smmuv3 for ci/mkdtb.sh)
 #   --smp N          vCPUs (default QEMU_SMP=$QEMU_SMP; TF-A/OP-TEE on qemu support at most 4)
 #   --mem MiB        RAM (default QEMU_MEM); RAM starts at 0x4000_0000
 #   --secure-log F   secure console (UART1, 0x0904_0000: OP-TEE's log) to file F (default:
@@ -46,7 +50,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
 
 usage() {
-    die "usage: $0 (--flash F (--dtb D --kernel K [--initrd I] | --disk IMG) | --hypervisor H --dtb D --kernel K [--initrd I]) [--gic 2|3] [--smp N] [--mem M] [--disk IMG] [--secure-log FILE] [--mttcg] [--interactive] [-- extra qemu args]"
+    die "usage: $0 (--flash F (--dtb D --kernel K [--initrd I] | --disk IMG) | --hypervisor H --dtb D --kernel K [--initrd I]) [--gic 2|3] [--iommu smmuv3] [--smp N] [--mem M] [--disk IMG] [--secure-log FILE] [--mttcg] [--interactive] [-- extra qemu args]"
 }
 FLASH='' HYP='' DTB='' KERNEL='' INITRD='' DISK='' SECLOG='' INTERACTIVE=0 TCG_THREAD=single
 SMP=$QEMU_SMP MEM=$QEMU_MEM
@@ -59,6 +63,7 @@ while [ $# -gt 0 ]; do
         --initrd) INITRD=${2:?}; shift 2 ;;
         --disk) DISK=${2:?}; shift 2 ;;
         --gic) QEMU_GIC=${2:?}; shift 2 ;;
+        --iommu) QEMU_IOMMU=${2:?}; shift 2 ;;
         --smp) SMP=${2:?}; shift 2 ;;
         --mem) MEM=${2:?}; shift 2 ;;
         --secure-log) SECLOG=${2:?}; shift 2 ;;

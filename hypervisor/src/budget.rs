@@ -49,6 +49,27 @@ pub const MAX_CONSTITUENTS: usize = 512;
 /// NO_MEMORY beyond.
 pub const MAX_DESCRIPTOR: usize = 48 + MAX_RECEIVERS * 32 + 16 + MAX_CONSTITUENTS * 16;
 
+/// Stream table entries (64 bytes each) the SMMU gets: stream IDs 0..256, the devices of
+/// PCI bus 0 on QEMU's virt board (stream ID = requester ID). A 16 KiB linear table; stream
+/// IDs beyond it are refused by the SMMU (see `smmu/ste.rs`).
+pub const SMMU_STREAMS: usize = 256;
+
+/// SMMUv3s the hypervisor drives (each with its own stream table and queues, all
+/// invalidated at every change of the host stage 2); a DT with more stops the boot.
+pub const MAX_SMMUS: usize = 4;
+
+/// log2 of the SMMU command queue's entries (16 bytes each): 256, one 4 KiB page.
+pub const SMMU_CMDQ_LOG2: u32 = 8;
+
+/// log2 of the SMMU event queue's entries (32 bytes each): 128, one 4 KiB page. Events
+/// beyond it between two polls are lost and reported as an overflow.
+pub const SMMU_EVTQ_LOG2: u32 = 7;
+
+/// Register reads in every wait on the SMMU (CR0ACK, GBPA, CMD_SYNC, queue space) before
+/// it counts as a timeout: about a millisecond at real-hardware MMIO latencies, far more
+/// than any of those takes.
+pub const SMMU_POLLS: u32 = 100_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

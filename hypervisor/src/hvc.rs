@@ -7,6 +7,7 @@
 //! | 0x8600_ff01 | Call UID | x0..x3: this hypervisor's UUID |
 //! | 0x8600_ff03 | Revision | x0 = major, x1 = minor |
 //! | 0xc600_0000 | Identify | x0 = 0, x1 = "FFAHYP\0\0" magic, x2 = version (major << 16 \| minor), x3 = carve-out base |
+//! | 0xc600_0002 | DMA audit: the SMMU's fault counts since boot (`hypervisor/src/smmu/`); NOT_SUPPORTED without an SMMU | x0 = 0, x1 = events, x2 = translation faults (F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION), x3 = streams refused (C_BAD_STREAMID, C_BAD_STE), x4 = event-queue overflows, x5 = global errors |
 //! | 0xc600_0001 | FF-A audit: x1 = an FF-A function ID (canonical, e.g. 0x8400_0068 or 0xc400_0073), or 0 for all functions together | x0 = 0, x1 = forwarded, x2 = emulated, x3 = rejected, x4 = not supported, x5 = refused SPMC replies; for x1 = 0 also x6 = memory transactions and x7 = pages withheld from the host for good after unexpected SPMC replies (`docs/ffa-decisions.md`, D-LOST-PAGES); x0 = -3 (SMCCC INVALID_PARAMETER) if x1 is not a function the proxy knows |
 //!
 //! The FF-A audit lets a test prove that a rejected call never reached the SPMC: `forwarded`
@@ -17,6 +18,7 @@
 
 use crate::ffa::Counters;
 use crate::smccc::{NOT_SUPPORTED, SmcRegs};
+use crate::smmu::FaultStats;
 
 /// Call UID query.
 pub const CALL_UID: u32 = 0x8600_ff01;
@@ -26,6 +28,8 @@ pub const REVISION: u32 = 0x8600_ff03;
 pub const IDENTIFY: u32 = 0xc600_0000;
 /// FF-A audit counters of one function.
 pub const FFA_AUDIT: u32 = 0xc600_0001;
+/// The SMMU's fault counts.
+pub const DMA_AUDIT: u32 = 0xc600_0002;
 
 /// SMCCC INVALID_PARAMETER (-3).
 pub const INVALID_PARAMETER: u64 = -3i64 as u64;
@@ -38,8 +42,9 @@ pub const UUID: [u32; 4] = [0x4c3f_7a21, 0x9d5e_4b6a, 0x8e11_27c0, 0x6a0f_f0a5];
 pub const VERSION: (u16, u16) = (0, 1);
 
 /// Answers an HVC from the host in place. Only the result registers change: SMCCC v1.1+
-/// says the others are preserved. `ffa` are the FF-A proxy's audit counters.
-pub fn handle(regs: &mut SmcRegs, carveout_base: u64, ffa: &Counters) {
+/// says the others are preserved. `ffa` are the FF-A proxy's audit counters, `dma` the
+/// SMMU's fault counts (`None` without an SMMU).
+pub fn handle(regs: &mut SmcRegs, carveout_base: u64, ffa: &Counters, dma: Option<&FaultStats>) {
     match regs[0] {
         f if f == u64::from(CALL_UID) => {
             for (r, w) in regs.iter_mut().zip(UUID) {
@@ -77,6 +82,17 @@ pub fn handle(regs: &mut SmcRegs, carveout_base: u64, ffa: &Counters) {
                 None => regs[0] = INVALID_PARAMETER,
             }
         }
+        f if f == u64::from(DMA_AUDIT) => match dma {
+            Some(s) => {
+                regs[0] = 0;
+                regs[1] = s.total();
+                regs[2] = s.translation_faults();
+                regs[3] = s.refused_streams();
+                regs[4] = s.overflows;
+                regs[5] = s.global_errors;
+            }
+            None => regs[0] = NOT_SUPPORTED,
+        },
         _ => regs[0] = NOT_SUPPORTED,
     }
 }
@@ -90,7 +106,7 @@ mod tests {
         let mut r = [0u64; 18];
         r[0] = u64::from(IDENTIFY);
         r[5] = 0xdead;
-        handle(&mut r, 0x6000_0000, &Counters::new());
+        handle(&mut r, 0x6000_0000, &Counters::new(), None);
         assert_eq!(r[0], 0);
         assert_eq!(r[1], MAGIC);
         assert_eq!(r[3], 0x6000_0000);
@@ -102,7 +118,7 @@ mod tests {
         for f in [0u64, 0x8400_0000, 0xc600_0002, 0xffff_ffff_c600_0000] {
             let mut r = [0u64; 18];
             r[0] = f;
-            handle(&mut r, 0, &Counters::new());
+            handle(&mut r, 0, &Counters::new(), None);
             assert_eq!(r[0], NOT_SUPPORTED, "function {f:#x}");
         }
     }
@@ -134,7 +150,7 @@ mod tests {
             r[0] = u64::from(FFA_AUDIT);
             r[1] = id;
             r[6] = 0xdead;
-            handle(&mut r, 0, proxy.counters());
+            handle(&mut r, 0, proxy.counters(), None);
             r
         };
         let map = ask(fid::RXTX_MAP_64.into());
@@ -159,5 +175,26 @@ mod tests {
             INVALID_PARAMETER,
             "upper bits"
         );
+    }
+
+    #[test]
+    fn dma_audit_reports_the_smmus_fault_counts() {
+        use crate::smmu::event::Kind;
+        let mut stats = FaultStats::default();
+        stats.events[Kind::Translation.counter()] = 5;
+        stats.events[Kind::Permission.counter()] = 1;
+        stats.events[Kind::BadSte.counter()] = 2;
+        stats.events[Kind::NAMED] = 1;
+        stats.overflows = 3;
+        stats.global_errors = 4;
+        let mut r = [0u64; 18];
+        r[0] = u64::from(DMA_AUDIT);
+        r[6] = 0xdead;
+        handle(&mut r, 0, &Counters::new(), Some(&stats));
+        assert_eq!(&r[..7], &[0, 9, 6, 2, 3, 4, 0xdead]);
+        let mut r = [0u64; 18];
+        r[0] = u64::from(DMA_AUDIT);
+        handle(&mut r, 0, &Counters::new(), None);
+        assert_eq!(r[0], NOT_SUPPORTED, "no SMMU");
     }
 }

@@ -34,6 +34,7 @@ pub mod percpu;
 pub mod psci;
 pub mod ranges;
 pub mod smccc;
+pub mod smmu;
 pub mod stage1;
 pub mod sync;
 pub mod trap;

@@ -31,7 +31,7 @@ use crate::firmware::power;
 use crate::frame::HostFrame;
 use crate::memmap::HostMap;
 use crate::mm::MemProtect;
-use crate::mm::stage2::{Geometry, HostStage2, LiveStage2};
+use crate::mm::stage2::{Geometry, HostStage2, LiveStage2, SharedWalker};
 use crate::percpu::{self, ENTRY_FRAMES, MAX_CPUS};
 use crate::psci::{PsciRelay, WakeReason};
 use crate::stage1::{self, ImageLayout};
@@ -88,6 +88,8 @@ pub enum BootError {
     },
     /// The host kernel could not be found, checked or placed, or its DTB written.
     LoadHost(crate::firmware::loader::HostLoadError),
+    /// The SMMU at this address cannot isolate the host's DMA.
+    Smmu(u64, crate::smmu::SmmuError),
 }
 
 impl fmt::Display for BootError {
@@ -115,6 +117,7 @@ impl fmt::Display for BootError {
                 stage1::map_error_text(e)
             ),
             Self::Stage2(e) => e.fmt(f),
+            Self::Smmu(at, e) => write!(f, "SMMU at {at:#x}: {e}"),
             Self::BootCpuUnknown { mpidr, cpus } => write!(
                 f,
                 "the boot CPU (MPIDR {mpidr:#x}) is not among the device tree's CPUs {}",
@@ -147,12 +150,17 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     let image = early_init(board, carveout_base);
     let (dtb_addr, dtb) = find_dtb(loader_regs[0], board)?;
     let info = read_system(&dtb, dtb_addr, &image.carveout)?;
-    let (ttbr0, hyp_ram) = switch_to_el2_map(board, &info, &image)?;
+    let smmus = crate::smmu::node::find_all(&dtb)
+        .map_err(|e| BootError::BadDt(dtb_addr, dt::DtError::Blob(e)))?;
+    let smmu_regs: Vec<Range<u64>> = smmus.iter().map(|n| n.regs.clone()).collect();
+    let (ttbr0, hyp_ram) = switch_to_el2_map(board, &info, &image, &smmu_regs)?;
     let (host_map, stage2, geometry) = build_host_stage2(&info, &image.carveout)?;
     let vtcr = geometry.vtcr();
     let vttbr = stage2.root_address();
+    let walker = crate::firmware::smmu::start(&smmus, &geometry, vttbr)
+        .map_err(|(at, e)| BootError::Smmu(at, e))?;
     let firmware = probe_firmware();
-    let (mm, ffa) = start_ffa(&host_map, &hyp_ram, stage2, firmware.smccc);
+    let (mm, ffa) = start_ffa(&host_map, &hyp_ram, stage2, walker, firmware.smccc);
     let contexts = publish_warm_contexts(&info, ttbr0);
     let cpu_count = contexts.len();
     let (psci, me) = start_psci_relay(&info, &host_map, contexts, firmware.extended_power_state)?;
@@ -254,18 +262,20 @@ fn read_system(dtb: &[u8], dtb_addr: u64, carveout: &Range<u64>) -> Result<Syste
 }
 
 /// Replaces the bootstrap map by the precise EL2 stage 1 (carve-out by section, RAM, the
-/// console(s)) and moves the console to the DT's UART. Returns TTBR0_EL2 and the RAM
+/// console(s), `devices` such as the SMMU's registers) and moves the console to the DT's UART. Returns TTBR0_EL2 and the RAM
 /// outside the carve-out that the map covers.
 fn switch_to_el2_map(
     board: &platform::Board,
     info: &SystemInfo,
     image: &Image,
+    devices: &[Range<u64>],
 ) -> Result<(u64, Vec<Range<u64>>), BootError> {
     let carveout = &image.carveout;
     let mut uarts: Vec<Range<u64>> = alloc::vec![board.early_uart..board.early_uart + PAGE];
     if let Some(u) = &info.uart {
         uarts.push(u.base..u.base + PAGE);
     }
+    uarts.extend_from_slice(devices);
     let layout = ImageLayout {
         carveout: carveout.clone(),
         text_end: image.text_end,
@@ -361,12 +371,14 @@ fn probe_firmware() -> Firmware {
 }
 
 /// Memory protection over the host RAM the proxy may hand out (host RAM that the EL2 map
-/// covers, so the proxy can copy to and from the host's mailbox), with the live stage 2;
+/// covers, so the proxy can copy to and from the host's mailbox), with the live stage 2
+/// (and the SMMU that walks it, invalidated with the CPUs' TLBs);
 /// and the FF-A proxy, on or off after probing the SPMC (SMCCC 1.2 needed), with its mailbox.
 fn start_ffa(
     host_map: &HostMap,
     hyp_ram: &[Range<u64>],
     stage2: HostStage2,
+    walker: Option<Box<dyn SharedWalker>>,
     smccc: i64,
 ) -> (MemProtect, Proxy) {
     let (hyp_tx, hyp_rx) = crate::firmware::ffa_port::mailbox_pages();
@@ -379,7 +391,10 @@ fn start_ffa(
     let mm = MemProtect::new(
         &ffa_ram,
         crate::budget::OWNERSHIP_RUNS,
-        Box::new(LiveStage2::new(stage2, arch::flush_host_tlb)),
+        Box::new(match walker {
+            Some(smmu) => LiveStage2::new(stage2, arch::flush_host_tlb).with_walker(smmu),
+            None => LiveStage2::new(stage2, arch::flush_host_tlb),
+        }),
     );
     let ffa =
         Proxy::probe(&mut FfaPlatform, smccc as u32).with_memory(MemConfig { hyp_tx, hyp_rx }, &mm);

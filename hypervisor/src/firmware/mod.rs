@@ -3,7 +3,7 @@
 //! path as named steps ([`boot`]), the console, the host's EL2 setup written through `arch`
 //! ([`el2_setup`]), the FF-A proxy's hardware port ([`ffa_port`]), the global state
 //! ([`hyp`]), the host kernel's loading ([`loader`]), the PSCI calls the hypervisor makes
-//! for itself ([`power`]) and the trap entries `vectors.S` calls ([`trap_entry`]).
+//! for itself ([`power`]), the SMMU's port ([`smmu`]) and the trap entries `vectors.S` calls ([`trap_entry`]).
 //!
 //! Nothing outside this folder imports it: the portable modules beside it decide, this
 //! folder reads and writes the hardware for them (`tests/layering.rs` checks both, and that
@@ -17,4 +17,5 @@ pub mod ffa_port;
 pub mod hyp;
 pub mod loader;
 pub mod power;
+pub mod smmu;
 pub mod trap_entry;

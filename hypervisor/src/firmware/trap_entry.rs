@@ -45,6 +45,8 @@ fn ffa_call(regs: &mut SmcRegs, imm: u16) {
             log_rejection(rejection, n);
         }
     }
+    // The SMMU's faults, e.g. a device's DMA to a page this call lent.
+    crate::firmware::smmu::poll();
 }
 
 #[cold]
@@ -145,6 +147,7 @@ pub fn handle_host_smc(frame: &mut SmcFrame, esr: u64) {
 /// (those go to [`handle_host_smc`]), with the full register frame.
 #[inline(always)]
 pub fn handle_host_sync(frame: &mut HostFrame) {
+    crate::firmware::smmu::poll();
     let trap = decode(frame.esr);
     handle_other(frame, trap)
 }
@@ -155,7 +158,13 @@ fn handle_other(frame: &mut HostFrame, trap: Trap) {
     match trap {
         Trap::Hvc => {
             let hyp = hyp::get();
-            crate::hvc::handle(frame.smc_regs_mut(), hyp.carveout.start, hyp.ffa.counters());
+            let dma = crate::firmware::smmu::stats();
+            crate::hvc::handle(
+                frame.smc_regs_mut(),
+                hyp.carveout.start,
+                hyp.ffa.counters(),
+                dma.as_ref(),
+            );
         }
         Trap::Stage2Abort => inject_abort(frame),
         // The vectors send SMCs to `handle_host_smc`: one here is a bug, so it is

@@ -10,6 +10,7 @@
 //! bits, A53 with 40) the geometry must suit the smallest core, not just the boot CPU
 //! ([`Geometry::for_system`]).
 
+use alloc::boxed::Box;
 use core::fmt;
 use core::ops::Range;
 
@@ -550,10 +551,22 @@ impl HostStage2 {
 /// stage-2 entries (`tlbi vmalls12e1is` with its barriers). [`HostStage2::unmap`] calls it
 /// after each break and after the final unmap, a fold after its break, and a map back
 /// once at the end, so the new entries are visible to the other CPUs' walks before the
-/// caller reports success.
+/// caller reports success. A [`SharedWalker`] (the SMMU, which walks these same tables) is
+/// invalidated, and waited for, after every flush but the map back's, which only publishes
+/// new entries: so before a LEND returns, and the SPMC hears of it, no device can reach
+/// its pages either.
 pub struct LiveStage2 {
     tables: HostStage2,
     flush_tlb: fn(),
+    walker: Option<Box<dyn SharedWalker>>,
+}
+
+/// Another agent that walks the host's stage-2 tables (an SMMU sharing them) and caches
+/// their entries and walks as the CPUs' TLBs do.
+pub trait SharedWalker: Send {
+    /// Drops every cached entry and walk of the host's stage 2 and waits (bounded) until
+    /// that is done. `Err`: not confirmed; the change that asked for it is undone.
+    fn invalidate(&mut self) -> Result<(), Stage2Error>;
 }
 
 // SAFETY: the tables are only reached through the memory lock of `MemProtect`; the raw
@@ -563,7 +576,17 @@ unsafe impl Send for LiveStage2 {}
 impl LiveStage2 {
     /// The active tables `tables` and the TLB maintenance to run after a change.
     pub fn new(tables: HostStage2, flush_tlb: fn()) -> Self {
-        LiveStage2 { tables, flush_tlb }
+        LiveStage2 {
+            tables,
+            flush_tlb,
+            walker: None,
+        }
+    }
+
+    /// The same, with `walker` invalidated after every flush that removes entries.
+    pub fn with_walker(mut self, walker: Box<dyn SharedWalker>) -> Self {
+        self.walker = Some(walker);
+        self
     }
 
     /// The tables.
@@ -574,15 +597,38 @@ impl LiveStage2 {
 
 impl Stage2Hook for LiveStage2 {
     fn unmap(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
-        self.tables
-            .unmap(range, &mut self.flush_tlb)
-            .map_err(|_| Stage2Error)
+        let (flush_tlb, walker) = (self.flush_tlb, &mut self.walker);
+        let mut confirmed = true;
+        let mut flush = || {
+            flush_tlb();
+            if let Some(w) = walker.as_mut() {
+                confirmed &= w.invalidate().is_ok();
+            }
+        };
+        let unmapped = self.tables.unmap(range.clone(), &mut flush);
+        unmapped.map_err(|_| Stage2Error)?;
+        if !confirmed {
+            // A device may still reach the range: give it back to the host (which owns it
+            // until the claim succeeds) and fail the claim.
+            let _ = self.map(range);
+            return Err(Stage2Error);
+        }
+        Ok(())
     }
 
     fn map(&mut self, range: Range<u64>) -> Result<(), Stage2Error> {
+        let (flush_tlb, walker) = (self.flush_tlb, &mut self.walker);
+        // Only a fold (a table freed) needs the walker: its failure cannot undo the fold,
+        // and the walker that failed refuses every later claim.
+        let mut flush = || {
+            flush_tlb();
+            if let Some(w) = walker.as_mut() {
+                let _ = w.invalidate();
+            }
+        };
         let mapped = self
             .tables
-            .map_ram(range, &mut self.flush_tlb)
+            .map_ram(range, &mut flush)
             .map_err(|_| Stage2Error);
         // Invalid to valid needs no TLB maintenance; the barrier makes the entries visible
         // to the other CPUs' walks before the host hears SUCCESS.

@@ -2648,3 +2648,32 @@ fn lend_scattered_blocks(m: &mut Matrix) {
         |r| success(r, |_| Verdict::Pass(text(format_args!("FFA_SUCCESS")))),
     );
 }
+
+/// For the DMA cases (`dma.rs`): negotiates v1.2, maps the payload's mailbox and lends
+/// `page` to OP-TEE (FFA_MEM_LEND_64, one page, as `lend_and_reclaim` does); the handle, or
+/// the FFA_ERROR status.
+pub fn lend_to_optee(page: u64) -> Result<u64, u64> {
+    let smc = |r: Regs| ffa_call::call(Conduit::Smc, &r);
+    smc(call(fid::VERSION, &[VERSION_1_2.into()]));
+    smc(call(fid::RXTX_MAP_64, &[TX.addr(), RX.addr(), 1]));
+    let lend = Share {
+        attributes: 0,
+        ..Share::of(OPTEE_ENDPOINT_FALLBACK, page)
+    };
+    let length = lend.write();
+    let r = smc(share_call(fid::MEM_LEND_32 | fid::SMC64, length));
+    if r[0] == u64::from(fid::SUCCESS_32) {
+        Ok(handle_of(&r))
+    } else {
+        Err(r[2])
+    }
+}
+
+/// FFA_MEM_RECLAIM of `handle`: whether it succeeded.
+pub fn reclaim(handle: u64) -> bool {
+    let r = ffa_call::call(
+        Conduit::Smc,
+        &call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+    );
+    r[0] == u64::from(fid::SUCCESS_32)
+}

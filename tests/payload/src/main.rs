@@ -19,7 +19,8 @@
 //! With `system-reset` in its bootargs it runs no cases: it calls PSCI SYSTEM_RESET instead
 //! (the system test of the reset relay); `ffa-version=1.0` or `1.1` runs the FF-A calls of a
 //! host at that version instead ([`ffa_cases::run_legacy`]); `bench` runs `make bench`'s
-//! workload ([`bench`]).
+//! workload ([`bench`]); `dma-attack` programs QEMU's edu PCI device to DMA into the
+//! payload's own pages, the carve-out and Secure memory ([`dma`]).
 //! Every wait is bounded by the generic timer, so a CPU that never comes online or a PSCI
 //! call that never takes effect becomes a FAIL line.
 //!
@@ -44,6 +45,8 @@ mod arch;
 mod bench;
 #[cfg(target_os = "none")]
 mod cases;
+#[cfg(target_os = "none")]
+mod dma;
 mod dt;
 mod esr;
 #[cfg(target_os = "none")]
@@ -170,6 +173,11 @@ mod entry {
         // `bench` in bootargs: `make bench`'s workload instead of the cases (bench.rs).
         if crate::bench::requested(&fdt) {
             crate::bench::run()
+        }
+        // `dma-attack` in bootargs: a DMA master the payload programs, behind the SMMU
+        // (dma.rs), instead of the cases.
+        if has_bootarg(&fdt, "dma-attack") {
+            crate::dma::run(&fdt, &platform)
         }
         // `system-reset` in bootargs: PSCI SYSTEM_RESET through the hypervisor instead of
         // the cases; the machine resets (QEMU's -no-reboot then exits), so nothing follows.

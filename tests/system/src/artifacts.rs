@@ -20,6 +20,8 @@
 //! | `payload_reset_dtb` | the payload's DTB for a 1-CPU machine, bootargs `system-reset`: it calls PSCI SYSTEM_RESET instead of its cases |
 //! | `payload_ffa10_dtb` | the payload's DTB for a 1-CPU machine, bootargs `ffa-version=1.0`: the FF-A calls of a v1.0 host |
 //! | `payload_ffa11_dtb` | the same with `ffa-version=1.1` |
+//! | `payload_smmu_dtb` | the payload's DTB for a 1-CPU machine with an SMMUv3 (`QEMU_IOMMU=smmuv3 ci/mkdtb.sh`), booted with `-machine iommu=smmuv3` |
+//! | `payload_dma_dtb` | the same with `dma-attack` in the bootargs: the payload programs QEMU's `edu` device (`-device edu,dma_mask=0xffffffffff`) to DMA instead of running its cases |
 //! | `el_counter_plugin` | the el-counter QEMU plugin (`ci/build-plugin.sh`): counts, outside the hypervisor, the SMCs EL2 makes per phase of the payload |
 //! | `bad_stub_image` | `ci/mkbadinputs.sh`'s 4 KiB stub Image, loaded at `KERNEL_ADDR` in every bad-input case |
 //! | `bad_no_module_dtb` | DTB whose `/chosen` has no module node |
@@ -433,6 +435,6 @@ mod tests {
         documented_sorted.sort_unstable();
         listed.sort_unstable();
         assert_eq!(documented_sorted, listed);
-        assert_eq!(documented.len(), 36);
+        assert_eq!(documented.len(), 38);
     }
 }

@@ -44,6 +44,8 @@ mod arch;
 mod bench;
 #[cfg(target_os = "none")]
 mod cases;
+#[cfg(target_os = "none")]
+mod dma_cases;
 mod dt;
 mod esr;
 #[cfg(target_os = "none")]

@@ -387,6 +387,124 @@ mod tests {
         );
     }
 
+    /// Big-endian cells.
+    fn cells(v: &[u32]) -> Vec<u8> {
+        v.iter().flat_map(|c| c.to_be_bytes()).collect()
+    }
+
+    /// A tree with two IOMMUs, two MSI controllers and a DMA controller (phandles 1-5), a
+    /// device naming all of them, a graph link and aliases.
+    fn with_references() -> Vec<u8> {
+        let base = xen_style().build();
+        let mut tree = Tree::parse(&base).unwrap();
+        let root = tree.root();
+        let provider =
+            |tree: &mut Tree<'_>, name: &str, ph: u32, cells_name: &'static str, n: u32| {
+                let id = tree.add_child(root, name.into());
+                tree.set_prop(id, "phandle", cells(&[ph]));
+                tree.set_prop(id, cells_name, cells(&[n]));
+                id
+            };
+        provider(&mut tree, "iommu@1000", 1, "#iommu-cells", 1);
+        provider(&mut tree, "iommu@2000", 2, "#iommu-cells", 1);
+        provider(&mut tree, "msi@3000", 3, "#msi-cells", 0);
+        let its = provider(&mut tree, "msi@4000", 4, "#msi-cells", 1);
+        provider(&mut tree, "dma@5000", 5, "#dma-cells", 1);
+        let ep = tree.add_child(its, "endpoint".into());
+        tree.set_prop(ep, "phandle", cells(&[6]));
+        let dev = tree.add_child(root, "dev@6000".into());
+        tree.set_prop(dev, "iommus", cells(&[1, 0x10, 2, 0x20]));
+        tree.set_prop(dev, "msi-parent", cells(&[3, 4, 0x7]));
+        tree.set_prop(
+            dev,
+            "iommu-map",
+            cells(&[0, 1, 0, 0x100, 0x100, 2, 0, 0x100]),
+        );
+        tree.set_prop(dev, "iommu-map-mask", cells(&[0xff]));
+        tree.set_prop(dev, "msi-map", cells(&[0, 4, 0, 0x1_0000]));
+        tree.set_prop(dev, "msi-map-mask", cells(&[0xff]));
+        tree.set_prop(dev, "dmas", cells(&[5, 1, 5, 2]));
+        tree.set_prop(dev, "dma-names", b"tx\0rx\0".to_vec());
+        let port = tree.add_child(dev, "endpoint".into());
+        tree.set_prop(port, "remote-endpoint", cells(&[6]));
+        let aliases = tree.add_child(root, "aliases".into());
+        tree.set_prop(aliases, "serial0", b"/pl011@9000000\0".to_vec());
+        tree.set_prop(aliases, "msi1", b"/msi@4000\0".to_vec());
+        tree.set_prop(aliases, "msi1ep", b"/msi@4000/endpoint\0".to_vec());
+        tree.set_prop(aliases, "msi40", b"/msi@40\0".to_vec());
+        let symbols = tree.add_child(root, "__symbols__".into());
+        tree.set_prop(symbols, "smmu", b"/iommu@2000\0".to_vec());
+        tree.to_blob().unwrap()
+    }
+
+    #[test]
+    fn removed_nodes_take_every_reference_to_them_along() {
+        let input = with_references();
+        let remove = [
+            String::from("/iommu@2000"),
+            String::from("/msi@4000"),
+            String::from("/dma@5000"),
+        ];
+        let out = patch(
+            &input,
+            &PatchSpec {
+                remove: &remove,
+                ..spec(None, None)
+            },
+        )
+        .unwrap();
+        let tree = Tree::parse(&out).unwrap();
+        for gone in [
+            "/iommu@2000",
+            "/msi@4000",
+            "/msi@4000/endpoint",
+            "/dma@5000",
+        ] {
+            assert!(tree.find(gone).is_none(), "{gone}");
+        }
+        let dev = tree.find("/dev@6000").unwrap();
+        // Entries naming kept nodes stay, with their arguments.
+        assert_eq!(tree.prop(dev, "iommus"), Some(&cells(&[1, 0x10])[..]));
+        assert_eq!(tree.prop(dev, "msi-parent"), Some(&cells(&[3])[..]));
+        assert_eq!(
+            tree.prop(dev, "iommu-map"),
+            Some(&cells(&[0, 1, 0, 0x100])[..])
+        );
+        assert!(tree.prop(dev, "iommu-map-mask").is_some());
+        // A map with nothing left goes with its mask; `dmas` goes whole, with its names.
+        for gone in ["msi-map", "msi-map-mask", "dmas", "dma-names"] {
+            assert!(tree.prop(dev, gone).is_none(), "{gone}");
+        }
+        let port = tree.find("/dev@6000/endpoint").unwrap();
+        assert!(tree.prop(port, "remote-endpoint").is_none());
+        let aliases = tree.find("/aliases").unwrap();
+        let names: Vec<&[u8]> = tree.prop_names(aliases).collect();
+        assert_eq!(
+            names,
+            [&b"serial0"[..], b"msi40"],
+            "a path prefix is not a parent"
+        );
+        let symbols = tree.find("/__symbols__").unwrap();
+        assert_eq!(tree.prop_names(symbols).count(), 0);
+        // Patching again changes nothing more; no removal leaves the tree as it was.
+        let again = patch(
+            &out,
+            &PatchSpec {
+                remove: &remove,
+                ..spec(None, None)
+            },
+        )
+        .unwrap();
+        assert_eq!(again, out);
+        let kept = patch(&input, &spec(None, None)).unwrap();
+        let tree = Tree::parse(&kept).unwrap();
+        let dev = tree.find("/dev@6000").unwrap();
+        assert_eq!(
+            tree.prop(dev, "iommus"),
+            Some(&cells(&[1, 0x10, 2, 0x20])[..])
+        );
+    }
+
     #[test]
     fn no_initrd_removes_stale_initrd_properties() {
         let input = xen_style().chosen_initrd(0x4400_0000, 0x4500_0000).build();

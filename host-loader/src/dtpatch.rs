@@ -98,11 +98,13 @@ pub fn patch_tree(mut tree: Tree<'_>, spec: &PatchSpec<'_>) -> Result<Vec<u8>, D
     tree.to_blob()
 }
 
-/// Phandle-list properties whose entries are a phandle and the target's `cells` cells.
-const PHANDLE_LISTS: [(&str, &str); 3] = [
+/// Phandle-list properties whose entries are a phandle and the target's `cells` cells (a
+/// graph link is one phandle: no node has the empty property name, so zero cells).
+const PHANDLE_LISTS: [(&str, &str); 4] = [
     ("iommus", "#iommu-cells"),
     ("msi-parent", "#msi-cells"),
     ("dmas", "#dma-cells"),
+    ("remote-endpoint", ""),
 ];
 
 /// `(id-base, phandle, target-base, length)` maps (Linux reads exactly 4 cells an entry).
@@ -229,12 +231,6 @@ fn remove_nodes(tree: &mut Tree<'_>, paths: &[String]) {
             } else {
                 tree.set_prop(id, name, bytes(&kept));
             }
-        }
-        if tree
-            .prop(id, "remote-endpoint")
-            .is_some_and(|v| words(v).first().is_some_and(|&ph| is_removed(ph)))
-        {
-            tree.remove_prop(id, "remote-endpoint");
         }
     }
 

@@ -151,78 +151,60 @@ pub struct DmaOptions<'a> {
     pub trusted: &'a [&'a str],
 }
 
-/// Compatibles of devices that master memory, with why.
-pub const MASTERS: &[(&str, Kind)] = &[
-    ("pci-host-ecam-generic", Kind::PciHost),
-    ("pci-host-cam-generic", Kind::PciHost),
-    ("virtio,mmio", Kind::Virtio),
-    ("qemu,fw-cfg-mmio", Kind::FwCfg),
-    ("arm,pl330", Kind::DmaController),
-    ("arm,pl080", Kind::DmaController),
-    ("arm,pl081", Kind::DmaController),
-    ("arm,hdlcd", Kind::Display),
-    ("arm,mali-dp500", Kind::Display),
-    ("arm,mali-dp550", Kind::Display),
-    ("arm,mali-dp650", Kind::Display),
-    ("arm,pl110", Kind::Display),
-    ("arm,pl111", Kind::Display),
-    ("generic-ohci", Kind::Usb),
-    ("generic-ehci", Kind::Usb),
-    ("generic-xhci", Kind::Usb),
-    ("snps,dwc2", Kind::Usb),
-    ("snps,dwc3", Kind::Usb),
-    ("snps,dwmac", Kind::Ethernet),
-    ("snps,dwxgmac", Kind::Ethernet),
-    ("cdns,macb", Kind::Ethernet),
-    ("cdns,gem", Kind::Ethernet),
-    ("generic-ahci", Kind::Storage),
-    ("snps,dwc-ahci", Kind::Storage),
-    ("arm,mali-t624", Kind::Gpu),
-    ("arm,mali-t628", Kind::Gpu),
-    ("arm,mali-midgard", Kind::Gpu),
-    ("arm,mali-bifrost", Kind::Gpu),
-    ("arm,mali-valhall-jm", Kind::Gpu),
-    ("arm,mali-valhall-csf", Kind::Gpu),
-    ("arm,coresight-tmc", Kind::Trace),
-    ("arm,coresight-catu", Kind::Trace),
-    ("arm,smmu-v3", Kind::Iommu),
-    ("arm,smmu-v2", Kind::Iommu),
-    ("arm,smmu-v1", Kind::Iommu),
-    ("arm,mmu-500", Kind::Iommu),
-    ("arm,gic-v3-its", Kind::Its),
-    ("arm,gic-v3", Kind::Redistributors),
+/// Compatibles of devices that master memory, by why: each list NUL-separated (one string
+/// per kind keeps the table small in the image).
+pub const MASTERS: &[(Kind, &str)] = &[
+    (Kind::PciHost, "pci-host-ecam-generic\0pci-host-cam-generic"),
+    (Kind::Virtio, "virtio,mmio"),
+    (Kind::FwCfg, "qemu,fw-cfg-mmio"),
+    (Kind::DmaController, "arm,pl330\0arm,pl080\0arm,pl081"),
+    (
+        Kind::Display,
+        "arm,hdlcd\0arm,mali-dp500\0arm,mali-dp550\0arm,mali-dp650\0arm,pl110\0arm,pl111",
+    ),
+    (
+        Kind::Usb,
+        "generic-ohci\0generic-ehci\0generic-xhci\0snps,dwc2\0snps,dwc3",
+    ),
+    (
+        Kind::Ethernet,
+        "snps,dwmac\0snps,dwxgmac\0cdns,macb\0cdns,gem",
+    ),
+    (Kind::Storage, "generic-ahci\0snps,dwc-ahci"),
+    (
+        Kind::Gpu,
+        "arm,mali-t624\0arm,mali-t628\0arm,mali-midgard\0arm,mali-bifrost\0\
+         arm,mali-valhall-jm\0arm,mali-valhall-csf",
+    ),
+    (Kind::Trace, "arm,coresight-tmc\0arm,coresight-catu"),
+    (
+        Kind::Iommu,
+        "arm,smmu-v3\0arm,smmu-v2\0arm,smmu-v1\0arm,mmu-500",
+    ),
+    (Kind::Its, "arm,gic-v3-its"),
+    (Kind::Redistributors, "arm,gic-v3"),
 ];
 
 /// Compatibles of devices that only answer accesses and never master memory, kept with the
-/// host even when a DT gives them a DMA property: UARTs (PL011: DMA goes through an external
-/// controller's request lines), the PL031 RTC, the PL061 GPIO, watchdog and timers (SP805,
-/// SP804, the memory-mapped generic timer), the SP810 system controller, the PL050 KMI,
-/// the PL180 MMC (its DMA is an external controller's), the GICv2 and its v2m MSI frames
-/// (no LPIs: nothing is read from memory), NOR flash (a memory that only answers), the
-/// LAN9118 network controller (frames move through its FIFOs by CPU accesses), the MHU and
-/// SRAM.
-pub const NOT_MASTERS: &[&str] = &[
-    "arm,pl011",
-    "arm,sbsa-uart",
-    "arm,pl031",
-    "arm,pl061",
-    "arm,sp805",
-    "arm,sp804",
-    "arm,sp810",
-    "arm,pl050",
-    "arm,pl180",
-    "arm,gic-400",
-    "arm,cortex-a15-gic",
-    "arm,gic-v2m-frame",
-    "arm,armv7-timer-mem",
-    "cfi-flash",
-    "smsc,lan9118",
-    "arm,mhu",
-    "mmio-sram",
-];
+/// host even when a DT gives them a DMA property (NUL-separated): UARTs (PL011: DMA goes
+/// through an external controller's request lines), the PL031 RTC, the PL061 GPIO, watchdog
+/// and timers (SP805, SP804, the memory-mapped generic timer), the SP810 system controller,
+/// the PL050 KMI, the PL180 MMC (its DMA is an external controller's), the GICv2 and its v2m
+/// MSI frames (no LPIs: nothing is read from memory), NOR flash (a memory that only
+/// answers), the LAN9118 network controller (frames move through its FIFOs by CPU
+/// accesses), the MHU and SRAM.
+pub const NOT_MASTERS: &str = "arm,pl011\0arm,sbsa-uart\0arm,pl031\0arm,pl061\0arm,sp805\0\
+    arm,sp804\0arm,sp810\0arm,pl050\0arm,pl180\0arm,gic-400\0arm,cortex-a15-gic\0\
+    arm,gic-v2m-frame\0arm,armv7-timer-mem\0cfi-flash\0smsc,lan9118\0arm,mhu\0mmio-sram";
 
 /// Buses describe their children's addresses, DMA ones included; they master nothing.
-const BUSES: &[&str] = &["simple-bus", "simple-mfd", "simple-pm-bus", "arm,amba-bus"];
+const BUSES: &str = "simple-bus\0simple-mfd\0simple-pm-bus\0arm,amba-bus";
+
+/// Whether one of `id`'s compatibles is in the NUL-separated `list`.
+fn listed(tree: &Tree<'_>, id: NodeId, list: &str) -> bool {
+    tree.compatible(id)
+        .any(|c| list.as_bytes().split(|&b| b == 0).any(|n| n == c))
+}
 
 /// The policy's decisions for every node that can master memory, in DT order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -332,7 +314,7 @@ fn child_xlate(tree: &Tree<'_>, at: &At, is_root: bool) -> Xlate {
 
 /// Why `id` can master memory, or `None`.
 fn master_kind(tree: &Tree<'_>, id: NodeId) -> Option<Kind> {
-    if let Some(&(_, kind)) = MASTERS.iter().find(|(c, _)| tree.is_compatible(id, &[c])) {
+    if let Some(&(kind, _)) = MASTERS.iter().find(|(_, list)| listed(tree, id, list)) {
         return Some(kind);
     }
     if tree.prop_str(id, "device_type").ok().flatten() == Some("pci") {
@@ -346,7 +328,7 @@ fn master_kind(tree: &Tree<'_>, id: NodeId) -> Option<Kind> {
     }
     let dma_props = ["dma-coherent", "iommus", "iommu-map", "dma-ranges"];
     let has_dma_prop = dma_props.iter().any(|p| tree.prop(id, p).is_some());
-    (has_dma_prop && !tree.is_compatible(id, NOT_MASTERS) && !tree.is_compatible(id, BUSES))
+    (has_dma_prop && !listed(tree, id, NOT_MASTERS) && !listed(tree, id, BUSES))
         .then_some(Kind::Unknown)
 }
 

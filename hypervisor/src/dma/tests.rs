@@ -616,3 +616,22 @@ fn every_single_byte_corruption_is_an_error_or_a_policy_never_a_panic() {
         let _ = DmaPolicy::classify(&b, &DmaOptions::default());
     }
 }
+
+#[test]
+fn compatible_tables_hold_clean_names() {
+    let lists = MASTERS
+        .iter()
+        .map(|(_, list)| *list)
+        .chain([NOT_MASTERS, BUSES]);
+    let mut count = 0;
+    for list in lists {
+        for name in list.split('\0') {
+            assert!(
+                !name.is_empty() && !name.contains(char::is_whitespace),
+                "{name:?} in {list:?}"
+            );
+            count += 1;
+        }
+    }
+    assert_eq!(count, 38 + 17 + 4);
+}

@@ -3,6 +3,7 @@
 #
 #   qemu-virt-dumpdtb.dtb   QEMU virt's own DTB (dumpdtb), same -bios/machine/cpu as ci/qemu.sh,
 #                           4 CPUs, 1024 MiB: what QEMU writes at 0x4000_0000 before any firmware.
+#   qemu-virt-smmuv3-dumpdtb.dtb  the same with iommu=smmuv3 (the DMA policy's unit tests).
 #   qemu-virt-tfa-optee.dtb the DTB exactly as BL33 (the hypervisor) finds it at 0x4000_0000: the
 #                           ci/mkdtb.sh DTB (with the two /chosen module nodes) after TF-A BL2 added
 #                           /psci and OP-TEE added /reserved-memory and /firmware/optee.
@@ -45,6 +46,16 @@ qemu_dumpdtb "$OUT/flash.bin" "$OUT/qemu-virt-dumpdtb-raw.dtb"
 # QEMU's blob has totalsize 1 MiB (mostly free space): pack it (dtc keeps nodes, properties,
 # order and the memory reservation map; only the free space goes).
 dtc -q -I dtb -O dtb -o "$OUT/qemu-virt-dumpdtb.dtb" "$OUT/qemu-virt-dumpdtb-raw.dtb"
+
+# The same machine with an SMMUv3 in front of the PCIe root complex.
+step "dumping QEMU's DTB with iommu=smmuv3"
+rm -f "$OUT/qemu-virt-smmuv3-raw.dtb"
+qemu-system-aarch64 -nographic -nic none -monitor none -serial null \
+    -machine "$(qemu_machine),iommu=smmuv3,dumpdtb=$OUT/qemu-virt-smmuv3-raw.dtb" \
+    -cpu "$QEMU_CPU" -smp "$QEMU_SMP" -m "$QEMU_MEM" -accel tcg,thread=single \
+    -bios "$OUT/flash.bin" >/dev/null 2>&1 || true
+need_file "$OUT/qemu-virt-smmuv3-raw.dtb" "QEMU's DTB with iommu=smmuv3 (dumpdtb)"
+dtc -q -I dtb -O dtb -o "$OUT/qemu-virt-smmuv3-dumpdtb.dtb" "$OUT/qemu-virt-smmuv3-raw.dtb"
 
 # --- 3. DTB as BL33 sees it -------------------------------------------------------------------
 "$CI_DIR/mkdtb.sh" "$OUT/flash.bin" "$KERNEL_IMAGE" "$INITRAMFS" "$BOOTARGS" "$OUT/input.dtb"
@@ -114,7 +125,7 @@ for node in /psci /reserved-memory/optee_core@e100000 /reserved-memory/optee_shm
     fdtget -p "$OUT/qemu-virt-tfa-optee.dtb" "$node" >/dev/null 2>&1 ||
         die "captured DTB lacks $node (see $OUT/qemu-virt-tfa-optee.dts)"
 done
-cp "$OUT/qemu-virt-dumpdtb.dtb" "$OUT/qemu-virt-tfa-optee.dtb" "$FIX/"
+cp "$OUT/qemu-virt-dumpdtb.dtb" "$OUT/qemu-virt-smmuv3-dumpdtb.dtb" "$OUT/qemu-virt-tfa-optee.dtb" "$FIX/"
 step "captured: tests/fixtures/qemu-virt-tfa-optee.dtb (totalsize $size), tests/fixtures/qemu-virt-dumpdtb.dtb ($(dtb_totalsize "$FIX/qemu-virt-dumpdtb.dtb"))"
 
 # --- 4. README ----------------------------------------------------------------------------------
@@ -179,7 +190,7 @@ Notes for tests that read these files:
 
 sha256:
 \`\`\`
-$(cd "$FIX" && sha256sum qemu-virt-dumpdtb.dtb qemu-virt-tfa-optee.dtb)
+$(cd "$FIX" && sha256sum qemu-virt-dumpdtb.dtb qemu-virt-smmuv3-dumpdtb.dtb qemu-virt-tfa-optee.dtb)
 \`\`\`
 EOF
 step "wrote tests/fixtures/README.md"

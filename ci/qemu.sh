@@ -5,7 +5,7 @@
 #   U-Boot chain:          ci/qemu.sh --flash F --disk IMG [common...]
 #   without firmware:      ci/qemu.sh --hypervisor H --dtb D --kernel K [--initrd I] [common...]
 #   common:                [--gic 2|3] [--iommu smmuv3] [--smp N] [--mem MiB] [--disk IMG] [--secure-log FILE]
-#                          [--mttcg] [--interactive] [-- extra qemu args...]
+#                          [--mttcg] [--edu] [--interactive] [-- extra qemu args...]
 #
 #   --flash F        flash image (-bios): TF-A BL1 + FIP from ci/mkflash.sh, whose BL33 is the
 #                    hypervisor (TF-A chain) or U-Boot (ci/mkuboot.sh, U-Boot chain)
@@ -36,6 +36,10 @@
 #                    every CPU busy from the start (`make soak`'s payload: 20x faster than
 #                    one thread, where a vCPU spinning on a lock holds the thread for a whole
 #                    100 ms slice), else see -accel below
+#   --edu            add QEMU's PCI DMA test device (`-device edu,dma_mask=0xffffffffff`: its DMA
+#                    engine reaches all of the 40-bit address space) behind the PCIe root
+#                    complex: the hostile-host DMA test's device (the hypervisor withholds the
+#                    root complex, so the host cannot program it)
 #   --interactive    NS console is `-serial mon:stdio` (Ctrl-A x quits QEMU, Ctrl-A c monitor)
 #
 # The script `exec`s qemu-system-aarch64: the caller's PID is QEMU's PID (kill it by that PID).
@@ -50,10 +54,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
 
 usage() {
-    die "usage: $0 (--flash F (--dtb D --kernel K [--initrd I] | --disk IMG) | --hypervisor H --dtb D --kernel K [--initrd I]) [--gic 2|3] [--iommu smmuv3] [--smp N] [--mem M] [--disk IMG] [--secure-log FILE] [--mttcg] [--interactive] [-- extra qemu args]"
+    die "usage: $0 (--flash F (--dtb D --kernel K [--initrd I] | --disk IMG) | --hypervisor H --dtb D --kernel K [--initrd I]) [--gic 2|3] [--iommu smmuv3] [--smp N] [--mem M] [--disk IMG] [--secure-log FILE] [--mttcg] [--edu] [--interactive] [-- extra qemu args]"
 }
 FLASH='' HYP='' DTB='' KERNEL='' INITRD='' DISK='' SECLOG='' INTERACTIVE=0 TCG_THREAD=single
-SMP=$QEMU_SMP MEM=$QEMU_MEM
+SMP=$QEMU_SMP MEM=$QEMU_MEM EDU=0
 while [ $# -gt 0 ]; do
     case $1 in
         --flash) FLASH=${2:?}; shift 2 ;;
@@ -68,6 +72,7 @@ while [ $# -gt 0 ]; do
         --mem) MEM=${2:?}; shift 2 ;;
         --secure-log) SECLOG=${2:?}; shift 2 ;;
         --mttcg) TCG_THREAD=multi; shift ;;
+        --edu) EDU=1; shift ;;
         --interactive) INTERACTIVE=1; shift ;;
         --) shift; break ;;
         *) usage ;;
@@ -155,6 +160,7 @@ fi
 [ -z "$INITRD" ] || args+=(-device "loader,file=$INITRD,addr=$INITRD_ADDR,force-raw=on")
 [ -z "$DISK" ] || args+=(-drive "if=none,file=$DISK,format=raw,readonly=on,id=disk0"
                          -device virtio-blk-device,drive=disk0)
+[ "$EDU" = 0 ] || args+=(-device edu,dma_mask=0xffffffffff)
 if [ "$INTERACTIVE" = 1 ]; then
     args+=(-serial mon:stdio)
 else

@@ -9,12 +9,18 @@
 //!   there is no initrd (they would describe the hypervisor's own boot, not the host's);
 //!   `bootargs` set when the modules give a command line; every multiboot module node
 //!   removed (Linux must not see, or try to use, them).
+//! * The nodes the hypervisor's DMA policy withholds are removed with their subtrees, and so
+//!   is every reference to them: entries of `iommus`, `msi-parent`, `iommu-map` and `msi-map`
+//!   naming a removed node (the property, and its `-mask`, when no entry is left), `dmas`
+//!   and `dma-names` when a removed DMA controller is among them, `remote-endpoint` graph
+//!   links, and `/aliases` and `/__symbols__` entries naming a removed path. Linux then
+//!   neither probes the devices nor waits for a removed IOMMU or MSI controller.
 //! * Everything else is kept byte for byte, including `/memreserve/` and `boot_cpuid_phys`.
 //!
 //! The tree is parsed, edited and rebuilt with `fdt-rw`, which never panics on malformed
 //! input (its crate doc says why no published FDT crate serves for untrusted blobs).
 
-use alloc::{format, vec::Vec};
+use alloc::{format, string::String, vec::Vec};
 
 use fdt_rw::{DtError, NodeId, Tree, encode_cells};
 
@@ -29,6 +35,9 @@ pub struct PatchSpec<'s> {
     pub initrd: Option<Region>,
     /// The host's command line; `None` leaves `/chosen/bootargs` as it is.
     pub bootargs: Option<&'s str>,
+    /// Paths of nodes to remove with their subtrees and every reference to them (a path
+    /// the tree does not hold is skipped, so patching twice changes nothing more).
+    pub remove: &'s [String],
 }
 
 /// Parse `fdt`, apply `spec`, and return the new blob (its length is the size to report
@@ -45,6 +54,7 @@ pub fn fits_in_place(original_totalsize: u32, patched_len: usize) -> bool {
 
 /// [`patch`] on an already parsed tree.
 pub fn patch_tree(mut tree: Tree<'_>, spec: &PatchSpec<'_>) -> Result<Vec<u8>, DtError> {
+    remove_nodes(&mut tree, spec.remove);
     reserve_carveout(&mut tree, spec.carveout)?;
     let root = tree.root();
     let chosen = match tree.child(root, "chosen") {
@@ -86,6 +96,166 @@ pub fn patch_tree(mut tree: Tree<'_>, spec: &PatchSpec<'_>) -> Result<Vec<u8>, D
         tree.set_prop(chosen, "bootargs", value);
     }
     tree.to_blob()
+}
+
+/// Phandle-list properties whose entries are a phandle and the target's `cells` cells (a
+/// graph link is one phandle: no node has the empty property name, so zero cells).
+const PHANDLE_LISTS: [(&str, &str); 4] = [
+    ("iommus", "#iommu-cells"),
+    ("msi-parent", "#msi-cells"),
+    ("dmas", "#dma-cells"),
+    ("remote-endpoint", ""),
+];
+
+/// `(id-base, phandle, target-base, length)` maps (Linux reads exactly 4 cells an entry).
+const ID_MAPS: [(&str, &str); 2] = [("iommu-map", "iommu-map-mask"), ("msi-map", "msi-map-mask")];
+
+fn words(value: &[u8]) -> Vec<u32> {
+    value
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn bytes(words: &[u32]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_be_bytes()).collect()
+}
+
+/// Every node, depth first from the root.
+fn all_nodes(tree: &Tree<'_>, from: NodeId) -> Vec<NodeId> {
+    let mut out = Vec::new();
+    let mut stack = alloc::vec![from];
+    while let Some(id) = stack.pop() {
+        out.push(id);
+        stack.extend_from_slice(tree.children(id));
+    }
+    out
+}
+
+fn phandle(tree: &Tree<'_>, id: NodeId) -> Option<u32> {
+    ["phandle", "linux,phandle"]
+        .iter()
+        .find_map(|p| tree.prop_u32(id, p).ok().flatten())
+}
+
+/// Remove the nodes at `paths` and every reference to them (see the module doc).
+fn remove_nodes(tree: &mut Tree<'_>, paths: &[String]) {
+    if paths.is_empty() {
+        return;
+    }
+    // Each phandle's node, looked up before anything is removed.
+    let nodes = all_nodes(tree, tree.root());
+    let by_phandle: Vec<(u32, NodeId)> = nodes
+        .iter()
+        .filter_map(|&id| Some((phandle(tree, id)?, id)))
+        .collect();
+    let target = |ph: u32| {
+        by_phandle
+            .iter()
+            .find(|&&(p, _)| p == ph)
+            .map(|&(_, id)| id)
+    };
+
+    let mut removed: Vec<u32> = Vec::new();
+    let mut removed_paths: Vec<&str> = Vec::new();
+    for path in paths {
+        let Some(id) = tree.find(path) else { continue };
+        let parent_path = path.rfind('/').map_or("", |i| &path[..i]);
+        let Some(parent) = tree.find(parent_path) else {
+            continue;
+        };
+        if id == tree.root() {
+            continue;
+        }
+        removed.extend(all_nodes(tree, id).iter().filter_map(|&n| phandle(tree, n)));
+        removed_paths.push(path.as_str());
+        tree.remove_child(parent, id);
+    }
+    let is_removed = |ph: u32| removed.contains(&ph);
+
+    for id in all_nodes(tree, tree.root()) {
+        for (name, cells_name) in PHANDLE_LISTS {
+            let Some(value) = tree.prop(id, name) else {
+                continue;
+            };
+            let list = words(value);
+            let mut kept = Vec::with_capacity(list.len());
+            let mut dropped = false;
+            let mut i = 0;
+            while let Some(&ph) = list.get(i) {
+                let Some(cells) = target(ph)
+                    .map(|t| tree.prop_u32(t, cells_name).ok().flatten().unwrap_or(0) as usize)
+                else {
+                    // A phandle this tree does not hold: keep the rest as it is.
+                    kept.extend_from_slice(&list[i..]);
+                    break;
+                };
+                let end = (i + 1 + cells).min(list.len());
+                if is_removed(ph) {
+                    dropped = true;
+                } else {
+                    kept.extend_from_slice(&list[i..end]);
+                }
+                i = end;
+            }
+            if !dropped {
+                continue;
+            }
+            if name == "dmas" || kept.is_empty() {
+                // `dma-names` runs parallel to `dmas`: both go, the driver falls back to PIO.
+                tree.remove_prop(id, name);
+                if name == "dmas" {
+                    tree.remove_prop(id, "dma-names");
+                }
+            } else {
+                tree.set_prop(id, name, bytes(&kept));
+            }
+        }
+        for (name, mask) in ID_MAPS {
+            let Some(value) = tree.prop(id, name) else {
+                continue;
+            };
+            let list = words(value);
+            let kept: Vec<u32> = list
+                .chunks_exact(4)
+                .filter(|e| !is_removed(e[1]))
+                .flatten()
+                .copied()
+                .collect();
+            if kept.len() == list.len() {
+                continue;
+            }
+            if kept.is_empty() {
+                tree.remove_prop(id, name);
+                tree.remove_prop(id, mask);
+            } else {
+                tree.set_prop(id, name, bytes(&kept));
+            }
+        }
+    }
+
+    // Aliases and symbols naming a removed node, or a node inside one.
+    for table in ["/aliases", "/__symbols__"] {
+        let Some(id) = tree.find(table) else { continue };
+        let stale: Vec<String> = tree
+            .prop_names(id)
+            .filter_map(|name| core::str::from_utf8(name).ok())
+            .filter(|name| {
+                tree.prop_str(id, name).ok().flatten().is_some_and(|value| {
+                    removed_paths.iter().any(|p| {
+                        value == *p
+                            || value
+                                .strip_prefix(p)
+                                .is_some_and(|rest| rest.starts_with('/'))
+                    })
+                })
+            })
+            .map(String::from)
+            .collect();
+        for name in stale {
+            tree.remove_prop(id, &name);
+        }
+    }
 }
 
 /// Add `/reserved-memory/hypervisor@<base>` (see the module doc for the cell rules).
@@ -155,6 +325,7 @@ mod tests {
             carveout: HYP,
             initrd,
             bootargs,
+            remove: &[],
         }
     }
 
@@ -209,6 +380,124 @@ mod tests {
         assert_eq!(
             fdt.memory().regions().next().unwrap().size,
             Some(0x4000_0000)
+        );
+    }
+
+    /// Big-endian cells.
+    fn cells(v: &[u32]) -> Vec<u8> {
+        v.iter().flat_map(|c| c.to_be_bytes()).collect()
+    }
+
+    /// A tree with two IOMMUs, two MSI controllers and a DMA controller (phandles 1-5), a
+    /// device naming all of them, a graph link and aliases.
+    fn with_references() -> Vec<u8> {
+        let base = xen_style().build();
+        let mut tree = Tree::parse(&base).unwrap();
+        let root = tree.root();
+        let provider =
+            |tree: &mut Tree<'_>, name: &str, ph: u32, cells_name: &'static str, n: u32| {
+                let id = tree.add_child(root, name.into());
+                tree.set_prop(id, "phandle", cells(&[ph]));
+                tree.set_prop(id, cells_name, cells(&[n]));
+                id
+            };
+        provider(&mut tree, "iommu@1000", 1, "#iommu-cells", 1);
+        provider(&mut tree, "iommu@2000", 2, "#iommu-cells", 1);
+        provider(&mut tree, "msi@3000", 3, "#msi-cells", 0);
+        let its = provider(&mut tree, "msi@4000", 4, "#msi-cells", 1);
+        provider(&mut tree, "dma@5000", 5, "#dma-cells", 1);
+        let ep = tree.add_child(its, "endpoint".into());
+        tree.set_prop(ep, "phandle", cells(&[6]));
+        let dev = tree.add_child(root, "dev@6000".into());
+        tree.set_prop(dev, "iommus", cells(&[1, 0x10, 2, 0x20]));
+        tree.set_prop(dev, "msi-parent", cells(&[3, 4, 0x7]));
+        tree.set_prop(
+            dev,
+            "iommu-map",
+            cells(&[0, 1, 0, 0x100, 0x100, 2, 0, 0x100]),
+        );
+        tree.set_prop(dev, "iommu-map-mask", cells(&[0xff]));
+        tree.set_prop(dev, "msi-map", cells(&[0, 4, 0, 0x1_0000]));
+        tree.set_prop(dev, "msi-map-mask", cells(&[0xff]));
+        tree.set_prop(dev, "dmas", cells(&[5, 1, 5, 2]));
+        tree.set_prop(dev, "dma-names", b"tx\0rx\0".to_vec());
+        let port = tree.add_child(dev, "endpoint".into());
+        tree.set_prop(port, "remote-endpoint", cells(&[6]));
+        let aliases = tree.add_child(root, "aliases".into());
+        tree.set_prop(aliases, "serial0", b"/pl011@9000000\0".to_vec());
+        tree.set_prop(aliases, "msi1", b"/msi@4000\0".to_vec());
+        tree.set_prop(aliases, "msi1ep", b"/msi@4000/endpoint\0".to_vec());
+        tree.set_prop(aliases, "msi40", b"/msi@40\0".to_vec());
+        let symbols = tree.add_child(root, "__symbols__".into());
+        tree.set_prop(symbols, "smmu", b"/iommu@2000\0".to_vec());
+        tree.to_blob().unwrap()
+    }
+
+    #[test]
+    fn removed_nodes_take_every_reference_to_them_along() {
+        let input = with_references();
+        let remove = [
+            String::from("/iommu@2000"),
+            String::from("/msi@4000"),
+            String::from("/dma@5000"),
+        ];
+        let out = patch(
+            &input,
+            &PatchSpec {
+                remove: &remove,
+                ..spec(None, None)
+            },
+        )
+        .unwrap();
+        let tree = Tree::parse(&out).unwrap();
+        for gone in [
+            "/iommu@2000",
+            "/msi@4000",
+            "/msi@4000/endpoint",
+            "/dma@5000",
+        ] {
+            assert!(tree.find(gone).is_none(), "{gone}");
+        }
+        let dev = tree.find("/dev@6000").unwrap();
+        // Entries naming kept nodes stay, with their arguments.
+        assert_eq!(tree.prop(dev, "iommus"), Some(&cells(&[1, 0x10])[..]));
+        assert_eq!(tree.prop(dev, "msi-parent"), Some(&cells(&[3])[..]));
+        assert_eq!(
+            tree.prop(dev, "iommu-map"),
+            Some(&cells(&[0, 1, 0, 0x100])[..])
+        );
+        assert!(tree.prop(dev, "iommu-map-mask").is_some());
+        // A map with nothing left goes with its mask; `dmas` goes whole, with its names.
+        for gone in ["msi-map", "msi-map-mask", "dmas", "dma-names"] {
+            assert!(tree.prop(dev, gone).is_none(), "{gone}");
+        }
+        let port = tree.find("/dev@6000/endpoint").unwrap();
+        assert!(tree.prop(port, "remote-endpoint").is_none());
+        let aliases = tree.find("/aliases").unwrap();
+        let names: Vec<&[u8]> = tree.prop_names(aliases).collect();
+        assert_eq!(
+            names,
+            [&b"serial0"[..], b"msi40"],
+            "a path prefix is not a parent"
+        );
+        let symbols = tree.find("/__symbols__").unwrap();
+        assert_eq!(tree.prop_names(symbols).count(), 0);
+        // Patching again changes nothing more; no removal leaves the tree as it was.
+        let again = patch(
+            &out,
+            &PatchSpec {
+                remove: &remove,
+                ..spec(None, None)
+            },
+        )
+        .unwrap();
+        assert_eq!(again, out);
+        let kept = patch(&input, &spec(None, None)).unwrap();
+        let tree = Tree::parse(&kept).unwrap();
+        let dev = tree.find("/dev@6000").unwrap();
+        assert_eq!(
+            tree.prop(dev, "iommus"),
+            Some(&cells(&[1, 0x10, 2, 0x20])[..])
         );
     }
 

@@ -36,5 +36,5 @@ mod fixture_tests;
 mod testdt;
 
 pub use error::LoadError;
-pub use plan::{BootPlan, find_modules, plan};
+pub use plan::{BootPlan, find_modules, plan, plan_removing};
 pub use region::{Region, SZ_1G, SZ_2M, SZ_4K};

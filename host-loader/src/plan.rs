@@ -86,6 +86,19 @@ pub fn plan(
     ram: &[Region],
     carveout: Region,
 ) -> Result<BootPlan, LoadError> {
+    plan_removing(fdt, dtb_addr, kernel_header, ram, carveout, &[])
+}
+
+/// [`plan`], also removing the nodes at the paths in `remove` (with their subtrees and every
+/// reference to them) from the host's device tree: the devices the hypervisor withholds.
+pub fn plan_removing(
+    fdt: &[u8],
+    dtb_addr: u64,
+    kernel_header: &[u8],
+    ram: &[Region],
+    carveout: Region,
+    remove: &[String],
+) -> Result<BootPlan, LoadError> {
     let tree = parse_dtb(fdt, dtb_addr)?;
     let mods = modules::find(&tree)?;
     let module = mods.kernel.region;
@@ -137,6 +150,7 @@ pub fn plan(
         carveout,
         initrd,
         bootargs: mods.bootargs.as_deref(),
+        remove,
     };
     let dtb_blob =
         dtpatch::patch_tree(tree, &spec).map_err(|err| LoadError::Dt { dtb: dtb_addr, err })?;

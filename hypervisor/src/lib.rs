@@ -23,6 +23,7 @@ extern crate std;
 pub mod abort;
 pub mod addr;
 pub mod budget;
+pub mod dma;
 pub mod dt;
 pub mod el2config;
 pub mod ffa;

@@ -1,6 +1,7 @@
 //! The host's physical address map: which ranges it gets as Normal memory, which as
 //! Device memory, and which it never gets (the carve-out, Secure memory, firmware
-//! memory, the GIC's hypervisor frames). Pure range arithmetic over [`SystemInfo`].
+//! memory, the GIC's hypervisor frames, and the MMIO of devices the DMA policy withholds,
+//! `dma.rs`). Pure range arithmetic over [`SystemInfo`].
 
 use alloc::vec::Vec;
 
@@ -16,8 +17,9 @@ pub struct HostMap {
     /// Everything else below the IPA limit that is not withheld: mapped Device-nGnRE,
     /// execute-never. Like pKVM, the host owns all MMIO it is not explicitly denied.
     pub mmio: Vec<PhysRange>,
-    /// Withheld ranges (carve-out, Secure and firmware memory, GIC hypervisor frames),
-    /// for the console and for tests.
+    /// Withheld ranges (carve-out, Secure and firmware memory, GIC hypervisor frames, the
+    /// DMA policy's withheld MMIO), sorted, overlapping ranges merged, for the
+    /// console and for tests.
     pub withheld: Vec<PhysRange>,
 }
 
@@ -42,6 +44,18 @@ pub fn subtract(from: &[PhysRange], holes: &[PhysRange]) -> Vec<PhysRange> {
         out = next;
     }
     crate::ranges::sort_by_start(&mut out);
+    out
+}
+
+/// Merges overlapping ranges of a list sorted by start (touching ones stay apart).
+fn merge(sorted: Vec<PhysRange>) -> Vec<PhysRange> {
+    let mut out: Vec<PhysRange> = Vec::with_capacity(sorted.len());
+    for r in sorted {
+        match out.last_mut() {
+            Some(last) if r.start < last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
     out
 }
 
@@ -106,6 +120,17 @@ fn aliased_span(frame: &PhysRange, keep: &[PhysRange]) -> PhysRange {
 impl HostMap {
     /// Builds the host map for an IPA space of `ipa_bits`, withholding `carveout`.
     pub fn new(info: &SystemInfo, carveout: &PhysRange, ipa_bits: u32) -> Self {
+        Self::with_withheld(info, carveout, ipa_bits, &[])
+    }
+
+    /// [`HostMap::new`], also withholding `devices` (the MMIO of devices the DMA policy
+    /// withholds), each widened to whole pages: stage 2 cannot give the host part of a page.
+    pub fn with_withheld(
+        info: &SystemInfo,
+        carveout: &PhysRange,
+        ipa_bits: u32,
+        devices: &[PhysRange],
+    ) -> Self {
         let limit = 1u64.checked_shl(ipa_bits).unwrap_or(u64::MAX);
         let below_limit = |r: &PhysRange| r.start < limit;
         let clip = |r: &PhysRange| r.start..r.end.min(limit);
@@ -123,8 +148,10 @@ impl HostMap {
         if let Some(gic) = &info.gic {
             withheld.extend(gic_hyp_frames(gic).iter().map(align_out));
         }
-        withheld.retain(below_limit);
+        withheld.extend(devices.iter().map(align_out));
+        withheld.retain(|r| below_limit(r) && r.start < r.end);
         crate::ranges::sort_by_start(&mut withheld);
+        let withheld = merge(withheld);
 
         let memory: Vec<PhysRange> = info
             .memory

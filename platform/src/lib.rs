@@ -74,6 +74,12 @@ pub struct Board {
     /// Where the board's TF-A loads BL33 (`NS_IMAGE_OFFSET` / `PLAT_ARM_NS_IMAGE_BASE`):
     /// the carve-out base when the hypervisor is BL33.
     pub bl33_base: Option<u64>,
+    /// Bus masters the board's device trees do not describe, as (name, MMIO): the DMA
+    /// policy withholds them as it withholds the masters it finds in the DT.
+    pub dma_undescribed: &'static [(&'static str, Range<u64>)],
+    /// Paths of device-tree nodes that can master memory which the DMA policy keeps with
+    /// the host anyway, unprotected: each is a hole in DMA isolation (`docs/security.md`).
+    pub dma_trusted: &'static [&'static str],
 }
 
 /// QEMU's `virt` machine (with TF-A as firmware: `secure=on,virtualization=on`).
@@ -94,6 +100,8 @@ pub const QEMU_VIRT: Board = Board {
     cpus: &[],
     // TF-A plat/qemu: NS_IMAGE_OFFSET = NS_DRAM0_BASE + 0x2000_0000.
     bl33_base: Some(0x6000_0000),
+    dma_undescribed: &[],
+    dma_trusted: &[],
 };
 
 /// Arm Juno r0/r1/r2 (Cortex-A57 x2, or Cortex-A72 x2 on r2, + Cortex-A53 x4; GIC-400),
@@ -122,6 +130,8 @@ pub const JUNO: Board = Board {
     cpus: &[0x0, 0x1, 0x100, 0x101, 0x102, 0x103],
     // css_def.h: PLAT_ARM_NS_IMAGE_BASE.
     bl33_base: Some(0xe000_0000),
+    dma_undescribed: &[],
+    dma_trusted: &[],
 };
 
 /// Arm Neoverse RD-N2 FVP, variant 0 (16 Neoverse N2, one per cluster, GIC-700), from
@@ -153,6 +163,10 @@ pub const RDN2_FVP: Board = Board {
     ],
     // css_def.h: PLAT_ARM_NS_IMAGE_BASE.
     bl33_base: Some(0xe000_0000),
+    // The GIC-700's six ITSes (0x3004_0000 + n * 0x4_0000, between GICD and GICR), which
+    // our DT does not describe: the host could still program them at these addresses.
+    dma_undescribed: &[("GICv3 ITS x6", 0x3004_0000..0x301c_0000)],
+    dma_trusted: &[],
 };
 
 /// Every board the hypervisor knows.

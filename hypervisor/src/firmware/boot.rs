@@ -19,6 +19,7 @@ use log::{LevelFilter, error, info, warn};
 
 use crate::addr::PAGE;
 use crate::budget::MAX_DTB;
+use crate::dma::{DmaOptions, DmaPolicy};
 use crate::dt::{self, SystemInfo};
 use crate::el2config::SPSR_EL1H_MASKED;
 use crate::ffa::{MemConfig, Proxy};
@@ -154,7 +155,9 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
         .map_err(|e| BootError::BadDt(dtb_addr, dt::DtError::Blob(e)))?;
     let smmu_regs: Vec<Range<u64>> = smmus.iter().map(|n| n.regs.clone()).collect();
     let (ttbr0, hyp_ram) = switch_to_el2_map(board, &info, &image, &smmu_regs)?;
-    let (host_map, stage2, geometry) = build_host_stage2(&info, &image.carveout)?;
+    let owned_iommus: Vec<&str> = smmus.iter().map(|n| n.path.as_str()).collect();
+    let (dma, dma_mmio) = dma_policy(board, &dtb, dtb_addr, &owned_iommus)?;
+    let (host_map, stage2, geometry) = build_host_stage2(&info, &image.carveout, &dma_mmio)?;
     let vtcr = geometry.vtcr();
     let vttbr = stage2.root_address();
     let walker = crate::firmware::smmu::start(&smmus, &geometry, vttbr)
@@ -166,8 +169,10 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     let (psci, me) = start_psci_relay(&info, &host_map, contexts, firmware.extended_power_state)?;
 
     // The host: find, check and place it, patch its DT.
-    let entry = crate::firmware::loader::load_host(dtb_addr, &dtb, &host_map, &image.carveout)
-        .map_err(BootError::LoadHost)?;
+    let removed: Vec<String> = dma.withheld().map(|d| d.path.clone()).collect();
+    let entry =
+        crate::firmware::loader::load_host(dtb_addr, &dtb, &host_map, &image.carveout, &removed)
+            .map_err(BootError::LoadHost)?;
     let hyp = hyp::set(Hyp {
         carveout: image.carveout,
         info,
@@ -300,13 +305,47 @@ fn switch_to_el2_map(
     Ok((ttbr0, hyp_ram))
 }
 
-/// The host's address map and its stage-2 tables, live for the CPUs' walks.
+/// The DMA policy (`dma.rs`): one console line per node that can master memory, and the
+/// MMIO to withhold from the host (the withheld nodes' and the board's undescribed masters').
+/// No IOMMU is owned yet, so nothing is classified behind one.
+fn dma_policy(
+    board: &platform::Board,
+    dtb: &[u8],
+    dtb_addr: u64,
+    owned_iommus: &[&str],
+) -> Result<(DmaPolicy, Vec<Range<u64>>), BootError> {
+    let options = DmaOptions {
+        owned_iommus,
+        trusted: board.dma_trusted,
+    };
+    let dma = DmaPolicy::classify(dtb, &options).map_err(|e| BootError::BadDt(dtb_addr, e))?;
+    for d in &dma.decisions {
+        if d.class == crate::dma::DmaClass::Trusted {
+            warn!("{d}");
+        } else {
+            info!("{d}");
+        }
+    }
+    let mut mmio = dma.withheld_mmio();
+    for (name, range) in board.dma_undescribed {
+        info!(
+            "DMA: withheld {name} (board fact, not in the device tree): {:#x}-{:#x}",
+            range.start, range.end
+        );
+        mmio.push(range.clone());
+    }
+    Ok((dma, mmio))
+}
+
+/// The host's address map (withholding `devices` too) and its stage-2 tables, live for the
+/// CPUs' walks.
 fn build_host_stage2(
     info: &SystemInfo,
     carveout: &Range<u64>,
+    devices: &[Range<u64>],
 ) -> Result<(HostMap, HostStage2, Geometry), BootError> {
     let geometry = Geometry::for_system(arch::id_aa64mmfr0() & 0xf, info.mixed_cpus());
-    let host_map = HostMap::new(info, carveout, geometry.ipa_bits);
+    let host_map = HostMap::with_withheld(info, carveout, geometry.ipa_bits, devices);
     let stage2 = HostStage2::build(&host_map, geometry).map_err(BootError::Stage2)?;
     info!(
         "carve-out {:#x}-{:#x} ({} KiB)",

@@ -3,6 +3,7 @@
 //! kernel's header, moving the kernel, writing the host's DTB, cleaning both to the point
 //! of coherency for a kernel that starts with its MMU and caches off.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
@@ -76,13 +77,15 @@ pub struct HostEntryPoint {
     pub dtb: u64,
 }
 
-/// Finds, checks and places the host kernel and writes the host's DTB. `dtb` is our heap
-/// copy of the firmware's blob found at `dtb_addr`.
+/// Finds, checks and places the host kernel and writes the host's DTB, without the nodes at
+/// the paths in `remove` (the devices the DMA policy withholds). `dtb` is our heap copy of
+/// the firmware's blob found at `dtb_addr`.
 pub fn load_host(
     dtb_addr: u64,
     dtb: &[u8],
     host_map: &HostMap,
     carveout: &Range<u64>,
+    remove: &[String],
 ) -> Result<HostEntryPoint, HostLoadError> {
     let modules = host_loader::find_modules(dtb, dtb_addr).map_err(|e| match e {
         LoadError::Module(e) => HostLoadError::Modules(dtb_addr, e),
@@ -105,12 +108,13 @@ pub fn load_host(
         .filter(|r| r.start < EL2_VA_LIMIT)
         .map(|r| Region::new(r.start, r.end.min(EL2_VA_LIMIT) - r.start))
         .collect();
-    let plan = host_loader::plan(
+    let plan = host_loader::plan_removing(
         dtb,
         dtb_addr,
         &header,
         &ram,
         Region::new(carveout.start, carveout.end - carveout.start),
+        remove,
     )
     .map_err(HostLoadError::Load)?;
 

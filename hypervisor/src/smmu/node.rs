@@ -11,6 +11,8 @@ use fdt_rw::{DtError, NodeId, Tree};
 /// What the DT says of the SMMU.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmmuNode {
+    /// Its full path in the DT: the DMA policy withholds it and keeps its masters.
+    pub path: alloc::string::String,
     /// Its registers (two 64 KiB pages).
     pub regs: Range<u64>,
     /// The DT's `dma-coherent`.
@@ -59,6 +61,7 @@ pub fn find_all(blob: &[u8]) -> Result<Vec<SmmuNode>, DtError> {
     Ok(found
         .into_iter()
         .map(|(id, (base, size), phandle)| SmmuNode {
+            path: tree.path(id),
             regs: base..base.saturating_add(size),
             dma_coherent: tree.prop(id, "dma-coherent").is_some(),
             streams: phandle.map_or_else(Vec::new, |p| streams_of(&tree, &all, p)),

@@ -174,6 +174,13 @@ impl<'a> Tree<'a> {
             .map(|p| &*p.value)
     }
 
+    /// The names of the node's properties, in blob order.
+    pub fn prop_names(&self, id: NodeId) -> impl Iterator<Item = &[u8]> {
+        self.node(id)
+            .into_iter()
+            .flat_map(|n| n.props.iter().map(|p| p.name))
+    }
+
     /// A one-cell property such as `#address-cells`; present but not 4 bytes is an error.
     pub fn prop_u32(&self, id: NodeId, name: &str) -> Result<Option<u32>, DtError> {
         let Some(value) = self.prop(id, name) else {

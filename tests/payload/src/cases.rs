@@ -3,6 +3,7 @@
 //! | case | what must hold |
 //! |---|---|
 //! | `psci-version` | PSCI_VERSION answers >= 1.0 through the DT's conduit |
+//! | `dma-*` | the DMA policy's withheld devices, as a hostile host sees them ([`crate::dma_cases`]) |
 //! | `carveout-node` | exactly one `/reserved-memory/hypervisor@*` with `reg` and `no-map`, page-aligned, inside RAM, clear of this payload and its DTB |
 //! | `carveout-read` | loads from the first and last doubleword of the carve-out each raise a synchronous external abort at this EL1 (EC 0x25, FSC 0x10, FAR = address if valid, ELR = the load) |
 //! | `carveout-write` | the same for stores |
@@ -42,6 +43,7 @@ const WHY_NO_CARVEOUT: &str =
 pub fn run_all(platform: &Platform, dtb: u64, dtb_size: u64) {
     check_vectors();
     report::record("psci-version", &psci_version(platform));
+    crate::dma_cases::run_all(platform, dtb, dtb_size);
     report::record(
         "carveout-node",
         &carveout_node(

@@ -67,6 +67,8 @@ pub struct QemuArgs {
     pub smp: Option<u32>,
     /// `--mttcg`: one host thread per vCPU (only with `smp` 1 or 2; see `ci/qemu.sh`).
     pub mttcg: bool,
+    /// `--edu`: QEMU's PCI DMA test device behind the PCIe root complex.
+    pub edu: bool,
     /// `--secure-log`: the Secure world's UART. Default: `build/logs/<test>.secure.log`;
     /// never passed with [`Firmware::None`] (there is no Secure world).
     pub secure_log: Option<PathBuf>,
@@ -90,6 +92,7 @@ impl QemuArgs {
             gic: None,
             smp: None,
             mttcg: false,
+            edu: false,
             secure_log: None,
             extra: Vec::new(),
         }
@@ -110,6 +113,12 @@ impl QemuArgs {
     /// With `--mttcg`: one host thread per vCPU.
     pub fn with_mttcg(mut self) -> Self {
         self.mttcg = true;
+        self
+    }
+
+    /// With `--edu`: QEMU's PCI DMA test device (the hostile host's DMA engine).
+    pub fn with_edu(mut self) -> Self {
+        self.edu = true;
         self
     }
 
@@ -165,6 +174,9 @@ impl QemuArgs {
         }
         if self.mttcg {
             args.push("--mttcg".into());
+        }
+        if self.edu {
+            args.push("--edu".into());
         }
         if let Firmware::Flash(_) = self.firmware {
             let secure_log = self.secure_log.as_deref().unwrap_or(default_secure_log);
@@ -716,6 +728,15 @@ mod tests {
             args.to_args(Path::new("s.log")).join(" "),
             "--flash f.bin --dtb d.dtb --kernel k.bin --initrd i.cpio --gic 2 --smp 2 --mttcg \
              --secure-log s.log"
+        );
+    }
+
+    #[test]
+    fn qemu_args_with_edu() {
+        let args = QemuArgs::new("f.bin", "d.dtb", "k.bin").with_edu();
+        assert_eq!(
+            args.to_args(Path::new("s.log")).join(" "),
+            "--flash f.bin --dtb d.dtb --kernel k.bin --edu --secure-log s.log"
         );
     }
 

@@ -38,8 +38,10 @@ use system_tests::{Boot, Match, QemuArgs};
 
 /// The payload's cases, as it names them (`tests/payload/src/cases.rs`). Each must PASS:
 /// a SKIP (e.g. no carve-out node in the DT) fails this test like a FAIL does.
-const CASES: [&str; 7] = [
+const CASES: [&str; 9] = [
     "psci-version",
+    "dma-nodes-removed",
+    "dma-mmio-withheld",
     "carveout-node",
     "carveout-read",
     "carveout-write",
@@ -135,6 +137,47 @@ fn payload_cases_all_pass() {
     let images = Payload::load();
     let args = QemuArgs::new(&images.flash, &images.dtb, &images.image);
     run_payload("payload_cases_all_pass", &args);
+}
+
+/// The hostile host with a DMA engine: QEMU's `edu` device (`--edu`, its DMA mask wide enough
+/// for all RAM) behind the PCIe root complex. The hypervisor names every bus master it
+/// withholds at boot, and each of the payload's probes of them (the `dma-*` cases, among all
+/// the others, which must pass as in every run) is a stage-2 fault the hypervisor answers
+/// with an external abort, one console line per address.
+#[test]
+fn payload_dma_attacker_with_edu() {
+    let images = Payload::load();
+    let args = QemuArgs::new(&images.flash, &images.dtb, &images.image).with_edu();
+    let output = run_payload("payload_dma_attacker_with_edu", &args);
+    for node in [
+        r"/pcie@10000000 \(PCI host bridge\): 0x10000000-0x3eff0000, 0x3eff0000-0x3f000000, 0x4010000000-0x4020000000, 0x8000000000-0x10000000000",
+        r"/fw-cfg@9020000 \(fw_cfg DMA\): 0x9020000-0x9020018",
+        r"/virtio_mmio@a000000 \(virtio-mmio transport\): 0xa000000-0xa000200",
+        r"/virtio_mmio@a003e00 \(virtio-mmio transport\): 0xa003e00-0xa004000",
+        r"/intc@8000000/its@8080000 \(GICv3 ITS\): 0x8080000-0x80a0000",
+    ] {
+        let line = Regex::new(&format!(r"(?m)^hyp: DMA: withheld {node}\r?$")).unwrap();
+        assert!(line.is_match(&output), "no boot line for {node}");
+    }
+    assert_eq!(
+        output.matches("hyp: DMA: withheld ").count(),
+        1 + 32 + 1 + 1,
+        "fw_cfg, 32 virtio-mmio transports, the root complex and the ITS"
+    );
+    assert!(output.contains("hyp: DMA: emulated /intc@8000000 (GICv3 redistributor LPI tables)"));
+    for ipa in [
+        "0x4010000000",
+        "0x4010008000",
+        "0x10000000",
+        "0x3eff0000",
+        "0x8000000000",
+        "0xa000000",
+        "0x9020010",
+        "0x8080000",
+    ] {
+        let line = format!("hyp: WARN: host data abort at IPA {ipa} ");
+        assert!(output.contains(&line), "no injected abort for {ipa}");
+    }
 }
 
 #[test]

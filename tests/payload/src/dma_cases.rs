@@ -1,0 +1,105 @@
+//! The payload as a hostile host going for the devices that can write memory by themselves
+//! (bus masters), which the hypervisor's DMA policy withholds on QEMU `virt`:
+//!
+//! | case | what must hold |
+//! |---|---|
+//! | `dma-nodes-removed` | the DT the hypervisor handed over has no PCIe root complex, virtio-mmio transport, fw_cfg or GICv3 ITS node |
+//! | `dma-mmio-withheld` | a load from each of their registers, at QEMU virt's fixed addresses, raises a synchronous external abort at this EL1 (EC 0x25, FSC 0x10, FAR = address if valid, ELR = the load): the PCIe ECAM (the host bridge, and device 00:01.0, QEMU's `edu` DMA test device when the run adds it), the PCIe 32-bit window (where a BAR such as edu's would be assigned), the I/O window and the 64-bit window, the first virtio-mmio transport, fw_cfg's DMA register and the ITS's GITS_CTLR |
+//!
+//! The addresses are QEMU virt's memory map (`hw/arm/virt.c`, `base_memmap` and the high
+//! ECAM/MMIO regions), not read from the DT: the nodes are gone from it. Without a carve-out
+//! node (not under the hypervisor) both cases SKIP.
+
+use crate::arch;
+use crate::dt::{Platform, Region};
+use crate::esr::{self, EC_DABT_CURRENT};
+use crate::exceptions::{ProbeKind, run_probe};
+use crate::report::{self, Outcome, text};
+
+/// Compatibles of QEMU virt's bus masters, which the host's DT must no longer hold.
+const REMOVED: [&str; 4] = [
+    "pci-host-ecam-generic",
+    "virtio,mmio",
+    "qemu,fw-cfg-mmio",
+    "arm,gic-v3-its",
+];
+
+/// One register of each withheld device: (what, address). Run before the carve-out cases,
+/// these are the boot's first eight host aborts, so the hypervisor names each on the console
+/// (it prints the first eight, then every power of two).
+const PROBES: [(&str, u64); 8] = [
+    ("PCIe ECAM 00:00.0", 0x40_1000_0000),
+    ("PCIe ECAM 00:01.0 (edu)", 0x40_1000_8000),
+    ("PCIe 32-bit window", 0x1000_0000),
+    ("PCIe I/O window", 0x3eff_0000),
+    ("PCIe 64-bit window", 0x80_0000_0000),
+    ("virtio-mmio 0", 0x0a00_0000),
+    ("fw_cfg DMA register", 0x0902_0010),
+    ("GITS_CTLR", 0x0808_0000),
+];
+
+/// Runs both cases. `dtb`/`dtb_size` locate the DT the hypervisor wrote.
+pub fn run_all(platform: &Platform, dtb: u64, dtb_size: u64) {
+    let dtb = Region {
+        base: dtb,
+        size: dtb_size,
+    };
+    report::record("dma-nodes-removed", &nodes_removed(platform, dtb));
+    report::record("dma-mmio-withheld", &mmio_withheld(platform));
+}
+
+fn nodes_removed(platform: &Platform, dtb: Region) -> Outcome {
+    if platform.carveout.is_none() {
+        return Outcome::Skip(text(format_args!("not running under the hypervisor")));
+    }
+    // SAFETY: the DT lies in RAM at [base, base + size) (the boot protocol's x0, checked by
+    // main before any case runs), the MMU is off so the address is the physical one, and
+    // nothing writes it while the payload runs.
+    let blob = unsafe { core::slice::from_raw_parts(dtb.base as *const u8, dtb.size as usize) };
+    let Ok(fdt) = fdt::Fdt::new(blob) else {
+        return Outcome::Fail(text(format_args!("the DT does not parse")));
+    };
+    for node in fdt.all_nodes() {
+        let Some(compatible) = node.compatible() else {
+            continue;
+        };
+        if let Some(c) = compatible.all().find(|c| REMOVED.contains(c)) {
+            return Outcome::Fail(text(format_args!(
+                "node {} ({c}) is still in the host's DT",
+                node.name
+            )));
+        }
+    }
+    Outcome::Pass(text(format_args!(
+        "no node compatible with any of {REMOVED:?}"
+    )))
+}
+
+fn mmio_withheld(platform: &Platform) -> Outcome {
+    if platform.carveout.is_none() {
+        return Outcome::Skip(text(format_args!("not running under the hypervisor")));
+    }
+    for (what, addr) in PROBES {
+        // SAFETY: the handler is armed for a data abort and skips the load. Were the device
+        // reachable, a load from these registers starts nothing (reads have no side effect
+        // on ECAM, fw_cfg's DMA register, virtio-mmio's magic value or GITS_CTLR).
+        let (value, seen) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+        let Some(seen) = seen else {
+            return Outcome::Fail(text(format_args!(
+                "{what}: load from {addr:#x} completed without an abort (value {value:#x})"
+            )));
+        };
+        if let Err(mismatch) =
+            esr::check_sea(&seen, EC_DABT_CURRENT, addr, arch::probe_load_address())
+        {
+            return Outcome::Fail(text(format_args!(
+                "{what}: load from {addr:#x}: {mismatch} (ESR={:#x} FAR={:#x})",
+                seen.esr, seen.far
+            )));
+        }
+    }
+    Outcome::Pass(text(format_args!(
+        "SEA at EL1 for all {} registers, resumed",
+        PROBES.len()
+    )))
+}

@@ -47,6 +47,7 @@ mod bench;
 mod cases;
 #[cfg(target_os = "none")]
 mod dma;
+#[cfg(target_os = "none")]
 mod dma_cases;
 mod dt;
 mod esr;

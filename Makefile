@@ -169,8 +169,8 @@ dtbs: flash payload stack
 	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload ffa-version=1.0" $(PAYLOAD_FFA10_DTB); \
 	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload ffa-version=1.1" $(PAYLOAD_FFA11_DTB); \
 	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload soak=128 soak-cpu-off" $(SOAK_CPU_OFF_DTB); \
-	QEMU_IOMMU=smmuv3 QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_SMMU_DTB); \
-	QEMU_IOMMU=smmuv3 QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload dma-attack" $(PAYLOAD_DMA_DTB); \
+	QEMU_IOMMU=smmuv3 QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload dma-behind-iommu" $(PAYLOAD_SMMU_DTB); \
+	QEMU_IOMMU=smmuv3 QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload dma-attack dma-behind-iommu" $(PAYLOAD_DMA_DTB); \
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) teebench=200" $(TEEBENCH_DTB)
 
 # The el-counter plugin (cached: a no-op when up to date).

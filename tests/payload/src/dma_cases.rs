@@ -6,6 +6,12 @@
 //! | `dma-nodes-removed` | the DT the hypervisor handed over has no PCIe root complex, virtio-mmio transport, fw_cfg or GICv3 ITS node |
 //! | `dma-mmio-withheld` | a load from each of their registers, at QEMU virt's fixed addresses, raises a synchronous external abort at this EL1 (EC 0x25, FSC 0x10, FAR = address if valid, ELR = the load): the PCIe ECAM (the host bridge, and device 00:01.0, QEMU's `edu` DMA test device when the run adds it), the PCIe 32-bit window (where a BAR such as edu's would be assigned), the I/O window and the 64-bit window, the first virtio-mmio transport, fw_cfg's DMA register and the ITS's GITS_CTLR |
 //!
+//! With `dma-behind-iommu` in the bootargs (runs with `-machine iommu=smmuv3`, whose SMMU the
+//! hypervisor owns) the PCIe root complex is the host's again, behind the SMMU: its node must
+//! be there without any `iommu-map`/`iommus`/`msi-map` reference, its ECAM and windows
+//! readable, and instead the SMMU (`arm,smmu-v3` node, registers at 0x0905_0000) gone and
+//! withheld.
+//!
 //! The addresses are QEMU virt's memory map (`hw/arm/virt.c`, `base_memmap` and the high
 //! ECAM/MMIO regions), not read from the DT: the nodes are gone from it. Without a carve-out
 //! node (not under the hypervisor) both cases SKIP.
@@ -16,7 +22,8 @@ use crate::esr::{self, EC_DABT_CURRENT};
 use crate::exceptions::{ProbeKind, run_probe};
 use crate::report::{self, Outcome, text};
 
-/// Compatibles of QEMU virt's bus masters, which the host's DT must no longer hold.
+/// Compatibles of QEMU virt's bus masters, which the host's DT must no longer hold (the
+/// first only without an SMMU the hypervisor owns).
 const REMOVED: [&str; 4] = [
     "pci-host-ecam-generic",
     "virtio,mmio",
@@ -38,48 +45,111 @@ const PROBES: [(&str, u64); 8] = [
     ("GITS_CTLR", 0x0808_0000),
 ];
 
+/// How many of [`PROBES`] (the first) are the PCIe root complex's.
+const PCIE_PROBES: usize = 5;
+
+/// QEMU virt's SMMUv3 registers (`VIRT_SMMU`), withheld when the hypervisor owns it.
+const SMMU_PROBE: (&str, u64) = ("SMMU_IDR0", 0x0905_0000);
+
 /// Runs both cases. `dtb`/`dtb_size` locate the DT the hypervisor wrote.
 pub fn run_all(platform: &Platform, dtb: u64, dtb_size: u64) {
     let dtb = Region {
         base: dtb,
         size: dtb_size,
     };
-    report::record("dma-nodes-removed", &nodes_removed(platform, dtb));
-    report::record("dma-mmio-withheld", &mmio_withheld(platform));
-}
-
-fn nodes_removed(platform: &Platform, dtb: Region) -> Outcome {
-    if platform.carveout.is_none() {
-        return Outcome::Skip(text(format_args!("not running under the hypervisor")));
-    }
     // SAFETY: the DT lies in RAM at [base, base + size) (the boot protocol's x0, checked by
     // main before any case runs), the MMU is off so the address is the physical one, and
     // nothing writes it while the payload runs.
     let blob = unsafe { core::slice::from_raw_parts(dtb.base as *const u8, dtb.size as usize) };
-    let Ok(fdt) = fdt::Fdt::new(blob) else {
+    let fdt = fdt::Fdt::new(blob).ok();
+    let behind_iommu = fdt.as_ref().is_some_and(|f| {
+        f.chosen()
+            .bootargs()
+            .is_some_and(|a| a.split_ascii_whitespace().any(|w| w == "dma-behind-iommu"))
+    });
+    report::record(
+        "dma-nodes-removed",
+        &nodes_removed(platform, fdt.as_ref(), behind_iommu),
+    );
+    report::record("dma-mmio-withheld", &mmio_withheld(platform, behind_iommu));
+}
+
+fn nodes_removed(platform: &Platform, fdt: Option<&fdt::Fdt<'_>>, behind_iommu: bool) -> Outcome {
+    if platform.carveout.is_none() {
+        return Outcome::Skip(text(format_args!("not running under the hypervisor")));
+    }
+    let Some(fdt) = fdt else {
         return Outcome::Fail(text(format_args!("the DT does not parse")));
     };
+    let removed: &[&str] = if behind_iommu {
+        &[
+            "virtio,mmio",
+            "qemu,fw-cfg-mmio",
+            "arm,gic-v3-its",
+            "arm,smmu-v3",
+        ]
+    } else {
+        &REMOVED
+    };
+    let mut pcie_kept = false;
     for node in fdt.all_nodes() {
         let Some(compatible) = node.compatible() else {
             continue;
         };
-        if let Some(c) = compatible.all().find(|c| REMOVED.contains(c)) {
+        if let Some(c) = compatible.all().find(|c| removed.contains(c)) {
             return Outcome::Fail(text(format_args!(
                 "node {} ({c}) is still in the host's DT",
                 node.name
             )));
         }
+        if behind_iommu && compatible.all().any(|c| c == REMOVED[0]) {
+            pcie_kept = true;
+            if let Some(p) = ["iommu-map", "iommus", "msi-map", "msi-parent"]
+                .into_iter()
+                .find(|p| node.property(p).is_some())
+            {
+                return Outcome::Fail(text(format_args!(
+                    "node {} keeps `{p}`, which names a removed node",
+                    node.name
+                )));
+            }
+        }
+    }
+    if behind_iommu && !pcie_kept {
+        return Outcome::Fail(text(format_args!(
+            "the PCIe root complex behind the hypervisor's SMMU is not in the host's DT"
+        )));
     }
     Outcome::Pass(text(format_args!(
-        "no node compatible with any of {REMOVED:?}"
+        "no node compatible with any of {removed:?}{}",
+        if behind_iommu {
+            "; the PCIe root complex kept without IOMMU or MSI references"
+        } else {
+            ""
+        }
     )))
 }
 
-fn mmio_withheld(platform: &Platform) -> Outcome {
+fn mmio_withheld(platform: &Platform, behind_iommu: bool) -> Outcome {
     if platform.carveout.is_none() {
         return Outcome::Skip(text(format_args!("not running under the hypervisor")));
     }
-    for (what, addr) in PROBES {
+    if behind_iommu {
+        for (what, addr) in &PROBES[..PCIE_PROBES] {
+            // SAFETY: as below; here the load must complete (the device is the host's).
+            let (_, seen) = run_probe(ProbeKind::Data, || unsafe { arch::load(*addr) });
+            if seen.is_some() {
+                return Outcome::Fail(text(format_args!(
+                    "{what}: load from {addr:#x} aborted, but the root complex is behind the hypervisor's SMMU"
+                )));
+            }
+        }
+    }
+    let withheld = PROBES
+        .iter()
+        .skip(if behind_iommu { PCIE_PROBES } else { 0 })
+        .chain(behind_iommu.then_some(&SMMU_PROBE));
+    for &(what, addr) in withheld {
         // SAFETY: the handler is armed for a data abort and skips the load. Were the device
         // reachable, a load from these registers starts nothing (reads have no side effect
         // on ECAM, fw_cfg's DMA register, virtio-mmio's magic value or GITS_CTLR).
@@ -99,7 +169,16 @@ fn mmio_withheld(platform: &Platform) -> Outcome {
         }
     }
     Outcome::Pass(text(format_args!(
-        "SEA at EL1 for all {} registers, resumed",
-        PROBES.len()
+        "SEA at EL1 for all {} withheld registers, resumed{}",
+        if behind_iommu {
+            PROBES.len() - PCIE_PROBES + 1
+        } else {
+            PROBES.len()
+        },
+        if behind_iommu {
+            "; the PCIe root complex's read"
+        } else {
+            ""
+        }
     )))
 }

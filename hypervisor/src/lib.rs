@@ -29,6 +29,7 @@ pub mod ffa;
 pub mod frame;
 pub mod hvc;
 pub mod memmap;
+pub mod mmio;
 pub mod mm;
 pub mod percpu;
 pub mod psci;

@@ -55,6 +55,7 @@ use arm_gic::gicv3::registers::{Gicd, Gicr, GicrCtlr, GicrTyper, Typer};
 use spin::Mutex;
 
 use crate::addr::PAGE;
+use crate::dt::Gic;
 use crate::mm::{MemProtect, OwnershipError};
 use crate::mmio::{MmioDevice, Refusal, size_mask};
 
@@ -121,6 +122,28 @@ pub fn discover(regions: &[Range<u64>], typer: impl Fn(u64) -> u64) -> Vec<u64> 
     frames.sort_unstable();
     frames.dedup();
     frames
+}
+
+/// A GICv3's distributor frame and redistributor regions, from its DT `reg` (GICD, then
+/// `#redistributor-regions` GICR regions); `None` for a GICv2 or a `reg` too short.
+pub fn gicv3_frames(gic: &Gic) -> Option<(Range<u64>, &[Range<u64>])> {
+    let Gic::V3 {
+        regs,
+        redistributor_regions,
+    } = gic
+    else {
+        return None;
+    };
+    let gicd = regs.first()?.clone();
+    let gicr = regs.get(1..1 + *redistributor_regions as usize)?;
+    Some((gicd, gicr))
+}
+
+/// Whether `GICD_TYPER` says the GIC supports LPIs (bit 17): without them the
+/// redistributors read no table and nothing needs trapping.
+pub fn gicd_has_lpis(gicd_typer: u32) -> bool {
+    let t: Typer = zerocopy::transmute!(gicd_typer);
+    t.lpis_supported()
 }
 
 /// The number of interrupt ID bits `GICD_TYPER` gives (its IDbits field plus one).

@@ -269,11 +269,11 @@ mod tests {
                             low
                         };
                         let want = if sf { extended } else { extended & 0xffff_ffff };
-                        for r in 0..31 {
+                        for (r, (&now, &was)) in f.x.iter().zip(&before).enumerate() {
                             if r as u64 == srt {
-                                assert_eq!(f.x[r], want, "size {size} sse {sse} sf {sf} x{r}");
+                                assert_eq!(now, want, "size {size} sse {sse} sf {sf} x{r}");
                             } else {
-                                assert_eq!(f.x[r], before[r], "x{r} untouched (srt {srt})");
+                                assert_eq!(now, was, "x{r} untouched (srt {srt})");
                             }
                         }
                         assert_eq!(f.elr, 0x4000_0004);

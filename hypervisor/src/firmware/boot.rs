@@ -148,7 +148,9 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     let (dtb_addr, dtb) = find_dtb(loader_regs[0], board)?;
     let info = read_system(&dtb, dtb_addr, &image.carveout)?;
     let (ttbr0, hyp_ram) = switch_to_el2_map(board, &info, &image)?;
-    let (host_map, stage2, geometry) = build_host_stage2(&info, &image.carveout)?;
+    let gicr = crate::firmware::gic::start(&info);
+    let trapped: Vec<Range<u64>> = gicr.iter().flat_map(|g| g.pages()).collect();
+    let (host_map, stage2, geometry) = build_host_stage2(&info, &image.carveout, &trapped)?;
     let vtcr = geometry.vtcr();
     let vttbr = stage2.root_address();
     let firmware = probe_firmware();
@@ -167,6 +169,7 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
         psci,
         ffa,
         mm,
+        gicr,
         geometry,
         vtcr,
         vttbr,
@@ -266,6 +269,8 @@ fn switch_to_el2_map(
     if let Some(u) = &info.uart {
         uarts.push(u.base..u.base + PAGE);
     }
+    // The GIC frames whose registers the redistributor emulation reads and writes.
+    uarts.extend(crate::firmware::gic::frames(info));
     let layout = ImageLayout {
         carveout: carveout.clone(),
         text_end: image.text_end,
@@ -294,9 +299,11 @@ fn switch_to_el2_map(
 fn build_host_stage2(
     info: &SystemInfo,
     carveout: &Range<u64>,
+    trapped: &[Range<u64>],
 ) -> Result<(HostMap, HostStage2, Geometry), BootError> {
     let geometry = Geometry::for_system(arch::id_aa64mmfr0() & 0xf, info.mixed_cpus());
-    let host_map = HostMap::new(info, carveout, geometry.ipa_bits);
+    let mut host_map = HostMap::new(info, carveout, geometry.ipa_bits);
+    host_map.trap_emulated(trapped);
     let stage2 = HostStage2::build(&host_map, geometry).map_err(BootError::Stage2)?;
     info!(
         "carve-out {:#x}-{:#x} ({} KiB)",

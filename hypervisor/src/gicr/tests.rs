@@ -104,6 +104,27 @@ fn redistributors_are_found_by_typer_last_and_vlpis() {
 }
 
 #[test]
+fn the_frames_come_from_the_dt() {
+    let info = crate::dt::SystemInfo::parse(include_bytes!(
+        "../../../tests/fixtures/qemu-virt-tfa-optee.dtb"
+    ))
+    .unwrap();
+    let (gicd, gicr) = gicv3_frames(info.gic.as_ref().unwrap()).unwrap();
+    assert_eq!(gicd, 0x0800_0000..0x0801_0000);
+    assert_eq!(gicr, [0x080a_0000..0x0900_0000]);
+    let v2 = Gic::V2 {
+        regs: vec![0x2c01_0000..0x2c01_1000],
+    };
+    assert!(gicv3_frames(&v2).is_none());
+    let short = Gic::V3 {
+        regs: vec![0x0800_0000..0x0801_0000],
+        redistributor_regions: 1,
+    };
+    assert!(gicv3_frames(&short).is_none());
+    assert!(gicd_has_lpis(1 << 17) && !gicd_has_lpis(!(1 << 17)));
+}
+
+#[test]
 fn table_sizes_follow_the_id_bits() {
     assert_eq!(gicd_id_bits(15 << 19), 16);
     assert_eq!(gicd_id_bits(23 << 19), 24);

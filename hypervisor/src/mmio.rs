@@ -9,8 +9,8 @@
 //! XZR for these instructions), the register width (SF) and the direction (WnR). Anything
 //! else is refused with an external abort, as an access the device cannot take would give:
 //! no valid syndrome (pairs, SIMD registers, writeback forms, atomics), an access from
-//! AArch32, a cache-maintenance or stage-1 walk fault, an unaligned address, and any size a
-//! device refuses.
+//! AArch32, a cache-maintenance or stage-1 walk fault, a fault whose FAR is not valid (FnV:
+//! the offset in the page is unknown), an unaligned address, and any size a device refuses.
 //!
 //! A device is an [`MmioDevice`]; [`emulate`] is the whole path, from the syndrome to the
 //! register file and the return address. The firmware calls it with the host's saved frame
@@ -28,6 +28,8 @@ const ISS_SSE: u64 = 1 << 21;
 const ISS_SRT_SHIFT: u64 = 16;
 /// ISS.SF: the register is 64 bits wide (Xt), else 32 (Wt).
 const ISS_SF: u64 = 1 << 15;
+/// ISS.FnV: FAR_EL2 is not valid (the register offset within the page is unknown).
+const ISS_FNV: u64 = 1 << 10;
 /// ISS.CM: a cache-maintenance instruction.
 const ISS_CM: u64 = 1 << 8;
 /// ISS.S1PTW: a stage-1 translation table walk.
@@ -63,7 +65,7 @@ pub struct Access {
 pub enum Refusal {
     /// No valid syndrome (ISS.ISV = 0): not a single general-register load or store.
     NoSyndrome,
-    /// From AArch32, a cache-maintenance instruction, or a stage-1 walk.
+    /// From AArch32, a cache-maintenance instruction, a stage-1 walk, or no valid FAR.
     NotEmulated,
     /// The address is not a multiple of the size.
     Unaligned,
@@ -90,7 +92,7 @@ pub fn decode(esr: u64, ipa: u64, spsr: u64) -> Result<Access, Refusal> {
     }
     // AArch32 registers map onto the X registers by mode (banked R13/R14): not worth it for
     // device registers only the kernel touches.
-    if spsr & SPSR_AARCH32 != 0 || esr & (ISS_CM | ISS_S1PTW) != 0 {
+    if spsr & SPSR_AARCH32 != 0 || esr & (ISS_FNV | ISS_CM | ISS_S1PTW) != 0 {
         return Err(Refusal::NotEmulated);
     }
     let size = 1u8 << ((esr >> ISS_SAS_SHIFT) & 3);
@@ -334,6 +336,7 @@ mod tests {
         let cases = [
             (valid & !ISS_ISV, 0, 0x3c5, Refusal::NoSyndrome),
             (valid | ISS_CM, 0, 0x3c5, Refusal::NotEmulated),
+            (valid | ISS_FNV, 0, 0x3c5, Refusal::NotEmulated),
             (valid | ISS_S1PTW, 0, 0x3c5, Refusal::NotEmulated),
             (valid, 0, 0x10, Refusal::NotEmulated), // AArch32 EL0
             (valid, 4, 0x3c5, Refusal::Unaligned),

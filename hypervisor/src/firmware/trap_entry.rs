@@ -111,6 +111,13 @@ fn report_ffa_audit() {
         m.runs.0,
         m.runs.1
     );
+    if let Some(gicr) = &hyp::get().gicr {
+        log::info!(
+            "GIC audit: LPI table pages pinned {}, table bases refused or ignored and EnableLPIs held off {}",
+            gicr.pinned_pages(),
+            GIC_EVENTS.load(Ordering::Relaxed)
+        );
+    }
     crate::firmware::console::flush();
 }
 

@@ -540,3 +540,21 @@ fn the_host_programs_propbaser_through_the_mmio_path() {
     assert_eq!(f.x[7], propbaser(0x4810_0000));
     assert_eq!(f.elr, 0x4008_0010);
 }
+
+/// The RD-N2 FVP's GIC-700: its distributor and redistributor regions as the DT gives them,
+/// and a GICv2 board (Juno's GIC-400) has nothing to trap.
+#[test]
+fn board_dts_give_the_frames_to_map_and_walk() {
+    let rdn2 = crate::dt::SystemInfo::parse(include_bytes!("../../../tests/fixtures/rdn2-fvp.dtb"))
+        .unwrap();
+    let (gicd, gicr) = gicv3_frames(rdn2.gic.as_ref().unwrap()).unwrap();
+    assert!(gicd.end - gicd.start >= 0x1_0000, "{gicd:x?}");
+    assert!(!gicr.is_empty());
+    for region in gicr {
+        assert!(region.end - region.start >= 2 * FRAME, "{region:x?}");
+        assert!(region.start >= gicd.end || region.end <= gicd.start);
+    }
+    let juno =
+        crate::dt::SystemInfo::parse(include_bytes!("../../../tests/fixtures/juno.dtb")).unwrap();
+    assert!(gicv3_frames(juno.gic.as_ref().unwrap()).is_none());
+}

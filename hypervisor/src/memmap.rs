@@ -170,6 +170,14 @@ impl HostMap {
         }
     }
 
+    /// Leaves the device register pages `pages` out of the host's MMIO: the hypervisor
+    /// traps and emulates them (`crate::mmio`), so a host access faults into EL2 instead
+    /// of reaching the device. Pages outside the MMIO map are ignored.
+    pub fn trap_emulated(&mut self, pages: &[PhysRange]) {
+        let pages: Vec<PhysRange> = pages.iter().map(align_out).collect();
+        self.mmio = subtract(&self.mmio, &pages);
+    }
+
     /// Whether the host may use `[addr, addr + len)` as its own RAM.
     pub fn is_host_ram(&self, addr: u64, len: u64) -> bool {
         let Some(end) = addr.checked_add(len) else {
@@ -252,6 +260,27 @@ mod tests {
             regs: alloc::vec![0x2c01_0000..0x2c01_1000],
         };
         assert!(gic_hyp_frames(&short).is_empty());
+    }
+
+    /// Emulated register pages leave the host's MMIO map (and nothing else): the pages
+    /// around them stay Device for the host.
+    #[test]
+    fn emulated_pages_leave_the_mmio_map() {
+        let info = SystemInfo::parse(QEMU_DTB).unwrap();
+        let mut map = HostMap::new(&info, &(0x6000_0000..0x6020_0000), 40);
+        let before = map.clone();
+        map.trap_emulated(&[0x080a_0000..0x080a_1000, 0x080c_0000..0x080c_0800]);
+        let covered = |m: &HostMap, a: u64| m.mmio.iter().any(|r| r.contains(&a));
+        for page in [0x080a_0000, 0x080a_0ffc, 0x080c_0000, 0x080c_0fff] {
+            assert!(covered(&before, page) && !covered(&map, page), "{page:#x}");
+        }
+        for kept in [0x0809_fffc, 0x080a_1000, 0x080b_0000, 0x080c_1000] {
+            assert!(covered(&map, kept), "{kept:#x}");
+        }
+        assert_eq!(
+            (map.ram.clone(), map.withheld.clone()),
+            (before.ram, before.withheld)
+        );
     }
 
     #[test]

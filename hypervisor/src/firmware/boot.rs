@@ -155,9 +155,12 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
         .map_err(|e| BootError::BadDt(dtb_addr, dt::DtError::Blob(e)))?;
     let smmu_regs: Vec<Range<u64>> = smmus.iter().map(|n| n.regs.clone()).collect();
     let (ttbr0, hyp_ram) = switch_to_el2_map(board, &info, &image, &smmu_regs)?;
+    let gicr = crate::firmware::gic::start(&info);
+    let trapped: Vec<Range<u64>> = gicr.iter().flat_map(|g| g.pages()).collect();
     let owned_iommus: Vec<&str> = smmus.iter().map(|n| n.path.as_str()).collect();
     let (dma, dma_mmio) = dma_policy(board, &dtb, dtb_addr, &owned_iommus)?;
-    let (host_map, stage2, geometry) = build_host_stage2(&info, &image.carveout, &dma_mmio)?;
+    let (host_map, stage2, geometry) =
+        build_host_stage2(&info, &image.carveout, &dma_mmio, &trapped)?;
     let vtcr = geometry.vtcr();
     let vttbr = stage2.root_address();
     let walker = crate::firmware::smmu::start(&smmus, &geometry, vttbr)
@@ -180,6 +183,7 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
         psci,
         ffa,
         mm,
+        gicr,
         geometry,
         vtcr,
         vttbr,
@@ -281,6 +285,8 @@ fn switch_to_el2_map(
         uarts.push(u.base..u.base + PAGE);
     }
     uarts.extend_from_slice(devices);
+    // The GIC frames whose registers the redistributor emulation reads and writes.
+    uarts.extend(crate::firmware::gic::frames(info));
     let layout = ImageLayout {
         carveout: carveout.clone(),
         text_end: image.text_end,
@@ -343,9 +349,11 @@ fn build_host_stage2(
     info: &SystemInfo,
     carveout: &Range<u64>,
     devices: &[Range<u64>],
+    trapped: &[Range<u64>],
 ) -> Result<(HostMap, HostStage2, Geometry), BootError> {
     let geometry = Geometry::for_system(arch::id_aa64mmfr0() & 0xf, info.mixed_cpus());
-    let host_map = HostMap::with_withheld(info, carveout, geometry.ipa_bits, devices);
+    let mut host_map = HostMap::with_withheld(info, carveout, geometry.ipa_bits, devices);
+    host_map.trap_emulated(trapped);
     let stage2 = HostStage2::build(&host_map, geometry).map_err(BootError::Stage2)?;
     info!(
         "carve-out {:#x}-{:#x} ({} KiB)",

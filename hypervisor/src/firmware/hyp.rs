@@ -33,6 +33,9 @@ pub struct Hyp {
     pub ffa: Proxy,
     /// Memory protection: the host's page ownership and its live stage-2 tables, one lock.
     pub mm: MemProtect,
+    /// The GICv3 redistributors whose LPI table registers are trapped and checked (a
+    /// client of `mm`), if the GIC has LPIs.
+    pub gicr: Option<crate::gicr::Redistributors<crate::firmware::gic::GicMmio>>,
     /// The host stage 2's geometry (every CPU must be able to walk it).
     pub geometry: Geometry,
     /// VTCR_EL2 for every CPU.

@@ -1,7 +1,8 @@
 //! The firmware glue, compiled for the firmware target only: the thin hardware layer
 //! ([`arch`]: system registers, SMC, TLB and cache maintenance, raw values only), the boot
 //! path as named steps ([`boot`]), the console, the host's EL2 setup written through `arch`
-//! ([`el2_setup`]), the FF-A proxy's hardware port ([`ffa_port`]), the global state
+//! ([`el2_setup`]), the FF-A proxy's hardware port ([`ffa_port`]), the GIC registers the
+//! redistributor emulation reaches ([`gic`]), the global state
 //! ([`hyp`]), the host kernel's loading ([`loader`]), the PSCI calls the hypervisor makes
 //! for itself ([`power`]), the SMMU's port ([`smmu`]) and the trap entries `vectors.S` calls ([`trap_entry`]).
 //!
@@ -14,6 +15,7 @@ pub mod boot;
 pub mod console;
 pub mod el2_setup;
 pub mod ffa_port;
+pub mod gic;
 pub mod hyp;
 pub mod loader;
 pub mod power;

@@ -19,6 +19,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 static ABORTS: AtomicU64 = AtomicU64::new(0);
 static FFA_REJECTIONS: AtomicU64 = AtomicU64::new(0);
 static REFUSED_SMCS: AtomicU64 = AtomicU64::new(0);
+/// Redistributor table bases refused or ignored, and LPIs held off.
+static GIC_EVENTS: AtomicU64 = AtomicU64::new(0);
 /// Set by the first CPU on its way to SYSTEM_OFF after an exception nobody handles.
 static STOPPING: AtomicBool = AtomicBool::new(false);
 
@@ -115,6 +117,13 @@ fn report_ffa_audit() {
         m.runs.0,
         m.runs.1
     );
+    if let Some(gicr) = &hyp::get().gicr {
+        log::info!(
+            "GIC audit: LPI table pages pinned {}, table bases refused or ignored and EnableLPIs held off {}",
+            gicr.pinned_pages(),
+            GIC_EVENTS.load(Ordering::Relaxed)
+        );
+    }
     crate::firmware::console::flush();
 }
 
@@ -180,7 +189,18 @@ fn handle_other(frame: &mut HostFrame, trap: Trap) {
     }
 }
 
+/// A host stage-2 abort: an emulated register page (the access is performed for the host),
+/// a page whose change is in flight (retried), or memory the host may not touch (an
+/// external abort).
 fn inject_abort(frame: &mut HostFrame) {
+    if frame.exception_class() == ec::DABT_LOW
+        && let Some(emulated) = emulate_mmio(frame)
+    {
+        if !emulated {
+            inject_sea(frame);
+        }
+        return;
+    }
     // A page the host owns faulted only because a LEND or RECLAIM on another CPU was
     // breaking the block around it (the mapping is back now), or a LEND on another CPU is
     // waiting for the SPMC's answer (it will be the host's again, or lent): retry the access.
@@ -207,6 +227,43 @@ fn inject_abort(frame: &mut HostFrame) {
             n + 1
         );
     }
+    inject_sea(frame);
+}
+
+/// A data abort on a page the hypervisor emulates: `None` if it is no such page, else
+/// whether the access was emulated (`false`: refused, the caller injects the abort). Each
+/// refusal, and each table base refused or ignored, gets one rate-limited line.
+#[inline(never)]
+fn emulate_mmio(frame: &mut HostFrame) -> Option<bool> {
+    let hyp = hyp::get();
+    let device = hyp.gicr.as_ref()?.with(&hyp.mm);
+    if !crate::mmio::MmioDevice::claims(&device, frame.fault_ipa()) {
+        return None;
+    }
+    let result = crate::mmio::emulate(&device, frame);
+    if let Some(event) = device.event() {
+        let n = GIC_EVENTS.fetch_add(1, Ordering::Relaxed);
+        if worth_a_line(n) {
+            log::warn!("{event} [#{}]", n + 1);
+        }
+    }
+    if let Err(refusal) = result {
+        let n = ABORTS.fetch_add(1, Ordering::Relaxed);
+        if worth_a_line(n) {
+            log::warn!(
+                "host access at IPA {:#x} (PC {:#x}) to an emulated register refused: {}, injecting an external abort [#{}]",
+                frame.fault_ipa(),
+                frame.elr,
+                refusal.name(),
+                n + 1
+            );
+        }
+    }
+    Some(result.is_ok())
+}
+
+/// Delivers a synchronous external abort for the host's faulting access at its EL1 vector.
+fn inject_sea(frame: &mut HostFrame) {
     let inj = crate::abort::sea_injection(
         frame.esr,
         frame.far,

@@ -8,6 +8,7 @@
 //! | Operation | Pages go | Host stage 2 |
 //! |---|---|---|
 //! | [`MemProtect::pin`] / [`MemProtect::unpin`] | `Owned` <-> `SharedWithHyp` | untouched |
+//! | [`MemProtect::pin_for_device`] / [`MemProtect::unpin_for_device`] | `Owned` <-> `PinnedForDevice` | untouched |
 //! | [`MemProtect::share`] | `Owned` -> `SharedWithSecure` | untouched |
 //! | [`MemProtect::lend`] | `Owned` -> `LentToSecure` | unmapped (break-before-make, TLB invalidated) |
 //! | [`MemProtect::reclaim`] | a transaction's pages -> `Owned` (unshare, unlend) | lent pages mapped back |
@@ -124,6 +125,64 @@ impl MemProtect {
         inner
             .ownership
             .release(range, PageState::SharedWithHyp, tag, &mut NoStage2)
+    }
+
+    /// Pins the host's pages `range` as a table a device reads and writes by DMA (`Owned ->
+    /// PinnedForDevice`, tagged `tag`): the host keeps access, but nothing may share, lend
+    /// or unmap them until [`MemProtect::unpin_for_device`]. Refused whole unless every page
+    /// is host RAM the host owns.
+    pub fn pin_for_device(&self, range: Range<u64>, tag: u64) -> Result<(), OwnershipError> {
+        let mut inner = self.inner.lock();
+        inner
+            .ownership
+            .claim(
+                core::slice::from_ref(&range),
+                PageState::PinnedForDevice,
+                tag,
+                &mut NoStage2,
+            )
+            .map_err(|(_, e)| e)
+    }
+
+    /// Replaces the device table `old` (pinned by [`MemProtect::pin_for_device`] under the
+    /// tag `old.start`) by `new` (pinned under the tag `new.start`) in one step under the
+    /// memory lock, so that a table may grow or move over its own pages and nothing can take
+    /// the old pages in between. On failure the old table stays pinned and nothing changed.
+    pub fn repin_for_device(&self, old: Range<u64>, new: Range<u64>) -> Result<(), OwnershipError> {
+        let mut inner = self.inner.lock();
+        let map = &mut inner.ownership;
+        map.release(
+            old.clone(),
+            PageState::PinnedForDevice,
+            old.start,
+            &mut NoStage2,
+        )?;
+        let claimed = map.claim(
+            core::slice::from_ref(&new),
+            PageState::PinnedForDevice,
+            new.start,
+            &mut NoStage2,
+        );
+        if let Err((_, e)) = claimed {
+            // The pages were pinned a moment ago under this lock: pinning them again
+            // restores the map exactly as it was.
+            let _ = map.claim(
+                core::slice::from_ref(&old),
+                PageState::PinnedForDevice,
+                old.start,
+                &mut NoStage2,
+            );
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Undoes [`MemProtect::pin_for_device`] for `range` (pages pinned with `tag`).
+    pub fn unpin_for_device(&self, range: Range<u64>, tag: u64) -> Result<(), OwnershipError> {
+        let mut inner = self.inner.lock();
+        inner
+            .ownership
+            .release(range, PageState::PinnedForDevice, tag, &mut NoStage2)
     }
 
     /// Shares the host's pages `ranges` with the Secure world (`Owned -> SharedWithSecure`,
@@ -352,6 +411,79 @@ mod tests {
         assert_eq!(mm.transfer_state(5), None);
         assert_eq!(mm.reclaim(PageState::SharedWithSecure, 6), 1);
         assert_eq!(mm.reclaim(PageState::SharedWithSecure, 2), 1);
+    }
+
+    /// A device table's pages stay the host's (mapped, host access allowed) but cannot be
+    /// shared, lent, pinned as a mailbox or pinned again until unpinned; only host-owned RAM
+    /// can be pinned, and unpinning needs the same range and tag.
+    #[test]
+    fn device_tables_are_pinned_mapped_and_exclusive() {
+        let s2 = SimStage2::default();
+        let mm = crate::testkit::memory(&RAM, &s2);
+        let table = 0x4810_0000..0x4810_0000 + 14 * P;
+        mm.pin_for_device(table.clone(), 0x4810_0000).unwrap();
+        assert_eq!(mm.pages_in(PageState::PinnedForDevice), 14);
+        assert_eq!(
+            mm.state(PhysAddr(0x4810_d000)),
+            Some(PageState::PinnedForDevice)
+        );
+        assert_eq!(mm.host_access(Ipa(0x4810_0000)), HostAccess::Allowed);
+        let one = [0x4810_d000..0x4810_e000];
+        for refused in [
+            mm.share(&one[..], 1),
+            mm.lend(&one[..], 1),
+            mm.pin(&one[..], 1),
+        ] {
+            assert!(matches!(
+                refused,
+                Err((
+                    0,
+                    OwnershipError::WrongState {
+                        page: 0x4810_d000,
+                        found: PageState::PinnedForDevice
+                    }
+                ))
+            ));
+        }
+        assert!(s2.view().unmapped.is_empty(), "never unmapped");
+        assert!(matches!(
+            mm.pin_for_device(0x4810_c000..0x4811_0000, 2),
+            Err(OwnershipError::WrongState { .. })
+        ));
+        // Neither the carve-out nor a lent page can become a device table.
+        assert!(matches!(
+            mm.pin_for_device(0x6000_0000..0x6000_1000, 3),
+            Err(OwnershipError::NotHostRam { .. })
+        ));
+        let lent = [0x5000_0000..0x5000_1000];
+        mm.lend(&lent[..], 4).unwrap();
+        assert!(matches!(
+            mm.pin_for_device(0x5000_0000..0x5000_1000, 5),
+            Err(OwnershipError::WrongState {
+                found: PageState::LentToSecure,
+                ..
+            })
+        ));
+        // Unpinning needs the tag it was pinned with.
+        assert!(mm.unpin_for_device(table.clone(), 9).is_err());
+        // A table grows over its own pages in one step; a move onto a lent page fails and
+        // leaves the old table pinned.
+        let grown = 0x4810_0000..0x4810_0000 + 16 * P;
+        mm.repin_for_device(table.clone(), grown.clone()).unwrap();
+        assert_eq!(mm.pages_in(PageState::PinnedForDevice), 16);
+        assert!(matches!(
+            mm.repin_for_device(grown.clone(), 0x5000_0000..0x5000_1000),
+            Err(OwnershipError::WrongState { .. })
+        ));
+        assert_eq!(mm.pages_in(PageState::PinnedForDevice), 16);
+        assert_eq!(
+            mm.usage().0,
+            2,
+            "the device table and the lent page, as before"
+        );
+        mm.unpin_for_device(grown, 0x4810_0000).unwrap();
+        assert_eq!(mm.pages_in(PageState::PinnedForDevice), 0);
+        mm.share(&one[..], 1).unwrap();
     }
 
     #[test]

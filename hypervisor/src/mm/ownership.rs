@@ -7,6 +7,7 @@
 //! | [`PageState::SharedWithHyp`] | RW, pinned | `FFA_RXTX_MAP` (the host's mailbox) |
 //! | [`PageState::SharedWithSecure`] | RW, pinned | `FFA_MEM_SHARE`, until `FFA_MEM_RECLAIM` succeeds |
 //! | [`PageState::LentToSecure`] | none (unmapped) | `FFA_MEM_LEND`, until `FFA_MEM_RECLAIM` succeeds |
+//! | [`PageState::PinnedForDevice`] | RWX, pinned | a device table the hypervisor accepted (a redistributor's LPI tables), until the host replaces it |
 //! | [`PageState::Hyp`] | none | donated to the hypervisor (no user yet: the carve-out is not host RAM) |
 //!
 //! Rules, checked on every transition before anything changes:
@@ -65,6 +66,10 @@ pub enum PageState {
     SharedWithSecure,
     /// Lent to the Secure world (FFA_MEM_LEND): unmapped from the host's stage 2.
     LentToSecure,
+    /// A table a device the host programs reads and writes by DMA (a redistributor's LPI
+    /// property or pending table), accepted by the hypervisor: the host keeps access, and
+    /// the pages cannot be shared, lent or unmapped while the device may write them.
+    PinnedForDevice,
     /// The hypervisor's: unmapped from the host.
     Hyp,
 }
@@ -77,6 +82,7 @@ impl PageState {
             PageState::SharedWithHyp => "SharedWithHyp",
             PageState::SharedWithSecure => "SharedWithSecure",
             PageState::LentToSecure => "LentToSecure",
+            PageState::PinnedForDevice => "PinnedForDevice",
             PageState::Hyp => "Hyp",
         }
     }

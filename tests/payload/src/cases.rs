@@ -10,6 +10,7 @@
 //! | `carveout-exec` | a branch to the carve-out's last word raises an instruction abort (EC 0x21, FSC 0x10, ELR = FAR = target) |
 //! | `cpu-on-all` | CPU_ON of every other DT CPU succeeds; each reports from EL1 with its context_id in x0 and parks; AFFINITY_INFO then says ON (CPU_OFF is broken in this Secure world, see `secondary_report`) |
 //! | `cpu-on-bad-entry` | CPU_ON with an entry in the carve-out or above RAM gets INVALID_ADDRESS (-9); CPU_ON of the calling CPU gets ALREADY_ON (-4) |
+//! | `gicr-tables` | the first redistributor's LPI table registers refuse the carve-out (old values kept, EnableLPIs held off) and take this payload's own RAM ([`crate::gicr`]) |
 //! | `ffa *` | the FF-A conformance matrix against OP-TEE through the hypervisor's proxy, about 1 800 cases with their own summary line ([`crate::ffa_cases`]) |
 //!
 //! Without a carve-out node (not under the hypervisor) the carve-out cases,
@@ -40,7 +41,8 @@ const WHY_NO_CARVEOUT: &str =
     "no /reserved-memory/hypervisor@* node in the DT: not running under the hypervisor";
 
 /// Runs every case and records its result. `dtb`/`dtb_size` locate the DT in memory.
-pub fn run_all(platform: &Platform, dtb: u64, dtb_size: u64) {
+/// `rd` is the first redistributor's RD_base, if the DT has a GICv3.
+pub fn run_all(platform: &Platform, dtb: u64, dtb_size: u64, rd: Option<u64>) {
     check_vectors();
     report::record("psci-version", &psci_version(platform));
     crate::dma_cases::run_all(platform, dtb, dtb_size);
@@ -59,6 +61,7 @@ pub fn run_all(platform: &Platform, dtb: u64, dtb_size: u64) {
     report::record("carveout-exec", &carveout_exec(platform));
     report::record("cpu-on-all", &cpu_on_all(platform));
     report::record("cpu-on-bad-entry", &cpu_on_bad_entry(platform));
+    crate::gicr::run(platform, rd);
     crate::ffa_cases::run_all(platform);
 }
 

@@ -58,6 +58,8 @@ mod ffa_call;
 #[cfg(target_os = "none")]
 mod ffa_cases;
 mod ffa_spec;
+#[cfg(target_os = "none")]
+mod gicr;
 mod psci;
 #[cfg(target_os = "none")]
 mod race;
@@ -214,7 +216,12 @@ mod entry {
         if let Some(options) = crate::soak::requested(&fdt) {
             crate::soak::run(&platform, &fdt, options)
         }
-        cases::run_all(&platform, dtb, blob.len() as u64);
+        // The first redistributor (RD_base: the start of the first GICR region).
+        let rd = fdt
+            .find_compatible(&["arm,gic-v3"])
+            .and_then(|gic| gic.reg()?.nth(1))
+            .map(|r| r.starting_address as u64);
+        cases::run_all(&platform, dtb, blob.len() as u64, rd);
         report::finish()
     }
 

@@ -7,8 +7,9 @@
 #
 # Targets: ffa_handle, ffa_memory (default: both, one after the other). cargo-fuzz comes
 # from ci/install-fuzz.sh (pinned, cached under build/tools/). RUSTC_BOOTSTRAP=1 lets the
-# pinned stable rustc accept the flags cargo-fuzz needs (-Zsanitizer=address and the
-# coverage instrumentation); docs/fuzzing.md explains why that is sound here.
+# pinned stable rustc accept the one unstable flag cargo-fuzz passes, -Zsanitizer=address
+# (docs/fuzzing.md says why that is sound here); FUZZ_SANITIZER=none builds without
+# AddressSanitizer and without RUSTC_BOOTSTRAP.
 #
 # Inputs: fuzz/seeds/<target> (hand-written, named) and fuzz/corpus/<target> (the committed
 # minimised corpus) are read; what a run finds goes to fuzz/target/corpus/<target> (ignored),
@@ -33,8 +34,13 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(ffa_handle ffa_memory)
 
 cargo_fuzz=$("$root/ci/install-fuzz.sh")
-export RUSTC_BOOTSTRAP=1
-echo "fuzz/run.sh: $("$cargo_fuzz" --version), $(rustc --version) with RUSTC_BOOTSTRAP=1"
+sanitizer=${FUZZ_SANITIZER:-address}
+case "$sanitizer" in
+    address) export RUSTC_BOOTSTRAP=1 ;;
+    none) ;;
+    *) echo "fuzz/run.sh: FUZZ_SANITIZER=$sanitizer: address or none" >&2; exit 2 ;;
+esac
+echo "fuzz/run.sh: $("$cargo_fuzz" --version), $(rustc --version), sanitizer $sanitizer${RUSTC_BOOTSTRAP:+ (RUSTC_BOOTSTRAP=1)}"
 
 max_len_of() {
     case "$1" in
@@ -58,7 +64,7 @@ for target in "${targets[@]}"; do
             merged="target/cmin/$target"
             rm -rf "$merged"
             mkdir -p "$merged"
-            "$cargo_fuzz" run "$target" "$merged" "corpus/$target" "$found" "seeds/$target" -- \
+            "$cargo_fuzz" run --sanitizer "$sanitizer" "$target" "$merged" "corpus/$target" "$found" "seeds/$target" -- \
                 -merge=1 -max_len="$max_len" >"$log" 2>&1 || {
                 tail -n 40 "$log" >&2
                 echo "fuzz/run.sh: $target: merge failed; full log in fuzz/$log" >&2
@@ -73,7 +79,7 @@ for target in "${targets[@]}"; do
         *) limit=(-max_total_time="$secs") ;;
     esac
     set +e
-    "$cargo_fuzz" run "$target" "$found" "corpus/$target" "seeds/$target" -- \
+    "$cargo_fuzz" run --sanitizer "$sanitizer" "$target" "$found" "corpus/$target" "seeds/$target" -- \
         "${limit[@]}" -max_len="$max_len" -print_final_stats=1 >"$log" 2>&1
     status=$?
     set -e

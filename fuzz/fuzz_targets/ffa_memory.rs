@@ -203,13 +203,12 @@ fn answer(
                 false,
             ));
         }
-        MEM_RECLAIM => {
+        MEM_RECLAIM
             if model
                 .held
-                .is_some_and(|(h, ..)| h == handle_of(regs[1], regs[2]))
-            {
-                model.held = None;
-            }
+                .is_some_and(|(h, ..)| h == handle_of(regs[1], regs[2])) =>
+        {
+            model.held = None;
         }
         _ => {}
     }
@@ -383,13 +382,13 @@ fuzz_target!(|data: &[u8]| {
         let follow = rec.get(38).is_some_and(|b| b & 1 != 0);
         match op {
             RXTX_MAP_64 | RXTX_MAP_32 if !raw => {
-                host_tx = 0x4000_0000 + (x1 % 0x4000_0000) & !0xFFF;
+                host_tx = (0x4000_0000 + (x1 % 0x4000_0000)) & !0xFFF;
                 regs[1] = host_tx;
-                regs[2] = 0x4000_0000 + (x2 % 0x4000_0000) & !0xFFF;
+                regs[2] = (0x4000_0000 + (x2 % 0x4000_0000)) & !0xFFF;
                 regs[3] = 1;
             }
             MEM_SHARE_64 | MEM_SHARE_32 | MEM_LEND_64 | MEM_LEND_32 if !raw => {
-                let addr = 0x3000_0000 + (x1 % 0x5800_0000) & !0xFFF;
+                let addr = (0x3000_0000 + (x1 % 0x5800_0000)) & !0xFFF;
                 let count = ((x2 >> 8) % 8) as u32 + 1;
                 let mut d = linux_share(ver, addr, (x2 % 64) as u32 + 1, count);
                 if op & 0xFF == 0x72 {

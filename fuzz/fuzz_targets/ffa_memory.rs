@@ -203,13 +203,9 @@ fn answer(
                 false,
             ));
         }
-        MEM_RECLAIM
-            if model
-                .held
-                .is_some_and(|(h, ..)| h == handle_of(regs[1], regs[2])) =>
-        {
-            model.held = None;
-        }
+        // A RECLAIM does not end what the model holds: the proxy aborts a transaction with
+        // one (and never sends its FRAG_TX again), but it also reclaims whatever handle a bad
+        // FRAG_RX named, which may be the one held; the next first fragment replaces it.
         _ => {}
     }
     let (sel, value) = model.reply;

@@ -59,13 +59,14 @@ for target in "${targets[@]}"; do
     case "$mode" in
         cmin)
             # Everything known so far (committed corpus, seeds, a run's finds), merged into a
-            # fresh directory keeping only inputs that add coverage; then it replaces
-            # corpus/<target>. The seeds stay where they are.
+            # fresh directory keeping only inputs that add a covered edge (-use_counters=0:
+            # hit-count buckets would keep several times more files for the same edges);
+            # then it replaces corpus/<target>. The seeds stay where they are.
             merged="target/cmin/$target"
             rm -rf "$merged"
             mkdir -p "$merged"
             "$cargo_fuzz" run --sanitizer "$sanitizer" "$target" "$merged" "corpus/$target" "$found" "seeds/$target" -- \
-                -merge=1 -max_len="$max_len" >"$log" 2>&1 || {
+                -merge=1 -use_counters=0 -max_len="$max_len" >"$log" 2>&1 || {
                 tail -n 40 "$log" >&2
                 echo "fuzz/run.sh: $target: merge failed; full log in fuzz/$log" >&2
                 exit 1

@@ -71,6 +71,10 @@ for target in "${targets[@]}"; do
                 echo "fuzz/run.sh: $target: merge failed; full log in fuzz/$log" >&2
                 exit 1
             }
+            # libFuzzer names what it keeps by SHA-1: drop the copies of the seeds.
+            for seed in "seeds/$target"/*; do
+                rm -f "$merged/$(sha1sum <"$seed" | cut -d' ' -f1)"
+            done
             rm -rf "corpus/$target"
             mv "$merged" "corpus/$target"
             echo "$target: $(ls "corpus/$target" | wc -l) inputs in fuzz/corpus/$target"

@@ -94,6 +94,6 @@ for target in "${targets[@]}"; do
         exit "$status"
     fi
     echo "$target:"
-    grep -E "^#[0-9]+.*cov:" "$log" | tail -n 1
+    grep -E "^#[0-9]+.*cov:" "$log" | tail -n 1 || true
     grep -E "^(Done|stat::number_of_executed_units|stat::average_exec_per_sec)" "$log"
 done

@@ -9,7 +9,8 @@
 # from ci/install-fuzz.sh (pinned, cached under build/tools/). RUSTC_BOOTSTRAP=1 lets the
 # pinned stable rustc accept the one unstable flag cargo-fuzz passes, -Zsanitizer=address
 # (docs/fuzzing.md says why that is sound here); FUZZ_SANITIZER=none builds without
-# AddressSanitizer and without RUSTC_BOOTSTRAP.
+# AddressSanitizer and without RUSTC_BOOTSTRAP. Always with debug assertions: an arithmetic
+# overflow is a crash here, though the firmware's release build would wrap silently.
 #
 # Inputs: fuzz/seeds/<target> (hand-written, named) and fuzz/corpus/<target> (the committed
 # minimised corpus) are read; what a run finds goes to fuzz/target/corpus/<target> (ignored),
@@ -65,7 +66,7 @@ for target in "${targets[@]}"; do
             merged="target/cmin/$target"
             rm -rf "$merged"
             mkdir -p "$merged"
-            "$cargo_fuzz" run --sanitizer "$sanitizer" "$target" "$merged" "corpus/$target" "$found" "seeds/$target" -- \
+            "$cargo_fuzz" run --debug-assertions --sanitizer "$sanitizer" "$target" "$merged" "corpus/$target" "$found" "seeds/$target" -- \
                 -merge=1 -use_counters=0 -max_len="$max_len" >"$log" 2>&1 || {
                 tail -n 40 "$log" >&2
                 echo "fuzz/run.sh: $target: merge failed; full log in fuzz/$log" >&2
@@ -84,7 +85,7 @@ for target in "${targets[@]}"; do
         *) limit=(-max_total_time="$secs") ;;
     esac
     set +e
-    "$cargo_fuzz" run --sanitizer "$sanitizer" "$target" "$found" "corpus/$target" "seeds/$target" -- \
+    "$cargo_fuzz" run --debug-assertions --sanitizer "$sanitizer" "$target" "$found" "corpus/$target" "seeds/$target" -- \
         "${limit[@]}" -max_len="$max_len" -print_final_stats=1 >"$log" 2>&1
     status=$?
     set -e

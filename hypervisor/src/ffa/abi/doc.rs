@@ -363,9 +363,7 @@ const TESTING_TEXT: &str = "\
   (sequences of mailbox and memory calls with a fuzzed host TX descriptor and fuzzed SPMC
   replies; memory only touched at the mailbox pages or host RAM, the SPMC only ever sees the
   hypervisor's mailbox addresses and descriptors that parse).
-- Long run: `cd fuzz && cargo +nightly fuzz run ffa_handle corpus/ffa_handle seeds/ffa_handle
-  -- -max_len=292 -max_total_time=3600 -jobs=4 -workers=4`, and the same with `ffa_memory`
-  and `-max_len=4096` (crashes in `fuzz/artifacts/<target>/`).
+- Fuzzing's toolchain, corpus, long runs and their results: docs/fuzzing.md.
 ";
 
 /// Collapses the runs of spaces that line continuations leave in the string constants.

@@ -9,6 +9,12 @@
 #                                       # TF-A QEMU_USE_GIC_DRIVER=QEMU_GICV2, OP-TEE CFG_ARM_GICV3=n,
 #                                       # cached apart in $STACK_DIR/{optee,tfa}-gicv2/ (own stamps)
 #
+#   ci/build-secure-world.sh --spmc el3 # the second SPMC: TF-A's EL3 SPMC (SPD=spmd SPMC_AT_EL3=1)
+#                                       # with OP-TEE as its one S-EL1 FF-A partition
+#                                       # (CFG_CORE_EL3_SPMC=y) + ci/spmc_el3_sp_manifest.dts,
+#                                       # GICv3 only, cached apart in $STACK_DIR/{optee,tfa}-el3spmc/
+#                                       # (own stamps); docs/spmc.md compares the two SPMCs
+#
 # ci/mkflash.sh then swaps the BL33 in a copy of fip.bin, so the hypervisor never rebuilds TF-A.
 #
 # Where BL2 loads BL33 and what it passes (checked in TF-A 2.12.1, plat/qemu):
@@ -27,18 +33,22 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
 
-GIC=3
-case "${1:-}" in
-    '') ;;
-    --gic) GIC=${2:-} ;;
-    *) die "usage: $0 [--gic 2|3]" ;;
+GIC=3 SPMC=el1
+while [ $# -gt 0 ]; do
+    case $1 in
+        --gic) GIC=${2:-}; shift 2 || die "--gic needs 2 or 3" ;;
+        --spmc) SPMC=${2:-}; shift 2 || die "--spmc needs el1 or el3" ;;
+        *) die "usage: $0 [--gic 2|3] [--spmc el1|el3]" ;;
+    esac
+done
+case $SPMC/$GIC in
+    el1/3) VARIANT='' ;;          # the default stack: build/stack/{optee,tfa}, stamps optee, tfa
+    el1/2) VARIANT=-gicv2 ;;      # build/stack/{optee,tfa}-gicv2, stamps optee-gicv2, tfa-gicv2
+    el3/3) VARIANT=-el3spmc ;;    # build/stack/{optee,tfa}-el3spmc, stamps optee-el3spmc, tfa-el3spmc
+    el3/2) die "--spmc el3 is built for GICv3 only" ;;
+    *) die "--gic $GIC --spmc $SPMC: GIC 2 or 3, SPMC el1 or el3" ;;
 esac
-case $GIC in
-    3) VARIANT='' ;;          # the default stack: build/stack/{optee,tfa}, stamps optee, tfa
-    2) VARIANT=-gicv2 ;;      # build/stack/{optee,tfa}-gicv2, stamps optee-gicv2, tfa-gicv2
-    *) die "--gic $GIC: 2 or 3" ;;
-esac
-TFA_DIR=$(tfa_dir "$GIC")
+TFA_DIR=$(tfa_dir "$GIC" "$SPMC")
 OPTEE_DIR=$OPTEE_DIR$VARIANT
 stack_lock
 
@@ -48,7 +58,8 @@ RECIPE=2
 # The sources live inside this project's work tree: without a ceiling, TF-A's and OP-TEE's
 # `git describe` find the project's .git and stamp its commit into their version strings.
 export GIT_CEILING_DIRECTORIES=$SRC_DIR
-MANIFEST=$CI_DIR/spmc_el1_manifest.dts
+# el1: the SPMC manifest the SPMD reads; el3: the manifest of OP-TEE as the EL3 SPMC's partition.
+if [ "$SPMC" = el1 ]; then MANIFEST=$CI_DIR/spmc_el1_manifest.dts; else MANIFEST=$CI_DIR/spmc_el3_sp_manifest.dts; fi
 TFA_LOG_LEVEL=${TFA_LOG_LEVEL:-30}     # 30 = warnings+notices; 40 floods the console at SYSTEM_OFF
 
 need_cmd ${CROSS}gcc gcc-aarch64-linux-gnu
@@ -64,22 +75,32 @@ mkdir -p "$SRC_DIR" "$TFA_DIR" "$OPTEE_DIR" "$STACK_DIR/logs"
 fetch_source arm-trusted-firmware "$TFA_SUITE"; TFA_SRC=$SRC_PATH; TFA_VERSION=$SRC_VERSION
 fetch_source optee-os "$OPTEE_SUITE";           OPTEE_SRC=$SRC_PATH; OPTEE_VERSION=$SRC_VERSION
 
-# --- 2. OP-TEE OS as S-EL1 SPMC ------------------------------------------------------------
+# --- 2. OP-TEE OS as S-EL1 SPMC (el1) or as the EL3 SPMC's S-EL1 partition (el3) -------------
 if [ "$GIC" = 3 ]; then OPTEE_GICV3=y; else OPTEE_GICV3=n; fi
+# el3: as a partition OP-TEE gets the SP manifest as its boot information, not the NS DTB, so
+# CFG_DT_ADDR names where QEMU puts the DTB (0x4000_0000) for OP-TEE's DT edits; without a
+# reserved static SHM (CFG_CORE_RESERVED_SHM=n) all shared memory comes through FF-A transactions.
+if [ "$SPMC" = el1 ]; then
+    OPTEE_ROLE=(CFG_CORE_SEL1_SPMC=y)
+    OPTEE_WHAT="S-EL1 SPMC"
+else
+    OPTEE_ROLE=(CFG_CORE_EL3_SPMC=y CFG_DT_ADDR=0x40000000 CFG_CORE_RESERVED_SHM=n)
+    OPTEE_WHAT="S-EL1 partition of the EL3 SPMC"
+fi
 OPTEE_FLAGS=(
     PLATFORM=vexpress-qemu_armv8a
     CROSS_COMPILE=$CROSS CROSS_COMPILE_core=$CROSS CROSS_COMPILE_ta_arm64=$CROSS
     CFG_ARM64_core=y CFG_USER_TA_TARGETS=ta_arm64 CFG_ARM_GICV3=$OPTEE_GICV3
-    CFG_CORE_SEL1_SPMC=y
+    "${OPTEE_ROLE[@]}"
     CFG_TEE_CORE_LOG_LEVEL=3 DEBUG=0 CFG_TEE_BENCHMARK=n
 )
 OPTEE_OUT=$OPTEE_DIR/build
 OPTEE_CORE=$OPTEE_OUT/core
 optee_key="recipe=$RECIPE optee-os $OPTEE_VERSION ${OPTEE_FLAGS[*]}"
 if stamp_ok "optee$VARIANT" "$optee_key" && [ -f "$OPTEE_CORE/tee-pager_v2.bin" ]; then
-    step "OP-TEE $OPTEE_VERSION (S-EL1 SPMC, GICv$GIC): cached"
+    step "OP-TEE $OPTEE_VERSION ($OPTEE_WHAT, GICv$GIC): cached"
 else
-    step "building OP-TEE $OPTEE_VERSION (S-EL1 SPMC, vexpress-qemu_armv8a, GICv$GIC), about 40 s"
+    step "building OP-TEE $OPTEE_VERSION ($OPTEE_WHAT, vexpress-qemu_armv8a, GICv$GIC), about 40 s"
     t0=$(now)
     stamp_clear "optee$VARIANT"; stamp_clear "tfa$VARIANT"
     rm -rf "$OPTEE_OUT"
@@ -92,7 +113,7 @@ else
     note "done in $(since "$t0")"
 fi
 
-# --- 3. TF-A with SPMD + OP-TEE, placeholder BL33 -------------------------------------------
+# --- 3. TF-A with SPMD + OP-TEE (el1) or EL3 SPMC + OP-TEE (el3), placeholder BL33 -----------
 # The placeholder BL33 is one instruction, `b .` (0x14000000): ci/mkflash.sh replaces it.
 PLACEHOLDER=$TFA_DIR/placeholder-bl33.bin
 printf '\x00\x00\x00\x14' > "$PLACEHOLDER.tmp"
@@ -104,24 +125,36 @@ TFA_FLAGS=(
     CROSS_COMPILE=$CROSS PLAT=qemu QEMU_USE_GIC_DRIVER=QEMU_GICV$GIC
     DEBUG=0 LOG_LEVEL=$TFA_LOG_LEVEL
     BL32_RAM_LOCATION=tdram
-    SPD=spmd SPMD_SPM_AT_SEL2=0 SPMC_OPTEE=1
-    CTX_INCLUDE_EL2_REGS=0 ENABLE_SME_FOR_NS=0 ENABLE_SME_FOR_SWD=0
+    SPD=spmd SPMD_SPM_AT_SEL2=0
 )
+# el1: OP-TEE is the SPMC, loaded as a pager split in three (header + pager + pageable).
+# el3: BL31 is the SPMC; BL2 loads OP-TEE's one flat image as BL32, the partition.
+if [ "$SPMC" = el1 ]; then
+    TFA_FLAGS+=(SPMC_OPTEE=1)
+    TFA_BL32=(BL32="$OPTEE_CORE/tee-header_v2.bin" BL32_EXTRA1="$OPTEE_CORE/tee-pager_v2.bin"
+              BL32_EXTRA2="$OPTEE_CORE/tee-pageable_v2.bin")
+    FIP_PARTS=(--tos-fw-config --tos-fw --tos-fw-extra1 --nt-fw)
+    TFA_WHAT="SPMD + OP-TEE SPMC"
+else
+    TFA_FLAGS+=(SPMC_AT_EL3=1)
+    TFA_BL32=(BL32="$OPTEE_CORE/tee-pager_v2.bin")
+    FIP_PARTS=(--tos-fw-config --tos-fw --nt-fw)
+    TFA_WHAT="SPMD + EL3 SPMC, OP-TEE partition"
+fi
+TFA_FLAGS+=(CTX_INCLUDE_EL2_REGS=0 ENABLE_SME_FOR_NS=0 ENABLE_SME_FOR_SWD=0)
 manifest_hash=$(sha256sum "$MANIFEST" | cut -c1-16)
 tfa_key="recipe=$RECIPE tfa $TFA_VERSION ${TFA_FLAGS[*]} manifest=$manifest_hash optee=$(cat "$STAMP_DIR/optee$VARIANT")"
 if stamp_ok "tfa$VARIANT" "$tfa_key" && [ -f "$TFA_DIR/bl1.bin" ] && [ -f "$TFA_DIR/fip.bin" ] && [ -x "$TFA_DIR/fiptool" ]; then
-    step "TF-A $TFA_VERSION (SPMD + OP-TEE SPMC, GICv$GIC, LOG_LEVEL=$TFA_LOG_LEVEL): cached"
+    step "TF-A $TFA_VERSION ($TFA_WHAT, GICv$GIC, LOG_LEVEL=$TFA_LOG_LEVEL): cached"
 else
-    step "building TF-A $TFA_VERSION (PLAT=qemu, GICv$GIC, SPD=spmd, SPMC_OPTEE=1, LOG_LEVEL=$TFA_LOG_LEVEL) + fiptool"
+    step "building TF-A $TFA_VERSION (PLAT=qemu, GICv$GIC, $TFA_WHAT, LOG_LEVEL=$TFA_LOG_LEVEL) + fiptool"
     t0=$(now)
     stamp_clear "tfa$VARIANT"
     # TF-A does not rebuild fdts/ or fip.bin when the manifest changes: always start clean.
     rm -rf "$TFA_BUILD" "$TFA_DIR/bl1.bin" "$TFA_DIR/fip.bin" "$TFA_DIR/fiptool"
     run_logged "$STACK_DIR/logs/tfa$VARIANT-build.log" \
         make -C "$TFA_SRC" -j"$JOBS" "${TFA_FLAGS[@]}" BUILD_BASE="$TFA_BUILD" \
-            BL32="$OPTEE_CORE/tee-header_v2.bin" \
-            BL32_EXTRA1="$OPTEE_CORE/tee-pager_v2.bin" \
-            BL32_EXTRA2="$OPTEE_CORE/tee-pageable_v2.bin" \
+            "${TFA_BL32[@]}" \
             QEMU_TOS_FW_CONFIG_DTS="$MANIFEST" \
             BL33="$PLACEHOLDER" \
             all fip
@@ -131,9 +164,10 @@ else
     need_file "$TFA_SRC/tools/fiptool/fiptool" "TF-A fiptool (needs libssl-dev), see $STACK_DIR/logs/tfa$VARIANT-build.log"
     cp "$R/bl1.bin" "$R/fip.bin" "$TFA_DIR/"
     cp "$TFA_SRC/tools/fiptool/fiptool" "$TFA_DIR/fiptool"
-    # The FIP must carry the SPMC manifest (TOS_FW_CONFIG) and OP-TEE (BL32 + extras).
+    # The FIP must carry the SPMC (el1) or SP (el3) manifest (TOS_FW_CONFIG) and OP-TEE (BL32,
+    # plus its extras for el1).
     "$TFA_DIR/fiptool" info "$TFA_DIR/fip.bin" > "$TFA_DIR/fip-info.txt"
-    for what in --tos-fw-config --tos-fw --tos-fw-extra1 --nt-fw; do
+    for what in "${FIP_PARTS[@]}"; do
         grep -q "cmdline=\"$what\"" "$TFA_DIR/fip-info.txt" ||
             die "fip.bin lacks its '$what' image (see $TFA_DIR/fip-info.txt)"
     done
@@ -148,4 +182,4 @@ OPTEE_VERSION=$OPTEE_VERSION
 TFA_LOG_LEVEL=$TFA_LOG_LEVEL
 GIC_VERSION=$GIC
 EOF
-step "secure world ready: $TFA_DIR/{bl1.bin,fip.bin,fiptool} (TF-A $TFA_VERSION, OP-TEE $OPTEE_VERSION, GICv$GIC)"
+step "secure world ready: $TFA_DIR/{bl1.bin,fip.bin,fiptool} (TF-A $TFA_VERSION, OP-TEE $OPTEE_VERSION, GICv$GIC, SPMC $SPMC)"

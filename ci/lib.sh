@@ -16,13 +16,15 @@ STAMP_DIR=$STACK_DIR/stamps
 STACK_ENV=$STACK_DIR/stack.env
 CROSS=aarch64-linux-gnu-
 
-# tfa_dir GIC: where ci/build-secure-world.sh keeps the TF-A build for that GIC version
-# (3: $TFA_DIR, the default stack; 2: $STACK_DIR/tfa-gicv2, built by `--gic 2`).
+# tfa_dir GIC [SPMC]: where ci/build-secure-world.sh keeps the TF-A build for that GIC version
+# (3: $TFA_DIR, the default stack; 2: $STACK_DIR/tfa-gicv2, built by `--gic 2`) and SPMC (el1,
+# the default: OP-TEE at S-EL1; el3: TF-A's EL3 SPMC, $STACK_DIR/tfa-el3spmc, `--spmc el3`).
 tfa_dir() {
-    case $1 in
-        3) echo "$TFA_DIR" ;;
-        2) echo "$STACK_DIR/tfa-gicv2" ;;
-        *) die "GIC version '$1': 2 or 3" ;;
+    case $1/${2:-el1} in
+        3/el1) echo "$TFA_DIR" ;;
+        2/el1) echo "$STACK_DIR/tfa-gicv2" ;;
+        3/el3) echo "$STACK_DIR/tfa-el3spmc" ;;
+        *) die "GIC version '$1' with SPMC '${2:-el1}': GIC 2 or 3 with el1, GIC 3 with el3" ;;
     esac
 }
 

@@ -52,12 +52,20 @@ SMP ?= 4
 # Boot-chain variants of `make run` (README, docs/test-stack.md): CHAIN=tfa|uboot (U-Boot as BL33,
 # boot.scr on a virtio disk), GIC=3|2 (gic-version=2 with the GICv2 TF-A/OP-TEE build),
 # FIRMWARE=tfa|none (none: the hypervisor is QEMU's -kernel, no EL3, no SPMC).
+# SPMC=el1|el3 picks the Secure world (docs/spmc.md): el1, OP-TEE as the SPMC at S-EL1; el3,
+# TF-A's EL3 SPMC with OP-TEE as its S-EL1 partition (GICv3, the TF-A chain only).
 CHAIN ?= tfa
 GIC ?= 3
 FIRMWARE ?= tfa
+SPMC ?= el1
 FLASH_GICV2 := $(BUILD)/flash-gicv2.bin
-RUN_FLASH := $(if $(filter 2,$(GIC)),$(FLASH_GICV2),$(FLASH))
-RUN_DEPS := $(if $(filter none,$(FIRMWARE)),hypervisor stack,$(if $(filter 2,$(GIC)),flash-gicv2,flash))
+# The EL3 SPMC's flash and the payload's DTB for it (`spmc=el3` in its bootargs: the
+# expectations that differ between the SPMCs, tests/system/tests/spmc_el3.rs). The Linux runs on
+# it reuse the DTBs above: QEMU's DTB does not depend on the firmware in the flash.
+FLASH_EL3SPMC := $(BUILD)/flash-el3spmc.bin
+EL3SPMC_PAYLOAD_DTB := $(BUILD)/payload-el3spmc.dtb
+RUN_FLASH := $(if $(filter el3,$(SPMC)),$(FLASH_EL3SPMC),$(if $(filter 2,$(GIC)),$(FLASH_GICV2),$(FLASH)))
+RUN_DEPS := $(if $(filter none,$(FIRMWARE)),hypervisor stack,$(if $(filter el3,$(SPMC)),flash-el3spmc,$(if $(filter 2,$(GIC)),flash-gicv2,flash)))
 # The boot-chain tests' inputs (`make chains`, tests/system/tests/chains.rs).
 UBOOT_TEST := $(BUILD)/uboot-test
 DIRECT_DTB := $(BUILD)/direct-test.dtb
@@ -111,13 +119,14 @@ ARTIFACTS_LIST = \
 	gicv2_flash=$(FLASH_GICV2) gicv2_dtb=$(GICV2_DTB) \
 	xtest_initrd=$(XTEST_INITRD) xtest_dtb=$(XTEST_DTB) xtest_full_dtb=$(XTEST_FULL_DTB) \
 	soak_payload_dtb=$(SOAK_PAYLOAD_DTB) soak_initrd=$(SOAK_INITRD) soak_teebench_dtb=$(SOAK_TEEBENCH_DTB) \
-	soak_cpu_off_dtb=$(SOAK_CPU_OFF_DTB)
+	soak_cpu_off_dtb=$(SOAK_CPU_OFF_DTB) \
+	el3spmc_flash=$(FLASH_EL3SPMC) el3spmc_payload_dtb=$(EL3SPMC_PAYLOAD_DTB)
 
 # Host-side crates (unit tests, clippy) and firmware crates (aarch64 builds, clippy).
 HOST_EXCLUDES := --exclude boot
 FW_CRATES := -p boot -p hypervisor -p host-loader -p fdt-rw -p ffa-spec -p platform
 
-.PHONY: all hypervisor image payload plugin toolchain stack flash flash-gicv2 dtbs chains xtest-inputs xtest run test test-lint test-unit \
+.PHONY: all hypervisor image payload plugin toolchain stack flash flash-gicv2 flash-el3spmc spmc-el3 dtbs chains xtest-inputs xtest run test test-lint test-unit \
         test-fuzz test-bench-tools test-system bad-inputs artifacts bench clean soak soak-inputs
 
 all: hypervisor
@@ -187,6 +196,16 @@ flash-gicv2: hypervisor stack
 	bash ci/build-secure-world.sh --gic 2
 	bash ci/mkflash.sh --gic 2 $(HYP_BIN) $(FLASH_GICV2)
 
+# TF-A's EL3 SPMC with OP-TEE as its partition (cached apart: about two minutes the first time,
+# then nothing), with the hypervisor as BL33.
+flash-el3spmc: hypervisor stack
+	bash ci/build-secure-world.sh --spmc el3
+	bash ci/mkflash.sh --spmc el3 $(HYP_BIN) $(FLASH_EL3SPMC)
+
+# The EL3 SPMC runs' own inputs (tests/system/tests/spmc_el3.rs): its flash, the payload's DTB.
+spmc-el3: flash-el3spmc payload
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH_EL3SPMC) $(PAYLOAD_BIN) - "payload spmc=el3" $(EL3SPMC_PAYLOAD_DTB)
+
 # The boot-chain tests' inputs: U-Boot flash + disk with boot.scr, the DTB for booting without
 # firmware, the GICv2 DTB (about 1 s once the GICv2 firmware is cached).
 chains: hypervisor stack flash-gicv2
@@ -241,6 +260,9 @@ run: $(RUN_DEPS)
 	*) echo "make run: CHAIN=$(CHAIN) FIRMWARE=$(FIRMWARE): CHAIN is tfa or uboot, FIRMWARE is tfa" \
 	       "or none, and U-Boot runs on TF-A here" >&2; exit 2 ;; \
 	esac; \
+	case "$(SPMC)/$(CHAIN)/$(FIRMWARE)/$(GIC)" in el1/*|el3/tfa/tfa/3) ;; \
+	*) echo "make run: SPMC=$(SPMC): el1, or el3 with CHAIN=tfa FIRMWARE=tfa GIC=3" >&2; exit 2 ;; \
+	esac; \
 	exec bash ci/qemu.sh "$$@" --gic $(GIC) --smp $(SMP) --interactive
 
 test: test-lint test-unit test-fuzz test-bench-tools test-system
@@ -264,7 +286,7 @@ test-fuzz: toolchain
 	@test -f fuzz/run.sh || { echo "test-fuzz: fuzz/run.sh is missing" >&2; exit 1; }
 	bash fuzz/run.sh 5
 
-test-system: dtbs bad-inputs chains xtest-inputs plugin artifacts
+test-system: dtbs bad-inputs chains xtest-inputs spmc-el3 plugin artifacts
 	$(CARGO) test -p system-tests -- --test-threads=1
 
 bench: hypervisor stack payload
@@ -273,6 +295,7 @@ bench: hypervisor stack payload
 clean:
 	$(CARGO) clean
 	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB) $(PAYLOAD_DTB_SMP2) $(PAYLOAD_RESET_DTB) $(PAYLOAD_FFA10_DTB) $(PAYLOAD_FFA11_DTB) $(PAYLOAD_SMMU_DTB) $(PAYLOAD_DMA_DTB) $(TEEBENCH_DTB)
+	rm -f $(FLASH_EL3SPMC) $(EL3SPMC_PAYLOAD_DTB)
 	rm -f $(FLASH_GICV2) $(DIRECT_DTB) $(GICV2_DTB) $(LINUX_TEST_DTB) $(XTEST_DTB) $(XTEST_FULL_DTB) $(ARTIFACTS)
 	rm -rf $(BAD_DIR) $(BUILD)/uboot $(UBOOT_TEST)
 	rm -f $(SOAK_INITRD) $(SOAK_INITRD).key $(SOAK_PAYLOAD_DTB) $(SOAK_TEEBENCH_DTB) $(SOAK_CPU_OFF_DTB)

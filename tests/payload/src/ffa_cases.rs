@@ -33,6 +33,17 @@
 //! With `ffa-version=1.0|1.1` in the bootargs, [`run_legacy`] runs instead: a host that
 //! negotiates that version, with its descriptor layouts (`legacy.*`, one phase).
 //!
+//! With `spmc=el3` ([`SPMC_EL3`]) the Secure world is TF-A 2.12's EL3 SPMC with OP-TEE as its
+//! S-EL1 partition, and the cases whose answer is the SPMC's are judged by that SPMC's answers
+//! (`docs/spmc.md` lists each difference): FFA_FEATURES of the notification calls and of the
+//! schedule-receiver interrupt NOT_SUPPORTED and of FFA_RUN SUCCESS; PARTITION_INFO_GET of an
+//! unknown UUID INVALID_PARAMETERS; the `notifications` phase is [`notifications_el3`] (every
+//! forwarded notification call NOT_SUPPORTED, the proxy's own checks unchanged); the
+//! `memory` phase is [`memory_el3`] (this SPMC refuses every memory transaction of a v1.2
+//! caller: the proxy must pass the refusal on and give the pages back, fragmented ones
+//! included); and `good.run.optee` is not made (this SPMC hands FFA_RUN to OP-TEE, which
+//! panics). The phases answered at EL2 are the same for both SPMCs.
+//!
 //! **Proof that nothing bad was forwarded.** Around every case the payload reads the proxy's
 //! audit counters over the hypervisor's HVC ABI (0xc600_0001, x1 = the function ID; x0 = 0,
 //! x1 = forwarded, x2 = emulated, x3 = rejected, x4 = not supported, x5 = refused SPMC
@@ -68,6 +79,31 @@ use crate::report::{self, Line, Outcome, text};
 /// Batches of the TX-rewrite race at most (`race-batches=N` in the bootargs, 1..=256; see
 /// `tx_rewrite_race`).
 pub static RACE_BATCHES: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(4);
+
+/// Whether the SPMC is TF-A's EL3 SPMC (`spmc=el3` in the bootargs) instead of OP-TEE at S-EL1.
+pub static SPMC_EL3: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+fn el3() -> bool {
+    SPMC_EL3.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// FFA_FEATURES answers of TF-A 2.12's EL3 SPMC where they differ from OP-TEE 4.10's
+/// (`spmc_main.c`, `ffa_features_handler`): it implements no notification call and has no
+/// schedule-receiver interrupt, and it lists FFA_RUN.
+/// Only forwarded queries change: the proxy's own answers are the same for both SPMCs.
+fn el3_feature_answer(key: &str, answer: FeatureAnswer) -> FeatureAnswer {
+    let forwarded = matches!(
+        answer,
+        FeatureAnswer::ForwardedSuccess | FeatureAnswer::ForwardedNotSupported
+    );
+    match key {
+        _ if !forwarded => answer,
+        k if k.starts_with("notif-") => FeatureAnswer::ForwardedNotSupported,
+        "feature-sri" => FeatureAnswer::ForwardedNotSupported,
+        "run" => FeatureAnswer::ForwardedSuccess,
+        _ => answer,
+    }
+}
 
 /// The hypervisor's HVC ABI (`hypervisor/src/hvc.rs`): identify.
 const HVC_IDENTIFY: u64 = 0xC600_0000;
@@ -551,11 +587,21 @@ pub fn run_all(platform: &Platform) {
         m.phase("features", features);
         m.phase("mailbox", mailbox);
         m.phase("memory", |m| {
-            memory(m);
+            if el3() {
+                memory_el3(m);
+            } else {
+                memory(m);
+            }
             lend_scattered_blocks(m);
         });
         m.phase("direct", direct);
-        m.phase("notifications", notifications);
+        m.phase("notifications", |m| {
+            if el3() {
+                notifications_el3(m);
+            } else {
+                notifications(m);
+            }
+        });
         m.phase("hygiene", hygiene);
         m.phase("not-supported", not_supported);
         m.phase("bad", bad_calls);
@@ -967,6 +1013,11 @@ fn negotiate(m: &mut Matrix) -> bool {
 
 fn features(m: &mut Matrix) {
     for &(key, queried, answer) in FEATURE_QUERIES {
+        let answer = if el3() {
+            el3_feature_answer(key, answer)
+        } else {
+            answer
+        };
         let regs = call(fid::FEATURES, &[queried.into()]);
         let audit = match answer {
             FeatureAnswer::Emulated => Audit::Emulated,
@@ -1236,6 +1287,10 @@ fn mailbox(m: &mut Matrix) {
         ),
         Audit::Handled,
         |r| {
+            // TF-A's EL3 SPMC answers as DEN0077 does.
+            if el3() {
+                return error(r, status::INVALID_PARAMETERS);
+            }
             success(r, |r| {
                 if r[2] == 0 {
                     Verdict::Pass(text(format_args!("FFA_SUCCESS count 0 (OP-TEE 4.10)")))
@@ -1410,6 +1465,14 @@ fn memory(m: &mut Matrix) {
     lend_and_reclaim(m, page);
     lend_across_2mib(m);
     fragmented_share(m);
+    refused_descriptors_and_unmap(m);
+}
+
+/// The descriptors the proxy refuses at EL2 whatever the SPMC, then the mailbox unmapped (twice),
+/// mapped with the SMC32 call and unmapped again: the end of both memory phases.
+fn refused_descriptors_and_unmap(m: &mut Matrix) {
+    let sp = m.ctx.sp;
+    let page = SHARED.addr();
     // Descriptors the host may not send: refused at EL2 (the descriptor names memory the
     // host does not own exclusively, another sender, no Secure receiver, a handle the host
     // may not choose, Secure memory attributes, or a page twice).
@@ -1653,7 +1716,12 @@ fn direct(m: &mut Matrix) {
     }
     // FFA_RUN of OP-TEE's logical partition: forwarded; OP-TEE answers INVALID_PARAMETERS
     // (`spmc_handle_run`: an LSP is never preempted). Same code as a proxy rejection: the
-    // audit tells them apart.
+    // audit tells them apart. TF-A's EL3 SPMC instead resumes OP-TEE's waiting context with
+    // the FFA_RUN, which OP-TEE 4.10 cannot handle: it panics and the Secure world is gone
+    // (docs/spmc.md), so that run does not make the call.
+    if el3() {
+        return;
+    }
     m.smc(
         "run",
         format_args!("good.run.optee"),
@@ -2563,6 +2631,219 @@ fn fragmented_share(m: &mut Matrix) {
     );
 }
 
+/// The memory phase against TF-A 2.12's EL3 SPMC, which refuses every FFA_MEM_SHARE and
+/// FFA_MEM_LEND from a normal-world endpoint that negotiated FF-A v1.2 with
+/// INVALID_PARAMETERS (its `spmc_ffa_mem_send` takes only v1.0 and v1.1 callers, and the proxy
+/// negotiates v1.2; `docs/spmc.md`). The proxy's part of the contract is what this phase
+/// checks: each valid transaction is forwarded, the SPMC's refusal reaches the host unchanged,
+/// and the pages are the host's again (the same pages are forwarded again rather than DENIED at
+/// EL2, and a refused LEND leaves its page readable and writable); a SHARE and a LEND sent
+/// as two fragments are refused at their first fragment and leave no transaction in progress
+/// (FFA_MEM_FRAG_TX refused at EL2) and their pages the host's.
+fn memory_el3(m: &mut Matrix) {
+    const PATTERN: u64 = 0x5afe_1e4d_0e13_0001;
+    let sp = m.ctx.sp;
+    let page = SHARED.addr();
+    // Forwarded (the audit proves it), and the EL3 SPMC's refusal passed on unchanged.
+    let refused = |r: &Regs| error(r, status::INVALID_PARAMETERS);
+    for (function, key) in [
+        (fid::MEM_SHARE_64, "mem-share-64"),
+        (fid::MEM_SHARE_32, "mem-share-32"),
+        (fid::MEM_LEND_32 | fid::SMC64, "mem-lend-64"),
+        (fid::MEM_LEND_32, "mem-lend-32"),
+    ] {
+        let lend = key.starts_with("mem-lend");
+        let share = Share {
+            attributes: if lend { 0 } else { MEM_NORMAL_WB_INNER },
+            ..Share::of(sp, page)
+        };
+        let addr = page + 8;
+        // SAFETY: the payload's own page, mapped while the proxy has not lent it.
+        unsafe { arch::store(addr, PATTERN) };
+        for label in ["spmc-refuses", "spmc-refuses.pages-back"] {
+            let length = share.write();
+            m.smc(
+                key,
+                format_args!("good.{key}.{label}"),
+                share_call(function, length),
+                Audit::Forwarded,
+                refused,
+            );
+        }
+        if lend {
+            // SAFETY: armed for a data abort, which would skip the access and be reported.
+            let (value, load) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+            // SAFETY: armed likewise; the page is the payload's own.
+            let ((), store) = run_probe(ProbeKind::Data, || unsafe { arch::store(addr, !PATTERN) });
+            let after = if load.is_none() && store.is_none() {
+                // SAFETY: neither access above faulted, so the page is mapped.
+                unsafe { arch::load(addr) }
+            } else {
+                0
+            };
+            let outcome = if load.is_none()
+                && store.is_none()
+                && value == PATTERN
+                && after == !PATTERN
+            {
+                Outcome::Pass(text(format_args!(
+                    "the page is the host's: load {value:#x} and store at {addr:#x} without a fault"
+                )))
+            } else {
+                Outcome::Fail(text(format_args!(
+                    "after the refused LEND: load {value:#x} (fault {}), store fault {}, read back {after:#x}",
+                    load.is_some(),
+                    store.is_some()
+                )))
+            };
+            let name = text(format_args!("good.{key}.spmc-refuses.page-mapped"));
+            m.record(key, &name, &outcome);
+        }
+    }
+    // Four pages near the top of RAM in two fragments (header, receiver, composite and two
+    // constituents; then the other two), as SHARE and as LEND.
+    let base = (m.ram_end - 0x10_0000) & !0xFFF;
+    let pages = [base, base + 0x2000, base + 0x4000, base + 0x6000];
+    for (function, key, attributes) in [
+        (fid::MEM_SHARE_64, "mem-share-64", MEM_NORMAL_WB_INNER),
+        (fid::MEM_LEND_32 | fid::SMC64, "mem-lend-64", 0),
+    ] {
+        let write_all = || {
+            let one = Share {
+                attributes,
+                ..Share::of(sp, pages[0])
+            };
+            let total = one.write() + 3 * 16;
+            TX.write32(80, 4); // total page count
+            TX.write32(84, 4); // address range count
+            for (i, &p) in pages.iter().enumerate() {
+                TX.write64(96 + 16 * i, p);
+                TX.write32(104 + 16 * i, 1);
+                TX.write32(108 + 16 * i, 0);
+            }
+            total
+        };
+        let total = write_all();
+        let first = 96 + 2 * 16;
+        m.smc(
+            key,
+            format_args!("good.mem-frag.{key}.first-fragment.spmc-refuses"),
+            call(function, &[total, first, 0, 0]),
+            Audit::Forwarded,
+            refused,
+        );
+        // Nothing in progress: the second fragment has no transaction to continue.
+        TX.clear();
+        m.smc(
+            "mem-frag-tx",
+            format_args!("good.mem-frag.{key}.second-fragment.no-transaction"),
+            call(fid::MEM_FRAG_TX, &[0, 0, 32, 0]),
+            Audit::Refused,
+            |r| error(r, status::INVALID_PARAMETERS),
+        );
+        // The four pages in one fragment: forwarded again, so the proxy gave them back.
+        let total = write_all();
+        m.smc(
+            key,
+            format_args!("good.mem-frag.{key}.pages-back"),
+            share_call(function, total),
+            Audit::Forwarded,
+            refused,
+        );
+        TX.clear();
+    }
+    refused_descriptors_and_unmap(m);
+}
+
+/// The notifications phase against TF-A 2.12's EL3 SPMC, which implements no notification
+/// call: every one the proxy forwards comes back NOT_SUPPORTED, passed on as such; the proxy's
+/// own answers are those of the OP-TEE run (DENIED for a DESTROY without a bitmap, which it
+/// knows was never created; INVALID_PARAMETERS for a sender or receiver that is not a Secure
+/// endpoint).
+fn notifications_el3(m: &mut Matrix) {
+    let sp = u64::from(m.ctx.sp);
+    let not_supported = |r: &Regs| error(r, status::NOT_SUPPORTED);
+    let create = call(fid::NOTIFICATION_BITMAP_CREATE, &[0, 4]);
+    for label in ["", ".again"] {
+        // Not created, so a second CREATE is forwarded too (D-NOTIF-BITMAP).
+        m.smc(
+            "notif-bitmap-create",
+            format_args!("good.notif-bitmap-create{label}.spmc-not-supported"),
+            create,
+            Audit::Forwarded,
+            not_supported,
+        );
+    }
+    m.smc(
+        "notif-bitmap-destroy",
+        format_args!("good.notif-bitmap-destroy.none-created"),
+        call(fid::NOTIFICATION_BITMAP_DESTROY, &[]),
+        Audit::Emulated,
+        |r| error(r, status::DENIED),
+    );
+    m.smc(
+        "notif-bind",
+        format_args!("good.notif-bind.spmc-not-supported"),
+        call(fid::NOTIFICATION_BIND, &[sp << 16, 0, NOTIFICATION_BIT, 0]),
+        Audit::Forwarded,
+        not_supported,
+    );
+    for (label, sender, bit) in [("host", 0u64, 11), ("vm-1", 1, 12), ("vm-7fff", 0x7FFF, 13)] {
+        m.smc(
+            "notif-bind",
+            format_args!("good.notif-bind.sender-{label}"),
+            call(fid::NOTIFICATION_BIND, &[sender << 16, 0, 1 << bit, 0]),
+            Audit::Rejected,
+            |r| error(r, status::INVALID_PARAMETERS),
+        );
+    }
+    m.smc(
+        "notif-unbind",
+        format_args!("good.notif-unbind.spmc-not-supported"),
+        call(
+            fid::NOTIFICATION_UNBIND,
+            &[sp << 16, 0, NOTIFICATION_BIT, 0],
+        ),
+        Audit::Forwarded,
+        not_supported,
+    );
+    m.smc(
+        "notif-get",
+        format_args!("good.notif-get.spmc-not-supported"),
+        call(fid::NOTIFICATION_GET, &[0, 0x5]),
+        Audit::Forwarded,
+        not_supported,
+    );
+    for (key, function) in [
+        ("notif-info-get-64", fid::NOTIFICATION_INFO_GET_64),
+        ("notif-info-get-32", fid::NOTIFICATION_INFO_GET_32),
+    ] {
+        m.smc(
+            key,
+            format_args!("good.{key}.spmc-not-supported"),
+            call(function, &[]),
+            Audit::Forwarded,
+            not_supported,
+        );
+    }
+    m.smc(
+        "notif-set",
+        format_args!("good.notif-set.spmc-not-supported"),
+        call(fid::NOTIFICATION_SET, &[sp, 0, NOTIFICATION_BIT, 0]),
+        Audit::Forwarded,
+        not_supported,
+    );
+    for (label, receiver) in [("host", 0u64), ("vm-1", 1)] {
+        m.smc(
+            "notif-set",
+            format_args!("good.notif-set.receiver-{label}"),
+            call(fid::NOTIFICATION_SET, &[receiver, 0, NOTIFICATION_BIT, 0]),
+            Audit::Rejected,
+            |r| error(r, status::INVALID_PARAMETERS),
+        );
+    }
+}
+
 /// The stage-2 table pool under attack: two FFA_MEM_LEND_64 of 200 one-page constituents,
 /// each in its own 2 MiB block (200 block splits, more than the hypervisor's pool of table
 /// pages can cover), refused with NO_MEMORY at EL2 before anything changes and never
@@ -2617,6 +2898,10 @@ fn lend_scattered_blocks(m: &mut Matrix) {
         share_call(fid::MEM_LEND_32 | fid::SMC64, length),
         Audit::Handled,
         |r| {
+            // Still forwarded; the EL3 SPMC refuses it as it refuses every LEND (memory_el3).
+            if el3() {
+                return error(r, status::INVALID_PARAMETERS);
+            }
             success(r, |r| {
                 Verdict::Pass(text(format_args!(
                     "FFA_SUCCESS handle {:#x}: still served",

@@ -20,7 +20,8 @@
 //! (the system test of the reset relay); `ffa-version=1.0` or `1.1` runs the FF-A calls of a
 //! host at that version instead ([`ffa_cases::run_legacy`]); `bench` runs `make bench`'s
 //! workload ([`bench`]); `dma-attack` programs QEMU's edu PCI device to DMA into the
-//! payload's own pages, the carve-out and Secure memory ([`dma`]).
+//! payload's own pages, the carve-out and Secure memory ([`dma`]); `spmc=el3` judges the FF-A
+//! matrix by what TF-A's EL3 SPMC with OP-TEE as its partition answers (`docs/spmc.md`).
 //! Every wait is bounded by the generic timer, so a CPU that never comes online or a PSCI
 //! call that never takes effect becomes a FAIL line.
 //!
@@ -205,6 +206,13 @@ mod entry {
                 ),
             }
             report::finish()
+        }
+        // `spmc=el3`: the Secure world is TF-A's EL3 SPMC (docs/spmc.md), whose answers
+        // differ from OP-TEE's as SPMC in the cases `ffa_cases::SPMC_EL3` names.
+        match bootarg_value(&fdt, "spmc=") {
+            Some("el3") => crate::ffa_cases::SPMC_EL3.store(true, Ordering::Relaxed),
+            Some("el1") | None => {}
+            Some(other) => println!("PAYLOAD: warning spmc={other}: el1 or el3, ignored"),
         }
         if let Some(n) = bootarg_value(&fdt, "race-batches=") {
             match n.parse::<u32>() {

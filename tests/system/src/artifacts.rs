@@ -46,6 +46,8 @@
 //! | `soak_cpu_off_dtb` | a short soak (128 rounds) with `soak-cpu-off`: CPU_OFF and CPU_ON again under load (in `make test`) |
 //! | `soak_initrd` | the soak's initramfs: `ci/mkinitramfs.sh` built from this tree (teebench with threads) |
 //! | `soak_teebench_dtb` | DTB whose modules name `linux_image` and `soak_initrd`, bootargs with `teebench=<n>:<threads>` (`make soak` only) |
+//! | `el3spmc_flash` | flash of the second SPMC: TF-A's EL3 SPMC (`SPMC_AT_EL3=1`) with OP-TEE as its S-EL1 partition (`ci/build-secure-world.sh --spmc el3`), hypervisor as BL33 |
+//! | `el3spmc_payload_dtb` | the payload's DTB with `spmc=el3` in its bootargs: the matrix judged by the EL3 SPMC's answers (`docs/spmc.md`) |
 //!
 //! A relative path is taken from the repository's top directory (cargo runs tests from the
 //! crate's directory). A missing manifest, a missing key, or a path that names no file is a
@@ -327,6 +329,49 @@ impl GicV2 {
     }
 }
 
+/// The runs against the second SPMC (`tests/spmc_el3.rs`): the EL3 SPMC's flash with the
+/// payload, with Linux, with teebench and with xtest (the DTBs of the OP-TEE runs: QEMU's DTB does
+/// not depend on the firmware in the flash).
+#[derive(Clone, Debug)]
+pub struct El3Spmc {
+    /// `el3spmc_flash`.
+    pub flash: PathBuf,
+    /// `el3spmc_payload_dtb`.
+    pub payload_dtb: PathBuf,
+    /// `payload_image`.
+    pub payload_image: PathBuf,
+    /// `linux_dtb`.
+    pub linux_dtb: PathBuf,
+    /// `teebench_dtb`.
+    pub teebench_dtb: PathBuf,
+    /// `xtest_dtb`.
+    pub xtest_dtb: PathBuf,
+    /// `linux_image`.
+    pub linux_image: PathBuf,
+    /// `initrd`.
+    pub initrd: PathBuf,
+    /// `xtest_initrd`.
+    pub xtest_initrd: PathBuf,
+}
+
+impl El3Spmc {
+    /// Reads the manifest (panics as [`Manifest::require`] does).
+    pub fn load() -> Self {
+        let m = Manifest::load();
+        Self {
+            flash: m.require("el3spmc_flash"),
+            payload_dtb: m.require("el3spmc_payload_dtb"),
+            payload_image: m.require("payload_image"),
+            linux_dtb: m.require("linux_dtb"),
+            teebench_dtb: m.require("teebench_dtb"),
+            xtest_dtb: m.require("xtest_dtb"),
+            linux_image: m.require("linux_image"),
+            initrd: m.require("initrd"),
+            xtest_initrd: m.require("xtest_initrd"),
+        }
+    }
+}
+
 /// What the xtest tests boot (`tests/xtest.rs`): Linux with the xtest initramfs.
 #[derive(Clone, Debug)]
 pub struct Xtest {
@@ -435,6 +480,6 @@ mod tests {
         documented_sorted.sort_unstable();
         listed.sort_unstable();
         assert_eq!(documented_sorted, listed);
-        assert_eq!(documented.len(), 38);
+        assert_eq!(documented.len(), 40);
     }
 }

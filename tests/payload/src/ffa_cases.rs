@@ -40,9 +40,9 @@
 //! unknown UUID INVALID_PARAMETERS; the `notifications` phase is [`notifications_el3`] (every
 //! forwarded notification call NOT_SUPPORTED, the proxy's own checks unchanged); the
 //! `memory` phase is [`memory_el3`] (this SPMC refuses every memory transaction of a v1.2
-//! caller: the proxy must pass the refusal on and give the pages back, fragmented ones
-//! included); and `good.run.optee` is not made (this SPMC hands FFA_RUN to OP-TEE, which
-//! panics). The phases answered at EL2 are the same for both SPMCs.
+//! caller and serves those of a v1.1 one: either way the proxy must pass the answer on and the
+//! pages must be the host's again afterwards, fragmented SHARE and LEND included); and
+//! `good.run.optee` is not made (this SPMC hands FFA_RUN to OP-TEE, which panics). The phases answered at EL2 are the same for both SPMCs.
 //!
 //! **Proof that nothing bad was forwarded.** Around every case the payload reads the proxy's
 //! audit counters over the hypervisor's HVC ABI (0xc600_0001, x1 = the function ID; x0 = 0,
@@ -2631,21 +2631,47 @@ fn fragmented_share(m: &mut Matrix) {
     );
 }
 
-/// The memory phase against TF-A 2.12's EL3 SPMC, which refuses every FFA_MEM_SHARE and
-/// FFA_MEM_LEND from a normal-world endpoint that negotiated FF-A v1.2 with
-/// INVALID_PARAMETERS (its `spmc_ffa_mem_send` takes only v1.0 and v1.1 callers, and the proxy
-/// negotiates v1.2; `docs/spmc.md`). The proxy's part of the contract is what this phase
-/// checks: each valid transaction is forwarded, the SPMC's refusal reaches the host unchanged,
-/// and the pages are the host's again (the same pages are forwarded again rather than DENIED at
-/// EL2, and a refused LEND leaves its page readable and writable); a SHARE and a LEND sent
-/// as two fragments are refused at their first fragment and leave no transaction in progress
-/// (FFA_MEM_FRAG_TX refused at EL2) and their pages the host's.
+/// The memory phase against TF-A 2.12's EL3 SPMC. That SPMC refuses every FFA_MEM_SHARE and
+/// FFA_MEM_LEND from a normal-world endpoint that negotiated FF-A v1.2 with INVALID_PARAMETERS
+/// (its `spmc_ffa_mem_send` takes only v1.0 and v1.1 callers; `docs/spmc.md`), and serves them,
+/// fragmented ones included, from one that negotiated v1.1. Every case here passes with either
+/// answer and checks the proxy's part, with the same number of cases either way:
+/// - one-page SHARE and LEND, 64 and 32: forwarded; then either its RECLAIM (accepted) or the
+///   same transaction forwarded again (refused: the proxy gave the page back rather than
+///   keeping it, which would make it DENIED at EL2); after a LEND the page is readable and
+///   writable again;
+/// - a SHARE and a LEND of four pages in two fragments: the first forwarded; then either the
+///   second fragment (FFA_MEM_FRAG_TX, SUCCESS with the handle of the SPMC's FFA_MEM_FRAG_RX)
+///   and RECLAIM, or, refused, FFA_MEM_FRAG_TX refused at EL2 (nothing in progress) and the
+///   four pages forwarded again in one fragment; after both, the pages are readable and
+///   writable.
 fn memory_el3(m: &mut Matrix) {
     const PATTERN: u64 = 0x5afe_1e4d_0e13_0001;
     let sp = m.ctx.sp;
+    // SUCCESS (its handle) or this SPMC's refusal of a v1.2 caller, passed on unchanged.
+    let accepted_or_refused = |r: &Regs| {
+        if r[0] == u64::from(fid::SUCCESS_32) {
+            success(r, |r| {
+                Verdict::Pass(text(format_args!("FFA_SUCCESS handle {:#x}", handle_of(r))))
+            })
+        } else {
+            error(r, status::INVALID_PARAMETERS)
+        }
+    };
+    let reclaim = |m: &mut Matrix, name: fmt::Arguments, handle: u64| {
+        m.smc(
+            "mem-reclaim",
+            name,
+            call(fid::MEM_RECLAIM, &[handle & 0xFFFF_FFFF, handle >> 32, 0]),
+            Audit::Handled,
+            |r| {
+                success(r, |_| {
+                    Verdict::Pass(text(format_args!("FFA_SUCCESS handle {handle:#x}")))
+                })
+            },
+        );
+    };
     let page = SHARED.addr();
-    // Forwarded (the audit proves it), and the EL3 SPMC's refusal passed on unchanged.
-    let refused = |r: &Regs| error(r, status::INVALID_PARAMETERS);
     for (function, key) in [
         (fid::MEM_SHARE_64, "mem-share-64"),
         (fid::MEM_SHARE_32, "mem-share-32"),
@@ -2657,53 +2683,46 @@ fn memory_el3(m: &mut Matrix) {
             attributes: if lend { 0 } else { MEM_NORMAL_WB_INNER },
             ..Share::of(sp, page)
         };
-        let addr = page + 8;
-        // SAFETY: the payload's own page, mapped while the proxy has not lent it.
-        unsafe { arch::store(addr, PATTERN) };
-        for label in ["spmc-refuses", "spmc-refuses.pages-back"] {
+        let length = share.write();
+        let r = m.smc(
+            key,
+            format_args!("good.{key}.el3-spmc"),
+            share_call(function, length),
+            Audit::Forwarded,
+            accepted_or_refused,
+        );
+        if r[0] == u64::from(fid::SUCCESS_32) {
+            reclaim(
+                m,
+                format_args!("good.{key}.el3-spmc.pages-back"),
+                handle_of(&r),
+            );
+        } else {
             let length = share.write();
             m.smc(
                 key,
-                format_args!("good.{key}.{label}"),
+                format_args!("good.{key}.el3-spmc.pages-back"),
                 share_call(function, length),
                 Audit::Forwarded,
-                refused,
+                |r| error(r, status::INVALID_PARAMETERS),
             );
         }
+        TX.clear();
         if lend {
-            // SAFETY: armed for a data abort, which would skip the access and be reported.
-            let (value, load) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
-            // SAFETY: armed likewise; the page is the payload's own.
-            let ((), store) = run_probe(ProbeKind::Data, || unsafe { arch::store(addr, !PATTERN) });
-            let after = if load.is_none() && store.is_none() {
-                // SAFETY: neither access above faulted, so the page is mapped.
-                unsafe { arch::load(addr) }
-            } else {
-                0
-            };
-            let outcome = if load.is_none()
-                && store.is_none()
-                && value == PATTERN
-                && after == !PATTERN
-            {
-                Outcome::Pass(text(format_args!(
-                    "the page is the host's: load {value:#x} and store at {addr:#x} without a fault"
-                )))
-            } else {
-                Outcome::Fail(text(format_args!(
-                    "after the refused LEND: load {value:#x} (fault {}), store fault {}, read back {after:#x}",
-                    load.is_some(),
-                    store.is_some()
-                )))
-            };
-            let name = text(format_args!("good.{key}.spmc-refuses.page-mapped"));
-            m.record(key, &name, &outcome);
+            page_is_the_hosts(
+                m,
+                key,
+                format_args!("good.{key}.el3-spmc.page-mapped"),
+                page + 8,
+                PATTERN,
+            );
         }
     }
     // Four pages near the top of RAM in two fragments (header, receiver, composite and two
     // constituents; then the other two), as SHARE and as LEND.
     let base = (m.ram_end - 0x10_0000) & !0xFFF;
     let pages = [base, base + 0x2000, base + 0x4000, base + 0x6000];
+    let first = 96 + 2 * 16;
     for (function, key, attributes) in [
         (fid::MEM_SHARE_64, "mem-share-64", MEM_NORMAL_WB_INNER),
         (fid::MEM_LEND_32 | fid::SMC64, "mem-lend-64", 0),
@@ -2724,35 +2743,119 @@ fn memory_el3(m: &mut Matrix) {
             total
         };
         let total = write_all();
-        let first = 96 + 2 * 16;
-        m.smc(
+        let r = m.smc(
             key,
-            format_args!("good.mem-frag.{key}.first-fragment.spmc-refuses"),
+            format_args!("good.mem-frag.{key}.first-fragment"),
             call(function, &[total, first, 0, 0]),
             Audit::Forwarded,
-            refused,
+            |r| {
+                if r[0] == u64::from(fid::MEM_FRAG_RX) && r[3] == first {
+                    Verdict::Pass(text(format_args!(
+                        "FFA_MEM_FRAG_RX handle {:#x} offset {first}",
+                        r[1] | r[2] << 32
+                    )))
+                } else {
+                    error(r, status::INVALID_PARAMETERS)
+                }
+            },
         );
-        // Nothing in progress: the second fragment has no transaction to continue.
         TX.clear();
-        m.smc(
-            "mem-frag-tx",
-            format_args!("good.mem-frag.{key}.second-fragment.no-transaction"),
-            call(fid::MEM_FRAG_TX, &[0, 0, 32, 0]),
-            Audit::Refused,
-            |r| error(r, status::INVALID_PARAMETERS),
-        );
-        // The four pages in one fragment: forwarded again, so the proxy gave them back.
-        let total = write_all();
-        m.smc(
+        if r[0] == u64::from(fid::MEM_FRAG_RX) {
+            let handle = r[1] | r[2] << 32;
+            // The second fragment: the last two constituents, at the start of the TX buffer.
+            for (i, &p) in pages[2..].iter().enumerate() {
+                TX.write64(16 * i, p);
+                TX.write32(8 + 16 * i, 1);
+            }
+            m.smc(
+                "mem-frag-tx",
+                format_args!("good.mem-frag.{key}.second-fragment"),
+                call(
+                    fid::MEM_FRAG_TX,
+                    &[handle & 0xFFFF_FFFF, handle >> 32, 32, 0],
+                ),
+                Audit::Handled,
+                |r| {
+                    success(r, |r| {
+                        let got = handle_of(r);
+                        if got == handle {
+                            Verdict::Pass(text(format_args!("FFA_SUCCESS handle {got:#x}")))
+                        } else {
+                            Verdict::Fail(text(format_args!(
+                                "SUCCESS with handle {got:#x}, want {handle:#x}"
+                            )))
+                        }
+                    })
+                },
+            );
+            TX.clear();
+            reclaim(m, format_args!("good.mem-frag.{key}.pages-back"), handle);
+        } else {
+            // Nothing in progress: the second fragment has no transaction to continue.
+            m.smc(
+                "mem-frag-tx",
+                format_args!("good.mem-frag.{key}.second-fragment"),
+                call(fid::MEM_FRAG_TX, &[0, 0, 32, 0]),
+                Audit::Refused,
+                |r| error(r, status::INVALID_PARAMETERS),
+            );
+            // The four pages in one fragment: forwarded again, so the proxy gave them back.
+            let total = write_all();
+            m.smc(
+                key,
+                format_args!("good.mem-frag.{key}.pages-back"),
+                share_call(function, total),
+                Audit::Forwarded,
+                |r| error(r, status::INVALID_PARAMETERS),
+            );
+            TX.clear();
+        }
+        page_is_the_hosts(
+            m,
             key,
-            format_args!("good.mem-frag.{key}.pages-back"),
-            share_call(function, total),
-            Audit::Forwarded,
-            refused,
+            format_args!("good.mem-frag.{key}.page-mapped"),
+            pages[3] + 8,
+            PATTERN,
         );
-        TX.clear();
     }
     refused_descriptors_and_unmap(m);
+}
+
+/// One case: the payload loads and stores at `addr` without a fault and reads its store
+/// back: the page is mapped for the host again.
+fn page_is_the_hosts(
+    m: &mut Matrix,
+    key: &'static str,
+    name: fmt::Arguments,
+    addr: u64,
+    pattern: u64,
+) {
+    // SAFETY: armed for a data abort, which would skip the access and be reported.
+    let ((), first) = run_probe(ProbeKind::Data, || unsafe { arch::store(addr, pattern) });
+    // SAFETY: armed likewise.
+    let (value, load) = run_probe(ProbeKind::Data, || unsafe { arch::load(addr) });
+    // SAFETY: armed likewise.
+    let ((), store) = run_probe(ProbeKind::Data, || unsafe { arch::store(addr, !pattern) });
+    let after = if first.is_none() && load.is_none() && store.is_none() {
+        // SAFETY: none of the accesses above faulted, so the page is mapped.
+        unsafe { arch::load(addr) }
+    } else {
+        0
+    };
+    let outcome = if value == pattern && after == !pattern {
+        Outcome::Pass(text(format_args!(
+            "load and store at {addr:#x} without a fault: the page is the host's"
+        )))
+    } else {
+        Outcome::Fail(text(format_args!(
+            "at {addr:#x}: faults store {} load {} store {}, read {value:#x} then {after:#x}",
+            first.is_some(),
+            load.is_some(),
+            store.is_some()
+        )))
+    };
+    let name = text(name);
+    m.record(key, &name, &outcome);
 }
 
 /// The notifications phase against TF-A 2.12's EL3 SPMC, which implements no notification
@@ -2898,8 +3001,9 @@ fn lend_scattered_blocks(m: &mut Matrix) {
         share_call(fid::MEM_LEND_32 | fid::SMC64, length),
         Audit::Handled,
         |r| {
-            // Still forwarded; the EL3 SPMC refuses it as it refuses every LEND (memory_el3).
-            if el3() {
+            // Still forwarded; the EL3 SPMC may refuse it as every LEND of a v1.2 caller
+            // (memory_el3).
+            if el3() && r[0] != u64::from(fid::SUCCESS_32) {
                 return error(r, status::INVALID_PARAMETERS);
             }
             success(r, |r| {

@@ -248,6 +248,9 @@ run: $(RUN_DEPS)
 	source $(STACK_ENV); \
 	K="$(KERNEL)"; K=$${K:-$$KERNEL_IMAGE}; I="$(INITRD)"; I=$${I:-$$INITRAMFS}; \
 	export QEMU_SMP=$(SMP) QEMU_GIC=$(GIC); \
+	case "$(SPMC)/$(CHAIN)/$(FIRMWARE)/$(GIC)" in el1/*|el3/tfa/tfa/3) ;; \
+	*) echo "make run: SPMC=$(SPMC): el1, or el3 with CHAIN=tfa FIRMWARE=tfa GIC=3" >&2; exit 2 ;; \
+	esac; \
 	case "$(CHAIN)/$(FIRMWARE)" in \
 	tfa/tfa) bash ci/mkdtb.sh $(RUN_FLASH) "$$K" "$$I" "$(BOOTARGS)" $(LINUX_DTB); \
 	    set -- --flash $(RUN_FLASH) --dtb $(LINUX_DTB) --kernel "$$K" --initrd "$$I" \
@@ -259,9 +262,6 @@ run: $(RUN_DEPS)
 	    set -- --hypervisor $(HYP_BIN) --dtb $(LINUX_DTB) --kernel "$$K" --initrd "$$I" ;; \
 	*) echo "make run: CHAIN=$(CHAIN) FIRMWARE=$(FIRMWARE): CHAIN is tfa or uboot, FIRMWARE is tfa" \
 	       "or none, and U-Boot runs on TF-A here" >&2; exit 2 ;; \
-	esac; \
-	case "$(SPMC)/$(CHAIN)/$(FIRMWARE)/$(GIC)" in el1/*|el3/tfa/tfa/3) ;; \
-	*) echo "make run: SPMC=$(SPMC): el1, or el3 with CHAIN=tfa FIRMWARE=tfa GIC=3" >&2; exit 2 ;; \
 	esac; \
 	exec bash ci/qemu.sh "$$@" --gic $(GIC) --smp $(SMP) --interactive
 

@@ -236,7 +236,7 @@ xtest: xtest-inputs artifacts
 soak-inputs: flash payload stack
 	bash ci/mkinitramfs.sh $(SOAK_INITRD)
 	source $(STACK_ENV); \
-	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload soak=$(SOAK_ROUNDS) soak-cpu-off" $(SOAK_PAYLOAD_DTB); \
+	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "$(PAYLOAD_ARGS) soak=$(SOAK_ROUNDS) soak-cpu-off" $(SOAK_PAYLOAD_DTB); \
 	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $(SOAK_INITRD) \
 	    "$(BOOTARGS) teebench=$(SOAK_TEE_REQUESTS):$(SOAK_TEE_THREADS)" $(SOAK_TEEBENCH_DTB)
 

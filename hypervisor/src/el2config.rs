@@ -443,7 +443,8 @@ impl fmt::Display for CpuSummary<'_> {
             c.midr,
             crate::mm::stage2::parange_bits(c.parange())
         )?;
-        let sign = |on: bool| if on { '+' } else { '-' };
+        // Plain string writes: this runs once per boot, and formatting machinery costs image size.
+        let sign = |on: bool| if on { " +" } else { " -" };
         for (name, on) in [
             ("VHE", c.has_vhe()),
             ("HCRX", c.has_hcx()),
@@ -452,21 +453,24 @@ impl fmt::Display for CpuSummary<'_> {
             ("SVE", c.has_sve()),
             ("SME", c.has_sme()),
         ] {
-            write!(f, " {}{name}", sign(on))?;
+            f.write_str(sign(on))?;
+            f.write_str(name)?;
         }
-        // PMUVer: 1 PMUv3, 4 v3p1, 5 v3p4, 6 v3p5, 7 v3p7, 8 v3p8, 9 v3p9.
-        match field(c.dfr0, 8) {
-            0 | 0xf => f.write_str(" -PMU")?,
-            1 => f.write_str(" +PMUv3")?,
-            v @ 4..=6 => write!(f, " +PMUv3p{}", [1, 4, 5][v as usize - 4])?,
-            v => write!(f, " +PMUv3p{v}")?,
-        }
-        write!(
-            f,
-            " {}BRBE {}GICv3",
-            sign(c.has_brbe()),
-            sign(c.has_gicv3_sysregs())
-        )
+        // PMUVer: 1 PMUv3, 4 v3p1, 5 v3p4, 6 v3p5, 7 v3p7, 8 v3p8, 9 v3p9 (2, 3 reserved).
+        f.write_str(match field(c.dfr0, 8) {
+            0 | 0xf => " -PMU",
+            1..=3 => " +PMUv3",
+            4 => " +PMUv3p1",
+            5 => " +PMUv3p4",
+            6 => " +PMUv3p5",
+            7 => " +PMUv3p7",
+            8 => " +PMUv3p8",
+            _ => " +PMUv3p9",
+        })?;
+        f.write_str(sign(c.has_brbe()))?;
+        f.write_str("BRBE")?;
+        f.write_str(sign(c.has_gicv3_sysregs()))?;
+        f.write_str("GICv3")
     }
 }
 

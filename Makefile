@@ -37,6 +37,19 @@ PAYLOAD_FFA11_DTB := $(BUILD)/payload-ffa11.dtb
 # device to DMA (tests/system/tests/smmu.rs).
 PAYLOAD_SMMU_DTB := $(BUILD)/payload-smmu.dtb
 PAYLOAD_DMA_DTB := $(BUILD)/payload-dma.dtb
+# Every configuration runs with QEMU's SMMUv3 (QEMU_IOMMU=smmuv3, ci/config.sh), so the payload's
+# bootargs say so (`dma-behind-iommu`: the root complex is the host's, behind the SMMU); this one
+# DTB is the machine without it (`ci/qemu.sh --iommu none`), whose root complex the DMA policy
+# withholds (tests/system/tests/payload.rs `payload_dma_attacker_with_edu`).
+PAYLOAD_NOSMMU_DTB := $(BUILD)/payload-nosmmu.dtb
+PAYLOAD_ARGS := payload dma-behind-iommu
+# The host's initramfs for the system tests (ci/mkinitramfs.sh), built in this tree: the DTBs
+# name its size, so it must not change under them when build/stack is a cache shared by trees.
+HOST_INITRD := $(BUILD)/initramfs.cpio.gz
+# The CPU matrix (tests/system/tests/cpu_matrix.rs): the payload on 1 CPU and Linux on 2 CPUs,
+# run with `ci/qemu.sh --cpu MODEL` for each model.
+CPU_PAYLOAD_DTB := $(BUILD)/cpu-payload.dtb
+CPU_LINUX_DTB := $(BUILD)/cpu-linux.dtb
 # Linux running tests/teebench (200 requests to OP-TEE from user space) and powering off.
 TEEBENCH_DTB := $(BUILD)/linux-teebench.dtb
 # The instruction-counting QEMU plugin (tools/el-counter, ci/build-plugin.sh): `make bench`'s
@@ -100,10 +113,10 @@ SOAK_CPU_OFF_DTB := $(BUILD)/payload-soak-cpu-off.dtb
 
 # The system tests' inputs, one key=path each, written to one manifest by ci/mkartifacts.sh
 # (`make artifacts`) and read by tests/system/src/artifacts.rs, which documents every key.
-# `$$KERNEL_IMAGE` and `$$INITRAMFS` come from the stack's stack.env, sourced by the rule.
+# `$$KERNEL_IMAGE` comes from the stack's stack.env, sourced by the rule (`initrd` is HOST_INITRD).
 ARTIFACTS := $(BUILD)/artifacts.manifest
 ARTIFACTS_LIST = \
-	flash=$(FLASH) hypervisor_image=$(HYP_BIN) linux_image=$$KERNEL_IMAGE initrd=$$INITRAMFS \
+	flash=$(FLASH) hypervisor_image=$(HYP_BIN) linux_image=$$KERNEL_IMAGE initrd=$(HOST_INITRD) \
 	linux_dtb=$(LINUX_TEST_DTB) teebench_dtb=$(TEEBENCH_DTB) \
 	payload_image=$(PAYLOAD_BIN) payload_dtb=$(PAYLOAD_DTB) payload_dtb_smp2=$(PAYLOAD_DTB_SMP2) \
 	el_counter_plugin=$(EL_COUNTER) payload_reset_dtb=$(PAYLOAD_RESET_DTB) \
@@ -119,14 +132,15 @@ ARTIFACTS_LIST = \
 	gicv2_flash=$(FLASH_GICV2) gicv2_dtb=$(GICV2_DTB) \
 	xtest_initrd=$(XTEST_INITRD) xtest_dtb=$(XTEST_DTB) xtest_full_dtb=$(XTEST_FULL_DTB) \
 	soak_payload_dtb=$(SOAK_PAYLOAD_DTB) soak_initrd=$(SOAK_INITRD) soak_teebench_dtb=$(SOAK_TEEBENCH_DTB) \
-	soak_cpu_off_dtb=$(SOAK_CPU_OFF_DTB) \
+	soak_cpu_off_dtb=$(SOAK_CPU_OFF_DTB) payload_nosmmu_dtb=$(PAYLOAD_NOSMMU_DTB) \
+	cpu_payload_dtb=$(CPU_PAYLOAD_DTB) cpu_linux_dtb=$(CPU_LINUX_DTB) \
 	el3spmc_flash=$(FLASH_EL3SPMC) el3spmc_payload_dtb=$(EL3SPMC_PAYLOAD_DTB)
 
 # Host-side crates (unit tests, clippy) and firmware crates (aarch64 builds, clippy).
 HOST_EXCLUDES := --exclude boot
 FW_CRATES := -p boot -p hypervisor -p host-loader -p fdt-rw -p ffa-spec -p platform
 
-.PHONY: all hypervisor image payload plugin toolchain stack flash flash-gicv2 flash-el3spmc spmc-el3 dtbs chains xtest-inputs xtest run test test-lint test-unit \
+.PHONY: all hypervisor image payload plugin toolchain stack flash flash-gicv2 flash-el3spmc spmc-el3 dtbs host-initrd chains xtest-inputs xtest run test test-lint test-unit \
         test-fuzz test-bench-tools test-system bad-inputs artifacts bench clean soak soak-inputs
 
 all: hypervisor
@@ -169,18 +183,25 @@ stack:
 flash: hypervisor stack
 	bash ci/mkflash.sh $(HYP_BIN) $(FLASH)
 
-dtbs: flash payload stack
+# The host's initramfs (cached: a no-op when up to date).
+host-initrd: stack
+	bash ci/mkinitramfs.sh $(HOST_INITRD)
+
+dtbs: flash payload stack host-initrd
 	source $(STACK_ENV); \
-	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) autotest" $(LINUX_TEST_DTB); \
-	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_DTB); \
-	QEMU_SMP=2 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload race-batches=64" $(PAYLOAD_DTB_SMP2); \
-	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload system-reset" $(PAYLOAD_RESET_DTB); \
-	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload ffa-version=1.0" $(PAYLOAD_FFA10_DTB); \
-	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload ffa-version=1.1" $(PAYLOAD_FFA11_DTB); \
-	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload soak=128 soak-cpu-off" $(SOAK_CPU_OFF_DTB); \
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $(HOST_INITRD) "$(BOOTARGS) autotest" $(LINUX_TEST_DTB); \
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "$(PAYLOAD_ARGS)" $(PAYLOAD_DTB); \
+	QEMU_IOMMU=none QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload" $(PAYLOAD_NOSMMU_DTB); \
+	QEMU_SMP=2 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "$(PAYLOAD_ARGS) race-batches=64" $(PAYLOAD_DTB_SMP2); \
+	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "$(PAYLOAD_ARGS) system-reset" $(PAYLOAD_RESET_DTB); \
+	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "$(PAYLOAD_ARGS) ffa-version=1.0" $(PAYLOAD_FFA10_DTB); \
+	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "$(PAYLOAD_ARGS) ffa-version=1.1" $(PAYLOAD_FFA11_DTB); \
+	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "$(PAYLOAD_ARGS) soak=128 soak-cpu-off" $(SOAK_CPU_OFF_DTB); \
+	QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "$(PAYLOAD_ARGS)" $(CPU_PAYLOAD_DTB); \
+	QEMU_SMP=2 bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $(HOST_INITRD) "$(BOOTARGS) autotest" $(CPU_LINUX_DTB); \
 	QEMU_IOMMU=smmuv3 QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload dma-behind-iommu" $(PAYLOAD_SMMU_DTB); \
 	QEMU_IOMMU=smmuv3 QEMU_SMP=1 bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload dma-attack dma-behind-iommu" $(PAYLOAD_DMA_DTB); \
-	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $${INITRAMFS} "$(BOOTARGS) teebench=200" $(TEEBENCH_DTB)
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $(HOST_INITRD) "$(BOOTARGS) teebench=200" $(TEEBENCH_DTB)
 
 # The el-counter plugin (cached: a no-op when up to date).
 plugin: stack
@@ -208,11 +229,11 @@ spmc-el3: flash-el3spmc payload
 
 # The boot-chain tests' inputs: U-Boot flash + disk with boot.scr, the DTB for booting without
 # firmware, the GICv2 DTB (about 1 s once the GICv2 firmware is cached).
-chains: hypervisor stack flash-gicv2
+chains: hypervisor stack flash-gicv2 host-initrd
 	source $(STACK_ENV); A="$(BOOTARGS) autotest"; \
-	QEMU_SMP=$(SMP) bash ci/mkuboot.sh $(HYP_BIN) $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(UBOOT_TEST); \
-	QEMU_SMP=$(SMP) bash ci/mkdtb.sh - $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(DIRECT_DTB); \
-	QEMU_SMP=$(SMP) QEMU_GIC=2 bash ci/mkdtb.sh $(FLASH_GICV2) $${KERNEL_IMAGE} $${INITRAMFS} "$$A" $(GICV2_DTB)
+	QEMU_SMP=$(SMP) bash ci/mkuboot.sh $(HYP_BIN) $${KERNEL_IMAGE} $(HOST_INITRD) "$$A" $(UBOOT_TEST); \
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh - $${KERNEL_IMAGE} $(HOST_INITRD) "$$A" $(DIRECT_DTB); \
+	QEMU_SMP=$(SMP) QEMU_GIC=2 bash ci/mkdtb.sh $(FLASH_GICV2) $${KERNEL_IMAGE} $(HOST_INITRD) "$$A" $(GICV2_DTB)
 
 # The manifest of every system-test input (about a millisecond: it lists, it builds nothing).
 artifacts: stack
@@ -234,7 +255,7 @@ xtest: xtest-inputs artifacts
 soak-inputs: flash payload stack
 	bash ci/mkinitramfs.sh $(SOAK_INITRD)
 	source $(STACK_ENV); \
-	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "payload soak=$(SOAK_ROUNDS) soak-cpu-off" $(SOAK_PAYLOAD_DTB); \
+	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $(PAYLOAD_BIN) - "$(PAYLOAD_ARGS) soak=$(SOAK_ROUNDS) soak-cpu-off" $(SOAK_PAYLOAD_DTB); \
 	QEMU_SMP=$(SOAK_SMP) bash ci/mkdtb.sh $(FLASH) $${KERNEL_IMAGE} $(SOAK_INITRD) \
 	    "$(BOOTARGS) teebench=$(SOAK_TEE_REQUESTS):$(SOAK_TEE_THREADS)" $(SOAK_TEEBENCH_DTB)
 

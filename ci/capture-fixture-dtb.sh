@@ -2,11 +2,16 @@
 # Regenerate the device-tree fixtures of the unit tests (tests/fixtures/):
 #
 #   qemu-virt-dumpdtb.dtb   QEMU virt's own DTB (dumpdtb), same -bios/machine/cpu as ci/qemu.sh,
-#                           4 CPUs, 1024 MiB: what QEMU writes at 0x4000_0000 before any firmware.
-#   qemu-virt-smmuv3-dumpdtb.dtb  the same with iommu=smmuv3 (the DMA policy's unit tests).
+#                           4 CPUs, 1024 MiB, WITHOUT the SMMU (ci/qemu.sh --iommu none): what
+#                           QEMU writes at 0x4000_0000 before any firmware; the DMA policy's
+#                           fixture of a board whose root complex has no IOMMU.
+#   qemu-virt-smmuv3-dumpdtb.dtb  the same with iommu=smmuv3, as every test configuration runs.
 #   qemu-virt-tfa-optee.dtb the DTB exactly as BL33 (the hypervisor) finds it at 0x4000_0000: the
 #                           ci/mkdtb.sh DTB (with the two /chosen module nodes) after TF-A BL2 added
-#                           /psci and OP-TEE added /reserved-memory and /firmware/optee.
+#                           /psci and OP-TEE added /reserved-memory and /firmware/optee; without
+#                           the SMMU, as the unit tests of the loader expect.
+#   Every capture names its QEMU_IOMMU explicitly: the scripts' default (smmuv3, ci/config.sh)
+#   must not silently change what a fixture is.
 #   README.md               what they are, versions, commands (generated).
 #
 #   ci/capture-fixture-dtb.sh          # runs ci/stack.sh first (cached); takes a few seconds
@@ -42,7 +47,7 @@ ${CROSS}objcopy -O binary "$OUT/spin.o" "$OUT/spin.bin"
 
 # --- 2. QEMU's DTB as dumped ------------------------------------------------------------------
 step "dumping QEMU's DTB (smp $QEMU_SMP, $QEMU_MEM MiB, same -bios)"
-qemu_dumpdtb "$OUT/flash.bin" "$OUT/qemu-virt-dumpdtb-raw.dtb"
+QEMU_IOMMU='' qemu_dumpdtb "$OUT/flash.bin" "$OUT/qemu-virt-dumpdtb-raw.dtb"
 # QEMU's blob has totalsize 1 MiB (mostly free space): pack it (dtc keeps nodes, properties,
 # order and the memory reservation map; only the free space goes).
 dtc -q -I dtb -O dtb -o "$OUT/qemu-virt-dumpdtb.dtb" "$OUT/qemu-virt-dumpdtb-raw.dtb"
@@ -51,14 +56,14 @@ dtc -q -I dtb -O dtb -o "$OUT/qemu-virt-dumpdtb.dtb" "$OUT/qemu-virt-dumpdtb-raw
 step "dumping QEMU's DTB with iommu=smmuv3"
 rm -f "$OUT/qemu-virt-smmuv3-raw.dtb"
 qemu-system-aarch64 -nographic -nic none -monitor none -serial null \
-    -machine "$(qemu_machine),iommu=smmuv3,dumpdtb=$OUT/qemu-virt-smmuv3-raw.dtb" \
+    -machine "$(QEMU_IOMMU=smmuv3 qemu_machine),dumpdtb=$OUT/qemu-virt-smmuv3-raw.dtb" \
     -cpu "$QEMU_CPU" -smp "$QEMU_SMP" -m "$QEMU_MEM" -accel tcg,thread=single \
     -bios "$OUT/flash.bin" >/dev/null 2>&1 || true
 need_file "$OUT/qemu-virt-smmuv3-raw.dtb" "QEMU's DTB with iommu=smmuv3 (dumpdtb)"
 dtc -q -I dtb -O dtb -o "$OUT/qemu-virt-smmuv3-dumpdtb.dtb" "$OUT/qemu-virt-smmuv3-raw.dtb"
 
 # --- 3. DTB as BL33 sees it -------------------------------------------------------------------
-"$CI_DIR/mkdtb.sh" "$OUT/flash.bin" "$KERNEL_IMAGE" "$INITRAMFS" "$BOOTARGS" "$OUT/input.dtb"
+QEMU_IOMMU='' "$CI_DIR/mkdtb.sh" "$OUT/flash.bin" "$KERNEL_IMAGE" "$INITRAMFS" "$BOOTARGS" "$OUT/input.dtb"
 step "booting TF-A + OP-TEE with the spinning BL33 and dumping 0x40000000 (1 MiB)"
 SOCK=$OUT/monitor.sock
 rm -f "$SOCK" "$OUT/secure.log" "$OUT/mem.bin"
@@ -66,7 +71,7 @@ rm -f "$SOCK" "$OUT/secure.log" "$OUT/mem.bin"
 # ("0x100000 /path") reads as a division; a relative name avoids that. The subshell execs
 # ci/qemu.sh, which execs QEMU: $! is QEMU's PID.
 (cd "$OUT" && exec "$CI_DIR/qemu.sh" --flash flash.bin --dtb input.dtb --kernel "$KERNEL_IMAGE" \
-    --initrd "$INITRAMFS" --smp "$QEMU_SMP" --mem "$QEMU_MEM" --secure-log secure.log \
+    --initrd "$INITRAMFS" --smp "$QEMU_SMP" --mem "$QEMU_MEM" --iommu none --secure-log secure.log \
     -- -monitor "unix:monitor.sock,server=on,wait=off" </dev/null >console.log 2>&1) &
 qpid=$!
 cleanup() { kill "$qpid" 2>/dev/null || true; wait "$qpid" 2>/dev/null || true; }
@@ -147,7 +152,7 @@ Captured $(date -u +%Y-%m-%d) with:
 | OP-TEE OS | $OPTEE_VERSION (Debian sid source), vexpress-qemu_armv8a, CFG_CORE_SEL1_SPMC=y, GICv3 |
 | module sizes from | kernel $KERNEL_ABI ($KERNEL_VERSION) Image, \`ci/mkinitramfs.sh\` initramfs |
 
-QEMU options (the same as \`ci/qemu.sh\`): \`-machine $QEMU_MACHINE -cpu $QEMU_CPU -smp $QEMU_SMP -m $QEMU_MEM -accel tcg,thread=single -bios flash.bin\`.
+QEMU options (the same as \`ci/qemu.sh --iommu none\`; the smmuv3 dump adds \`iommu=smmuv3\`): \`-machine $QEMU_MACHINE -cpu $QEMU_CPU -smp $QEMU_SMP -m $QEMU_MEM -accel tcg,thread=single -bios flash.bin\`.
 
 ## qemu-virt-dumpdtb.dtb ($(stat -c %s "$D") bytes, totalsize $(dtb_totalsize "$D"))
 

@@ -17,6 +17,22 @@ export PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH
 QEMU_GIC=${QEMU_GIC:-3}
 QEMU_MACHINE=virt,secure=on,virtualization=on,gic-version=$QEMU_GIC
 QEMU_CPU=${QEMU_CPU:-max,sme=off,sve=off}
+# The SMMUv3 in front of the PCIe root complex is on in every configuration (ci/qemu.sh, the
+# DTB dumps): the hypervisor owns it and translates the host's DMA through the host stage 2.
+# QEMU_IOMMU=none (or empty) is the machine without it (ci/qemu.sh --iommu none); its DTB must
+# be dumped the same way.
+QEMU_IOMMU=${QEMU_IOMMU-smmuv3}
+[ "$QEMU_IOMMU" != none ] || QEMU_IOMMU=
+# qemu_cpu MODEL: the -cpu value for a QEMU CPU model, with what the firmware needs: TF-A is built
+# without SME for either world (ENABLE_SME_FOR_NS=0: Linux's SME probe traps to EL3 and hangs),
+# and SVE traps OP-TEE's FP at S-EL1; so max and neoverse-n2 run with those off.
+qemu_cpu() {
+    case $1 in
+        max) echo "max,sme=off,sve=off" ;;
+        neoverse-n2|neoverse-v1) echo "$1,sve=off" ;;
+        *) echo "$1" ;;
+    esac
+}
 QEMU_SMP=${QEMU_SMP:-4}
 QEMU_MEM=${QEMU_MEM:-1024}
 

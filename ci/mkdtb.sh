@@ -4,8 +4,10 @@
 #
 #   ci/mkdtb.sh <flash.bin|-> <kernel-image> <initrd|-> "<bootargs>" <out.dtb>
 #
-#   QEMU_SMP / QEMU_MEM / QEMU_GIC (env, defaults in ci/config.sh) must match ci/qemu.sh's
-#   --smp / --mem / --gic: the DTB's cpu, memory and GIC nodes come from them.
+#   QEMU_SMP / QEMU_MEM / QEMU_GIC / QEMU_IOMMU (env, defaults in ci/config.sh) must match
+#   ci/qemu.sh's --smp / --mem / --gic / --iommu: the DTB's cpu, memory, GIC and SMMU nodes come
+#   from them (QEMU_IOMMU=none: the machine without the SMMUv3). The CPU model (--cpu) is not
+#   in the dump: one DTB serves every model (only the cpu nodes' compatible would differ).
 #   flash "-": the DTB for booting without firmware (ci/qemu.sh --hypervisor): QEMU's machine
 #   without EL3, dumped without -bios, and the kernel module at DIRECT_KERNEL_ADDR (QEMU puts
 #   this DTB itself at DIRECT_DTB_ADDR, where the kernel would otherwise be; see ci/config.sh).

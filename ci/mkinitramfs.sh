@@ -1,14 +1,18 @@
 #!/bin/bash
 # Build the host's initramfs: busybox (static arm64) as PID 1 with /etc/inittab, plus the FF-A
-# and OP-TEE modules from ci/fetch-kernel.sh.
+# and OP-TEE modules from ci/fetch-kernel.sh and virtio-rng (the driver of the virtio-rng PCI
+# device, `ci/qemu.sh --rng`), taken from the cached linux-modules package.
 #
 #   ci/mkinitramfs.sh <out.cpio.gz>
 #
 # Boot behaviour (rcS):
-#   - mount proc, sysfs, devtmpfs; insmod ffa-core ffa-module tee optee (modules/order);
-#     print "HOST-INIT: modules loaded" (or "HOST-INIT: module load FAILED: <names>")
+#   - mount proc, sysfs, devtmpfs; insmod ffa-core ffa-module tee optee virtio-rng
+#     (modules/order); print "HOST-INIT: modules loaded" (or "HOST-INIT: module load FAILED:
+#     <names>")
 #   - kernel command line contains "autotest": print the facts for the system tests between
-#     "HOST-CHECK-BEGIN" and "HOST-CHECK-END" (one "key: value" line each), then `poweroff -f`
+#     "HOST-CHECK-BEGIN" and "HOST-CHECK-END" (one "key: value" line each: CPUs, /proc/iomem,
+#     FF-A and TEE devices, the PCI devices and their drivers, 64 bytes read from /dev/hwrng
+#     (a DMA of the virtio-rng device through the SMMU), /proc/interrupts), then `poweroff -f`
 #   - kernel command line contains "teebench=N": run /bin/teebench N (tests/teebench/teebench.c:
 #     N requests to OP-TEE through /dev/tee0, one FFA_MSG_SEND_DIRECT_REQ each) between
 #     "TEEBENCH-START" and "TEEBENCH-END rc=<exit code>", then `poweroff -f`
@@ -37,8 +41,24 @@ need_file "$BUSYBOX" "busybox-static:arm64, run ci/fetch-kernel.sh"
 need_file "$MODDIR/order" "kernel modules, run ci/fetch-kernel.sh"
 mapfile -t MODS < "$MODDIR/order"
 for m in "${MODS[@]}"; do need_file "$MODDIR/$m" "kernel module, run ci/fetch-kernel.sh"; done
+# virtio-rng.ko from the linux-modules package ci/fetch-kernel.sh cached (extracted once per
+# package into this tree's build/; the kernel has virtio-pci built in, the rng driver as a module).
+need_cmd dpkg-deb dpkg
+need_cmd xz xz-utils
+MODDEB=$(ls "$KERNEL_DIR"/debs/linux-modules-*.deb 2>/dev/null | head -1 || true)
+[ -n "$MODDEB" ] || die "no linux-modules package in $KERNEL_DIR/debs (run ci/fetch-kernel.sh)"
+EXTRA_DIR=$BUILD_DIR/initramfs-modules/$(basename "$MODDEB" .deb)
+RNG_KO=$EXTRA_DIR/virtio-rng.ko
+if [ ! -s "$RNG_KO" ]; then
+    mkdir -p "$EXTRA_DIR"
+    dpkg-deb --fsys-tarfile "$MODDEB" | tar -x -O --wildcards '*/kernel/drivers/char/hw_random/virtio-rng.ko*' |
+        xz -dc > "$RNG_KO.tmp" || die "no virtio-rng.ko in $MODDEB"
+    mv "$RNG_KO.tmp" "$RNG_KO"
+fi
+grep -aq "$(grep -ao 'vermagic=[^ ]* ' "$MODDIR/${MODS[0]}" | head -1)" "$RNG_KO" ||
+    die "$RNG_KO is not built for the kernel of $MODDIR"
 
-key=$( (sha256sum "$BUSYBOX" "${BASH_SOURCE[0]}" "$TEEBENCH_SRC"; aarch64-linux-gnu-gcc --version | head -1; for m in "${MODS[@]}"; do sha256sum "$MODDIR/$m"; done) |
+key=$( (sha256sum "$BUSYBOX" "${BASH_SOURCE[0]}" "$TEEBENCH_SRC" "$RNG_KO"; aarch64-linux-gnu-gcc --version | head -1; for m in "${MODS[@]}"; do sha256sum "$MODDIR/$m"; done) |
        awk '{print $1}' | sha256sum | cut -c1-32)
 if [ -f "$OUT" ] && [ -f "$OUT.key" ] && [ "$(cat "$OUT.key")" = "$key" ]; then
     step "initramfs $OUT: up to date"
@@ -60,6 +80,8 @@ mknod -m 600 "$R/dev/console" c 5 1           # stdio of PID 1 before devtmpfs i
 mknod -m 666 "$R/dev/null" c 1 3
 for m in "${MODS[@]}"; do cp "$MODDIR/$m" "$R/lib/modules/"; done
 cp "$MODDIR/order" "$R/lib/modules/order"
+cp "$RNG_KO" "$R/lib/modules/"
+echo virtio-rng.ko >> "$R/lib/modules/order"
 # A static arm64 program without libc (a few KiB); see its header for why it is C.
 aarch64-linux-gnu-gcc -static -nostdlib -ffreestanding -fno-stack-protector -O2 -Wall -Wextra -Werror \
     -Wl,--build-id=none -o "$R/bin/teebench" "$TEEBENCH_SRC"
@@ -111,6 +133,16 @@ if grep -qw autotest /proc/cmdline; then
     echo "ffa-devices: $(ls /sys/bus/arm_ffa/devices 2>/dev/null | tr '\n' ' ')"
     echo "tee-devices: $(ls /dev/tee* 2>/dev/null | tr '\n' ' ')"
     echo "modules-failed:$failed"
+    for d in /sys/bus/pci/devices/*; do
+        [ -e "$d" ] || continue
+        drv=$(basename "$(readlink "$d/driver" 2>/dev/null)" 2>/dev/null)
+        echo "pci: ${d##*/} $(cat "$d/vendor"):$(cat "$d/device") driver=${drv:-none}"
+    done
+    echo "hwrng-current: $(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"
+    # 64 bytes from the virtio-rng device: its driver hands the device a buffer, which the
+    # device fills by DMA (through the SMMU); an empty line means the read failed.
+    echo "hwrng-bytes: $(dd if=/dev/hwrng bs=64 count=1 2>/dev/null | od -An -v -tx1 | tr -d ' \n')"
+    sed 's/^/interrupts: /' /proc/interrupts
     dmesg | grep -iE 'ffa|optee|psci|EL1|EL2|CPU' | sed 's/^/dmesg: /'
     echo "HOST-CHECK-END"
     poweroff -f

@@ -4,8 +4,9 @@
 #   TF-A chain (default):  ci/qemu.sh --flash F --dtb D --kernel K [--initrd I] [common...]
 #   U-Boot chain:          ci/qemu.sh --flash F --disk IMG [common...]
 #   without firmware:      ci/qemu.sh --hypervisor H --dtb D --kernel K [--initrd I] [common...]
-#   common:                [--gic 2|3] [--iommu smmuv3] [--smp N] [--mem MiB] [--disk IMG] [--secure-log FILE]
-#                          [--mttcg] [--edu] [--interactive] [-- extra qemu args...]
+#   common:                [--gic 2|3] [--iommu smmuv3|none] [--cpu MODEL] [--smp N] [--mem MiB]
+#                          [--disk IMG] [--rng] [--secure-log FILE] [--mttcg] [--edu] [--interactive]
+#                          [-- extra qemu args...]
 #
 #   --flash F        flash image (-bios): TF-A BL1 + FIP from ci/mkflash.sh, whose BL33 is the
 #                    hypervisor (TF-A chain) or U-Boot (ci/mkuboot.sh, U-Boot chain)
@@ -13,7 +14,8 @@
 #   --kernel K       host kernel Image, loaded raw at KERNEL_ADDR (ci/config.sh), or at
 #                    DIRECT_KERNEL_ADDR with --hypervisor
 #   --initrd I       host initrd, loaded raw at INITRD_ADDR
-#   --disk IMG       raw disk image on a virtio-blk (virtio-mmio) device, read-only; with --flash
+#   --disk IMG       raw disk image on a virtio-blk PCI device (behind the SMMU; the hypervisor
+#                    withholds every virtio-mmio transport from the host), read-only; with --flash
 #                    and no --dtb/--kernel, U-Boot's distro boot finds boot.scr on it
 #   --hypervisor H   no firmware: no -bios, no EL3 (secure=off), QEMU's own PSCI (conduit SMC)
 #                    answers the hypervisor's SMCs; H (an arm64 Image, text_offset 0) is QEMU's
@@ -21,10 +23,18 @@
 #                    which QEMU places at DIRECT_DTB_ADDR
 #   --gic 2|3        GIC version (default QEMU_GIC=$QEMU_GIC); must match the flash's TF-A/OP-TEE
 #                    build (ci/build-secure-world.sh --gic 2) and the DTB (QEMU_GIC for mkdtb.sh)
-#   --iommu smmuv3   an SMMUv3 in front of the PCIe root complex (`-machine iommu=smmuv3`; from
-#                    QEMU 9.2 virt's SMMU has stage 1 and 2, before it stage 1 only, which the
-#                    hypervisor refuses); the DTB must be dumped with the same option
-#                    (QEMU_IOMMU=smmuv3 for ci/mkdtb.sh)
+#   --iommu smmuv3|none  an SMMUv3 in front of the PCIe root complex (`-machine iommu=smmuv3`;
+#                    from QEMU 9.2 virt's SMMU has stage 1 and 2, before it stage 1 only, which the
+#                    hypervisor refuses). Default QEMU_IOMMU=smmuv3 (ci/config.sh): every test
+#                    configuration has it; `none` is the machine without (the DMA policy's
+#                    withheld-root-complex case). The DTB must be dumped with the same value
+#                    (QEMU_IOMMU for ci/mkdtb.sh)
+#   --cpu MODEL      QEMU CPU model: max (default), cortex-a53, cortex-a57, neoverse-n2, or any
+#                    other QEMU name (passed as is). The firmware's needs are added: max runs with
+#                    sme=off,sve=off and neoverse-n2 with sve=off (TF-A is built without SME
+#                    for either world, and SVE traps OP-TEE's FP; docs/test-stack.md)
+#   --rng            a virtio-rng PCI device (`-device virtio-rng-pci`) behind the SMMU: the host's
+#                    entropy source, and the Linux tests' witness that DMA through the SMMU works
 #   --smp N          vCPUs (default QEMU_SMP=$QEMU_SMP; TF-A/OP-TEE on qemu support at most 4)
 #   --mem MiB        RAM (default QEMU_MEM); RAM starts at 0x4000_0000
 #   --secure-log F   secure console (UART1, 0x0904_0000: OP-TEE's log) to file F (default:
@@ -54,10 +64,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
 
 usage() {
-    die "usage: $0 (--flash F (--dtb D --kernel K [--initrd I] | --disk IMG) | --hypervisor H --dtb D --kernel K [--initrd I]) [--gic 2|3] [--iommu smmuv3] [--smp N] [--mem M] [--disk IMG] [--secure-log FILE] [--mttcg] [--edu] [--interactive] [-- extra qemu args]"
+    die "usage: $0 (--flash F (--dtb D --kernel K [--initrd I] | --disk IMG) | --hypervisor H --dtb D --kernel K [--initrd I]) [--gic 2|3] [--iommu smmuv3|none] [--cpu MODEL] [--smp N] [--mem M] [--disk IMG] [--rng] [--secure-log FILE] [--mttcg] [--edu] [--interactive] [-- extra qemu args]"
 }
 FLASH='' HYP='' DTB='' KERNEL='' INITRD='' DISK='' SECLOG='' INTERACTIVE=0 TCG_THREAD=single
-SMP=$QEMU_SMP MEM=$QEMU_MEM EDU=0
+SMP=$QEMU_SMP MEM=$QEMU_MEM EDU=0 RNG=0
 while [ $# -gt 0 ]; do
     case $1 in
         --flash) FLASH=${2:?}; shift 2 ;;
@@ -67,7 +77,9 @@ while [ $# -gt 0 ]; do
         --initrd) INITRD=${2:?}; shift 2 ;;
         --disk) DISK=${2:?}; shift 2 ;;
         --gic) QEMU_GIC=${2:?}; shift 2 ;;
-        --iommu) QEMU_IOMMU=${2:?}; shift 2 ;;
+        --iommu) QEMU_IOMMU=${2:?}; [ "$QEMU_IOMMU" != none ] || QEMU_IOMMU=; shift 2 ;;
+        --cpu) QEMU_CPU=$(qemu_cpu "${2:?}"); shift 2 ;;
+        --rng) RNG=1; shift ;;
         --smp) SMP=${2:?}; shift 2 ;;
         --mem) MEM=${2:?}; shift 2 ;;
         --secure-log) SECLOG=${2:?}; shift 2 ;;
@@ -159,7 +171,8 @@ fi
 [ -z "$KERNEL" ] || args+=(-device "loader,file=$KERNEL,addr=$kaddr,force-raw=on")
 [ -z "$INITRD" ] || args+=(-device "loader,file=$INITRD,addr=$INITRD_ADDR,force-raw=on")
 [ -z "$DISK" ] || args+=(-drive "if=none,file=$DISK,format=raw,readonly=on,id=disk0"
-                         -device virtio-blk-device,drive=disk0)
+                         -device virtio-blk-pci,drive=disk0)
+[ "$RNG" = 0 ] || args+=(-device virtio-rng-pci)
 [ "$EDU" = 0 ] || args+=(-device edu,dma_mask=0xffffffffff)
 if [ "$INTERACTIVE" = 1 ]; then
     args+=(-serial mon:stdio)

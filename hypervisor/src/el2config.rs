@@ -4,6 +4,14 @@
 //! EL1/EL0), except HCR_EL2.TSC (SMCs trap) and stage 2. Computed from the raw ID-register
 //! values the firmware glue reads, as plain values ([`HostEl2`]) unit-tested here; the glue
 //! (`firmware/el2_setup.rs`) writes them through `arch`.
+//!
+//! Every optional register is written only when the ID registers say the CPU has it, so the
+//! same image runs on an Armv8.0 Cortex-A53/A57 and on an Armv9 Neoverse-N2 or QEMU's `max`.
+//! What the hypervisor cannot run without ([`CpuFeatures::missing`]: AArch64 EL1, stage 2
+//! with 4 KiB pages, a PARange it knows, an EL2 that can run with HCR_EL2.E2H = 0) stops the
+//! boot with one line naming it; what it found is one banner line ([`CpuSummary`]).
+
+use core::fmt;
 
 /// The ID register fields the host configuration depends on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,6 +36,43 @@ pub struct CpuFeatures {
     pub pmu_counters: u64,
     /// MPAMIDR_EL1 (0 without MPAM).
     pub mpamidr: u64,
+    /// ID_AA64MMFR4_EL1 (RAZ before Armv8.7).
+    pub mmfr4: u64,
+    /// MIDR_EL1.
+    pub midr: u64,
+}
+
+/// A CPU feature the hypervisor needs and this CPU does not have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MissingFeature {
+    /// ID_AA64PFR0_EL1.EL1 = 0: no AArch64 at EL1 for the host.
+    Aarch64El1,
+    /// ID_AA64MMFR0_EL1.TGran4_2 (or TGran4 through it): stage 2 cannot use 4 KiB pages.
+    Stage2Granule4K,
+    /// ID_AA64MMFR0_EL1.PARange holds a reserved value.
+    PaRange(u64),
+    /// ID_AA64MMFR4_EL1.E2H0 < 0: HCR_EL2.E2H is RES1, there is no non-VHE EL2 to run in.
+    NonVheEl2,
+}
+
+impl fmt::Display for MissingFeature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Aarch64El1 => {
+                f.write_str("AArch64 at EL1 (ID_AA64PFR0_EL1.EL1 = 0): the host cannot run")
+            }
+            Self::Stage2Granule4K => f.write_str(
+                "stage-2 translation with 4 KiB pages (ID_AA64MMFR0_EL1.TGran4_2): the host stage 2 cannot be built",
+            ),
+            Self::PaRange(v) => write!(
+                f,
+                "a known physical address size (ID_AA64MMFR0_EL1.PARange = {v:#x} is reserved): no stage-2 geometry"
+            ),
+            Self::NonVheEl2 => f.write_str(
+                "FEAT_E2H0 (ID_AA64MMFR4_EL1.E2H0 < 0, HCR_EL2.E2H is RES1): the hypervisor runs with E2H = 0",
+            ),
+        }
+    }
 }
 
 fn field(reg: u64, shift: u32) -> u64 {
@@ -134,6 +179,44 @@ impl CpuFeatures {
     /// FEAT_LS64_ACCDATA.
     pub fn has_ls64_accdata(&self) -> bool {
         field(self.isar1, 60) >= 3
+    }
+    /// FEAT_VHE (HCR_EL2.E2H can be 1; the hypervisor keeps it 0).
+    pub fn has_vhe(&self) -> bool {
+        field(self.mmfr1, 8) != 0
+    }
+    /// ID_AA64MMFR0_EL1.PARange.
+    pub fn parange(&self) -> u64 {
+        field(self.mmfr0, 0)
+    }
+
+    /// The first feature the hypervisor needs that this CPU lacks, checked in this order:
+    /// AArch64 EL1, a known PARange, stage 2 with 4 KiB pages, a non-VHE EL2.
+    pub fn missing(&self) -> Option<MissingFeature> {
+        if field(self.pfr0, 4) == 0 {
+            return Some(MissingFeature::Aarch64El1);
+        }
+        if self.parange() > 6 {
+            return Some(MissingFeature::PaRange(self.parange()));
+        }
+        // TGran4_2: 0 = as TGran4 (0 and 1 supported, 0xf not), 1 = no, 2 and 3 = yes.
+        let stage2_4k = match field(self.mmfr0, 40) {
+            0 => matches!(field(self.mmfr0, 28), 0 | 1),
+            2 | 3 => true,
+            _ => false,
+        };
+        if !stage2_4k {
+            return Some(MissingFeature::Stage2Granule4K);
+        }
+        // E2H0 is a signed field: 0 implemented, negative (0xe, 0xf) not.
+        if field(self.mmfr4, 24) >= 8 {
+            return Some(MissingFeature::NonVheEl2);
+        }
+        None
+    }
+
+    /// The banner's one line about this CPU.
+    pub fn summary(&self) -> CpuSummary<'_> {
+        CpuSummary(self)
     }
 
     /// HCR_EL2 for the host: AArch64 EL1, SMC trapped, stage-2 on, pointer authentication
@@ -333,6 +416,64 @@ impl CpuFeatures {
     }
 }
 
+/// What the hypervisor found in a CPU, for the banner: its part (by MIDR), its physical
+/// address size, and every optional feature that decides an EL2 register, `+` present or
+/// `-` absent:
+/// `Neoverse-N2 r0p3 (MIDR 0x410fd493), PA 48 bits: +VHE +HCRX +FGT -MPAM -SVE -SME +PMUv3p5 -BRBE +GICv3`.
+pub struct CpuSummary<'a>(&'a CpuFeatures);
+
+impl fmt::Display for CpuSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.0;
+        let midr = crate::errata::Midr(c.midr);
+        match midr.name() {
+            Some(name) => f.write_str(name)?,
+            None => write!(
+                f,
+                "implementer {:#x} part {:#x}",
+                midr.implementer(),
+                midr.part()
+            )?,
+        }
+        write!(
+            f,
+            " r{}p{} (MIDR {:#x}), PA {} bits:",
+            midr.variant(),
+            midr.revision(),
+            c.midr,
+            crate::mm::stage2::parange_bits(c.parange())
+        )?;
+        // Plain string writes: this runs once per boot, and formatting machinery costs image size.
+        let sign = |on: bool| if on { " +" } else { " -" };
+        for (name, on) in [
+            ("VHE", c.has_vhe()),
+            ("HCRX", c.has_hcx()),
+            ("FGT", c.has_fgt()),
+            ("MPAM", c.has_mpam()),
+            ("SVE", c.has_sve()),
+            ("SME", c.has_sme()),
+        ] {
+            f.write_str(sign(on))?;
+            f.write_str(name)?;
+        }
+        // PMUVer: 1 PMUv3, 4 v3p1, 5 v3p4, 6 v3p5, 7 v3p7, 8 v3p8, 9 v3p9 (2, 3 reserved).
+        f.write_str(match field(c.dfr0, 8) {
+            0 | 0xf => " -PMU",
+            1..=3 => " +PMUv3",
+            4 => " +PMUv3p1",
+            5 => " +PMUv3p4",
+            6 => " +PMUv3p5",
+            7 => " +PMUv3p7",
+            8 => " +PMUv3p8",
+            _ => " +PMUv3p9",
+        })?;
+        f.write_str(sign(c.has_brbe()))?;
+        f.write_str("BRBE")?;
+        f.write_str(sign(c.has_gicv3_sysregs()))?;
+        f.write_str("GICv3")
+    }
+}
+
 /// The EL2 registers the firmware writes before a CPU first enters the host (`None`: the
 /// register does not exist on this CPU and is not written). VPIDR/VMPIDR (the CPU's own
 /// MIDR/MPIDR), CNTVOFF_EL2 and HSTR_EL2 (zero) and the stage-2 registers are not in it.
@@ -402,6 +543,8 @@ mod tests {
             smfr0: 0,
             pmu_counters: 6,
             mpamidr: 0,
+            mmfr4: 0,
+            midr: 0,
         }
     }
 
@@ -570,6 +713,130 @@ mod tests {
             ..CpuFeatures::default()
         };
         assert_eq!(sve.host_el2().zcr, Some(0xf));
+    }
+
+    /// Cortex-A57 as QEMU models it: Armv8.0, 44-bit PA, PMUv3, no VHE/HCX/FGT/SVE.
+    fn cortex_a57() -> CpuFeatures {
+        CpuFeatures {
+            pfr0: 0x0000_0000_0100_2222,
+            dfr0: 0x1010_5106,
+            mmfr0: 0x0000_0000_0000_1124,
+            midr: 0x411f_d070,
+            pmu_counters: 6,
+            ..CpuFeatures::default()
+        }
+    }
+
+    /// Neoverse-N2 as QEMU models it with `sve=off`: Armv9.0, 48-bit PA, VHE, HCX? no
+    /// (Armv8.7), FGT, PMUv3p5.
+    fn neoverse_n2() -> CpuFeatures {
+        CpuFeatures {
+            pfr0: 0x1101_0011_1111_1122 & !(0xf << 32),
+            pfr1: 0x0000_0000_0000_0221,
+            dfr0: 0x0000_0000_1030_5611,
+            mmfr0: 0x1100_0000_0021_1125 | (0x2 << 40),
+            mmfr1: 0x0000_0000_1012_1122,
+            midr: 0x410f_d493,
+            pmu_counters: 6,
+            ..CpuFeatures::default()
+        }
+    }
+
+    #[test]
+    fn the_banner_names_part_pa_and_every_deciding_feature() {
+        assert_eq!(
+            cortex_a57().summary().to_string(),
+            "Cortex-A57 r1p0 (MIDR 0x411fd070), PA 44 bits: -VHE -HCRX -FGT -MPAM -SVE -SME +PMUv3 -BRBE +GICv3"
+        );
+        assert_eq!(
+            neoverse_n2().summary().to_string(),
+            "Neoverse-N2 r0p3 (MIDR 0x410fd493), PA 48 bits: +VHE -HCRX +FGT -MPAM -SVE -SME +PMUv3p5 -BRBE +GICv3"
+        );
+        let max = CpuFeatures {
+            midr: 0x000f_0510,
+            ..qemu_max()
+        };
+        assert_eq!(
+            max.summary().to_string(),
+            "implementer 0x0 part 0x51 r0p0 (MIDR 0xf0510), PA 48 bits: +VHE +HCRX +FGT -MPAM -SVE -SME +PMUv3p5 -BRBE +GICv3"
+        );
+        let pmu = |v: u64| {
+            CpuFeatures {
+                dfr0: v << 8,
+                ..CpuFeatures::default()
+            }
+            .summary()
+            .to_string()
+        };
+        for (v, name) in [
+            (0, " -PMU "),
+            (0xf, " -PMU "),
+            (4, " +PMUv3p1 "),
+            (5, " +PMUv3p4 "),
+            (7, " +PMUv3p7 "),
+            (8, " +PMUv3p8 "),
+        ] {
+            assert!(pmu(v).contains(name), "{v}: {}", pmu(v));
+        }
+    }
+
+    #[test]
+    fn the_cpus_of_the_matrix_have_everything_the_hypervisor_needs() {
+        for f in [cortex_a57(), neoverse_n2(), qemu_max()] {
+            assert_eq!(f.missing(), None, "{}", f.summary());
+        }
+    }
+
+    /// A CPU without what the hypervisor needs is refused with the feature named, in a fixed
+    /// order (the boot prints the first and powers off).
+    #[test]
+    fn a_missing_required_feature_is_named() {
+        let a57 = cortex_a57();
+        let no_el1 = CpuFeatures {
+            pfr0: a57.pfr0 & !(0xf << 4),
+            ..a57
+        };
+        assert_eq!(no_el1.missing(), Some(MissingFeature::Aarch64El1));
+        let reserved_pa = CpuFeatures {
+            mmfr0: (a57.mmfr0 & !0xf) | 7,
+            ..a57
+        };
+        assert_eq!(reserved_pa.missing(), Some(MissingFeature::PaRange(7)));
+        // TGran4_2 = 1: no 4 KiB stage 2, whatever stage 1 has.
+        let no_s2_4k = CpuFeatures {
+            mmfr0: a57.mmfr0 | (1 << 40),
+            ..a57
+        };
+        assert_eq!(no_s2_4k.missing(), Some(MissingFeature::Stage2Granule4K));
+        // TGran4_2 = 0 defers to TGran4: 0xf (no 4 KiB at all) refuses, 1 (52-bit) accepts.
+        let no_4k = CpuFeatures {
+            mmfr0: a57.mmfr0 | (0xf << 28),
+            ..a57
+        };
+        assert_eq!(no_4k.missing(), Some(MissingFeature::Stage2Granule4K));
+        let lpa2 = CpuFeatures {
+            mmfr0: a57.mmfr0 | (1 << 28),
+            ..a57
+        };
+        assert_eq!(lpa2.missing(), None);
+        for e2h0 in [0xe, 0xf] {
+            let vhe_only = CpuFeatures {
+                mmfr4: e2h0 << 24,
+                ..neoverse_n2()
+            };
+            assert_eq!(vhe_only.missing(), Some(MissingFeature::NonVheEl2));
+        }
+        assert!(
+            MissingFeature::NonVheEl2
+                .to_string()
+                .starts_with("FEAT_E2H0"),
+            "the line names the feature"
+        );
+        assert!(
+            MissingFeature::Stage2Granule4K
+                .to_string()
+                .contains("ID_AA64MMFR0_EL1.TGran4_2")
+        );
     }
 
     #[test]

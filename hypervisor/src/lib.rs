@@ -26,6 +26,7 @@ pub mod budget;
 pub mod dma;
 pub mod dt;
 pub mod el2config;
+pub mod errata;
 pub mod ffa;
 pub mod frame;
 pub mod gicr;

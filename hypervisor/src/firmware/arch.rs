@@ -4,6 +4,7 @@
 //! of the firmware glue. It imports no policy module (only the SMCCC register vocabulary).
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::smccc::{High, SmcConduit, SmcRegs};
 
@@ -48,6 +49,8 @@ sysreg_read!(/// ID_AA64MMFR1_EL1.
     id_aa64mmfr1, "id_aa64mmfr1_el1");
 sysreg_read!(/// ID_AA64MMFR3_EL1.
     id_aa64mmfr3, "S3_0_C0_C7_3");
+sysreg_read!(/// ID_AA64MMFR4_EL1 (RAZ before Armv8.7: an unallocated ID register).
+    id_aa64mmfr4, "S3_0_C0_C7_4");
 sysreg_read!(/// ID_AA64ISAR1_EL1.
     id_aa64isar1, "id_aa64isar1_el1");
 sysreg_read!(/// ID_AA64SMFR0_EL1.
@@ -151,8 +154,22 @@ pub fn isb() {
     unsafe { asm!("isb", options(nostack, preserves_flags)) };
 }
 
+/// Whether every stage-2 invalidation repeats its last TLBI and DSB: set when any CPU of the
+/// system is on the broken-TLBI-completion list (`errata::repeat_tlbi`), decided by the glue.
+static REPEAT_TLBI: AtomicBool = AtomicBool::new(false);
+
+/// From now on, every stage-2 invalidation below ends with a second TLBI and DSB.
+pub fn enable_repeat_tlbi() {
+    REPEAT_TLBI.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`enable_repeat_tlbi`] was called.
+pub fn repeat_tlbi() -> bool {
+    REPEAT_TLBI.load(Ordering::Relaxed)
+}
+
 /// Drops this CPU's stage-1 and stage-2 TLB entries for the current VMID (`tlbi vmalls12e1`)
-/// and waits for it.
+/// and waits for it (twice on a CPU with the TLBI-completion erratum).
 #[inline(always)]
 pub fn flush_stage1_and_2_tlb_local() {
     // SAFETY: TLB maintenance only; it changes no memory and no translation.
@@ -160,16 +177,29 @@ pub fn flush_stage1_and_2_tlb_local() {
         asm!(
             "tlbi vmalls12e1",
             "dsb nsh",
-            "isb",
             options(nostack, preserves_flags)
         )
     };
+    if repeat_tlbi() {
+        // SAFETY: as above.
+        unsafe {
+            asm!(
+                "tlbi vmalls12e1",
+                "dsb nsh",
+                options(nostack, preserves_flags)
+            )
+        };
+    }
+    isb();
 }
 
 /// Drops every CPU's TLB entries for the host's translations under VMID 0, stage 1 and
 /// stage 2 (the combined stage-1+2 entries that `tlbi ipas2e1is` leaves, and the stage-2
 /// walks through a table that a fold frees), after a change to the live host stage 2:
-/// `dsb ishst; tlbi vmalls12e1is; dsb ish; isb`.
+/// `dsb ishst; tlbi vmalls12e1is; dsb ish; isb`. With the TLBI-completion erratum, one more
+/// `tlbi vmalls12e1is; dsb ish` before the `isb`: it also covers the `tlbi ipas2e1is` that
+/// the page-table crate issued before this flush, so every stage-2 change (LEND, a fold)
+/// completes on every CPU before the caller goes on to tell the SPMC.
 pub fn flush_host_tlb() {
     // SAFETY: TLB maintenance only; it changes no memory and no translation.
     unsafe {
@@ -177,10 +207,20 @@ pub fn flush_host_tlb() {
             "dsb ishst",
             "tlbi vmalls12e1is",
             "dsb ish",
-            "isb",
             options(nostack, preserves_flags)
         );
     }
+    if repeat_tlbi() {
+        // SAFETY: as above.
+        unsafe {
+            asm!(
+                "tlbi vmalls12e1is",
+                "dsb ish",
+                options(nostack, preserves_flags)
+            )
+        };
+    }
+    isb();
 }
 
 /// Writes the EL1 exception registers for an injected exception.

@@ -91,6 +91,8 @@ pub enum BootError {
     LoadHost(crate::firmware::loader::HostLoadError),
     /// The SMMU at this address cannot isolate the host's DMA.
     Smmu(u64, crate::smmu::SmmuError),
+    /// The boot CPU lacks a feature the hypervisor needs.
+    Cpu(crate::el2config::MissingFeature),
 }
 
 impl fmt::Display for BootError {
@@ -119,6 +121,7 @@ impl fmt::Display for BootError {
             ),
             Self::Stage2(e) => e.fmt(f),
             Self::Smmu(at, e) => write!(f, "SMMU at {at:#x}: {e}"),
+            Self::Cpu(missing) => write!(f, "this CPU lacks {missing}"),
             Self::BootCpuUnknown { mpidr, cpus } => write!(
                 f,
                 "the boot CPU (MPIDR {mpidr:#x}) is not among the device tree's CPUs {}",
@@ -149,6 +152,7 @@ pub fn primary_main(loader_regs: [u64; 4], carveout_base: u64) -> ! {
 fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible, BootError> {
     let board = platform::BOOT;
     let image = early_init(board, carveout_base);
+    el2_setup::check_boot_cpu().map_err(BootError::Cpu)?;
     let (dtb_addr, dtb) = find_dtb(loader_regs[0], board)?;
     let info = read_system(&dtb, dtb_addr, &image.carveout)?;
     let smmus = crate::smmu::node::find_all(&dtb)

@@ -1,10 +1,42 @@
 //! The host's EL2 configuration on each CPU: the raw ID registers read through [`arch`], the
 //! values computed by `el2config`, written back through [`arch`] in the order the
-//! architecture needs.
+//! architecture needs; and the boot CPU's check that it has what the hypervisor needs, its
+//! banner line, and the errata (`errata`) its MIDR calls for.
+
+use log::info;
 
 use crate::abort::EntryFeatures;
-use crate::el2config::CpuFeatures;
+use crate::el2config::{CpuFeatures, MissingFeature};
+use crate::errata;
 use crate::firmware::arch;
+
+/// The boot CPU, before anything else depends on it: one banner line with what it found
+/// (`el2config::CpuSummary`), the first feature the hypervisor needs and it lacks as an
+/// error, and the TLBI workaround turned on if its MIDR calls for it.
+pub fn check_boot_cpu() -> Result<(), MissingFeature> {
+    let f = cpu_features();
+    info!("CPU: {}", f.summary());
+    if let Some(missing) = f.missing() {
+        return Err(missing);
+    }
+    note_errata(f.midr);
+    Ok(())
+}
+
+/// Turns the repeated TLBI on (for every CPU's invalidations, once) when this CPU is on the
+/// broken-TLBI-completion list, and says so once.
+fn note_errata(midr: u64) {
+    if let Some(e) = errata::repeat_tlbi(midr)
+        && !arch::repeat_tlbi()
+    {
+        arch::enable_repeat_tlbi();
+        info!(
+            "errata: {} erratum {}: every stage-2 TLB invalidation repeats its TLBI and DSB",
+            errata::Midr(midr).name().unwrap_or("this CPU"),
+            e.erratum
+        );
+    }
+}
 
 /// The ID register values the host configuration depends on. Registers that only exist with
 /// a feature (ID_AA64SMFR0_EL1 is RAZ without SME, PMCR_EL0 and MPAMIDR_EL1 are UNDEFINED
@@ -21,6 +53,8 @@ pub fn cpu_features() -> CpuFeatures {
         smfr0: 0,
         pmu_counters: 0,
         mpamidr: 0,
+        mmfr4: arch::id_aa64mmfr4(),
+        midr: arch::midr_el1(),
     };
     if f.has_sme() {
         f.smfr0 = arch::id_aa64smfr0();
@@ -48,6 +82,9 @@ pub fn entry_features() -> EntryFeatures {
 /// Programs every EL2 register that shapes the host's EL1 world, and turns stage 2 on with
 /// `vttbr`/`vtcr`. Called on each CPU before its first entry to the host.
 pub fn configure_host_el2(vtcr: u64, vttbr: u64) {
+    // A secondary CPU of another part (big.LITTLE) may need the workaround the boot CPU did
+    // not: from its first entry on, every CPU's invalidations repeat.
+    note_errata(arch::midr_el1());
     let v = cpu_features().host_el2();
     // SAFETY: these registers only govern lower ELs; the host is not running on this CPU
     // yet, and the values are el2config's, which follow Linux's own EL2 setup.

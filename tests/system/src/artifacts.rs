@@ -11,11 +11,12 @@
 //! | `flash` | `flash.bin`: TF-A BL1 + FIP with OP-TEE and the hypervisor as BL33 |
 //! | `hypervisor_image` | the hypervisor image (`build/hypervisor.bin`), booted without firmware as QEMU's `-kernel` |
 //! | `linux_image` | the Linux Image |
-//! | `initrd` | the initrd |
+//! | `initrd` | the host's initramfs (`ci/mkinitramfs.sh`, built in this tree: `build/initramfs.cpio.gz`) |
 //! | `linux_dtb` | DTB whose `/chosen` modules name `linux_image` and `initrd` (bootargs with `autotest`) |
 //! | `teebench_dtb` | the same with `teebench=200` in the bootargs |
 //! | `payload_image` | the EL1 test payload Image (`tests/payload/mkimage.sh`) |
-//! | `payload_dtb` | DTB whose `/chosen` kernel module names the EL1 test payload |
+//! | `payload_dtb` | DTB whose `/chosen` kernel module names the EL1 test payload (bootargs `payload dma-behind-iommu`: every configuration has QEMU's SMMUv3) |
+//! | `payload_nosmmu_dtb` | the same for the machine without the SMMU (`QEMU_IOMMU=none`, run with `ci/qemu.sh --iommu none`), bootargs `payload` |
 //! | `payload_dtb_smp2` | the payload's DTB for a 2-CPU machine (run with one host thread per CPU), bootargs `race-batches=64` |
 //! | `payload_reset_dtb` | the payload's DTB for a 1-CPU machine, bootargs `system-reset`: it calls PSCI SYSTEM_RESET instead of its cases |
 //! | `payload_ffa10_dtb` | the payload's DTB for a 1-CPU machine, bootargs `ffa-version=1.0`: the FF-A calls of a v1.0 host |
@@ -45,6 +46,8 @@
 //! | `soak_payload_dtb` | the payload's DTB for 4 CPUs with `soak=<rounds>` in its bootargs (`make soak` only) |
 //! | `soak_cpu_off_dtb` | a short soak (128 rounds) with `soak-cpu-off`: CPU_OFF and CPU_ON again under load (in `make test`) |
 //! | `soak_initrd` | the soak's initramfs: `ci/mkinitramfs.sh` built from this tree (teebench with threads) |
+//! | `cpu_payload_dtb` | the payload's DTB for a 1-CPU machine, booted on each CPU model of the CPU matrix (`ci/qemu.sh --cpu`) |
+//! | `cpu_linux_dtb` | DTB whose modules name `linux_image` and `initrd` for a 2-CPU machine (bootargs with `autotest`), for the CPU matrix |
 //! | `soak_teebench_dtb` | DTB whose modules name `linux_image` and `soak_initrd`, bootargs with `teebench=<n>:<threads>` (`make soak` only) |
 //! | `el3spmc_flash` | flash of the second SPMC: TF-A's EL3 SPMC (`SPMC_AT_EL3=1`) with OP-TEE as its S-EL1 partition (`ci/build-secure-world.sh --spmc el3`), hypervisor as BL33 |
 //! | `el3spmc_payload_dtb` | the payload's DTB with `spmc=el3` in its bootargs: the matrix judged by the EL3 SPMC's answers (`docs/spmc.md`) |
@@ -480,6 +483,6 @@ mod tests {
         documented_sorted.sort_unstable();
         listed.sort_unstable();
         assert_eq!(documented_sorted, listed);
-        assert_eq!(documented.len(), 40);
+        assert_eq!(documented.len(), 43);
     }
 }

@@ -39,6 +39,49 @@ pub fn assert_carve_out_not_host_ram(block: &str, (start, end): (u64, u64)) {
     );
 }
 
+/// The virtio-rng PCI device (`ci/qemu.sh --rng`) works through the hypervisor's SMMU: the
+/// host's PCI bus has it bound to virtio-pci, the kernel's current hwrng is virtio-rng, and 64
+/// bytes read from `/dev/hwrng` (which the device wrote by DMA, translated by the SMMU over
+/// the host's stage 2) arrived and are not all zero; `/proc/interrupts` names the device's
+/// interrupt (`virtio0`: INTx, while the ITS is withheld and MSIs cannot be had).
+pub fn assert_virtio_rng_works(block: &str) {
+    let line = |key: &str| {
+        block
+            .lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .filter_map(|l| l.strip_prefix(key))
+            .map(str::trim)
+            .collect::<Vec<_>>()
+    };
+    let pci = line("pci: ");
+    assert!(
+        pci.iter().any(
+            |l| (l.contains(" 0x1af4:0x1005 ") || l.contains(" 0x1af4:0x1044 "))
+                && l.ends_with("driver=virtio-pci")
+        ),
+        "no virtio-rng PCI device bound to virtio-pci:\n{block}"
+    );
+    assert!(
+        line("hwrng-current: ")
+            .first()
+            .is_some_and(|c| c.starts_with("virtio_rng")),
+        "the current hwrng is not virtio-rng:\n{block}"
+    );
+    let bytes = line("hwrng-bytes: ").first().copied().unwrap_or_default();
+    assert!(
+        bytes.len() == 128 && bytes.bytes().all(|b| b.is_ascii_hexdigit()),
+        "not 64 bytes from /dev/hwrng: {bytes:?}\n{block}"
+    );
+    assert!(
+        bytes.bytes().any(|b| b != b'0'),
+        "64 zero bytes from /dev/hwrng (the device's DMA did not arrive):\n{block}"
+    );
+    assert!(
+        line("interrupts: ").iter().any(|l| l.contains("virtio")),
+        "no virtio interrupt in /proc/interrupts:\n{block}"
+    );
+}
+
 /// A hex number as the console prints it (with or without `0x`); panics with the text.
 pub fn hex(s: &str) -> u64 {
     u64::from_str_radix(s.trim_start_matches("0x"), 16)

@@ -69,6 +69,12 @@ pub struct QemuArgs {
     pub mttcg: bool,
     /// `--edu`: QEMU's PCI DMA test device behind the PCIe root complex.
     pub edu: bool,
+    /// `--rng`: a virtio-rng PCI device behind the SMMU (the host's entropy source).
+    pub rng: bool,
+    /// `--iommu` (the script's default, `smmuv3`, otherwise; it must match the DTB).
+    pub iommu: Option<String>,
+    /// `--cpu`: the QEMU CPU model (the script's default, `max`, otherwise).
+    pub cpu: Option<String>,
     /// `--secure-log`: the Secure world's UART. Default: `build/logs/<test>.secure.log`;
     /// never passed with [`Firmware::None`] (there is no Secure world).
     pub secure_log: Option<PathBuf>,
@@ -93,6 +99,9 @@ impl QemuArgs {
             smp: None,
             mttcg: false,
             edu: false,
+            rng: false,
+            iommu: None,
+            cpu: None,
             secure_log: None,
             extra: Vec::new(),
         }
@@ -119,6 +128,24 @@ impl QemuArgs {
     /// With `--edu`: QEMU's PCI DMA test device (the hostile host's DMA engine).
     pub fn with_edu(mut self) -> Self {
         self.edu = true;
+        self
+    }
+
+    /// With `--rng`: a virtio-rng PCI device behind the SMMU.
+    pub fn with_rng(mut self) -> Self {
+        self.rng = true;
+        self
+    }
+
+    /// With `--iommu none`: the machine without the SMMU (its DTB dumped the same way).
+    pub fn without_iommu(mut self) -> Self {
+        self.iommu = Some("none".into());
+        self
+    }
+
+    /// With `--cpu MODEL`: a QEMU CPU model (`ci/qemu.sh` adds what the firmware needs).
+    pub fn with_cpu(mut self, model: &str) -> Self {
+        self.cpu = Some(model.into());
         self
     }
 
@@ -177,6 +204,15 @@ impl QemuArgs {
         }
         if self.edu {
             args.push("--edu".into());
+        }
+        if self.rng {
+            args.push("--rng".into());
+        }
+        if let Some(iommu) = &self.iommu {
+            args.extend(["--iommu".into(), iommu.clone()]);
+        }
+        if let Some(cpu) = &self.cpu {
+            args.extend(["--cpu".into(), cpu.clone()]);
         }
         if let Firmware::Flash(_) = self.firmware {
             let secure_log = self.secure_log.as_deref().unwrap_or(default_secure_log);
@@ -737,6 +773,19 @@ mod tests {
         assert_eq!(
             args.to_args(Path::new("s.log")).join(" "),
             "--flash f.bin --dtb d.dtb --kernel k.bin --edu --secure-log s.log"
+        );
+    }
+
+    #[test]
+    fn qemu_args_with_rng_iommu_and_cpu() {
+        let args = QemuArgs::new("f.bin", "d.dtb", "k.bin")
+            .with_rng()
+            .without_iommu()
+            .with_cpu("cortex-a53");
+        assert_eq!(
+            args.to_args(Path::new("s.log")).join(" "),
+            "--flash f.bin --dtb d.dtb --kernel k.bin --rng --iommu none --cpu cortex-a53 \
+             --secure-log s.log"
         );
     }
 

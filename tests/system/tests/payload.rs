@@ -154,14 +154,20 @@ fn payload_cases_all_pass() {
 }
 
 /// The hostile host with a DMA engine: QEMU's `edu` device (`--edu`, its DMA mask wide enough
-/// for all RAM) behind the PCIe root complex. The hypervisor names every bus master it
-/// withholds at boot, and each of the payload's probes of them (the `dma-*` cases, among all
+/// for all RAM) behind the PCIe root complex of the machine without an SMMU (`--iommu none`).
+/// The hypervisor names every bus master it withholds at boot, and each of the payload's
+/// probes of them (the `dma-*` cases, among all
 /// the others, which must pass as in every run) is a stage-2 fault the hypervisor answers
 /// with an external abort, one console line per address.
 #[test]
 fn payload_dma_attacker_with_edu() {
     let images = Payload::load();
-    let args = QemuArgs::new(&images.flash, &images.dtb, &images.image).with_edu();
+    // The machine without the SMMU (every other configuration has it): the root complex has
+    // no IOMMU the hypervisor owns, so the DMA policy withholds it.
+    let dtb = system_tests::artifacts::require("payload_nosmmu_dtb");
+    let args = QemuArgs::new(&images.flash, &dtb, &images.image)
+        .with_edu()
+        .without_iommu();
     let output = run_payload("payload_dma_attacker_with_edu", &args);
     for node in [
         r"/pcie@10000000 \(PCI host bridge\): 0x10000000-0x3eff0000, 0x3eff0000-0x3f000000, 0x4010000000-0x4020000000, 0x8000000000-0x10000000000",

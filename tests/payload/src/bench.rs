@@ -74,7 +74,13 @@ impl Page {
     fn write32(&self, offset: usize, value: u32) {
         assert!(offset.is_multiple_of(4) && offset < 4096);
         // SAFETY: in bounds and aligned (checked); only this CPU touches the page.
-        unsafe { self.0.get().cast::<u32>().add(offset / 4).write_volatile(value) }
+        unsafe {
+            self.0
+                .get()
+                .cast::<u32>()
+                .add(offset / 4)
+                .write_volatile(value)
+        }
     }
 }
 
@@ -93,14 +99,14 @@ fn write_descriptor(page: u64, attributes: u32) -> u64 {
         (4, 0),                // flags
         (8, 0),                // handle (the SPMC allocates it)
         (12, 0),
-        (24, 32),                   // endpoint memory access descriptor size
-        (28, 1),                    // endpoint count
-        (32, 48),                   // offset of the first endpoint descriptor
+        (24, 32),                     // endpoint memory access descriptor size
+        (28, 1),                      // endpoint count
+        (32, 48),                     // offset of the first endpoint descriptor
         (48, OPTEE as u32 | 2 << 16), // OP-TEE, read-write
-        (52, 80),                   // composite offset
-        (80, 1),                    // total page count
-        (84, 1),                    // address range count
-        (104, 1),                   // the constituent's page count
+        (52, 80),                     // composite offset
+        (80, 1),                      // total page count
+        (84, 1),                      // address range count
+        (104, 1),                     // the constituent's page count
     ];
     for (offset, value) in words {
         TX.write32(offset, value);

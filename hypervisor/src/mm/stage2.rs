@@ -548,19 +548,26 @@ impl HostStage2 {
             DESC_BLOCK
         };
         let step = block_size(level + 1);
-        // SAFETY: `table` is a live table page of the pool, 512 entries.
-        let first = unsafe { table.read_volatile() };
+        // SAFETY: `table` is a live table page of the pool, 512 entries; only this struct
+        // writes it, under the memory lock we hold, and the MMU only reads it (VTCR_EL2
+        // enables no hardware update of the access or dirty state).
+        let entries = unsafe { &*(table as *const [u64; ENTRIES]) };
+        let first = entries[0];
         let base = first & OA_MASK;
         if first & DESC_TYPE_MASK != leaf || !base.is_multiple_of(block_size(level)) {
             return None;
         }
+        // Four entries a step: their differences from the expected descriptors OR-ed.
         let mut want = first;
-        for i in 1..ENTRIES {
-            want += step;
-            // SAFETY: as above, `i` < 512.
-            if unsafe { table.add(i).read_volatile() } != want {
+        for quad in entries.chunks_exact(4) {
+            let differs = (quad[0] ^ want)
+                | (quad[1] ^ (want + step))
+                | (quad[2] ^ (want + 2 * step))
+                | (quad[3] ^ (want + 3 * step));
+            if differs != 0 {
                 return None;
             }
+            want += 4 * step;
         }
         let flags = Stage2Attributes::from_bits_retain((first & !OA_MASK) as usize)
             - Stage2Attributes::TABLE_OR_PAGE;
@@ -579,10 +586,14 @@ impl HostStage2 {
     ) -> Result<(), MapError> {
         self.map_invalid(core::slice::from_ref(&range), S2_NORMAL)?;
         for page in [range.start, range.end - 1] {
-            self.fold(page & !(block_size(2) - 1), 2, flush_tlb)?;
-            // The 1 GiB block can only fold once the page's 2 MiB block is one.
-            if self.subtable(page, 1).is_some() && self.subtable(page, 2).is_none() {
-                self.fold(page & !(block_size(1) - 1), 1, flush_tlb)?;
+            let block = page & !(block_size(2) - 1);
+            let folded = self.fold(block, 2, flush_tlb);
+            // The 1 GiB block can only fold once the page's 2 MiB block is one, and only
+            // changes if that block just became one (folded, or written whole by this map):
+            // otherwise it was checked when that happened.
+            let whole = range.start <= block && block + block_size(2) <= range.end;
+            if (folded || whole) && self.subtable(page, 1).is_some() {
+                self.fold(page & !(block_size(1) - 1), 1, flush_tlb);
             }
         }
         Ok(())
@@ -591,12 +602,13 @@ impl HostStage2 {
     /// Folds the table under the level-`level` entry for the block at `start` back into one
     /// block if its entries map the whole block as that block would: every entry a valid
     /// leaf one level down, with the same attributes, onto consecutive output addresses
-    /// from a block-aligned one. Otherwise leaves it.
+    /// from a block-aligned one ([`foldable`](Self::foldable)). Otherwise leaves it.
+    /// Whether it folded.
     ///
-    /// Break-before-make: the entry is made invalid (the table goes back to the pool),
-    /// `flush_tlb` drops every cached translation and walk through it (`tlbi vmalls12e1is`:
-    /// one broadcast, where aarch64-paging would issue one `tlbi ipas2e1is` per page), then
-    /// the block is written; the caller's barrier publishes it. The freed page cannot be
+    /// Break-before-make, written here directly: the entry is made invalid, `flush_tlb`
+    /// drops every cached translation and walk through it (`tlbi vmalls12e1is`: one
+    /// broadcast, where aarch64-paging would issue one `tlbi ipas2e1is` per page), the block
+    /// is written (the caller's barrier publishes it), and the table goes back to the pool. The freed page cannot be
     /// handed out again before the flush: the pool is only reached under the memory lock,
     /// which this change holds throughout. A host CPU touching the block in between takes a
     /// stage-2 fault that is retried, as for a split.
@@ -605,30 +617,26 @@ impl HostStage2 {
         start: u64,
         level: usize,
         flush_tlb: &mut impl FnMut(),
-    ) -> Result<(), MapError> {
-        let size = block_size(level);
-        let block = MemoryRegion::new(start as usize, (start + size) as usize);
+    ) -> bool {
         let Some((base, flags)) = self.foldable(start, level) else {
-            return Ok(());
+            return false;
         };
-        self.mapping.mark_inactive();
-        // Break: the entry invalid, its table freed (no TLB maintenance while inactive).
-        let broken = self.mapping.map_range(
-            &block,
-            PhysicalAddress(start as usize),
-            Stage2Attributes::empty(),
-            Constraints::empty(),
-        );
-        if broken.is_ok() {
-            flush_tlb();
-        }
-        // Make (or, if the break failed, leave the table as it was: nothing was written).
-        let made = broken.and_then(|()| {
-            self.mapping
-                .map_range(&block, PhysicalAddress(base), flags, Constraints::empty())
-        });
-        self.mapping.mark_active();
-        made
+        let (Some(slot), Some(table)) = (self.slot(start, level), self.subtable(start, level))
+        else {
+            return false;
+        };
+        // Break: the entry invalid; the flush drops every cached walk through the table.
+        // SAFETY: `slot` is an entry of a live table page (see `slot`); the memory lock
+        // serialises every writer of the tables.
+        unsafe { slot.write_volatile(0) };
+        flush_tlb();
+        // Make: the block, with the attributes its pages had.
+        let block = base as u64 | (flags.bits() as u64 & !OA_MASK) | DESC_BLOCK;
+        // SAFETY: as above.
+        unsafe { slot.write_volatile(block) };
+        // Nothing refers to the table now: no descriptor, no TLB entry (flushed above).
+        self.mapping.translation().release(table as usize);
+        true
     }
 
     /// Identity-maps `pieces` (currently invalid in the live tables) with `flags`.
@@ -1030,7 +1038,7 @@ mod tests {
         // A table whose pages map differently is left alone: here a block that was a table
         // at boot (the UART's neighbourhood is not uniform).
         let tables = s2.table_pages();
-        s2.fold(0x0900_0000, 2, &mut || flushes += 1).unwrap();
+        assert!(!s2.fold(0x0900_0000, 2, &mut || flushes += 1), "not folded");
         assert_eq!((s2.table_pages(), flushes), (tables, 1));
         release(&mut s2);
     }

@@ -83,6 +83,20 @@ impl TablePool {
         (offset % PAGE as usize == 0 && i < self.pages).then_some(i)
     }
 
+    /// Takes a free page for a table the caller fills whole itself (not zeroed): its address,
+    /// or `None` if the pool is empty. The lowest free page first.
+    pub fn take(&self) -> Option<usize> {
+        let i = self.used.iter().enumerate().find_map(|(word, bits)| {
+            let bits = bits.get();
+            let i = word * 64 + (!bits).trailing_zeros() as usize;
+            (bits != !0 && i < self.pages).then_some(i)
+        })?;
+        let word = &self.used[i / 64];
+        word.set(word.get() | 1 << (i % 64));
+        self.free.set(self.free.get() - 1);
+        Some(self.base + i * PAGE as usize)
+    }
+
     /// Gives the table page at `addr` back. A page that is not the pool's, or not in use, is
     /// ignored: freeing it twice must not make the count lie. The caller makes sure nothing
     /// refers to the page any more (no descriptor, no TLB entry).
@@ -107,18 +121,9 @@ impl Translation<Stage2Attributes> for TablePool {
     /// covers its worst case (see the module documentation), so this cannot happen; there
     /// is nothing else aarch64-paging's interface allows.
     fn allocate_table(&mut self) -> (NonNull<PageTable<Stage2Attributes>>, PhysicalAddress) {
-        let free = self.used.iter().enumerate().find_map(|(word, bits)| {
-            let bits = bits.get();
-            let i = word * 64 + (!bits).trailing_zeros() as usize;
-            (bits != !0 && i < self.pages).then_some(i)
-        });
-        let Some(i) = free else {
+        let Some(addr) = self.take() else {
             panic!("stage-2 table pool exhausted: a change was not counted");
         };
-        let word = &self.used[i / 64];
-        word.set(word.get() | 1 << (i % 64));
-        self.free.set(self.free.get() - 1);
-        let addr = self.base + i * PAGE as usize;
         let table = addr as *mut PageTable<Stage2Attributes>;
         // SAFETY: `addr` is a page of the pool, not in use until now, so nothing else refers
         // to it; the pool's pages are writable hypervisor memory.

@@ -323,16 +323,7 @@ impl HostStage2 {
     /// The level of the descriptor that ends the walk for `ipa` (a block, a page or an
     /// invalid entry), or `None` outside the IPA space.
     fn leaf_level(&self, ipa: u64) -> Option<usize> {
-        let mut found = None;
-        self.walk(
-            &MemoryRegion::new(ipa as usize, ipa as usize + 1),
-            &mut |_, _, level| {
-                found = Some(level);
-                Ok(())
-            },
-        )
-        .ok()?;
-        found
+        self.leaf(ipa).map(|(_, level)| level)
     }
 
     /// The descriptor slot for `ipa` at `level` (1..=3), following table descriptors from
@@ -458,15 +449,22 @@ impl HostStage2 {
         let region = MemoryRegion::new(range.start as usize, range.end as usize);
         // The blocks that `range` cuts (not those it covers whole) hold its first or its last
         // page; after the first is rebuilt, the second lookup finds 4 KiB pages there.
+        let mut inside_split = false;
         for addr in [range.start, range.end - 1] {
-            let Some((flags, level)) = self.lookup(addr) else {
+            let Some((desc, level)) = self.leaf(addr) else {
                 continue;
             };
             let size = block_size(level);
             let (start, end) = (addr & !(size - 1), (addr & !(size - 1)) + size);
-            if level == 3 || (range.start <= start && end <= range.end) {
+            if level == 3 || desc & 1 == 0 || (range.start <= start && end <= range.end) {
                 continue;
             }
+            if level == 2 && self.split_into_pages(start, &range, desc, flush_tlb) {
+                // The new table already leaves `range`'s pages in this block out.
+                inside_split |= start <= range.start && range.end <= end;
+                continue;
+            }
+            let flags = Stage2Attributes::from_bits_retain((desc & !OA_MASK) as usize);
             let block = MemoryRegion::new(start as usize, end as usize);
             // Break.
             self.mapping.map_range(
@@ -477,12 +475,17 @@ impl HostStage2 {
             )?;
             flush_tlb();
             // Make: the block's pages outside `range`, as a table.
-            let pieces = [start..range.start.max(start), range.end.min(end)..end];
-            if level == 2 {
-                self.split_into_pages(start, &pieces, flags)?;
-            } else {
-                self.map_invalid(&pieces, flags)?;
-            }
+            self.map_invalid(
+                &[start..range.start.max(start), range.end.min(end)..end],
+                flags,
+            )?;
+        }
+        if inside_split {
+            // Broken, flushed and made without `range`: nothing of it is left to remove. The
+            // flush's barrier publishes the new table to the other CPUs' walks (and the
+            // shared walker's) before the caller reports the change.
+            flush_tlb();
+            return Ok(());
         }
         // The output address is ignored for invalid entries, but aarch64-paging writes an
         // invalid block only where it is block-aligned; with 0 it would give every whole
@@ -497,42 +500,67 @@ impl HostStage2 {
         Ok(())
     }
 
-    /// The "make" of a 2 MiB block at `start` that was mapped with `flags` and is now invalid:
-    /// its pages in `pieces` mapped again as 4 KiB pages. The crate makes the table with the
-    /// first page (taking one pool page, as counted), then the rest of the entries are
-    /// written here in one pass: invalid to valid, in a table no walk has cached, so
-    /// neither break-before-make nor TLB maintenance; the caller's barrier publishes them.
-    /// (The crate's `map_range` costs some 50 instructions per entry.)
+    /// The descriptor that ends the walk for `ipa` (a block, a page or an invalid entry)
+    /// and its level, read directly; `None` outside the IPA space.
+    fn leaf(&self, ipa: u64) -> Option<(u64, usize)> {
+        (self.geometry.root_level..=3).find_map(|level| {
+            let slot = self.slot(ipa, level)?;
+            // SAFETY: `slot` is an entry of a live table page (see `slot`).
+            let desc = unsafe { slot.read_volatile() };
+            (level == 3 || desc & DESC_TYPE_MASK != DESC_TABLE).then_some((desc, level))
+        })
+    }
+
+    /// Splits the valid 2 MiB block descriptor `desc` at `start` into a table of 4 KiB
+    /// pages that leaves `range` out, with break-before-make: the table is filled whole in a
+    /// page taken from the pool (the one [`tables_needed`](Self::tables_needed) counted for
+    /// this block) before anything can reach it, the block entry is made invalid,
+    /// `flush_tlb` drops the host's cached entries and walks, then the entry points to the
+    /// table. A host CPU touching the block in between takes a stage-2 fault that is
+    /// retried ([`super::MemProtect::host_access`]). False, with nothing changed, if the
+    /// pool is empty (not counted: the caller's slow path then fails as before).
+    ///
+    /// One pass of plain stores: aarch64-paging's `map_range` costs some 50 instructions
+    /// per entry, and zeroes the page first.
     fn split_into_pages(
         &mut self,
         start: u64,
-        pieces: &[Range<u64>],
-        flags: Stage2Attributes,
-    ) -> Result<(), MapError> {
-        let Some(first) = pieces.iter().find(|p| p.start < p.end) else {
-            return Ok(());
+        range: &Range<u64>,
+        desc: u64,
+        flush_tlb: &mut impl FnMut(),
+    ) -> bool {
+        let Some(slot) = self.slot(start, 2) else {
+            return false;
         };
-        self.map_invalid(
-            core::slice::from_ref(&(first.start..first.start + PAGE_SIZE)),
-            flags,
-        )?;
-        let Some(table) = self.subtable(start, 2) else {
-            // Not a table after all (cannot happen): the slow path writes the rest.
-            return self.map_invalid(pieces, flags);
+        let Some(page) = self.mapping.translation().take() else {
+            return false;
         };
-        let bits = (flags | Stage2Attributes::TABLE_OR_PAGE).bits() as u64 & !OA_MASK;
-        for piece in pieces.iter().filter(|p| p.start < p.end) {
-            let first = ((piece.start - start) / PAGE_SIZE) as usize;
-            let last = ((piece.end - start) / PAGE_SIZE) as usize;
-            let mut desc = piece.start | bits;
-            for i in first..last.min(ENTRIES) {
-                // SAFETY: `table` is the live level-3 table of this block (a pool page of
-                // 512 entries), `i` < 512; the memory lock serialises every writer.
-                unsafe { table.add(i).write_volatile(desc) };
-                desc += PAGE_SIZE;
-            }
+        // SAFETY: `page` is a pool page just taken, so nothing else refers to it or can
+        // reach it until the table descriptor below; 4 KiB, 8-byte aligned.
+        let entries = unsafe { &mut *(page as *mut [u64; ENTRIES]) };
+        let bits = (desc & !OA_MASK) | DESC_PAGE;
+        let mut want = start | bits;
+        for quad in entries.chunks_exact_mut(4) {
+            quad[0] = want;
+            quad[1] = want + PAGE_SIZE;
+            quad[2] = want + 2 * PAGE_SIZE;
+            quad[3] = want + 3 * PAGE_SIZE;
+            want += 4 * PAGE_SIZE;
         }
-        Ok(())
+        let first = (range.start.max(start) - start) / PAGE_SIZE;
+        let last = (range.end.min(start + block_size(2)) - start) / PAGE_SIZE;
+        for entry in &mut entries[first as usize..last as usize] {
+            *entry = 0;
+        }
+        // Break.
+        // SAFETY: `slot` is an entry of a live table page (see `slot`); the memory lock
+        // serialises every writer of the tables.
+        unsafe { slot.write_volatile(0) };
+        flush_tlb();
+        // Make: the table (the flush's barrier ordered its stores before this one).
+        // SAFETY: as above.
+        unsafe { slot.write_volatile(page as u64 | DESC_TABLE) };
+        true
     }
 
     /// Whether the table under the level-`level` entry for the block at `start` maps the
@@ -612,12 +640,7 @@ impl HostStage2 {
     /// handed out again before the flush: the pool is only reached under the memory lock,
     /// which this change holds throughout. A host CPU touching the block in between takes a
     /// stage-2 fault that is retried, as for a split.
-    fn fold(
-        &mut self,
-        start: u64,
-        level: usize,
-        flush_tlb: &mut impl FnMut(),
-    ) -> bool {
+    fn fold(&mut self, start: u64, level: usize, flush_tlb: &mut impl FnMut()) -> bool {
         let Some((base, flags)) = self.foldable(start, level) else {
             return false;
         };

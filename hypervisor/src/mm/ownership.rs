@@ -404,13 +404,14 @@ impl Ownership {
     /// Changes the tag of every run in `state` tagged `from` to `to` (e.g. a pending
     /// transaction gets the handle the SPMC chose). Never needs room.
     pub fn retag(&mut self, state: PageState, from: u64, to: u64) {
-        for run in self.runs.iter_mut().filter(|r| r.joins(state, from)) {
-            run.tag = to;
-        }
-        // Re-canonicalise: a retagged run may now join a neighbour.
+        // One pass: retag, and re-canonicalise as it goes (a retagged run may now join its
+        // left neighbour); a run is copied only when a merge before it moved it down.
         let mut w = 0;
         for r in 0..self.runs.len() {
-            let run = self.runs[r];
+            let mut run = self.runs[r];
+            if run.joins(state, from) {
+                run.tag = to;
+            }
             if w > 0 {
                 let prev = &mut self.runs[w - 1];
                 if prev.end == run.start && prev.joins(run.state, run.tag) {
@@ -418,10 +419,29 @@ impl Ownership {
                     continue;
                 }
             }
-            self.runs[w] = run;
+            if w == r {
+                self.runs[w].tag = run.tag;
+            } else {
+                self.runs[w] = run;
+            }
             w += 1;
         }
         self.runs.truncate(w);
+    }
+
+    /// The Secure state (`SharedWithSecure` or `LentToSecure`) of the pages tagged `tag`, if
+    /// any page carries it in either: one pass over the runs.
+    pub fn secure_state_of(&self, tag: u64) -> Option<PageState> {
+        self.runs
+            .iter()
+            .find(|r| {
+                r.tag == tag
+                    && matches!(
+                        r.state,
+                        PageState::SharedWithSecure | PageState::LentToSecure
+                    )
+            })
+            .map(|r| r.state)
     }
 
     fn claim_one(

@@ -211,7 +211,16 @@ const fn block_size(level: usize) -> u64 {
 pub struct HostStage2 {
     mapping: core::mem::ManuallyDrop<Mapping<TablePool, Stage2>>,
     geometry: Geometry,
+    /// One bit per 1 GiB of IPA space whose level-1 entry was a table in the boot map. Such
+    /// a table never folds: the boot map used the largest blocks that fit, and changes only
+    /// unmap and map back pages of it, so once every page is back it is the boot map again,
+    /// which was not one block there. Its fold check (up to 512 entries on every RECLAIM
+    /// near the carve-out) is skipped.
+    boot_tables_1g: [u64; GIB_WORDS],
 }
+
+/// Words of [`HostStage2`]'s `boot_tables_1g`: one bit per 1 GiB of the largest IPA space.
+const GIB_WORDS: usize = 1 << (MAX_IPA_BITS - 30) >> 6;
 
 impl HostStage2 {
     /// Builds the identity map of `map` (RAM as Normal, MMIO as Device, nothing else) in a
@@ -252,7 +261,37 @@ impl HostStage2 {
         };
         add(&map.ram, S2_NORMAL)?;
         add(&map.mmio, S2_MMIO)?;
-        Ok(Self { mapping, geometry })
+        let mut s2 = Self {
+            mapping,
+            geometry,
+            boot_tables_1g: [0; GIB_WORDS],
+        };
+        // A pass over each level-1 table's entries (a level-0 entry without one covers no
+        // table either).
+        let gibs = 1usize << (geometry.ipa_bits - 30);
+        let mut gib = 0;
+        while gib < gibs {
+            let in_table = (gibs - gib).min(ENTRIES - gib % ENTRIES);
+            if let Some(slot) = s2.slot((gib as u64) << 30, 1) {
+                for k in 0..in_table {
+                    // SAFETY: `slot` is entry `gib % 512` of a level-1 table page; `k` stays
+                    // inside that page (`in_table` <= 512 - gib % 512).
+                    let desc = unsafe { slot.add(k).read_volatile() };
+                    if desc & DESC_TYPE_MASK == DESC_TABLE {
+                        s2.boot_tables_1g[(gib + k) / 64] |= 1 << ((gib + k) % 64);
+                    }
+                }
+            }
+            gib += in_table;
+        }
+        Ok(s2)
+    }
+
+    /// Whether the 1 GiB block holding `ipa` was a table in the boot map (see
+    /// `boot_tables_1g`).
+    fn boot_table_1g(&self, ipa: u64) -> bool {
+        let gib = (ipa >> 30) as usize;
+        gib < GIB_WORDS * 64 && self.boot_tables_1g[gib / 64] & 1 << (gib % 64) != 0
     }
 
     /// Physical address of the root table, for VTTBR_EL2 (VMID 0).
@@ -620,7 +659,7 @@ impl HostStage2 {
             // changes if that block just became one (folded, or written whole by this map):
             // otherwise it was checked when that happened.
             let whole = range.start <= block && block + block_size(2) <= range.end;
-            if (folded || whole) && self.subtable(page, 1).is_some() {
+            if (folded || whole) && !self.boot_table_1g(page) && self.subtable(page, 1).is_some() {
                 self.fold(page & !(block_size(1) - 1), 1, flush_tlb);
             }
         }
@@ -973,6 +1012,29 @@ mod tests {
         let s2 = HostStage2::build_in(&map, Geometry::from_parange(5), 16).unwrap();
         s2.mark_active();
         s2
+    }
+
+    /// The 1 GiB regions whose boot map is a table (never foldable) are known from the
+    /// build: QEMU's first GiB of RAM holds the carve-out and MMIO is below it; whole
+    /// gigabytes of RAM are blocks, and stay foldable after a split.
+    #[test]
+    fn boot_tables_of_1g_are_recorded_at_build() {
+        let (_, s2) = qemu();
+        assert!(s2.boot_table_1g(0x4000_0000) && s2.boot_table_1g(0x0900_0000));
+        assert!(!s2.boot_table_1g(0x1_0000_0000_0), "no table beyond RAM");
+        let mut s2 = gigabytes();
+        assert!(!s2.boot_table_1g(0x4000_0000) && !s2.boot_table_1g(0x8000_0000));
+        let boot = (s2.table_pages(), s2.block_counts());
+        let page = 0x8000_0000u64 + 0x1234_5000;
+        s2.unmap(page..page + 0x1000, &mut || ()).unwrap();
+        assert!(!s2.boot_table_1g(page), "a split is not a boot table");
+        s2.map_ram(page..page + 0x1000, &mut || ()).unwrap();
+        assert_eq!(
+            (s2.table_pages(), s2.block_counts()),
+            boot,
+            "folded to 1 GiB again"
+        );
+        s2.mapping.mark_inactive();
     }
 
     /// `unmap` of `r` after checking the pool covers its count; returns the pages it took.

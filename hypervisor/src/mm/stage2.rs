@@ -542,12 +542,22 @@ impl HostStage2 {
     /// The descriptor that ends the walk for `ipa` (a block, a page or an invalid entry)
     /// and its level, read directly; `None` outside the IPA space.
     fn leaf(&self, ipa: u64) -> Option<(u64, usize)> {
-        (self.geometry.root_level..=3).find_map(|level| {
-            let slot = self.slot(ipa, level)?;
-            // SAFETY: `slot` is an entry of a live table page (see `slot`).
-            let desc = unsafe { slot.read_volatile() };
-            (level == 3 || desc & DESC_TYPE_MASK != DESC_TABLE).then_some((desc, level))
-        })
+        if ipa >> self.geometry.ipa_bits != 0 {
+            return None;
+        }
+        let mut table = self.table_at(self.mapping.root_address().0 as u64);
+        let mut level = self.geometry.root_level;
+        loop {
+            let index = (ipa >> (12 + 9 * (3 - level))) as usize & (ENTRIES - 1);
+            // SAFETY: `table` is a live table page of the pool (the root, or the target of
+            // a table descriptor read here), 512 entries long; `index` < 512.
+            let desc = unsafe { table.add(index).read_volatile() };
+            if level == 3 || desc & DESC_TYPE_MASK != DESC_TABLE {
+                return Some((desc, level));
+            }
+            table = self.table_at(desc & OA_MASK);
+            level += 1;
+        }
     }
 
     /// Splits the valid 2 MiB block descriptor `desc` at `start` into a table of 4 KiB

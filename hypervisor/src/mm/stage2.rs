@@ -589,12 +589,19 @@ impl HostStage2 {
         let entries = unsafe { &mut *(page as *mut [u64; ENTRIES]) };
         let bits = (desc & !OA_MASK) | DESC_PAGE;
         let mut want = start | bits;
-        for quad in entries.chunks_exact_mut(4) {
-            quad[0] = want;
-            quad[1] = want + PAGE_SIZE;
-            quad[2] = want + 2 * PAGE_SIZE;
-            quad[3] = want + 3 * PAGE_SIZE;
-            want += 4 * PAGE_SIZE;
+        // Eight entries a step (fewer loop instructions per entry).
+        for eight in entries.as_chunks_mut::<8>().0 {
+            *eight = [
+                want,
+                want + PAGE_SIZE,
+                want + 2 * PAGE_SIZE,
+                want + 3 * PAGE_SIZE,
+                want + 4 * PAGE_SIZE,
+                want + 5 * PAGE_SIZE,
+                want + 6 * PAGE_SIZE,
+                want + 7 * PAGE_SIZE,
+            ];
+            want += 8 * PAGE_SIZE;
         }
         let first = (range.start.max(start) - start) / PAGE_SIZE;
         let last = (range.end.min(start + block_size(2)) - start) / PAGE_SIZE;
@@ -634,17 +641,21 @@ impl HostStage2 {
         if first & DESC_TYPE_MASK != leaf || !base.is_multiple_of(block_size(level)) {
             return None;
         }
-        // Four entries a step: their differences from the expected descriptors OR-ed.
+        // Eight entries a step: their differences from the expected descriptors OR-ed.
         let mut want = first;
-        for quad in entries.chunks_exact(4) {
-            let differs = (quad[0] ^ want)
-                | (quad[1] ^ (want + step))
-                | (quad[2] ^ (want + 2 * step))
-                | (quad[3] ^ (want + 3 * step));
+        for e in entries.as_chunks::<8>().0 {
+            let differs = (e[0] ^ want)
+                | (e[1] ^ (want + step))
+                | (e[2] ^ (want + 2 * step))
+                | (e[3] ^ (want + 3 * step))
+                | (e[4] ^ (want + 4 * step))
+                | (e[5] ^ (want + 5 * step))
+                | (e[6] ^ (want + 6 * step))
+                | (e[7] ^ (want + 7 * step));
             if differs != 0 {
                 return None;
             }
-            want += 4 * step;
+            want += 8 * step;
         }
         let flags = Stage2Attributes::from_bits_retain((first & !OA_MASK) as usize)
             - Stage2Attributes::TABLE_OR_PAGE;

@@ -672,7 +672,23 @@ impl HostStage2 {
         range: Range<u64>,
         flush_tlb: &mut impl FnMut(),
     ) -> Result<(), MapError> {
-        self.map_invalid(core::slice::from_ref(&range), S2_NORMAL)?;
+        let block = range.start & !(block_size(2) - 1);
+        match self.subtable(block, 2) {
+            // Inside one 2 MiB block mapped by a table (what a LEND of a few pages left):
+            // the entries are written here, invalid to valid.
+            Some(table) if range.end <= block + block_size(2) => {
+                let first = ((range.start - block) / PAGE_SIZE) as usize;
+                let last = ((range.end - block) / PAGE_SIZE) as usize;
+                let bits = (S2_NORMAL | Stage2Attributes::TABLE_OR_PAGE).bits() as u64;
+                for i in first..last.min(ENTRIES) {
+                    let desc = (block + i as u64 * PAGE_SIZE) | (bits & !OA_MASK);
+                    // SAFETY: `table` is the live level-3 table of this block (a pool page of
+                    // 512 entries), `i` < 512; the memory lock serialises every writer.
+                    unsafe { table.add(i).write_volatile(desc) };
+                }
+            }
+            _ => self.map_invalid(core::slice::from_ref(&range), S2_NORMAL)?,
+        }
         for page in [range.start, range.end - 1] {
             let block = page & !(block_size(2) - 1);
             let folded = self.fold(block, 2, flush_tlb);
@@ -930,7 +946,19 @@ mod tests {
             })
             .unwrap();
             assert_eq!(seen, 512);
-            s2.map_ram(range, &mut || ()).unwrap();
+            // Another page of the block unmapped meanwhile: the map back cannot fold, and the
+            // pages it wrote read as the split's do.
+            let other = if first == 0 { block + 0x1f_f000 } else { block };
+            s2.unmap(other..other + 0x1000, &mut || ()).unwrap();
+            s2.map_ram(range.clone(), &mut || ()).unwrap();
+            for page in range.clone().step_by(0x1000) {
+                assert_eq!(
+                    s2.lookup(page),
+                    Some((before.0 | Stage2Attributes::TABLE_OR_PAGE, 3)),
+                    "{page:#x}"
+                );
+            }
+            s2.map_ram(other..other + 0x1000, &mut || ()).unwrap();
             assert_eq!(
                 s2.lookup(block + first * 0x1000),
                 Some(before),

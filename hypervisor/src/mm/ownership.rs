@@ -1165,10 +1165,7 @@ mod tests {
             }
             for tag in 0..4 {
                 for state in states {
-                    assert_eq!(
-                        o.has_tag(state, tag),
-                        model.iter().any(|m| *m == (state, tag))
-                    );
+                    assert_eq!(o.has_tag(state, tag), model.contains(&(state, tag)));
                 }
             }
         }

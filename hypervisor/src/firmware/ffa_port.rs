@@ -55,13 +55,27 @@ impl PhysMem for FfaPlatform {
     fn read(&mut self, pa: u64, dst: &mut [u8]) {
         let mut i = 0;
         // Whole words while the source is aligned (descriptors and pages always are).
-        if pa.is_multiple_of(8) {
-            for chunk in dst.chunks_exact_mut(8) {
-                // SAFETY: `pa + i` is inside a page the proxy checked (see the module docs),
+        if pa.is_multiple_of(8) && dst.as_ptr().cast::<u64>().is_aligned() {
+            // Whole words on both sides (the target forbids unaligned stores, so a word into
+            // a byte array would otherwise be eight byte stores).
+            let words = dst.len() / 8;
+            let to = dst.as_mut_ptr().cast::<u64>();
+            for k in 0..words {
+                // SAFETY: `pa + 8k` is inside a page the proxy checked (see the module docs),
                 // mapped read-write at EL2, and 8-byte aligned; a volatile read of memory that
-                // another agent may write has no other effect.
-                let w = unsafe { ptr::read_volatile((pa + i as u64) as *const u64) };
-                chunk.copy_from_slice(&w.to_le_bytes());
+                // another agent may write has no other effect. `to + k` is inside `dst`
+                // (k < len / 8) and aligned (checked above).
+                unsafe {
+                    let w = ptr::read_volatile((pa + 8 * k as u64) as *const u64);
+                    to.add(k).write(w);
+                }
+            }
+            i = words * 8;
+        } else if pa.is_multiple_of(8) {
+            let (words, _) = dst.as_chunks_mut::<8>();
+            for word in words {
+                // SAFETY: as above, for `pa + i`.
+                *word = unsafe { ptr::read_volatile((pa + i as u64) as *const u64) }.to_le_bytes();
                 i += 8;
             }
         }
@@ -74,14 +88,25 @@ impl PhysMem for FfaPlatform {
 
     fn write(&mut self, pa: u64, src: &[u8]) {
         let mut i = 0;
-        if pa.is_multiple_of(8) {
-            for chunk in src.chunks_exact(8) {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(chunk);
-                // SAFETY: `pa + i` is inside a page the proxy checked (see the module docs),
+        if pa.is_multiple_of(8) && src.as_ptr().cast::<u64>().is_aligned() {
+            let words = src.len() / 8;
+            let from = src.as_ptr().cast::<u64>();
+            for k in 0..words {
+                // SAFETY: `pa + 8k` is inside a page the proxy checked (see the module docs),
                 // mapped read-write at EL2, and 8-byte aligned; nothing in Rust holds a
-                // reference to it.
-                unsafe { ptr::write_volatile((pa + i as u64) as *mut u64, u64::from_le_bytes(w)) };
+                // reference to it. `from + k` is inside `src` and aligned (checked above).
+                unsafe {
+                    ptr::write_volatile((pa + 8 * k as u64) as *mut u64, from.add(k).read());
+                }
+            }
+            i = words * 8;
+        } else if pa.is_multiple_of(8) {
+            let (words, _) = src.as_chunks::<8>();
+            for word in words {
+                // SAFETY: as above, for `pa + i`.
+                unsafe {
+                    ptr::write_volatile((pa + i as u64) as *mut u64, u64::from_le_bytes(*word))
+                };
                 i += 8;
             }
         }

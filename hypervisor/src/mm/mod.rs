@@ -249,9 +249,7 @@ impl MemProtect {
     /// under one lock. Whether it did.
     pub fn adopt(&self, state: PageState, from: u64, to: u64) -> bool {
         let mut inner = self.inner.lock();
-        let live = [PageState::SharedWithSecure, PageState::LentToSecure]
-            .into_iter()
-            .any(|s| inner.ownership.has_tag(s, to));
+        let live = inner.ownership.secure_state_of(to).is_some();
         if !live {
             inner.ownership.retag(state, from, to);
         }
@@ -261,10 +259,7 @@ impl MemProtect {
     /// The state of the Secure transaction tagged `tag` (`SharedWithSecure` or
     /// `LentToSecure`), if any page carries it.
     pub fn transfer_state(&self, tag: u64) -> Option<PageState> {
-        let inner = self.inner.lock();
-        [PageState::SharedWithSecure, PageState::LentToSecure]
-            .into_iter()
-            .find(|&state| inner.ownership.has_tag(state, tag))
+        self.inner.lock().ownership.secure_state_of(tag)
     }
 
     /// What a host stage-2 fault on the page holding `ipa` means ([`HostAccess`]).

@@ -404,13 +404,14 @@ impl Ownership {
     /// Changes the tag of every run in `state` tagged `from` to `to` (e.g. a pending
     /// transaction gets the handle the SPMC chose). Never needs room.
     pub fn retag(&mut self, state: PageState, from: u64, to: u64) {
-        for run in self.runs.iter_mut().filter(|r| r.joins(state, from)) {
-            run.tag = to;
-        }
-        // Re-canonicalise: a retagged run may now join a neighbour.
+        // One pass: retag, and re-canonicalise as it goes (a retagged run may now join its
+        // left neighbour); a run is copied only when a merge before it moved it down.
         let mut w = 0;
         for r in 0..self.runs.len() {
-            let run = self.runs[r];
+            let mut run = self.runs[r];
+            if run.joins(state, from) {
+                run.tag = to;
+            }
             if w > 0 {
                 let prev = &mut self.runs[w - 1];
                 if prev.end == run.start && prev.joins(run.state, run.tag) {
@@ -418,10 +419,29 @@ impl Ownership {
                     continue;
                 }
             }
-            self.runs[w] = run;
+            if w == r {
+                self.runs[w].tag = run.tag;
+            } else {
+                self.runs[w] = run;
+            }
             w += 1;
         }
         self.runs.truncate(w);
+    }
+
+    /// The Secure state (`SharedWithSecure` or `LentToSecure`) of the pages tagged `tag`, if
+    /// any page carries it in either: one pass over the runs.
+    pub fn secure_state_of(&self, tag: u64) -> Option<PageState> {
+        self.runs
+            .iter()
+            .find(|r| {
+                r.tag == tag
+                    && matches!(
+                        r.state,
+                        PageState::SharedWithSecure | PageState::LentToSecure
+                    )
+            })
+            .map(|r| r.state)
     }
 
     fn claim_one(
@@ -1073,6 +1093,82 @@ mod tests {
         }
         assert!(o.usage().0 <= 64);
         assert_eq!(o.runs.capacity(), cap, "no reallocation");
+    }
+
+    /// Claims, releases, retags and whole-tag releases in random order: after each, every
+    /// page is what a page-by-page model says, the map is canonical (the one-pass retag
+    /// merges what it must), and a lookup by tag agrees with the pages.
+    #[test]
+    fn retag_and_release_tag_match_a_page_by_page_model() {
+        let base = 0x4800_0000u64;
+        let mut o = map(16);
+        let mut model = [(PageState::Owned, 0u64); 64];
+        let mut seed = 0x0bad_cafe_1234_5678u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % n
+        };
+        let states = [PageState::SharedWithHyp, PageState::SharedWithSecure];
+        for _ in 0..20_000 {
+            let state = states[next(2) as usize];
+            let tag = next(4);
+            let s = next(64);
+            let r = base + s * P..base + (s + next(4) + 1).min(64) * P;
+            let page_range = (r.start - base) / P..(r.end - base) / P;
+            match next(4) {
+                0 => {
+                    if o.claim(core::slice::from_ref(&r), state, tag, &mut NoStage2)
+                        .is_ok()
+                    {
+                        for p in page_range {
+                            model[p as usize] = (state, tag);
+                        }
+                    }
+                }
+                1 => {
+                    if o.release(r.clone(), state, tag, &mut NoStage2).is_ok() {
+                        for p in page_range {
+                            model[p as usize] = (PageState::Owned, 0);
+                        }
+                    }
+                }
+                2 => {
+                    let to = next(4);
+                    o.retag(state, tag, to);
+                    for m in model.iter_mut().filter(|m| **m == (state, tag)) {
+                        m.1 = to;
+                    }
+                }
+                _ => {
+                    let released = o.release_tag(state, tag, &mut NoStage2);
+                    let mut n = 0;
+                    for m in model.iter_mut().filter(|m| **m == (state, tag)) {
+                        *m = (PageState::Owned, 0);
+                        n += 1;
+                    }
+                    assert_eq!(released, n);
+                }
+            }
+            for (p, m) in model.iter().enumerate() {
+                let addr = base + p as u64 * P;
+                assert_eq!(o.state(addr), Some(m.0), "{addr:#x}");
+                if m.0 != PageState::Owned {
+                    assert_eq!(o.tag(addr), Some(m.1), "{addr:#x}");
+                }
+            }
+            for w in o.runs.windows(2) {
+                assert!(
+                    !(w[0].end == w[1].start && w[0].joins(w[1].state, w[1].tag)),
+                    "not canonical: {:x?}",
+                    o.runs
+                );
+            }
+            for tag in 0..4 {
+                for state in states {
+                    assert_eq!(o.has_tag(state, tag), model.contains(&(state, tag)));
+                }
+            }
+        }
     }
 
     #[test]

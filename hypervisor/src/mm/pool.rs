@@ -18,6 +18,7 @@
 
 use alloc::alloc::{Layout, alloc_zeroed};
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::ptr::NonNull;
 
 use aarch64_paging::descriptor::{PhysicalAddress, Stage2Attributes};
@@ -31,10 +32,12 @@ pub struct TablePool {
     base: usize,
     /// Pages in the pool.
     pages: usize,
-    /// One bit per page, set while the page is a table.
-    used: Vec<u64>,
+    /// One bit per page, set while the page is a table. Cells, so that a table the host
+    /// stage 2 folds itself can be given back through the `&TablePool` aarch64-paging lends
+    /// ([`TablePool::release`]).
+    used: Vec<Cell<u64>>,
     /// Pages not in use.
-    free: usize,
+    free: Cell<usize>,
 }
 
 // SAFETY: the pool only hands out addresses of its own pages; the pages and the bitmap are
@@ -53,8 +56,8 @@ impl TablePool {
         Some(TablePool {
             base: base as usize,
             pages,
-            used: alloc::vec![0; pages.div_ceil(64)],
-            free: pages,
+            used: (0..pages.div_ceil(64)).map(|_| Cell::new(0)).collect(),
+            free: Cell::new(pages),
         })
     }
 
@@ -65,12 +68,12 @@ impl TablePool {
 
     /// Pages free.
     pub fn free(&self) -> usize {
-        self.free
+        self.free.get()
     }
 
     /// Pages in use as tables.
     pub fn in_use(&self) -> usize {
-        self.pages - self.free
+        self.pages - self.free.get()
     }
 
     /// The index of the page at `addr`, if it is one of the pool's.
@@ -78,6 +81,35 @@ impl TablePool {
         let offset = addr.checked_sub(self.base)?;
         let i = offset / PAGE as usize;
         (offset % PAGE as usize == 0 && i < self.pages).then_some(i)
+    }
+
+    /// Takes a free page for a table the caller fills whole itself (not zeroed): its address,
+    /// or `None` if the pool is empty. The lowest free page first.
+    pub fn take(&self) -> Option<usize> {
+        let i = self.used.iter().enumerate().find_map(|(word, bits)| {
+            let bits = bits.get();
+            let i = word * 64 + (!bits).trailing_zeros() as usize;
+            (bits != !0 && i < self.pages).then_some(i)
+        })?;
+        let word = &self.used[i / 64];
+        word.set(word.get() | 1 << (i % 64));
+        self.free.set(self.free.get() - 1);
+        Some(self.base + i * PAGE as usize)
+    }
+
+    /// Gives the table page at `addr` back. A page that is not the pool's, or not in use, is
+    /// ignored: freeing it twice must not make the count lie. The caller makes sure nothing
+    /// refers to the page any more (no descriptor, no TLB entry).
+    pub fn release(&self, addr: usize) {
+        let Some(i) = self.index(addr) else {
+            return;
+        };
+        let word = &self.used[i / 64];
+        let bit = 1 << (i % 64);
+        if word.get() & bit != 0 {
+            word.set(word.get() & !bit);
+            self.free.set(self.free.get() + 1);
+        }
     }
 }
 
@@ -89,16 +121,9 @@ impl Translation<Stage2Attributes> for TablePool {
     /// covers its worst case (see the module documentation), so this cannot happen; there
     /// is nothing else aarch64-paging's interface allows.
     fn allocate_table(&mut self) -> (NonNull<PageTable<Stage2Attributes>>, PhysicalAddress) {
-        let free = self.used.iter().enumerate().find_map(|(word, bits)| {
-            let i = word * 64 + (!bits).trailing_zeros() as usize;
-            (*bits != !0 && i < self.pages).then_some(i)
-        });
-        let Some(i) = free else {
+        let Some(addr) = self.take() else {
             panic!("stage-2 table pool exhausted: a change was not counted");
         };
-        self.used[i / 64] |= 1 << (i % 64);
-        self.free -= 1;
-        let addr = self.base + i * PAGE as usize;
         let table = addr as *mut PageTable<Stage2Attributes>;
         // SAFETY: `addr` is a page of the pool, not in use until now, so nothing else refers
         // to it; the pool's pages are writable hypervisor memory.
@@ -111,16 +136,7 @@ impl Translation<Stage2Attributes> for TablePool {
     }
 
     unsafe fn deallocate_table(&mut self, page_table: NonNull<PageTable<Stage2Attributes>>) {
-        // A page that is not the pool's, or not in use, is ignored: freeing it twice must not
-        // make the count lie.
-        let Some(i) = self.index(page_table.as_ptr() as usize) else {
-            return;
-        };
-        let (word, bit) = (i / 64, i % 64);
-        if self.used[word] & 1 << bit != 0 {
-            self.used[word] &= !(1 << bit);
-            self.free += 1;
-        }
+        self.release(page_table.as_ptr() as usize);
     }
 
     fn physical_to_virtual(&self, pa: PhysicalAddress) -> NonNull<PageTable<Stage2Attributes>> {

@@ -15,7 +15,7 @@ use core::fmt;
 use core::ops::Range;
 
 use aarch64_paging::descriptor::{Descriptor, PhysicalAddress, Stage2Attributes};
-use aarch64_paging::paging::{Constraints, MemoryRegion, Stage2};
+use aarch64_paging::paging::{Constraints, MemoryRegion, Stage2, Translation};
 use aarch64_paging::{MapError, Mapping};
 
 use super::ownership::{Stage2Error, Stage2Hook};
@@ -175,6 +175,21 @@ impl fmt::Display for BuildError {
 type LeafVisitor<'a> =
     dyn FnMut(&MemoryRegion, &Descriptor<Stage2Attributes>, usize) -> Result<(), ()> + 'a;
 
+/// Entries in a table (4 KiB granule).
+const ENTRIES: usize = 512;
+/// A page's bytes, as the descriptors count them.
+const PAGE_SIZE: u64 = 4096;
+/// The output-address bits of a descriptor (4 KiB granule, up to 48-bit addresses).
+const OA_MASK: u64 = 0x0000_FFFF_FFFF_F000;
+/// Bits [1:0] of a descriptor: its type.
+const DESC_TYPE_MASK: u64 = 0b11;
+/// A table descriptor above level 3 (a page descriptor at level 3 has the same type).
+const DESC_TABLE: u64 = 0b11;
+/// A page descriptor (level 3).
+const DESC_PAGE: u64 = 0b11;
+/// A block descriptor (levels 1 and 2).
+const DESC_BLOCK: u64 = 0b01;
+
 /// Bytes one descriptor maps at `level` (4 KiB granule): 4 KiB at 3, 2 MiB at 2, 1 GiB at 1.
 const fn block_size(level: usize) -> u64 {
     1 << (12 + 9 * (3 - level))
@@ -196,7 +211,16 @@ const fn block_size(level: usize) -> u64 {
 pub struct HostStage2 {
     mapping: core::mem::ManuallyDrop<Mapping<TablePool, Stage2>>,
     geometry: Geometry,
+    /// One bit per 1 GiB of IPA space whose level-1 entry was a table in the boot map. Such
+    /// a table never folds: the boot map used the largest blocks that fit, and changes only
+    /// unmap and map back pages of it, so once every page is back it is the boot map again,
+    /// which was not one block there. Its fold check (up to 512 entries on every RECLAIM
+    /// near the carve-out) is skipped.
+    boot_tables_1g: [u64; GIB_WORDS],
 }
+
+/// Words of [`HostStage2`]'s `boot_tables_1g`: one bit per 1 GiB of the largest IPA space.
+const GIB_WORDS: usize = 1 << (MAX_IPA_BITS - 30) >> 6;
 
 impl HostStage2 {
     /// Builds the identity map of `map` (RAM as Normal, MMIO as Device, nothing else) in a
@@ -237,7 +261,37 @@ impl HostStage2 {
         };
         add(&map.ram, S2_NORMAL)?;
         add(&map.mmio, S2_MMIO)?;
-        Ok(Self { mapping, geometry })
+        let mut s2 = Self {
+            mapping,
+            geometry,
+            boot_tables_1g: [0; GIB_WORDS],
+        };
+        // A pass over each level-1 table's entries (a level-0 entry without one covers no
+        // table either).
+        let gibs = 1usize << (geometry.ipa_bits - 30);
+        let mut gib = 0;
+        while gib < gibs {
+            let in_table = (gibs - gib).min(ENTRIES - gib % ENTRIES);
+            if let Some(slot) = s2.slot((gib as u64) << 30, 1) {
+                for k in 0..in_table {
+                    // SAFETY: `slot` is entry `gib % 512` of a level-1 table page; `k` stays
+                    // inside that page (`in_table` <= 512 - gib % 512).
+                    let desc = unsafe { slot.add(k).read_volatile() };
+                    if desc & DESC_TYPE_MASK == DESC_TABLE {
+                        s2.boot_tables_1g[(gib + k) / 64] |= 1 << ((gib + k) % 64);
+                    }
+                }
+            }
+            gib += in_table;
+        }
+        Ok(s2)
+    }
+
+    /// Whether the 1 GiB block holding `ipa` was a table in the boot map (see
+    /// `boot_tables_1g`).
+    fn boot_table_1g(&self, ipa: u64) -> bool {
+        let gib = (ipa >> 30) as usize;
+        gib < GIB_WORDS * 64 && self.boot_tables_1g[gib / 64] & 1 << (gib % 64) != 0
     }
 
     /// Physical address of the root table, for VTTBR_EL2 (VMID 0).
@@ -308,16 +362,56 @@ impl HostStage2 {
     /// The level of the descriptor that ends the walk for `ipa` (a block, a page or an
     /// invalid entry), or `None` outside the IPA space.
     fn leaf_level(&self, ipa: u64) -> Option<usize> {
-        let mut found = None;
-        self.walk(
-            &MemoryRegion::new(ipa as usize, ipa as usize + 1),
-            &mut |_, _, level| {
-                found = Some(level);
-                Ok(())
-            },
-        )
-        .ok()?;
-        found
+        self.leaf(ipa).map(|(_, level)| level)
+    }
+
+    /// The descriptor slot for `ipa` at `level` (1..=3), following table descriptors from
+    /// the root, or `None` if a level above ends the walk (a block or an invalid entry) or
+    /// `ipa` is outside the IPA space.
+    ///
+    /// A direct read of the tables, for the hot paths (one LEND or RECLAIM of a page): the
+    /// crate's walk costs a callback per entry, and a fold check reads 512 of them. The
+    /// tables are the pool's pages, reached through the pool's own translation; only this
+    /// struct writes them, under the memory lock.
+    fn slot(&self, ipa: u64, level: usize) -> Option<*mut u64> {
+        if ipa >> self.geometry.ipa_bits != 0 || level < self.geometry.root_level {
+            return None;
+        }
+        let mut table = self.table_at(self.mapping.root_address().0 as u64);
+        let mut l = self.geometry.root_level;
+        loop {
+            let index = (ipa >> (12 + 9 * (3 - l))) as usize & (ENTRIES - 1);
+            // SAFETY: `table` is a live table page of the pool (the root, or the target of
+            // a table descriptor read below), 512 entries long; `index` < 512.
+            let entry = unsafe { table.add(index) };
+            if l == level {
+                return Some(entry);
+            }
+            // SAFETY: as above; a volatile read because the MMU's walks share the page.
+            let desc = unsafe { entry.read_volatile() };
+            if l == 3 || desc & DESC_TYPE_MASK != DESC_TABLE {
+                return None;
+            }
+            table = self.table_at(desc & OA_MASK);
+            l += 1;
+        }
+    }
+
+    /// The address of the table page at physical address `pa` (a pool page).
+    fn table_at(&self, pa: u64) -> *mut u64 {
+        self.mapping
+            .translation()
+            .physical_to_virtual(PhysicalAddress(pa as usize))
+            .as_ptr()
+            .cast()
+    }
+
+    /// The table a table descriptor at `level` for `ipa` points to, if that entry is one.
+    fn subtable(&self, ipa: u64, level: usize) -> Option<*mut u64> {
+        let slot = self.slot(ipa, level)?;
+        // SAFETY: `slot` is an entry of a live table page (see `slot`).
+        let desc = unsafe { slot.read_volatile() };
+        (desc & DESC_TYPE_MASK == DESC_TABLE).then(|| self.table_at(desc & OA_MASK))
     }
 
     /// The most table pages that [`unmap`](Self::unmap) of the `count` ranges `range(0)`,
@@ -394,15 +488,22 @@ impl HostStage2 {
         let region = MemoryRegion::new(range.start as usize, range.end as usize);
         // The blocks that `range` cuts (not those it covers whole) hold its first or its last
         // page; after the first is rebuilt, the second lookup finds 4 KiB pages there.
+        let mut inside_split = false;
         for addr in [range.start, range.end - 1] {
-            let Some((flags, level)) = self.lookup(addr) else {
+            let Some((desc, level)) = self.leaf(addr) else {
                 continue;
             };
             let size = block_size(level);
             let (start, end) = (addr & !(size - 1), (addr & !(size - 1)) + size);
-            if level == 3 || (range.start <= start && end <= range.end) {
+            if level == 3 || desc & 1 == 0 || (range.start <= start && end <= range.end) {
                 continue;
             }
+            if level == 2 && self.split_into_pages(start, &range, desc, flush_tlb) {
+                // The new table already leaves `range`'s pages in this block out.
+                inside_split |= start <= range.start && range.end <= end;
+                continue;
+            }
+            let flags = Stage2Attributes::from_bits_retain((desc & !OA_MASK) as usize);
             let block = MemoryRegion::new(start as usize, end as usize);
             // Break.
             self.mapping.map_range(
@@ -418,6 +519,13 @@ impl HostStage2 {
                 flags,
             )?;
         }
+        if inside_split {
+            // Broken, flushed and made without `range`: nothing of it is left to remove. The
+            // flush's barrier publishes the new table to the other CPUs' walks (and the
+            // shared walker's) before the caller reports the change.
+            flush_tlb();
+            return Ok(());
+        }
         // The output address is ignored for invalid entries, but aarch64-paging writes an
         // invalid block only where it is block-aligned; with 0 it would give every whole
         // block inside `range` a table of invalid pages instead.
@@ -431,6 +539,129 @@ impl HostStage2 {
         Ok(())
     }
 
+    /// The descriptor that ends the walk for `ipa` (a block, a page or an invalid entry)
+    /// and its level, read directly; `None` outside the IPA space.
+    fn leaf(&self, ipa: u64) -> Option<(u64, usize)> {
+        if ipa >> self.geometry.ipa_bits != 0 {
+            return None;
+        }
+        let mut table = self.table_at(self.mapping.root_address().0 as u64);
+        let mut level = self.geometry.root_level;
+        loop {
+            let index = (ipa >> (12 + 9 * (3 - level))) as usize & (ENTRIES - 1);
+            // SAFETY: `table` is a live table page of the pool (the root, or the target of
+            // a table descriptor read here), 512 entries long; `index` < 512.
+            let desc = unsafe { table.add(index).read_volatile() };
+            if level == 3 || desc & DESC_TYPE_MASK != DESC_TABLE {
+                return Some((desc, level));
+            }
+            table = self.table_at(desc & OA_MASK);
+            level += 1;
+        }
+    }
+
+    /// Splits the valid 2 MiB block descriptor `desc` at `start` into a table of 4 KiB
+    /// pages that leaves `range` out, with break-before-make: the table is filled whole in a
+    /// page taken from the pool (the one [`tables_needed`](Self::tables_needed) counted for
+    /// this block) before anything can reach it, the block entry is made invalid,
+    /// `flush_tlb` drops the host's cached entries and walks, then the entry points to the
+    /// table. A host CPU touching the block in between takes a stage-2 fault that is
+    /// retried ([`super::MemProtect::host_access`]). False, with nothing changed, if the
+    /// pool is empty (not counted: the caller's slow path then fails as before).
+    ///
+    /// One pass of plain stores: aarch64-paging's `map_range` costs some 50 instructions
+    /// per entry, and zeroes the page first.
+    fn split_into_pages(
+        &mut self,
+        start: u64,
+        range: &Range<u64>,
+        desc: u64,
+        flush_tlb: &mut impl FnMut(),
+    ) -> bool {
+        let Some(slot) = self.slot(start, 2) else {
+            return false;
+        };
+        let Some(page) = self.mapping.translation().take() else {
+            return false;
+        };
+        // SAFETY: `page` is a pool page just taken, so nothing else refers to it or can
+        // reach it until the table descriptor below; 4 KiB, 8-byte aligned.
+        let entries = unsafe { &mut *(page as *mut [u64; ENTRIES]) };
+        let bits = (desc & !OA_MASK) | DESC_PAGE;
+        let mut want = start | bits;
+        // Eight entries a step (fewer loop instructions per entry).
+        for eight in entries.as_chunks_mut::<8>().0 {
+            *eight = [
+                want,
+                want + PAGE_SIZE,
+                want + 2 * PAGE_SIZE,
+                want + 3 * PAGE_SIZE,
+                want + 4 * PAGE_SIZE,
+                want + 5 * PAGE_SIZE,
+                want + 6 * PAGE_SIZE,
+                want + 7 * PAGE_SIZE,
+            ];
+            want += 8 * PAGE_SIZE;
+        }
+        let first = (range.start.max(start) - start) / PAGE_SIZE;
+        let last = (range.end.min(start + block_size(2)) - start) / PAGE_SIZE;
+        for entry in &mut entries[first as usize..last as usize] {
+            *entry = 0;
+        }
+        // Break.
+        // SAFETY: `slot` is an entry of a live table page (see `slot`); the memory lock
+        // serialises every writer of the tables.
+        unsafe { slot.write_volatile(0) };
+        flush_tlb();
+        // Make: the table (the flush's barrier ordered its stores before this one).
+        // SAFETY: as above.
+        unsafe { slot.write_volatile(page as u64 | DESC_TABLE) };
+        true
+    }
+
+    /// Whether the table under the level-`level` entry for the block at `start` maps the
+    /// whole block as one block at `level` would: every entry a valid leaf one level down,
+    /// with the same attributes, onto consecutive output addresses from a block-aligned one.
+    /// If so, the block's output address and attributes. One pass over the 512 entries,
+    /// stopping at the first that differs.
+    fn foldable(&self, start: u64, level: usize) -> Option<(usize, Stage2Attributes)> {
+        let table = self.subtable(start, level)?;
+        let leaf = if level + 1 == 3 {
+            DESC_PAGE
+        } else {
+            DESC_BLOCK
+        };
+        let step = block_size(level + 1);
+        // SAFETY: `table` is a live table page of the pool, 512 entries; only this struct
+        // writes it, under the memory lock we hold, and the MMU only reads it (VTCR_EL2
+        // enables no hardware update of the access or dirty state).
+        let entries = unsafe { &*(table as *const [u64; ENTRIES]) };
+        let first = entries[0];
+        let base = first & OA_MASK;
+        if first & DESC_TYPE_MASK != leaf || !base.is_multiple_of(block_size(level)) {
+            return None;
+        }
+        // Eight entries a step: their differences from the expected descriptors OR-ed.
+        let mut want = first;
+        for e in entries.as_chunks::<8>().0 {
+            let differs = (e[0] ^ want)
+                | (e[1] ^ (want + step))
+                | (e[2] ^ (want + 2 * step))
+                | (e[3] ^ (want + 3 * step))
+                | (e[4] ^ (want + 4 * step))
+                | (e[5] ^ (want + 5 * step))
+                | (e[6] ^ (want + 6 * step))
+                | (e[7] ^ (want + 7 * step));
+            if differs != 0 {
+                return None;
+            }
+            want += 8 * step;
+        }
+        let flags = Stage2Attributes::from_bits_retain((first & !OA_MASK) as usize)
+            - Stage2Attributes::TABLE_OR_PAGE;
+        Some((base as usize, flags))
+    }
+
     /// Maps `range` (page-aligned host RAM, unmapped by [`unmap`](Self::unmap)) back into
     /// the host's stage 2 as Normal memory (invalid to valid needs no break-before-make),
     /// then folds the tables around its ends back into blocks where it can
@@ -441,12 +672,32 @@ impl HostStage2 {
         range: Range<u64>,
         flush_tlb: &mut impl FnMut(),
     ) -> Result<(), MapError> {
-        self.map_invalid(core::slice::from_ref(&range), S2_NORMAL)?;
+        let block = range.start & !(block_size(2) - 1);
+        match self.subtable(block, 2) {
+            // Inside one 2 MiB block mapped by a table (what a LEND of a few pages left):
+            // the entries are written here, invalid to valid.
+            Some(table) if range.end <= block + block_size(2) => {
+                let first = ((range.start - block) / PAGE_SIZE) as usize;
+                let last = ((range.end - block) / PAGE_SIZE) as usize;
+                let bits = (S2_NORMAL | Stage2Attributes::TABLE_OR_PAGE).bits() as u64;
+                for i in first..last.min(ENTRIES) {
+                    let desc = (block + i as u64 * PAGE_SIZE) | (bits & !OA_MASK);
+                    // SAFETY: `table` is the live level-3 table of this block (a pool page of
+                    // 512 entries), `i` < 512; the memory lock serialises every writer.
+                    unsafe { table.add(i).write_volatile(desc) };
+                }
+            }
+            _ => self.map_invalid(core::slice::from_ref(&range), S2_NORMAL)?,
+        }
         for page in [range.start, range.end - 1] {
-            self.fold(page & !(block_size(2) - 1), 2, flush_tlb)?;
-            // The 1 GiB block can only fold once the page's 2 MiB block is one.
-            if self.leaf_level(page) == Some(2) {
-                self.fold(page & !(block_size(1) - 1), 1, flush_tlb)?;
+            let block = page & !(block_size(2) - 1);
+            let folded = self.fold(block, 2, flush_tlb);
+            // The 1 GiB block can only fold once the page's 2 MiB block is one, and only
+            // changes if that block just became one (folded, or written whole by this map):
+            // otherwise it was checked when that happened.
+            let whole = range.start <= block && block + block_size(2) <= range.end;
+            if (folded || whole) && !self.boot_table_1g(page) && self.subtable(page, 1).is_some() {
+                self.fold(page & !(block_size(1) - 1), 1, flush_tlb);
             }
         }
         Ok(())
@@ -455,58 +706,36 @@ impl HostStage2 {
     /// Folds the table under the level-`level` entry for the block at `start` back into one
     /// block if its entries map the whole block as that block would: every entry a valid
     /// leaf one level down, with the same attributes, onto consecutive output addresses
-    /// from a block-aligned one. Otherwise leaves it.
+    /// from a block-aligned one ([`foldable`](Self::foldable)). Otherwise leaves it.
+    /// Whether it folded.
     ///
-    /// Break-before-make: the entry is made invalid (the table goes back to the pool),
-    /// `flush_tlb` drops every cached translation and walk through it (`tlbi vmalls12e1is`:
-    /// one broadcast, where aarch64-paging would issue one `tlbi ipas2e1is` per page), then
-    /// the block is written; the caller's barrier publishes it. The freed page cannot be
+    /// Break-before-make, written here directly: the entry is made invalid, `flush_tlb`
+    /// drops every cached translation and walk through it (`tlbi vmalls12e1is`: one
+    /// broadcast, where aarch64-paging would issue one `tlbi ipas2e1is` per page), the block
+    /// is written (the caller's barrier publishes it), and the table goes back to the pool. The freed page cannot be
     /// handed out again before the flush: the pool is only reached under the memory lock,
     /// which this change holds throughout. A host CPU touching the block in between takes a
     /// stage-2 fault that is retried, as for a split.
-    fn fold(
-        &mut self,
-        start: u64,
-        level: usize,
-        flush_tlb: &mut impl FnMut(),
-    ) -> Result<(), MapError> {
-        let size = block_size(level);
-        let block = MemoryRegion::new(start as usize, (start + size) as usize);
-        let mut first: Option<(Stage2Attributes, usize)> = None;
-        let uniform = self
-            .walk(&block, &mut |mr, d, l| {
-                let flags = d.flags() - Stage2Attributes::TABLE_OR_PAGE;
-                let offset = mr.start().0 - start as usize;
-                let (want, base) = *first.get_or_insert((flags, d.output_address().0));
-                let ok = l == level + 1
-                    && d.is_valid()
-                    && flags == want
-                    && base.is_multiple_of(size as usize)
-                    && d.output_address().0 == base + offset;
-                if ok { Ok(()) } else { Err(()) }
-            })
-            .is_ok();
-        let Some((flags, base)) = first.filter(|_| uniform) else {
-            return Ok(());
+    fn fold(&mut self, start: u64, level: usize, flush_tlb: &mut impl FnMut()) -> bool {
+        let Some((base, flags)) = self.foldable(start, level) else {
+            return false;
         };
-        self.mapping.mark_inactive();
-        // Break: the entry invalid, its table freed (no TLB maintenance while inactive).
-        let broken = self.mapping.map_range(
-            &block,
-            PhysicalAddress(start as usize),
-            Stage2Attributes::empty(),
-            Constraints::empty(),
-        );
-        if broken.is_ok() {
-            flush_tlb();
-        }
-        // Make (or, if the break failed, leave the table as it was: nothing was written).
-        let made = broken.and_then(|()| {
-            self.mapping
-                .map_range(&block, PhysicalAddress(base), flags, Constraints::empty())
-        });
-        self.mapping.mark_active();
-        made
+        let (Some(slot), Some(table)) = (self.slot(start, level), self.subtable(start, level))
+        else {
+            return false;
+        };
+        // Break: the entry invalid; the flush drops every cached walk through the table.
+        // SAFETY: `slot` is an entry of a live table page (see `slot`); the memory lock
+        // serialises every writer of the tables.
+        unsafe { slot.write_volatile(0) };
+        flush_tlb();
+        // Make: the block, with the attributes its pages had.
+        let block = base as u64 | (flags.bits() as u64 & !OA_MASK) | DESC_BLOCK;
+        // SAFETY: as above.
+        unsafe { slot.write_volatile(block) };
+        // Nothing refers to the table now: no descriptor, no TLB entry (flushed above).
+        self.mapping.translation().release(table as usize);
+        true
     }
 
     /// Identity-maps `pieces` (currently invalid in the live tables) with `flags`.
@@ -689,6 +918,56 @@ mod tests {
         s2.mapping.mark_inactive(); // aarch64-paging refuses to drop live tables
     }
 
+    /// The split writes the block's other 511 entries itself: every page of the block but
+    /// the unmapped ones keeps its identity mapping and attributes, wherever the range
+    /// starts and ends inside the block, and the reclaim folds it back.
+    #[test]
+    fn a_split_block_maps_every_other_page_as_before() {
+        let (_, mut s2) = qemu();
+        s2.mark_active();
+        let block = 0x4840_0000u64;
+        let before = s2.lookup(block).unwrap();
+        for (first, pages) in [(0u64, 1u64), (511, 1), (7, 3), (1, 510), (200, 100)] {
+            let range = block + first * 0x1000..block + (first + pages) * 0x1000;
+            s2.unmap(range.clone(), &mut || ()).unwrap();
+            let mut seen = 0;
+            let region = MemoryRegion::new(block as usize, (block + 0x20_0000) as usize);
+            s2.walk(&region, &mut |mr, d, level| {
+                let addr = mr.start().0 as u64;
+                if range.contains(&addr) {
+                    assert!(!d.is_valid(), "{addr:#x} still mapped");
+                } else {
+                    assert_eq!(level, 3);
+                    assert_eq!(d.output_address().0 as u64, addr, "identity at {addr:#x}");
+                    assert_eq!(d.flags(), before.0 | Stage2Attributes::TABLE_OR_PAGE);
+                }
+                seen += 1;
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(seen, 512);
+            // Another page of the block unmapped meanwhile: the map back cannot fold, and the
+            // pages it wrote read as the split's do.
+            let other = if first == 0 { block + 0x1f_f000 } else { block };
+            s2.unmap(other..other + 0x1000, &mut || ()).unwrap();
+            s2.map_ram(range.clone(), &mut || ()).unwrap();
+            for page in range.clone().step_by(0x1000) {
+                assert_eq!(
+                    s2.lookup(page),
+                    Some((before.0 | Stage2Attributes::TABLE_OR_PAGE, 3)),
+                    "{page:#x}"
+                );
+            }
+            s2.map_ram(other..other + 0x1000, &mut || ()).unwrap();
+            assert_eq!(
+                s2.lookup(block + first * 0x1000),
+                Some(before),
+                "folded back"
+            );
+        }
+        s2.mapping.mark_inactive();
+    }
+
     #[test]
     fn vtcr_for_40_and_39_bits() {
         let g = Geometry::from_parange(5);
@@ -784,6 +1063,29 @@ mod tests {
         s2
     }
 
+    /// The 1 GiB regions whose boot map is a table (never foldable) are known from the
+    /// build: QEMU's first GiB of RAM holds the carve-out and MMIO is below it; whole
+    /// gigabytes of RAM are blocks, and stay foldable after a split.
+    #[test]
+    fn boot_tables_of_1g_are_recorded_at_build() {
+        let (_, s2) = qemu();
+        assert!(s2.boot_table_1g(0x4000_0000) && s2.boot_table_1g(0x0900_0000));
+        assert!(!s2.boot_table_1g(0x0010_0000_0000), "no table beyond RAM");
+        let mut s2 = gigabytes();
+        assert!(!s2.boot_table_1g(0x4000_0000) && !s2.boot_table_1g(0x8000_0000));
+        let boot = (s2.table_pages(), s2.block_counts());
+        let page = 0x8000_0000u64 + 0x1234_5000;
+        s2.unmap(page..page + 0x1000, &mut || ()).unwrap();
+        assert!(!s2.boot_table_1g(page), "a split is not a boot table");
+        s2.map_ram(page..page + 0x1000, &mut || ()).unwrap();
+        assert_eq!(
+            (s2.table_pages(), s2.block_counts()),
+            boot,
+            "folded to 1 GiB again"
+        );
+        s2.mapping.mark_inactive();
+    }
+
     /// `unmap` of `r` after checking the pool covers its count; returns the pages it took.
     fn counted_unmap(s2: &mut HostStage2, r: Range<u64>) -> usize {
         let needed = s2.tables_needed(1, &|_| r.clone());
@@ -870,7 +1172,7 @@ mod tests {
         // A table whose pages map differently is left alone: here a block that was a table
         // at boot (the UART's neighbourhood is not uniform).
         let tables = s2.table_pages();
-        s2.fold(0x0900_0000, 2, &mut || flushes += 1).unwrap();
+        assert!(!s2.fold(0x0900_0000, 2, &mut || flushes += 1), "not folded");
         assert_eq!((s2.table_pages(), flushes), (tables, 1));
         release(&mut s2);
     }

@@ -13,7 +13,9 @@
  *   NS-EL1: four loops of host calls, then a trapped PSCI SYSTEM_OFF, which EL3
  *           turns into a semihosting exit (QEMU needs -semihosting). Each part starts
  *           with el-counter's phase marker (`hint #0x7b`, x0 = phase): 4 the HVCs, 1 the
- *           FFA_VERSION SMCs, 2 the direct requests, 3 the power-off.
+ *           FFA_VERSION SMCs, 2 the direct requests, 3 the power-off. The loop of direct
+ *           requests is also a span: el-counter's span marker (`hint #0x7c`) with x0 = 1
+ *           before it and x0 = 0 after it.
  *
  * Every path below has a fixed length (comments count instructions). The expected
  * numbers are derived in validate.sh; change both together.
@@ -108,12 +110,16 @@ el1_entry:
     b.ne  4b
     mov   x0, #2                    // 1   phase 2: direct requests, forwarded to EL3
     hint  #0x7b                     // 2
-    mov   x19, #N_D                 // 3
+    mov   x0, #1                    // 3   the span opens (counted before it: 1..4)
+    hint  #0x7c                     // 4
+    mov   x19, #N_D                 // 5   span: 1
 5:  movz  x0, #0x006f               // 5 per iteration
     movk  x0, #0x8400, lsl #16
     smc   #0
     subs  x19, x19, #1
     b.ne  5b
+    mov   x0, #0                    // 1   the span closes: 1 + 5*N_D + 2 in it
+    hint  #0x7c                     // 2
     mov   x0, #3                    // 1   phase 3: the power-off
     hint  #0x7b                     // 2
     movz  x0, #0x0008               // 3   PSCI SYSTEM_OFF, never returns

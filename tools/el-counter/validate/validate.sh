@@ -56,7 +56,8 @@ DREQ_SEL1=$((4 + 2 * SP_LOOP))      # S-EL1 per direct request
 read -r B_SUM B_MIN B_MAX < <(awk -v n="$N_B" 'BEGIN { min = 1e18; max = 0
     for (i = n; i >= 1; i--) { c = 10 + 3 * (i % 4); s += c; if (c < min) min = c; if (c > max) max = c }
     print s, min, max }')
-NS_EL1=$((15 + 4 * N_A + 5 * (N_B + N_C + N_D)))   # 15: 7 + four phase marks of 2
+NS_EL1=$((19 + 4 * N_A + 5 * (N_B + N_C + N_D)))   # 19: 7 + four phase marks of 2 + two span marks of 2
+SPAN_EL1=$((1 + 5 * N_D + 2))       # the span around the direct requests: mov, the loop, the close
 NS_EL2=$((BOOT_EL2 + HVC_A * N_A + B_SUM + SMC_EL2 * (N_C + N_D) + 5))   # +5: the last SMC's entry
 SEL1_SECURE=$((2 + 2 * SINIT + N_D * DREQ_SEL1))
 EL3_SECURE=$((10 + 11 + SMC_EL3 + SMC_EL3 * N_C + DREQ_EL3 * N_D + 9))   # reset, hand-off, boot SMC, calls, exit
@@ -74,11 +75,14 @@ el-counter: boot vcpu=0 NS-EL0=0 NS-EL1=0 NS-EL2=$BOOT_EL2 EL3=$boot_el3 S-EL0=0
 el-counter: summary mode=$mode vcpus=1 el3=$el3flag
 el-counter: insns vcpu=0 $counts
 el-counter: insns vcpu=all $counts
+el-counter: span vcpu=0 count=1 NS-EL0=0 NS-EL1=$SPAN_EL1 NS-EL2=$((SMC_EL2 * N_D)) EL3=$((e3d * N_D)) S-EL0=0 S-EL1=$((secd * N_D)) S-EL2=0 total=$((SPAN_EL1 + (SMC_EL2 + e3d + secd) * N_D)) el2_entries=$N_D open_at_exit=0
 el-counter: traps closed=$((N_A + N_B + N_C + N_D)) open_at_exit=1 unclosed=0
 el-counter: trap from=EL1 kind=HVC id=0x00001111 count=$N_A el2_sum=$((HVC_A * N_A)) el2_min=$HVC_A el2_max=$HVC_A el2_mean=$(mean $((HVC_A * N_A)) "$N_A") el3_mean=0.0 sec_mean=0.0
 el-counter: trap from=EL1 kind=HVC id=0x00002222 count=$N_B el2_sum=$B_SUM el2_min=$B_MIN el2_max=$B_MAX el2_mean=$(mean "$B_SUM" "$N_B") el3_mean=0.0 sec_mean=0.0
 el-counter: trap from=EL1 kind=SMC id=0x84000063 count=$N_C el2_sum=$((SMC_EL2 * N_C)) el2_min=$SMC_EL2 el2_max=$SMC_EL2 el2_mean=$SMC_EL2.0 el3_mean=$e3c.0 sec_mean=0.0
 el-counter: trap from=EL1 kind=SMC id=0x8400006f count=$N_D el2_sum=$((SMC_EL2 * N_D)) el2_min=$SMC_EL2 el2_max=$SMC_EL2 el2_mean=$SMC_EL2.0 el3_mean=$e3d.0 sec_mean=$secd.0
+el-counter: tret from=EL1 kind=HVC id=0x00001111 count=$N_A ffa_error=0
+el-counter: tret from=EL1 kind=SMC id=0x84000063 count=$N_C ffa_error=0
 el-counter: end
 EOF
     # The phases payload.S marks: without EL3 no SMC enters EL3 (QEMU's PSCI answers).

@@ -98,7 +98,6 @@ PLUGIN=$BUILD_DIR/plugins/libel-counter.so
 QEMU_SH=${BENCH_QEMU_SH:-$CI_DIR/qemu.sh}
 PKVM=${BENCH_PKVM:-1}
 IOMMU=${BENCH_IOMMU-smmuv3}
-export QEMU_IOMMU=$IOMMU          # the DTB dumps (ci/mkdtb.sh) match the runs' machine
 
 GOAL_IMAGE_KIB=128
 GOAL_CARVEOUT_KIB=4096
@@ -161,7 +160,7 @@ if [ -n "${BENCH_DTB:-}" ]; then
     [ -f "$DTB" ] || missing "DTB $DTB (BENCH_DTB)"
 else
     DTB=$OUT/bench.dtb
-    QEMU_SMP=$SMP "$CI_DIR/mkdtb.sh" "$FLASH" "$KERNEL" "${INITRD:--}" "$BOOTARGS" "$DTB" >/dev/null ||
+    QEMU_IOMMU=$IOMMU QEMU_SMP=$SMP "$CI_DIR/mkdtb.sh" "$FLASH" "$KERNEL" "${INITRD:--}" "$BOOTARGS" "$DTB" >/dev/null ||
         missing "could not make the DTB (ci/mkdtb.sh)"
 fi
 
@@ -192,7 +191,7 @@ boot_once() {
     fi
     rm -f "$console" "$plog"
     local popts=mode=$MODE
-    [ "$HOT" -gt 0 ] && { [ "$stop" = full ] || [ "$stop" = boot ]; } && popts+=,hot=1000000
+    [ "$HOT" -gt 0 ] && [ "$plog" = "$PLOG" ] && popts+=,hot=1000000
     [ -n "$TRAP_PROFILE" ] && popts+=,tid=$TRAP_PROFILE
     local extra=(-plugin "$PLUGIN,$popts" -d plugin -D "$plog")
     if [ "$ICOUNT" = 1 ] && ! grep -q -- '-icount' "$QEMU_SH"; then
@@ -239,7 +238,7 @@ elif [ "$PAYLOAD" = 0 ]; then
     payload_why="BENCH_PAYLOAD=0"
 elif [ ! -s "$PAYLOAD" ]; then
     payload_why="no payload image $PAYLOAD (make payload, or set BENCH_PAYLOAD)"
-elif ! QEMU_SMP=$SMP "$CI_DIR/mkdtb.sh" "$FLASH" "$PAYLOAD" - "console=ttyAMA0 bench" \
+elif ! QEMU_IOMMU=$IOMMU QEMU_SMP=$SMP "$CI_DIR/mkdtb.sh" "$FLASH" "$PAYLOAD" - "console=ttyAMA0 bench" \
         "$OUT/payload-bench.dtb" >/dev/null; then
     payload_why="could not make the payload's DTB (ci/mkdtb.sh)"
 else
@@ -255,7 +254,7 @@ fi
 # initrd in /chosen, where Linux looks for them (the hypervisor's module nodes stay, unread).
 linux_direct() {   # name "extra bootargs"; sets the run's why_<name> when it cannot be made
     local name=$1 args="$BOOTARGS $2" dtb=$OUT/$1.dtb isz
-    QEMU_SMP=$SMP "$CI_DIR/mkdtb.sh" "$LFLASH" "$KERNEL" "$INITRD" "$args" "$dtb" >/dev/null ||
+    QEMU_IOMMU=$IOMMU QEMU_SMP=$SMP "$CI_DIR/mkdtb.sh" "$LFLASH" "$KERNEL" "$INITRD" "$args" "$dtb" >/dev/null ||
         { printf -v "why_$name" 'could not make its DTB (ci/mkdtb.sh)'; return 0; }
     isz=$(stat -c %s "$INITRD")
     # The seeds of run (b)'s DTB: OP-TEE and Linux take their address-space randomization from
@@ -300,6 +299,30 @@ else
         missing "could not make a flash image with ci/bench-bl33.S as BL33 (ci/mkflash.sh)"
     linux_direct pkvm "kvm-arm.mode=protected"
     linux_direct nohyp "kvm-arm.mode=none id_aa64mmfr1.vh=0"
+fi
+
+# Runs (e) and (f): what the SMMU costs the hypervisor. The same hypervisor on a machine without
+# an SMMU: (e) Linux's DTB, stopped at the host's first instruction (the boot figure), (f) the
+# payload's bench workload (the cost per trap). A few seconds each.
+why_nosmmu=""
+if [ -z "$IOMMU" ]; then
+    why_nosmmu="BENCH_IOMMU is empty: every run is without an SMMU"
+elif [ "$RUN" != full ]; then
+    why_nosmmu="BENCH_RUN=$RUN"
+elif ! QEMU_IOMMU='' QEMU_SMP=$SMP "$CI_DIR/mkdtb.sh" "$FLASH" "$KERNEL" "$INITRD" "$BOOTARGS" \
+        "$OUT/nosmmu.dtb" >/dev/null; then
+    why_nosmmu="could not make the DTB without an SMMU (ci/mkdtb.sh)"
+else
+    nosmmu=(--flash "$FLASH" --smp "$SMP")
+    boot_once "the host without an SMMU, to its first instruction" "$OUT/nosmmu-console.log" \
+        "$OUT/nosmmu-el-counter.log" "$OUT/nosmmu-command.txt" boot 60 -- "${nosmmu[@]}" \
+        --dtb "$OUT/nosmmu.dtb" --kernel "$KERNEL" --initrd "$INITRD"
+    if [ -z "$payload_why" ] && QEMU_IOMMU='' QEMU_SMP=$SMP "$CI_DIR/mkdtb.sh" "$FLASH" "$PAYLOAD" - \
+            "console=ttyAMA0 bench" "$OUT/nosmmu-payload.dtb" >/dev/null; then
+        boot_once "the payload's bench workload without an SMMU" "$OUT/nosmmu-payload-console.log" \
+            "$OUT/nosmmu-payload-el-counter.log" "$OUT/nosmmu-payload-command.txt" payload 60 -- \
+            "${nosmmu[@]}" --dtb "$OUT/nosmmu-payload.dtb" --kernel "$PAYLOAD"
+    fi
 fi
 trap - EXIT INT TERM
 
@@ -693,12 +716,27 @@ if [ "$RUN" = full ]; then
 fi
 
 # DMA isolation: the SMMU's share of the boot, an emulated MMIO access, LEND with the SMMU on.
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", 100 * a / b }'; }
 if [ "$HOT" -gt 0 ] && [ -n "$boot" ] && grep -q '^el-counter: hot pc=' "$PLOG" 2>/dev/null && [ "$syms" != /dev/null ]; then
     smmu=$(grep '^el-counter: hot pc=' "$PLOG" | sed -E 's/.*pc=(0x[0-9a-f]+) insns=([0-9]+).*/\1 \2/' |
         symbolize | awk -F'\t' '$2 ~ /smmu/ { s += $1 } END { print s + 0 }')
-    grow "SMMU's share of boot (smmu:: fns)" "$smmu ($(awk -v a="$smmu" -v b="$b_el2" 'BEGIN { printf "%.1f%%", 100 * a / b }'))" "-" "-" "-"
+    grow "SMMU's share of boot, smmu fns" "$smmu ($(pct "$smmu" "$b_el2"))" "-" "-" "-"
 else
-    glost "SMMU's share of boot (smmu:: fns)" "no boot profile with symbols (BENCH_HOT=0, or no ELF, or no boot window)" "-" "-"
+    glost "SMMU's share of boot, smmu fns" "no boot profile with symbols (BENCH_HOT=0, or no ELF, or no boot window)" "-" "-"
+fi
+if [ "$RUN" = full ] && [ -n "$IOMMU" ]; then
+    nb=$(sed -n 's/^el-counter: boot vcpu=0 .*NS-EL2=\([0-9]*\) .*/\1/p' "$OUT/nosmmu-el-counter.log" 2>/dev/null | head -1)
+    if [ -z "$why_nosmmu" ] && [ -n "$nb" ] && [ -n "$boot" ]; then
+        grow "SMMU's share of boot, with - without" "$((b_el2 - nb)) ($(pct $((b_el2 - nb)) "$b_el2"))" "-" "-" "-"
+    else
+        glost "SMMU's share of boot, with - without" "${why_nosmmu:-no boot line in run (e)}" "-" "-"
+    fi
+    nd=$(tget "$OUT/nosmmu-payload-el-counter.log" SMC 0x8400006f mean 2>/dev/null)
+    if [ -z "$why_nosmmu" ] && [ -z "$why_a" ] && [ -n "$nd" ] && [ -n "$d32" ]; then
+        grow "SMMU's cost per trap (DIRECT_REQ_32)" "$(awk -v a="$(tget "$PPLOG" SMC 0x8400006f mean)" -v b="$nd" 'BEGIN { printf "%.1f (%.1f - %.1f)", a - b, a, b }')" "-" "-" "-"
+    else
+        glost "SMMU's cost per trap (DIRECT_REQ_32)" "${why_nosmmu:-${why_a:-no DIRECT_REQ_32 in run (f)}}" "-" "-"
+    fi
 fi
 if [ "$RUN" = full ]; then
     em=""

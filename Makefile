@@ -257,6 +257,7 @@ test-unit: toolchain
 
 test-bench-tools: stack
 	bash tools/el-counter/validate/validate.sh
+	bash ci/bench-selftest.sh
 
 # Both fuzz targets for a few seconds on the pinned toolchain (ci/install-fuzz.sh installs
 # cargo-fuzz); fails when the script is missing, a target does not build or finds a crash.

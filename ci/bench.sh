@@ -669,7 +669,7 @@ if [ "$RUN" = full ]; then
     pk="-"
     if [ "$PKLOG" != /dev/null ]; then
         pm=$(tget "$PKLOG" SYNC 0x00000024 mean)
-        pk=${pm:+$pm (min $(tget "$PKLOG" SYNC 0x00000024 min), $(tget "$PKLOG" SYNC 0x00000024 count) aborts)}
+        pk=${pm:+$pm, min $(tget "$PKLOG" SYNC 0x00000024 min), x$(tget "$PKLOG" SYNC 0x00000024 count)}
         pk=${pk:-not called}
     fi
     ab=""

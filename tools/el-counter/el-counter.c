@@ -233,7 +233,11 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     reg_pfr0 = lookup_reg(regs, "ID_AA64PFR0_EL1");
     reg_esr_el3 = lookup_reg(regs, "ESR_EL3");
     reg_vbar_el3 = lookup_reg(regs, "VBAR_EL3");
+    /* QEMU names VBAR_EL1 by its register definition, shared with AArch32: "VBAR". */
     reg_vbar_el1 = lookup_reg(regs, "VBAR_EL1");
+    if (!reg_vbar_el1) {
+        reg_vbar_el1 = lookup_reg(regs, "VBAR");
+    }
     if (!reg_cpsr || !reg_x0 || !reg_pc) {
         qemu_plugin_outs("el-counter: ERROR: registers cpsr/x0/pc not found; "
                          "counts will be attributed to NS-EL0\n");

@@ -162,6 +162,7 @@ run_case() {   # case complete(0|1) expected-status
     check "$name" '^SMMU.s cost per trap \(DIRECT_REQ_32\) +85\.0 \(300\.0 - 215\.0\)'
     check "$name" '^emulated MMIO access \(data abort\) +380\.0 x9 \(b\)'
     if [ "$2" = 1 ]; then
+        check "$name" '^  data abort, injected +INJECT +0x00000024 +1 +550\.0 .* 1770\.0 +-$'
         check "$name" '^host stage-2 abort, injected +550\.0 +1770\.0, min 1770, x600 +<= 600 +ok$'
         check "$name" '^FFA_MEM_LEND, SMMU smmuv3 +2500\.0 \(a\) +not called '
     else

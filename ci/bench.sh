@@ -495,6 +495,8 @@ trap_table() {   # plugin-log title [rejected-id]
             if (kind == "SMC" || kind == "HVC") name = (id in n) ? n[id] : "other"
             else name = ((id in ec) ? ec[id] : "EC " id) (kind == "INJECT" ? ", injected" : (kind == "SYNC" ? ", resumed" : ""))
             if (rejected != "" && id == rejected) name = name " (rejected)"
+            # pKVM injects no abort into its host: beside ours, its own abort of that class
+            if (kind == "INJECT" && !(k in pc)) k = "SYNC " id
             if (!pk) p = "-"
             else if (!(k in pc)) p = "not called"
             else if (pe[k] == pc[k] && ps[k] == 0 && (kind == "SMC" || kind == "HVC")) p = "refused (" pm[k] ")"

@@ -9,7 +9,7 @@
  * Linux then owns EL2: with `kvm-arm.mode=protected` it installs pKVM there (hVHE on a core
  * with VHE) and runs itself at EL1; with `kvm-arm.mode=none id_aa64mmfr1.vh=0` it runs at
  * EL1 with only its own hypervisor stub at EL2 (no hypervisor at all: the baseline).
- * Built by ci/bench.sh with the cross assembler: -DKERNEL_ADDR=... -DDTB_ADDR=...
+ * Built by ci/bench.sh with aarch64-linux-gnu-gcc -c (preprocessed): -DKERNEL_ADDR=... -DDTB_ADDR=...
  */
     .text
     .global bench_bl33

@@ -19,7 +19,7 @@
 # The runs, all on the same firmware (TF-A + OP-TEE), kernel and initramfs, one vCPU:
 #   (b) the hypervisor as BL33, Linux as its host, teebench N
 #   (a) the hypervisor as BL33, the EL1 payload's bench workload as its host
-#   (c) pKVM: a 10-instruction BL33 (ci/bench-bl33.S) enters Linux at EL2 with
+#   (c) pKVM: a six-instruction BL33 (ci/bench-bl33.S) enters Linux at EL2 with
 #       kvm-arm.mode=protected (pKVM at EL2, hVHE on -cpu max; Linux at EL1), teebench N
 #   (d) no hypervisor: the same BL33, kvm-arm.mode=none id_aa64mmfr1.vh=0 (Linux at EL1,
 #       nothing at EL2 but Linux's own stub, KVM off), teebench N

@@ -3,6 +3,8 @@
 #   make test   every test: lint, unit, fuzz smoke, system tests on the real stack
 #   make bench  image size, carve-out, stage-2 pages, EL2 instructions to the host's first instruction,
 #               EL2 instructions per trapped call and function ID (payload workload, Linux to power-off)
+#               beside pKVM's (Linux with kvm-arm.mode=protected, same run), all-EL instructions per
+#               OP-TEE request with / without a hypervisor, the goal table (~90 s; docs/bench.md)
 #   make xtest  OP-TEE's full xtest (regression+pkcs11) through the hypervisor, ~10 min; prints its counts
 #   make soak   the soak (not in `make test`, ~10-20 min): the payload on 4 CPUs hammering FF-A, memory
 #               and PSCI; Linux booted and powered off 20 times; 4 Linux threads making requests to
@@ -300,6 +302,7 @@ test-unit: toolchain
 
 test-bench-tools: stack
 	bash tools/el-counter/validate/validate.sh
+	bash ci/bench-selftest.sh
 
 # Both fuzz targets for a few seconds on the pinned toolchain (ci/install-fuzz.sh installs
 # cargo-fuzz); fails when the script is missing, a target does not build or finds a crash.

@@ -19,7 +19,12 @@
  *
  *   TEEBENCH: n=<N*T> expected=<count answered TEE_ERROR_NOT_IMPLEMENTED> other=<count>
  *
- * and it exits 0 only if every invoke got that answer. A thread that cannot open the device
+ * and it exits 0 only if every invoke got that answer.
+ *
+ * With one thread, the loop of invokes is bracketed by the marker instruction `hint #0x7c`
+ * (x0 = 1 before the first invoke, x0 = 0 after the last): a NOP for the CPU, it tells the
+ * bench's instruction-counting QEMU plugin (tools/el-counter) which instructions, at every
+ * exception level, the N requests cost (docs/bench.md: all-EL instructions per request). A thread that cannot open the device
  * or its session counts its N requests as `other` and names the failure on its own line.
  *
  * No libc: raw arm64 Linux system calls, so the binary is a few KiB and static.
@@ -39,6 +44,7 @@ typedef unsigned char u8;
 #define NR_exit_group 94
 #define NR_futex 98
 #define NR_clone 220
+#define NR_nanosleep 101
 #define NR_ioctl 29
 #define FUTEX_WAIT 0
 /* A thread of this process: shared memory, files, signal handlers; the kernel clears the
@@ -120,11 +126,19 @@ struct worker {
 	u64 n, expected, other;
 	const char *failure;
 	long failure_value;
+	int mark;
 	volatile int alive;
 };
 
 static struct worker workers[MAX_THREADS];
 static u8 stacks[MAX_THREADS][THREAD_STACK] __attribute__((aligned(16)));
+
+/* The plugin's span marker: x0 = 1 opens the span, x0 = 0 closes it. */
+static void span_mark(long open)
+{
+	register long x0 __asm__("x0") = open;
+	__asm__ volatile("hint #0x7c" : : "r"(x0) : "memory");
+}
 
 /* N invokes on a session of its own; never exits the process. */
 void work(struct worker *w);
@@ -160,6 +174,13 @@ __attribute__((used)) void work(struct worker *w)
 		syscall4(NR_close, fd, 0, 0, 0);
 		return;
 	}
+	if (w->mark) {
+		/* Let the work the boot left behind (the modules' deferred probes, the OP-TEE
+		 * driver's device enumeration) finish first: it would otherwise run inside the span. */
+		static const struct { long sec, nsec; } settle = { 1, 0 };
+		syscall4(NR_nanosleep, (long)&settle, 0, 0, 0);
+		span_mark(1);
+	}
 	for (i = 0; i < w->n; i++) {
 		invoke = (struct tee_invoke){ .func = UNKNOWN_COMMAND, .session = open.session };
 		buf.ptr = (u64)&invoke;
@@ -170,6 +191,8 @@ __attribute__((used)) void work(struct worker *w)
 		else
 			w->other++;
 	}
+	if (w->mark)
+		span_mark(0);
 	r = syscall4(NR_ioctl, fd, TEE_IOC_CLOSE_SESSION, (long)&open.session, 0);
 	if (r < 0) {
 		w->failure = "TEE_IOC_CLOSE_SESSION: errno";
@@ -238,6 +261,7 @@ static void run(int argc, char **argv)
 		workers[i].alive = 1;
 	}
 	if (threads == 1) {
+		workers[0].mark = 1;
 		work(&workers[0]);
 		workers[0].alive = 0;
 	} else {

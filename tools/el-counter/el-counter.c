@@ -50,6 +50,20 @@
  *     key: count, and sum/min/max/mean of NS-EL2 instructions, plus the mean of
  *     EL3 and Secure instructions spent inside the window (forwarded calls).
  *     The key is from=EL1|EL0, kind, and id = w0 for HVC/SMC (SMCCC function ID).
+ *     A synchronous exception other than HVC/SMC (a stage-2 abort, a trapped system
+ *     register) is kind=SYNC when the hypervisor returns to the host's code (emulated,
+ *     or mapped and retried), and kind=INJECT when it returns into the host's own vector
+ *     table at VBAR_EL1 (an exception injected into the host, e.g. an abort on a page
+ *     the host gave away); id is ESR_EL2.EC either way (0x24: data abort from a lower EL).
+ *     For HVC/SMC, "tret" lines count the windows whose return value (w0 when the host
+ *     resumes) is FFA_ERROR: the call was refused (at EL2 when no EL3/Secure instruction
+ *     ran in it) or failed.
+ *   - "span" lines: the guest brackets work it wants counted at every EL with the
+ *     marker `hint #0x7c` at NS-EL0 or NS-EL1: x0 = 1 opens a span, x0 = 0 closes it.
+ *     Per vCPU, the instructions of every state between the two marks are added up over
+ *     all spans, with the number of entries into NS-EL2 from NS-EL1/EL0 among them
+ *     (Linux user space brackets its loop of requests to OP-TEE: the bench divides by the
+ *     number of requests).
  *
  * vCPUs: exact with one vCPU, or with MTTCG.  Under round-robin TCG (thread=single,
  * or -icount) with several vCPUs, QEMU 9.2+ runs every TB's inline ops and callbacks
@@ -85,10 +99,11 @@ static const char *const state_name[NSTATES] = {
     "NS-EL0", "NS-EL1", "NS-EL2", "EL3", "S-EL0", "S-EL1", "S-EL2",
 };
 
-enum trap_kind { K_HVC, K_SMC, K_SYNC, K_IRQ, K_FIQ, K_SERROR, K_OTHER };
+enum trap_kind { K_HVC, K_SMC, K_SYNC, K_IRQ, K_FIQ, K_SERROR, K_OTHER, K_INJECT };
 static const char *const kind_name[] = {
-    "HVC", "SMC", "SYNC", "IRQ", "FIQ", "SERROR", "OTHER",
+    "HVC", "SMC", "SYNC", "IRQ", "FIQ", "SERROR", "OTHER", "INJECT",
 };
+#define FFA_ERROR 0x84000060u
 
 /* Per-vCPU state, in the scoreboard.  Inline ops write insns[] and last; hot=N reads
  * boot_done; the rest belongs to the transition callback. */
@@ -105,12 +120,21 @@ typedef struct {
     uint64_t trap_snap[NSTATES];
     uint64_t traps_unclosed;    /* windows replaced by a new entry before closing */
     uint64_t tprof;             /* 1 inside a trap window of function ID tid= */
+    uint64_t el2_entries;       /* NS-EL1/EL0 -> NS-EL2 entries, all of them */
+    /* span: between the marks x0 = 1 and x0 = 0 of `hint #0x7c` */
+    uint64_t span_open;
+    uint64_t span_snap[NSTATES];
+    uint64_t span_entries_snap;
+    uint64_t span_count;
+    uint64_t span_sum[NSTATES];
+    uint64_t span_entries;
 } VCpu;
 
 typedef struct {
     uint64_t count;
     uint64_t el2_sum, el2_min, el2_max;
     uint64_t el3_sum, sec_sum;  /* EL3, and S-EL0+S-EL1+S-EL2, inside the window */
+    uint64_t ffa_err;           /* HVC/SMC windows that returned w0 = FFA_ERROR */
 } TrapStat;
 
 static struct qemu_plugin_scoreboard *score;
@@ -136,6 +160,7 @@ static GHashTable *hot_segs;    /* key -> HotSeg */
 
 /* Phases (see "phase" lines above). */
 #define PHASE_MARK 0xd5032f7fu      /* hint #0x7b */
+#define SPAN_MARK 0xd5032f9fu       /* hint #0x7c */
 #define NPHASES 64
 #define PHASE_IDS 4                 /* SMC function IDs remembered per phase */
 typedef struct {
@@ -155,7 +180,8 @@ static GHashTable *trap_stats;  /* uint64 key -> TrapStat */
 
 /* Register handles; identical for all vCPUs of one CPU model. */
 static struct qemu_plugin_register *reg_x0, *reg_pc, *reg_cpsr, *reg_scr_el3,
-    *reg_hcr_el2, *reg_esr_el2, *reg_vbar_el2, *reg_pfr0, *reg_esr_el3, *reg_vbar_el3;
+    *reg_hcr_el2, *reg_esr_el2, *reg_vbar_el2, *reg_pfr0, *reg_esr_el3, *reg_vbar_el3,
+    *reg_vbar_el1;
 static int have_el3 = -1;       /* ID_AA64PFR0_EL1.EL3 != 0; -1 until known */
 
 static struct qemu_plugin_register *lookup_reg(GArray *regs, const char *name)
@@ -207,6 +233,11 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     reg_pfr0 = lookup_reg(regs, "ID_AA64PFR0_EL1");
     reg_esr_el3 = lookup_reg(regs, "ESR_EL3");
     reg_vbar_el3 = lookup_reg(regs, "VBAR_EL3");
+    /* QEMU names VBAR_EL1 by its register definition, shared with AArch32: "VBAR". */
+    reg_vbar_el1 = lookup_reg(regs, "VBAR_EL1");
+    if (!reg_vbar_el1) {
+        reg_vbar_el1 = lookup_reg(regs, "VBAR");
+    }
     if (!reg_cpsr || !reg_x0 || !reg_pc) {
         qemu_plugin_outs("el-counter: ERROR: registers cpsr/x0/pc not found; "
                          "counts will be attributed to NS-EL0\n");
@@ -291,9 +322,29 @@ static void format_key(GString *s, uint64_t key)
                            kind_name[(key >> 32) & 0xff], (uint32_t)key);
 }
 
+/* The host resumes (we are at its first TB): the window's final key. A synchronous
+ * exception that resumes in the host's vector table was injected into the host. */
+static uint64_t final_key(uint64_t key)
+{
+    if (((key >> 32) & 0xff) != K_SYNC || !reg_vbar_el1) {
+        return key;
+    }
+    bool ok;
+    uint64_t vbar = read_reg(reg_vbar_el1, &ok) & ~0x7ffULL;
+    uint64_t pc = read_reg(reg_pc, NULL);
+    if (ok && pc >= vbar && pc - vbar < 0x800) {
+        return (key & ~(0xffULL << 32)) | ((uint64_t)K_INJECT << 32);
+    }
+    return key;
+}
+
 static void close_trap(unsigned int vcpu_index, VCpu *v)
 {
     uint64_t d[NSTATES];
+    unsigned kind = (v->trap_key >> 32) & 0xff;
+    bool ffa_err = (kind == K_HVC || kind == K_SMC) &&
+                   (uint32_t)read_reg(reg_x0, NULL) == FFA_ERROR;
+    v->trap_key = final_key(v->trap_key);
     for (int i = 0; i < NSTATES; i++) {
         d[i] = v->insns[i] - v->trap_snap[i];
     }
@@ -315,6 +366,7 @@ static void close_trap(unsigned int vcpu_index, VCpu *v)
     t->el2_max = MAX(t->el2_max, d[NS_EL2]);
     t->el3_sum += d[EL3];
     t->sec_sum += sec;
+    t->ffa_err += ffa_err;
     if (trace_left > 0) {
         trace_left--;
         trace = true;
@@ -390,6 +442,7 @@ static void on_transition(unsigned int vcpu_index, void *udata)
         g_mutex_unlock(&stats_lock);
     }
     if (to == NS_EL2 && (from == NS_EL1 || from == NS_EL0)) {
+        v->el2_entries++;
         uint32_t p = __atomic_load_n(&cur_phase, __ATOMIC_RELAXED);
         __atomic_fetch_add(&phases[p].el1_traps, 1, __ATOMIC_RELAXED);
     }
@@ -437,6 +490,28 @@ static void on_mark(unsigned int vcpu_index, void *udata)
     uint32_t p = (uint32_t)read_reg(reg_x0, NULL) % NPHASES;
     __atomic_store_n(&cur_phase, p, __ATOMIC_RELAXED);
     __atomic_fetch_add(&phases[p].marks, 1, __ATOMIC_RELAXED);
+}
+
+/* The span marker ran: x0 = 1 opens a span, x0 = 0 closes it (see "span" lines above). */
+static void on_span(unsigned int vcpu_index, void *udata)
+{
+    if (vcpu_index >= (unsigned)qemu_plugin_num_vcpus()) {
+        return;
+    }
+    VCpu *v = qemu_plugin_scoreboard_find(score, vcpu_index);
+    uint64_t x0 = read_reg(reg_x0, NULL);
+    if (x0 == 1) {
+        memcpy(v->span_snap, v->insns, sizeof(v->insns));
+        v->span_entries_snap = v->el2_entries;
+        v->span_open = 1;
+    } else if (x0 == 0 && v->span_open) {
+        for (int i = 0; i < NSTATES; i++) {
+            v->span_sum[i] += v->insns[i] - v->span_snap[i];
+        }
+        v->span_entries += v->el2_entries - v->span_entries_snap;
+        v->span_count++;
+        v->span_open = 0;
+    }
 }
 
 static void hot_exec(unsigned int vcpu_index, void *udata)
@@ -501,6 +576,9 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         bool have_w = !aarch32 && qemu_plugin_insn_data(insn, &w, sizeof(w)) == sizeof(w);
         if (have_w && w == PHASE_MARK && st == NS_EL1) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_R_REGS, NULL);
+        }
+        if (have_w && w == SPAN_MARK && (st == NS_EL0 || st == NS_EL1)) {
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_span, QEMU_PLUGIN_CB_R_REGS, NULL);
         }
         bool end = mode_insn || aarch32 || i == n - 1;
         if (!end) {
@@ -570,6 +648,20 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
         unclosed += v->traps_unclosed;
     }
     append_insns(s, "all", all);
+    for (int c = 0; c < nvcpus; c++) {
+        VCpu *v = qemu_plugin_scoreboard_find(score, c);
+        uint64_t total = 0;
+        if (!v->span_count && !v->span_open) {
+            continue;
+        }
+        g_string_append_printf(s, "el-counter: span vcpu=%d count=%" PRIu64, c, v->span_count);
+        for (int i = 0; i < NSTATES; i++) {
+            g_string_append_printf(s, " %s=%" PRIu64, state_name[i], v->span_sum[i]);
+            total += v->span_sum[i];
+        }
+        g_string_append_printf(s, " total=%" PRIu64 " el2_entries=%" PRIu64 " open_at_exit=%"
+                               PRIu64 "\n", total, v->span_entries, v->span_open);
+    }
 
     g_mutex_lock(&stats_lock);
     g_autoptr(GPtrArray) keys = g_ptr_array_new();
@@ -594,6 +686,17 @@ static void plugin_exit(qemu_plugin_id_t id, void *p)
                                " sec_mean=%.1f\n",
                                t->count, t->el2_sum, t->el2_min, t->el2_max,
                                t->el2_sum / n, t->el3_sum / n, t->sec_sum / n);
+    }
+    for (guint i = 0; i < keys->len; i++) {
+        uint64_t key = *(uint64_t *)g_ptr_array_index(keys, i);
+        unsigned kind = (key >> 32) & 0xff;
+        TrapStat *t = g_hash_table_lookup(trap_stats, &key);
+        if (kind == K_HVC || kind == K_SMC) {
+            g_string_append(s, "el-counter: tret ");
+            format_key(s, key);
+            g_string_append_printf(s, " count=%" PRIu64 " ffa_error=%" PRIu64 "\n",
+                                   t->count, t->ffa_err);
+        }
     }
     if (hot_top > 0) {
         g_autoptr(GPtrArray) hs = g_ptr_array_new();

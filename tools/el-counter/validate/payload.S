@@ -13,7 +13,11 @@
  *   NS-EL1: four loops of host calls, then a trapped PSCI SYSTEM_OFF, which EL3
  *           turns into a semihosting exit (QEMU needs -semihosting). Each part starts
  *           with el-counter's phase marker (`hint #0x7b`, x0 = phase): 4 the HVCs, 1 the
- *           FFA_VERSION SMCs, 2 the direct requests, 3 the power-off.
+ *           FFA_VERSION SMCs, 2 the direct requests, 3 the power-off. The loop of direct
+ *           requests is also a span: el-counter's span marker (`hint #0x7c`) with x0 = 1
+ *           before it and x0 = 0 after it. After the HVCs, one ID register read traps to
+ *           EL2 (HCR_EL2.TID3), which injects it back into the host's own vector table
+ *           (el-counter's kind=INJECT).
  *
  * Every path below has a fixed length (comments count instructions). The expected
  * numbers are derived in validate.sh; change both together.
@@ -63,7 +67,7 @@ el2_entry:
     adr   x1, el2_vectors           // 1
     msr   vbar_el2, x1              // 2
     mov   x1, #(1 << 31)            // 3  HCR_EL2.RW
-    orr   x1, x1, #(1 << 19)        // 4  HCR_EL2.TSC: EL1 SMCs trap to EL2
+    orr   x1, x1, #(3 << 18)        // 4  HCR_EL2.TSC (EL1 SMCs trap to EL2), TID3 (ID reads)
     msr   hcr_el2, x1               // 5
     msr   vttbr_el2, xzr            // 6
     mov   x2, #EL2_LOOP             // 7
@@ -98,6 +102,10 @@ el1_entry:
     hvc   #0
     subs  x19, x19, #1
     b.ne  3b
+    adr   x1, el1_vectors           // 1   still phase 4: one exception injected by EL2
+    msr   vbar_el1, x1              // 2
+    mrs   x1, id_aa64pfr0_el1       // 3   traps (TID3); EL2 sends it to el1_vectors + 0x200
+el1_injected:
     mov   x0, #1                    // 1   phase 1: FFA_VERSION, forwarded to EL3
     hint  #0x7b                     // 2
     mov   x19, #N_C                 // 3
@@ -108,12 +116,16 @@ el1_entry:
     b.ne  4b
     mov   x0, #2                    // 1   phase 2: direct requests, forwarded to EL3
     hint  #0x7b                     // 2
-    mov   x19, #N_D                 // 3
+    mov   x0, #1                    // 3   the span opens (counted before it: 1..4)
+    hint  #0x7c                     // 4
+    mov   x19, #N_D                 // 5   span: 1
 5:  movz  x0, #0x006f               // 5 per iteration
     movk  x0, #0x8400, lsl #16
     smc   #0
     subs  x19, x19, #1
     b.ne  5b
+    mov   x0, #0                    // 1   the span closes: 1 + 5*N_D + 2 in it
+    hint  #0x7c                     // 2
     mov   x0, #3                    // 1   phase 3: the power-off
     hint  #0x7b                     // 2
     movz  x0, #0x0008               // 3   PSCI SYSTEM_OFF, never returns
@@ -133,14 +145,22 @@ el2_vectors:
     lsr   x9, x9, #26               // 2
     cmp   x9, #0x17                 // 3   EC 0x17: SMC64
     b.eq  8f                        // 4
-    mov   x10, #0x2222              // 5   HVC
-    cmp   x0, x10                   // 6
-    b.ne  7f                        // 7
+    cmp   x9, #0x18                 // 5   EC 0x18: the ID register read
+    b.eq  9f                        // 6
+    mov   x10, #0x2222              // 7   HVC
+    cmp   x0, x10                   // 8
+    b.ne  7f                        // 9
 6:  cbz   x1, 7f                    // HVC 0x2222: x1 extra rounds of 3, then 1
     sub   x1, x1, #1
     b     6b
-7:  mov   x0, #0                    // HVC 0x1111: 9; HVC 0x2222: 10 + 3*x1
+7:  mov   x0, #0                    // HVC 0x1111: 11; HVC 0x2222: 12 + 3*x1
     eret
+9:  mrs   x9, vbar_el1              // 7   inject: the host resumes at its vector for a
+    add   x9, x9, #0x200            // 8   synchronous exception from its own EL
+    msr   elr_el2, x9               // 9
+    mov   x9, #0x3c5                // 10  EL1h, DAIF masked
+    msr   spsr_el2, x9              // 11
+    eret                            // 12
 8:  smc   #0                        // 5   forward the SMC to EL3
     mrs   x9, elr_el2               // 6   a trapped SMC returns past itself
     add   x9, x9, #4                // 7
@@ -148,6 +168,20 @@ el2_vectors:
     eret                            // 9
     .balign 0x80
     .rept 7
+    b     .
+    .balign 0x80
+    .endr
+
+/* ---------------------------------------------------------------- EL1 vectors */
+    .balign 0x800
+el1_vectors:
+    .rept 4                         // from EL0 with SP_EL0: never taken
+    b     .
+    .balign 0x80
+    .endr
+    b     el1_injected              // +0x200, the injected exception: 1
+    .balign 0x80
+    .rept 11
     b     .
     .balign 0x80
     .endr

@@ -47,17 +47,19 @@ done
 
 # Path lengths, counted in payload.S's comments:
 BOOT_EL2=$((20 + 2 * EL2_LOOP))     # NS-EL2 entry .. ERET to the host
-HVC_A=9                             # EL2, HVC 0x1111
+HVC_A=11                            # EL2, HVC 0x1111
+INJECT=12                           # EL2, the ID register read sent back to the host's vector
 SMC_EL2=9                           # EL2, any forwarded SMC
 SMC_EL3=12                          # EL3, FFA_VERSION (also the hypervisor's boot SMC)
 DREQ_EL3=27                         # EL3, direct request: to S-EL1 (19) and back (8)
 DREQ_SEL1=$((4 + 2 * SP_LOOP))      # S-EL1 per direct request
-# HVC 0x2222: 10 + 3*k at EL2, k = i & 3 for i = N_B .. 1
+# HVC 0x2222: 12 + 3*k at EL2, k = i & 3 for i = N_B .. 1
 read -r B_SUM B_MIN B_MAX < <(awk -v n="$N_B" 'BEGIN { min = 1e18; max = 0
-    for (i = n; i >= 1; i--) { c = 10 + 3 * (i % 4); s += c; if (c < min) min = c; if (c > max) max = c }
+    for (i = n; i >= 1; i--) { c = 12 + 3 * (i % 4); s += c; if (c < min) min = c; if (c > max) max = c }
     print s, min, max }')
-NS_EL1=$((15 + 4 * N_A + 5 * (N_B + N_C + N_D)))   # 15: 7 + four phase marks of 2
-NS_EL2=$((BOOT_EL2 + HVC_A * N_A + B_SUM + SMC_EL2 * (N_C + N_D) + 5))   # +5: the last SMC's entry
+NS_EL1=$((23 + 4 * N_A + 5 * (N_B + N_C + N_D)))   # 23: 7 + four phase marks of 2 + two span marks of 2 + the injection's 4
+SPAN_EL1=$((1 + 5 * N_D + 2))       # the span around the direct requests: mov, the loop, the close
+NS_EL2=$((BOOT_EL2 + HVC_A * N_A + B_SUM + INJECT + SMC_EL2 * (N_C + N_D) + 5))   # +5: the last SMC's entry
 SEL1_SECURE=$((2 + 2 * SINIT + N_D * DREQ_SEL1))
 EL3_SECURE=$((10 + 11 + SMC_EL3 + SMC_EL3 * N_C + DREQ_EL3 * N_D + 9))   # reset, hand-off, boot SMC, calls, exit
 mean() { awk -v s="$1" -v n="$2" 'BEGIN { printf "%.1f", s / n }'; }
@@ -74,11 +76,15 @@ el-counter: boot vcpu=0 NS-EL0=0 NS-EL1=0 NS-EL2=$BOOT_EL2 EL3=$boot_el3 S-EL0=0
 el-counter: summary mode=$mode vcpus=1 el3=$el3flag
 el-counter: insns vcpu=0 $counts
 el-counter: insns vcpu=all $counts
-el-counter: traps closed=$((N_A + N_B + N_C + N_D)) open_at_exit=1 unclosed=0
+el-counter: span vcpu=0 count=1 NS-EL0=0 NS-EL1=$SPAN_EL1 NS-EL2=$((SMC_EL2 * N_D)) EL3=$((e3d * N_D)) S-EL0=0 S-EL1=$((secd * N_D)) S-EL2=0 total=$((SPAN_EL1 + (SMC_EL2 + e3d + secd) * N_D)) el2_entries=$N_D open_at_exit=0
+el-counter: traps closed=$((N_A + N_B + N_C + N_D + 1)) open_at_exit=1 unclosed=0
 el-counter: trap from=EL1 kind=HVC id=0x00001111 count=$N_A el2_sum=$((HVC_A * N_A)) el2_min=$HVC_A el2_max=$HVC_A el2_mean=$(mean $((HVC_A * N_A)) "$N_A") el3_mean=0.0 sec_mean=0.0
 el-counter: trap from=EL1 kind=HVC id=0x00002222 count=$N_B el2_sum=$B_SUM el2_min=$B_MIN el2_max=$B_MAX el2_mean=$(mean "$B_SUM" "$N_B") el3_mean=0.0 sec_mean=0.0
 el-counter: trap from=EL1 kind=SMC id=0x84000063 count=$N_C el2_sum=$((SMC_EL2 * N_C)) el2_min=$SMC_EL2 el2_max=$SMC_EL2 el2_mean=$SMC_EL2.0 el3_mean=$e3c.0 sec_mean=0.0
 el-counter: trap from=EL1 kind=SMC id=0x8400006f count=$N_D el2_sum=$((SMC_EL2 * N_D)) el2_min=$SMC_EL2 el2_max=$SMC_EL2 el2_mean=$SMC_EL2.0 el3_mean=$e3d.0 sec_mean=$secd.0
+el-counter: trap from=EL1 kind=INJECT id=0x00000018 count=1 el2_sum=$INJECT el2_min=$INJECT el2_max=$INJECT el2_mean=$INJECT.0 el3_mean=0.0 sec_mean=0.0
+el-counter: tret from=EL1 kind=HVC id=0x00001111 count=$N_A ffa_error=0
+el-counter: tret from=EL1 kind=SMC id=0x84000063 count=$N_C ffa_error=0
 el-counter: end
 EOF
     # The phases payload.S marks: without EL3 no SMC enters EL3 (QEMU's PSCI answers).
@@ -93,7 +99,7 @@ EOF
     echo "el-counter: phase id=1 marks=1 el1_traps=$N_C el2_to_el3=$c el2_smc=$c lower_to_el3=0 lower_smc=0 smc_regs=$regs smc_ids=$ids_c"
     echo "el-counter: phase id=2 marks=1 el1_traps=$N_D el2_to_el3=$d el2_smc=$d lower_to_el3=0 lower_smc=0 smc_regs=$regs smc_ids=$ids_d"
     echo "el-counter: phase id=3 marks=1 el1_traps=1 el2_to_el3=$o el2_smc=$o lower_to_el3=0 lower_smc=0 smc_regs=$regs smc_ids=$ids_o"
-    echo "el-counter: phase id=4 marks=1 el1_traps=$((N_A + N_B)) el2_to_el3=0 el2_smc=0 lower_to_el3=0 lower_smc=0 smc_regs=$regs smc_ids=-"
+    echo "el-counter: phase id=4 marks=1 el1_traps=$((N_A + N_B + 1)) el2_to_el3=0 el2_smc=0 lower_to_el3=0 lower_smc=0 smc_regs=$regs smc_ids=-"
 }
 
 # --- the runs ----------------------------------------------------------------------------------
@@ -123,7 +129,7 @@ run_case() {   # name secure(1|0) plugin-options [extra qemu args...]
         if ! grep -qxF -- "$line" "$log" 2>/dev/null; then
             local what=${line#el-counter: }
             local got
-            got=$(grep -F -- "el-counter: $(echo "$what" | awk '{ if ($1 == "trap") print $1, $2, $3, $4; else if ($1 == "insns" || $1 == "boot") print $1, $2; else print $1 }')" "$log" 2>/dev/null | head -1)
+            got=$(grep -F -- "el-counter: $(echo "$what" | awk '{ if ($1 == "trap") print $1, $2, $3, $4; else if ($1 == "insns" || $1 == "boot") print $1, $2; else print $1 }')" "$log" 2>/dev/null | head -1 || true)
             problems+=("expected: $line" "measured: ${got:-<missing>}")
         fi
     done < <(expected "$secure" "$mode")
@@ -142,7 +148,7 @@ run_case() {   # name secure(1|0) plugin-options [extra qemu args...]
     fi
     if [ ${#problems[@]} -eq 0 ]; then
         printf 'ok    %-10s boot NS-EL2=%s, NS-EL1=%s NS-EL2=%s, %s traps\n' \
-            "$name" "$BOOT_EL2" "$NS_EL1" "$NS_EL2" "$((N_A + N_B + N_C + N_D))"
+            "$name" "$BOOT_EL2" "$NS_EL1" "$NS_EL2" "$((N_A + N_B + N_C + N_D + 1))"
         passed=$((passed + 1))
     else
         printf 'FAIL  %s (plugin log: %s)\n' "$name" "$log"

@@ -467,6 +467,12 @@ impl<H: SmmuHw> Smmu<H> {
         self.sync()
     }
 
+    /// The state [`PollState::quiet`] compares the registers with, as this poll left it.
+    pub fn poll_state(&self) -> PollState {
+        let mask = ((2u32 << self.evtq_ring.log2) - 1) | 1 << 31;
+        PollState(u64::from(mask) << 32 | u64::from(self.evtq_cons))
+    }
+
     /// Reads what the SMMU reported since the last poll: at most one queue's worth of
     /// events, an overflow, new global errors; counts each and passes it to `report`.
     /// Called on the hypervisor's own entries (the host owns the interrupt controller).
@@ -511,6 +517,24 @@ impl<H: SmmuHw> Smmu<H> {
         // Free the entries read and acknowledge the overflow (OVACKFLG = OVFLG).
         self.evtq_cons = cons | (overflow << 31);
         self.hw.write32(off::EVENTQ_CONS, self.evtq_cons);
+    }
+}
+
+/// What the last poll left, packed for a lock-free look before the next one: the event
+/// queue's consumer state (index with its wrap bit, the overflow acknowledged in bit 31) in
+/// the low word, the bits of EVENTQ_PROD it is compared with in the high word. A trap that
+/// finds nothing new (the common case) then costs three register reads, not the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollState(pub u64);
+
+impl PollState {
+    /// Whether a poll would find nothing: no global error other than the command path's own
+    /// (`CMDQ_ERR`, acknowledged by `sync`), and EVENTQ_PROD (index, wrap and overflow
+    /// flag) equal to what the last poll consumed and acknowledged.
+    pub const fn quiet(self, gerror: u32, gerrorn: u32, prod_reg: u32) -> bool {
+        let mask = (self.0 >> 32) as u32;
+        (gerror ^ gerrorn) & gerror::ALL & !gerror::CMDQ_ERR == 0
+            && prod_reg & mask == self.0 as u32
     }
 }
 

@@ -710,3 +710,46 @@ fn a_lend_through_the_smmu_core_issues_vmall_and_sync_per_flush() {
     assert!(mm.lend(&[other..other + 0x1000][..], 2).is_err());
     assert_eq!(mm.host_access(Ipa(other)), HostAccess::Allowed);
 }
+
+/// The lock-free look before a poll says "quiet" exactly when the poll would report nothing.
+#[test]
+fn the_quiet_look_agrees_with_the_poll_it_saves() {
+    let sim = Sim::qemu();
+    let mut smmu = running(&sim);
+    let look = |smmu: &Smmu<Sim>| {
+        let s = sim.state();
+        smmu.poll_state().quiet(s.gerror, s.gerrorn, s.evtq_prod)
+    };
+    let mut check = |smmu: &mut Smmu<Sim>, what: &str| {
+        let quiet = look(smmu);
+        let mut reports = 0;
+        smmu.poll(&mut |_| reports += 1);
+        assert_eq!(
+            quiet,
+            reports == 0,
+            "{what}: look {quiet}, poll saw {reports}"
+        );
+        assert!(look(smmu), "{what}: quiet after the poll");
+    };
+    check(&mut smmu, "at boot");
+    sim.raise([0x10, 0, 0, 0]);
+    check(&mut smmu, "one event");
+    sim.overflow();
+    check(&mut smmu, "an overflow");
+    sim.overflow();
+    check(&mut smmu, "a second overflow");
+    sim.state().gerror ^= gerror::SFM_ERR;
+    check(&mut smmu, "a global error");
+    sim.state().gerror ^= gerror::CMDQ_ERR;
+    assert!(
+        look(&smmu),
+        "the command path's own error is not the poll's"
+    );
+    sim.state().gerror ^= gerror::CMDQ_ERR;
+    for round in 0..5 {
+        for i in 0..100u64 {
+            sim.raise([0x13 | (i << 32), 0, 0, 0]);
+        }
+        check(&mut smmu, &format!("a wrapping queue, round {round}"));
+    }
+}

@@ -358,7 +358,14 @@ fn iommu_refs(tree: &Tree<'_>, id: NodeId, cells_of: impl Fn(u32) -> Option<u32>
 impl DmaPolicy {
     /// Classifies every node of the device tree `blob` that can master memory.
     pub fn classify(blob: &[u8], options: &DmaOptions<'_>) -> Result<Self, DtError> {
-        let tree = Tree::parse(blob).map_err(DtError::Blob)?;
+        Ok(Self::classify_tree(
+            &Tree::parse(blob).map_err(DtError::Blob)?,
+            options,
+        ))
+    }
+
+    /// [`DmaPolicy::classify`] on an already parsed tree.
+    pub fn classify_tree(tree: &Tree<'_>, options: &DmaOptions<'_>) -> Self {
         // Phandles of owned IOMMUs, and #iommu-cells of every IOMMU.
         let mut owned: Vec<u32> = Vec::new();
         let mut iommu_cells: Vec<(u32, u32)> = Vec::new();
@@ -381,7 +388,7 @@ impl DmaPolicy {
         let root = tree.root();
         let mut stack = alloc::vec![At {
             id: root,
-            parent_cells: cells(&tree, root),
+            parent_cells: cells(tree, root),
             xlate: Xlate::Identity,
         }];
         while let Some(at) = stack.pop() {
@@ -391,13 +398,13 @@ impl DmaPolicy {
             let secure_only = status == Some("disabled")
                 && tree.prop_str(id, "secure-status").ok().flatten() == Some("okay");
             let kind = (!is_root && !secure_only)
-                .then(|| master_kind(&tree, id))
+                .then(|| master_kind(tree, id))
                 .flatten();
             let descend = match kind {
                 None => true,
                 Some(kind) => {
                     let path = tree.path(id);
-                    let refs = iommu_refs(&tree, id, cells_of);
+                    let refs = iommu_refs(tree, id, cells_of);
                     let class = if options.trusted.contains(&path.as_str()) {
                         DmaClass::Trusted
                     } else if kind == Kind::Redistributors {
@@ -412,9 +419,9 @@ impl DmaPolicy {
                     } else {
                         DmaClass::Withheld
                     };
-                    let mut mmio = regs(&tree, &at);
+                    let mut mmio = regs(tree, &at);
                     if class.withheld() {
-                        mmio.extend(subtree_mmio(&tree, &at, kind));
+                        mmio.extend(subtree_mmio(tree, &at, kind));
                         crate::ranges::sort_by_start(&mut mmio);
                     }
                     decisions.push(Decision {
@@ -427,8 +434,8 @@ impl DmaPolicy {
                 }
             };
             if descend {
-                let child_cells = cells(&tree, id);
-                let xlate = child_xlate(&tree, &at, is_root);
+                let child_cells = cells(tree, id);
+                let xlate = child_xlate(tree, &at, is_root);
                 // Reversed, so that the stack pops children in DT order.
                 for &child in tree.children(id).iter().rev() {
                     stack.push(At {
@@ -439,7 +446,7 @@ impl DmaPolicy {
                 }
             }
         }
-        Ok(Self { decisions })
+        Self { decisions }
     }
 
     /// The MMIO of every withheld node, for the host map.

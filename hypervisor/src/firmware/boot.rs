@@ -150,15 +150,18 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     let board = platform::BOOT;
     let image = early_init(board, carveout_base);
     let (dtb_addr, dtb) = find_dtb(loader_regs[0], board)?;
-    let info = read_system(&dtb, dtb_addr, &image.carveout)?;
-    let smmus = crate::smmu::node::find_all(&dtb)
+    // Parsed once, for every reader below; the host's tree is then made from it.
+    let tree =
+        fdt_rw::Tree::parse(&dtb).map_err(|e| BootError::BadDt(dtb_addr, dt::DtError::Blob(e)))?;
+    let info = read_system(&tree, dtb_addr, &image.carveout)?;
+    let smmus = crate::smmu::node::find_all_in(&tree)
         .map_err(|e| BootError::BadDt(dtb_addr, dt::DtError::Blob(e)))?;
     let smmu_regs: Vec<Range<u64>> = smmus.iter().map(|n| n.regs.clone()).collect();
     let (ttbr0, hyp_ram) = switch_to_el2_map(board, &info, &image, &smmu_regs)?;
     let gicr = crate::firmware::gic::start(&info);
     let trapped: Vec<Range<u64>> = gicr.iter().flat_map(|g| g.pages()).collect();
     let owned_iommus: Vec<&str> = smmus.iter().map(|n| n.path.as_str()).collect();
-    let (dma, dma_mmio) = dma_policy(board, &dtb, dtb_addr, &owned_iommus)?;
+    let (dma, dma_mmio) = dma_policy(board, &tree, &owned_iommus);
     let (host_map, stage2, geometry) =
         build_host_stage2(&info, &image.carveout, &dma_mmio, &trapped)?;
     let vtcr = geometry.vtcr();
@@ -174,7 +177,7 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     // The host: find, check and place it, patch its DT.
     let removed: Vec<String> = dma.withheld().map(|d| d.path.clone()).collect();
     let entry =
-        crate::firmware::loader::load_host(dtb_addr, &dtb, &host_map, &image.carveout, &removed)
+        crate::firmware::loader::load_host(dtb_addr, tree, &host_map, &image.carveout, &removed)
             .map_err(BootError::LoadHost)?;
     let hyp = hyp::set(Hyp {
         carveout: image.carveout,
@@ -249,8 +252,12 @@ fn early_init(board: &platform::Board, carveout_base: u64) -> Image {
 
 /// The system the device tree describes, for the board this image was built for, with the
 /// carve-out inside its RAM.
-fn read_system(dtb: &[u8], dtb_addr: u64, carveout: &Range<u64>) -> Result<SystemInfo, BootError> {
-    let info = SystemInfo::parse(dtb).map_err(|e| BootError::BadDt(dtb_addr, e))?;
+fn read_system(
+    tree: &fdt_rw::Tree<'_>,
+    dtb_addr: u64,
+    carveout: &Range<u64>,
+) -> Result<SystemInfo, BootError> {
+    let info = SystemInfo::from_tree(tree).map_err(|e| BootError::BadDt(dtb_addr, e))?;
     let compatible: Vec<&str> = info.compatibles.iter().map(String::as_str).collect();
     let dt_board = platform::select(&compatible, info.uart.as_ref().map(|u| u.base))
         .map_err(|e| BootError::UnknownBoard(format!("{e}")))?;
@@ -316,15 +323,14 @@ fn switch_to_el2_map(
 /// No IOMMU is owned yet, so nothing is classified behind one.
 fn dma_policy(
     board: &platform::Board,
-    dtb: &[u8],
-    dtb_addr: u64,
+    tree: &fdt_rw::Tree<'_>,
     owned_iommus: &[&str],
-) -> Result<(DmaPolicy, Vec<Range<u64>>), BootError> {
+) -> (DmaPolicy, Vec<Range<u64>>) {
     let options = DmaOptions {
         owned_iommus,
         trusted: board.dma_trusted,
     };
-    let dma = DmaPolicy::classify(dtb, &options).map_err(|e| BootError::BadDt(dtb_addr, e))?;
+    let dma = DmaPolicy::classify_tree(tree, &options);
     for d in &dma.decisions {
         if d.class == crate::dma::DmaClass::Trusted {
             warn!("{d}");
@@ -340,7 +346,7 @@ fn dma_policy(
         );
         mmio.push(range.clone());
     }
-    Ok((dma, mmio))
+    (dma, mmio)
 }
 
 /// The host's address map (withholding `devices` too) and its stage-2 tables, live for the

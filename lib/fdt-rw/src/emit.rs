@@ -59,7 +59,7 @@ fn open_node<'t>(
     out.extend_from_slice(&node.name);
     out.push(0);
     pad4(out);
-    for prop in &node.props {
+    for prop in tree.props_of(id) {
         let len = u32::try_from(prop.value.len()).map_err(|_| DtError::TooLarge)?;
         push32(out, FDT_PROP);
         push32(out, len);

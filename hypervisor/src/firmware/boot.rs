@@ -640,10 +640,12 @@ fn copy_dtb(addr: u64) -> Result<Vec<u8>, dt::DtError> {
             "a totalsize between 40 bytes and 2 MiB",
         ));
     }
-    let words = used.div_ceil(4);
-    let mut blob = Vec::with_capacity(words * 4);
-    for i in 0..words {
-        blob.extend_from_slice(&read_be32(addr + 4 * i as u64).to_be_bytes());
+    // Word by word (the bootstrap map may have the blob in Device memory, where only
+    // aligned accesses are safe), straight into the buffer: an `extend_from_slice` per
+    // word cost a `memcpy` call per word.
+    let mut blob = alloc::vec![0u8; used.div_ceil(4) * 4];
+    for (i, word) in blob.chunks_exact_mut(4).enumerate() {
+        word.copy_from_slice(&read_be32(addr + 4 * i as u64).to_be_bytes());
     }
     blob.truncate(used);
     blob[4..8].copy_from_slice(&(used as u32).to_be_bytes());

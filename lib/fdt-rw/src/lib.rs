@@ -107,6 +107,14 @@ struct Property<'a> {
     value: Cow<'a, [u8]>,
 }
 
+/// Whether two names are equal: lengths first, then a plain byte loop. Names are a few
+/// bytes and most candidates differ in length, so this beats a `memcmp` call per candidate
+/// (lookups by name are most of the boot path's device tree work).
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// Append `item` to the span `span` of `arena`, first moving the span to the arena's end
 /// unless it is there already.
 fn push_to_span<T: Clone>(arena: &mut Vec<T>, span: &mut Span, item: T) {
@@ -176,7 +184,7 @@ impl<'a> Tree<'a> {
         self.children(id)
             .iter()
             .copied()
-            .find(|&c| self.name(c) == name.as_bytes())
+            .find(|&c| same(self.name(c), name.as_bytes()))
     }
 
     /// The node at an absolute path such as `/chosen` or `/reserved-memory`.
@@ -189,7 +197,7 @@ impl<'a> Tree<'a> {
                 self.children(id)
                     .iter()
                     .copied()
-                    .find(|&c| self.name(c) == part)
+                    .find(|&c| same(self.name(c), part))
             })
     }
 
@@ -219,7 +227,7 @@ impl<'a> Tree<'a> {
     pub fn prop(&self, id: NodeId, name: &str) -> Option<&[u8]> {
         self.props_of(id)
             .iter()
-            .find(|p| p.name == name.as_bytes())
+            .find(|p| same(p.name, name.as_bytes()))
             .map(|p| &*p.value)
     }
 
@@ -286,7 +294,7 @@ impl<'a> Tree<'a> {
         let existing = self
             .props
             .get_mut(node.props.range())
-            .and_then(|ps| ps.iter_mut().find(|p| p.name == name.as_bytes()));
+            .and_then(|ps| ps.iter_mut().find(|p| same(p.name, name.as_bytes())));
         match existing {
             Some(p) => p.value = value,
             None => push_to_span(

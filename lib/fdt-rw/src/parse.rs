@@ -193,8 +193,9 @@ fn walk<'a>(structure: &'a [u8], strings: &'a [u8]) -> Result<Arenas<'a>, DtErro
     // and building one per token to drop it again dominated the parse.
     let fail = |offset, problem| DtError::Struct { offset, problem };
     let mut nodes: Vec<Node<'a>> = Vec::new();
-    // Properties in blob order with their owner's index.
-    let mut owned: Vec<(u32, Property<'a>)> = Vec::new();
+    // Properties in blob order, and each one's owner's index.
+    let mut props: Vec<Property<'a>> = Vec::new();
+    let mut owners: Vec<u32> = Vec::new();
     let mut open: Vec<NodeId> = Vec::new();
     let mut root_closed = false;
     let mut pos = 0usize;
@@ -242,7 +243,7 @@ fn walk<'a>(structure: &'a [u8], strings: &'a [u8]) -> Result<Arenas<'a>, DtErro
                 let Some(&owner) = open.last() else {
                     return Err(fail(pos, StructProblem::PropertyOutsideNode));
                 };
-                if owned.len() >= MAX_PROPS {
+                if props.len() >= MAX_PROPS {
                     return Err(fail(pos, StructProblem::TooManyProperties));
                 }
                 let (Some(len), Some(nameoff)) =
@@ -263,13 +264,11 @@ fn walk<'a>(structure: &'a [u8], strings: &'a [u8]) -> Result<Arenas<'a>, DtErro
                 else {
                     return Err(fail(pos, StructProblem::BadNameOffset { nameoff }));
                 };
-                owned.push((
-                    owner.0 as u32,
-                    Property {
-                        name,
-                        value: Cow::Borrowed(value),
-                    },
-                ));
+                owners.push(owner.0 as u32);
+                props.push(Property {
+                    name,
+                    value: Cow::Borrowed(value),
+                });
                 let Some(next) = align4(start + value.len()) else {
                     return Err(fail(pos, StructProblem::Truncated));
                 };
@@ -289,28 +288,49 @@ fn walk<'a>(structure: &'a [u8], strings: &'a [u8]) -> Result<Arenas<'a>, DtErro
             other => return Err(fail(pos, StructProblem::BadToken(other))),
         }
     }
-    let props = spans(&mut nodes, owned, |n| &mut n.props);
-    let kids = {
-        let children: Vec<(u32, NodeId)> = nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| Some((n.parent?.0 as u32, NodeId(i))))
-            .collect();
-        spans(&mut nodes, children, |n| &mut n.children)
+    let props = match place(&mut nodes, &owners, |n| &mut n.props) {
+        None => props,
+        Some(at) => {
+            let mut grouped = props.clone();
+            for (prop, &to) in props.into_iter().zip(&at) {
+                if let Some(slot) = grouped.get_mut(to as usize) {
+                    *slot = prop;
+                }
+            }
+            grouped
+        }
+    };
+    // Every node but the root has a parent (a second root is refused above).
+    let parents: Vec<u32> = nodes
+        .iter()
+        .skip(1)
+        .map(|n| n.parent.map_or(0, |p| p.0 as u32))
+        .collect();
+    let kids = match place(&mut nodes, &parents, |n| &mut n.children) {
+        None => (1..nodes.len()).map(NodeId).collect(),
+        Some(at) => {
+            let mut grouped = alloc::vec![NodeId(0); at.len()];
+            for (child, &to) in at.iter().enumerate() {
+                if let Some(slot) = grouped.get_mut(to as usize) {
+                    *slot = NodeId(child + 1);
+                }
+            }
+            grouped
+        }
     };
     Ok((nodes, props, kids))
 }
 
-/// The items of `owned` grouped by owner (stable: each owner's in their order), and each
-/// owner's span set through `span`. In a well-formed blob every node's properties come
-/// before its children, so they arrive grouped and only the spans are set; otherwise a
-/// counting sort groups them.
-fn spans<'a, T: Clone>(
+/// Sets each node's span (through `span`) for a list of items whose owners, in list order,
+/// are `owners`, grouped by owner in order (stable). Returns where each item goes, or `None`
+/// if the list is grouped already: in a well-formed blob every node's properties come
+/// before its children, so they arrive grouped; a counting sort handles the rest.
+fn place<'a>(
     nodes: &mut [Node<'a>],
-    owned: Vec<(u32, T)>,
+    owners: &[u32],
     span: for<'n> fn(&'n mut Node<'a>) -> &'n mut Span,
-) -> Vec<T> {
-    for &(owner, _) in &owned {
+) -> Option<Vec<u32>> {
+    for &owner in owners {
         if let Some(n) = nodes.get_mut(owner as usize) {
             span(n).len += 1;
         }
@@ -321,19 +341,19 @@ fn spans<'a, T: Clone>(
         s.start = start;
         start += s.len;
     }
-    if owned.is_sorted_by_key(|&(owner, _)| owner) {
-        return owned.into_iter().map(|(_, item)| item).collect();
+    if owners.is_sorted() {
+        return None;
     }
-    // Place each item at its owner's next free slot.
     let mut next: Vec<u32> = nodes.iter_mut().map(|n| span(n).start).collect();
-    let mut slots: Vec<Option<T>> = alloc::vec![None; owned.len()];
-    for (owner, item) in owned {
-        if let Some(at) = next.get_mut(owner as usize) {
-            if let Some(slot) = slots.get_mut(*at as usize) {
-                *slot = Some(item);
-            }
-            *at += 1;
-        }
-    }
-    slots.into_iter().flatten().collect()
+    Some(
+        owners
+            .iter()
+            .map(|&owner| {
+                next.get_mut(owner as usize).map_or(0, |at| {
+                    *at += 1;
+                    *at - 1
+                })
+            })
+            .collect(),
+    )
 }

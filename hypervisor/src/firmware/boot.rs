@@ -15,7 +15,9 @@ use core::fmt;
 use core::ops::Range;
 
 use buddy_system_allocator::LockedHeap;
-use log::{LevelFilter, error, info, warn};
+use log::LevelFilter;
+
+use crate::firmware::console::{error, info, warning};
 
 use crate::addr::PAGE;
 use crate::budget::MAX_DTB;
@@ -333,7 +335,7 @@ fn dma_policy(
     let dma = DmaPolicy::classify_tree(tree, &options);
     for d in &dma.decisions {
         if d.class == crate::dma::DmaClass::Trusted {
-            warn!("{d}");
+            warning!("{d}");
         } else {
             info!("{d}");
         }
@@ -457,7 +459,7 @@ fn start_ffa(
             "FF-A: mailbox TX {tx:#x} RX {rx:#x}, registered at the host's first FFA_RXTX_MAP"
         ),
         Some(_) => {}
-        None => warn!("FF-A: no mailbox: RX/TX, partition discovery and memory sharing are off"),
+        None => warning!("FF-A: no mailbox: RX/TX, partition discovery and memory sharing are off"),
     }
     (mm, ffa)
 }
@@ -467,7 +469,7 @@ fn start_ffa(
 fn publish_warm_contexts(info: &SystemInfo, ttbr0: u64) -> Vec<u64> {
     let cpu_count = info.cpus.len().min(MAX_CPUS);
     if info.cpus.len() > MAX_CPUS {
-        warn!(
+        warning!(
             "{} CPUs in the device tree, this build supports {MAX_CPUS}",
             info.cpus.len()
         );

@@ -12,9 +12,9 @@ use fdt_rw::Tree;
 use host_loader::modules::ModuleError;
 use host_loader::placement::KernelLoad;
 use host_loader::{LoadError, Region, image::HEADER_LEN};
-use log::info;
 
 use crate::firmware::arch;
+use crate::firmware::console::info;
 use crate::memmap::HostMap;
 
 /// The EL2 stage-1 map covers a 39-bit address space.

@@ -110,7 +110,7 @@ struct Property<'a> {
 /// Whether two names are equal: lengths first, then a plain byte loop. Names are a few
 /// bytes and most candidates differ in length, so this beats a `memcmp` call per candidate
 /// (lookups by name are most of the boot path's device tree work).
-#[inline]
+#[inline(always)]
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }

@@ -192,10 +192,14 @@ fn walk<'a>(structure: &'a [u8], strings: &'a [u8]) -> Result<Arenas<'a>, DtErro
     // Errors are built only on the error path: a `DtError` owns `String`s in some variants,
     // and building one per token to drop it again dominated the parse.
     let fail = |offset, problem| DtError::Struct { offset, problem };
-    let mut nodes: Vec<Node<'a>> = Vec::new();
+    // Room for a typical tree of this size up front (a node takes 100 bytes or so of the
+    // structure block, a property 25), so the lists rarely grow and copy themselves; capped
+    // so a large hostile blob reserves no more than it would grow to anyway.
+    let mut nodes: Vec<Node<'a>> = Vec::with_capacity((structure.len() / 64).min(1024));
     // Properties in blob order, and each one's owner's index.
-    let mut props: Vec<Property<'a>> = Vec::new();
-    let mut owners: Vec<u32> = Vec::new();
+    let expected_props = (structure.len() / 16).min(4096);
+    let mut props: Vec<Property<'a>> = Vec::with_capacity(expected_props);
+    let mut owners: Vec<u32> = Vec::with_capacity(expected_props);
     let mut open: Vec<NodeId> = Vec::new();
     let mut root_closed = false;
     let mut pos = 0usize;

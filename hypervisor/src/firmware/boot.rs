@@ -7,7 +7,6 @@
 //! (never a hang, never a panic loop).
 
 use alloc::boxed::Box;
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::convert::Infallible;
@@ -71,9 +70,9 @@ pub enum BootError {
     NoDtb(Option<(u64, dt::DtError)>),
     /// The device tree at this address could not be read.
     BadDt(u64, dt::DtError),
-    /// The device tree names no board this hypervisor knows (the platform crate's message,
-    /// formatted while the device tree's strings it quotes are at hand).
-    UnknownBoard(String),
+    /// The device tree names no board this hypervisor knows: its root `compatible` strings
+    /// and the UART `/chosen/stdout-path` names (the platform crate writes the message).
+    UnknownBoard(Vec<String>, Option<u64>),
     /// The device tree is for another board than this image was built for.
     WrongBuild(platform::WrongBuild),
     /// The carve-out is not RAM the device tree declares.
@@ -106,7 +105,14 @@ impl fmt::Display for BootError {
                 }
             }
             Self::BadDt(at, e) => write!(f, "device tree at {at:#x}: {e}"),
-            Self::UnknownBoard(e) => f.write_str(e),
+            Self::UnknownBoard(compatible, uart) => {
+                let compatible: Vec<&str> = compatible.iter().map(String::as_str).collect();
+                platform::UnknownBoard {
+                    compatible: &compatible,
+                    stdout_path_uart: *uart,
+                }
+                .fmt(f)
+            }
             Self::LoadHost(e) => e.fmt(f),
             Self::WrongBuild(e) => e.fmt(f),
             Self::CarveoutNotRam(c) => write!(
@@ -262,7 +268,7 @@ fn read_system(
     let info = SystemInfo::from_tree(tree).map_err(|e| BootError::BadDt(dtb_addr, e))?;
     let compatible: Vec<&str> = info.compatibles.iter().map(String::as_str).collect();
     let dt_board = platform::select(&compatible, info.uart.as_ref().map(|u| u.base))
-        .map_err(|e| BootError::UnknownBoard(format!("{e}")))?;
+        .map_err(|e| BootError::UnknownBoard(info.compatibles.clone(), e.stdout_path_uart))?;
     if let Err(e) = platform::check_build(dt_board) {
         // The early console is another board's: say it on the UART this board's DT names.
         if let Some(u) = info.uart.as_ref().filter(|u| is_pl011(&u.compatible)) {

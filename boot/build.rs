@@ -14,5 +14,6 @@ fn main() {
         // RELR: the relative relocations packed as bitmaps (tens of bytes instead of 24
         // bytes each in .rela.dyn); entry.S applies both forms.
         println!("cargo:rustc-link-arg-bins=-zpack-relative-relocs");
+        println!("cargo:rustc-link-arg-bins=--icf=all");
     }
 }

@@ -20,7 +20,7 @@
 //! The tree is parsed, edited and rebuilt with `fdt-rw`, which never panics on malformed
 //! input (its crate doc says why no published FDT crate serves for untrusted blobs).
 
-use alloc::{format, string::String, vec::Vec};
+use alloc::{string::String, vec::Vec};
 
 use fdt_rw::{DtError, NodeId, Tree, encode_cells};
 
@@ -293,11 +293,11 @@ fn reserve_carveout(tree: &mut Tree<'_>, carveout: Region) -> Result<(), DtError
         tree.set_prop(rm, "ranges", Vec::new());
     }
 
-    let name = format!("hypervisor@{:x}", carveout.base);
+    let name = String::from("hypervisor@") + &crate::region::hex(carveout.base);
     if let Some(old) = tree.child(rm, &name) {
         tree.remove_child(rm, old);
     }
-    let path = format!("/reserved-memory/{name}");
+    let path = String::from("/reserved-memory/") + &name;
     let overflow = |value, cells| DtError::CellsOverflow {
         node: path.clone(),
         value,

@@ -36,5 +36,5 @@ mod fixture_tests;
 mod testdt;
 
 pub use error::LoadError;
-pub use plan::{BootPlan, find_modules, plan, plan_removing};
+pub use plan::{BootPlan, find_modules, find_modules_in, plan, plan_removing, plan_removing_tree};
 pub use region::{Region, SZ_1G, SZ_2M, SZ_4K};

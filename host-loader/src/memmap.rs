@@ -72,7 +72,7 @@ pub fn reserved_regions(tree: &Tree<'_>) -> Result<Vec<Region>, DtError> {
         if r.end().is_none() {
             return Err(DtError::BadProperty {
                 node: "/memreserve/".into(),
-                prop: alloc::format!("{:#x}", r.base),
+                prop: alloc::string::String::from("0x") + &crate::region::hex(r.base),
                 problem: "size overflows 64 bits",
             });
         }

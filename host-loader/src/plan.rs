@@ -53,7 +53,13 @@ fn parse_dtb(fdt: &[u8], dtb_addr: u64) -> Result<Tree<'_>, LoadError> {
 /// Step 1 for the hypervisor: where the kernel module is, so it can read the first
 /// [`crate::image::HEADER_LEN`] bytes of it for [`plan`].
 pub fn find_modules(fdt: &[u8], dtb_addr: u64) -> Result<BootModules, LoadError> {
-    Ok(modules::find(&parse_dtb(fdt, dtb_addr)?)?)
+    find_modules_in(&parse_dtb(fdt, dtb_addr)?)
+}
+
+/// [`find_modules`] in an already parsed tree (a caller that reads the tree for other
+/// purposes too parses it once).
+pub fn find_modules_in(tree: &Tree<'_>) -> Result<BootModules, LoadError> {
+    Ok(modules::find(tree)?)
 }
 
 /// Fail if any two of the named, already-loaded ranges overlap.
@@ -100,6 +106,23 @@ pub fn plan_removing(
     remove: &[String],
 ) -> Result<BootPlan, LoadError> {
     let tree = parse_dtb(fdt, dtb_addr)?;
+    plan_removing_tree(tree, dtb_addr, kernel_header, ram, carveout, remove)
+}
+
+/// [`plan_removing`] from the firmware's tree already parsed (by [`Tree::parse`] of the blob
+/// at `dtb_addr`); the tree becomes the host's.
+pub fn plan_removing_tree(
+    tree: Tree<'_>,
+    dtb_addr: u64,
+    kernel_header: &[u8],
+    ram: &[Region],
+    carveout: Region,
+    remove: &[String],
+) -> Result<BootPlan, LoadError> {
+    let total = tree.original_totalsize();
+    if u64::from(total) > MAX_DTB_SIZE {
+        return Err(PlacementError::DtbTooLarge { size: total.into() }.into());
+    }
     let mods = modules::find(&tree)?;
     let module = mods.kernel.region;
     let header = ImageHeader::parse(kernel_header, module.base, module.size)?;

@@ -87,6 +87,17 @@ pub(crate) const fn is_aligned(value: u64, align: u64) -> bool {
     value & (align - 1) == 0
 }
 
+/// `value` in lowercase hex without leading zeros, as `{:x}` writes it, for the names this
+/// crate builds (`hypervisor@<base>`): without `format!`, which would be the firmware's only
+/// user of `alloc`'s formatting into a `String`.
+pub(crate) fn hex(value: u64) -> alloc::string::String {
+    let digits = (64 - value.leading_zeros()).div_ceil(4).max(1);
+    (0..digits)
+        .rev()
+        .map(|i| char::from(b"0123456789abcdef"[((value >> (4 * i)) & 0xf) as usize]))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +144,12 @@ mod tests {
             Region::new(u64::MAX, 2).to_string(),
             "[0xffffffffffffffff, +0x2 overflows)"
         );
+    }
+
+    #[test]
+    fn hex_is_what_format_writes() {
+        for v in [0, 1, 0xf, 0x10, 0x6000_0000, 0xdead_beef_0000, u64::MAX] {
+            assert_eq!(super::hex(v), alloc::format!("{v:x}"));
+        }
     }
 }

@@ -201,10 +201,56 @@ pub const NOT_MASTERS: &str = "arm,pl011\0arm,sbsa-uart\0arm,pl031\0arm,pl061\0a
 /// Buses describe their children's addresses, DMA ones included; they master nothing.
 const BUSES: &str = "simple-bus\0simple-mfd\0simple-pm-bus\0arm,amba-bus";
 
-/// Whether one of `id`'s compatibles is in the NUL-separated `list`.
-fn listed(tree: &Tree<'_>, id: NodeId, list: &str) -> bool {
-    tree.compatible(id)
-        .any(|c| list.as_bytes().split(|&b| b == 0).any(|n| n == c))
+/// What a compatible string is to the policy.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    /// In [`MASTERS`] at this index.
+    Master(usize),
+    /// In [`NOT_MASTERS`].
+    NotMaster,
+    /// In [`BUSES`].
+    Bus,
+}
+
+/// Every compatible of [`MASTERS`], [`NOT_MASTERS`] and [`BUSES`], split out of the
+/// NUL-separated lists once per walk rather than once per node and list: a node's
+/// compatibles are then each compared with the entries of one flat list, lengths first.
+struct Known(Vec<(&'static [u8], Listed)>);
+
+impl Known {
+    fn new() -> Self {
+        let split = |list: &'static str, listed: Listed| {
+            list.as_bytes()
+                .split(|&b| b == 0)
+                .map(move |name| (name, listed))
+        };
+        let mut all = Vec::new();
+        for (i, &(_, list)) in MASTERS.iter().enumerate() {
+            all.extend(split(list, Listed::Master(i)));
+        }
+        all.extend(split(NOT_MASTERS, Listed::NotMaster));
+        all.extend(split(BUSES, Listed::Bus));
+        Self(all)
+    }
+
+    /// How the compatibles in `compatible` (a raw `compatible` value) are listed: the first
+    /// [`MASTERS`] kind any of them names, and whether any is a non-master or a bus.
+    fn of(&self, compatible: &[u8]) -> (Option<Kind>, bool, bool) {
+        let (mut master, mut not_master, mut bus) = (None::<usize>, false, false);
+        for c in compatible.split(|&b| b == 0).filter(|c| !c.is_empty()) {
+            for &(name, listed) in &self.0 {
+                if name.len() != c.len() || name != c {
+                    continue;
+                }
+                match listed {
+                    Listed::Master(i) => master = Some(master.map_or(i, |m| m.min(i))),
+                    Listed::NotMaster => not_master = true,
+                    Listed::Bus => bus = true,
+                }
+            }
+        }
+        (master.map(|i| MASTERS[i].0), not_master, bus)
+    }
 }
 
 /// The policy's decisions for every node that can master memory, in DT order.
@@ -314,8 +360,9 @@ fn child_xlate(tree: &Tree<'_>, at: &At, is_root: bool) -> Xlate {
 }
 
 /// Why `id` can master memory, or `None`.
-fn master_kind(tree: &Tree<'_>, id: NodeId) -> Option<Kind> {
-    if let Some(&(kind, _)) = MASTERS.iter().find(|(_, list)| listed(tree, id, list)) {
+fn master_kind(tree: &Tree<'_>, id: NodeId, known: &Known) -> Option<Kind> {
+    let (master, not_master, bus) = known.of(tree.prop(id, "compatible").unwrap_or(&[]));
+    if let Some(kind) = master {
         return Some(kind);
     }
     if tree.prop_str(id, "device_type").ok().flatten() == Some("pci") {
@@ -329,8 +376,7 @@ fn master_kind(tree: &Tree<'_>, id: NodeId) -> Option<Kind> {
     }
     let dma_props = ["dma-coherent", "iommus", "iommu-map", "dma-ranges"];
     let has_dma_prop = dma_props.iter().any(|p| tree.prop(id, p).is_some());
-    (has_dma_prop && !listed(tree, id, NOT_MASTERS) && !listed(tree, id, BUSES))
-        .then_some(Kind::Unknown)
+    (has_dma_prop && !not_master && !bus).then_some(Kind::Unknown)
 }
 
 /// The phandles in `iommus` (phandle + `#iommu-cells` each) and `iommu-map` (4 cells each).
@@ -358,7 +404,14 @@ fn iommu_refs(tree: &Tree<'_>, id: NodeId, cells_of: impl Fn(u32) -> Option<u32>
 impl DmaPolicy {
     /// Classifies every node of the device tree `blob` that can master memory.
     pub fn classify(blob: &[u8], options: &DmaOptions<'_>) -> Result<Self, DtError> {
-        let tree = Tree::parse(blob).map_err(DtError::Blob)?;
+        Ok(Self::classify_tree(
+            &Tree::parse(blob).map_err(DtError::Blob)?,
+            options,
+        ))
+    }
+
+    /// [`DmaPolicy::classify`] on an already parsed tree.
+    pub fn classify_tree(tree: &Tree<'_>, options: &DmaOptions<'_>) -> Self {
         // Phandles of owned IOMMUs, and #iommu-cells of every IOMMU.
         let mut owned: Vec<u32> = Vec::new();
         let mut iommu_cells: Vec<(u32, u32)> = Vec::new();
@@ -376,12 +429,13 @@ impl DmaPolicy {
             }
         }
         let cells_of = |ph| iommu_cells.iter().find(|&&(p, _)| p == ph).map(|&(_, n)| n);
+        let known = Known::new();
 
         let mut decisions = Vec::new();
         let root = tree.root();
         let mut stack = alloc::vec![At {
             id: root,
-            parent_cells: cells(&tree, root),
+            parent_cells: cells(tree, root),
             xlate: Xlate::Identity,
         }];
         while let Some(at) = stack.pop() {
@@ -391,13 +445,13 @@ impl DmaPolicy {
             let secure_only = status == Some("disabled")
                 && tree.prop_str(id, "secure-status").ok().flatten() == Some("okay");
             let kind = (!is_root && !secure_only)
-                .then(|| master_kind(&tree, id))
+                .then(|| master_kind(tree, id, &known))
                 .flatten();
             let descend = match kind {
                 None => true,
                 Some(kind) => {
                     let path = tree.path(id);
-                    let refs = iommu_refs(&tree, id, cells_of);
+                    let refs = iommu_refs(tree, id, cells_of);
                     let class = if options.trusted.contains(&path.as_str()) {
                         DmaClass::Trusted
                     } else if kind == Kind::Redistributors {
@@ -412,9 +466,9 @@ impl DmaPolicy {
                     } else {
                         DmaClass::Withheld
                     };
-                    let mut mmio = regs(&tree, &at);
+                    let mut mmio = regs(tree, &at);
                     if class.withheld() {
-                        mmio.extend(subtree_mmio(&tree, &at, kind));
+                        mmio.extend(subtree_mmio(tree, &at, kind));
                         crate::ranges::sort_by_start(&mut mmio);
                     }
                     decisions.push(Decision {
@@ -427,8 +481,8 @@ impl DmaPolicy {
                 }
             };
             if descend {
-                let child_cells = cells(&tree, id);
-                let xlate = child_xlate(&tree, &at, is_root);
+                let child_cells = cells(tree, id);
+                let xlate = child_xlate(tree, &at, is_root);
                 // Reversed, so that the stack pops children in DT order.
                 for &child in tree.children(id).iter().rev() {
                     stack.push(At {
@@ -439,7 +493,7 @@ impl DmaPolicy {
                 }
             }
         }
-        Ok(Self { decisions })
+        Self { decisions }
     }
 
     /// The MMIO of every withheld node, for the host map.

@@ -183,9 +183,14 @@ fn node_at(tree: &Tree<'_>, path: &str) -> Option<NodeId> {
 impl SystemInfo {
     /// Parses a device tree blob.
     pub fn parse(blob: &[u8]) -> Result<Self, DtError> {
-        let tree = Tree::parse(blob).map_err(DtError::Blob)?;
+        Self::from_tree(&Tree::parse(blob).map_err(DtError::Blob)?)
+    }
+
+    /// Reads an already parsed device tree (the boot path parses the blob once for all
+    /// its readers).
+    pub fn from_tree(tree: &Tree<'_>) -> Result<Self, DtError> {
         let root = tree.root();
-        let compatible = first_compatible(&tree, root).unwrap_or_default();
+        let compatible = first_compatible(tree, root).unwrap_or_default();
         let compatibles: Vec<String> = tree
             .compatible(root)
             .filter_map(|c| core::str::from_utf8(c).ok().map(String::from))
@@ -198,21 +203,21 @@ impl SystemInfo {
         let mut stack: Vec<(NodeId, (u32, u32))> = tree
             .children(root)
             .iter()
-            .map(|&c| (c, cells(&tree, root)))
+            .map(|&c| (c, cells(tree, root)))
             .collect();
         while let Some((id, parent_cells)) = stack.pop() {
-            let status = prop_str(&tree, id, "status");
+            let status = prop_str(tree, id, "status");
             let enabled = matches!(status, None | Some("okay" | "ok"));
-            if enabled && prop_str(&tree, id, "device_type") == Some("memory") {
-                memory.extend(regs_of(&tree, id, parent_cells));
+            if enabled && prop_str(tree, id, "device_type") == Some("memory") {
+                memory.extend(regs_of(tree, id, parent_cells));
             }
-            if prop_str(&tree, id, "secure-status") == Some("okay") && status == Some("disabled") {
-                secure.extend(regs_of(&tree, id, parent_cells));
+            if prop_str(tree, id, "secure-status") == Some("okay") && status == Some("disabled") {
+                secure.extend(regs_of(tree, id, parent_cells));
             }
             if gic.is_none() && tree.prop(id, "interrupt-controller").is_some() {
                 if tree.is_compatible(id, &["arm,gic-v3"]) {
                     gic = Some(Gic::V3 {
-                        regs: regs_of(&tree, id, parent_cells),
+                        regs: regs_of(tree, id, parent_cells),
                         redistributor_regions: tree
                             .prop_u32(id, "#redistributor-regions")
                             .ok()
@@ -225,11 +230,11 @@ impl SystemInfo {
                     &["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic"],
                 ) {
                     gic = Some(Gic::V2 {
-                        regs: regs_of(&tree, id, parent_cells),
+                        regs: regs_of(tree, id, parent_cells),
                     });
                 }
             }
-            let mine = cells(&tree, id);
+            let mine = cells(tree, id);
             stack.extend(tree.children(id).iter().map(|&c| (c, mine)));
         }
         if memory.is_empty() {
@@ -237,11 +242,11 @@ impl SystemInfo {
         }
         crate::ranges::sort_by_start(&mut memory);
 
-        let cpus_node = node_at(&tree, "/cpus").ok_or(DtError::Missing("/cpus node"))?;
+        let cpus_node = node_at(tree, "/cpus").ok_or(DtError::Missing("/cpus node"))?;
         let mut cpus = Vec::new();
         let mut cpu_models = Vec::new();
         for &cpu in tree.children(cpus_node) {
-            if prop_str(&tree, cpu, "device_type") != Some("cpu") {
+            if prop_str(tree, cpu, "device_type") != Some("cpu") {
                 continue;
             }
             // MPIDR in reg: one or two address cells, no size cells.
@@ -258,26 +263,26 @@ impl SystemInfo {
             .and_then(|e| e.first().map(|&(a, _)| a))
             .ok_or_else(|| bad("malformed cpu reg (one or two cells)"))?;
             cpus.push(mpidr);
-            cpu_models.push(first_compatible(&tree, cpu).unwrap_or_default());
+            cpu_models.push(first_compatible(tree, cpu).unwrap_or_default());
         }
         if cpus.is_empty() {
             return Err(DtError::Missing("/cpus/cpu nodes"));
         }
 
-        let psci = node_at(&tree, "/psci")
-            .and_then(|n| prop_str(&tree, n, "method"))
+        let psci = node_at(tree, "/psci")
+            .and_then(|n| prop_str(tree, n, "method"))
             .and_then(|m| match m {
                 "smc" => Some(PsciConduit::Smc),
                 "hvc" => Some(PsciConduit::Hvc),
                 _ => None,
             });
 
-        let chosen = node_at(&tree, "/chosen");
+        let chosen = node_at(tree, "/chosen");
         let bootargs = chosen
-            .and_then(|c| prop_str(&tree, c, "bootargs"))
+            .and_then(|c| prop_str(tree, c, "bootargs"))
             .map(String::from);
         let uart = chosen
-            .and_then(|c| prop_str(&tree, c, "stdout-path"))
+            .and_then(|c| prop_str(tree, c, "stdout-path"))
             .and_then(|path| {
                 // The path ends at the first ':' (options follow), found as a byte.
                 let path = match path.bytes().position(|b| b == b':') {
@@ -285,19 +290,19 @@ impl SystemInfo {
                     None => path,
                 };
                 if path.starts_with('/') {
-                    node_at(&tree, path)
+                    node_at(tree, path)
                 } else {
-                    node_at(&tree, "/aliases")
-                        .and_then(|a| prop_str(&tree, a, path))
-                        .and_then(|p| node_at(&tree, p))
+                    node_at(tree, "/aliases")
+                        .and_then(|a| prop_str(tree, a, path))
+                        .and_then(|p| node_at(tree, p))
                 }
             })
             .and_then(|node| {
                 // The UART's parent: the root on every board we know; read its cells.
-                let base = regs_of(&tree, node, cells(&tree, root)).first()?.start;
+                let base = regs_of(tree, node, cells(tree, root)).first()?.start;
                 Some(Uart {
                     base,
-                    compatible: first_compatible(&tree, node)?,
+                    compatible: first_compatible(tree, node)?,
                 })
             });
 
@@ -313,13 +318,13 @@ impl SystemInfo {
                 })
             })
             .collect();
-        if let Some(rm) = node_at(&tree, "/reserved-memory") {
-            let rm_cells = cells(&tree, rm);
+        if let Some(rm) = node_at(tree, "/reserved-memory") {
+            let rm_cells = cells(tree, rm);
             for &child in tree.children(rm) {
                 let no_map = tree.prop(child, "no-map").is_some();
-                for range in regs_of(&tree, child, rm_cells) {
+                for range in regs_of(tree, child, rm_cells) {
                     reserved.push(Reserved {
-                        name: name_str(&tree, child),
+                        name: name_str(tree, child),
                         range,
                         no_map,
                     });

@@ -119,7 +119,7 @@ pub fn discover(regions: &[Range<u64>], typer: impl Fn(u64) -> u64) -> Vec<u64> 
             };
         }
     }
-    frames.sort_unstable();
+    crate::ranges::sort_addresses(&mut frames);
     frames.dedup();
     frames
 }
@@ -280,7 +280,7 @@ impl<P: GicPort> Redistributors<P> {
     /// The redistributors at `frames` (RD_base addresses) of a GIC whose `GICD_TYPER` gives
     /// `gicd_bits` ID bits, reached through `port`. Allocates its state now.
     pub fn new(port: P, mut frames: Vec<u64>, gicd_bits: u32) -> Self {
-        frames.sort_unstable();
+        crate::ranges::sort_addresses(&mut frames);
         frames.dedup();
         let n = frames.len();
         Redistributors {

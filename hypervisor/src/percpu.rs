@@ -21,7 +21,10 @@ pub struct BootStack(pub [u8; STACK_SIZE]);
 #[unsafe(no_mangle)]
 pub static HYP_BOOT_STACK: AddressOnly<BootStack> = AddressOnly::new(BootStack([0; STACK_SIZE]));
 
-/// One EL2 stack per CPU index; Rust only computes their tops.
+/// One EL2 stack per CPU index; Rust only computes their tops. In its own section, which
+/// the image's link map puts after BSS so that boot does not zero it: a stack needs no
+/// initial value, and each is used only with the MMU and caches on.
+#[cfg_attr(target_os = "none", unsafe(link_section = ".stacks"))]
 pub static CPU_STACKS: PerCpu<Stack, MAX_CPUS> =
     PerCpu::new([const { Stack([0; STACK_SIZE]) }; MAX_CPUS]);
 

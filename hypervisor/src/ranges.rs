@@ -17,10 +17,32 @@ pub fn sort_by_start(ranges: &mut [Range<u64>]) {
     }
 }
 
+/// Sorts addresses in ascending order: an insertion sort, for the same reason as
+/// [`sort_by_start`] (`sort_unstable` on `u64` alone brought about 2.5 KiB of code).
+pub fn sort_addresses(addresses: &mut [u64]) {
+    for i in 1..addresses.len() {
+        let mut j = i;
+        while j > 0 && addresses[j - 1] > addresses[j] {
+            addresses.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloc::vec::Vec;
+
+    #[test]
+    fn sorts_addresses_as_the_standard_sort_does() {
+        let mut v = [7u64, 3, 3, 0x1_0000_0000, 0, 5];
+        let mut expected = v;
+        expected.sort_unstable();
+        sort_addresses(&mut v);
+        assert_eq!(v, expected);
+        sort_addresses(&mut []);
+    }
 
     #[test]
     fn sorts_by_start_and_keeps_equal_starts_in_order() {

@@ -7,7 +7,6 @@
 //! (never a hang, never a panic loop).
 
 use alloc::boxed::Box;
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::convert::Infallible;
@@ -15,7 +14,9 @@ use core::fmt;
 use core::ops::Range;
 
 use buddy_system_allocator::LockedHeap;
-use log::{LevelFilter, error, info, warn};
+use log::LevelFilter;
+
+use crate::firmware::console::{error, info, warning};
 
 use crate::addr::PAGE;
 use crate::budget::MAX_DTB;
@@ -69,9 +70,9 @@ pub enum BootError {
     NoDtb(Option<(u64, dt::DtError)>),
     /// The device tree at this address could not be read.
     BadDt(u64, dt::DtError),
-    /// The device tree names no board this hypervisor knows (the platform crate's message,
-    /// formatted while the device tree's strings it quotes are at hand).
-    UnknownBoard(String),
+    /// The device tree names no board this hypervisor knows: its root `compatible` strings
+    /// and the UART `/chosen/stdout-path` names (the platform crate writes the message).
+    UnknownBoard(Vec<String>, Option<u64>),
     /// The device tree is for another board than this image was built for.
     WrongBuild(platform::WrongBuild),
     /// The carve-out is not RAM the device tree declares.
@@ -106,7 +107,14 @@ impl fmt::Display for BootError {
                 }
             }
             Self::BadDt(at, e) => write!(f, "device tree at {at:#x}: {e}"),
-            Self::UnknownBoard(e) => f.write_str(e),
+            Self::UnknownBoard(compatible, uart) => {
+                let compatible: Vec<&str> = compatible.iter().map(String::as_str).collect();
+                platform::UnknownBoard {
+                    compatible: &compatible,
+                    stdout_path_uart: *uart,
+                }
+                .fmt(f)
+            }
             Self::LoadHost(e) => e.fmt(f),
             Self::WrongBuild(e) => e.fmt(f),
             Self::CarveoutNotRam(c) => write!(
@@ -154,15 +162,18 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     let image = early_init(board, carveout_base);
     el2_setup::check_boot_cpu().map_err(BootError::Cpu)?;
     let (dtb_addr, dtb) = find_dtb(loader_regs[0], board)?;
-    let info = read_system(&dtb, dtb_addr, &image.carveout)?;
-    let smmus = crate::smmu::node::find_all(&dtb)
+    // Parsed once, for every reader below; the host's tree is then made from it.
+    let tree =
+        fdt_rw::Tree::parse(&dtb).map_err(|e| BootError::BadDt(dtb_addr, dt::DtError::Blob(e)))?;
+    let info = read_system(&tree, dtb_addr, &image.carveout)?;
+    let smmus = crate::smmu::node::find_all_in(&tree)
         .map_err(|e| BootError::BadDt(dtb_addr, dt::DtError::Blob(e)))?;
     let smmu_regs: Vec<Range<u64>> = smmus.iter().map(|n| n.regs.clone()).collect();
     let (ttbr0, hyp_ram) = switch_to_el2_map(board, &info, &image, &smmu_regs)?;
     let gicr = crate::firmware::gic::start(&info);
     let trapped: Vec<Range<u64>> = gicr.iter().flat_map(|g| g.pages()).collect();
     let owned_iommus: Vec<&str> = smmus.iter().map(|n| n.path.as_str()).collect();
-    let (dma, dma_mmio) = dma_policy(board, &dtb, dtb_addr, &owned_iommus)?;
+    let (dma, dma_mmio) = dma_policy(board, &tree, &owned_iommus);
     let (host_map, stage2, geometry) =
         build_host_stage2(&info, &image.carveout, &dma_mmio, &trapped)?;
     let vtcr = geometry.vtcr();
@@ -178,7 +189,7 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     // The host: find, check and place it, patch its DT.
     let removed: Vec<String> = dma.withheld().map(|d| d.path.clone()).collect();
     let entry =
-        crate::firmware::loader::load_host(dtb_addr, &dtb, &host_map, &image.carveout, &removed)
+        crate::firmware::loader::load_host(dtb_addr, tree, &host_map, &image.carveout, &removed)
             .map_err(BootError::LoadHost)?;
     let hyp = hyp::set(Hyp {
         carveout: image.carveout,
@@ -253,11 +264,15 @@ fn early_init(board: &platform::Board, carveout_base: u64) -> Image {
 
 /// The system the device tree describes, for the board this image was built for, with the
 /// carve-out inside its RAM.
-fn read_system(dtb: &[u8], dtb_addr: u64, carveout: &Range<u64>) -> Result<SystemInfo, BootError> {
-    let info = SystemInfo::parse(dtb).map_err(|e| BootError::BadDt(dtb_addr, e))?;
+fn read_system(
+    tree: &fdt_rw::Tree<'_>,
+    dtb_addr: u64,
+    carveout: &Range<u64>,
+) -> Result<SystemInfo, BootError> {
+    let info = SystemInfo::from_tree(tree).map_err(|e| BootError::BadDt(dtb_addr, e))?;
     let compatible: Vec<&str> = info.compatibles.iter().map(String::as_str).collect();
     let dt_board = platform::select(&compatible, info.uart.as_ref().map(|u| u.base))
-        .map_err(|e| BootError::UnknownBoard(format!("{e}")))?;
+        .map_err(|e| BootError::UnknownBoard(info.compatibles.clone(), e.stdout_path_uart))?;
     if let Err(e) = platform::check_build(dt_board) {
         // The early console is another board's: say it on the UART this board's DT names.
         if let Some(u) = info.uart.as_ref().filter(|u| is_pl011(&u.compatible)) {
@@ -320,18 +335,17 @@ fn switch_to_el2_map(
 /// No IOMMU is owned yet, so nothing is classified behind one.
 fn dma_policy(
     board: &platform::Board,
-    dtb: &[u8],
-    dtb_addr: u64,
+    tree: &fdt_rw::Tree<'_>,
     owned_iommus: &[&str],
-) -> Result<(DmaPolicy, Vec<Range<u64>>), BootError> {
+) -> (DmaPolicy, Vec<Range<u64>>) {
     let options = DmaOptions {
         owned_iommus,
         trusted: board.dma_trusted,
     };
-    let dma = DmaPolicy::classify(dtb, &options).map_err(|e| BootError::BadDt(dtb_addr, e))?;
+    let dma = DmaPolicy::classify_tree(tree, &options);
     for d in &dma.decisions {
         if d.class == crate::dma::DmaClass::Trusted {
-            warn!("{d}");
+            warning!("{d}");
         } else {
             info!("{d}");
         }
@@ -344,7 +358,7 @@ fn dma_policy(
         );
         mmio.push(range.clone());
     }
-    Ok((dma, mmio))
+    (dma, mmio)
 }
 
 /// The host's address map (withholding `devices` too) and its stage-2 tables, live for the
@@ -455,7 +469,7 @@ fn start_ffa(
             "FF-A: mailbox TX {tx:#x} RX {rx:#x}, registered at the host's first FFA_RXTX_MAP"
         ),
         Some(_) => {}
-        None => warn!("FF-A: no mailbox: RX/TX, partition discovery and memory sharing are off"),
+        None => warning!("FF-A: no mailbox: RX/TX, partition discovery and memory sharing are off"),
     }
     (mm, ffa)
 }
@@ -465,7 +479,7 @@ fn start_ffa(
 fn publish_warm_contexts(info: &SystemInfo, ttbr0: u64) -> Vec<u64> {
     let cpu_count = info.cpus.len().min(MAX_CPUS);
     if info.cpus.len() > MAX_CPUS {
-        warn!(
+        warning!(
             "{} CPUs in the device tree, this build supports {MAX_CPUS}",
             info.cpus.len()
         );
@@ -638,10 +652,12 @@ fn copy_dtb(addr: u64) -> Result<Vec<u8>, dt::DtError> {
             "a totalsize between 40 bytes and 2 MiB",
         ));
     }
-    let words = used.div_ceil(4);
-    let mut blob = Vec::with_capacity(words * 4);
-    for i in 0..words {
-        blob.extend_from_slice(&read_be32(addr + 4 * i as u64).to_be_bytes());
+    // Word by word (the bootstrap map may have the blob in Device memory, where only
+    // aligned accesses are safe), straight into the buffer: an `extend_from_slice` per
+    // word cost a `memcpy` call per word.
+    let mut blob = alloc::vec![0u8; used.div_ceil(4) * 4];
+    for (i, word) in blob.chunks_exact_mut(4).enumerate() {
+        word.copy_from_slice(&read_be32(addr + 4 * i as u64).to_be_bytes());
     }
     blob.truncate(used);
     blob[4..8].copy_from_slice(&(used as u32).to_be_bytes());
@@ -703,9 +719,21 @@ fn report_system(info: &SystemInfo, dtb_addr: u64) {
     }
 }
 
-/// The boot and trap paths never panic on purpose; if one does, say where and power off.
+/// The boot and trap paths never panic on purpose; if one does, say so and power off.
+///
+/// The release image names only the CPU: reading `info` at all keeps every panic site's
+/// message and source location (their strings, `Location` records and the code that passes
+/// them), about 9.5 KiB of an image that must stay under 128 KiB. A debug build prints the
+/// message and location; the host unit tests and fuzzers, where panics are hunted, always
+/// show them.
 pub fn panic(info: &core::panic::PanicInfo) -> ! {
+    #[cfg(debug_assertions)]
     error!("panic on CPU {}: {info}", arch::cpu_index());
+    #[cfg(not(debug_assertions))]
+    {
+        let _ = info;
+        error!("panic on CPU {}", arch::cpu_index());
+    }
     console::flush();
     power::system_off()
 }

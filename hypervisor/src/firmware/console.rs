@@ -8,7 +8,7 @@
 //! The host owns that UART too, so no wait on it and no wait for the console lock is
 //! unbounded: the budgets and the drop policy are `crate::uart`'s; this file is the MMIO.
 
-use core::fmt::Write;
+use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use log::{Level, LevelFilter, Metadata, Record};
@@ -57,24 +57,7 @@ impl log::Log for Logger {
     }
 
     fn log(&self, record: &Record) {
-        let base = BASE.load(Ordering::Relaxed);
-        if base == 0 || !self.enabled(record.metadata()) {
-            return;
-        }
-        // A lock held past its tries (its holder faulted mid-line): drop this line.
-        let Some(_guard) = uart::lock_within(&LOCK, LOCK_TRIES) else {
-            return;
-        };
-        let mut line = Line(Pl011(base));
-        let tag = match record.level() {
-            Level::Error => "ERROR: ",
-            Level::Warn => "WARN: ",
-            Level::Info => "",
-            Level::Debug => "debug: ",
-            Level::Trace => "trace: ",
-        };
-        // An error is a UART that stopped taking bytes: the rest of the line is dropped.
-        let _ = writeln!(line, "hyp: {tag}{}", record.args());
+        line(record.level(), *record.args());
     }
 
     fn flush(&self) {
@@ -86,6 +69,54 @@ impl log::Log for Logger {
 }
 
 static LOGGER: Logger = Logger;
+
+/// Writes one console line at `level` (if the console prints that level): what the `log`
+/// macros end in, and what [`info`], [`warn`] and [`error`] call directly.
+pub fn line(level: Level, args: fmt::Arguments<'_>) {
+    let base = BASE.load(Ordering::Relaxed);
+    if base == 0 || level > log::max_level() {
+        return;
+    }
+    // A lock held past its tries (its holder faulted mid-line): drop this line.
+    let Some(_guard) = uart::lock_within(&LOCK, LOCK_TRIES) else {
+        return;
+    };
+    let mut out = Line(Pl011(base));
+    let tag = match level {
+        Level::Error => "ERROR: ",
+        Level::Warn => "WARN: ",
+        Level::Info => "",
+        Level::Debug => "debug: ",
+        Level::Trace => "trace: ",
+    };
+    // An error is a UART that stopped taking bytes: the rest of the line is dropped.
+    let _ = writeln!(out, "hyp: {tag}{args}");
+}
+
+/// `log::info!` for the boot path's many lines, straight to [`line`]: without the `Record`
+/// each `log` call site carries (target, module path, file and line, about 60 bytes of
+/// relocated data each), which the console never prints.
+macro_rules! info {
+    ($($arg:tt)+) => {
+        $crate::firmware::console::line(log::Level::Info, format_args!($($arg)+))
+    };
+}
+
+/// `log::warn!` straight to [`line`] (see [`info`]).
+macro_rules! warning {
+    ($($arg:tt)+) => {
+        $crate::firmware::console::line(log::Level::Warn, format_args!($($arg)+))
+    };
+}
+
+/// `log::error!` straight to [`line`] (see [`info`]).
+macro_rules! error {
+    ($($arg:tt)+) => {
+        $crate::firmware::console::line(log::Level::Error, format_args!($($arg)+))
+    };
+}
+
+pub(crate) use {error, info, warning};
 
 /// Starts logging to the PL011 at `base`.
 ///

@@ -8,12 +8,13 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 
+use fdt_rw::Tree;
 use host_loader::modules::ModuleError;
 use host_loader::placement::KernelLoad;
 use host_loader::{LoadError, Region, image::HEADER_LEN};
-use log::info;
 
 use crate::firmware::arch;
+use crate::firmware::console::info;
 use crate::memmap::HostMap;
 
 /// The EL2 stage-1 map covers a 39-bit address space.
@@ -78,16 +79,16 @@ pub struct HostEntryPoint {
 }
 
 /// Finds, checks and places the host kernel and writes the host's DTB, without the nodes at
-/// the paths in `remove` (the devices the DMA policy withholds). `dtb` is our heap copy of
-/// the firmware's blob found at `dtb_addr`.
+/// the paths in `remove` (the devices the DMA policy withholds). `tree` is the parsed heap
+/// copy of the firmware's blob found at `dtb_addr`; it becomes the host's.
 pub fn load_host(
     dtb_addr: u64,
-    dtb: &[u8],
+    tree: Tree<'_>,
     host_map: &HostMap,
     carveout: &Range<u64>,
     remove: &[String],
 ) -> Result<HostEntryPoint, HostLoadError> {
-    let modules = host_loader::find_modules(dtb, dtb_addr).map_err(|e| match e {
+    let modules = host_loader::find_modules_in(&tree).map_err(|e| match e {
         LoadError::Module(e) => HostLoadError::Modules(dtb_addr, e),
         e => HostLoadError::Load(e),
     })?;
@@ -108,8 +109,8 @@ pub fn load_host(
         .filter(|r| r.start < EL2_VA_LIMIT)
         .map(|r| Region::new(r.start, r.end.min(EL2_VA_LIMIT) - r.start))
         .collect();
-    let plan = host_loader::plan_removing(
-        dtb,
+    let plan = host_loader::plan_removing_tree(
+        tree,
         dtb_addr,
         &header,
         &ram,

@@ -16,7 +16,7 @@
 //! never returned; a bitmap says which are in use. The hypervisor's own map is an identity
 //! map, so a page's virtual address is its physical address.
 
-use alloc::alloc::{Layout, alloc_zeroed};
+use alloc::alloc::{Layout, alloc};
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::ptr::NonNull;
@@ -45,11 +45,15 @@ pub struct TablePool {
 unsafe impl Send for TablePool {}
 
 impl TablePool {
-    /// A pool of `pages` zeroed pages from the heap, or `None` if the heap cannot hold them.
+    /// A pool of `pages` pages from the heap, or `None` if the heap cannot hold them.
+    ///
+    /// Not zeroed here: [`Translation::allocate_table`] zeroes each page as it hands it out,
+    /// which is all a table needs, and zeroing the whole pool at boot cost more EL2
+    /// instructions than the rest of the stage-2 build.
     pub fn new(pages: usize) -> Option<Self> {
         let layout = Layout::from_size_align(pages.max(1) * PAGE as usize, PAGE as usize).ok()?;
         // SAFETY: the layout has a non-zero size.
-        let base = unsafe { alloc_zeroed(layout) };
+        let base = unsafe { alloc(layout) };
         if base.is_null() {
             return None;
         }

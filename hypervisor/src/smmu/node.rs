@@ -28,7 +28,11 @@ fn be32(v: &[u8], i: usize) -> Option<u32> {
 
 /// Finds every SMMUv3 in the DT blob, in DT order (none: an empty list).
 pub fn find_all(blob: &[u8]) -> Result<Vec<SmmuNode>, DtError> {
-    let tree = Tree::parse(blob)?;
+    find_all_in(&Tree::parse(blob)?)
+}
+
+/// [`find_all`] in an already parsed tree.
+pub fn find_all_in(tree: &Tree<'_>) -> Result<Vec<SmmuNode>, DtError> {
     // Depth-first over every node, with the `#address-cells`/`#size-cells` of its parent.
     let cells = |id: NodeId| {
         (
@@ -64,7 +68,7 @@ pub fn find_all(blob: &[u8]) -> Result<Vec<SmmuNode>, DtError> {
             path: tree.path(id),
             regs: base..base.saturating_add(size),
             dma_coherent: tree.prop(id, "dma-coherent").is_some(),
-            streams: phandle.map_or_else(Vec::new, |p| streams_of(&tree, &all, p)),
+            streams: phandle.map_or_else(Vec::new, |p| streams_of(tree, &all, p)),
         })
         .collect())
 }

@@ -59,7 +59,7 @@ fn open_node<'t>(
     out.extend_from_slice(&node.name);
     out.push(0);
     pad4(out);
-    for prop in &node.props {
+    for prop in tree.props_of(id) {
         let len = u32::try_from(prop.value.len()).map_err(|_| DtError::TooLarge)?;
         push32(out, FDT_PROP);
         push32(out, len);
@@ -71,7 +71,10 @@ fn open_node<'t>(
 }
 
 pub(super) fn emit(tree: &Tree<'_>) -> Result<Vec<u8>, DtError> {
-    let mut out = vec![0u8; HEADER_LEN];
+    // The rebuilt blob is about the size of the parsed one: reserve that (and room for
+    // edits) so the buffer does not grow and copy itself as it fills.
+    let mut out = Vec::with_capacity(tree.totalsize as usize + 1024);
+    out.resize(HEADER_LEN, 0);
     let off_mem_rsvmap = out.len();
     for r in tree.mem_reserve() {
         out.extend_from_slice(&r.address.to_be_bytes());

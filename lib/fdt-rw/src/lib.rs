@@ -62,27 +62,83 @@ pub struct ReserveEntry {
 pub struct NodeId(usize);
 
 /// An editable device tree, borrowing unchanged names and values from the parsed blob.
+///
+/// Three arenas rather than two `Vec`s per node: a node's properties and its children are
+/// each a [`Span`] of one shared list, so parsing allocates a handful of times for the
+/// whole tree instead of twice per node. An edit that grows a span which is not at the end
+/// of its list first moves the span to the end (the old slots become unused).
 #[derive(Clone, Debug)]
 pub struct Tree<'a> {
-    /// Arena; index 0 is the root. Removed nodes stay here, detached from their parent.
+    /// Index 0 is the root. Removed nodes stay here, detached from their parent.
     nodes: Vec<Node<'a>>,
+    /// Every node's properties, each node's in blob order in its [`Node::props`] span.
+    props: Vec<Property<'a>>,
+    /// Every node's children, each node's in blob order in its [`Node::children`] span.
+    kids: Vec<NodeId>,
     mem_reserve: Vec<ReserveEntry>,
     boot_cpuid_phys: u32,
     totalsize: u32,
+}
+
+/// `len` entries of an arena from index `start`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    fn range(self) -> core::ops::Range<usize> {
+        self.start as usize..self.start as usize + self.len as usize
+    }
 }
 
 #[derive(Clone, Debug)]
 struct Node<'a> {
     name: Cow<'a, [u8]>,
     parent: Option<NodeId>,
-    props: Vec<Property<'a>>,
-    children: Vec<NodeId>,
+    props: Span,
+    children: Span,
 }
 
 #[derive(Clone, Debug)]
 struct Property<'a> {
     name: &'a [u8],
     value: Cow<'a, [u8]>,
+}
+
+/// Whether two names are equal: lengths first, then a plain byte loop. Names are a few
+/// bytes and most candidates differ in length, so this beats a `memcmp` call per candidate
+/// (lookups by name are most of the boot path's device tree work).
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// Append `item` to the span `span` of `arena`, first moving the span to the arena's end
+/// unless it is there already.
+fn push_to_span<T: Clone>(arena: &mut Vec<T>, span: &mut Span, item: T) {
+    let range = span.range();
+    if range.end != arena.len() {
+        let start = arena.len();
+        arena.extend_from_within(range);
+        span.start = start as u32;
+    }
+    arena.push(item);
+    span.len += 1;
+}
+
+/// Keep the entries of `span` for which `keep` holds, in order; the span shrinks.
+fn retain_in_span<T: Clone>(arena: &mut [T], span: &mut Span, keep: impl Fn(&T) -> bool) {
+    let range = span.range();
+    let mut kept = range.start;
+    for i in range {
+        if keep(&arena[i]) {
+            arena[kept] = arena[i].clone();
+            kept += 1;
+        }
+    }
+    span.len = (kept - span.start as usize) as u32;
 }
 
 impl<'a> Tree<'a> {
@@ -118,7 +174,9 @@ impl<'a> Tree<'a> {
 
     /// The node's children, in blob order.
     pub fn children(&self, id: NodeId) -> &[NodeId] {
-        self.node(id).map_or(&[], |n| &n.children)
+        self.node(id)
+            .and_then(|n| self.kids.get(n.children.range()))
+            .unwrap_or(&[])
     }
 
     /// The child of `id` whose full name is exactly `name`.
@@ -126,7 +184,7 @@ impl<'a> Tree<'a> {
         self.children(id)
             .iter()
             .copied()
-            .find(|&c| self.name(c) == name.as_bytes())
+            .find(|&c| same(self.name(c), name.as_bytes()))
     }
 
     /// The node at an absolute path such as `/chosen` or `/reserved-memory`.
@@ -139,7 +197,7 @@ impl<'a> Tree<'a> {
                 self.children(id)
                     .iter()
                     .copied()
-                    .find(|&c| self.name(c) == part)
+                    .find(|&c| same(self.name(c), part))
             })
     }
 
@@ -167,18 +225,22 @@ impl<'a> Tree<'a> {
 
     /// The raw value of the node's first property called `name`.
     pub fn prop(&self, id: NodeId, name: &str) -> Option<&[u8]> {
-        self.node(id)?
-            .props
+        self.props_of(id)
             .iter()
-            .find(|p| p.name == name.as_bytes())
+            .find(|p| same(p.name, name.as_bytes()))
             .map(|p| &*p.value)
     }
 
     /// The names of the node's properties, in blob order.
     pub fn prop_names(&self, id: NodeId) -> impl Iterator<Item = &[u8]> {
+        self.props_of(id).iter().map(|p| p.name)
+    }
+
+    /// The node's properties, in blob order.
+    fn props_of(&self, id: NodeId) -> &[Property<'a>] {
         self.node(id)
-            .into_iter()
-            .flat_map(|n| n.props.iter().map(|p| p.name))
+            .and_then(|n| self.props.get(n.props.range()))
+            .unwrap_or(&[])
     }
 
     /// A one-cell property such as `#address-cells`; present but not 4 bytes is an error.
@@ -229,12 +291,20 @@ impl<'a> Tree<'a> {
             return;
         };
         let value = Cow::Owned(value);
-        match node.props.iter_mut().find(|p| p.name == name.as_bytes()) {
+        let existing = self
+            .props
+            .get_mut(node.props.range())
+            .and_then(|ps| ps.iter_mut().find(|p| same(p.name, name.as_bytes())));
+        match existing {
             Some(p) => p.value = value,
-            None => node.props.push(Property {
-                name: name.as_bytes(),
-                value,
-            }),
+            None => push_to_span(
+                &mut self.props,
+                &mut node.props,
+                Property {
+                    name: name.as_bytes(),
+                    value,
+                },
+            ),
         }
     }
 
@@ -243,9 +313,11 @@ impl<'a> Tree<'a> {
         let Some(node) = self.nodes.get_mut(id.0) else {
             return false;
         };
-        let before = node.props.len();
-        node.props.retain(|p| p.name != name.as_bytes());
-        node.props.len() != before
+        let before = node.props.len;
+        retain_in_span(&mut self.props, &mut node.props, |p| {
+            p.name != name.as_bytes()
+        });
+        node.props.len != before
     }
 
     /// Append a new, empty child called `name` to `parent`.
@@ -254,11 +326,11 @@ impl<'a> Tree<'a> {
         self.nodes.push(Node {
             name: Cow::Owned(name.into_bytes()),
             parent: Some(parent),
-            props: Vec::new(),
-            children: Vec::new(),
+            props: Span::default(),
+            children: Span::default(),
         });
         if let Some(p) = self.nodes.get_mut(parent.0) {
-            p.children.push(id);
+            push_to_span(&mut self.kids, &mut p.children, id);
         }
         id
     }
@@ -266,7 +338,7 @@ impl<'a> Tree<'a> {
     /// Detach `child` (and its subtree) from `parent`.
     pub fn remove_child(&mut self, parent: NodeId, child: NodeId) {
         if let Some(p) = self.nodes.get_mut(parent.0) {
-            p.children.retain(|&c| c != child);
+            retain_in_span(&mut self.kids, &mut p.children, |&c| c != child);
         }
     }
 

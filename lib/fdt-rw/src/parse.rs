@@ -3,9 +3,9 @@
 //! The walk is iterative with an explicit stack, so the only bound on nesting is
 //! [`MAX_DEPTH`], and every read goes through `get` so a lying length is an error.
 
-use alloc::{borrow::Cow, vec, vec::Vec};
+use alloc::{borrow::Cow, vec::Vec};
 
-use super::{DtError, FDT_MAGIC, Node, NodeId, Property, ReserveEntry, StructProblem, Tree};
+use super::{DtError, FDT_MAGIC, Node, NodeId, Property, ReserveEntry, Span, StructProblem, Tree};
 
 /// Size of the v17 header.
 pub const HEADER_LEN: usize = 40;
@@ -108,7 +108,9 @@ impl Header {
             totalsize: self.totalsize,
         };
         let start = offset as usize;
-        let end = start.checked_add(size as usize).ok_or(err.clone())?;
+        let Some(end) = start.checked_add(size as usize) else {
+            return Err(err);
+        };
         if start < HEADER_LEN || end > self.totalsize as usize {
             return Err(err);
         }
@@ -138,9 +140,11 @@ pub(super) fn parse(blob: &[u8]) -> Result<Tree<'_>, DtError> {
         header.size_dt_strings,
     )?;
     let mem_reserve = read_mem_reserve(blob, &header)?;
-    let nodes = walk(structure, strings)?;
+    let (nodes, props, kids) = walk(structure, strings)?;
     Ok(Tree {
         nodes,
+        props,
+        kids,
         mem_reserve,
         boot_cpuid_phys: header.boot_cpuid_phys,
         totalsize: header.totalsize,
@@ -178,15 +182,31 @@ fn align4(pos: usize) -> Option<usize> {
     Some(pos.checked_add(3)? & !3)
 }
 
-fn walk<'a>(structure: &'a [u8], strings: &'a [u8]) -> Result<Vec<Node<'a>>, DtError> {
+/// The arenas of a [`Tree`]: nodes, properties, children.
+type Arenas<'a> = (Vec<Node<'a>>, Vec<Property<'a>>, Vec<NodeId>);
+
+/// One pass over the structure block, then the spans: each node's properties and children
+/// become one contiguous run of a shared list (a counting sort by owner, blob order kept),
+/// so the tree costs a few allocations in all, not two per node.
+fn walk<'a>(structure: &'a [u8], strings: &'a [u8]) -> Result<Arenas<'a>, DtError> {
+    // Errors are built only on the error path: a `DtError` owns `String`s in some variants,
+    // and building one per token to drop it again dominated the parse.
     let fail = |offset, problem| DtError::Struct { offset, problem };
-    let mut nodes: Vec<Node<'a>> = Vec::new();
-    let mut open: Vec<NodeId> = vec![];
+    // Room for a typical tree of this size up front (a node takes 100 bytes or so of the
+    // structure block, a property 25), so the lists rarely grow and copy themselves; capped
+    // so a large hostile blob reserves no more than it would grow to anyway.
+    let mut nodes: Vec<Node<'a>> = Vec::with_capacity((structure.len() / 64).min(1024));
+    // Properties in blob order, and each one's owner's index.
+    let expected_props = (structure.len() / 16).min(4096);
+    let mut props: Vec<Property<'a>> = Vec::with_capacity(expected_props);
+    let mut owners: Vec<u32> = Vec::with_capacity(expected_props);
+    let mut open: Vec<NodeId> = Vec::new();
     let mut root_closed = false;
-    let mut props = 0usize;
     let mut pos = 0usize;
     loop {
-        let token = be32(structure, pos).ok_or(fail(pos, StructProblem::Truncated))?;
+        let Some(token) = be32(structure, pos) else {
+            return Err(fail(pos, StructProblem::Truncated));
+        };
         match token {
             FDT_BEGIN_NODE => {
                 if root_closed {
@@ -200,36 +220,34 @@ fn walk<'a>(structure: &'a [u8], strings: &'a [u8]) -> Result<Vec<Node<'a>>, DtE
                 }
                 let name_start = pos + 4;
                 let tail = structure.get(name_start..).unwrap_or(&[]);
-                let len = tail
-                    .iter()
-                    .position(|&b| b == 0)
-                    .ok_or(fail(pos, StructProblem::UnterminatedName))?;
+                let Some(len) = tail.iter().position(|&b| b == 0) else {
+                    return Err(fail(pos, StructProblem::UnterminatedName));
+                };
                 let id = NodeId(nodes.len());
-                let parent = open.last().copied();
                 nodes.push(Node {
                     name: Cow::Borrowed(&tail[..len]),
-                    parent,
-                    props: Vec::new(),
-                    children: Vec::new(),
+                    parent: open.last().copied(),
+                    props: Span::default(),
+                    children: Span::default(),
                 });
-                if let Some(p) = parent.and_then(|p| nodes.get_mut(p.0)) {
-                    p.children.push(id);
-                }
                 open.push(id);
-                pos = align4(name_start + len + 1).ok_or(fail(pos, StructProblem::Truncated))?;
+                let Some(next) = align4(name_start + len + 1) else {
+                    return Err(fail(pos, StructProblem::Truncated));
+                };
+                pos = next;
             }
             FDT_END_NODE => {
-                open.pop()
-                    .ok_or(fail(pos, StructProblem::UnbalancedEndNode))?;
+                if open.pop().is_none() {
+                    return Err(fail(pos, StructProblem::UnbalancedEndNode));
+                }
                 root_closed = open.is_empty();
                 pos += 4;
             }
             FDT_PROP => {
-                let owner = *open
-                    .last()
-                    .ok_or(fail(pos, StructProblem::PropertyOutsideNode))?;
-                props += 1;
-                if props > MAX_PROPS {
+                let Some(&owner) = open.last() else {
+                    return Err(fail(pos, StructProblem::PropertyOutsideNode));
+                };
+                if props.len() >= MAX_PROPS {
                     return Err(fail(pos, StructProblem::TooManyProperties));
                 }
                 let (Some(len), Some(nameoff)) =
@@ -238,21 +256,27 @@ fn walk<'a>(structure: &'a [u8], strings: &'a [u8]) -> Result<Vec<Node<'a>>, DtE
                     return Err(fail(pos, StructProblem::Truncated));
                 };
                 let start = pos + 12;
-                let value = start
+                let Some(value) = start
                     .checked_add(len as usize)
                     .and_then(|end| structure.get(start..end))
-                    .ok_or(fail(pos, StructProblem::PropertyOverrun { len }))?;
-                let name = strings
+                else {
+                    return Err(fail(pos, StructProblem::PropertyOverrun { len }));
+                };
+                let Some(name) = strings
                     .get(nameoff as usize..)
                     .and_then(|s| s.iter().position(|&b| b == 0).map(|n| &s[..n]))
-                    .ok_or(fail(pos, StructProblem::BadNameOffset { nameoff }))?;
-                if let Some(node) = nodes.get_mut(owner.0) {
-                    node.props.push(Property {
-                        name,
-                        value: Cow::Borrowed(value),
-                    });
-                }
-                pos = align4(start + value.len()).ok_or(fail(pos, StructProblem::Truncated))?;
+                else {
+                    return Err(fail(pos, StructProblem::BadNameOffset { nameoff }));
+                };
+                owners.push(owner.0 as u32);
+                props.push(Property {
+                    name,
+                    value: Cow::Borrowed(value),
+                });
+                let Some(next) = align4(start + value.len()) else {
+                    return Err(fail(pos, StructProblem::Truncated));
+                };
+                pos = next;
             }
             FDT_NOP => pos += 4,
             FDT_END => {
@@ -263,9 +287,77 @@ fn walk<'a>(structure: &'a [u8], strings: &'a [u8]) -> Result<Vec<Node<'a>>, DtE
                 if nodes.is_empty() {
                     return Err(fail(pos, StructProblem::NoRoot));
                 }
-                return Ok(nodes);
+                break;
             }
             other => return Err(fail(pos, StructProblem::BadToken(other))),
         }
     }
+    let props = match place(&mut nodes, &owners, |n| &mut n.props) {
+        None => props,
+        Some(at) => {
+            let mut grouped = props.clone();
+            for (prop, &to) in props.into_iter().zip(&at) {
+                if let Some(slot) = grouped.get_mut(to as usize) {
+                    *slot = prop;
+                }
+            }
+            grouped
+        }
+    };
+    // Every node but the root has a parent (a second root is refused above).
+    let parents: Vec<u32> = nodes
+        .iter()
+        .skip(1)
+        .map(|n| n.parent.map_or(0, |p| p.0 as u32))
+        .collect();
+    let kids = match place(&mut nodes, &parents, |n| &mut n.children) {
+        None => (1..nodes.len()).map(NodeId).collect(),
+        Some(at) => {
+            let mut grouped = alloc::vec![NodeId(0); at.len()];
+            for (child, &to) in at.iter().enumerate() {
+                if let Some(slot) = grouped.get_mut(to as usize) {
+                    *slot = NodeId(child + 1);
+                }
+            }
+            grouped
+        }
+    };
+    Ok((nodes, props, kids))
+}
+
+/// Sets each node's span (through `span`) for a list of items whose owners, in list order,
+/// are `owners`, grouped by owner in order (stable). Returns where each item goes, or `None`
+/// if the list is grouped already: in a well-formed blob every node's properties come
+/// before its children, so they arrive grouped; a counting sort handles the rest.
+fn place<'a>(
+    nodes: &mut [Node<'a>],
+    owners: &[u32],
+    span: for<'n> fn(&'n mut Node<'a>) -> &'n mut Span,
+) -> Option<Vec<u32>> {
+    for &owner in owners {
+        if let Some(n) = nodes.get_mut(owner as usize) {
+            span(n).len += 1;
+        }
+    }
+    let mut start = 0u32;
+    for n in nodes.iter_mut() {
+        let s = span(n);
+        s.start = start;
+        start += s.len;
+    }
+    if owners.is_sorted() {
+        return None;
+    }
+    let mut next: Vec<u32> = nodes.iter_mut().map(|n| span(n).start).collect();
+    Some(
+        owners
+            .iter()
+            .map(|&owner| {
+                next.get_mut(owner as usize).map_or(0, |at| {
+                    *at += 1;
+                    *at - 1
+                })
+            })
+            .collect(),
+    )
 }

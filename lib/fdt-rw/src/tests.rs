@@ -362,3 +362,97 @@ fn structure_errors_name_the_offset() {
         "structure block offset 0x0: unknown token 0x00000007"
     );
 }
+
+/// A blob from raw structure tokens: `struct_words` (big-endian) and the strings block.
+fn raw_blob(struct_words: &[u32], strings: &[u8]) -> Vec<u8> {
+    let structure: Vec<u8> = struct_words.iter().flat_map(|w| w.to_be_bytes()).collect();
+    let off_rsv = HEADER_LEN;
+    let off_struct = off_rsv + 16;
+    let off_strings = off_struct + structure.len();
+    let total = off_strings + strings.len();
+    let header = [
+        FDT_MAGIC,
+        total as u32,
+        off_struct as u32,
+        off_strings as u32,
+        off_rsv as u32,
+        17,
+        16,
+        0,
+        strings.len() as u32,
+        structure.len() as u32,
+    ];
+    let mut blob: Vec<u8> = header.iter().flat_map(|w| w.to_be_bytes()).collect();
+    blob.extend_from_slice(&[0; 16]);
+    blob.extend_from_slice(&structure);
+    blob.extend_from_slice(strings);
+    blob
+}
+
+#[test]
+fn properties_after_a_child_stay_with_their_node_in_blob_order() {
+    // / { a; c1 { x; }; b = <7>; c2 { }; c; }: DTSpec puts properties first, but a blob
+    // that interleaves them is read as written, not reordered across nodes.
+    let (a, b, c, x) = (0u32, 2, 4, 6);
+    let strings = b"a\0b\0c\0x\0";
+    let words = [
+        1,
+        0, // root, empty name
+        3,
+        0,
+        a, // a (empty)
+        1,
+        u32::from_be_bytes(*b"c1\0\0"),
+        3,
+        0,
+        x,
+        2,
+        3,
+        4,
+        b,
+        7, // b = <7>
+        1,
+        u32::from_be_bytes(*b"c2\0\0"),
+        2,
+        3,
+        0,
+        c,
+        2,
+        9,
+    ];
+    let blob = raw_blob(&words, strings);
+    let mut tree = Tree::parse(&blob).unwrap();
+    let root = tree.root();
+    let names: Vec<&[u8]> = tree.prop_names(root).collect();
+    assert_eq!(names, [&b"a"[..], b"b", b"c"]);
+    assert_eq!(tree.prop(root, "b"), Some(&[0, 0, 0, 7][..]));
+    let c1 = tree.child(root, "c1").unwrap();
+    let c2 = tree.child(root, "c2").unwrap();
+    assert_eq!(tree.children(root), [c1, c2]);
+    assert_eq!(tree.prop_names(c1).collect::<Vec<_>>(), [&b"x"[..]]);
+    assert_eq!(tree.prop_names(c2).count(), 0);
+
+    // Edits grow spans that are not at the end of their list.
+    tree.set_prop(c1, "y", vec![1]);
+    tree.set_prop(root, "d", vec![2]);
+    tree.set_prop(c1, "x", vec![3]);
+    let c3 = tree.add_child(c1, "c3".into());
+    let c4 = tree.add_child(root, "c4".into());
+    tree.set_prop(c3, "z", vec![4]);
+    assert!(tree.remove_prop(root, "b"));
+    tree.remove_child(root, c2);
+    let out = tree.to_blob().unwrap();
+    let tree = Tree::parse(&out).unwrap();
+    let root = tree.root();
+    let names: Vec<&[u8]> = tree.prop_names(root).collect();
+    assert_eq!(names, [&b"a"[..], b"c", b"d"]);
+    let kids: Vec<&[u8]> = tree.children(root).iter().map(|&k| tree.name(k)).collect();
+    assert_eq!(kids, [&b"c1"[..], b"c4"]);
+    let c1 = tree.child(root, "c1").unwrap();
+    assert_eq!(tree.prop(c1, "x"), Some(&[3][..]));
+    assert_eq!(tree.prop(c1, "y"), Some(&[1][..]));
+    let c3 = tree.child(c1, "c3").unwrap();
+    assert_eq!(tree.prop(c3, "z"), Some(&[4][..]));
+    assert_eq!(tree.path(c3), "/c1/c3");
+    let _ = c4;
+}

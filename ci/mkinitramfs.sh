@@ -112,6 +112,7 @@ if grep -qw autotest /proc/cmdline; then
     echo "tee-devices: $(ls /dev/tee* 2>/dev/null | tr '\n' ' ')"
     echo "modules-failed:$failed"
     dmesg | grep -iE 'ffa|optee|psci|EL1|EL2|CPU' | sed 's/^/dmesg: /'
+    sed 's/^/interrupts: /' /proc/interrupts
     echo "HOST-CHECK-END"
     poweroff -f
 fi

@@ -462,7 +462,7 @@ impl<P: ItsPort> Its<P> {
                     .as_ref()
                     .is_some_and(|q| v & QUEUE_OFFSET < q.end - q.start);
                 if !ok {
-                    ev.set(Some(Event::BadCwriter { value: v }));
+                    note(ev, Event::BadCwriter { value: v });
                     return Ok(());
                 }
                 st.cwriter = v & QUEUE_OFFSET;
@@ -489,7 +489,7 @@ impl<P: ItsPort> Its<P> {
         let mut st = self.state.lock();
         if value & CTLR_ENABLED != 0 && st.queue.is_none() {
             value &= !CTLR_ENABLED;
-            ev.set(Some(Event::EnableHeldOff));
+            note(ev, Event::EnableHeldOff);
         }
         self.port.write(self.reg(GITS_CTLR), size, value);
         if value & CTLR_ENABLED != 0 {
@@ -500,7 +500,7 @@ impl<P: ItsPort> Its<P> {
     fn write_cbaser(&self, st: &mut State, mm: &MemProtect, v: u64, ev: &Cell<Option<Event>>) {
         const REGISTER: &str = "GITS_CBASER";
         if !self.hw_quiet() {
-            ev.set(Some(Event::Ignored { register: REGISTER }));
+            note(ev, Event::Ignored { register: REGISTER });
             return;
         }
         let new = (v & VALID != 0).then(|| queue_of(v));
@@ -508,11 +508,14 @@ impl<P: ItsPort> Its<P> {
             if let Some(n) = &new
                 && let Err(error) = mm.pin_for_device(n.clone(), n.start)
             {
-                ev.set(Some(Event::Refused {
-                    register: REGISTER,
-                    value: v,
-                    error,
-                }));
+                note(
+                    ev,
+                    Event::Refused {
+                        register: REGISTER,
+                        value: v,
+                        error,
+                    },
+                );
                 return;
             }
             if let Some(o) = st.queue.take() {
@@ -555,7 +558,7 @@ impl<P: ItsPort> Its<P> {
         ];
         let register = NAMES.get(n).copied().unwrap_or("GITS_BASER");
         if !self.hw_quiet() {
-            ev.set(Some(Event::Ignored { register }));
+            note(ev, Event::Ignored { register });
             return;
         }
         let reg = self.reg(GITS_BASER + 8 * n as u64);
@@ -569,7 +572,7 @@ impl<P: ItsPort> Its<P> {
         let new = (want & VALID != 0 && kind != 0).then(|| table_of(held));
         let restore = |e: Event| {
             self.port.write(reg, 8, old);
-            ev.set(Some(e));
+            note(ev, e);
         };
         if new.is_some() && kind == TYPE_VPES {
             return restore(Event::Unsupported { register, value: v });
@@ -819,7 +822,7 @@ impl<P: ItsPort> Its<P> {
             if let Some(b) = st.in_flight {
                 if !self.wait(b.shadow_end) {
                     if !st.stalled {
-                        ev.set(Some(Event::Stalled));
+                        note(ev, Event::Stalled);
                     }
                     st.stalled = true;
                     return;
@@ -843,11 +846,14 @@ impl<P: ItsPort> Its<P> {
                     Ok(()) => c,
                     Err(why) => {
                         st.refused_commands += 1;
-                        ev.set(Some(Event::BadCommand {
-                            offset: pos,
-                            command: c[0] as u8,
-                            why,
-                        }));
+                        note(
+                            ev,
+                            Event::BadCommand {
+                                offset: pos,
+                                command: c[0] as u8,
+                                why,
+                            },
+                        );
                         self.sync_command()
                     }
                 };
@@ -878,6 +884,13 @@ impl<P: ItsPort> Its<P> {
             }
         }
         false
+    }
+}
+
+/// Keeps the first event of an access: the one the console line names.
+fn note(ev: &Cell<Option<Event>>, event: Event) {
+    if ev.get().is_none() {
+        ev.set(Some(event));
     }
 }
 

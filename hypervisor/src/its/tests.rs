@@ -566,3 +566,24 @@ fn a_flooded_queue_is_bounded_by_its_size() {
     assert_eq!(sim.executed().len() as u64, last / COMMAND);
     assert_eq!(r.its.audit().0, last / COMMAND);
 }
+
+#[test]
+fn a_batch_with_several_refusals_names_the_first() {
+    let sim = SimIts::new();
+    let r = rig(&sim);
+    r.linux_setup();
+    let event = r.send(&[mapd(2, CARVEOUT, 1, true), mapti(2, 0, 8193, 0), int(2, 0)]);
+    assert!(
+        matches!(
+            event,
+            Some(Event::BadCommand {
+                offset: 0,
+                command: 0x08,
+                ..
+            })
+        ),
+        "{event:?}"
+    );
+    assert_eq!(sim.executed(), [SYNC0; 3]);
+    assert_eq!(r.its.audit().0, 3);
+}

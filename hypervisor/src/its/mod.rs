@@ -105,6 +105,9 @@ pub const WAIT_READS: u32 = 100_000;
 pub const SHADOW_BYTES: u64 = PAGE;
 /// Devices mapped at once (MAPD V=1), and distinct ITT pages pinned.
 pub const MAX_DEVICES: usize = 256;
+/// The largest ITT accepted (Linux's are a few KiB: 2 048 MSI-X vectors of 8 bytes is
+/// 16 KiB): it bounds the pages one `MAPD` walks.
+pub const MAX_ITT_BYTES: u64 = 0x10_0000;
 
 /// `GITS_BASER<n>.Type` of a device table.
 const TYPE_DEVICES: u64 = 1;
@@ -733,6 +736,9 @@ impl<P: ItsPort> Its<P> {
             return Err("ITT size beyond GITS_TYPER.ID_bits");
         }
         let entry = ((self.typer >> 4) & 0xf) + 1;
+        if entry << (size + 1) > MAX_ITT_BYTES {
+            return Err("ITT larger than 1 MiB");
+        }
         let start = c[2] & ((1 << 52) - 1) & !0xff;
         let itt = start..start + (entry << (size + 1));
         let event_bits = (size + 1) as u32;

@@ -587,3 +587,22 @@ fn a_batch_with_several_refusals_names_the_first() {
     assert_eq!(sim.executed(), [SYNC0; 3]);
     assert_eq!(r.its.audit().0, 3);
 }
+
+#[test]
+fn an_itt_beyond_the_cap_is_refused_before_its_pages_are_walked() {
+    let sim = SimIts::new();
+    // 32 ID bits: an ITT of 2^32 entries (32 GiB) could be named.
+    sim.set(ITS + GITS_TYPER, TYPER | 31 << 8);
+    let r = rig(&sim);
+    r.linux_setup();
+    assert!(matches!(
+        r.send(&[mapd(7, ITT, 31, true)]),
+        Some(Event::BadCommand {
+            why: "ITT larger than 1 MiB",
+            ..
+        })
+    ));
+    // The cap itself is accepted: 2^17 entries of 8 bytes.
+    assert_eq!(r.send(&[mapd(7, ITT, 16, true)]), None);
+    assert_eq!(r.its.audit().1, 256 + 3);
+}

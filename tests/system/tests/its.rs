@@ -5,9 +5,11 @@
 //! The machine is QEMU virt with `-machine iommu=smmuv3` (the PCIe root complex stays the
 //! host's, its DMA translated by the SMMU) and a `virtio-serial-pci` with one `virtconsole`
 //! port: the built-in virtio console driver takes MSI-X vectors from the ITS at probe and
-//! the device raises them while the driver adds its port. The DTB is dumped for this
-//! machine at test time (`QEMU_IOMMU=smmuv3 ci/mkdtb.sh`, about a second) from the
-//! manifest's `flash`, `linux_image` and `initrd`. Console: `build/logs/linux_its_msi.log`.
+//! the device raises them while the driver adds its port. The initramfs is built from this
+//! tree's `ci/mkinitramfs.sh` (its check block lists `/proc/interrupts`; cached by the
+//! script's key, a few seconds otherwise) and the DTB dumped for this machine at test time
+//! (`QEMU_IOMMU=smmuv3 ci/mkdtb.sh`, about a second), with the manifest's `flash` and
+//! `linux_image`. Console: `build/logs/linux_its_msi.log`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -23,6 +25,19 @@ const HYP_TIMEOUT: Duration = Duration::from_secs(60);
 const LINUX_TIMEOUT: Duration = Duration::from_secs(180);
 /// From `HOST-CHECK-END` to QEMU's exit.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The initramfs of this tree's `ci/mkinitramfs.sh`.
+fn initramfs() -> PathBuf {
+    let out = repo_root().join("build/linux-its.cpio.gz");
+    let status = Command::new("bash")
+        .current_dir(repo_root())
+        .arg("ci/mkinitramfs.sh")
+        .arg(&out)
+        .status()
+        .expect("ci/mkinitramfs.sh runs");
+    assert!(status.success(), "ci/mkinitramfs.sh failed: {status}");
+    out
+}
 
 /// The Linux DTB for QEMU virt with an SMMUv3, four CPUs.
 fn smmu_dtb(images: &Linux) -> PathBuf {
@@ -63,7 +78,8 @@ fn its_msi_counts(block: &str) -> Vec<(u64, String)> {
 
 #[test]
 fn linux_its_msi() {
-    let images = Linux::load();
+    let mut images = Linux::load();
+    images.initrd = initramfs();
     let dtb = smmu_dtb(&images);
     let mut args = QemuArgs::new(&images.flash, &dtb, &images.image).with_initrd(&images.initrd);
     args.extra = [

@@ -606,3 +606,24 @@ fn an_itt_beyond_the_cap_is_refused_before_its_pages_are_walked() {
     assert_eq!(r.send(&[mapd(7, ITT, 16, true)]), None);
     assert_eq!(r.its.audit().1, 256 + 3);
 }
+
+#[test]
+fn tables_written_while_the_its_is_on_are_ignored() {
+    let sim = SimIts::new();
+    let r = rig(&sim);
+    r.linux_setup();
+    let before = sim.get(ITS + GITS_BASER);
+    assert_eq!(
+        r.store(GITS_BASER, 8, VALID | (TABLE + 0x2_0000)),
+        Some(Event::Ignored {
+            register: "GITS_BASER0"
+        })
+    );
+    assert_eq!(sim.get(ITS + GITS_BASER), before);
+    assert!(r.s2.is_unmapped(TABLE));
+    assert!(!r.s2.is_unmapped(TABLE + 0x2_0000));
+    // Off (and quiescent): the table moves, the old one is the host's again.
+    r.store(GITS_CTLR, 4, 0);
+    assert_eq!(r.store(GITS_BASER, 8, VALID | (TABLE + 0x2_0000)), None);
+    assert!(!r.s2.is_unmapped(TABLE) && r.s2.is_unmapped(TABLE + 0x2_0000));
+}

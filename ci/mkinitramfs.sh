@@ -144,6 +144,7 @@ if grep -qw autotest /proc/cmdline; then
     echo "hwrng-bytes: $(dd if=/dev/hwrng bs=64 count=1 2>/dev/null | od -An -v -tx1 | tr -d ' \n')"
     sed 's/^/interrupts: /' /proc/interrupts
     dmesg | grep -iE 'ffa|optee|psci|EL1|EL2|CPU' | sed 's/^/dmesg: /'
+    sed 's/^/interrupts: /' /proc/interrupts
     echo "HOST-CHECK-END"
     poweroff -f
 fi

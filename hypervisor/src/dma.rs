@@ -8,14 +8,15 @@
 //!   stage 2 by that IOMMU. An IOMMU driver claims IOMMU nodes through
 //!   [`DmaOptions::owned_iommus`]; the claimed IOMMU itself is withheld from the host;
 //! * emulated: the GICv3 redistributors, whose LPI property and pending table bases the
-//!   hypervisor traps and checks before the GIC uses them;
+//!   hypervisor traps and checks before the GIC uses them (`crate::gicr`), and the GICv3
+//!   ITS, whose control frame is trapped and whose command queue is shadowed so that every
+//!   table and ITT address is checked (`crate::its`);
 //! * trusted by a board option ([`DmaOptions::trusted`]): kept and unprotected, a hole the
 //!   board documents;
 //! * withheld: its MMIO (`reg`, and a PCI host's address windows) is left out of the host's
 //!   stage 2 and its node (with its subtree) is removed from the host's device tree.
 //!   Everything not in another class is withheld: unknown DMA-capable devices included,
-//!   IOMMUs the hypervisor does not own (the host would program them), and the GICv3 ITS
-//!   (not emulated: its tables and ITTs are written where the host points it).
+//!   and IOMMUs the hypervisor does not own (the host would program them).
 //!
 //! A node can master memory when its compatible is in [`MASTERS`], when it is a PCI host
 //! (`device_type = "pci"`) or an IOMMU or DMA controller (`#iommu-cells`, `#dma-cells`), or
@@ -454,7 +455,7 @@ impl DmaPolicy {
                     let refs = iommu_refs(tree, id, cells_of);
                     let class = if options.trusted.contains(&path.as_str()) {
                         DmaClass::Trusted
-                    } else if kind == Kind::Redistributors {
+                    } else if matches!(kind, Kind::Redistributors | Kind::Its) {
                         DmaClass::Emulated
                     } else if kind == Kind::Iommu && options.owned_iommus.contains(&path.as_str()) {
                         DmaClass::OwnedIommu

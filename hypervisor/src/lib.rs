@@ -31,6 +31,7 @@ pub mod ffa;
 pub mod frame;
 pub mod gicr;
 pub mod hvc;
+pub mod its;
 pub mod memmap;
 pub mod mm;
 pub mod mmio;

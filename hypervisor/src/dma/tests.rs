@@ -44,15 +44,19 @@ fn overlaps(a: &PhysRange, b: &PhysRange) -> bool {
     a.start < b.end && b.start < a.end
 }
 
-/// QEMU virt's withheld nodes: fw_cfg, the 32 virtio-mmio transports, the PCIe root
-/// complex (ECAM and its three windows) and the ITS; the GICv3 is emulated.
+/// QEMU virt's withheld nodes: fw_cfg, the 32 virtio-mmio transports and the PCIe root
+/// complex (ECAM and its three windows); the GICv3's redistributors and its ITS are
+/// emulated.
 fn check_qemu(policy: &DmaPolicy) {
     let withheld = paths(policy, DmaClass::Withheld);
-    assert_eq!(withheld.len(), 1 + 32 + 1 + 1, "{withheld:#?}");
+    assert_eq!(withheld.len(), 1 + 32 + 1, "{withheld:#?}");
     assert!(withheld.contains(&"/fw-cfg@9020000"));
     assert!(withheld.contains(&"/virtio_mmio@a000000"));
     assert!(withheld.contains(&"/virtio_mmio@a003e00"));
-    assert_eq!(paths(policy, DmaClass::Emulated), ["/intc@8000000"]);
+    assert_eq!(
+        paths(policy, DmaClass::Emulated),
+        ["/intc@8000000", "/intc@8000000/its@8080000"]
+    );
     assert!(paths(policy, DmaClass::Trusted).is_empty());
 
     let pcie = decision(policy, "/pcie@10000000");
@@ -67,7 +71,7 @@ fn check_qemu(policy: &DmaPolicy) {
         ]
     );
     let its = decision(policy, "/intc@8000000/its@8080000");
-    assert_eq!((its.kind, its.class), (Kind::Its, DmaClass::Withheld));
+    assert_eq!((its.kind, its.class), (Kind::Its, DmaClass::Emulated));
     assert_eq!(its.mmio, [0x0808_0000..0x080a_0000]);
     let fw_cfg = decision(policy, "/fw-cfg@9020000");
     assert_eq!(fw_cfg.kind, Kind::FwCfg);
@@ -88,7 +92,7 @@ fn check_qemu(policy: &DmaPolicy) {
 }
 
 #[test]
-fn qemu_withholds_pcie_virtio_fw_cfg_and_the_its() {
+fn qemu_withholds_pcie_virtio_fw_cfg_and_emulates_the_its() {
     check_qemu(&classify(QEMU));
     check_qemu(&classify(QEMU_DUMP));
 }
@@ -103,7 +107,6 @@ fn qemu_withheld_mmio_leaves_the_host_map_and_the_rest_stays() {
     let denied = [
         0x0902_0000..0x0902_1000,       // fw_cfg (its DMA register at +0x10)
         0x0a00_0000..0x0a00_4000,       // every virtio-mmio transport
-        0x0808_0000..0x080a_0000,       // the ITS
         0x1000_0000..0x3f00_0000,       // PCIe memory and I/O windows
         0x40_1000_0000..0x40_2000_0000, // PCIe ECAM
         0x80_0000_0000..0x100_0000_0000,
@@ -117,12 +120,14 @@ fn qemu_withheld_mmio_leaves_the_host_map_and_the_rest_stays() {
         let left = crate::memmap::subtract(core::slice::from_ref(d), &map.withheld);
         assert!(left.is_empty(), "{left:#x?} of {d:#x?} not withheld");
     }
-    // The host keeps its UART, RTC, flash, GIC distributor and redistributors, and RAM.
+    // The host keeps its UART, RTC, flash, GIC distributor, ITS (its control frame is
+    // trapped by the firmware, not withheld) and redistributors, and RAM.
     for kept in [
         0x0900_0000..0x0900_1000,
         0x0901_0000..0x0901_1000,
         0x0400_0000..0x0800_0000,
         0x0800_0000..0x0801_0000,
+        0x0808_0000..0x080a_0000,
         0x080a_0000..0x0900_0000,
     ] {
         assert!(
@@ -163,10 +168,10 @@ fn qemu_smmuv3_is_withheld_until_the_hypervisor_owns_it() {
     assert_eq!(pcie.class, DmaClass::BehindOwnedIommu);
     assert!(!owned.withheld_mmio().iter().any(|r| r.start == 0x1000_0000));
     assert!(owned.withheld_mmio().contains(&(0x0905_0000..0x0907_0000)));
-    // The ITS is still withheld, and virtio-mmio has no IOMMU in front of it.
+    // The ITS is emulated, and virtio-mmio has no IOMMU in front of it.
     assert_eq!(
         decision(&owned, "/intc@8000000/its@8080000").class,
-        DmaClass::Withheld
+        DmaClass::Emulated
     );
     assert_eq!(
         decision(&owned, "/virtio_mmio@a000000").class,
@@ -280,7 +285,7 @@ fn console_lines_name_node_kind_and_mmio() {
     let policy = classify(QEMU);
     assert_eq!(
         decision(&policy, "/intc@8000000/its@8080000").to_string(),
-        "DMA: withheld /intc@8000000/its@8080000 (GICv3 ITS): 0x8080000-0x80a0000"
+        "DMA: emulated /intc@8000000/its@8080000 (GICv3 ITS)"
     );
     assert_eq!(
         decision(&policy, "/intc@8000000").to_string(),
@@ -573,13 +578,16 @@ fn the_host_dt_loses_withheld_nodes_and_every_reference_to_them() {
         );
     }
     // With the SMMU owned, the root complex stays and probes without an IOMMU: its
-    // iommu-map (the removed SMMU) and msi-map (the removed ITS) are gone with their masks.
+    // iommu-map (the removed SMMU) is gone with its mask; its msi-map still names the ITS
+    // (emulated, kept), so MSIs reach it.
     let out = host_dt(QEMU_SMMUV3, &cases[2].2);
     let tree = fdt_rw::Tree::parse(&out).unwrap();
     let pcie = tree.find("/pcie@10000000").unwrap();
-    for gone in ["iommu-map", "iommu-map-mask", "msi-map", "msi-map-mask"] {
+    for gone in ["iommu-map", "iommu-map-mask"] {
         assert!(tree.prop(pcie, gone).is_none(), "{gone}");
     }
+    assert!(tree.prop(pcie, "msi-map").is_some());
+    assert!(tree.find("/intc@8000000/its@8080000").is_some());
     assert!(tree.prop(pcie, "ranges").is_some());
     // Juno's trace graph: the replicator's endpoint lost its link to the removed ETR.
     let out = host_dt(JUNOS[2].1, &cases[5].2);

@@ -169,11 +169,17 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     let smmus = crate::smmu::node::find_all_in(&tree)
         .map_err(|e| BootError::BadDt(dtb_addr, dt::DtError::Blob(e)))?;
     let smmu_regs: Vec<Range<u64>> = smmus.iter().map(|n| n.regs.clone()).collect();
-    let (ttbr0, hyp_ram) = switch_to_el2_map(board, &info, &image, &smmu_regs)?;
-    let gicr = crate::firmware::gic::start(&info);
-    let trapped: Vec<Range<u64>> = gicr.iter().flat_map(|g| g.pages()).collect();
     let owned_iommus: Vec<&str> = smmus.iter().map(|n| n.path.as_str()).collect();
-    let (dma, dma_mmio) = dma_policy(board, &tree, &owned_iommus);
+    let (dma, mut dma_mmio) = dma_policy(board, &tree, &owned_iommus);
+    let its_nodes = crate::firmware::its::emulated(&dma);
+    let mut el2_devices = smmu_regs.clone();
+    el2_devices.extend(crate::firmware::its::frames(&its_nodes));
+    let (ttbr0, hyp_ram) = switch_to_el2_map(board, &info, &image, &el2_devices)?;
+    let gicr = crate::firmware::gic::start(&info);
+    let (its, its_withheld) = crate::firmware::its::start(&its_nodes, gicr.as_ref());
+    let mut trapped: Vec<Range<u64>> = gicr.iter().flat_map(|g| g.pages()).collect();
+    trapped.extend(its.iter().map(|i| i.pages()));
+    dma_mmio.extend(its_withheld.iter().map(|(_, r)| r.clone()));
     let (host_map, stage2, geometry) =
         build_host_stage2(&info, &image.carveout, &dma_mmio, &trapped)?;
     let vtcr = geometry.vtcr();
@@ -187,7 +193,11 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     let (psci, me) = start_psci_relay(&info, &host_map, contexts, firmware.extended_power_state)?;
 
     // The host: find, check and place it, patch its DT.
-    let removed: Vec<String> = dma.withheld().map(|d| d.path.clone()).collect();
+    let removed: Vec<String> = dma
+        .withheld()
+        .map(|d| d.path.clone())
+        .chain(its_withheld.into_iter().map(|(path, _)| path))
+        .collect();
     let entry =
         crate::firmware::loader::load_host(dtb_addr, tree, &host_map, &image.carveout, &removed)
             .map_err(BootError::LoadHost)?;
@@ -199,6 +209,7 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
         ffa,
         mm,
         gicr,
+        its,
         geometry,
         vtcr,
         vttbr,

@@ -36,6 +36,9 @@ pub struct Hyp {
     /// The GICv3 redistributors whose LPI table registers are trapped and checked (a
     /// client of `mm`), if the GIC has LPIs.
     pub gicr: Option<crate::gicr::Redistributors<crate::firmware::gic::GicMmio>>,
+    /// The GICv3 ITSes whose control frame is trapped and command queue shadowed (clients
+    /// of `mm`).
+    pub its: alloc::vec::Vec<crate::its::Its<crate::firmware::its::ItsMmio>>,
     /// The host stage 2's geometry (every CPU must be able to walk it).
     pub geometry: Geometry,
     /// VTCR_EL2 for every CPU.

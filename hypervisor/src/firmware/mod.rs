@@ -3,7 +3,7 @@
 //! path as named steps ([`boot`]), the console, the host's EL2 setup written through `arch`
 //! ([`el2_setup`]), the FF-A proxy's hardware port ([`ffa_port`]), the GIC registers the
 //! redistributor emulation reaches ([`gic`]), the global state
-//! ([`hyp`]), the host kernel's loading ([`loader`]), the PSCI calls the hypervisor makes
+//! ([`hyp`]), the ITS emulation's port ([`its`]), the host kernel's loading ([`loader`]), the PSCI calls the hypervisor makes
 //! for itself ([`power`]), the SMMU's port ([`smmu`]) and the trap entries `vectors.S` calls ([`trap_entry`]).
 //!
 //! Nothing outside this folder imports it: the portable modules beside it decide, this
@@ -17,6 +17,7 @@ pub mod el2_setup;
 pub mod ffa_port;
 pub mod gic;
 pub mod hyp;
+pub mod its;
 pub mod loader;
 pub mod power;
 pub mod smmu;

@@ -124,6 +124,13 @@ fn report_ffa_audit() {
             GIC_EVENTS.load(Ordering::Relaxed)
         );
     }
+    for its in &hyp::get().its {
+        let (refused, pages) = its.audit();
+        log::info!(
+            "GIC audit: ITS {:#x}: commands refused {refused}, host pages the ITS may write {pages}",
+            its.pages().start
+        );
+    }
     crate::firmware::console::flush();
 }
 
@@ -236,17 +243,25 @@ fn inject_abort(frame: &mut HostFrame) {
 #[inline(never)]
 fn emulate_mmio(frame: &mut HostFrame) -> Option<bool> {
     let hyp = hyp::get();
-    let device = hyp.gicr.as_ref()?.with(&hyp.mm);
-    if !crate::mmio::MmioDevice::claims(&device, frame.fault_ipa()) {
-        return None;
-    }
-    let result = crate::mmio::emulate(&device, frame);
-    if let Some(event) = device.event() {
-        let n = GIC_EVENTS.fetch_add(1, Ordering::Relaxed);
-        if worth_a_line(n) {
-            log::warn!("{event} [#{}]", n + 1);
+    let ipa = frame.fault_ipa();
+    let result = if let Some(its) = hyp.its.iter().find(|i| i.pages().contains(&ipa)) {
+        let device = its.with(&hyp.mm);
+        let result = crate::mmio::emulate(&device, frame);
+        if let Some(event) = device.event() {
+            gic_event(&event);
         }
-    }
+        result
+    } else {
+        let device = hyp.gicr.as_ref()?.with(&hyp.mm);
+        if !crate::mmio::MmioDevice::claims(&device, ipa) {
+            return None;
+        }
+        let result = crate::mmio::emulate(&device, frame);
+        if let Some(event) = device.event() {
+            gic_event(&event);
+        }
+        result
+    };
     if let Err(refusal) = result {
         let n = ABORTS.fetch_add(1, Ordering::Relaxed);
         if worth_a_line(n) {
@@ -260,6 +275,14 @@ fn emulate_mmio(frame: &mut HostFrame) -> Option<bool> {
         }
     }
     Some(result.is_ok())
+}
+
+/// One rate-limited console line for something the GIC emulation refused or held off.
+fn gic_event(event: &dyn core::fmt::Display) {
+    let n = GIC_EVENTS.fetch_add(1, Ordering::Relaxed);
+    if worth_a_line(n) {
+        log::warn!("{event} [#{}]", n + 1);
+    }
 }
 
 /// Delivers a synchronous external abort for the host's faulting access at its EL1 vector.

@@ -7,8 +7,8 @@
 //! | [`PageState::SharedWithHyp`] | RW, pinned | `FFA_RXTX_MAP` (the host's mailbox) |
 //! | [`PageState::SharedWithSecure`] | RW, pinned | `FFA_MEM_SHARE`, until `FFA_MEM_RECLAIM` succeeds |
 //! | [`PageState::LentToSecure`] | none (unmapped) | `FFA_MEM_LEND`, until `FFA_MEM_RECLAIM` succeeds |
-//! | [`PageState::PinnedForDevice`] | RWX, pinned | a device table the hypervisor accepted (a redistributor's LPI tables), until the host replaces it |
-//! | [`PageState::Hyp`] | none | donated to the hypervisor (no user yet: the carve-out is not host RAM) |
+//! | [`PageState::PinnedForDevice`] | RWX, pinned | a device table the hypervisor accepted (a redistributor's LPI tables, an ITS's command queue and ITTs), until the host replaces it |
+//! | [`PageState::Hyp`] | none | taken by the hypervisor: a GICv3 ITS's device or collection table, until the host clears or moves it |
 //!
 //! Rules, checked on every transition before anything changes:
 //! - only `Owned` pages can become anything else ([`Ownership::claim`]), and only pages in the

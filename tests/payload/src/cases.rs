@@ -11,6 +11,7 @@
 //! | `cpu-on-all` | CPU_ON of every other DT CPU succeeds; each reports from EL1 with its context_id in x0 and parks; AFFINITY_INFO then says ON (CPU_OFF is broken in this Secure world, see `secondary_report`) |
 //! | `cpu-on-bad-entry` | CPU_ON with an entry in the carve-out or above RAM gets INVALID_ADDRESS (-9); CPU_ON of the calling CPU gets ALREADY_ON (-4) |
 //! | `gicr-tables` | the first redistributor's LPI table registers refuse the carve-out (old values kept, EnableLPIs held off) and take this payload's own RAM ([`crate::gicr`]) |
+//! | `its-lpi` | the ITS refuses the carve-out for its queue, tables and an ITT (old values kept, nothing reaches the ITS) and delivers an LPI through tables in this payload's RAM ([`crate::its`]) |
 //! | `ffa *` | the FF-A conformance matrix against OP-TEE through the hypervisor's proxy, about 1 800 cases with their own summary line ([`crate::ffa_cases`]) |
 //!
 //! Without a carve-out node (not under the hypervisor) the carve-out cases,
@@ -62,6 +63,7 @@ pub fn run_all(platform: &Platform, dtb: u64, dtb_size: u64, rd: Option<u64>) {
     report::record("cpu-on-all", &cpu_on_all(platform));
     report::record("cpu-on-bad-entry", &cpu_on_bad_entry(platform));
     crate::gicr::run(platform, rd);
+    crate::its::run(platform, dtb, dtb_size, rd);
     crate::ffa_cases::run_all(platform);
 }
 

@@ -61,6 +61,8 @@ mod ffa_cases;
 mod ffa_spec;
 #[cfg(target_os = "none")]
 mod gicr;
+#[cfg(target_os = "none")]
+mod its;
 mod psci;
 #[cfg(target_os = "none")]
 mod race;

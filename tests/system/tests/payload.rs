@@ -38,7 +38,7 @@ use system_tests::{Boot, Match, QemuArgs};
 
 /// The payload's cases, as it names them (`tests/payload/src/cases.rs`). Each must PASS:
 /// a SKIP (e.g. no carve-out node in the DT) fails this test like a FAIL does.
-const CASES: [&str; 10] = [
+const CASES: [&str; 11] = [
     "psci-version",
     "dma-nodes-removed",
     "dma-mmio-withheld",
@@ -49,6 +49,7 @@ const CASES: [&str; 10] = [
     "cpu-on-all",
     "cpu-on-bad-entry",
     "gicr-tables",
+    "its-lpi",
 ];
 
 /// The FF-A matrix's phases whose cases are written one by one in
@@ -88,11 +89,13 @@ fn expected_cases(name: &str) -> usize {
 /// The hypervisor's warnings a payload run provokes on purpose: a refused FF-A call, and the
 /// external abort injected for a probe of memory that is not the host's (the carve-out cases,
 /// the lent page), and the redistributor table bases the `gicr-tables` case points at the
-/// carve-out (refused, EnableLPIs held off).
-const EXPECTED_WARNINGS: [&str; 3] = [
+/// carve-out (refused, EnableLPIs held off), and the ITS bases and commands the `its-lpi`
+/// case points at the carve-out.
+const EXPECTED_WARNINGS: [&str; 4] = [
     r"^hyp: WARN: ffa: ",
     r"^hyp: WARN: host (data|instruction) abort at IPA 0x[0-9a-f]+ ",
     r"^hyp: WARN: redistributor 0x[0-9a-f]+: ",
+    r"^hyp: WARN: ITS: ",
 ];
 
 /// TF-A + OP-TEE + hypervisor boot under TCG takes a few seconds; CI machines are slower.
@@ -140,6 +143,16 @@ fn payload_cases_all_pass() {
     let images = Payload::load();
     let args = QemuArgs::new(&images.flash, &images.dtb, &images.image);
     let output = run_payload("payload_cases_all_pass", &args);
+    // The `its-lpi` case's carve-out queue, table and ITT were refused, each with a line.
+    for what in [
+        r"GITS_CBASER 0x[0-9a-f]+ refused \(0x[0-9a-f]+-0x[0-9a-f]+ is not host RAM\)",
+        r"GITS_BASER\d 0x[0-9a-f]+ refused \(0x[0-9a-f]+-0x[0-9a-f]+ is not host RAM\)",
+        r"GITS_CTLR\.Enabled before a command queue was accepted: kept off",
+        r"command 0x08 at queue offset 0x0 refused \(ITT not host-owned RAM\)",
+    ] {
+        let line = Regex::new(&format!(r"(?m)^hyp: WARN: ITS: {what}")).expect("pattern");
+        assert!(line.is_match(&output), "no ITS line {what}");
+    }
     // The `gicr-tables` case's carve-out bases were refused by the hypervisor, which said so.
     for register in ["GICR_PROPBASER", "GICR_PENDBASER"] {
         let refused = Regex::new(&format!(
@@ -174,17 +187,17 @@ fn payload_dma_attacker_with_edu() {
         r"/fw-cfg@9020000 \(fw_cfg DMA\): 0x9020000-0x9020018",
         r"/virtio_mmio@a000000 \(virtio-mmio transport\): 0xa000000-0xa000200",
         r"/virtio_mmio@a003e00 \(virtio-mmio transport\): 0xa003e00-0xa004000",
-        r"/intc@8000000/its@8080000 \(GICv3 ITS\): 0x8080000-0x80a0000",
     ] {
         let line = Regex::new(&format!(r"(?m)^hyp: DMA: withheld {node}\r?$")).unwrap();
         assert!(line.is_match(&output), "no boot line for {node}");
     }
     assert_eq!(
         output.matches("hyp: DMA: withheld ").count(),
-        1 + 32 + 1 + 1,
-        "fw_cfg, 32 virtio-mmio transports, the root complex and the ITS"
+        1 + 32 + 1,
+        "fw_cfg, 32 virtio-mmio transports and the root complex"
     );
     assert!(output.contains("hyp: DMA: emulated /intc@8000000 (GICv3 redistributor LPI tables)"));
+    assert!(output.contains("hyp: DMA: emulated /intc@8000000/its@8080000 (GICv3 ITS)"));
     for ipa in [
         "0x4010000000",
         "0x4010008000",
@@ -193,7 +206,6 @@ fn payload_dma_attacker_with_edu() {
         "0x8000000000",
         "0xa000000",
         "0x9020010",
-        "0x8080000",
     ] {
         let line = format!("hyp: WARN: host data abort at IPA {ipa} ");
         assert!(output.contains(&line), "no injected abort for {ipa}");

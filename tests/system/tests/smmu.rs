@@ -35,11 +35,13 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The payload's cases (see `tests/payload.rs`).
 const CASES_TIMEOUT: Duration = Duration::from_secs(120);
 /// The payload's probes of the carve-out, its refused FF-A calls and the redistributor table
-/// bases its `gicr-tables` case points at the carve-out (as in `tests/payload.rs`).
-const EXPECTED_WARNINGS: [&str; 3] = [
+/// bases its `gicr-tables` case and the ITS bases its `its-lpi` case point at the carve-out
+/// (as in `tests/payload.rs`).
+const EXPECTED_WARNINGS: [&str; 4] = [
     r"^hyp: WARN: ffa: ",
     r"^hyp: WARN: host (data|instruction) abort at IPA 0x[0-9a-f]+ ",
     r"^hyp: WARN: redistributor 0x[0-9a-f]+: ",
+    r"^hyp: WARN: ITS: ",
 ];
 
 #[test]
@@ -156,6 +158,7 @@ fn payload_dma_attack() {
             EXPECTED_WARNINGS[0],
             EXPECTED_WARNINGS[1],
             EXPECTED_WARNINGS[2],
+            EXPECTED_WARNINGS[3],
             SMMU_FAULT,
         ],
         &log,

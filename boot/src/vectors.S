@@ -201,25 +201,26 @@ smc_general:
  * it does not answer goes to `smc_general` with the frame untouched.
  */
 ffa_fast:
-    /* x8..x17 must be zero (v1.2; no call on this path carries them): then they are free */
-    orr     x30, x8, x9
-    orr     x30, x30, x10
-    orr     x30, x30, x11
-    orr     x30, x30, x12
-    orr     x30, x30, x13
-    orr     x30, x30, x14
-    orr     x30, x30, x15
-    orr     x30, x30, x16
-    orr     x30, x30, x17
-    cbnz    x30, smc_general
     /* the table, published once negotiation has settled at v1.2; x30 = the entry */
-    adrp    x8, hyp_ffa_fast
-    ldr     x8, [x8, :lo12:hyp_ffa_fast]
-    cbz     x8, smc_general
-    ldrb    w9, [x8, x18]
-    cbz     w9, smc_general
-    add     x30, x8, x9, lsl #7
-    /* x18 = the counters' offset (bits [31:0]), ID_GET (bit 63), conditional field (62) */
+    adrp    x30, hyp_ffa_fast
+    ldr     x30, [x30, :lo12:hyp_ffa_fast]
+    cbz     x30, smc_general
+    ldrb    w18, [x30, x18]
+    cbz     w18, smc_general
+    add     x30, x30, x18, lsl #7
+    /* x8..x17 must be zero (v1.2; no call on this path carries them): then they are free */
+    orr     x18, x8, x9
+    orr     x18, x18, x10
+    orr     x18, x18, x11
+    orr     x18, x18, x12
+    orr     x18, x18, x13
+    orr     x18, x18, x14
+    orr     x18, x18, x15
+    orr     x18, x18, x16
+    orr     x18, x18, x17
+    cbnz    x18, smc_general
+    /* x18 = the counters' offset (bits [31:0]), special (bit 63: FFA_ID_GET, or with bit
+       62 FFA_FEATURES), a conditional field (bit 61) */
     ldr     x18, [x30, #FFA_FAST_ENTRIES + 64]
     /* validation: x_i & ~carried_i for x1..x7, and the must-be-one bits of x1 */
     ldp     x9, x10, [x30, #FFA_FAST_ENTRIES + 0]
@@ -241,11 +242,13 @@ ffa_fast:
     bic     x10, x10, x1
     orr     x8, x8, x9
     orr     x8, x8, x10
-    tbnz    x18, #62, ffa_fast_cond
-3:  cbnz    x8, ffa_fast_reject
+    cbnz    x8, ffa_fast_reject
+    tbnz    x18, #61, ffa_fast_cond
+3:
     /* x8 = this CPU's forwarded counter of this function (the block above its stack) */
     add     x8, sp, w18, uxtw
-    tbnz    x18, #63, ffa_fast_id_get
+    tbnz    x18, #63, ffa_fast_special
+ffa_fast_forward:
     ldr     x9, [x8, #FFA_COUNTERS_AT]
     add     x9, x9, #1
     str     x9, [x8, #FFA_COUNTERS_AT]
@@ -290,33 +293,59 @@ ffa_fast_done:
     b.eq    5b
     b       ffa_fast_finish
 
-/* The conditional field (its flag in the same register): must be zero unless the flag is set. */
+/*
+ * The conditional field (its flag in the same register, a w register): must be zero unless
+ * the flag is set. x9 = its register's frame offset, x10 = the flag's mask | the field's
+ * mask << 32 (the other fields passed, so the register's upper half is zero).
+ */
 ffa_fast_cond:
-    ldr     x9, [x30, #FFA_FAST_ENTRIES + 104]
-    lsr     x10, x9, #32
-    ldr     x9, [sp, w9, uxtw]
+    ldp     x9, x10, [x30, #FFA_FAST_ENTRIES + 104]
+    ldr     x9, [sp, x9]
     tst     x9, x10
     b.ne    3b
-    ldr     x10, [x30, #FFA_FAST_ENTRIES + 112]
-    and     x9, x9, x10
-    orr     x8, x8, x9
-    b       3b
+    ands    x9, x9, x10, lsr #32
+    b.eq    3b
+    b       ffa_fast_reject
+
+/*
+ * FFA_FEATURES (valid, x8 = its forwarded counter): forwarded in place when w1 is 0x840000nn
+ * or 0xC40000nn, a function forwarded on this path, and the SPMC has not refused it
+ * (D-FEATURES-LEARNED: bit row of word conv of the proxy's bitmap); else to Rust.
+ */
+ffa_fast_special:
+    tbz     x18, #62, ffa_fast_id_get
+    tbz     w1, #31, smc_general
+    lsr     x9, x1, #8
+    and     x9, x9, #0xffffffffffbfffff
+    cmp     x9, #0x840, lsl #12
+    b.ne    smc_general
+    ubfx    x9, x1, #30, #1
+    and     x10, x1, #0xff
+    add     x9, x10, x9, lsl #8
+    adrp    x10, hyp_ffa_fast
+    ldr     x10, [x10, :lo12:hyp_ffa_fast]
+    ldrb    w9, [x10, x9]
+    cbz     w9, smc_general
+    add     x9, x10, x9, lsl #7
+    ldr     x9, [x9, #FFA_FAST_ENTRIES + 64]
+    tbnz    x9, #63, smc_general
+    ubfx    x10, x9, #3, #1
+    ubfx    x9, x9, #4, #6
+    adrp    x11, hyp_ffa_learned
+    ldr     x11, [x11, :lo12:hyp_ffa_learned]
+    ldr     x11, [x11, x10, lsl #3]
+    lsr     x11, x11, x9
+    tbnz    x11, #0, smc_general
+    mov     x11, xzr
+    b       ffa_fast_forward
 
 /* FFA_ID_GET: SUCCESS, w2 = the host's ID 0; counted emulated. x8 = the forwarded counter. */
 ffa_fast_id_get:
     ldr     x9, [x8, #FFA_COUNTERS_AT + FFA_EVENT_STRIDE]
     add     x9, x9, #1
     str     x9, [x8, #FFA_COUNTERS_AT + FFA_EVENT_STRIDE]
-    mov     x0, #(FFA_SUCCESS_32 & 0xffff)
-    movk    x0, #(FFA_SUCCESS_32 >> 16), lsl #16
-    mov     x1, xzr
-    mov     x2, xzr
-    mov     x3, xzr
-    mov     x4, xzr
-    mov     x5, xzr
-    mov     x6, xzr
-    mov     x7, xzr
-    b       ffa_fast_done
+    adr     x9, ffa_reply_id_get
+    b       ffa_fast_reply
 
 /*
  * An invalid field: a rejection the console's rate limit would print goes to Rust (which
@@ -327,27 +356,31 @@ ffa_fast_id_get:
 ffa_fast_reject:
     adrp    x8, hyp_ffa_rejections
     ldr     x9, [x8, :lo12:hyp_ffa_rejections]
-    cmp     x9, #8
-    b.lo    smc_general
     sub     x10, x9, #1
-    tst     x9, x10
-    b.eq    smc_general
+    tst     x9, x10                     /* Z: a power of two (or 0) */
+    ccmp    x9, #8, #0, ne              /* else C: at least 8 */
+    b.lo    smc_general                 /* the first 8, then every power of two */
     add     x9, x9, #1
     str     x9, [x8, :lo12:hyp_ffa_rejections]
     add     x8, sp, w18, uxtw
     ldr     x9, [x8, #FFA_COUNTERS_AT + 2 * FFA_EVENT_STRIDE]
     add     x9, x9, #1
     str     x9, [x8, #FFA_COUNTERS_AT + 2 * FFA_EVENT_STRIDE]
-    mov     x0, #(FFA_ERROR & 0xffff)
-    movk    x0, #(FFA_ERROR >> 16), lsl #16
-    mov     x1, xzr
-    mov     w2, #FFA_INVALID_PARAMETERS
-    mov     x3, xzr
-    mov     x4, xzr
-    mov     x5, xzr
-    mov     x6, xzr
-    mov     x7, xzr
+    adr     x9, ffa_reply_invalid
+/* An answer from EL2: x0..x7 from the words at x9. */
+ffa_fast_reply:
+    ldp     x0, x1, [x9, #0]
+    ldp     x2, x3, [x9, #16]
+    ldp     x4, x5, [x9, #32]
+    ldp     x6, x7, [x9, #48]
     b       ffa_fast_done
+
+/* The EL2 answers' x0..x7. */
+    .balign 16
+ffa_reply_id_get:
+    .quad   FFA_SUCCESS_32, 0, 0, 0, 0, 0, 0, 0     /* w2 = the host's ID 0 */
+ffa_reply_invalid:
+    .quad   FFA_ERROR, 0, FFA_INVALID_PARAMETERS, 0, 0, 0, 0, 0
 
 /* A reply the fast path does not take: Rust filters it (x0..x7 to the frame). */
 ffa_fast_finish:

@@ -813,8 +813,9 @@ impl Proxy {
     }
 
     /// The SPMC's `reply` (x0..x7) to a call forwarded in place, filtered into `regs`; `x0` is
-    /// the host's.
-    #[inline(always)]
+    /// the host's. Out of line: the trap vector forwards the hot calls itself, and this code is
+    /// shared with [`Proxy::fast_finish`].
+    #[inline(never)]
     fn filter_in_place(
         &self,
         regs: &mut SmcRegs,
@@ -894,6 +895,12 @@ impl Proxy {
         {
             self.spmc_refused[conv as usize].fetch_or(1 << row, Relaxed);
         }
+    }
+
+    /// The bitmap of [`Proxy::learn`] (word `conv`, bit `row`), for the trap vector's
+    /// `FFA_FEATURES` (see [`super::fast`]).
+    pub fn spmc_refused_bitmap(&self) -> &[AtomicU64; 2] {
+        &self.spmc_refused
     }
 
     /// Whether the SPMC refused a validated call of function `row` in `conv` with

@@ -1,7 +1,7 @@
 //! The fast path's table: one precomputed entry per (function, convention) at the negotiated
 //! version v1.2 for the calls the trap vector answers without entering Rust (`vectors.S`,
 //! `ffa_fast`): the calls forwarded from the host's registers in place
-//! ([`super::abi::fast::IN_PLACE`]) and `FFA_ID_GET`.
+//! ([`super::abi::fast::IN_PLACE`]), `FFA_FEATURES` for them, and `FFA_ID_GET`.
 //!
 //! A call takes the fast path when its SMC immediate is 0, its x0 (call hint and convention
 //! bit cleared) is `0x8400_0060 + n` with n < 0xA0, x8..x17 are zero, negotiation has settled
@@ -14,7 +14,9 @@
 //! - the two replies it expects from the SPMC and their masks (any other reply, `FFA_ERROR`
 //!   included, is finished in Rust by [`super::Proxy::fast_finish`], which applies the full
 //!   reply filter and learns from NOT_SUPPORTED);
-//! - whether it is `FFA_ID_GET` (answered at EL2: SUCCESS, w2 = the host's ID 0).
+//! - whether it is `FFA_ID_GET` (answered at EL2: SUCCESS, w2 = the host's ID 0) or
+//!   `FFA_FEATURES` (forwarded in place when its w1 is a function forwarded on this path
+//!   that the SPMC has not refused; every other query is answered by the general path).
 //!
 //! A call whose fields are invalid is rejected in the vector (INVALID_PARAMETERS, counted per
 //! CPU) unless the console's rate limit says it gets a line: then, as every call that is not
@@ -33,10 +35,17 @@ use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, High, SmcConduit, SmcRegs};
 /// Index bytes per convention in [`FastTable::index`] (by x0\[7:0\]).
 pub const INDEX_STRIDE: usize = 0x100;
 
-/// [`FastEntry::counter`] bit: `FFA_ID_GET`, answered at EL2 (else forwarded in place).
-pub const ID_GET: u64 = 1 << 63;
+/// [`FastEntry::counter`] bit: not a plain forward: `FFA_ID_GET` (answered at EL2), or
+/// `FFA_FEATURES` with [`FEATURES`] set.
+pub const SPECIAL: u64 = 1 << 63;
+/// [`FastEntry::counter`] bits of `FFA_ID_GET`.
+pub const ID_GET: u64 = SPECIAL;
+/// [`FastEntry::counter`] bits of `FFA_FEATURES`: forwarded in place when its w1 names a
+/// function forwarded on this path that the SPMC has not refused (D-FEATURES-LEARNED);
+/// anything else to the general path.
+pub const FEATURES: u64 = SPECIAL | 1 << 62;
 /// [`FastEntry::counter`] bit: the row has a conditional field.
-pub const CONDITIONAL: u64 = 1 << 62;
+pub const CONDITIONAL: u64 = 1 << 61;
 
 /// One (function, convention) at v1.2. `#[repr(C)]`: `vectors.S` reads it at the offsets
 /// checked below.
@@ -48,18 +57,19 @@ pub struct FastEntry {
     /// Bits of x1 that must be one (Secure endpoint IDs).
     pub ones: u64,
     /// Bits \[31:0\]: byte offset of this function's forwarded counter in a CPU's block
-    /// (`(2 * row + conv) * 8`); [`ID_GET`], [`CONDITIONAL`].
+    /// (`(2 * row + conv) * 8`); [`ID_GET`] or [`FEATURES`], and [`CONDITIONAL`].
     pub counter: u64,
     /// The SPMC's expected replies (x0) and the registers each defines, in order of
     /// preference (the second the same as the first when one is expected).
     pub(crate) expect: [(u64, &'static ReplyMasks); 2],
     /// The conditional field's register (its flag is in the same register), as a byte
     /// offset in the register frame (x_i at `8 * i`).
-    pub cond_at: u32,
-    /// The flag's mask (0 without a conditional field).
-    pub flag_mask: u32,
-    /// The bits that must be zero unless the flag is set.
-    pub cond_mask: u64,
+    pub cond_at: u64,
+    /// The flag's mask (bits \[31:0\]) and the bits that must be zero unless the flag is set
+    /// (bits \[63:32\], shifted up by 32; both in a w register).
+    pub cond: u64,
+    /// Pads the entry to 128 bytes.
+    pub pad: u64,
 }
 
 /// The vector's whole table.
@@ -80,8 +90,7 @@ const _: () = assert!(core::mem::offset_of!(FastEntry, ones) == 56);
 const _: () = assert!(core::mem::offset_of!(FastEntry, counter) == 64);
 const _: () = assert!(core::mem::offset_of!(FastEntry, expect) == 72);
 const _: () = assert!(core::mem::offset_of!(FastEntry, cond_at) == 104);
-const _: () = assert!(core::mem::offset_of!(FastEntry, flag_mask) == 108);
-const _: () = assert!(core::mem::offset_of!(FastEntry, cond_mask) == 112);
+const _: () = assert!(core::mem::offset_of!(FastEntry, cond) == 112);
 
 /// The kind index of a reply ID in [`super::abi::Compiled::reply`].
 const fn kind_of(id: u32) -> usize {
@@ -112,6 +121,13 @@ const fn class_of(row: usize, cv: usize) -> Option<u64> {
             Some(0)
         }
         Class::Emulate(Handler::IdGet) if f & fast::CLASS == fast::ID_GET => Some(ID_GET),
+        Class::Emulate(Handler::Features)
+            if f & fast::IN_PLACE != 0
+                && f & fast::CLASS == fast::FEATURES
+                && expected(row, cv).1 > 0 =>
+        {
+            Some(FEATURES)
+        }
         _ => None,
     }
 }
@@ -164,12 +180,16 @@ const fn entry(row: usize, cv: usize, flags: u64) -> FastEntry {
         // FFA_ID_GET expects none: its slots are never read.
         expect: expected(row, cv).0,
         cond_at: if c.predicates {
-            c.cond_reg as u32 * 8
+            c.cond_reg as u64 * 8
         } else {
             0
         },
-        flag_mask: if c.predicates { c.flag_mask } else { 0 },
-        cond_mask: if c.predicates { c.cond_mask as u64 } else { 0 },
+        cond: if c.predicates {
+            c.flag_mask as u64 | (c.cond_mask as u64) << 32
+        } else {
+            0
+        },
+        pad: 0,
     }
 }
 
@@ -204,8 +224,8 @@ pub static FAST_TABLE: FastTable = {
         counter: 0,
         expect: [(0, &REPLY_MASKS[0]); 2],
         cond_at: 0,
-        flag_mask: 0,
-        cond_mask: 0,
+        cond: 0,
+        pad: 0,
     };
     let mut t = FastTable {
         index: [0; 2 * INDEX_STRIDE],
@@ -250,9 +270,11 @@ pub(crate) enum Fast {
 /// `quiet` is the console's rate limit (false: this rejection gets a line, so the general
 /// path takes it), `cpu` the CPU's index.
 #[cfg(test)]
+#[expect(clippy::too_many_arguments, reason = "the vector's inputs")]
 pub(crate) fn model(
     table: &FastTable,
     counts: &dyn CpuBlocks,
+    learned: &[core::sync::atomic::AtomicU64; 2],
     cpu: usize,
     quiet: bool,
     regs: &mut SmcRegs,
@@ -270,11 +292,11 @@ pub(crate) fn model(
     }
     let index = ((x0 >> 30 & 1) << 8 | (y & 0xFF)) as usize;
     // `ffa_fast`.
-    if regs[8..].iter().fold(0, |a, x| a | x) != 0 {
-        return Fast::General;
-    }
     let k = table.index[index];
     if k == 0 {
+        return Fast::General;
+    }
+    if regs[8..].iter().fold(0, |a, x| a | x) != 0 {
         return Fast::General;
     }
     let e = &table.entries[usize::from(k) - 1];
@@ -284,8 +306,8 @@ pub(crate) fn model(
     }
     if e.counter & CONDITIONAL != 0 {
         let x = regs[e.cond_at as usize / 8];
-        if x & u64::from(e.flag_mask) == 0 {
-            bad |= x & e.cond_mask;
+        if x & e.cond == 0 {
+            bad |= x & e.cond >> 32;
         }
     }
     let slot = (e.counter & 0xFFFF_FFFF) as usize / 8;
@@ -299,7 +321,27 @@ pub(crate) fn model(
         regs[2] = super::abi::Status::InvalidParameters.w();
         return Fast::Rejected;
     }
-    if e.counter & ID_GET != 0 {
+    if e.counter & FEATURES == FEATURES {
+        // `ffa_fast_features`: w1 (valid: x1[63:32] clear) is 0x840000nn or 0xC40000nn ...
+        let sel = regs[1];
+        if sel & 1 << 31 == 0 || (sel >> 8) & !(1 << 22) != 0x84_0000 {
+            return Fast::General;
+        }
+        // ... a function forwarded on this path ...
+        let qk = table.index[((sel >> 30 & 1) << 8 | sel & 0xFF) as usize];
+        if qk == 0 {
+            return Fast::General;
+        }
+        let q = table.entries[usize::from(qk) - 1].counter;
+        if q & SPECIAL != 0 {
+            return Fast::General;
+        }
+        // ... that the SPMC has not refused.
+        let (row, conv) = (q >> 4 & 0x3F, (q >> 3 & 1) as usize);
+        if learned[conv].load(core::sync::atomic::Ordering::Relaxed) >> row & 1 != 0 {
+            return Fast::General;
+        }
+    } else if e.counter & ID_GET != 0 {
         counts.bump(cpu, CPU_EMULATED, slot);
         regs[..8].copy_from_slice(&[fid::SUCCESS_32.into(), 0, 0, 0, 0, 0, 0, 0]);
         return Fast::Done;
@@ -381,7 +423,7 @@ mod tests {
         assert!(has(fid::NOTIFICATION_SET));
         assert!(has(fid::ID_GET));
         assert!(!has(fid::VERSION));
-        assert!(!has(fid::FEATURES));
+        assert!(has(fid::FEATURES));
         assert!(!has(fid::MEM_SHARE_64));
         assert!(!has(fid::RXTX_MAP_64));
         assert!(!has(fid::NOTIFICATION_BITMAP_CREATE));

@@ -256,6 +256,17 @@ fn spmc_reply() -> impl Strategy<Value = SmcRegs> {
         })
 }
 
+/// `FFA_FEATURES` of a function the layouts know (sometimes with the call hint or junk).
+fn features_call() -> impl Strategy<Value = SmcRegs> {
+    let ids: Vec<u64> = SPECS.iter().map(|s| s.id).collect();
+    (
+        proptest::sample::select(ids),
+        prop_oneof![6 => Just(0u64), 1 => Just(1 << 16), 1 => any::<u64>()],
+        prop_oneof![6 => Just(0u64), 1 => any::<u64>()],
+    )
+        .prop_map(|(id, junk, x2)| r(&[FFA_FEATURES, id ^ junk, x2]))
+}
+
 /// What the proxy would answer to `FFA_FEATURES(id)`: the learned state, compared.
 fn features_of(proxy: &Proxy, id: u64) -> SmcRegs {
     let mut regs = r(&[FFA_FEATURES, id & !(1 << 16)]);
@@ -272,7 +283,10 @@ proptest! {
     /// calls itself.
     #[test]
     fn the_fast_path_agrees_with_the_general_path(
-        regs in call(),
+        regs in prop_oneof![3 => call(), 1 => features_call()],
+        refused in proptest::option::of(proptest::sample::select(
+            SPECS.iter().filter(|s| s.forwarded).map(|s| s.id).collect::<Vec<u64>>()
+        )),
         imm in prop_oneof![7 => Just(0u16), 1 => any::<u16>()],
         reply in spmc_reply(),
         quiet in any::<bool>(),
@@ -280,6 +294,16 @@ proptest! {
     ) {
         let general = settled_proxy(false);
         let fast = settled_proxy(true);
+        // The SPMC refused one function already (D-FEATURES-LEARNED), on both.
+        if let Some(id) = refused {
+            let spec = spec_of(id).expect("a layout");
+            for proxy in [&general, &fast] {
+                let mut call = r(&[id]);
+                call[1] = spec.ones;
+                let mut spmc = Spmc::replying(r(&[FFA_ERROR, 0, 0xFFFF_FFFF]), false);
+                let _ = proxy.handle(&mut call, 0, crate::testkit::no_memory(), &mut spmc);
+            }
+        }
         let table = fast.fast_table().expect("settled at v1.2");
         let per_cpu = fast.counters().per_cpu().expect("attached");
         let no_memory = crate::testkit::no_memory();
@@ -290,7 +314,9 @@ proptest! {
 
         let mut spmc_f = Spmc { always: Some(reply), ..Spmc::new() };
         let mut io_f = regs;
-        let took = super::fast::model(table, per_cpu, cpu, quiet, &mut io_f, imm, &mut spmc_f);
+        let learned = fast.spmc_refused_bitmap();
+        let took =
+            super::fast::model(table, per_cpu, learned, cpu, quiet, &mut io_f, imm, &mut spmc_f);
         match took {
             super::fast::Fast::General => {
                 let out_f = fast.handle_explained(&mut io_f, imm, no_memory, &mut spmc_f, || !quiet);
@@ -326,6 +352,7 @@ fn the_hot_calls_take_the_fast_path() {
     let proxy = settled_proxy(true);
     let table = proxy.fast_table().expect("settled at v1.2");
     let per_cpu = proxy.counters().per_cpu().expect("attached");
+    let learned = proxy.spmc_refused_bitmap();
     let direct_resp = r(&[
         u64::from(fid::MSG_SEND_DIRECT_RESP_32),
         0x8001_0000,
@@ -346,7 +373,7 @@ fn the_hot_calls_take_the_fast_path() {
     ] {
         let mut spmc = Spmc::replying(reply, false);
         let mut io = call;
-        let took = super::fast::model(table, per_cpu, 1, true, &mut io, 0, &mut spmc);
+        let took = super::fast::model(table, per_cpu, learned, 1, true, &mut io, 0, &mut spmc);
         assert_eq!(took, super::fast::Fast::Done, "{:#x}", call[0]);
     }
     let counts = proxy
@@ -354,9 +381,51 @@ fn the_hot_calls_take_the_fast_path() {
         .get(fid::MSG_SEND_DIRECT_REQ_32)
         .expect("known");
     assert_eq!(counts.forwarded, 1);
+    // FFA_FEATURES of a function forwarded on the fast path: forwarded there too; once the
+    // SPMC refused that function, the general path answers.
+    let features = r(&[FFA_FEATURES, u64::from(fid::MSG_SEND_DIRECT_REQ_32)]);
+    let success = r(&[u64::from(fid::SUCCESS_32), 0, 0, 0]);
+    let mut io = features;
+    let mut spmc = Spmc::replying(success, false);
+    let took = super::fast::model(table, per_cpu, learned, 0, true, &mut io, 0, &mut spmc);
+    assert_eq!(took, super::fast::Fast::Done);
+    assert_eq!(spmc.calls, [features]);
+    let mut io = r(&[u64::from(fid::MSG_SEND_DIRECT_REQ_32), 0x8001]);
+    let mut spmc = Spmc::replying(r(&[FFA_ERROR, 0, 0xFFFF_FFFF]), false);
+    let took = super::fast::model(table, per_cpu, learned, 0, true, &mut io, 0, &mut spmc);
+    assert_eq!(
+        took,
+        super::fast::Fast::Finish(u64::from(fid::MSG_SEND_DIRECT_REQ_32))
+    );
+    let _ = proxy.fast_finish(&mut io, u64::from(fid::MSG_SEND_DIRECT_REQ_32));
+    let mut io = features;
+    let took = super::fast::model(
+        table,
+        per_cpu,
+        learned,
+        0,
+        true,
+        &mut io,
+        0,
+        &mut Spmc::new(),
+    );
+    assert_eq!(
+        took,
+        super::fast::Fast::General,
+        "learned: NOT_SUPPORTED from Rust"
+    );
     // A quiet rejection: NOTIFICATION_SET with a sender other than the host.
     let mut io = r(&[NOTIF_SET, 1 << 16 | 0x8001]);
-    let took = super::fast::model(table, per_cpu, 0, true, &mut io, 0, &mut Spmc::new());
+    let took = super::fast::model(
+        table,
+        per_cpu,
+        learned,
+        0,
+        true,
+        &mut io,
+        0,
+        &mut Spmc::new(),
+    );
     assert_eq!(took, super::fast::Fast::Rejected);
     assert_eq!(io[0], FFA_ERROR);
     let counts = proxy.counters().get(fid::NOTIFICATION_SET).expect("known");

@@ -26,6 +26,10 @@ static FFA_REJECTIONS: AtomicU64 = AtomicU64::new(0);
 /// counters are attached; never cleared (a settled negotiation is final).
 #[unsafe(export_name = "hyp_ffa_fast")]
 static FFA_FAST: AtomicU64 = AtomicU64::new(0);
+/// The address of the proxy's bitmap of functions the SPMC refused (D-FEATURES-LEARNED), for
+/// the vector's `FFA_FEATURES`; set before [`FFA_FAST`].
+#[unsafe(export_name = "hyp_ffa_learned")]
+static FFA_LEARNED: AtomicU64 = AtomicU64::new(0);
 /// Non-zero when the vector's fast path must call [`hyp_ffa_fast_poll`] before returning
 /// (there is an SMMU whose faults every trap polls).
 #[unsafe(export_name = "hyp_ffa_poll")]
@@ -55,7 +59,7 @@ fn ffa_call(regs: &mut SmcRegs, imm: u16) {
     );
     count_rejection(outcome);
     if FFA_FAST.load(Ordering::Relaxed) == 0 {
-        publish_fast_path(hyp);
+        publish_fast_path(hyp, regs as *const SmcRegs as u64);
     }
     // The SMMU's faults, e.g. a device's DMA to a page this call lent.
     crate::firmware::smmu::poll();
@@ -74,15 +78,24 @@ fn count_rejection(outcome: crate::ffa::Outcome) {
 
 /// Turns the vector's FF-A fast path on once the proxy allows it (negotiation settled at
 /// v1.2): the per-CPU counters first, so that the audit includes every call it counts.
+/// `frame` is this trap's SMC frame: the vector finds its counters from SP on the promise
+/// that the host traps with SP at the top of its CPU's stack (`percpu::Stack`), checked here
+/// (if it did not hold, the fast path would stay off).
 #[cold]
 #[inline(never)]
-fn publish_fast_path(hyp: &hyp::Hyp) {
+fn publish_fast_path(hyp: &hyp::Hyp, frame: u64) {
     let Some(table) = hyp.ffa.fast_table() else {
         return;
     };
+    let top = crate::percpu::stack_top(arch::cpu_index());
+    if frame + core::mem::size_of::<SmcFrame>() as u64 != top {
+        return;
+    }
     hyp.ffa.counters().attach(&crate::percpu::FFA_CPU_COUNTS);
     let poll = crate::firmware::smmu::stats().is_some();
     FFA_POLL.store(u32::from(poll), Ordering::Relaxed);
+    let learned = hyp.ffa.spmc_refused_bitmap() as *const _ as u64;
+    FFA_LEARNED.store(learned, Ordering::Relaxed);
     FFA_FAST.store(table as *const _ as u64, Ordering::Release);
 }
 
@@ -94,21 +107,6 @@ extern "C" fn hyp_ffa_fast_finish(frame: *mut SmcFrame, x0: u64) {
     // SAFETY: the vector passes the SMC frame it saved on this CPU's stack; nothing else
     // refers to it until it is restored.
     let frame = unsafe { &mut *frame };
-    // The vector found its counters from SP on the promise that the host traps with SP at
-    // the top of this CPU's stack (`percpu::Stack`): checked here, where it is cheap.
-    let cpu = arch::cpu_index();
-    if frame as *const SmcFrame as u64 + core::mem::size_of::<SmcFrame>() as u64
-        != crate::percpu::stack_top(cpu)
-    {
-        stop_machine(Unexpected {
-            cpu,
-            slot: Unexpected::HOST_SYNC,
-            esr: 0,
-            elr: 0,
-            far: 0,
-            spsr: 0,
-        });
-    }
     let outcome = hyp::get().ffa.fast_finish(&mut frame.regs, x0);
     count_rejection(outcome);
     crate::firmware::smmu::poll();

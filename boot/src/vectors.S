@@ -220,7 +220,7 @@ ffa_fast:
     orr     x18, x18, x17
     cbnz    x18, smc_general
     /* x18 = the counters' offset (bits [31:0]), special (bit 63: FFA_ID_GET, or with bit
-       62 FFA_FEATURES), a conditional field (bit 61) */
+       62 FFA_FEATURES, or with bit 60 FFA_VERSION), a conditional field (bit 61) */
     ldr     x18, [x30, #FFA_FAST_ENTRIES + 64]
     /* validation: x_i & ~carried_i for x1..x7, and the must-be-one bits of x1 */
     ldp     x9, x10, [x30, #FFA_FAST_ENTRIES + 0]
@@ -313,7 +313,7 @@ ffa_fast_cond:
  * (D-FEATURES-LEARNED: bit row of word conv of the proxy's bitmap); else to Rust.
  */
 ffa_fast_special:
-    tbz     x18, #62, ffa_fast_id_get
+    tbz     x18, #62, ffa_fast_emulated
     tbz     w1, #31, smc_general
     lsr     x9, x1, #8
     and     x9, x9, #0xffffffffffbfffff
@@ -339,12 +339,25 @@ ffa_fast_special:
     mov     x11, xzr
     b       ffa_fast_forward
 
-/* FFA_ID_GET: SUCCESS, w2 = the host's ID 0; counted emulated. x8 = the forwarded counter. */
-ffa_fast_id_get:
+/*
+ * Answered at EL2, counted emulated (x8 = the forwarded counter): FFA_ID_GET: SUCCESS, w2 =
+ * the host's ID 0; FFA_VERSION (bit 60), negotiation settled at v1.2: 1.minor with minor >= 2
+ * gets 1.2, anything else NOT_SUPPORTED.
+ */
+ffa_fast_emulated:
     ldr     x9, [x8, #FFA_COUNTERS_AT + FFA_EVENT_STRIDE]
     add     x9, x9, #1
     str     x9, [x8, #FFA_COUNTERS_AT + FFA_EVENT_STRIDE]
     adr     x9, ffa_reply_id_get
+    tbz     x18, #60, ffa_fast_reply
+    adr     x9, ffa_reply_not_supported
+    lsr     x10, x1, #16
+    cmp     x10, #1
+    b.ne    ffa_fast_reply
+    and     x10, x1, #0xffff
+    cmp     x10, #2
+    b.lo    ffa_fast_reply
+    adr     x9, ffa_reply_version
     b       ffa_fast_reply
 
 /*
@@ -354,6 +367,7 @@ ffa_fast_id_get:
  * chooses which rejections get a line).
  */
 ffa_fast_reject:
+    tbnz    x18, #60, smc_general       /* FFA_VERSION: Rust answers NOT_SUPPORTED */
     adrp    x8, hyp_ffa_rejections
     ldr     x9, [x8, :lo12:hyp_ffa_rejections]
     sub     x10, x9, #1
@@ -381,6 +395,10 @@ ffa_reply_id_get:
     .quad   FFA_SUCCESS_32, 0, 0, 0, 0, 0, 0, 0     /* w2 = the host's ID 0 */
 ffa_reply_invalid:
     .quad   FFA_ERROR, 0, FFA_INVALID_PARAMETERS, 0, 0, 0, 0, 0
+ffa_reply_version:
+    .quad   0x10002, 0, 0, 0, 0, 0, 0, 0
+ffa_reply_not_supported:
+    .quad   0xffffffffffffffff, 0, 0, 0, 0, 0, 0, 0
 
 /* A reply the fast path does not take: Rust filters it (x0..x7 to the frame). */
 ffa_fast_finish:

@@ -46,6 +46,12 @@ pub const ID_GET: u64 = SPECIAL;
 pub const FEATURES: u64 = SPECIAL | 1 << 62;
 /// [`FastEntry::counter`] bit: the row has a conditional field.
 pub const CONDITIONAL: u64 = 1 << 61;
+/// [`FastEntry::counter`] bits of `FFA_VERSION` once negotiation has settled (at v1.2, as the
+/// table's publication implies): `1.minor` with minor >= 2 gets 1.2, anything else SMCCC
+/// NOT_SUPPORTED, counted emulated; its fields are checked against the v1.0 schema, and a
+/// call that fails them goes to the general path (its answer is NOT_SUPPORTED in w0, not
+/// INVALID_PARAMETERS).
+pub const VERSION: u64 = SPECIAL | 1 << 60;
 
 /// One (function, convention) at v1.2. `#[repr(C)]`: `vectors.S` reads it at the offsets
 /// checked below.
@@ -109,7 +115,10 @@ const fn class_of(row: usize, cv: usize) -> Option<u64> {
     let c = &COMPILED[row];
     let f = c.fast[cv][2];
     // A conditional field is checked in the vector only when its flag is in its register.
-    if row == VERSION_ROW || (c.predicates && c.flag_reg != c.cond_reg) || f & fast::HIGH_MBZ == 0 {
+    if row == VERSION_ROW {
+        return if cv == 0 { Some(VERSION) } else { None };
+    }
+    if (c.predicates && c.flag_reg != c.cond_reg) || f & fast::HIGH_MBZ == 0 {
         return None;
     }
     match c.class[2] {
@@ -171,7 +180,9 @@ const fn expected(row: usize, cv: usize) -> ([(u64, &'static ReplyMasks); 2], us
 
 const fn entry(row: usize, cv: usize, flags: u64) -> FastEntry {
     let c = &COMPILED[row];
-    let l = &LAYOUTS[(c.fast[cv][2] & fast::LAYOUT) as usize];
+    // FFA_VERSION is checked against the v1.0 schema at every version.
+    let v = if row == VERSION_ROW { 0 } else { 2 };
+    let l = &LAYOUTS[(c.fast[cv][v] & fast::LAYOUT) as usize];
     let conditional = if c.predicates { CONDITIONAL } else { 0 };
     FastEntry {
         carried: l.carried,
@@ -312,7 +323,7 @@ pub(crate) fn model(
     }
     let slot = (e.counter & 0xFFFF_FFFF) as usize / 8;
     if bad != 0 {
-        if !quiet {
+        if !quiet || e.counter & VERSION == VERSION {
             return Fast::General;
         }
         counts.bump(cpu, CPU_REJECTED, slot);
@@ -341,6 +352,15 @@ pub(crate) fn model(
         if learned[conv].load(core::sync::atomic::Ordering::Relaxed) >> row & 1 != 0 {
             return Fast::General;
         }
+    } else if e.counter & VERSION == VERSION {
+        counts.bump(cpu, CPU_EMULATED, slot);
+        let w0 = if regs[1] >> 16 == 1 && regs[1] & 0xFFFF >= 2 {
+            0x1_0002
+        } else {
+            u64::MAX
+        };
+        regs[..8].copy_from_slice(&[w0, 0, 0, 0, 0, 0, 0, 0]);
+        return Fast::Done;
     } else if e.counter & ID_GET != 0 {
         counts.bump(cpu, CPU_EMULATED, slot);
         regs[..8].copy_from_slice(&[fid::SUCCESS_32.into(), 0, 0, 0, 0, 0, 0, 0]);
@@ -422,7 +442,8 @@ mod tests {
         assert!(has(fid::NOTIFICATION_GET));
         assert!(has(fid::NOTIFICATION_SET));
         assert!(has(fid::ID_GET));
-        assert!(!has(fid::VERSION));
+        assert!(has(fid::VERSION));
+        assert!(!has(fid::VERSION | 1 << 30));
         assert!(has(fid::FEATURES));
         assert!(!has(fid::MEM_SHARE_64));
         assert!(!has(fid::RXTX_MAP_64));

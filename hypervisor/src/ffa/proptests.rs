@@ -414,6 +414,44 @@ fn the_hot_calls_take_the_fast_path() {
         super::fast::Fast::General,
         "learned: NOT_SUPPORTED from Rust"
     );
+    // FFA_VERSION once settled: the settled version for 1.2 and later, else NOT_SUPPORTED;
+    // fields outside the v1.0 schema go to the general path.
+    let general = settled_proxy(false);
+    for (w1, vector) in [
+        (0x1_0002u64, Some(0x1_0002u64)),
+        (0x1_0005, Some(0x1_0002)),
+        (0x1_0001, Some(u64::MAX)),
+        (0x2_0002, Some(u64::MAX)),
+        (0x8001_0002, None),
+    ] {
+        let call = r(&[FFA_VERSION, w1]);
+        let mut io = call;
+        let took = super::fast::model(
+            table,
+            per_cpu,
+            learned,
+            0,
+            true,
+            &mut io,
+            0,
+            &mut Spmc::new(),
+        );
+        let mut expected = call;
+        let _ = general.handle(
+            &mut expected,
+            0,
+            crate::testkit::no_memory(),
+            &mut Spmc::new(),
+        );
+        match vector {
+            Some(w0) => {
+                assert_eq!(took, super::fast::Fast::Done, "{w1:#x}");
+                assert_eq!(io[0], w0, "{w1:#x}");
+                assert_eq!(io, expected, "{w1:#x}");
+            }
+            None => assert_eq!(took, super::fast::Fast::General, "{w1:#x}"),
+        }
+    }
     // A quiet rejection: NOTIFICATION_SET with a sender other than the host.
     let mut io = r(&[NOTIF_SET, 1 << 16 | 0x8001]);
     let took = super::fast::model(

@@ -4,8 +4,10 @@
  * The host's SMCs (every FF-A and PSCI call: the hot path) save only what the handler can
  * clobber: the caller-saved x0..x18 and x30 (AAPCS64; x19..x29 survive the Rust call, and
  * EL2 code never touches SP_EL1 or the FP/SIMD registers). The SMC's return address is
- * advanced here (TSC traps report the SMC itself), and `hyp_host_smc(frame, esr)` gets the
- * call in x0..x17 of that frame and leaves the reply there. ELR_EL2 and SPSR_EL2 are not
+ * advanced here (TSC traps report the SMC itself). The hot FF-A calls are answered here, by
+ * `ffa_fast` (the table and its Rust model are hypervisor/src/ffa/fast.rs); every other SMC,
+ * and any call `ffa_fast` does not take, goes to `hyp_host_smc(frame, esr)` with the call in
+ * x0..x17 of that frame, and the reply is left there. ELR_EL2 and SPSR_EL2 are not
  * saved: nothing on the SMC path changes them (the hypervisor takes no exception of its own,
  * and the firmware preserves the caller's EL2 state across an SMC, as pKVM also relies on).
  * PSCI power-down states never return here: the CPU comes back through the warm entry.
@@ -333,6 +335,7 @@ ffa_fast_special:
     ubfx    x9, x9, #4, #6
     adrp    x11, hyp_ffa_learned
     ldr     x11, [x11, :lo12:hyp_ffa_learned]
+    cbz     x11, smc_general            /* published before the table, but not ordered */
     ldr     x11, [x11, x10, lsl #3]
     lsr     x11, x11, x9
     tbnz    x11, #0, smc_general

@@ -27,7 +27,8 @@ static FFA_REJECTIONS: AtomicU64 = AtomicU64::new(0);
 #[unsafe(export_name = "hyp_ffa_fast")]
 static FFA_FAST: AtomicU64 = AtomicU64::new(0);
 /// The address of the proxy's bitmap of functions the SPMC refused (D-FEATURES-LEARNED), for
-/// the vector's `FFA_FEATURES`; set before [`FFA_FAST`].
+/// the vector's `FFA_FEATURES`; set before [`FFA_FAST`] (the vector, which reads them without
+/// ordering, takes a 0 here for "not yet" and leaves the call to Rust).
 #[unsafe(export_name = "hyp_ffa_learned")]
 static FFA_LEARNED: AtomicU64 = AtomicU64::new(0);
 /// Non-zero when the vector's fast path must call [`hyp_ffa_fast_poll`] before returning

@@ -5,12 +5,18 @@
 //! atomic, but a reader on another CPU may see the counters of one call before another's.
 //! A test can still prove that a rejected call never reached the SPMC: `forwarded` only moves
 //! when the conduit was used.
+//!
+//! The trap path's fast path counts its calls (forwarded, emulated, rejected) in a per-CPU
+//! block instead ([`CpuBlock`], attached once with [`Counters::attach`]): each CPU writes only
+//! its own block, with a plain load and store (no exclusive pair, no shared cache line); the
+//! readers add the blocks to the shared counters.
 
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::abi::{Conv, ROWS, Status, TABLE};
 use super::validate::Violation;
+use crate::budget::MAX_CPUS;
 
 /// A snapshot of one function's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -99,6 +105,93 @@ impl Slot {
     }
 }
 
+/// Slots of one event in one CPU's block of [`CpuCounts`] (at least the table's
+/// `2 * rows`).
+pub const CPU_SLOTS: usize = 96;
+const _: () = assert!(TABLE.len() * 2 <= CPU_SLOTS);
+
+/// The events the fast path counts per CPU, in the order of a CPU's block.
+pub const CPU_EVENTS: usize = 3;
+/// Index of `forwarded` among a CPU's block's events.
+pub const CPU_FORWARDED: usize = 0;
+/// Index of `emulated`.
+pub const CPU_EMULATED: usize = 1;
+/// Index of `rejected`.
+pub const CPU_REJECTED: usize = 2;
+
+/// One CPU's fast-path counters: per event ([`CPU_FORWARDED`], [`CPU_EMULATED`],
+/// [`CPU_REJECTED`]), per slot `2 * row + conv`. Written only by that CPU (a relaxed load and
+/// store: never two writers), read by anyone. The trap vector writes a counter at
+/// `(event * CPU_SLOTS + slot) * 8` bytes into its CPU's block.
+#[repr(C, align(64))]
+pub struct CpuBlock(pub [[AtomicU64; CPU_SLOTS]; CPU_EVENTS]);
+
+const _: () = assert!(core::mem::size_of::<CpuBlock>() == CPU_EVENTS * CPU_SLOTS * 8);
+
+impl CpuBlock {
+    /// All zero.
+    pub const fn new() -> Self {
+        CpuBlock([const { [const { AtomicU64::new(0) }; CPU_SLOTS] }; CPU_EVENTS])
+    }
+}
+
+impl Default for CpuBlock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Where each CPU's [`CpuBlock`] is (the firmware keeps them above the CPUs' EL2 stacks, so
+/// that the trap vector finds its own from SP).
+pub trait CpuBlocks: Sync {
+    /// CPU `cpu`'s block, if there is such a CPU.
+    fn block(&self, cpu: usize) -> Option<&CpuBlock>;
+
+    /// Counts one event of slot `slot` on CPU `cpu`: a relaxed load and store, no atomic
+    /// read-modify-write (only CPU `cpu` writes its block; an index out of range is ignored).
+    #[inline(always)]
+    fn bump(&self, cpu: usize, event: usize, slot: usize) {
+        if let Some(c) = self
+            .block(cpu)
+            .and_then(|b| b.0.get(event))
+            .and_then(|e| e.get(slot))
+        {
+            c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+        }
+    }
+
+    /// The sum over CPUs of one event of one slot.
+    fn sum(&self, event: usize, slot: usize) -> u64 {
+        (0..MAX_CPUS)
+            .filter_map(|cpu| self.block(cpu))
+            .filter_map(|b| b.0.get(event).and_then(|e| e.get(slot)))
+            .map(|c| c.load(Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}
+
+/// Per-CPU blocks side by side (for tests and tools; the firmware's are above its stacks).
+pub struct CpuCounts(pub [CpuBlock; MAX_CPUS]);
+
+impl CpuCounts {
+    /// All zero.
+    pub const fn new() -> Self {
+        CpuCounts([const { CpuBlock::new() }; MAX_CPUS])
+    }
+}
+
+impl Default for CpuCounts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CpuBlocks for CpuCounts {
+    fn block(&self, cpu: usize) -> Option<&CpuBlock> {
+        self.0.get(cpu)
+    }
+}
+
 /// Per-function counters of the proxy. Read them with [`Counters::get`] or
 /// [`Counters::iter`].
 pub struct Counters {
@@ -109,6 +202,8 @@ pub struct Counters {
     lost_transactions: AtomicU64,
     /// Their pages.
     lost_pages: AtomicU64,
+    /// The fast path's per-CPU counters, once attached.
+    per_cpu: spin::Once<&'static dyn CpuBlocks>,
 }
 
 impl Counters {
@@ -118,7 +213,37 @@ impl Counters {
             unknown: Slot::new(),
             lost_transactions: AtomicU64::new(0),
             lost_pages: AtomicU64::new(0),
+            per_cpu: spin::Once::new(),
         }
+    }
+
+    /// Attaches the fast path's per-CPU counters (once; a second call is ignored) and
+    /// returns the ones attached. From then on the readers include them.
+    pub fn attach(&self, per_cpu: &'static dyn CpuBlocks) -> &'static dyn CpuBlocks {
+        *self.per_cpu.call_once(|| per_cpu)
+    }
+
+    /// The per-CPU counters, if attached.
+    pub fn per_cpu(&self) -> Option<&'static dyn CpuBlocks> {
+        self.per_cpu.get().copied()
+    }
+
+    /// Slot `i`'s counts, the per-CPU ones included.
+    fn load_slot(&self, i: usize) -> Counts {
+        let mut c = self.slots.get(i).map_or(Counts::default(), Slot::load);
+        if let Some(p) = self.per_cpu() {
+            c.forwarded += p.sum(CPU_FORWARDED, i);
+            c.emulated += p.sum(CPU_EMULATED, i);
+            c.rejected += p.sum(CPU_REJECTED, i);
+        }
+        c
+    }
+
+    /// The slot index of a found function (`None` for unknown IDs).
+    fn index(found: Option<(usize, Conv)>) -> Option<usize> {
+        found
+            .map(|(row, conv)| 2 * row + conv as usize)
+            .filter(|&i| i < TABLE.len() * 2)
     }
 
     fn slot(&self, found: Option<(usize, Conv)>) -> &Slot {
@@ -134,7 +259,9 @@ impl Counters {
     /// The counters of one function ID (canonical: `0x84xx_xxxx` or `0xC4xx_xxxx`), or
     /// `None` if the table has no such ID.
     pub fn get(&self, function_id: u32) -> Option<Counts> {
-        super::abi::lookup(function_id).map(|found| self.slot(Some(found)).load())
+        super::abi::lookup(function_id)
+            .and_then(|found| Self::index(Some(found)))
+            .map(|i| self.load_slot(i))
     }
 
     /// Calls whose ID is not in the table (unknown FF-A numbers, wrong convention, hygiene
@@ -150,7 +277,7 @@ impl Counters {
                 Some((
                     abi.function_id(c)?,
                     abi.name(),
-                    self.slot(Some((row, c))).load(),
+                    self.load_slot(2 * row + c as usize),
                 ))
             })
         })
@@ -173,8 +300,8 @@ impl Counters {
     /// The sum over all functions, unknown IDs included.
     pub fn total(&self) -> Counts {
         let mut sum = self.unknown.load();
-        for slot in &self.slots {
-            sum.add(&slot.load());
+        for i in 0..self.slots.len() {
+            sum.add(&self.load_slot(i));
         }
         sum
     }

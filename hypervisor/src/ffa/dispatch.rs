@@ -809,7 +809,23 @@ impl Proxy {
         self.counters.record(found, Event::Forwarded);
         let canonical = x0 & !u64::from(CALL_HINT_SVE_NOT_LIVE);
         let reply = conduit.smc_in_place(canonical, regs, High::Keep);
-        match validate::filter_low(c, &reply) {
+        self.filter_in_place(regs, found, conv, c, x0, &reply)
+    }
+
+    /// The SPMC's `reply` (x0..x7) to a call forwarded in place, filtered into `regs`; `x0` is
+    /// the host's. Out of line: the trap vector forwards the hot calls itself, and this code is
+    /// shared with [`Proxy::fast_finish`].
+    #[inline(never)]
+    fn filter_in_place(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+        c: &Compiled,
+        x0: u64,
+        reply: &[u64; 8],
+    ) -> Outcome {
+        match validate::filter_low(c, reply) {
             Some(low) => {
                 regs[..8].copy_from_slice(&low);
                 // The one test the forwarded fast path pays for D-FEATURES-LEARNED.
@@ -820,6 +836,29 @@ impl Proxy {
             }
             None => self.bad_reply_to(regs, found, conv, name_of(found), x0, reply[0]),
         }
+    }
+
+    /// The fast path's table ([`super::fast`]) once this proxy may use it: on, negotiation
+    /// settled at v1.2. Settled is final, so once `Some`, always `Some`.
+    pub fn fast_table(&self) -> Option<&'static super::fast::FastTable> {
+        let on = matches!(self.state, State::On { .. });
+        (on && self.negotiation.settled() == Some(Version::V1_2))
+            .then_some(&super::fast::FAST_TABLE)
+    }
+
+    /// Finishes a call the fast path forwarded in place (it counted it) whose reply it did not
+    /// take: `regs[..8]` hold the SPMC's x0..x7 (x8..x17 the call's, zero), `x0` is the
+    /// host's x0. Exactly the end of the general path's forwarding: the full reply filter,
+    /// learning from NOT_SUPPORTED, ABORTED for a reply the ABI does not allow.
+    pub fn fast_finish(&self, regs: &mut SmcRegs, x0: u64) -> Outcome {
+        let found = abi::lookup((x0 as u32) & !CALL_HINT_SVE_NOT_LIVE);
+        let Some(c) = found.and_then(|(row, _)| COMPILED.get(row)) else {
+            return self.unsupported(regs, None, Conv::Smc32, Some(Status::NotSupported));
+        };
+        let conv = Conv::of(x0 as u32);
+        let mut reply = [0; 8];
+        reply.copy_from_slice(&regs[..8]);
+        self.filter_in_place(regs, found, conv, c, x0, &reply)
     }
 
     /// [`Proxy::forward`] with the call rebuilt here.
@@ -856,6 +895,12 @@ impl Proxy {
         {
             self.spmc_refused[conv as usize].fetch_or(1 << row, Relaxed);
         }
+    }
+
+    /// The bitmap of [`Proxy::learn`] (word `conv`, bit `row`), for the trap vector's
+    /// `FFA_FEATURES` (see [`super::fast`]).
+    pub fn spmc_refused_bitmap(&self) -> &[AtomicU64; 2] {
+        &self.spmc_refused
     }
 
     /// Whether the SPMC refused a validated call of function `row` in `conv` with

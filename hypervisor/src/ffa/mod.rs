@@ -41,6 +41,7 @@ pub mod abi;
 pub mod audit;
 pub mod descriptor;
 mod dispatch;
+pub mod fast;
 mod handler;
 mod memory;
 mod rxtx;

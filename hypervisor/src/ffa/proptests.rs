@@ -211,3 +211,261 @@ proptest! {
         prop_assert_eq!(io[0], u64::MAX);
     }
 }
+
+/// A proxy at v1.2 whose negotiation has settled (one `FFA_ID_GET`), so that the fast path's
+/// table is published; with per-CPU counters of its own attached.
+fn settled_proxy(per_cpu: bool) -> Proxy {
+    let (proxy, mut spmc) = proxy_at(2);
+    let mut regs = r(&[u64::from(fid::ID_GET)]);
+    let _ = proxy.handle(&mut regs, 0, crate::testkit::no_memory(), &mut spmc);
+    if per_cpu {
+        proxy
+            .counters()
+            .attach(Box::leak(Box::new(super::audit::CpuCounts::new())) as &'static _);
+    }
+    proxy
+}
+
+/// An SPMC reply: one the fast path expects, an error, SMCCC NOT_SUPPORTED, or anything.
+fn spmc_reply() -> impl Strategy<Value = SmcRegs> {
+    let x0s: Vec<u64> = [
+        fid::MSG_SEND_DIRECT_RESP_32,
+        fid::MSG_SEND_DIRECT_RESP_64,
+        fid::SUCCESS_32,
+        fid::SUCCESS_64,
+        fid::ERROR,
+        fid::MSG_SEND_DIRECT_RESP2,
+        fid::INTERRUPT,
+        0xFFFF_FFFF,
+    ]
+    .iter()
+    .map(|&x| u64::from(x))
+    .chain([u64::MAX, 0])
+    .collect();
+    (
+        prop_oneof![6 => proptest::sample::select(x0s), 1 => any::<u64>()],
+        any::<[u64; 18]>(),
+        prop_oneof![1 => Just(None), 1 => Just(Some(0xFFFF_FFFFu64)), 1 => Just(Some(0xFFFF_FFFE))],
+    )
+        .prop_map(|(x0, mut regs, w2)| {
+            regs[0] = x0;
+            if let Some(w2) = w2 {
+                regs[2] = w2;
+            }
+            regs
+        })
+}
+
+/// `FFA_FEATURES` of a function the layouts know (sometimes with the call hint or junk).
+fn features_call() -> impl Strategy<Value = SmcRegs> {
+    let ids: Vec<u64> = SPECS.iter().map(|s| s.id).collect();
+    (
+        proptest::sample::select(ids),
+        prop_oneof![6 => Just(0u64), 1 => Just(1 << 16), 1 => any::<u64>()],
+        prop_oneof![6 => Just(0u64), 1 => any::<u64>()],
+    )
+        .prop_map(|(id, junk, x2)| r(&[FFA_FEATURES, id ^ junk, x2]))
+}
+
+/// What the proxy would answer to `FFA_FEATURES(id)`: the learned state, compared.
+fn features_of(proxy: &Proxy, id: u64) -> SmcRegs {
+    let mut regs = r(&[FFA_FEATURES, id & !(1 << 16)]);
+    let _ = proxy.handle(&mut regs, 0, crate::testkit::no_memory(), &mut Spmc::new());
+    regs
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The trap vector's fast path (`super::fast::model`, its code in Rust) and the general
+    /// path agree on every call: the same SMC forwarded or none, the same reply to the host,
+    /// the same audit counts and the same learned state; and the fast path takes the hot
+    /// calls itself.
+    #[test]
+    fn the_fast_path_agrees_with_the_general_path(
+        regs in prop_oneof![3 => call(), 1 => features_call()],
+        refused in proptest::option::of(proptest::sample::select(
+            SPECS.iter().filter(|s| s.forwarded).map(|s| s.id).collect::<Vec<u64>>()
+        )),
+        imm in prop_oneof![7 => Just(0u16), 1 => any::<u16>()],
+        reply in spmc_reply(),
+        quiet in any::<bool>(),
+        cpu in 0usize..crate::budget::MAX_CPUS,
+    ) {
+        let general = settled_proxy(false);
+        let fast = settled_proxy(true);
+        // The SPMC refused one function already (D-FEATURES-LEARNED), on both.
+        if let Some(id) = refused {
+            let spec = spec_of(id).expect("a layout");
+            for proxy in [&general, &fast] {
+                let mut call = r(&[id]);
+                call[1] = spec.ones;
+                let mut spmc = Spmc::replying(r(&[FFA_ERROR, 0, 0xFFFF_FFFF]), false);
+                let _ = proxy.handle(&mut call, 0, crate::testkit::no_memory(), &mut spmc);
+            }
+        }
+        let table = fast.fast_table().expect("settled at v1.2");
+        let per_cpu = fast.counters().per_cpu().expect("attached");
+        let no_memory = crate::testkit::no_memory();
+
+        let mut spmc_g = Spmc { always: Some(reply), ..Spmc::new() };
+        let mut io_g = regs;
+        let out_g = general.handle_explained(&mut io_g, imm, no_memory, &mut spmc_g, || !quiet);
+
+        let mut spmc_f = Spmc { always: Some(reply), ..Spmc::new() };
+        let mut io_f = regs;
+        let learned = fast.spmc_refused_bitmap();
+        let took =
+            super::fast::model(table, per_cpu, learned, cpu, quiet, &mut io_f, imm, &mut spmc_f);
+        match took {
+            super::fast::Fast::General => {
+                let out_f = fast.handle_explained(&mut io_f, imm, no_memory, &mut spmc_f, || !quiet);
+                prop_assert_eq!(out_f, out_g);
+            }
+            super::fast::Fast::Finish(x0) => {
+                prop_assert_eq!(x0, regs[0]);
+                let out_f = fast.fast_finish(&mut io_f, x0);
+                prop_assert_eq!(out_f, out_g);
+            }
+            super::fast::Fast::Done => {
+                prop_assert!(matches!(out_g, Outcome::Forwarded | Outcome::Emulated), "{:?}", out_g);
+            }
+            super::fast::Fast::Rejected => {
+                prop_assert!(quiet);
+                prop_assert!(matches!(out_g, Outcome::Rejected(_)), "{:?}", out_g);
+            }
+        }
+        prop_assert_eq!(io_f, io_g, "x0..x17 = {:#x?}, reply {:#x?}, fast path {:?}", regs, reply, took);
+        prop_assert_eq!(&spmc_f.calls, &spmc_g.calls);
+        let a: Vec<_> = fast.counters().iter().collect();
+        let b: Vec<_> = general.counters().iter().collect();
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(fast.counters().unknown(), general.counters().unknown());
+        prop_assert_eq!(fast.counters().total(), general.counters().total());
+        prop_assert_eq!(features_of(&fast, regs[0]), features_of(&general, regs[0]));
+    }
+}
+
+/// The hot calls of the bench take the fast path, forwarded or answered without Rust.
+#[test]
+fn the_hot_calls_take_the_fast_path() {
+    let proxy = settled_proxy(true);
+    let table = proxy.fast_table().expect("settled at v1.2");
+    let per_cpu = proxy.counters().per_cpu().expect("attached");
+    let learned = proxy.spmc_refused_bitmap();
+    let direct_resp = r(&[
+        u64::from(fid::MSG_SEND_DIRECT_RESP_32),
+        0x8001_0000,
+        0,
+        0,
+        1,
+    ]);
+    for (call, reply) in [
+        (
+            r(&[u64::from(fid::MSG_SEND_DIRECT_REQ_32), 0x8001, 0, 0, 7]),
+            direct_resp,
+        ),
+        (
+            r(&[u64::from(fid::MSG_SEND_DIRECT_REQ_64), 0x8001, 0, 0, 7]),
+            direct_resp,
+        ),
+        (r(&[u64::from(fid::ID_GET)]), [0; 18]),
+    ] {
+        let mut spmc = Spmc::replying(reply, false);
+        let mut io = call;
+        let took = super::fast::model(table, per_cpu, learned, 1, true, &mut io, 0, &mut spmc);
+        assert_eq!(took, super::fast::Fast::Done, "{:#x}", call[0]);
+    }
+    let counts = proxy
+        .counters()
+        .get(fid::MSG_SEND_DIRECT_REQ_32)
+        .expect("known");
+    assert_eq!(counts.forwarded, 1);
+    // FFA_FEATURES of a function forwarded on the fast path: forwarded there too; once the
+    // SPMC refused that function, the general path answers.
+    let features = r(&[FFA_FEATURES, u64::from(fid::MSG_SEND_DIRECT_REQ_32)]);
+    let success = r(&[u64::from(fid::SUCCESS_32), 0, 0, 0]);
+    let mut io = features;
+    let mut spmc = Spmc::replying(success, false);
+    let took = super::fast::model(table, per_cpu, learned, 0, true, &mut io, 0, &mut spmc);
+    assert_eq!(took, super::fast::Fast::Done);
+    assert_eq!(spmc.calls, [features]);
+    let mut io = r(&[u64::from(fid::MSG_SEND_DIRECT_REQ_32), 0x8001]);
+    let mut spmc = Spmc::replying(r(&[FFA_ERROR, 0, 0xFFFF_FFFF]), false);
+    let took = super::fast::model(table, per_cpu, learned, 0, true, &mut io, 0, &mut spmc);
+    assert_eq!(
+        took,
+        super::fast::Fast::Finish(u64::from(fid::MSG_SEND_DIRECT_REQ_32))
+    );
+    let _ = proxy.fast_finish(&mut io, u64::from(fid::MSG_SEND_DIRECT_REQ_32));
+    let mut io = features;
+    let took = super::fast::model(
+        table,
+        per_cpu,
+        learned,
+        0,
+        true,
+        &mut io,
+        0,
+        &mut Spmc::new(),
+    );
+    assert_eq!(
+        took,
+        super::fast::Fast::General,
+        "learned: NOT_SUPPORTED from Rust"
+    );
+    // FFA_VERSION once settled: the settled version for 1.2 and later, else NOT_SUPPORTED;
+    // fields outside the v1.0 schema go to the general path.
+    let general = settled_proxy(false);
+    for (w1, vector) in [
+        (0x1_0002u64, Some(0x1_0002u64)),
+        (0x1_0005, Some(0x1_0002)),
+        (0x1_0001, Some(u64::MAX)),
+        (0x2_0002, Some(u64::MAX)),
+        (0x8001_0002, None),
+    ] {
+        let call = r(&[FFA_VERSION, w1]);
+        let mut io = call;
+        let took = super::fast::model(
+            table,
+            per_cpu,
+            learned,
+            0,
+            true,
+            &mut io,
+            0,
+            &mut Spmc::new(),
+        );
+        let mut expected = call;
+        let _ = general.handle(
+            &mut expected,
+            0,
+            crate::testkit::no_memory(),
+            &mut Spmc::new(),
+        );
+        match vector {
+            Some(w0) => {
+                assert_eq!(took, super::fast::Fast::Done, "{w1:#x}");
+                assert_eq!(io[0], w0, "{w1:#x}");
+                assert_eq!(io, expected, "{w1:#x}");
+            }
+            None => assert_eq!(took, super::fast::Fast::General, "{w1:#x}"),
+        }
+    }
+    // A quiet rejection: NOTIFICATION_SET with a sender other than the host.
+    let mut io = r(&[NOTIF_SET, 1 << 16 | 0x8001]);
+    let took = super::fast::model(
+        table,
+        per_cpu,
+        learned,
+        0,
+        true,
+        &mut io,
+        0,
+        &mut Spmc::new(),
+    );
+    assert_eq!(took, super::fast::Fast::Rejected);
+    assert_eq!(io[0], FFA_ERROR);
+    let counts = proxy.counters().get(fid::NOTIFICATION_SET).expect("known");
+    assert_eq!(counts.rejected, 1);
+}

@@ -201,6 +201,7 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     let entry =
         crate::firmware::loader::load_host(dtb_addr, tree, &host_map, &image.carveout, &removed)
             .map_err(BootError::LoadHost)?;
+    crate::percpu::clear_ffa_counts();
     let hyp = hyp::set(Hyp {
         carveout: image.carveout,
         info,

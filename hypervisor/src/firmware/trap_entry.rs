@@ -14,10 +14,27 @@ use crate::mm::HostAccess;
 use crate::psci;
 use crate::smccc::{CALL_HINT_SVE_NOT_LIVE, High, SmcRegs};
 use crate::trap::{SmcRoute, Trap, Unexpected, decode, first_to_stop, not_supported, route_smc};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 static ABORTS: AtomicU64 = AtomicU64::new(0);
+/// FF-A rejections so far, for the console's rate limit; the vector's fast path reads and
+/// counts it too (a rejection it would print goes to Rust instead).
+#[unsafe(export_name = "hyp_ffa_rejections")]
 static FFA_REJECTIONS: AtomicU64 = AtomicU64::new(0);
+/// The FF-A fast path's table (`crate::ffa::fast`) once the proxy may use it, else 0: read by
+/// the vector (`vectors.S`, `ffa_fast`). Set once, by the Rust path, after the per-CPU
+/// counters are attached; never cleared (a settled negotiation is final).
+#[unsafe(export_name = "hyp_ffa_fast")]
+static FFA_FAST: AtomicU64 = AtomicU64::new(0);
+/// The address of the proxy's bitmap of functions the SPMC refused (D-FEATURES-LEARNED), for
+/// the vector's `FFA_FEATURES`; set before [`FFA_FAST`] (the vector, which reads them without
+/// ordering, takes a 0 here for "not yet" and leaves the call to Rust).
+#[unsafe(export_name = "hyp_ffa_learned")]
+static FFA_LEARNED: AtomicU64 = AtomicU64::new(0);
+/// Non-zero when the vector's fast path must call [`hyp_ffa_fast_poll`] before returning
+/// (there is an SMMU whose faults every trap polls).
+#[unsafe(export_name = "hyp_ffa_poll")]
+static FFA_POLL: AtomicU32 = AtomicU32::new(0);
 static REFUSED_SMCS: AtomicU64 = AtomicU64::new(0);
 /// Redistributor table bases refused or ignored, and LPIs held off.
 static GIC_EVENTS: AtomicU64 = AtomicU64::new(0);
@@ -41,13 +58,65 @@ fn ffa_call(regs: &mut SmcRegs, imm: u16) {
         &mut crate::firmware::ffa_port::FfaPlatform,
         || worth_a_line(FFA_REJECTIONS.load(Ordering::Relaxed)),
     );
+    count_rejection(outcome);
+    if FFA_FAST.load(Ordering::Relaxed) == 0 {
+        publish_fast_path(hyp, regs as *const SmcRegs as u64);
+    }
+    // The SMMU's faults, e.g. a device's DMA to a page this call lent.
+    crate::firmware::smmu::poll();
+}
+
+/// A rejection's console line, rate-limited.
+#[inline(always)]
+fn count_rejection(outcome: crate::ffa::Outcome) {
     if let Some(rejection) = outcome.rejection() {
         let n = FFA_REJECTIONS.fetch_add(1, Ordering::Relaxed);
         if worth_a_line(n) {
             log_rejection(rejection, n);
         }
     }
-    // The SMMU's faults, e.g. a device's DMA to a page this call lent.
+}
+
+/// Turns the vector's FF-A fast path on once the proxy allows it (negotiation settled at
+/// v1.2): the per-CPU counters first, so that the audit includes every call it counts.
+/// `frame` is this trap's SMC frame: the vector finds its counters from SP on the promise
+/// that the host traps with SP at the top of its CPU's stack (`percpu::Stack`), checked here
+/// (if it did not hold, the fast path would stay off).
+#[cold]
+#[inline(never)]
+fn publish_fast_path(hyp: &hyp::Hyp, frame: u64) {
+    let Some(table) = hyp.ffa.fast_table() else {
+        return;
+    };
+    let top = crate::percpu::stack_top(arch::cpu_index());
+    if frame + core::mem::size_of::<SmcFrame>() as u64 != top {
+        return;
+    }
+    hyp.ffa.counters().attach(&crate::percpu::FFA_CPU_COUNTS);
+    let poll = crate::firmware::smmu::stats().is_some();
+    FFA_POLL.store(u32::from(poll), Ordering::Relaxed);
+    let learned = hyp.ffa.spmc_refused_bitmap() as *const _ as u64;
+    FFA_LEARNED.store(learned, Ordering::Relaxed);
+    FFA_FAST.store(table as *const _ as u64, Ordering::Release);
+}
+
+/// From the vector's fast path: a call it forwarded (and counted) whose reply it does not
+/// take (see `crate::ffa::fast`); `frame` holds the SPMC's x0..x7 and the call's x8..x17
+/// (zero), `x0` is the host's x0.
+#[unsafe(no_mangle)]
+extern "C" fn hyp_ffa_fast_finish(frame: *mut SmcFrame, x0: u64) {
+    // SAFETY: the vector passes the SMC frame it saved on this CPU's stack; nothing else
+    // refers to it until it is restored.
+    let frame = unsafe { &mut *frame };
+    let outcome = hyp::get().ffa.fast_finish(&mut frame.regs, x0);
+    count_rejection(outcome);
+    crate::firmware::smmu::poll();
+}
+
+/// From the vector's fast path when [`FFA_POLL`] is set: the SMMU's faults, as every trap
+/// polls them.
+#[unsafe(no_mangle)]
+extern "C" fn hyp_ffa_fast_poll() {
     crate::firmware::smmu::poll();
 }
 

@@ -92,7 +92,7 @@ pub(crate) struct ReplyMasks {
 }
 
 /// The reply kinds a forwarded call may get, in the order of [`Compiled::reply`].
-const REPLY_IDS: [u32; 9] = [
+pub(crate) const REPLY_IDS: [u32; 9] = [
     fid::ERROR,
     fid::SUCCESS_32,
     fid::SUCCESS_64,
@@ -353,7 +353,9 @@ pub(crate) static LAYOUTS: [Layout; N_LAYOUTS] = {
 };
 
 /// The distinct reply masks of the table; entry 0 defines no register (SMCCC
-/// NOT_SUPPORTED from the firmware); unused entries at the end define none either.
+/// NOT_SUPPORTED from the firmware); unused entries at the end define none either. The trap
+/// path's assembly reads them by this symbol (64 bytes an entry).
+#[unsafe(export_name = "hyp_ffa_reply_masks")]
 pub(crate) static REPLY_MASKS: [ReplyMasks; N_REPLY_MASKS] = {
     let mut out = [reply_masks(0, 0); N_REPLY_MASKS];
     collect_reply_masks(&mut out);

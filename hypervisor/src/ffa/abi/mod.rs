@@ -39,8 +39,8 @@ mod table;
 mod types;
 
 pub(crate) use compile::{
-    CField, COMPILED, Class, Compiled, FEATURES_ROW, LAYOUTS, Layout, REPLY_ALLOWED, REPLY_MASKS,
-    ROWS, ReplyMasks, VERSION_ROW, fast, reply_kind, row_name, row_of,
+    CField, COMPILED, Class, Compiled, FEATURES_ROW, LAYOUTS, Layout, REPLY_ALLOWED, REPLY_IDS,
+    REPLY_MASKS, ROWS, ReplyMasks, VERSION_ROW, fast, reply_kind, row_name, row_of,
 };
 pub use compile::{FIRST_NUMBER, lookup};
 #[cfg(test)]

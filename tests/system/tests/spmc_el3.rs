@@ -304,10 +304,11 @@ fn el3_teebench() {
 }
 
 /// OP-TEE's xtest subset (`tests/xtest.rs`, the `make test` subset), against the EL3 SPMC.
-/// Passes, but takes minutes under TCG (`docs/spmc.md`); `el3_teebench` covers the same
-/// path (sessions with shared memory through the proxy) in `make test`.
+/// Passes, but takes 4.5 minutes on a loaded 2-core machine, three times the OP-TEE-as-SPMC
+/// subset (`docs/spmc.md`); `el3_teebench` covers the same path (sessions with shared memory
+/// through the proxy) in `make test`.
 #[test]
-#[ignore = "run time: minutes under TCG (docs/spmc.md); run with --ignored"]
+#[ignore = "run time: about 270 s on a loaded 2-core machine (docs/spmc.md)"]
 fn el3_xtest_subset() {
     let images = El3Spmc::load();
     let args = QemuArgs::new(&images.flash, &images.xtest_dtb, &images.linux_image)

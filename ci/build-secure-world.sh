@@ -12,8 +12,9 @@
 #   ci/build-secure-world.sh --spmc el3 # the second SPMC: TF-A's EL3 SPMC (SPD=spmd SPMC_AT_EL3=1)
 #                                       # with OP-TEE as its one S-EL1 FF-A partition
 #                                       # (CFG_CORE_EL3_SPMC=y) + ci/spmc_el3_sp_manifest.dts,
-#                                       # GICv3 only, cached apart in $STACK_DIR/{optee,tfa}-el3spmc/
-#                                       # (own stamps); docs/spmc.md compares the two SPMCs
+#                                       # GICv3 only, cached apart in $STACK_DIR/optee-el3spmc/ and
+#                                       # $STACK_DIR/tfa-el3spmc-patched/ (own stamps; TF-A from a
+#                                       # patched source, see below); docs/spmc.md compares the two SPMCs
 #
 # ci/mkflash.sh then swaps the BL33 in a copy of fip.bin, so the hypervisor never rebuilds TF-A.
 #
@@ -44,12 +45,17 @@ done
 case $SPMC/$GIC in
     el1/3) VARIANT='' ;;          # the default stack: build/stack/{optee,tfa}, stamps optee, tfa
     el1/2) VARIANT=-gicv2 ;;      # build/stack/{optee,tfa}-gicv2, stamps optee-gicv2, tfa-gicv2
-    el3/3) VARIANT=-el3spmc ;;    # build/stack/{optee,tfa}-el3spmc, stamps optee-el3spmc, tfa-el3spmc
+    el3/3) VARIANT=-el3spmc ;;    # build/stack/optee-el3spmc + tfa-el3spmc-patched (own stamps)
     el3/2) die "--spmc el3 is built for GICv3 only" ;;
     *) die "--gic $GIC --spmc $SPMC: GIC 2 or 3, SPMC el1 or el3" ;;
 esac
 TFA_DIR=$(tfa_dir "$GIC" "$SPMC")
 OPTEE_DIR=$OPTEE_DIR$VARIANT
+# el3's TF-A is built from a patched source (below): its directory and stamp are its own, not
+# those of an unpatched el3 build (tfa-el3spmc), so trees with and without the patch that share
+# build/stack never rebuild each other's TF-A.
+TFA_VARIANT=$VARIANT
+[ "$SPMC" = el1 ] || TFA_VARIANT=$VARIANT-patched
 stack_lock
 
 JOBS=$(nproc)
@@ -102,7 +108,7 @@ if stamp_ok "optee$VARIANT" "$optee_key" && [ -f "$OPTEE_CORE/tee-pager_v2.bin" 
 else
     step "building OP-TEE $OPTEE_VERSION ($OPTEE_WHAT, vexpress-qemu_armv8a, GICv$GIC), about 40 s"
     t0=$(now)
-    stamp_clear "optee$VARIANT"; stamp_clear "tfa$VARIANT"
+    stamp_clear "optee$VARIANT"; stamp_clear "tfa$TFA_VARIANT"
     rm -rf "$OPTEE_OUT"
     run_logged "$STACK_DIR/logs/optee$VARIANT-build.log" \
         make -C "$OPTEE_SRC" -j"$JOBS" O="$OPTEE_OUT" "${OPTEE_FLAGS[@]}" all
@@ -161,12 +167,12 @@ manifest_hash=$(sha256sum "$MANIFEST" | cut -c1-16)
 tfa_key="recipe=$RECIPE tfa $TFA_VERSION ${TFA_FLAGS[*]} manifest=$manifest_hash optee=$(cat "$STAMP_DIR/optee$VARIANT")"
 # Only the el3 key names its patches: the other builds' keys, and so their caches, stay as they were.
 [ "$SPMC" = el1 ] || tfa_key+=" patches=$patches_hash"
-if stamp_ok "tfa$VARIANT" "$tfa_key" && [ -f "$TFA_DIR/bl1.bin" ] && [ -f "$TFA_DIR/fip.bin" ] && [ -x "$TFA_DIR/fiptool" ]; then
+if stamp_ok "tfa$TFA_VARIANT" "$tfa_key" && [ -f "$TFA_DIR/bl1.bin" ] && [ -f "$TFA_DIR/fip.bin" ] && [ -x "$TFA_DIR/fiptool" ]; then
     step "TF-A $TFA_VERSION ($TFA_WHAT, GICv$GIC, LOG_LEVEL=$TFA_LOG_LEVEL): cached"
 else
     step "building TF-A $TFA_VERSION (PLAT=qemu, GICv$GIC, $TFA_WHAT, LOG_LEVEL=$TFA_LOG_LEVEL) + fiptool"
     t0=$(now)
-    stamp_clear "tfa$VARIANT"
+    stamp_clear "tfa$TFA_VARIANT"
     # TF-A does not rebuild fdts/ or fip.bin when the manifest changes: always start clean.
     rm -rf "$TFA_BUILD" "$TFA_DIR/bl1.bin" "$TFA_DIR/fip.bin" "$TFA_DIR/fiptool"
     if [ "$TFA_BUILD_SRC" != "$TFA_SRC" ]; then
@@ -179,16 +185,16 @@ else
         mv "$TFA_BUILD_SRC.tmp" "$TFA_BUILD_SRC"
         note "TF-A source patched: ${TFA_PATCHES[*]##*/}"
     fi
-    run_logged "$STACK_DIR/logs/tfa$VARIANT-build.log" \
+    run_logged "$STACK_DIR/logs/tfa$TFA_VARIANT-build.log" \
         make -C "$TFA_BUILD_SRC" -j"$JOBS" "${TFA_FLAGS[@]}" BUILD_BASE="$TFA_BUILD" \
             "${TFA_BL32[@]}" \
             QEMU_TOS_FW_CONFIG_DTS="$MANIFEST" \
             BL33="$PLACEHOLDER" \
             all fip
     R=$TFA_BUILD/qemu/release
-    need_file "$R/bl1.bin" "TF-A build output, see $STACK_DIR/logs/tfa$VARIANT-build.log"
-    need_file "$R/fip.bin" "TF-A build output, see $STACK_DIR/logs/tfa$VARIANT-build.log"
-    need_file "$TFA_BUILD_SRC/tools/fiptool/fiptool" "TF-A fiptool (needs libssl-dev), see $STACK_DIR/logs/tfa$VARIANT-build.log"
+    need_file "$R/bl1.bin" "TF-A build output, see $STACK_DIR/logs/tfa$TFA_VARIANT-build.log"
+    need_file "$R/fip.bin" "TF-A build output, see $STACK_DIR/logs/tfa$TFA_VARIANT-build.log"
+    need_file "$TFA_BUILD_SRC/tools/fiptool/fiptool" "TF-A fiptool (needs libssl-dev), see $STACK_DIR/logs/tfa$TFA_VARIANT-build.log"
     cp "$R/bl1.bin" "$R/fip.bin" "$TFA_DIR/"
     cp "$TFA_BUILD_SRC/tools/fiptool/fiptool" "$TFA_DIR/fiptool"
     # The FIP must carry the SPMC (el1) or SP (el3) manifest (TOS_FW_CONFIG) and OP-TEE (BL32,
@@ -198,7 +204,7 @@ else
         grep -q "cmdline=\"$what\"" "$TFA_DIR/fip-info.txt" ||
             die "fip.bin lacks its '$what' image (see $TFA_DIR/fip-info.txt)"
     done
-    stamp_set "tfa$VARIANT" "$tfa_key"
+    stamp_set "tfa$TFA_VARIANT" "$tfa_key"
     note "done in $(since "$t0")"
 fi
 

@@ -12,8 +12,9 @@
 #   ci/build-secure-world.sh --spmc el3 # the second SPMC: TF-A's EL3 SPMC (SPD=spmd SPMC_AT_EL3=1)
 #                                       # with OP-TEE as its one S-EL1 FF-A partition
 #                                       # (CFG_CORE_EL3_SPMC=y) + ci/spmc_el3_sp_manifest.dts,
-#                                       # GICv3 only, cached apart in $STACK_DIR/{optee,tfa}-el3spmc/
-#                                       # (own stamps); docs/spmc.md compares the two SPMCs
+#                                       # GICv3 only, cached apart in $STACK_DIR/optee-el3spmc/ and
+#                                       # $STACK_DIR/tfa-el3spmc-patched/ (own stamps; TF-A from a
+#                                       # patched source, see below); docs/spmc.md compares the two SPMCs
 #
 # ci/mkflash.sh then swaps the BL33 in a copy of fip.bin, so the hypervisor never rebuilds TF-A.
 #
@@ -44,12 +45,17 @@ done
 case $SPMC/$GIC in
     el1/3) VARIANT='' ;;          # the default stack: build/stack/{optee,tfa}, stamps optee, tfa
     el1/2) VARIANT=-gicv2 ;;      # build/stack/{optee,tfa}-gicv2, stamps optee-gicv2, tfa-gicv2
-    el3/3) VARIANT=-el3spmc ;;    # build/stack/{optee,tfa}-el3spmc, stamps optee-el3spmc, tfa-el3spmc
+    el3/3) VARIANT=-el3spmc ;;    # build/stack/optee-el3spmc + tfa-el3spmc-patched (own stamps)
     el3/2) die "--spmc el3 is built for GICv3 only" ;;
     *) die "--gic $GIC --spmc $SPMC: GIC 2 or 3, SPMC el1 or el3" ;;
 esac
 TFA_DIR=$(tfa_dir "$GIC" "$SPMC")
 OPTEE_DIR=$OPTEE_DIR$VARIANT
+# el3's TF-A is built from a patched source (below): its directory and stamp are its own, not
+# those of an unpatched el3 build (tfa-el3spmc), so trees with and without the patch that share
+# build/stack never rebuild each other's TF-A.
+TFA_VARIANT=$VARIANT
+[ "$SPMC" = el1 ] || TFA_VARIANT=$VARIANT-patched
 stack_lock
 
 JOBS=$(nproc)
@@ -102,7 +108,7 @@ if stamp_ok "optee$VARIANT" "$optee_key" && [ -f "$OPTEE_CORE/tee-pager_v2.bin" 
 else
     step "building OP-TEE $OPTEE_VERSION ($OPTEE_WHAT, vexpress-qemu_armv8a, GICv$GIC), about 40 s"
     t0=$(now)
-    stamp_clear "optee$VARIANT"; stamp_clear "tfa$VARIANT"
+    stamp_clear "optee$VARIANT"; stamp_clear "tfa$TFA_VARIANT"
     rm -rf "$OPTEE_OUT"
     run_logged "$STACK_DIR/logs/optee$VARIANT-build.log" \
         make -C "$OPTEE_SRC" -j"$JOBS" O="$OPTEE_OUT" "${OPTEE_FLAGS[@]}" all
@@ -121,6 +127,21 @@ cmp -s "$PLACEHOLDER.tmp" "$PLACEHOLDER" 2>/dev/null || mv "$PLACEHOLDER.tmp" "$
 rm -f "$PLACEHOLDER.tmp"
 
 TFA_BUILD=$TFA_DIR/build
+# el3: TF-A 2.12's EL3 SPMC answers FFA_VERSION with v1.2 but its memory sharing refuses a
+# normal-world caller that negotiated v1.2 (FFA_MEM_SHARE/LEND: "bad FF-A version",
+# INVALID_PARAMETERS), so OP-TEE's driver under the proxy, which passes the host's v1.2 on,
+# could not register shared memory. ci/patches/tfa-2.12-el3spmc-ffa-v1.2-memory.patch lets
+# v1.2 callers use the v1.1 descriptor layout that v1.2 keeps (TF-A 2.13 does the same). It is
+# applied to a copy of the source ($SRC_DIR/arm-trusted-firmware-el3spmc), so the default and
+# GICv2 builds keep Debian's source as it is; its hash is in the key below (docs/spmc.md).
+TFA_BUILD_SRC=$TFA_SRC TFA_PATCHES=() patches_hash=none
+if [ "$SPMC" = el3 ]; then
+    TFA_PATCHES=("$CI_DIR/patches/tfa-2.12-el3spmc-ffa-v1.2-memory.patch")
+    need_file "${TFA_PATCHES[0]}" "the EL3 SPMC's patch kept in the project"
+    need_cmd patch patch
+    TFA_BUILD_SRC=$SRC_DIR/arm-trusted-firmware-el3spmc
+    patches_hash=$(cat "${TFA_PATCHES[@]}" | sha256sum | cut -c1-16)
+fi
 TFA_FLAGS=(
     CROSS_COMPILE=$CROSS PLAT=qemu QEMU_USE_GIC_DRIVER=QEMU_GICV$GIC
     DEBUG=0 LOG_LEVEL=$TFA_LOG_LEVEL
@@ -144,26 +165,38 @@ fi
 TFA_FLAGS+=(CTX_INCLUDE_EL2_REGS=0 ENABLE_SME_FOR_NS=0 ENABLE_SME_FOR_SWD=0)
 manifest_hash=$(sha256sum "$MANIFEST" | cut -c1-16)
 tfa_key="recipe=$RECIPE tfa $TFA_VERSION ${TFA_FLAGS[*]} manifest=$manifest_hash optee=$(cat "$STAMP_DIR/optee$VARIANT")"
-if stamp_ok "tfa$VARIANT" "$tfa_key" && [ -f "$TFA_DIR/bl1.bin" ] && [ -f "$TFA_DIR/fip.bin" ] && [ -x "$TFA_DIR/fiptool" ]; then
+# Only the el3 key names its patches: the other builds' keys, and so their caches, stay as they were.
+[ "$SPMC" = el1 ] || tfa_key+=" patches=$patches_hash"
+if stamp_ok "tfa$TFA_VARIANT" "$tfa_key" && [ -f "$TFA_DIR/bl1.bin" ] && [ -f "$TFA_DIR/fip.bin" ] && [ -x "$TFA_DIR/fiptool" ]; then
     step "TF-A $TFA_VERSION ($TFA_WHAT, GICv$GIC, LOG_LEVEL=$TFA_LOG_LEVEL): cached"
 else
     step "building TF-A $TFA_VERSION (PLAT=qemu, GICv$GIC, $TFA_WHAT, LOG_LEVEL=$TFA_LOG_LEVEL) + fiptool"
     t0=$(now)
-    stamp_clear "tfa$VARIANT"
+    stamp_clear "tfa$TFA_VARIANT"
     # TF-A does not rebuild fdts/ or fip.bin when the manifest changes: always start clean.
     rm -rf "$TFA_BUILD" "$TFA_DIR/bl1.bin" "$TFA_DIR/fip.bin" "$TFA_DIR/fiptool"
-    run_logged "$STACK_DIR/logs/tfa$VARIANT-build.log" \
-        make -C "$TFA_SRC" -j"$JOBS" "${TFA_FLAGS[@]}" BUILD_BASE="$TFA_BUILD" \
+    if [ "$TFA_BUILD_SRC" != "$TFA_SRC" ]; then
+        rm -rf "$TFA_BUILD_SRC" "$TFA_BUILD_SRC.tmp"
+        cp -a "$TFA_SRC" "$TFA_BUILD_SRC.tmp"
+        for p in "${TFA_PATCHES[@]}"; do
+            patch -d "$TFA_BUILD_SRC.tmp" -p1 --forward --batch --quiet < "$p" ||
+                die "$p does not apply to TF-A $TFA_VERSION"
+        done
+        mv "$TFA_BUILD_SRC.tmp" "$TFA_BUILD_SRC"
+        note "TF-A source patched: ${TFA_PATCHES[*]##*/}"
+    fi
+    run_logged "$STACK_DIR/logs/tfa$TFA_VARIANT-build.log" \
+        make -C "$TFA_BUILD_SRC" -j"$JOBS" "${TFA_FLAGS[@]}" BUILD_BASE="$TFA_BUILD" \
             "${TFA_BL32[@]}" \
             QEMU_TOS_FW_CONFIG_DTS="$MANIFEST" \
             BL33="$PLACEHOLDER" \
             all fip
     R=$TFA_BUILD/qemu/release
-    need_file "$R/bl1.bin" "TF-A build output, see $STACK_DIR/logs/tfa$VARIANT-build.log"
-    need_file "$R/fip.bin" "TF-A build output, see $STACK_DIR/logs/tfa$VARIANT-build.log"
-    need_file "$TFA_SRC/tools/fiptool/fiptool" "TF-A fiptool (needs libssl-dev), see $STACK_DIR/logs/tfa$VARIANT-build.log"
+    need_file "$R/bl1.bin" "TF-A build output, see $STACK_DIR/logs/tfa$TFA_VARIANT-build.log"
+    need_file "$R/fip.bin" "TF-A build output, see $STACK_DIR/logs/tfa$TFA_VARIANT-build.log"
+    need_file "$TFA_BUILD_SRC/tools/fiptool/fiptool" "TF-A fiptool (needs libssl-dev), see $STACK_DIR/logs/tfa$TFA_VARIANT-build.log"
     cp "$R/bl1.bin" "$R/fip.bin" "$TFA_DIR/"
-    cp "$TFA_SRC/tools/fiptool/fiptool" "$TFA_DIR/fiptool"
+    cp "$TFA_BUILD_SRC/tools/fiptool/fiptool" "$TFA_DIR/fiptool"
     # The FIP must carry the SPMC (el1) or SP (el3) manifest (TOS_FW_CONFIG) and OP-TEE (BL32,
     # plus its extras for el1).
     "$TFA_DIR/fiptool" info "$TFA_DIR/fip.bin" > "$TFA_DIR/fip-info.txt"
@@ -171,7 +204,7 @@ else
         grep -q "cmdline=\"$what\"" "$TFA_DIR/fip-info.txt" ||
             die "fip.bin lacks its '$what' image (see $TFA_DIR/fip-info.txt)"
     done
-    stamp_set "tfa$VARIANT" "$tfa_key"
+    stamp_set "tfa$TFA_VARIANT" "$tfa_key"
     note "done in $(since "$t0")"
 fi
 

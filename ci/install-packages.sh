@@ -25,7 +25,7 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=(
     qemu-system-arm/bookworm-backports
     gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu device-tree-compiler
-    python3-pyelftools python3-cryptography cpio xz-utils bc make build-essential
+    python3-pyelftools python3-cryptography cpio xz-utils bc make build-essential patch
     libglib2.0-dev pkg-config u-boot-tools
     u-boot-qemu mtools dosfstools
 )

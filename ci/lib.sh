@@ -18,12 +18,13 @@ CROSS=aarch64-linux-gnu-
 
 # tfa_dir GIC [SPMC]: where ci/build-secure-world.sh keeps the TF-A build for that GIC version
 # (3: $TFA_DIR, the default stack; 2: $STACK_DIR/tfa-gicv2, built by `--gic 2`) and SPMC (el1,
-# the default: OP-TEE at S-EL1; el3: TF-A's EL3 SPMC, $STACK_DIR/tfa-el3spmc, `--spmc el3`).
+# the default: OP-TEE at S-EL1; el3: TF-A's EL3 SPMC, patched (ci/patches/),
+# $STACK_DIR/tfa-el3spmc-patched, `--spmc el3`).
 tfa_dir() {
     case $1/${2:-el1} in
         3/el1) echo "$TFA_DIR" ;;
         2/el1) echo "$STACK_DIR/tfa-gicv2" ;;
-        3/el3) echo "$STACK_DIR/tfa-el3spmc" ;;
+        3/el3) echo "$STACK_DIR/tfa-el3spmc-patched" ;;
         *) die "GIC version '$1' with SPMC '${2:-el1}': GIC 2 or 3 with el1, GIC 3 with el3" ;;
     esac
 }

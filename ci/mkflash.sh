@@ -5,7 +5,7 @@
 #
 #   --gic 2: from the GICv2 build ($STACK_DIR/tfa-gicv2, `ci/build-secure-world.sh --gic 2`),
 #   for `-machine gic-version=2`; default 3 ($STACK_DIR/tfa). --spmc el3: from the build with
-#   TF-A's EL3 SPMC and OP-TEE as its partition ($STACK_DIR/tfa-el3spmc,
+#   TF-A's EL3 SPMC and OP-TEE as its partition ($STACK_DIR/tfa-el3spmc-patched,
 #   `ci/build-secure-world.sh --spmc el3`); default el1 (OP-TEE as SPMC). BL33 may also be U-Boot
 #   (ci/mkuboot.sh: /usr/lib/u-boot/qemu_arm64/u-boot.bin, which relocates itself).
 #

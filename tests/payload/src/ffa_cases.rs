@@ -39,9 +39,10 @@
 //! schedule-receiver interrupt NOT_SUPPORTED and of FFA_RUN SUCCESS; PARTITION_INFO_GET of an
 //! unknown UUID INVALID_PARAMETERS; the `notifications` phase is [`notifications_el3`] (every
 //! forwarded notification call NOT_SUPPORTED, the proxy's own checks unchanged); the
-//! `memory` phase is [`memory_el3`] (this SPMC refuses every memory transaction of a v1.2
-//! caller and serves those of a v1.1 one: either way the proxy must pass the answer on and the
-//! pages must be the host's again afterwards, fragmented SHARE and LEND included); and
+//! `memory` phase is [`memory_el3`] (this SPMC serves fragmented SHARE and LEND, which OP-TEE at
+//! S-EL1 refuses; TF-A 2.12 unpatched refuses every memory transaction of a v1.2 caller: either
+//! way the proxy must pass the answer on and the pages must be the host's again afterwards;
+//! `tests/system/tests/spmc_el3.rs` requires the served outcome); and
 //! `good.run.optee` is not made (this SPMC hands FFA_RUN to OP-TEE, which panics). The phases answered at EL2 are the same for both SPMCs.
 //!
 //! **Proof that nothing bad was forwarded.** Around every case the payload reads the proxy's
@@ -2631,11 +2632,12 @@ fn fragmented_share(m: &mut Matrix) {
     );
 }
 
-/// The memory phase against TF-A 2.12's EL3 SPMC. That SPMC refuses every FFA_MEM_SHARE and
-/// FFA_MEM_LEND from a normal-world endpoint that negotiated FF-A v1.2 with INVALID_PARAMETERS
-/// (its `spmc_ffa_mem_send` takes only v1.0 and v1.1 callers; `docs/spmc.md`), and serves them,
-/// fragmented ones included, from one that negotiated v1.1. Every case here passes with either
-/// answer and checks the proxy's part, with the same number of cases either way:
+/// The memory phase against TF-A's EL3 SPMC, which serves FFA_MEM_SHARE and FFA_MEM_LEND,
+/// fragmented ones included (TF-A 2.12 unpatched refuses every one from a normal-world endpoint
+/// that negotiated FF-A v1.2 with INVALID_PARAMETERS: `docs/spmc.md`; the test stack's build is
+/// patched, and `tests/system/tests/spmc_el3.rs` requires the served answers). Every case here
+/// passes with either answer and checks the proxy's part, with the same number of cases either
+/// way, so the payload also runs against an unpatched TF-A 2.12:
 /// - one-page SHARE and LEND, 64 and 32: forwarded; then either its RECLAIM (accepted) or the
 ///   same transaction forwarded again (refused: the proxy gave the page back rather than
 ///   keeping it, which would make it DENIED at EL2); after a LEND the page is readable and

@@ -18,7 +18,7 @@ use alloc::boxed::Box;
 use core::fmt;
 use core::ops::Range;
 
-use aarch64_paging::descriptor::{Descriptor, PhysicalAddress, Stage2Attributes};
+use aarch64_paging::descriptor::{Descriptor, PhysicalAddress, Stage2Attributes, VirtualAddress};
 use aarch64_paging::paging::{Constraints, MemoryRegion, Stage2, Translation};
 use aarch64_paging::{MapError, Mapping};
 
@@ -243,7 +243,42 @@ impl HostStage2 {
     }
 
     /// [`build`](Self::build) in a pool of `pages`.
+    ///
+    /// The entries are written directly ([`fill`](Self::fill)), as aarch64-paging's
+    /// `map_range` would write them for each range in turn (the unit tests compare the two
+    /// entry for entry), without its per-chunk iteration and callbacks: the host's map is a
+    /// handful of ranges, mostly whole blocks.
     pub fn build_in(map: &HostMap, geometry: Geometry, pages: usize) -> Result<Self, BuildError> {
+        let (mut s2, per_range) = Self::empty(geometry, pages)?;
+        for (ranges, attrs) in [(&map.ram, S2_NORMAL), (&map.mmio, S2_MMIO)] {
+            for r in ranges {
+                if s2.tables_free() < per_range {
+                    return Err(BuildError::Pool(pages));
+                }
+                // As aarch64-paging's `MemoryRegion`: whole pages.
+                let (start, end) = (
+                    r.start & !(PAGE_SIZE - 1),
+                    r.end.next_multiple_of(PAGE_SIZE),
+                );
+                if end > 1 << geometry.ipa_bits || start > end {
+                    return Err(BuildError::Map {
+                        range: r.clone(),
+                        error: MapError::AddressRange(VirtualAddress(end as usize)),
+                    });
+                }
+                let root = s2.table_at(s2.root);
+                let bits = attrs.bits() as u64;
+                s2.fill(root, geometry.root_level, start..end, start, bits)
+                    .ok_or(BuildError::Pool(pages))?;
+            }
+        }
+        s2.record_boot_tables();
+        Ok(s2)
+    }
+
+    /// Empty tables of `geometry` in a pool of `pages`, and the most table pages mapping
+    /// one range can take.
+    fn empty(geometry: Geometry, pages: usize) -> Result<(Self, usize), BuildError> {
         // Mapping one range adds at most two tables per level below the root (its two ends;
         // a level-0 root holds no blocks, but 40 bits span two of its entries at most).
         let per_range = 2 * (3 - geometry.root_level);
@@ -261,8 +296,7 @@ impl HostStage2 {
             false => None,
         };
         let crate_root_level = geometry.root_level - usize::from(concatenated);
-        let mut mapping =
-            core::mem::ManuallyDrop::new(Mapping::new(pool, crate_root_level, Stage2));
+        let mapping = core::mem::ManuallyDrop::new(Mapping::new(pool, crate_root_level, Stage2));
         let root = match pair {
             Some(base) => {
                 let level0 = mapping.root_address().0 as *mut u64;
@@ -280,53 +314,105 @@ impl HostStage2 {
             }
             None => mapping.root_address().0 as u64,
         };
-        let mut add = |ranges: &[Range<u64>], attrs| -> Result<(), BuildError> {
-            for r in ranges {
-                if mapping.translation().free() < per_range {
-                    return Err(BuildError::Pool(pages));
-                }
-                let region = MemoryRegion::new(r.start as usize, r.end as usize);
-                mapping
-                    .map_range(
-                        &region,
-                        PhysicalAddress(r.start as usize),
-                        attrs,
-                        Constraints::empty(),
-                    )
-                    .map_err(|error| BuildError::Map {
-                        range: r.clone(),
-                        error,
-                    })?;
-            }
-            Ok(())
-        };
-        add(&map.ram, S2_NORMAL)?;
-        add(&map.mmio, S2_MMIO)?;
-        let mut s2 = Self {
+        let s2 = Self {
             mapping,
             geometry,
             root,
             boot_tables_1g: [0; GIB_WORDS],
         };
+        Ok((s2, per_range))
+    }
+
+    /// Maps `range` (page-aligned, inside the table's span) onto `pa` with the descriptor
+    /// attribute bits `attrs` in `table`, a table at `level` (not live yet), as
+    /// aarch64-paging's `map_range` does: for each piece of `range` one entry covers, a
+    /// block (a page at level 3) where the piece is the entry's whole span and the entry is
+    /// not a table already; nothing where the entry is a block that maps it so already;
+    /// otherwise the entry's table, made if needed (a zeroed pool page, or one that maps the
+    /// block the entry held), and the piece mapped in it. `None`: the pool ran out.
+    fn fill(
+        &self,
+        table: *mut u64,
+        level: usize,
+        range: Range<u64>,
+        pa: u64,
+        attrs: u64,
+    ) -> Option<()> {
+        let size = block_size(level);
+        let mut start = range.start;
+        while start < range.end {
+            let base = start & !(size - 1);
+            let end = range.end.min(base + size);
+            let out = pa + (start - range.start);
+            // SAFETY: `table` is a table page of the pool (or the root), and `index` is
+            // inside it (see `index`); nothing walks the tables before the build returns.
+            let entry = unsafe { table.add(self.index(start, level)) };
+            // SAFETY: as above.
+            let desc = unsafe { entry.read() };
+            let is_table = level < 3 && desc & DESC_TYPE_MASK == DESC_TABLE;
+            let new = if level == 3 {
+                Some(out | attrs | DESC_PAGE)
+            } else if !is_table
+                && desc & !OA_MASK == attrs
+                && desc & OA_MASK == out - (start - base)
+            {
+                None
+            } else if start == base && end == base + size && !is_table && level > 0 {
+                Some(out | attrs)
+            } else {
+                let sub = if is_table {
+                    self.table_at(desc & OA_MASK)
+                } else {
+                    let page = self.mapping.translation().take()?;
+                    let sub = page as *mut u64;
+                    // SAFETY: a pool page just taken: nothing else refers to it.
+                    unsafe { sub.write_bytes(0, ENTRIES) };
+                    if desc != 0 {
+                        // A block: its whole span again, one level down.
+                        self.fill(
+                            sub,
+                            level + 1,
+                            base..base + size,
+                            desc & OA_MASK,
+                            desc & !OA_MASK,
+                        )?;
+                    }
+                    // SAFETY: as above.
+                    unsafe { entry.write(page as u64 | DESC_TABLE) };
+                    sub
+                };
+                self.fill(sub, level + 1, start..end, out, attrs)?;
+                None
+            };
+            if let Some(new) = new {
+                // SAFETY: as above.
+                unsafe { entry.write(new) };
+            }
+            start = end;
+        }
+        Some(())
+    }
+
+    /// Records which 1 GiB regions the boot map holds as tables (`boot_tables_1g`).
+    fn record_boot_tables(&mut self) {
         // A pass over each level-1 table's entries (a level-0 entry without one covers no
         // table either).
-        let gibs = 1usize << (geometry.ipa_bits - 30);
+        let gibs = 1usize << (self.geometry.ipa_bits - 30);
         let mut gib = 0;
         while gib < gibs {
             let in_table = (gibs - gib).min(ENTRIES - gib % ENTRIES);
-            if let Some(slot) = s2.slot((gib as u64) << 30, 1) {
+            if let Some(slot) = self.slot((gib as u64) << 30, 1) {
                 for k in 0..in_table {
                     // SAFETY: `slot` is entry `gib % 512` of a level-1 table page; `k` stays
                     // inside that page (`in_table` <= 512 - gib % 512).
                     let desc = unsafe { slot.add(k).read_volatile() };
                     if desc & DESC_TYPE_MASK == DESC_TABLE {
-                        s2.boot_tables_1g[(gib + k) / 64] |= 1 << ((gib + k) % 64);
+                        self.boot_tables_1g[(gib + k) / 64] |= 1 << ((gib + k) % 64);
                     }
                 }
             }
             gib += in_table;
         }
-        Ok(s2)
     }
 
     /// Whether the 1 GiB block holding `ipa` was a table in the boot map (see
@@ -362,22 +448,45 @@ impl HostStage2 {
         self.mapping.translation().capacity()
     }
 
-    /// Counts valid leaf descriptors by level over the whole IPA space.
+    /// Counts valid leaf descriptors by level over the whole IPA space: a direct pass over
+    /// the tables (the crate's walk costs a callback per entry).
     pub fn block_counts(&self) -> BlockCounts {
         let mut counts = BlockCounts::default();
-        let top = 1usize << self.geometry.ipa_bits;
-        let _ = self.walk(&MemoryRegion::new(0, top), &mut |_, d, level| {
-            if d.is_valid() && (level == 3 || !d.is_table_or_page()) {
-                match level {
-                    1 => counts.g1 += 1,
-                    2 => counts.m2 += 1,
-                    3 => counts.k4 += 1,
-                    _ => {}
-                }
-            }
-            Ok(())
-        });
+        let entries = ENTRIES * self.geometry.root_tables();
+        self.count_leaves(
+            self.table_at(self.root),
+            self.geometry.root_level,
+            entries,
+            &mut counts,
+        );
         counts
+    }
+
+    /// Adds the valid leaves of the `entries` entries of `table` (at `level`) and of the
+    /// tables below them to `counts`.
+    fn count_leaves(
+        &self,
+        table: *mut u64,
+        level: usize,
+        entries: usize,
+        counts: &mut BlockCounts,
+    ) {
+        for i in 0..entries {
+            // SAFETY: `table` is a table page of the pool (or the root, `entries` long).
+            let desc = unsafe { table.add(i).read_volatile() };
+            if desc & 1 == 0 {
+                continue;
+            }
+            match level {
+                3 => counts.k4 += 1,
+                _ if desc & DESC_TYPE_MASK == DESC_TABLE => {
+                    self.count_leaves(self.table_at(desc & OA_MASK), level + 1, ENTRIES, counts)
+                }
+                2 => counts.m2 += 1,
+                1 => counts.g1 += 1,
+                _ => {}
+            }
+        }
     }
 
     /// The leaf covering `ipa`: its attributes and level, if mapped.
@@ -1439,5 +1548,98 @@ mod tests {
             assert_eq!((s2.table_pages(), s2.block_counts()), boot, "{page:#x}");
         }
         release(&mut s2);
+    }
+
+    /// The tables aarch64-paging's `map_range` builds for `map`, range by range, as the
+    /// boot built them before [`HostStage2::fill`].
+    fn build_with_crate(map: &HostMap, geometry: Geometry, pages: usize) -> HostStage2 {
+        let (mut s2, _) = HostStage2::empty(geometry, pages).unwrap();
+        for (ranges, attrs) in [(&map.ram, S2_NORMAL), (&map.mmio, S2_MMIO)] {
+            for r in ranges {
+                let region = MemoryRegion::new(r.start as usize, r.end as usize);
+                let pa = PhysicalAddress(r.start as usize);
+                s2.mapping
+                    .map_range(&region, pa, attrs, Constraints::empty())
+                    .unwrap();
+            }
+        }
+        s2.record_boot_tables();
+        s2
+    }
+
+    /// Compares two tables at `level` entry for entry, their subtables by content.
+    fn same_tables(ta: u64, tb: u64, level: usize, n: usize) {
+        for i in 0..n {
+            // SAFETY: tests run with the pool's pages identity-mapped; both are table pages.
+            let (da, db) = unsafe {
+                (
+                    ((ta + 8 * i as u64) as *const u64).read(),
+                    ((tb + 8 * i as u64) as *const u64).read(),
+                )
+            };
+            if level < 3 && da & 3 == DESC_TABLE && db & 3 == DESC_TABLE {
+                same_tables(da & OA_MASK, db & OA_MASK, level + 1, ENTRIES);
+            } else {
+                assert_eq!(da, db, "entry {i} of a level-{level} table");
+            }
+        }
+    }
+
+    /// The direct build writes what aarch64-paging wrote, entry for entry, on every board's
+    /// map and geometry, and on ranges that cut a block another range mapped first.
+    #[test]
+    fn the_direct_build_equals_the_crates() {
+        let fixture = |dtb: &[u8], carve: Range<u64>, parange: u64| {
+            let info = SystemInfo::parse(dtb).unwrap();
+            let g = Geometry::for_system(parange, info.mixed_cpus());
+            (HostMap::new(&info, &carve, g.ipa_bits), g)
+        };
+        const JUNO: &[u8] = include_bytes!("../../../tests/fixtures/juno-r2.dtb");
+        const RDN2: &[u8] = include_bytes!("../../../tests/fixtures/rdn2-fvp.dtb");
+        let carve = 0xe000_0000..0xe020_0000;
+        let overlapping = HostMap {
+            ram: alloc::vec![0x4000_0000..0x8000_0000, 0x80_4000_0000..0x80_8000_0000],
+            mmio: alloc::vec![
+                0x4000_1000..0x4000_3000,
+                0x4020_0000..0x4080_0000,
+                0x80_4000_0000..0x80_4000_1000
+            ],
+            withheld: alloc::vec![],
+        };
+        let cases = [
+            fixture(QEMU_DTB, 0x6000_0000..0x6020_0000, 5),
+            fixture(QEMU_DTB, 0x6000_0000..0x6020_0000, 2),
+            fixture(QEMU_DTB, 0x6000_0000..0x6020_0000, 1),
+            fixture(JUNO, carve.clone(), 4),
+            fixture(RDN2, carve.clone(), 5),
+            fixture(RDN2, carve, 3),
+            (overlapping.clone(), Geometry::from_parange(2)),
+            (overlapping, Geometry::from_parange(5)),
+        ];
+        for (map, g) in &cases {
+            let direct = HostStage2::build_in(map, *g, 64).unwrap();
+            let crate_built = build_with_crate(map, *g, 64);
+            let n = ENTRIES * g.root_tables();
+            same_tables(direct.root, crate_built.root, g.root_level, n);
+            assert_eq!(direct.table_pages(), crate_built.table_pages(), "{g:?}");
+            assert_eq!(direct.boot_tables_1g, crate_built.boot_tables_1g, "{g:?}");
+            // The direct count agrees with the crate's walk.
+            let mut walked = BlockCounts::default();
+            let top = 1usize << g.ipa_bits;
+            direct
+                .walk(&MemoryRegion::new(0, top), &mut |_, d, level| {
+                    if d.is_valid() && (level == 3 || !d.is_table_or_page()) {
+                        match level {
+                            1 => walked.g1 += 1,
+                            2 => walked.m2 += 1,
+                            _ => walked.k4 += 1,
+                        }
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(direct.block_counts(), walked, "{g:?}");
+            assert!(walked.g1 + walked.m2 + walked.k4 > 0);
+        }
     }
 }

@@ -142,6 +142,18 @@ pub struct BlockCounts {
     pub k4: usize,
 }
 
+impl BlockCounts {
+    /// Adds `n` (possibly negative) leaves at `level` (1 or 2; others are not blocks).
+    fn add(&mut self, level: usize, n: isize) {
+        let count = match level {
+            1 => &mut self.g1,
+            2 => &mut self.m2,
+            _ => return,
+        };
+        *count = count.wrapping_add_signed(n);
+    }
+}
+
 impl fmt::Display for BlockCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "1G={} 2M={} 4K={}", self.g1, self.m2, self.k4)
@@ -230,6 +242,8 @@ pub struct HostStage2 {
     /// which was not one block there. Its fold check (up to 512 entries on every RECLAIM
     /// near the carve-out) is skipped.
     boot_tables_1g: [u64; GIB_WORDS],
+    /// The leaves the boot map wrote, counted while writing them.
+    boot_counts: BlockCounts,
 }
 
 /// Words of [`HostStage2`]'s `boot_tables_1g`: one bit per 1 GiB of the largest IPA space.
@@ -250,6 +264,7 @@ impl HostStage2 {
     /// handful of ranges, mostly whole blocks.
     pub fn build_in(map: &HostMap, geometry: Geometry, pages: usize) -> Result<Self, BuildError> {
         let (mut s2, per_range) = Self::empty(geometry, pages)?;
+        let mut counts = BlockCounts::default();
         for (ranges, attrs) in [(&map.ram, S2_NORMAL), (&map.mmio, S2_MMIO)] {
             for r in ranges {
                 if s2.tables_free() < per_range {
@@ -268,10 +283,18 @@ impl HostStage2 {
                 }
                 let root = s2.table_at(s2.root);
                 let bits = attrs.bits() as u64;
-                s2.fill(root, geometry.root_level, start..end, start, bits)
-                    .ok_or(BuildError::Pool(pages))?;
+                s2.fill(
+                    root,
+                    geometry.root_level,
+                    start..end,
+                    start,
+                    bits,
+                    &mut counts,
+                )
+                .ok_or(BuildError::Pool(pages))?;
             }
         }
+        s2.boot_counts = counts;
         s2.record_boot_tables();
         Ok(s2)
     }
@@ -319,6 +342,7 @@ impl HostStage2 {
             geometry,
             root,
             boot_tables_1g: [0; GIB_WORDS],
+            boot_counts: BlockCounts::default(),
         };
         Ok((s2, per_range))
     }
@@ -330,6 +354,7 @@ impl HostStage2 {
     /// not a table already; nothing where the entry is a block that maps it so already;
     /// otherwise the entry's table, made if needed (a zeroed pool page, or one that maps the
     /// block the entry held), and the piece mapped in it. `None`: the pool ran out.
+    /// `counts` follows the valid leaves: each written counted, each replaced uncounted.
     fn fill(
         &self,
         table: *mut u64,
@@ -337,7 +362,26 @@ impl HostStage2 {
         range: Range<u64>,
         pa: u64,
         attrs: u64,
+        counts: &mut BlockCounts,
     ) -> Option<()> {
+        if level == 3 {
+            // Pages: one run of consecutive descriptors (the range lies inside this table).
+            let first = self.index(range.start, 3);
+            let count = ((range.end - range.start) / PAGE_SIZE) as usize;
+            let mut desc = pa | attrs | DESC_PAGE;
+            let mut replaced = 0;
+            for i in first..first + count {
+                // SAFETY: `table` is a level-3 table page of the pool and the range's pages
+                // are entries `first..first + count` of it (`count` <= 512 - `first`).
+                unsafe {
+                    replaced += table.add(i).read() & 1;
+                    table.add(i).write(desc);
+                }
+                desc += PAGE_SIZE;
+            }
+            counts.k4 += count - replaced as usize;
+            return Some(());
+        }
         let size = block_size(level);
         let mut start = range.start;
         while start < range.end {
@@ -358,7 +402,27 @@ impl HostStage2 {
             {
                 None
             } else if start == base && end == base + size && !is_table && level > 0 {
-                Some(out | attrs)
+                // A block, and the whole blocks after it over empty entries, in one run.
+                counts.add(level, 1 - (desc & 1) as isize);
+                let (mut next, mut slot) = (start, entry);
+                loop {
+                    // SAFETY: `slot` is this entry or one after it that the range covers
+                    // whole, inside `table` (a range never leaves its table).
+                    unsafe { slot.write((out + (next - start)) | attrs) };
+                    next += size;
+                    if range.end - next < size {
+                        break;
+                    }
+                    // SAFETY: as above: the range covers the next entry whole.
+                    slot = unsafe { slot.add(1) };
+                    // SAFETY: as above.
+                    if unsafe { slot.read() } != 0 {
+                        break;
+                    }
+                    counts.add(level, 1);
+                }
+                start = next;
+                continue;
             } else {
                 let sub = if is_table {
                     self.table_at(desc & OA_MASK)
@@ -369,19 +433,21 @@ impl HostStage2 {
                     unsafe { sub.write_bytes(0, ENTRIES) };
                     if desc != 0 {
                         // A block: its whole span again, one level down.
+                        counts.add(level, -((desc & 1) as isize));
                         self.fill(
                             sub,
                             level + 1,
                             base..base + size,
                             desc & OA_MASK,
                             desc & !OA_MASK,
+                            counts,
                         )?;
                     }
                     // SAFETY: as above.
                     unsafe { entry.write(page as u64 | DESC_TABLE) };
                     sub
                 };
-                self.fill(sub, level + 1, start..end, out, attrs)?;
+                self.fill(sub, level + 1, start..end, out, attrs, counts)?;
                 None
             };
             if let Some(new) = new {
@@ -448,6 +514,12 @@ impl HostStage2 {
         self.mapping.translation().capacity()
     }
 
+    /// The valid leaf descriptors by level that the boot map wrote (counted as it wrote
+    /// them: the same as [`block_counts`](Self::block_counts) before any change).
+    pub fn boot_counts(&self) -> BlockCounts {
+        self.boot_counts
+    }
+
     /// Counts valid leaf descriptors by level over the whole IPA space: a direct pass over
     /// the tables (the crate's walk costs a callback per entry).
     pub fn block_counts(&self) -> BlockCounts {
@@ -471,14 +543,32 @@ impl HostStage2 {
         entries: usize,
         counts: &mut BlockCounts,
     ) {
-        for i in 0..entries {
-            // SAFETY: `table` is a table page of the pool (or the root, `entries` long).
-            let desc = unsafe { table.add(i).read_volatile() };
+        // SAFETY: `table` is a table page of the pool (or the root, `entries` long); only
+        // this struct writes the tables, under the memory lock or before they are live.
+        let table = unsafe { core::slice::from_raw_parts(table.cast_const(), entries) };
+        if level == 3 {
+            // Valid pages: bit 0 of each entry, summed eight entries a step.
+            let (eights, rest) = table.as_chunks::<8>();
+            let mut valid = 0;
+            for e in eights {
+                valid += (e[0] & 1)
+                    + (e[1] & 1)
+                    + (e[2] & 1)
+                    + (e[3] & 1)
+                    + (e[4] & 1)
+                    + (e[5] & 1)
+                    + (e[6] & 1)
+                    + (e[7] & 1);
+            }
+            valid += rest.iter().map(|&d| d & 1).sum::<u64>();
+            counts.k4 += valid as usize;
+            return;
+        }
+        for &desc in table {
             if desc & 1 == 0 {
                 continue;
             }
             match level {
-                3 => counts.k4 += 1,
                 _ if desc & DESC_TYPE_MASK == DESC_TABLE => {
                     self.count_leaves(self.table_at(desc & OA_MASK), level + 1, ENTRIES, counts)
                 }
@@ -1639,6 +1729,7 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(direct.block_counts(), walked, "{g:?}");
+            assert_eq!(direct.boot_counts(), walked, "counted while built: {g:?}");
             assert!(walked.g1 + walked.m2 + walked.k4 > 0);
         }
     }

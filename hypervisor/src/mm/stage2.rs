@@ -1,6 +1,8 @@
-//! The host's stage-2 translation: an identity map built with aarch64-paging's `Stage2`
-//! regime from a [`HostMap`], with the largest blocks that fit (1 GiB, 2 MiB), plus the
-//! VTCR_EL2 value that matches it.
+//! The host's stage-2 translation: an identity map of a [`HostMap`] with the largest blocks
+//! that fit (1 GiB, 2 MiB), plus the VTCR_EL2 value that matches it. The tables are
+//! aarch64-paging's `Stage2` regime; the boot map is written into them directly (as the
+//! crate's `map_range` would write it, without its per-chunk iteration), and so are the hot
+//! changes (a LEND's split, a RECLAIM's fold).
 //!
 //! The IPA space is 40 bits wherever the CPUs' PARange allows it (less only below 40 bits
 //! of PA). With a PARange of 44 bits or more the walk starts at a level-0 root (VTCR_EL2.SL0
@@ -403,12 +405,12 @@ impl HostStage2 {
                 None
             } else if start == base && end == base + size && !is_table && level > 0 {
                 // A block, and the whole blocks after it over empty entries, in one run.
-                counts.add(level, 1 - (desc & 1) as isize);
-                let (mut next, mut slot) = (start, entry);
+                let (mut next, mut slot, mut written) = (start, entry, 0);
                 loop {
                     // SAFETY: `slot` is this entry or one after it that the range covers
                     // whole, inside `table` (a range never leaves its table).
                     unsafe { slot.write((out + (next - start)) | attrs) };
+                    written += 1;
                     next += size;
                     if range.end - next < size {
                         break;
@@ -419,8 +421,9 @@ impl HostStage2 {
                     if unsafe { slot.read() } != 0 {
                         break;
                     }
-                    counts.add(level, 1);
                 }
+                // The first entry may have been a valid block; the others were empty.
+                counts.add(level, written - (desc & 1) as isize);
                 start = next;
                 continue;
             } else {

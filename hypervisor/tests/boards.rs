@@ -214,7 +214,7 @@ fn juno_carveout_is_tf_as_bl33_slot_and_must_be_ns_dram() {
 }
 
 #[test]
-fn juno_ipa_space_is_39_bits_at_level_1_whichever_cluster_boots() {
+fn juno_ipa_space_is_40_bits_from_concatenated_level_1_roots_whichever_cluster_boots() {
     for (rev, blob) in JUNOS {
         let info = parse(blob);
         // big.LITTLE: the A57s (r0, r1) or A72s (r2) have a 44-bit PARange, the A53s 40.
@@ -224,14 +224,15 @@ fn juno_ipa_space_is_39_bits_at_level_1_whichever_cluster_boots() {
         let boot_cpu_only = Geometry::from_parange(PARANGE_JUNO_BIG);
         assert_eq!(boot_cpu_only.root_level, 0);
         assert!(!boot_cpu_only.valid_for(PARANGE_A53), "{rev}");
-        // The system geometry: 39 bits, level 1, PS = 40 bits, valid on both clusters,
-        // whichever of them the firmware boots on.
+        // The system geometry: 40 bits from two concatenated level-1 roots, PS = 40 bits,
+        // valid on both clusters, whichever of them the firmware boots on.
         for boot in [PARANGE_JUNO_BIG, PARANGE_A53] {
             let g = Geometry::for_system(boot, info.mixed_cpus());
-            assert_eq!((g.ipa_bits, g.root_level, g.parange), (39, 1, 2), "{rev}");
+            assert_eq!((g.ipa_bits, g.root_level, g.parange), (40, 1, 2), "{rev}");
+            assert_eq!(g.root_tables(), 2, "{rev}");
             assert!(g.valid_for(PARANGE_A53) && g.valid_for(PARANGE_JUNO_BIG));
-            // RES1 | PS=40 bits | SH0/ORGN0/IRGN0 | SL0=1 (level 1) | T0SZ=25.
-            assert_eq!(g.vtcr(), 0x8002_3540 | 25);
+            // RES1 | PS=40 bits | SH0/ORGN0/IRGN0 | SL0=1 (level 1) | T0SZ=24.
+            assert_eq!(g.vtcr(), 0x8002_3540 | 24);
         }
     }
     // Everything Juno's DT places lies below 2^39: DRAM2 ends at 40 GiB and the PCIe
@@ -349,6 +350,8 @@ fn juno_stage2_maps_ram_normal_devices_device_and_nothing_of_ours() {
         0x2c03_0000,
         0x40_0000_0000,
         (1 << 39) - 0x1000,
+        1 << 39,
+        (1 << 40) - 0x1000,
     ] {
         assert!(is_device_xn(&s2, dev), "{dev:#x} is not host Device memory");
     }
@@ -358,7 +361,6 @@ fn juno_stage2_maps_ram_normal_devices_device_and_nothing_of_ours() {
     }
     assert!(is_device_xn(&s2, 0x2c03_f000));
     assert!(is_device_xn(&s2, 0x2c08_0000));
-    // Nothing above 2^39 exists in this table.
     let counts = s2.block_counts();
     assert!(counts.g1 > 0 && counts.m2 > 0 && counts.k4 > 0, "{counts}");
     assert!(s2.table_pages() < 16, "{} table pages", s2.table_pages());
@@ -419,7 +421,7 @@ fn juno_dt_patch_for_the_host() {
         assert_eq!(be("linux,initrd-end"), initrd.base + initrd.size);
         assert!(host_loader::find_modules(&plan.dtb_blob, plan.dtb.addr).is_err());
         // The patched tree gives the same host map: the reservation lies in RAM.
-        assert_eq!(HostMap::new(&host, &carve, 39), map);
+        assert_eq!(HostMap::new(&host, &carve, 40), map);
     }
 }
 
@@ -551,10 +553,10 @@ fn rdn2_stage2_covers_dram2_above_2_39_with_a_40_bit_ipa() {
     }
     assert!(s2.table_pages() < 16, "{} table pages", s2.table_pages());
 
-    // A CPU model with PARange below 44 bits would leave DRAM2 out of the host's stage 2
-    // while the host's DT still lists it: document the dependency on the N2's PARange.
+    // A CPU model with a 42-bit PARange (below the 44 a level-0 start needs) still reaches
+    // DRAM2, through two concatenated level-1 roots.
     let small = HostMap::new(&info, &carve, Geometry::from_parange(3).ipa_bits);
-    assert!(small.ram.iter().all(|r| r.end <= 1 << 39));
+    assert_eq!(small.ram, map.ram);
 }
 
 #[test]

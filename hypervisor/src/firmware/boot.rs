@@ -397,7 +397,7 @@ fn build_host_stage2(
     info!(
         "stage-2 {} table pages, blocks {}, IPA {} bits, pool {} pages",
         stage2.table_pages(),
-        stage2.block_counts(),
+        stage2.boot_counts(),
         geometry.ipa_bits,
         stage2.pool_pages()
     );

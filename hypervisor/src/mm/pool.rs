@@ -51,7 +51,9 @@ impl TablePool {
     /// which is all a table needs, and zeroing the whole pool at boot cost more EL2
     /// instructions than the rest of the stage-2 build.
     pub fn new(pages: usize) -> Option<Self> {
-        let layout = Layout::from_size_align(pages.max(1) * PAGE as usize, PAGE as usize).ok()?;
+        // Aligned for a concatenated pair of root tables at its start.
+        let layout =
+            Layout::from_size_align(pages.max(1) * PAGE as usize, 2 * PAGE as usize).ok()?;
         // SAFETY: the layout has a non-zero size.
         let base = unsafe { alloc(layout) };
         if base.is_null() {
@@ -99,6 +101,23 @@ impl TablePool {
         word.set(word.get() | 1 << (i % 64));
         self.free.set(self.free.get() - 1);
         Some(self.base + i * PAGE as usize)
+    }
+
+    /// Takes `count` consecutive free pages whose first is aligned to their total size (a
+    /// concatenated root): the first's address, or `None` if the pool has no such run.
+    /// Not zeroed.
+    pub fn take_aligned(&self, count: usize) -> Option<usize> {
+        let size = count * PAGE as usize;
+        let free = |i: usize| self.used[i / 64].get() & 1 << (i % 64) == 0;
+        let first = (0..self.pages.saturating_sub(count - 1)).find(|&i| {
+            (self.base + i * PAGE as usize).is_multiple_of(size) && (i..i + count).all(free)
+        })?;
+        for i in first..first + count {
+            let word = &self.used[i / 64];
+            word.set(word.get() | 1 << (i % 64));
+        }
+        self.free.set(self.free.get() - count);
+        Some(self.base + first * PAGE as usize)
     }
 
     /// Gives the table page at `addr` back. A page that is not the pool's, or not in use, is
@@ -196,5 +215,24 @@ mod tests {
         let mut pool = TablePool::new(1).unwrap();
         let _ = pool.allocate_table();
         let _ = pool.allocate_table();
+    }
+
+    #[test]
+    fn an_aligned_run_is_taken_whole_or_not_at_all() {
+        let pool = TablePool::new(8).unwrap();
+        assert_eq!(pool.base % 0x2000, 0, "the pool starts 8 KiB-aligned");
+        // Page 0 taken: the first aligned free pair is pages 2 and 3.
+        assert_eq!(pool.take(), Some(pool.base));
+        assert_eq!(pool.take_aligned(2), Some(pool.base + 0x2000));
+        assert_eq!((pool.free(), pool.take()), (5, Some(pool.base + 0x1000)));
+        // 4, 5 free; 6, 7 free: the next pair is 4 and 5; then 6 and 7; then none.
+        assert_eq!(pool.take_aligned(2), Some(pool.base + 0x4000));
+        pool.release(pool.base + 0x4000);
+        assert_eq!(
+            pool.take_aligned(2),
+            Some(pool.base + 0x6000),
+            "4 alone is no pair"
+        );
+        assert_eq!((pool.take_aligned(2), pool.free()), (None, 1));
     }
 }

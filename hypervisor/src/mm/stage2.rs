@@ -1,20 +1,26 @@
-//! The host's stage-2 translation: an identity map built with aarch64-paging's `Stage2`
-//! regime from a [`HostMap`], with the largest blocks that fit (1 GiB, 2 MiB), plus the
-//! VTCR_EL2 value that matches it.
+//! The host's stage-2 translation: an identity map of a [`HostMap`] with the largest blocks
+//! that fit (1 GiB, 2 MiB), plus the VTCR_EL2 value that matches it. The tables are
+//! aarch64-paging's `Stage2` regime; the boot map is written into them directly (as the
+//! crate's `map_range` would write it, without its per-chunk iteration), and so are the hot
+//! changes (a LEND's split, a RECLAIM's fold).
 //!
-//! aarch64-paging cannot build concatenated root tables, so a 40-bit IPA space uses a
-//! level-0 root (four-level walk) and anything of 39 bits or less a level-1 root. A level-0
-//! start (VTCR_EL2.SL0 = 2 with 4 KiB pages) is only valid when PARange is at least 44 bits,
-//! so CPUs with a 40- or 42-bit PARange (Cortex-A53) get a 39-bit IPA space. One VTCR_EL2
-//! and one table serve every CPU: on big.LITTLE systems (Juno: Cortex-A57 or A72 with 44
-//! bits, A53 with 40) the geometry must suit the smallest core, not just the boot CPU
-//! ([`Geometry::for_system`]).
+//! The IPA space is 40 bits wherever the CPUs' PARange allows it (less only below 40 bits
+//! of PA). With a PARange of 44 bits or more the walk starts at a level-0 root (VTCR_EL2.SL0
+//! = 2 with 4 KiB pages, only valid from 44 bits). Below that (Cortex-A53: 40 bits) it
+//! starts at level 1 with two concatenated level-1 tables as the root (8 KiB, 8 KiB-aligned,
+//! indexed by IPA bits [39:30] across their 1024 entries; SL0 = 1, T0SZ = 24), which the Arm
+//! ARM allows at the initial lookup level of a stage-2 walk. aarch64-paging has one root
+//! table per tree, so such tables are built as a level-0 tree whose first two entries point
+//! at the pair: the level-0 page exists only for the crate's walks, the hardware (VTTBR_EL2
+//! and the SMMU's S2TTB) is given the pair. One VTCR_EL2 and one table serve every CPU: on
+//! big.LITTLE systems (Juno: Cortex-A57 or A72 with 44 bits, A53 with 40) the geometry must
+//! suit the smallest core, not just the boot CPU ([`Geometry::for_system`]).
 
 use alloc::boxed::Box;
 use core::fmt;
 use core::ops::Range;
 
-use aarch64_paging::descriptor::{Descriptor, PhysicalAddress, Stage2Attributes};
+use aarch64_paging::descriptor::{Descriptor, PhysicalAddress, Stage2Attributes, VirtualAddress};
 use aarch64_paging::paging::{Constraints, MemoryRegion, Stage2, Translation};
 use aarch64_paging::{MapError, Mapping};
 
@@ -51,7 +57,8 @@ pub const MAX_IPA_BITS: u32 = 40;
 pub struct Geometry {
     /// Bits of IPA space the tables cover.
     pub ipa_bits: u32,
-    /// Level of the root table (0 or 1).
+    /// Level of the hardware's initial lookup (0 or 1). A 40-bit space at level 1 has two
+    /// concatenated root tables ([`root_tables`](Self::root_tables)).
     pub root_level: usize,
     /// ID_AA64MMFR0_EL1.PARange, for VTCR_EL2.PS.
     pub parange: u64,
@@ -77,18 +84,21 @@ pub fn parange_bits(parange: u64) -> u32 {
 impl Geometry {
     /// Geometry for a CPU whose ID_AA64MMFR0_EL1.PARange is `parange`.
     pub fn from_parange(parange: u64) -> Self {
-        let pa_bits = parange_bits(parange);
-        // Level-0 start needs PARange >= 44 bits; below that, stay within a level-1 root.
-        let ipa_bits = if pa_bits >= 44 {
-            pa_bits.min(MAX_IPA_BITS)
-        } else {
-            pa_bits.min(39)
-        };
+        let ipa_bits = parange_bits(parange).min(MAX_IPA_BITS);
         Self {
             ipa_bits,
-            root_level: if ipa_bits > 39 { 0 } else { 1 },
+            // A level-0 start needs PARange >= 44 bits; below that, level 1 (with two
+            // concatenated root tables for 40 bits).
+            root_level: if parange_bits(parange) >= 44 { 0 } else { 1 },
             parange: (parange & 0xf).min(6),
         }
+    }
+
+    /// Tables concatenated at the initial lookup level: 2 for a 40-bit space starting at
+    /// level 1 (one level-1 table resolves 39 bits), else 1.
+    pub fn root_tables(&self) -> usize {
+        let one_table_bits = 12 + 9 * (4 - self.root_level as u32);
+        1 << self.ipa_bits.saturating_sub(one_table_bits)
     }
 
     /// Geometry for every CPU of a system whose boot CPU reports `boot_parange`. When the
@@ -105,7 +115,8 @@ impl Geometry {
     }
 
     /// Whether a CPU whose ID_AA64MMFR0_EL1.PARange is `parange` can use these tables: its
-    /// physical address size covers the IPA space, and a level-0 start needs 44 bits.
+    /// physical address size covers the IPA space, and a level-0 start needs 44 bits
+    /// (concatenated level-1 roots need nothing more than the IPA size).
     pub fn valid_for(&self, parange: u64) -> bool {
         let pa_bits = parange_bits(parange);
         pa_bits >= self.ipa_bits && (self.root_level != 0 || pa_bits >= 44)
@@ -115,7 +126,8 @@ impl Geometry {
     /// PS = PARange, 8-bit VMID (the host is VMID 0), RES1 bit 31.
     pub fn vtcr(&self) -> u64 {
         let t0sz = 64 - u64::from(self.ipa_bits);
-        // With a 4K granule: SL0 = 2 starts at level 0, SL0 = 1 at level 1.
+        // With a 4K granule: SL0 = 2 starts at level 0, SL0 = 1 at level 1 (T0SZ = 24 there
+        // means two concatenated tables).
         let sl0 = if self.root_level == 0 { 2 } else { 1 };
         (1 << 31) | (self.parange << 16) | (3 << 12) | (1 << 10) | (1 << 8) | (sl0 << 6) | t0sz
     }
@@ -130,6 +142,18 @@ pub struct BlockCounts {
     pub m2: usize,
     /// 4 KiB pages (level 3).
     pub k4: usize,
+}
+
+impl BlockCounts {
+    /// Adds `n` (possibly negative) leaves at `level` (1 or 2; others are not blocks).
+    fn add(&mut self, level: usize, n: isize) {
+        let count = match level {
+            1 => &mut self.g1,
+            2 => &mut self.m2,
+            _ => return,
+        };
+        *count = count.wrapping_add_signed(n);
+    }
 }
 
 impl fmt::Display for BlockCounts {
@@ -211,12 +235,25 @@ const fn block_size(level: usize) -> u64 {
 pub struct HostStage2 {
     mapping: core::mem::ManuallyDrop<Mapping<TablePool, Stage2>>,
     geometry: Geometry,
+    /// Physical address of the hardware's root: aarch64-paging's root table, or with
+    /// concatenated roots the pair its level-0 root points to (see the module docs).
+    root: u64,
     /// One bit per 1 GiB of IPA space whose level-1 entry was a table in the boot map. Such
     /// a table never folds: the boot map used the largest blocks that fit, and changes only
     /// unmap and map back pages of it, so once every page is back it is the boot map again,
     /// which was not one block there. Its fold check (up to 512 entries on every RECLAIM
     /// near the carve-out) is skipped.
     boot_tables_1g: [u64; GIB_WORDS],
+    /// The leaves the boot map wrote, counted while writing them.
+    boot_counts: BlockCounts,
+}
+
+/// What the boot map's build records as it writes the tables.
+struct BootTally {
+    /// The valid leaves by level.
+    counts: BlockCounts,
+    /// One bit per 1 GiB of IPA space whose level-1 entry is a table.
+    tables_1g: [u64; GIB_WORDS],
 }
 
 /// Words of [`HostStage2`]'s `boot_tables_1g`: one bit per 1 GiB of the largest IPA space.
@@ -230,61 +267,239 @@ impl HostStage2 {
     }
 
     /// [`build`](Self::build) in a pool of `pages`.
+    ///
+    /// The entries are written directly ([`fill`](Self::fill)), as aarch64-paging's
+    /// `map_range` would write them for each range in turn (the unit tests compare the two
+    /// entry for entry), without its per-chunk iteration and callbacks: the host's map is a
+    /// handful of ranges, mostly whole blocks.
     pub fn build_in(map: &HostMap, geometry: Geometry, pages: usize) -> Result<Self, BuildError> {
+        let (mut s2, per_range) = Self::empty(geometry, pages)?;
+        let mut boot = BootTally {
+            counts: BlockCounts::default(),
+            tables_1g: [0; GIB_WORDS],
+        };
+        for (ranges, attrs) in [(&map.ram, S2_NORMAL), (&map.mmio, S2_MMIO)] {
+            for r in ranges {
+                if s2.tables_free() < per_range {
+                    return Err(BuildError::Pool(pages));
+                }
+                // As aarch64-paging's `MemoryRegion`: whole pages.
+                let (start, end) = (
+                    r.start & !(PAGE_SIZE - 1),
+                    r.end.next_multiple_of(PAGE_SIZE),
+                );
+                if end > 1 << geometry.ipa_bits || start > end {
+                    return Err(BuildError::Map {
+                        range: r.clone(),
+                        error: MapError::AddressRange(VirtualAddress(end as usize)),
+                    });
+                }
+                let root = s2.table_at(s2.root);
+                let bits = attrs.bits() as u64;
+                s2.fill(
+                    root,
+                    geometry.root_level,
+                    start..end,
+                    start,
+                    bits,
+                    &mut boot,
+                )
+                .ok_or(BuildError::Pool(pages))?;
+            }
+        }
+        s2.boot_counts = boot.counts;
+        s2.boot_tables_1g = boot.tables_1g;
+        Ok(s2)
+    }
+
+    /// Empty tables of `geometry` in a pool of `pages`, and the most table pages mapping
+    /// one range can take.
+    fn empty(geometry: Geometry, pages: usize) -> Result<(Self, usize), BuildError> {
         // Mapping one range adds at most two tables per level below the root (its two ends;
         // a level-0 root holds no blocks, but 40 bits span two of its entries at most).
         let per_range = 2 * (3 - geometry.root_level);
         let pool = TablePool::new(pages)
-            .filter(|p| p.capacity() > per_range)
+            .filter(|p| p.capacity() > per_range + geometry.root_tables())
             .ok_or(BuildError::Pool(pages))?;
-        let mut mapping =
-            core::mem::ManuallyDrop::new(Mapping::new(pool, geometry.root_level, Stage2));
-        let mut add = |ranges: &[Range<u64>], attrs| -> Result<(), BuildError> {
-            for r in ranges {
-                if mapping.translation().free() < per_range {
-                    return Err(BuildError::Pool(pages));
-                }
-                let region = MemoryRegion::new(r.start as usize, r.end as usize);
-                mapping
-                    .map_range(
-                        &region,
-                        PhysicalAddress(r.start as usize),
-                        attrs,
-                        Constraints::empty(),
-                    )
-                    .map_err(|error| BuildError::Map {
-                        range: r.clone(),
-                        error,
-                    })?;
-            }
-            Ok(())
+        // Concatenated roots: the pair first (the fresh pool's lowest pages, aligned to
+        // their size), zeroed, then a level-0 root for aarch64-paging that points at them.
+        let concatenated = geometry.root_tables() > 1;
+        let pair = match concatenated {
+            true => Some(
+                pool.take_aligned(geometry.root_tables())
+                    .ok_or(BuildError::Pool(pages))?,
+            ),
+            false => None,
         };
-        add(&map.ram, S2_NORMAL)?;
-        add(&map.mmio, S2_MMIO)?;
-        let mut s2 = Self {
+        let crate_root_level = geometry.root_level - usize::from(concatenated);
+        let mapping = core::mem::ManuallyDrop::new(Mapping::new(pool, crate_root_level, Stage2));
+        let root = match pair {
+            Some(base) => {
+                let level0 = mapping.root_address().0 as *mut u64;
+                for i in 0..geometry.root_tables() {
+                    let table = base + i * PAGE_SIZE as usize;
+                    // SAFETY: `table` is one of the pool pages just taken, nothing refers to
+                    // it; `level0` is the crate's zeroed root page, not live yet, and `i` < 2
+                    // of its 512 entries.
+                    unsafe {
+                        (table as *mut u64).write_bytes(0, ENTRIES);
+                        level0.add(i).write(table as u64 | DESC_TABLE);
+                    }
+                }
+                base as u64
+            }
+            None => mapping.root_address().0 as u64,
+        };
+        let s2 = Self {
             mapping,
             geometry,
+            root,
             boot_tables_1g: [0; GIB_WORDS],
+            boot_counts: BlockCounts::default(),
         };
+        Ok((s2, per_range))
+    }
+
+    /// Maps `range` (page-aligned, inside the table's span) onto `pa` with the descriptor
+    /// attribute bits `attrs` in `table`, a table at `level` (not live yet), as
+    /// aarch64-paging's `map_range` does: for each piece of `range` one entry covers, a
+    /// block (a page at level 3) where the piece is the entry's whole span and the entry is
+    /// not a table already; nothing where the entry is a block that maps it so already;
+    /// otherwise the entry's table, made if needed (a zeroed pool page, or one that maps the
+    /// block the entry held), and the piece mapped in it. `None`: the pool ran out.
+    /// `boot` follows the valid leaves (each written counted, each replaced uncounted) and
+    /// the level-1 entries that are tables.
+    fn fill(
+        &self,
+        table: *mut u64,
+        level: usize,
+        range: Range<u64>,
+        pa: u64,
+        attrs: u64,
+        boot: &mut BootTally,
+    ) -> Option<()> {
+        if level == 3 {
+            // Pages: one run of consecutive descriptors (the range lies inside this table).
+            let first = self.index(range.start, 3);
+            let count = ((range.end - range.start) / PAGE_SIZE) as usize;
+            let mut desc = pa | attrs | DESC_PAGE;
+            let mut replaced = 0;
+            for i in first..first + count {
+                // SAFETY: `table` is a level-3 table page of the pool and the range's pages
+                // are entries `first..first + count` of it (`count` <= 512 - `first`).
+                unsafe {
+                    replaced += table.add(i).read() & 1;
+                    table.add(i).write(desc);
+                }
+                desc += PAGE_SIZE;
+            }
+            boot.counts.k4 += count - replaced as usize;
+            return Some(());
+        }
+        let size = block_size(level);
+        let mut start = range.start;
+        while start < range.end {
+            let base = start & !(size - 1);
+            let end = range.end.min(base + size);
+            let out = pa + (start - range.start);
+            // SAFETY: `table` is a table page of the pool (or the root), and `index` is
+            // inside it (see `index`); nothing walks the tables before the build returns.
+            let entry = unsafe { table.add(self.index(start, level)) };
+            // SAFETY: as above.
+            let desc = unsafe { entry.read() };
+            let is_table = level < 3 && desc & DESC_TYPE_MASK == DESC_TABLE;
+            let new = if level == 3 {
+                Some(out | attrs | DESC_PAGE)
+            } else if !is_table
+                && desc & !OA_MASK == attrs
+                && desc & OA_MASK == out - (start - base)
+            {
+                None
+            } else if start == base && end == base + size && !is_table && level > 0 {
+                // A block, and the whole blocks after it over empty entries, in one run.
+                let (mut next, mut slot, mut written) = (start, entry, 0);
+                loop {
+                    // SAFETY: `slot` is this entry or one after it that the range covers
+                    // whole, inside `table` (a range never leaves its table).
+                    unsafe { slot.write((out + (next - start)) | attrs) };
+                    written += 1;
+                    next += size;
+                    if range.end - next < size {
+                        break;
+                    }
+                    // SAFETY: as above: the range covers the next entry whole.
+                    slot = unsafe { slot.add(1) };
+                    // SAFETY: as above.
+                    if unsafe { slot.read() } != 0 {
+                        break;
+                    }
+                }
+                // The first entry may have been a valid block; the others were empty.
+                boot.counts.add(level, written - (desc & 1) as isize);
+                start = next;
+                continue;
+            } else {
+                let sub = if is_table {
+                    self.table_at(desc & OA_MASK)
+                } else {
+                    let page = self.mapping.translation().take()?;
+                    let sub = page as *mut u64;
+                    // SAFETY: a pool page just taken: nothing else refers to it.
+                    unsafe { sub.write_bytes(0, ENTRIES) };
+                    if desc != 0 {
+                        // A block: its whole span again, one level down.
+                        boot.counts.add(level, -((desc & 1) as isize));
+                        self.fill(
+                            sub,
+                            level + 1,
+                            base..base + size,
+                            desc & OA_MASK,
+                            desc & !OA_MASK,
+                            boot,
+                        )?;
+                    }
+                    // SAFETY: as above.
+                    unsafe { entry.write(page as u64 | DESC_TABLE) };
+                    sub
+                };
+                if level == 1 {
+                    let gib = (start >> 30) as usize;
+                    boot.tables_1g[gib / 64] |= 1 << (gib % 64);
+                }
+                self.fill(sub, level + 1, start..end, out, attrs, boot)?;
+                None
+            };
+            if let Some(new) = new {
+                // SAFETY: as above.
+                unsafe { entry.write(new) };
+            }
+            start = end;
+        }
+        Some(())
+    }
+
+    /// Records which 1 GiB regions the boot map holds as tables (`boot_tables_1g`) from the
+    /// tables (the direct build records them as it writes).
+    #[cfg(test)]
+    fn record_boot_tables(&mut self) {
         // A pass over each level-1 table's entries (a level-0 entry without one covers no
         // table either).
-        let gibs = 1usize << (geometry.ipa_bits - 30);
+        let gibs = 1usize << (self.geometry.ipa_bits - 30);
         let mut gib = 0;
         while gib < gibs {
             let in_table = (gibs - gib).min(ENTRIES - gib % ENTRIES);
-            if let Some(slot) = s2.slot((gib as u64) << 30, 1) {
+            if let Some(slot) = self.slot((gib as u64) << 30, 1) {
                 for k in 0..in_table {
                     // SAFETY: `slot` is entry `gib % 512` of a level-1 table page; `k` stays
                     // inside that page (`in_table` <= 512 - gib % 512).
                     let desc = unsafe { slot.add(k).read_volatile() };
                     if desc & DESC_TYPE_MASK == DESC_TABLE {
-                        s2.boot_tables_1g[(gib + k) / 64] |= 1 << ((gib + k) % 64);
+                        self.boot_tables_1g[(gib + k) / 64] |= 1 << ((gib + k) % 64);
                     }
                 }
             }
             gib += in_table;
         }
-        Ok(s2)
     }
 
     /// Whether the 1 GiB block holding `ipa` was a table in the boot map (see
@@ -294,9 +509,10 @@ impl HostStage2 {
         gib < GIB_WORDS * 64 && self.boot_tables_1g[gib / 64] & 1 << (gib % 64) != 0
     }
 
-    /// Physical address of the root table, for VTTBR_EL2 (VMID 0).
+    /// Physical address of the hardware's root table (the first of a concatenated pair),
+    /// for VTTBR_EL2 (VMID 0) and the SMMU's S2TTB.
     pub fn root_address(&self) -> u64 {
-        self.mapping.root_address().0 as u64
+        self.root
     }
 
     /// The geometry the tables were built for.
@@ -319,22 +535,69 @@ impl HostStage2 {
         self.mapping.translation().capacity()
     }
 
-    /// Counts valid leaf descriptors by level over the whole IPA space.
+    /// The valid leaf descriptors by level that the boot map wrote (counted as it wrote
+    /// them: the same as [`block_counts`](Self::block_counts) before any change).
+    pub fn boot_counts(&self) -> BlockCounts {
+        self.boot_counts
+    }
+
+    /// Counts valid leaf descriptors by level over the whole IPA space: a direct pass over
+    /// the tables (the crate's walk costs a callback per entry).
     pub fn block_counts(&self) -> BlockCounts {
         let mut counts = BlockCounts::default();
-        let top = 1usize << self.geometry.ipa_bits;
-        let _ = self.walk(&MemoryRegion::new(0, top), &mut |_, d, level| {
-            if d.is_valid() && (level == 3 || !d.is_table_or_page()) {
-                match level {
-                    1 => counts.g1 += 1,
-                    2 => counts.m2 += 1,
-                    3 => counts.k4 += 1,
-                    _ => {}
-                }
-            }
-            Ok(())
-        });
+        let entries = ENTRIES * self.geometry.root_tables();
+        self.count_leaves(
+            self.table_at(self.root),
+            self.geometry.root_level,
+            entries,
+            &mut counts,
+        );
         counts
+    }
+
+    /// Adds the valid leaves of the `entries` entries of `table` (at `level`) and of the
+    /// tables below them to `counts`.
+    fn count_leaves(
+        &self,
+        table: *mut u64,
+        level: usize,
+        entries: usize,
+        counts: &mut BlockCounts,
+    ) {
+        // SAFETY: `table` is a table page of the pool (or the root, `entries` long); only
+        // this struct writes the tables, under the memory lock or before they are live.
+        let table = unsafe { core::slice::from_raw_parts(table.cast_const(), entries) };
+        if level == 3 {
+            // Valid pages: bit 0 of each entry, summed eight entries a step.
+            let (eights, rest) = table.as_chunks::<8>();
+            let mut valid = 0;
+            for e in eights {
+                valid += (e[0] & 1)
+                    + (e[1] & 1)
+                    + (e[2] & 1)
+                    + (e[3] & 1)
+                    + (e[4] & 1)
+                    + (e[5] & 1)
+                    + (e[6] & 1)
+                    + (e[7] & 1);
+            }
+            valid += rest.iter().map(|&d| d & 1).sum::<u64>();
+            counts.k4 += valid as usize;
+            return;
+        }
+        for &desc in table {
+            if desc & 1 == 0 {
+                continue;
+            }
+            match level {
+                _ if desc & DESC_TYPE_MASK == DESC_TABLE => {
+                    self.count_leaves(self.table_at(desc & OA_MASK), level + 1, ENTRIES, counts)
+                }
+                2 => counts.m2 += 1,
+                1 => counts.g1 += 1,
+                _ => {}
+            }
+        }
     }
 
     /// The leaf covering `ipa`: its attributes and level, if mapped.
@@ -377,12 +640,13 @@ impl HostStage2 {
         if ipa >> self.geometry.ipa_bits != 0 || level < self.geometry.root_level {
             return None;
         }
-        let mut table = self.table_at(self.mapping.root_address().0 as u64);
+        let mut table = self.table_at(self.root);
         let mut l = self.geometry.root_level;
         loop {
-            let index = (ipa >> (12 + 9 * (3 - l))) as usize & (ENTRIES - 1);
+            let index = self.index(ipa, l);
             // SAFETY: `table` is a live table page of the pool (the root, or the target of
-            // a table descriptor read below), 512 entries long; `index` < 512.
+            // a table descriptor read below), 512 entries long, or the concatenated root;
+            // `index` is inside it (`index`).
             let entry = unsafe { table.add(index) };
             if l == level {
                 return Some(entry);
@@ -394,6 +658,18 @@ impl HostStage2 {
             }
             table = self.table_at(desc & OA_MASK);
             l += 1;
+        }
+    }
+
+    /// The entry for `ipa` (inside the IPA space) in its table at `level`: at the root, IPA
+    /// bits from the level's shift up to `ipa_bits` (across the 1024 entries of a
+    /// concatenated pair: bits [39:30]), below it 9 bits.
+    fn index(&self, ipa: u64, level: usize) -> usize {
+        let index = (ipa >> (12 + 9 * (3 - level))) as usize;
+        if level == self.geometry.root_level {
+            index
+        } else {
+            index & (ENTRIES - 1)
         }
     }
 
@@ -545,12 +821,13 @@ impl HostStage2 {
         if ipa >> self.geometry.ipa_bits != 0 {
             return None;
         }
-        let mut table = self.table_at(self.mapping.root_address().0 as u64);
+        let mut table = self.table_at(self.root);
         let mut level = self.geometry.root_level;
         loop {
-            let index = (ipa >> (12 + 9 * (3 - level))) as usize & (ENTRIES - 1);
+            let index = self.index(ipa, level);
             // SAFETY: `table` is a live table page of the pool (the root, or the target of
-            // a table descriptor read here), 512 entries long; `index` < 512.
+            // a table descriptor read here), 512 entries long, or the concatenated root;
+            // `index` is inside it (`index`).
             let desc = unsafe { table.add(index).read_volatile() };
             if level == 3 || desc & DESC_TYPE_MASK != DESC_TABLE {
                 return Some((desc, level));
@@ -977,10 +1254,27 @@ mod tests {
         let g = Geometry::from_parange(1);
         assert_eq!((g.ipa_bits, g.root_level), (36, 1));
         assert_eq!(g.vtcr(), 0x8001_3540 | 28);
-        // A 40-bit CPU (Cortex-A53): SL0 = 2 would be invalid, so 39 bits, level 1.
+        // A 40-bit CPU (Cortex-A53): SL0 = 2 would be invalid, so level 1 with two
+        // concatenated root tables: SL0 = 1, T0SZ = 24. A 42-bit CPU the same.
         let g = Geometry::from_parange(2);
-        assert_eq!((g.ipa_bits, g.root_level), (39, 1));
-        assert_eq!(g.vtcr(), 0x8002_3540 | 25);
+        assert_eq!((g.ipa_bits, g.root_level, g.root_tables()), (40, 1, 2));
+        assert_eq!(g.vtcr(), 0x8002_3540 | 24);
+        let g = Geometry::from_parange(3);
+        assert_eq!((g.ipa_bits, g.root_level, g.root_tables()), (40, 1, 2));
+        assert_eq!(g.vtcr(), 0x8003_3540 | 24);
+        // 36, 44 and 48 bits: one root table, as before.
+        for (parange, bits, level, vtcr) in [
+            (1, 36, 1, 0x8001_3540 | 28),
+            (4, 40, 0, 0x8004_3598),
+            (5, 40, 0, 0x8005_3598),
+        ] {
+            let g = Geometry::from_parange(parange);
+            assert_eq!(
+                (g.ipa_bits, g.root_level, g.root_tables()),
+                (bits, level, 1)
+            );
+            assert_eq!(g.vtcr(), vtcr, "PARange {parange}");
+        }
     }
 
     #[test]
@@ -1005,7 +1299,7 @@ mod tests {
         assert!(!Geometry::from_parange(5).valid_for(3), "42 bits, level 0");
         assert!(
             !Geometry::from_parange(2).valid_for(1),
-            "36 bits < 39-bit IPA"
+            "36 bits < 40-bit IPA"
         );
     }
 
@@ -1248,5 +1542,216 @@ mod tests {
         }
         let s2 = HostStage2::build(&map, geometry).unwrap();
         assert_eq!((s2.pool_pages(), s2.table_pages()), (STAGE2_TABLE_PAGES, 6));
+    }
+
+    /// The translation the hardware makes of `ipa` from `root` (VTTBR_EL2 or S2TTB) with
+    /// `geometry`'s VTCR_EL2: T0SZ and SL0 only, the root index taking every IPA bit above
+    /// the level's shift (concatenated tables included). The leaf's descriptor and level.
+    fn hardware_walk(root: u64, geometry: Geometry, ipa: u64) -> Option<(u64, usize)> {
+        let vtcr = geometry.vtcr();
+        let ipa_bits = 64 - (vtcr & 0x3f) as u32;
+        let mut level = match (vtcr >> 6) & 3 {
+            2 => 0,
+            1 => 1,
+            _ => unreachable!(),
+        };
+        assert!(ipa >> ipa_bits == 0);
+        let mut table = root;
+        loop {
+            let shift = 12 + 9 * (3 - level);
+            let mut index = ipa >> shift;
+            if table != root {
+                index &= 511;
+            }
+            // SAFETY: tests run with the pool's pages identity-mapped (heap addresses).
+            let desc = unsafe { ((table + index * 8) as *const u64).read() };
+            if desc & 1 == 0 {
+                return None;
+            }
+            if level == 3 || desc & 2 == 0 {
+                return Some((desc, level));
+            }
+            table = desc & OA_MASK;
+            level += 1;
+        }
+    }
+
+    /// RAM and device memory on both sides of 2^39.
+    fn both_halves() -> HostMap {
+        HostMap {
+            ram: alloc::vec![0x4000_0000..0x8000_0000, 0x80_4000_0000..0x80_8000_0000],
+            mmio: alloc::vec![0x0900_0000..0x0900_1000, 0x80_0000_0000..0x80_4000_0000],
+            withheld: alloc::vec![],
+        }
+    }
+
+    /// A 40-bit CPU (Cortex-A53) gets a 40-bit IPA space with two concatenated level-1
+    /// roots: the PCIe window at 2^39 is reachable, and what the hardware walks from the
+    /// pair (VTTBR_EL2) is what the tables say.
+    #[test]
+    fn a_40_bit_cpu_gets_40_bits_with_concatenated_roots() {
+        let geometry = Geometry::from_parange(2);
+        let info = SystemInfo::parse(QEMU_DTB).unwrap();
+        let map = HostMap::new(&info, &(0x6000_0000..0x6020_0000), geometry.ipa_bits);
+        let s2 = HostStage2::build(&map, geometry).unwrap();
+        let root = s2.root_address();
+        assert_eq!(root % 0x2000, 0, "the pair is 8 KiB-aligned");
+        let (ram, level) = s2.lookup(0x4800_0000).expect("RAM");
+        assert_eq!(
+            (ram & Stage2Attributes::XN, level),
+            (Stage2Attributes::empty(), 2)
+        );
+        let both = HostStage2::build(&both_halves(), geometry).unwrap();
+        let (pcie, level) = both.lookup(0x80_0000_0000).expect("PCIe window mapped");
+        assert!(pcie.contains(Stage2Attributes::XN) && level == 1);
+        for s2 in [&s2, &both] {
+            for ipa in [
+                0x0900_0000u64,
+                0x4800_0000,
+                0x6000_0000,
+                0x7fff_f000,
+                0x7f_ffff_f000,
+                0x80_0000_0000,
+                0x80_4000_1000,
+                0x80_7fff_f000,
+                0x80_8000_0000,
+                0xff_ffff_f000,
+            ] {
+                let hw = hardware_walk(s2.root_address(), geometry, ipa);
+                let sw = s2.lookup(ipa);
+                assert_eq!(hw.map(|h| h.1), sw.map(|m| m.1), "{ipa:#x}");
+                if let (Some((desc, level)), Some((flags, _))) = (hw, sw) {
+                    let size = block_size(level);
+                    assert_eq!(desc & OA_MASK, ipa & !(size - 1), "identity at {ipa:#x}");
+                    assert_eq!(desc & !OA_MASK, flags.bits() as u64, "{ipa:#x}");
+                }
+            }
+        }
+        // The direct walks land in the same entries as the crate's: the pair's second page
+        // holds 2^39..2^40.
+        let upper = both.slot(0x80_4000_0000, 1).unwrap() as u64;
+        assert_eq!(upper, both.root_address() + 0x1000 + 8);
+    }
+
+    /// LEND and RECLAIM (split, unmap, map back, fold) work in both halves of a
+    /// concatenated root, and the hardware sees each step.
+    #[test]
+    fn lend_reclaim_and_fold_in_both_halves_of_a_concatenated_root() {
+        let geometry = Geometry::from_parange(2);
+        let mut s2 = HostStage2::build_in(&both_halves(), geometry, 32).unwrap();
+        s2.mark_active();
+        let boot = (s2.table_pages(), s2.block_counts());
+        for page in [0x4820_3000u64, 0x80_4820_3000, 0x80_7fff_f000] {
+            let before = s2.lookup(page).unwrap();
+            let needed = s2.tables_needed(1, &|_| page..page + 0x1000);
+            assert_eq!(needed, 2, "a 1 GiB block cut: two tables ({page:#x})");
+            s2.unmap(page..page + 0x1000, &mut || ()).unwrap();
+            assert!(s2.lookup(page).is_none());
+            assert!(hardware_walk(s2.root_address(), geometry, page).is_none());
+            let neighbour = page ^ 0x1000;
+            assert_eq!(
+                hardware_walk(s2.root_address(), geometry, neighbour).map(|h| h.1),
+                Some(3),
+                "{neighbour:#x} split to pages"
+            );
+            s2.map_ram(page..page + 0x1000, &mut || ()).unwrap();
+            assert_eq!(s2.lookup(page), Some(before), "folded back at {page:#x}");
+            assert_eq!((s2.table_pages(), s2.block_counts()), boot, "{page:#x}");
+        }
+        release(&mut s2);
+    }
+
+    /// The tables aarch64-paging's `map_range` builds for `map`, range by range, as the
+    /// boot built them before [`HostStage2::fill`].
+    fn build_with_crate(map: &HostMap, geometry: Geometry, pages: usize) -> HostStage2 {
+        let (mut s2, _) = HostStage2::empty(geometry, pages).unwrap();
+        for (ranges, attrs) in [(&map.ram, S2_NORMAL), (&map.mmio, S2_MMIO)] {
+            for r in ranges {
+                let region = MemoryRegion::new(r.start as usize, r.end as usize);
+                let pa = PhysicalAddress(r.start as usize);
+                s2.mapping
+                    .map_range(&region, pa, attrs, Constraints::empty())
+                    .unwrap();
+            }
+        }
+        s2.record_boot_tables();
+        s2
+    }
+
+    /// Compares two tables at `level` entry for entry, their subtables by content.
+    fn same_tables(ta: u64, tb: u64, level: usize, n: usize) {
+        for i in 0..n {
+            // SAFETY: tests run with the pool's pages identity-mapped; both are table pages.
+            let (da, db) = unsafe {
+                (
+                    ((ta + 8 * i as u64) as *const u64).read(),
+                    ((tb + 8 * i as u64) as *const u64).read(),
+                )
+            };
+            if level < 3 && da & 3 == DESC_TABLE && db & 3 == DESC_TABLE {
+                same_tables(da & OA_MASK, db & OA_MASK, level + 1, ENTRIES);
+            } else {
+                assert_eq!(da, db, "entry {i} of a level-{level} table");
+            }
+        }
+    }
+
+    /// The direct build writes what aarch64-paging wrote, entry for entry, on every board's
+    /// map and geometry, and on ranges that cut a block another range mapped first.
+    #[test]
+    fn the_direct_build_equals_the_crates() {
+        let fixture = |dtb: &[u8], carve: Range<u64>, parange: u64| {
+            let info = SystemInfo::parse(dtb).unwrap();
+            let g = Geometry::for_system(parange, info.mixed_cpus());
+            (HostMap::new(&info, &carve, g.ipa_bits), g)
+        };
+        const JUNO: &[u8] = include_bytes!("../../../tests/fixtures/juno-r2.dtb");
+        const RDN2: &[u8] = include_bytes!("../../../tests/fixtures/rdn2-fvp.dtb");
+        let carve = 0xe000_0000..0xe020_0000;
+        let overlapping = HostMap {
+            ram: alloc::vec![0x4000_0000..0x8000_0000, 0x80_4000_0000..0x80_8000_0000],
+            mmio: alloc::vec![
+                0x4000_1000..0x4000_3000,
+                0x4020_0000..0x4080_0000,
+                0x80_4000_0000..0x80_4000_1000
+            ],
+            withheld: alloc::vec![],
+        };
+        let cases = [
+            fixture(QEMU_DTB, 0x6000_0000..0x6020_0000, 5),
+            fixture(QEMU_DTB, 0x6000_0000..0x6020_0000, 2),
+            fixture(QEMU_DTB, 0x6000_0000..0x6020_0000, 1),
+            fixture(JUNO, carve.clone(), 4),
+            fixture(RDN2, carve.clone(), 5),
+            fixture(RDN2, carve, 3),
+            (overlapping.clone(), Geometry::from_parange(2)),
+            (overlapping, Geometry::from_parange(5)),
+        ];
+        for (map, g) in &cases {
+            let direct = HostStage2::build_in(map, *g, 64).unwrap();
+            let crate_built = build_with_crate(map, *g, 64);
+            let n = ENTRIES * g.root_tables();
+            same_tables(direct.root, crate_built.root, g.root_level, n);
+            assert_eq!(direct.table_pages(), crate_built.table_pages(), "{g:?}");
+            assert_eq!(direct.boot_tables_1g, crate_built.boot_tables_1g, "{g:?}");
+            // The direct count agrees with the crate's walk.
+            let mut walked = BlockCounts::default();
+            let top = 1usize << g.ipa_bits;
+            direct
+                .walk(&MemoryRegion::new(0, top), &mut |_, d, level| {
+                    if d.is_valid() && (level == 3 || !d.is_table_or_page()) {
+                        match level {
+                            1 => walked.g1 += 1,
+                            2 => walked.m2 += 1,
+                            _ => walked.k4 += 1,
+                        }
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(direct.block_counts(), walked, "{g:?}");
+            assert_eq!(direct.boot_counts(), walked, "counted while built: {g:?}");
+            assert!(walked.g1 + walked.m2 + walked.k4 > 0);
+        }
     }
 }

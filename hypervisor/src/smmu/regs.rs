@@ -156,6 +156,11 @@ pub enum Mismatch {
         /// SMMU output bits.
         oas_bits: u32,
     },
+    /// S2TTB is not aligned to the root's size (two concatenated tables: 8 KiB).
+    RootMisaligned {
+        /// The root's address.
+        root: u64,
+    },
     /// IDR0.COHACC = 0: the SMMU would walk the shared tables behind the CPUs' caches.
     NotCoherent,
     /// IDR1.CMDQS or EVENTQS is 0 (a queue of one entry).
@@ -181,6 +186,12 @@ impl fmt::Display for Mismatch {
                 f,
                 "level-0 start needs 44 output bits, IDR5.OAS gives {oas_bits}"
             ),
+            Mismatch::RootMisaligned { root } => {
+                write!(
+                    f,
+                    "stage-2 root {root:#x} not aligned to its concatenated tables"
+                )
+            }
             Mismatch::NotCoherent => {
                 f.write_str("table walks not coherent (IDR0.COHACC = 0); shared tables need it")
             }
@@ -243,7 +254,13 @@ pub fn check_geometry(
     if geometry.root_level == 0 && oas_bits < 44 {
         return Err(Mismatch::Level0Start { oas_bits });
     }
-    // The VTCR_EL2 the CPUs use holds T0SZ, SL0 and PS in the same encodings as the STE.
+    // Concatenated roots (a 40-bit space at level 1): the SMMU indexes them as the CPUs do,
+    // from a base aligned to their total size.
+    if !root.is_multiple_of(geometry.root_tables() as u64 * 4096) {
+        return Err(Mismatch::RootMisaligned { root });
+    }
+    // The VTCR_EL2 the CPUs use holds T0SZ, SL0 and PS in the same encodings as the STE
+    // (S2T0SZ = 24 with S2SL0 = 1: two concatenated level-1 tables, as for the CPUs).
     let vtcr = geometry.vtcr();
     Ok(S2Config {
         t0sz: vtcr & 0x3f,
@@ -291,9 +308,23 @@ mod tests {
         assert_eq!(s2.t0sz, 24);
         assert_eq!(s2.sl0, 2);
         assert_eq!(s2.ps, 4, "PARange 48 capped to the SMMU's 44 bits");
-        let g39 = Geometry::from_parange(2);
-        let s2 = check_geometry(&f, &g39, 0x6010_0000).unwrap();
-        assert_eq!((s2.t0sz, s2.sl0, s2.ps), (25, 1, 2));
+        // A 40-bit CPU: 40 bits from two concatenated level-1 tables, rooted 8 KiB-aligned.
+        let g40 = Geometry::from_parange(2);
+        let s2 = check_geometry(&f, &g40, 0x6010_0000).unwrap();
+        assert_eq!((s2.t0sz, s2.sl0, s2.ps, s2.ttb), (24, 1, 2, 0x6010_0000));
+        let f40 = Features { oas: 2, ..f };
+        assert!(
+            check_geometry(&f40, &g40, 0x6010_0000).is_ok(),
+            "no level-0 start"
+        );
+        assert_eq!(
+            check_geometry(&f, &g40, 0x6010_1000),
+            Err(Mismatch::RootMisaligned { root: 0x6010_1000 })
+        );
+        assert!(
+            check_geometry(&f, &g, 0x6010_1000).is_ok(),
+            "one root table"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! | model | architecture | what it exercises |
 //! |---|---|---|
-//! | `cortex-a53` | Armv8.0, 40-bit PA | no VHE, HCRX, FGT; a 39-bit IPA (level-1 stage-2 root) |
+//! | `cortex-a53` | Armv8.0, 40-bit PA | no VHE, HCRX, FGT; a 40-bit IPA from two concatenated level-1 stage-2 roots |
 //! | `cortex-a57` | Armv8.0, 44-bit PA | no VHE, HCRX, FGT; PMUv3 without HPMD/HCCD |
 //! | `neoverse-n2` | Armv9.0, 48-bit PA | VHE, FGT, PMUv3p5; the TLBI-completion erratum (repeated TLBI) |
 //! | `max` | Armv9.x, 48-bit PA | every feature QEMU models (HCRX, FGT, MTE, PMUv3p5, ...) |
@@ -16,14 +16,10 @@
 //! off cleanly. QEMU cannot mix CPU types on `virt` (one `-cpu` for every CPU), so a
 //! big.LITTLE system (Juno's A57 + A53) is not modelled; each of its parts is.
 //!
-//! Known limit, kept visible here: with a 40-bit PA (Cortex-A53) the host stage 2 has a
-//! 39-bit IPA space (a single level-1 root; `mm/stage2.rs`), which ends below QEMU virt's
-//! 64-bit PCIe window at 0x80_0000_0000. A PCI device whose BAR Linux places there (the
-//! virtio-rng device's 64-bit BAR 4) faults, and Linux dies probing it. So on the A53 the
-//! payload runs on the machine without the SMMU (`--iommu none`: the root complex is
-//! withheld, and its probe of that window must abort) and Linux boots with the SMMU but
-//! without the virtio-rng device; the test asserts the 39-bit IPA line, so the day the
-//! geometry reaches 40 bits (concatenated level-1 roots) it fails and this row is restored.
+//! Every model gets a 40-bit IPA space (the stage-2 line says so), which reaches QEMU
+//! virt's 64-bit PCIe window at 0x80_0000_0000 where Linux places the virtio-rng device's
+//! 64-bit BAR 4: on the A53 (40-bit PA, no level-0 start) through two concatenated
+//! level-1 roots (`mm/stage2.rs`).
 //!
 //! Consoles: `build/logs/cpu_<model>_payload.log`, `build/logs/cpu_<model>_linux.log`.
 
@@ -44,10 +40,11 @@ const CASES_TIMEOUT: Duration = Duration::from_secs(180);
 const LINUX_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// The warnings the payload's attacks cause (as in `tests/payload.rs` and `tests/smmu.rs`).
-const PAYLOAD_WARNINGS: [&str; 3] = [
+const PAYLOAD_WARNINGS: [&str; 4] = [
     r"^hyp: WARN: ffa: ",
     r"^hyp: WARN: host (data|instruction) abort at IPA 0x[0-9a-f]+ ",
     r"^hyp: WARN: redistributor 0x[0-9a-f]+: ",
+    r"^hyp: WARN: ITS: ",
 ];
 
 /// One CPU model: QEMU's name, the hypervisor's banner line for it (a regex), and whether
@@ -56,21 +53,17 @@ struct Model {
     qemu: &'static str,
     banner: &'static str,
     repeat_tlbi: Option<&'static str>,
-    /// The host stage 2 reaches QEMU virt's 64-bit PCIe window (IPA of 40 bits or more).
-    reaches_pcie_64: bool,
 }
 
 const A53: Model = Model {
     qemu: "cortex-a53",
     banner: r"hyp: CPU: Cortex-A53 r0p4 \(MIDR 0x410fd034\), PA 40 bits: -VHE -HCRX -FGT -MPAM -SVE -SME \+PMUv3 -BRBE \+GICv3\r?\n",
     repeat_tlbi: None,
-    reaches_pcie_64: false,
 };
 const A57: Model = Model {
     qemu: "cortex-a57",
     banner: r"hyp: CPU: Cortex-A57 r1p0 \(MIDR 0x411fd070\), PA 44 bits: -VHE -HCRX -FGT -MPAM -SVE -SME \+PMUv3 -BRBE \+GICv3\r?\n",
     repeat_tlbi: None,
-    reaches_pcie_64: true,
 };
 const N2: Model = Model {
     qemu: "neoverse-n2",
@@ -78,13 +71,11 @@ const N2: Model = Model {
     repeat_tlbi: Some(
         r"hyp: errata: Neoverse-N2 erratum 4193789: every stage-2 TLB invalidation repeats its TLBI and DSB",
     ),
-    reaches_pcie_64: true,
 };
 const MAX: Model = Model {
     qemu: "max",
     banner: r"hyp: CPU: implementer 0x0 part 0x51 r0p0 \(MIDR 0xf0510\), PA 52 bits: \+VHE \+HCRX \+FGT -MPAM -SVE -SME \+PMUv3p\d -BRBE \+GICv3\r?\n",
     repeat_tlbi: None,
-    reaches_pcie_64: true,
 };
 
 /// The banner's CPU line and the errata line (or its absence), right after the banner.
@@ -112,22 +103,12 @@ fn errata_line_only_when_affected(output: &str, model: &Model, log: &str) {
 
 fn payload_on(model: &Model) {
     let m = Manifest::load();
-    let args = if model.reaches_pcie_64 {
-        QemuArgs::new(
-            m.require("flash"),
-            m.require("cpu_payload_dtb"),
-            m.require("payload_image"),
-        )
-        .with_smp(1)
-    } else {
-        // The machine without the SMMU, on 4 CPUs (the module's known limit).
-        QemuArgs::new(
-            m.require("flash"),
-            m.require("payload_nosmmu_dtb"),
-            m.require("payload_image"),
-        )
-        .without_iommu()
-    }
+    let args = QemuArgs::new(
+        m.require("flash"),
+        m.require("cpu_payload_dtb"),
+        m.require("payload_image"),
+    )
+    .with_smp(1)
     .with_cpu(model.qemu);
     let mut boot = Boot::start(&format!("cpu_{}_payload", model.qemu), &args);
     expect_cpu_lines(&mut boot, model);
@@ -164,16 +145,14 @@ fn linux_on(model: &Model) {
     .with_initrd(m.require("initrd"))
     .with_smp(2)
     .with_cpu(model.qemu);
-    args.rng = model.reaches_pcie_64;
+    args.rng = true;
     let mut boot = Boot::start(&format!("cpu_{}_linux", model.qemu), &args);
     expect_cpu_lines(&mut boot, model);
-    if !model.reaches_pcie_64 {
-        boot.expect(
-            r"hyp: stage-2 .*, IPA 39 bits,",
-            STEP_TIMEOUT,
-            "the known 39-bit IPA limit changed: restore the virtio-rng device on this row",
-        );
-    }
+    boot.expect(
+        r"hyp: stage-2 .*, IPA 40 bits,",
+        STEP_TIMEOUT,
+        "no 40-bit IPA space: the 64-bit PCIe window is out of reach",
+    );
     boot.proxy_on(STEP_TIMEOUT);
     boot.entered_host(STEP_TIMEOUT);
     boot.expect_all(
@@ -196,9 +175,7 @@ fn linux_on(model: &Model) {
         block.contains("/dev/tee0"),
         "OP-TEE device present:\n{block}"
     );
-    if model.reaches_pcie_64 {
-        assert_virtio_rng_works(&block);
-    }
+    assert_virtio_rng_works(&block);
     boot.linux_powered_off(STEP_TIMEOUT);
     errata_line_only_when_affected(&boot.output(), model, &boot.log());
     boot.assert_console_lacks(&[

@@ -687,3 +687,33 @@ fn the_host_writes_vpendbaser_through_the_mmio_path() {
     assert_eq!(f.elr, 0x4008_0008);
     assert!(gic.stores().is_empty());
 }
+
+/// RD-N2's GIC-700 is a GICv4.1: 16 redistributors of four frames in the DT's 4 MiB region,
+/// each with a VLPI page trapped beside its RD_base page.
+#[test]
+fn rdn2_gicv4_redistributors_get_their_vlpi_pages_trapped() {
+    let rdn2 = crate::dt::SystemInfo::parse(include_bytes!("../../../tests/fixtures/rdn2-fvp.dtb"))
+        .unwrap();
+    let (_, regions) = gicv3_frames(rdn2.gic.as_ref().unwrap()).unwrap();
+    let gic = SimGic::default();
+    let region = regions[0].clone();
+    // GICR_TYPER as the GIC-700 gives it: VLPIS on each, Last on the sixteenth.
+    for n in 0..16 {
+        let last = if n == 15 { 1 << 4 } else { 0 };
+        gic.set(region.start + n * 4 * FRAME + GICR_TYPER, 1 << 1 | last);
+    }
+    let frames = discover(regions, |a| gic.get(a + GICR_TYPER));
+    assert_eq!(frames.len(), 16);
+    assert_eq!(*frames.last().unwrap() + 4 * FRAME, region.end);
+    let rds = Redistributors::new(&gic, frames.clone(), 16);
+    let vlpi: Vec<u64> = rds.vlpi_pages().map(|p| p.start).collect();
+    assert_eq!(
+        vlpi,
+        frames.iter().map(|f| f + VLPI_BASE).collect::<Vec<_>>()
+    );
+    assert_eq!(rds.trapped_pages().count(), 32);
+    assert!(
+        rds.trapped_pages()
+            .all(|p| region.start <= p.start && p.end <= region.end)
+    );
+}

@@ -35,26 +35,42 @@ const VPROPBASER: u64 = 0x70;
 const VPENDBASER: u64 = 0x78;
 const VPENDBASER_VALID: u64 = 1 << 63;
 
+// The accessors are single `ldr`/`str` with a plain base register (inline assembly, so the
+// compiler cannot pick a writeback or pair form): the hypervisor emulates only accesses whose
+// syndrome it can decode (ISV set), as Linux's `readq`/`writeq` are.
+
 fn read64(addr: u64) -> u64 {
+    let value: u64;
     // SAFETY: a register of the redistributor the DT names, 8-byte aligned (the MMU is off:
-    // Device memory).
-    unsafe { (addr as *const u64).read_volatile() }
+    // Device memory); a load changes nothing.
+    unsafe {
+        core::arch::asm!("ldr {v}, [{a}]", a = in(reg) addr, v = out(reg) value, options(nostack))
+    };
+    value
 }
 
 fn write64(addr: u64, value: u64) {
     // SAFETY: as for `read64`; the case writes only the LPI table registers, GICR_CTLR and
     // (GICv4) the vPE table registers.
-    unsafe { (addr as *mut u64).write_volatile(value) }
+    unsafe {
+        core::arch::asm!("str {v}, [{a}]", a = in(reg) addr, v = in(reg) value, options(nostack))
+    };
 }
 
 fn read32(addr: u64) -> u32 {
+    let value: u32;
     // SAFETY: as for `read64`, 4-byte aligned.
-    unsafe { (addr as *const u32).read_volatile() }
+    unsafe {
+        core::arch::asm!("ldr {v:w}, [{a}]", a = in(reg) addr, v = out(reg) value, options(nostack))
+    };
+    value
 }
 
 fn write32(addr: u64, value: u32) {
     // SAFETY: as for `write64`.
-    unsafe { (addr as *mut u32).write_volatile(value) }
+    unsafe {
+        core::arch::asm!("str {v:w}, [{a}]", a = in(reg) addr, v = in(reg) value, options(nostack))
+    };
 }
 
 /// Runs the case on the redistributor at `rd` (RD_base), if the DT has a GICv3.

@@ -108,7 +108,7 @@ fetch_source() {
 # given "none", without (no EL3: QEMU's own PSCI answers SMCs, the hypervisor enters at EL2).
 # QEMU_IOMMU=smmuv3 adds the SMMUv3 in front of the PCIe root complex (and to the dumped DTB).
 qemu_machine() {
-    case $QEMU_GIC in 2|3) ;; *) die "QEMU_GIC=$QEMU_GIC: 2 or 3" ;; esac
+    case $QEMU_GIC in 2|3|4) ;; *) die "QEMU_GIC=$QEMU_GIC: 2, 3 or 4" ;; esac
     case ${QEMU_IOMMU:-} in ''|smmuv3) ;; *) die "QEMU_IOMMU=$QEMU_IOMMU: empty or smmuv3" ;; esac
     local iommu=${QEMU_IOMMU:+,iommu=$QEMU_IOMMU}
     if [ "${1:-}" = none ]; then

@@ -4,7 +4,7 @@
 #   TF-A chain (default):  ci/qemu.sh --flash F --dtb D --kernel K [--initrd I] [common...]
 #   U-Boot chain:          ci/qemu.sh --flash F --disk IMG [common...]
 #   without firmware:      ci/qemu.sh --hypervisor H --dtb D --kernel K [--initrd I] [common...]
-#   common:                [--gic 2|3] [--iommu smmuv3|none] [--cpu MODEL] [--smp N] [--mem MiB]
+#   common:                [--gic 2|3|4] [--iommu smmuv3|none] [--cpu MODEL] [--smp N] [--mem MiB]
 #                          [--disk IMG] [--rng] [--secure-log FILE] [--mttcg] [--edu] [--interactive]
 #                          [-- extra qemu args...]
 #
@@ -21,8 +21,11 @@
 #                    answers the hypervisor's SMCs; H (an arm64 Image, text_offset 0) is QEMU's
 #                    -kernel, loaded at DIRECT_HYP_ADDR and entered at EL2 with x0 = the -dtb,
 #                    which QEMU places at DIRECT_DTB_ADDR
-#   --gic 2|3        GIC version (default QEMU_GIC=$QEMU_GIC); must match the flash's TF-A/OP-TEE
-#                    build (ci/build-secure-world.sh --gic 2) and the DTB (QEMU_GIC for mkdtb.sh)
+#   --gic 2|3|4      GIC version (default QEMU_GIC=$QEMU_GIC); must match the flash's TF-A/OP-TEE
+#                    build (ci/build-secure-world.sh --gic 2) and the DTB (QEMU_GIC for mkdtb.sh).
+#                    4 (GICv4) runs on the GICv3 flash with one CPU only: its TF-A is built without
+#                    GIC_ENABLE_V4_EXTN, walks redistributors 128 KiB apart, and BL31 hangs looking
+#                    for the second CPU's (GICv4's are 256 KiB apart)
 #   --iommu smmuv3|none  an SMMUv3 in front of the PCIe root complex (`-machine iommu=smmuv3`;
 #                    from QEMU 9.2 virt's SMMU has stage 1 and 2, before it stage 1 only, which the
 #                    hypervisor refuses). Default QEMU_IOMMU=smmuv3 (ci/config.sh): every test
@@ -64,7 +67,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 source "$CI_DIR/lib.sh"
 
 usage() {
-    die "usage: $0 (--flash F (--dtb D --kernel K [--initrd I] | --disk IMG) | --hypervisor H --dtb D --kernel K [--initrd I]) [--gic 2|3] [--iommu smmuv3|none] [--cpu MODEL] [--smp N] [--mem M] [--disk IMG] [--rng] [--secure-log FILE] [--mttcg] [--edu] [--interactive] [-- extra qemu args]"
+    die "usage: $0 (--flash F (--dtb D --kernel K [--initrd I] | --disk IMG) | --hypervisor H --dtb D --kernel K [--initrd I]) [--gic 2|3|4] [--iommu smmuv3|none] [--cpu MODEL] [--smp N] [--mem M] [--disk IMG] [--rng] [--secure-log FILE] [--mttcg] [--edu] [--interactive] [-- extra qemu args]"
 }
 FLASH='' HYP='' DTB='' KERNEL='' INITRD='' DISK='' SECLOG='' INTERACTIVE=0 TCG_THREAD=single
 SMP=$QEMU_SMP MEM=$QEMU_MEM EDU=0 RNG=0
@@ -102,7 +105,7 @@ if [ -z "$DTB" ] && { [ -n "$HYP" ] || [ -z "$DISK" ]; }; then
 fi
 if [ -n "$INITRD" ] && [ -z "$KERNEL" ]; then die "--initrd needs --kernel"; fi
 [ -z "$HYP" ] || [ -z "$SECLOG" ] || die "--secure-log: there is no Secure world without firmware (--hypervisor)"
-case $QEMU_GIC in 2|3) ;; *) die "--gic $QEMU_GIC: 2 or 3" ;; esac
+case $QEMU_GIC in 2|3|4) ;; *) die "--gic $QEMU_GIC: 2, 3 or 4" ;; esac
 need_cmd qemu-system-aarch64 qemu-system-arm
 [ -z "$FLASH" ] || need_file "$FLASH" "flash image (ci/mkflash.sh or ci/mkuboot.sh)"
 [ -z "$HYP" ] || need_file "$HYP" "hypervisor image (make hypervisor)"

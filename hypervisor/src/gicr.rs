@@ -8,6 +8,8 @@
 //! `PENDBASER` at 0x78) is left out of the host's stage 2, and every access to it comes here
 //! through the MMIO emulation path ([`crate::mmio`]):
 //!
+//! (and, on a GICv4, the first page of its VLPI_base frame: see below)
+//!
 //! - every register but the three below passes straight through to the device, with the
 //!   same size, no wait;
 //! - a write of `GICR_PROPBASER` or `GICR_PENDBASER` (64 bits, or either 32-bit half) is
@@ -38,6 +40,19 @@
 //! pins are counted per exact range, so the same table accepted on several redistributors is
 //! pinned once and unpinned when the last one moves away. A table overlapping another one
 //! without being it is refused.
+//!
+//! **GICv4 vLPIs.** A redistributor with `GICR_TYPER.VLPIS` has two more 64 KiB frames
+//! (VLPI_base, then a reserved one): its stride is 256 KiB instead of 128 KiB. The first page
+//! of VLPI_base holds `GICR_VPROPBASER` (0x70) and `GICR_VPENDBASER` (0x78), which take the
+//! addresses of a vPE's property and pending tables (GICv4.1: the vPE configuration table),
+//! which the redistributor reads and writes by DMA once `GICR_VPENDBASER.Valid` is set; and
+//! `GICR_VSGIR`/`GICR_VSGIPENDR` (GICv4.1), which make it read them. The ITS emulation
+//! refuses every virtual command and reports `GITS_TYPER.Virtual` as 0, so the host has no
+//! legitimate use of a vLPI: that page is trapped too and reads as zero, writes ignored
+//! (RAZ/WI; a write that sets a `Valid` bit, bit 63, gets one console line). `GICR_TYPER`
+//! itself is left alone: Linux derives the stride from `VLPIS`, so hiding the bit would
+//! make it walk the frames wrong; a Linux that sees `VLPIS` only clears `VPENDBASER.Valid`
+//! and, on GICv4.1, offers `VPROPBASER` a table, which is ignored harmlessly.
 //!
 //! Register offsets and `GICR_CTLR`, `GICR_TYPER`, `GICD_TYPER` fields come from `arm-gic`;
 //! the fields of `GICR_PROPBASER`/`GICR_PENDBASER` are written here because `arm-gic` keeps
@@ -71,6 +86,14 @@ pub const GICR_PENDBASER: u64 = offset_of!(Gicr, pendbaser) as u64;
 pub const GICD_TYPER: u64 = offset_of!(Gicd, typer) as u64;
 const _: () = assert!(GICR_CTLR == 0 && GICR_TYPER == 8 && GICD_TYPER == 4);
 const _: () = assert!(GICR_PROPBASER == 0x70 && GICR_PENDBASER == 0x78);
+/// `GICR_VPROPBASER`'s offset in VLPI_base (`arm-gic` has no VLPI frame).
+pub const GICR_VPROPBASER: u64 = 0x70;
+/// `GICR_VPENDBASER`'s offset in VLPI_base.
+pub const GICR_VPENDBASER: u64 = 0x78;
+/// VLPI_base's offset from RD_base: after RD_base and SGI_base.
+pub const VLPI_BASE: u64 = 2 * FRAME;
+/// `GICR_VPENDBASER.Valid` (and GICv4.1's `GICR_VPROPBASER.Valid`), bit 63.
+const VBASER_VALID: u64 = 1 << 63;
 
 /// `GICR_PROPBASER.IDbits`, bits \[4:0\]: ID bits minus one.
 const PROPBASER_IDBITS: u64 = 0x1f;
@@ -205,6 +228,12 @@ struct Tables {
     pend_bits: u32,
 }
 
+/// Whether the redistributor whose `GICR_TYPER` reads `typer` has the GICv4 VLPI frame.
+pub fn has_vlpis(typer: u64) -> bool {
+    let t: GicrTyper = zerocopy::transmute!(typer);
+    t.virtual_lpis_supported()
+}
+
 /// The emulator's state, behind its lock.
 struct State {
     /// Per redistributor, in the order of `Redistributors::frames`.
@@ -219,6 +248,8 @@ pub struct Redistributors<P> {
     port: P,
     /// RD_base of every redistributor, sorted.
     frames: Vec<u64>,
+    /// VLPI_base of every redistributor with `GICR_TYPER.VLPIS`, sorted.
+    vlpi: Vec<u64>,
     /// `GICD_TYPER`'s ID bits.
     gicd_bits: u32,
     state: Mutex<State>,
@@ -250,6 +281,15 @@ pub enum Event {
         /// RD_base of the redistributor.
         rd: u64,
     },
+    /// A write that would make a GICv4 vPE table valid: ignored, as every VLPI register.
+    VlpiRefused {
+        /// RD_base of the redistributor.
+        rd: u64,
+        /// The register's name.
+        register: &'static str,
+        /// The value written (the half written, for a 32-bit access).
+        value: u64,
+    },
 }
 
 impl core::fmt::Display for Event {
@@ -272,19 +312,35 @@ impl core::fmt::Display for Event {
                 f,
                 "redistributor {rd:#x}: EnableLPIs before both LPI tables were accepted: kept off"
             ),
+            Event::VlpiRefused {
+                rd,
+                register,
+                value,
+            } => write!(
+                f,
+                "redistributor {rd:#x}: {register} {value:#x} refused (no vLPIs for the host); reads as zero"
+            ),
         }
     }
 }
 
 impl<P: GicPort> Redistributors<P> {
     /// The redistributors at `frames` (RD_base addresses) of a GIC whose `GICD_TYPER` gives
-    /// `gicd_bits` ID bits, reached through `port`. Allocates its state now.
+    /// `gicd_bits` ID bits, reached through `port`. Allocates its state now, and reads each
+    /// `GICR_TYPER` to find the redistributors with a VLPI frame.
     pub fn new(port: P, mut frames: Vec<u64>, gicd_bits: u32) -> Self {
         crate::ranges::sort_addresses(&mut frames);
         frames.dedup();
         let n = frames.len();
+        // Sorted as `frames`: each VLPI frame lies between its RD_base and the next one.
+        let vlpi = frames
+            .iter()
+            .filter(|&&rd| has_vlpis(port.read(rd + GICR_TYPER, 8)))
+            .map(|&rd| rd + VLPI_BASE)
+            .collect();
         Redistributors {
             port,
+            vlpi,
             state: Mutex::new(State {
                 tables: alloc::vec![Tables::default(); n],
                 pins: Vec::with_capacity(2 * n),
@@ -294,9 +350,46 @@ impl<P: GicPort> Redistributors<P> {
         }
     }
 
-    /// The trapped pages: the first page of each RD_base frame.
+    /// The first page of each RD_base frame, one per redistributor, in address order.
     pub fn pages(&self) -> impl Iterator<Item = Range<u64>> + '_ {
         self.frames.iter().map(|&f| f..f + PAGE)
+    }
+
+    /// The first page of each VLPI_base frame (GICv4 redistributors only).
+    pub fn vlpi_pages(&self) -> impl Iterator<Item = Range<u64>> + '_ {
+        self.vlpi.iter().map(|&f| f..f + PAGE)
+    }
+
+    /// Every page to leave out of the host's stage 2: [`Self::pages`], then
+    /// [`Self::vlpi_pages`].
+    pub fn trapped_pages(&self) -> impl Iterator<Item = Range<u64>> + '_ {
+        self.pages().chain(self.vlpi_pages())
+    }
+
+    /// The redistributor whose trapped VLPI page holds `addr`: its RD_base.
+    fn vlpi_of(&self, addr: u64) -> Option<u64> {
+        let page = addr & !(PAGE - 1);
+        self.vlpi
+            .binary_search(&page)
+            .ok()
+            .map(|_| page - VLPI_BASE)
+    }
+
+    /// A write to a VLPI page: ignored; one event if it sets a `Valid` bit.
+    fn write_vlpi(rd: u64, offset: u64, size: u8, value: u64) -> Option<Event> {
+        let register = match offset & !7 {
+            GICR_VPROPBASER => "GICR_VPROPBASER",
+            GICR_VPENDBASER => "GICR_VPENDBASER",
+            _ => return None,
+        };
+        // Bit 63 of the register, wherever the access put it (aligned: shift <= 56).
+        let shift = (offset & 7) * 8;
+        let valid = (value & size_mask(size)) << shift & VBASER_VALID != 0;
+        valid.then_some(Event::VlpiRefused {
+            rd,
+            register,
+            value: value & size_mask(size),
+        })
     }
 
     /// The redistributor whose trapped page holds `addr`: its index and RD_base.
@@ -499,10 +592,13 @@ impl<P> Emulated<'_, P> {
 
 impl<P: GicPort> MmioDevice for Emulated<'_, P> {
     fn claims(&self, ipa: u64) -> bool {
-        self.rds.frame_of(ipa).is_some()
+        self.rds.frame_of(ipa).is_some() || self.rds.vlpi_of(ipa).is_some()
     }
 
     fn read(&self, ipa: u64, size: u8) -> Result<u64, Refusal> {
+        if self.rds.vlpi_of(ipa).is_some() {
+            return Ok(0);
+        }
         if self.rds.frame_of(ipa).is_none() {
             return Err(Refusal::NotEmulated);
         }
@@ -510,6 +606,12 @@ impl<P: GicPort> MmioDevice for Emulated<'_, P> {
     }
 
     fn write(&self, ipa: u64, size: u8, value: u64) -> Result<(), Refusal> {
+        if let Some(rd) = self.rds.vlpi_of(ipa) {
+            let offset = ipa - rd - VLPI_BASE;
+            self.event
+                .set(Redistributors::<P>::write_vlpi(rd, offset, size, value));
+            return Ok(());
+        }
         let event = self.rds.write(self.mm, ipa, size, value)?;
         self.event.set(event);
         Ok(())

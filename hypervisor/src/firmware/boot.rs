@@ -177,7 +177,7 @@ fn boot_primary(loader_regs: [u64; 4], carveout_base: u64) -> Result<Infallible,
     let (ttbr0, hyp_ram) = switch_to_el2_map(board, &info, &image, &el2_devices)?;
     let gicr = crate::firmware::gic::start(&info);
     let (its, its_withheld) = crate::firmware::its::start(&its_nodes, gicr.as_ref());
-    let mut trapped: Vec<Range<u64>> = gicr.iter().flat_map(|g| g.pages()).collect();
+    let mut trapped: Vec<Range<u64>> = gicr.iter().flat_map(|g| g.trapped_pages()).collect();
     trapped.extend(its.iter().map(|i| i.pages()));
     dma_mmio.extend(its_withheld.iter().map(|(_, r)| r.clone()));
     let (host_map, stage2, geometry) =

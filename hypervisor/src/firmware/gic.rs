@@ -1,18 +1,22 @@
 //! The GIC as the hypervisor itself reaches it: the port of the redistributor emulation
 //! (`crate::gicr`), single Device loads and stores through the EL2 map, and the boot step
-//! that finds the redistributors whose LPI table registers are trapped.
+//! that finds the redistributors whose LPI table registers (and GICv4 vPE table registers)
+//! are trapped.
 
 use alloc::vec::Vec;
 use core::ops::Range;
 
 use crate::dt::SystemInfo;
-use crate::gicr::{self, GICD_TYPER, GICR_CTLR, GICR_TYPER, GicPort, Redistributors};
+use crate::gicr::{
+    self, GICD_TYPER, GICR_CTLR, GICR_TYPER, GICR_VPENDBASER, GicPort, Redistributors,
+};
 
 /// Device loads and stores of the GIC's registers.
 ///
 /// Only addresses inside the GIC frames the EL2 map maps as Device memory reach it: the
 /// redistributor emulation calls it for its trapped pages only, the boot step for the
-/// distributor's `GICD_TYPER` and each redistributor's `GICR_TYPER`/`GICR_CTLR`.
+/// distributor's `GICD_TYPER` and each redistributor's `GICR_TYPER`/`GICR_CTLR` (and a
+/// GICv4's `GICR_VPENDBASER`, read once).
 pub struct GicMmio;
 
 impl GicPort for GicMmio {
@@ -78,5 +82,21 @@ pub fn start(info: &SystemInfo) -> Option<Redistributors<GicMmio>> {
         rds.len(),
         gicr::gicd_id_bits(typer)
     );
-    Some(Redistributors::new(GicMmio, rds, gicr::gicd_id_bits(typer)))
+    let rds = Redistributors::new(GicMmio, rds, gicr::gicd_id_bits(typer));
+    let mut vlpi = 0;
+    for page in rds.vlpi_pages() {
+        vlpi += 1;
+        if GicMmio.read(page.start + GICR_VPENDBASER, 8) >> 63 != 0 {
+            log::warn!(
+                "redistributor {:#x}: a vPE already valid before the hypervisor: its tables were never checked",
+                page.start - gicr::VLPI_BASE
+            );
+        }
+    }
+    if vlpi != 0 {
+        log::info!(
+            "GICv4: {vlpi} VLPI frames: GICR_VPROPBASER/VPENDBASER read as zero, writes ignored"
+        );
+    }
+    Some(rds)
 }

@@ -98,6 +98,13 @@ pub fn start(
                 "coherent by IDR0 (the DT omits dma-coherent)"
             }
         );
+        // Not a warning: failing closed is the design (QEMU's DT names every bus).
+        if smmu.named_beyond_table() != 0 {
+            log::info!(
+                "smmu at {at:#x}: {} more stream IDs the DT names are beyond the linear table: their DMA aborts (C_BAD_STREAMID)",
+                smmu.named_beyond_table()
+            );
+        }
         smmus.push(Mutex::new(smmu));
     }
     if smmus.is_empty() {

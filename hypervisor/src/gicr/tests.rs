@@ -558,3 +558,162 @@ fn board_dts_give_the_frames_to_map_and_walk() {
         crate::dt::SystemInfo::parse(include_bytes!("../../../tests/fixtures/juno.dtb")).unwrap();
     assert!(gicv3_frames(juno.gic.as_ref().unwrap()).is_none());
 }
+
+/// Two GICv4 redistributors (`GICR_TYPER.VLPIS`: 256 KiB apart, VLPI_base at +128 KiB), the
+/// second the last; each VLPI frame's GICR_VPENDBASER holds a value the host must not see.
+fn gicv4(gic: &SimGic) -> (Redistributors<&SimGic>, MemProtect, SimStage2) {
+    const V4_RD1: u64 = RD0 + 4 * FRAME;
+    gic.set(RD0 + GICR_TYPER, 1 << 1);
+    gic.set(V4_RD1 + GICR_TYPER, 1 << 1 | 1 << 4);
+    gic.set(RD0 + VLPI_BASE + GICR_VPENDBASER, 0x4830_0000);
+    let s2 = SimStage2::default();
+    let mm = crate::testkit::memory(&RAM, &s2);
+    let frames = discover(&[RD0..RD0 + 8 * FRAME], |a| gic.get(a + GICR_TYPER));
+    assert_eq!(frames, [RD0, V4_RD1], "the walk uses the real GICR_TYPER");
+    (Redistributors::new(gic, frames, GICD_BITS), mm, s2)
+}
+
+#[test]
+fn gicv4_vlpi_pages_are_trapped_read_as_zero_and_ignore_writes() {
+    let gic = SimGic::default();
+    let (rds, mm, _s2) = gicv4(&gic);
+    let (v0, v1) = (RD0 + VLPI_BASE, RD0 + 4 * FRAME + VLPI_BASE);
+    assert_eq!(
+        rds.vlpi_pages().collect::<Vec<_>>(),
+        [v0..v0 + PAGE, v1..v1 + PAGE]
+    );
+    assert_eq!(
+        rds.trapped_pages().collect::<Vec<_>>(),
+        [
+            RD0..RD0 + PAGE,
+            RD0 + 4 * FRAME..RD0 + 4 * FRAME + PAGE,
+            v0..v0 + PAGE,
+            v1..v1 + PAGE
+        ]
+    );
+    // RD_base stays as the ITS and the walk need it: the host sees the real VLPIS.
+    assert_eq!(rds.pages().count(), 2);
+    let dev = rds.with(&mm);
+    assert!(dev.claims(v0 + GICR_VPENDBASER) && dev.claims(v1 + 0x80));
+    assert!(
+        !dev.claims(v0 + PAGE),
+        "only the page with the table registers"
+    );
+    assert!(!dev.claims(RD0 + FRAME), "SGI_base is not trapped");
+    assert_eq!(dev.read(RD0 + GICR_TYPER, 8), Ok(1 << 1));
+    // RAZ, whatever the device holds.
+    assert_eq!(dev.read(v0 + GICR_VPENDBASER, 8), Ok(0));
+    assert_eq!(dev.read(v0 + GICR_VPENDBASER + 4, 4), Ok(0));
+    // WI: a vPE pending table in the carve-out, made valid, never reaches the device and
+    // is named; Linux's own writes (IDbits only, Valid clear) pass silently.
+    let carve_valid = CARVEOUT | 1 << 63;
+    dev.write(v0 + GICR_VPENDBASER, 8, carve_valid).unwrap();
+    assert_eq!(
+        dev.event(),
+        Some(Event::VlpiRefused {
+            rd: RD0,
+            register: "GICR_VPENDBASER",
+            value: carve_valid
+        })
+    );
+    dev.write(v1 + GICR_VPROPBASER, 8, CARVEOUT | 1 << 63 | 15)
+        .unwrap();
+    assert!(matches!(
+        dev.event(),
+        Some(Event::VlpiRefused {
+            register: "GICR_VPROPBASER",
+            ..
+        })
+    ));
+    // Valid in the upper 32-bit half.
+    dev.write(v0 + GICR_VPENDBASER + 4, 4, 1 << 31).unwrap();
+    assert!(matches!(dev.event(), Some(Event::VlpiRefused { .. })));
+    dev.write(v0 + GICR_VPENDBASER, 4, CARVEOUT).unwrap();
+    assert_eq!(dev.event(), None, "the low half holds no Valid bit");
+    dev.write(v0 + GICR_VPROPBASER, 8, 15).unwrap();
+    assert_eq!(dev.event(), None);
+    dev.write(v0 + 0x80, 4, 1).unwrap();
+    assert_eq!(dev.event(), None, "GICR_VSGIR: ignored too");
+    assert!(gic.stores().is_empty(), "nothing reached the device");
+    assert_eq!(gic.get(v0 + GICR_VPENDBASER), 0x4830_0000);
+    assert_eq!(pinned(&mm), 0);
+    assert!(
+        Event::VlpiRefused {
+            rd: RD0,
+            register: "GICR_VPENDBASER",
+            value: carve_valid
+        }
+        .to_string()
+        .contains("GICR_VPENDBASER 0x8000000060000000 refused")
+    );
+}
+
+#[test]
+fn a_gicv3_redistributor_has_no_vlpi_page() {
+    // GICv3 layout: RD0's +128 KiB is the next redistributor's RD_base, emulated as such.
+    let gic = SimGic::default();
+    let (rds, mm, _s2) = setup(&gic);
+    assert_eq!(rds.vlpi_pages().count(), 0);
+    assert!(rds.trapped_pages().eq(rds.pages()));
+    gic.set(RD1 + 0x70, 0x1234_0000);
+    assert_eq!(
+        rds.with(&mm).read(RD0 + VLPI_BASE + 0x70, 8),
+        Ok(0x1234_0000)
+    );
+}
+
+/// The host's `str x5, [x1]` to GICR_VPENDBASER through the MMIO path: emulated (the host
+/// goes on, no abort) and ignored.
+#[test]
+fn the_host_writes_vpendbaser_through_the_mmio_path() {
+    let gic = SimGic::default();
+    let (rds, mm, _s2) = gicv4(&gic);
+    let mut f = HostFrame::el1_entry(0x4008_0000, 0, 0x3c5);
+    let vpend = RD0 + VLPI_BASE + GICR_VPENDBASER;
+    f.hpfar = (vpend >> 12) << 4;
+    f.far = 0xffff_8000_1000_0078;
+    let iss = |srt: u64, wnr: u64| {
+        (ec::DABT_LOW << 26) | 1 << 25 | 1 << 24 | 3 << 22 | srt << 16 | 1 << 15 | wnr << 6 | 7
+    };
+    f.esr = iss(5, 1);
+    f.x[5] = CARVEOUT | 1 << 63;
+    let dev = rds.with(&mm);
+    crate::mmio::emulate(&dev, &mut f).unwrap();
+    assert!(matches!(dev.event(), Some(Event::VlpiRefused { .. })));
+    f.esr = iss(7, 0);
+    f.x[7] = 0xdead;
+    crate::mmio::emulate(&dev, &mut f).unwrap();
+    assert_eq!(f.x[7], 0);
+    assert_eq!(f.elr, 0x4008_0008);
+    assert!(gic.stores().is_empty());
+}
+
+/// RD-N2's GIC-700 is a GICv4.1: 16 redistributors of four frames in the DT's 4 MiB region,
+/// each with a VLPI page trapped beside its RD_base page.
+#[test]
+fn rdn2_gicv4_redistributors_get_their_vlpi_pages_trapped() {
+    let rdn2 = crate::dt::SystemInfo::parse(include_bytes!("../../../tests/fixtures/rdn2-fvp.dtb"))
+        .unwrap();
+    let (_, regions) = gicv3_frames(rdn2.gic.as_ref().unwrap()).unwrap();
+    let gic = SimGic::default();
+    let region = regions[0].clone();
+    // GICR_TYPER as the GIC-700 gives it: VLPIS on each, Last on the sixteenth.
+    for n in 0..16 {
+        let last = if n == 15 { 1 << 4 } else { 0 };
+        gic.set(region.start + n * 4 * FRAME + GICR_TYPER, 1 << 1 | last);
+    }
+    let frames = discover(regions, |a| gic.get(a + GICR_TYPER));
+    assert_eq!(frames.len(), 16);
+    assert_eq!(*frames.last().unwrap() + 4 * FRAME, region.end);
+    let rds = Redistributors::new(&gic, frames.clone(), 16);
+    let vlpi: Vec<u64> = rds.vlpi_pages().map(|p| p.start).collect();
+    assert_eq!(
+        vlpi,
+        frames.iter().map(|f| f + VLPI_BASE).collect::<Vec<_>>()
+    );
+    assert_eq!(rds.trapped_pages().count(), 32);
+    assert!(
+        rds.trapped_pages()
+            .all(|p| region.start <= p.start && p.end <= region.end)
+    );
+}

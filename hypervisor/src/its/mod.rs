@@ -38,8 +38,9 @@
 //!   and redistributor addresses, which a host that could write them would forge. Linux
 //!   never touches a flat table after programming it. Two-level tables are not offered:
 //!   `Indirect` is RAZ/WI (the architecture allows it), so Linux falls back to flat tables.
-//!   A vPE table (`Type` 2) is refused. A refused write never reaches the ITS: the register
-//!   keeps, and reads back, its old value.
+//!   A vPE table (`Type` 2) is refused, and its register reads as zero (Type 0, no table),
+//!   so Linux does not try one. A refused write never reaches the ITS: the register keeps,
+//!   and reads back, its old value.
 //! - **`GITS_CTLR`.** `Enabled` reaches the ITS only once the host's queue was accepted;
 //!   `GITS_CBASER` and `GITS_BASER<n>` writes while the ITS is enabled or not quiescent are
 //!   ignored (the architecture makes them UNPREDICTABLE).
@@ -413,6 +414,13 @@ impl<P: ItsPort> Its<P> {
             GITS_TYPER => self.port.read(self.reg(GITS_TYPER), 8) & !TYPER_VIRTUAL,
             GITS_CBASER => self.state.lock().cbaser,
             GITS_CWRITER => self.state.lock().cwriter,
+            // A vPE table's register reads as unimplemented (Type 0): Linux sets up every
+            // table whose Type it sees, whatever GITS_TYPER.Virtual says, and fails its whole
+            // ITS probe when the refused base does not stick.
+            r if (GITS_BASER..GITS_BASER + 64).contains(&r) => {
+                let v = self.port.read(self.reg(r), 8);
+                if (v >> 56) & 7 == TYPE_VPES { 0 } else { v }
+            }
             GITS_CREADR => {
                 let mut st = self.state.lock();
                 self.advance(&mut st, mm, ev);

@@ -627,3 +627,29 @@ fn tables_written_while_the_its_is_on_are_ignored() {
     assert_eq!(r.store(GITS_BASER, 8, VALID | (TABLE + 0x2_0000)), None);
     assert!(!r.s2.is_unmapped(TABLE) && r.s2.is_unmapped(TABLE + 0x2_0000));
 }
+
+/// A GICv4 ITS has a vPE table register (QEMU's `gic-version=4`: BASER2, Type 2). Linux sets
+/// up every table whose Type it reads, and a refused base that does not stick fails its
+/// whole ITS probe: so that register reads as zero (Type 0, no table) and Linux skips it.
+#[test]
+fn a_vpe_table_register_reads_as_unimplemented() {
+    let sim = SimIts::new();
+    let r = rig(&sim);
+    assert_eq!(r.load(GITS_BASER + 16, 8), 0);
+    assert_eq!(
+        r.load(GITS_BASER + 16 + 4, 4),
+        0,
+        "Type is in the upper half"
+    );
+    assert_eq!(r.load(GITS_BASER + 16 + 7, 1), 0);
+    // The device and collection tables still say what they are.
+    assert_eq!(r.load(GITS_BASER, 8) >> 56 & 7, 1);
+    assert_eq!(r.load(GITS_BASER + 8 + 4, 4) >> 24 & 7, 4);
+    // Written anyway: still refused, the ITS never sees Valid.
+    assert!(matches!(
+        r.store(GITS_BASER + 16, 8, VALID | TABLE),
+        Some(Event::Unsupported { .. })
+    ));
+    assert_eq!(r.load(GITS_BASER + 16, 8), 0);
+    assert_eq!(sim.get(ITS + GITS_BASER + 16), BASER_RO[2]);
+}

@@ -228,6 +228,7 @@ pub struct Smmu<H: SmmuHw> {
     strtab: DmaBuf,
     strtab_log2: u32,
     translated: u32,
+    beyond: u64,
     cmdq: DmaBuf,
     cmdq_ring: Ring,
     cmdq_prod: u32,
@@ -236,6 +237,19 @@ pub struct Smmu<H: SmmuHw> {
     evtq_cons: u32,
     stats: FaultStats,
     failed: bool,
+}
+
+/// How many stream IDs in `known` lie at or above `streams` (the table's size) and below
+/// 2^`sid_bits` (what the SMMU can receive); overlapping ranges count once each.
+fn named_beyond(known: &[Range<u32>], streams: u32, sid_bits: u32) -> u64 {
+    let top = 1u64 << sid_bits.min(32);
+    known
+        .iter()
+        .map(|r| {
+            let start = u64::from(r.start).max(u64::from(streams));
+            u64::from(r.end).min(top).saturating_sub(start)
+        })
+        .sum()
 }
 
 impl<H: SmmuHw> Smmu<H> {
@@ -265,6 +279,7 @@ impl<H: SmmuHw> Smmu<H> {
                 translated += 1;
             }
         }
+        let beyond = named_beyond(known, 1 << strtab_log2, features.sid_bits);
         let cmdq_ring = Ring {
             log2: features.cmdq_log2.min(SMMU_CMDQ_LOG2),
         };
@@ -281,6 +296,7 @@ impl<H: SmmuHw> Smmu<H> {
             strtab,
             strtab_log2,
             translated,
+            beyond,
             cmdq,
             cmdq_ring,
             cmdq_prod: 0,
@@ -310,6 +326,13 @@ impl<H: SmmuHw> Smmu<H> {
     /// Stream IDs translated through the host's stage 2.
     pub fn translated(&self) -> u32 {
         self.translated
+    }
+
+    /// Stream IDs the DT names that the SMMU can emit (below 2^SIDSIZE) but the linear
+    /// table does not cover: their transactions end with C_BAD_STREAMID (aborted, recorded).
+    /// Non-zero means a device there cannot DMA: the boot line says how many.
+    pub fn named_beyond_table(&self) -> u64 {
+        self.beyond
     }
 
     /// Fault counts since boot.

@@ -264,6 +264,7 @@ fn init_aborts_first_programs_the_tables_invalidates_then_enables() {
     let smmu = Smmu::probe(sim.clone(), &geometry(), ROOT, &[0..0x20, 0x40..0x41]).unwrap();
     assert_eq!(smmu.streams(), 256, "the budget, below 2^SIDSIZE");
     assert_eq!(smmu.translated(), 0x21);
+    assert_eq!(smmu.named_beyond_table(), 0);
     assert!(
         sim.state().writes.is_empty(),
         "probe only reads the ID registers"
@@ -351,6 +352,11 @@ fn a_small_stream_id_space_gives_a_small_table_and_hyp_adds_el2_invalidation() {
     let mut smmu = Smmu::probe(sim.clone(), &geometry(), ROOT, &[0..u32::MAX]).unwrap();
     smmu.enable().unwrap();
     assert_eq!((smmu.streams(), smmu.translated()), (32, 32));
+    assert_eq!(
+        smmu.named_beyond_table(),
+        0,
+        "stream IDs the SMMU cannot receive are not missing"
+    );
     assert_eq!(sim.state().regs[&off::STRTAB_BASE_CFG], 5);
     assert_eq!(
         sim.state().executed[..3],
@@ -752,4 +758,23 @@ fn the_quiet_look_agrees_with_the_poll_it_saves() {
         }
         check(&mut smmu, &format!("a wrapping queue, round {round}"));
     }
+}
+
+/// QEMU virt's DT (`iommu=smmuv3`) names stream IDs 0..0x10000 for the PCIe root complex
+/// (every requester ID) and one beyond 2^16: the linear table covers PCI bus 0; the boot
+/// line counts the other 255 buses' stream IDs, which abort.
+#[test]
+fn streams_the_dt_names_beyond_the_linear_table_are_counted() {
+    let nodes = super::node::find_all(include_bytes!(
+        "../../../tests/fixtures/qemu-virt-smmuv3-dumpdtb.dtb"
+    ))
+    .unwrap();
+    assert_eq!(nodes.len(), 1);
+    let sim = Sim::qemu();
+    let smmu = Smmu::probe(sim, &geometry(), ROOT, &nodes[0].streams).unwrap();
+    assert_eq!((smmu.streams(), smmu.translated()), (256, 256));
+    assert_eq!(smmu.named_beyond_table(), 0x1_0000 - 0x100);
+    assert_eq!(named_beyond(&[0x80..0x180, 0x1ff..0x200], 0x100, 16), 0x81);
+    assert_eq!(named_beyond(&[0..u32::MAX], 0x100, 32), 0xffff_ff00 - 1);
+    assert_eq!(named_beyond(&[0..0x100], 0x100, 32), 0);
 }

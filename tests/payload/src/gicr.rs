@@ -9,6 +9,8 @@
 //! | `GICR_PENDBASER` := the next 64 KiB | accepted: reads back its address |
 //! | both := 0 (no table) | accepted: the pages are the host's again (the FF-A cases after this one share and lend them freely) |
 //!
+//! | GICv4 only (`GICR_TYPER.VLPIS`): `GICR_VPENDBASER` := the carve-out with Valid, and `GICR_VPROPBASER` := the carve-out | ignored: both read as 0 |
+//!
 //! LPIs are never enabled, so the GIC never reads or writes the tables: only what the
 //! registers take is checked. The hypervisor prints one line per refusal.
 
@@ -25,26 +27,50 @@ const PROP_FIELDS: u64 = ((1 << 52) - 1) & !0xfe0;
 /// The address field of GICR_PENDBASER.
 const PEND_ADDRESS: u64 = ((1 << 52) - 1) & !0xffff;
 const TABLE_ALIGN: u64 = 0x1_0000;
+const TYPER: u64 = 0x8;
+/// GICR_TYPER.VLPIS: the redistributor has the GICv4 VLPI frame, 128 KiB above RD_base.
+const TYPER_VLPIS: u64 = 1 << 1;
+const VLPI_BASE: u64 = 0x2_0000;
+const VPROPBASER: u64 = 0x70;
+const VPENDBASER: u64 = 0x78;
+const VPENDBASER_VALID: u64 = 1 << 63;
+
+// The accessors are single `ldr`/`str` with a plain base register (inline assembly, so the
+// compiler cannot pick a writeback or pair form): the hypervisor emulates only accesses whose
+// syndrome it can decode (ISV set), as Linux's `readq`/`writeq` are.
 
 fn read64(addr: u64) -> u64 {
+    let value: u64;
     // SAFETY: a register of the redistributor the DT names, 8-byte aligned (the MMU is off:
-    // Device memory).
-    unsafe { (addr as *const u64).read_volatile() }
+    // Device memory); a load changes nothing.
+    unsafe {
+        core::arch::asm!("ldr {v}, [{a}]", a = in(reg) addr, v = out(reg) value, options(nostack))
+    };
+    value
 }
 
 fn write64(addr: u64, value: u64) {
-    // SAFETY: as for `read64`; the case writes only the LPI table registers and GICR_CTLR.
-    unsafe { (addr as *mut u64).write_volatile(value) }
+    // SAFETY: as for `read64`; the case writes only the LPI table registers, GICR_CTLR and
+    // (GICv4) the vPE table registers.
+    unsafe {
+        core::arch::asm!("str {v}, [{a}]", a = in(reg) addr, v = in(reg) value, options(nostack))
+    };
 }
 
 fn read32(addr: u64) -> u32 {
+    let value: u32;
     // SAFETY: as for `read64`, 4-byte aligned.
-    unsafe { (addr as *const u32).read_volatile() }
+    unsafe {
+        core::arch::asm!("ldr {v:w}, [{a}]", a = in(reg) addr, v = out(reg) value, options(nostack))
+    };
+    value
 }
 
 fn write32(addr: u64, value: u32) {
     // SAFETY: as for `write64`.
-    unsafe { (addr as *mut u32).write_volatile(value) }
+    unsafe {
+        core::arch::asm!("str {v:w}, [{a}]", a = in(reg) addr, v = in(reg) value, options(nostack))
+    };
 }
 
 /// Runs the case on the redistributor at `rd` (RD_base), if the DT has a GICv3.
@@ -117,8 +143,22 @@ fn check(platform: &Platform, rd: Option<u64>) -> Outcome {
             "releasing the tables did not take: {p:#x} {q:#x}"
         )));
     }
+    let vlpi = if read64(rd + TYPER) & TYPER_VLPIS != 0 {
+        let v = rd + VLPI_BASE;
+        write64(v + VPROPBASER, carve.base | ID_BITS_16);
+        write64(v + VPENDBASER, carve.base | VPENDBASER_VALID);
+        let (p, q) = (read64(v + VPROPBASER), read64(v + VPENDBASER));
+        if p != 0 || q != 0 {
+            return Outcome::Fail(text(format_args!(
+                "GICR_VPROPBASER/VPENDBASER := carve-out took: read {p:#x} {q:#x}"
+            )));
+        }
+        "; GICv4 VPROPBASER/VPENDBASER := carve-out ignored (read 0)"
+    } else {
+        ""
+    };
     Outcome::Pass(text(format_args!(
-        "carve-out {:#x} refused for both bases (old values kept), EnableLPIs held off, own RAM {prop:#x}/{pend:#x} accepted, then released",
+        "carve-out {:#x} refused for both bases (old values kept), EnableLPIs held off, own RAM {prop:#x}/{pend:#x} accepted, then released{vlpi}",
         carve.base
     )))
 }

@@ -44,13 +44,14 @@ mod dispatch;
 pub mod fast;
 mod handler;
 mod memory;
+mod run_state;
 mod rxtx;
 mod setup;
 mod state;
 pub mod validate;
 mod version;
 
-pub use crate::budget::{MAILBOX_SIZE, MAX_TRANSACTIONS, OWNERSHIP_RUNS};
+pub use crate::budget::{MAILBOX_SIZE, MAX_TRANSACTIONS, OWNERSHIP_RUNS, RUN_STATES};
 pub use audit::{Counters, Counts, Reason, Rejection};
 pub use dispatch::{OffReason, Outcome, Proxy, State};
 pub use handler::{PhysMem, Platform};

@@ -206,7 +206,8 @@ mod tests {
     fn info_get_lists_are_read_per_convention() {
         // SMC64: two lists: 0x8001 with vCPUs 1 and 3; 0x8002 alone (global).
         let mut s = RunState::new();
-        let info = 2 << 7 | 2 << 12 | 0 << 14;
+        // List 1: three IDs (size field 2); list 2: one ID (size field 0).
+        let info = 2 << 7 | 2 << 12;
         let x3 = 0x8002_u64 << 48 | 3 << 32 | 1 << 16 | 0x8001;
         let mut reply = [0; 18];
         reply[..4].copy_from_slice(&[fid::SUCCESS_64.into(), 0, info, x3]);

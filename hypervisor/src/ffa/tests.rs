@@ -1549,7 +1549,7 @@ fn run_state_is_bounded_and_a_full_table_denies() {
     let (proxy, mut spmc) = proxy_at(2);
     let slots = super::RUN_STATES as u64;
     for i in 0..slots {
-        proxy.allow_run(0x8000_0000 | (i / 16) << 16 | i % 16);
+        proxy.allow_run(0x8000_0000 | (i / 16) << 16 | (i % 16));
     }
     // One more preemption does not fit: its RUN is DENIED (documented in D-RUN-STATE).
     let mut regs = r(&[DIRECT_REQ_64, 0x80FF]);

@@ -36,6 +36,11 @@ pub const STAGE2_TABLE_PAGES: usize = 128;
 /// Runs in the page-ownership map (its fixed capacity; see `mm/ownership.rs`).
 pub const OWNERSHIP_RUNS: usize = 1024;
 
+/// (Secure partition, vCPU) pairs the FF-A proxy remembers as resumable with FFA_RUN
+/// (D-RUN-STATE, `ffa/run_state.rs`): eight partitions on every CPU, 8 bytes each. A pair
+/// that finds the table full is not remembered, so the host's FFA_RUN of it is DENIED.
+pub const RUN_STATES: usize = 8 * MAX_CPUS;
+
 /// Receivers accepted in one FF-A memory transaction.
 pub const MAX_RECEIVERS: usize = 4;
 

@@ -12,6 +12,7 @@ use super::abi::{
 };
 use super::audit::{Counters, Event, Reason, Rejection};
 use super::handler::{self, Call, Platform, Refusal, Reply};
+use super::run_state::RunState;
 use super::state::{MemConfig, MemState, MemStatus};
 use super::validate::{self, Violation};
 use super::version::{Gate, Negotiation};
@@ -149,6 +150,8 @@ pub struct Proxy {
     /// Per convention, bit `row`: a validated call of that function came back from the SPMC
     /// as FFA_ERROR(NOT_SUPPORTED), so FFA_FEATURES no longer promises it (D-FEATURES-LEARNED).
     spmc_refused: [AtomicU64; 2],
+    /// The (Secure partition, vCPU) pairs the host may resume with FFA_RUN (D-RUN-STATE).
+    runnable: spin::Mutex<RunState>,
 }
 
 impl Proxy {
@@ -171,6 +174,7 @@ impl Proxy {
             mem: spin::Mutex::new(MemState::new()),
             notif_bitmap: spin::Mutex::new(false),
             spmc_refused: [AtomicU64::new(0), AtomicU64::new(0)],
+            runnable: spin::Mutex::new(RunState::new()),
         }
     }
 
@@ -426,6 +430,14 @@ impl Proxy {
             Class::Emulate(Handler::NotifBitmap) => {
                 self.notif_bitmap(regs, found, conv, ver, function_id, conduit)
             }
+            Class::Emulate(Handler::Run) => self.run(regs, found, conv, ver, conduit),
+            Class::Emulate(Handler::NotifInfoGet) => {
+                let outcome = self.forward_copy(regs, found, conv, ver, conduit);
+                if matches!(outcome, Outcome::Forwarded) && handler::is_success(regs[0]) {
+                    self.runnable.lock().notifications_pending(regs);
+                }
+                outcome
+            }
             Class::Emulate(h) => {
                 self.memory_call(regs, found, conv, ver, function_id, h, mm, conduit)
             }
@@ -624,7 +636,12 @@ impl Proxy {
                 Handler::MemReclaim => memory::mem_reclaim(mem, mm, &call, conduit),
                 Handler::MemFragTx => memory::mem_frag_tx(mem, mm, &call, conduit),
                 // Dispatched by the caller.
-                Handler::Version | Handler::Features | Handler::IdGet | Handler::NotifBitmap => {
+                Handler::Version
+                | Handler::Features
+                | Handler::IdGet
+                | Handler::NotifBitmap
+                | Handler::Run
+                | Handler::NotifInfoGet => {
                     Err(Refusal::refused(Status::NotSupported, "unreachable", 0))
                 }
             };
@@ -775,6 +792,8 @@ impl Proxy {
             Ok(()) => {
                 if regs[0] == u64::from(fid::ERROR) {
                     self.learn(found, regs[2]);
+                } else if regs[0] == u64::from(fid::INTERRUPT) || regs[0] == u64::from(fid::YIELD) {
+                    self.preempted(regs[1]);
                 }
                 Outcome::Forwarded
             }
@@ -831,6 +850,10 @@ impl Proxy {
                 // The one test the forwarded fast path pays for D-FEATURES-LEARNED.
                 if low[0] == u64::from(fid::ERROR) {
                     self.learn(found, low[2]);
+                } else if low[0] == u64::from(fid::INTERRUPT) || low[0] == u64::from(fid::YIELD) {
+                    // The vector passes these on to here (they are never a fast entry's
+                    // expected reply): D-RUN-STATE must see them.
+                    self.preempted(low[1]);
                 }
                 Outcome::Forwarded
             }
@@ -879,6 +902,73 @@ impl Proxy {
             Ok(out) => self.forward(regs, found, conv, &out, conduit),
             Err(v) => self.reject(regs, found, conv, name_of(found), v),
         }
+    }
+
+    /// A forwarded call came back FFA_INTERRUPT or FFA_YIELD (filtered; `w1` names the
+    /// partition's vCPU preempted or blocked): the host may resume it with FFA_RUN.
+    #[cold]
+    #[inline(never)]
+    fn preempted(&self, w1: u64) {
+        self.runnable.lock().preempted(w1);
+    }
+
+    /// `FFA_RUN` (validated): forwarded only to a (partition, vCPU) the proxy saw left in a
+    /// state FFA_RUN resumes (D-RUN-STATE), which the forward consumes; anything else is
+    /// DENIED at EL2 with nothing forwarded. A BUSY answer (the SPMC ran nothing) puts the
+    /// pair back; an FFA_INTERRUPT or FFA_YIELD answer records it again (`forward`).
+    #[inline(never)]
+    fn run(
+        &self,
+        regs: &mut SmcRegs,
+        found: Option<(usize, Conv)>,
+        conv: Conv,
+        ver: Version,
+        conduit: &mut impl SmcConduit,
+    ) -> Outcome {
+        let target = regs[1] as u32;
+        // The lock is released before the SMC: a long FFA_RUN holds up no other CPU.
+        let taken = self.runnable.lock().take(target);
+        let Some(taken) = taken else {
+            let call = Call {
+                found,
+                conv,
+                name: "FFA_RUN",
+                ver,
+                out: &[0; 18],
+            };
+            let refusal = Refusal::refused(
+                Status::Denied,
+                "FFA_RUN target not preempted, blocked or with notifications pending",
+                u64::from(target),
+            );
+            return self.refused(regs, &call, refusal);
+        };
+        let outcome = self.forward_copy(regs, found, conv, ver, conduit);
+        if matches!(outcome, Outcome::Forwarded)
+            && regs[0] == u64::from(fid::ERROR)
+            && regs[2] == Status::Busy.w()
+        {
+            self.runnable.lock().put_back(taken);
+        }
+        outcome
+    }
+
+    /// Whether the host may resume `w1` (`endpoint << 16 | vCPU`) with FFA_RUN now.
+    #[cfg(test)]
+    pub(crate) fn may_run(&self, w1: u32) -> bool {
+        self.runnable.lock().may_run(w1)
+    }
+
+    /// The resumable pairs, for tests comparing two proxies.
+    #[cfg(test)]
+    pub(crate) fn runnable_snapshot(&self) -> alloc::vec::Vec<u64> {
+        self.runnable.lock().snapshot()
+    }
+
+    /// Records `w1` as resumable, as an FFA_INTERRUPT reply naming it would.
+    #[cfg(test)]
+    pub(crate) fn allow_run(&self, w1: u64) {
+        self.runnable.lock().preempted(w1);
     }
 
     /// A validated, forwarded call came back FFA_ERROR with status `w2`: NOT_SUPPORTED means

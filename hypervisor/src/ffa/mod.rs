@@ -26,6 +26,8 @@
 //! `rxtx.rs`, SHARE/LEND/RECLAIM/FRAG_TX in `memory.rs`. What they share (the call, the
 //! reply, the refusal, the platform traits) is in `handler.rs`, their state in `state.rs`;
 //! both are leaves. Only `dispatch.rs` imports the handlers, so `ffa/` has no import cycle.
+//! `run_state.rs` (a leaf too) holds which Secure partitions' vCPUs the host may resume with
+//! `FFA_RUN` (D-RUN-STATE), recorded from the SPMC's replies the proxy filters.
 //!
 //! # Memory
 //! The mailbox and memory ABIs are `Policy::Emulate` rows with their own [`abi::Handler`];
@@ -44,13 +46,14 @@ mod dispatch;
 pub mod fast;
 mod handler;
 mod memory;
+mod run_state;
 mod rxtx;
 mod setup;
 mod state;
 pub mod validate;
 mod version;
 
-pub use crate::budget::{MAILBOX_SIZE, MAX_TRANSACTIONS, OWNERSHIP_RUNS};
+pub use crate::budget::{MAILBOX_SIZE, MAX_TRANSACTIONS, OWNERSHIP_RUNS, RUN_STATES};
 pub use audit::{Counters, Counts, Reason, Rejection};
 pub use dispatch::{OffReason, Outcome, Proxy, State};
 pub use handler::{PhysMem, Platform};

@@ -20,6 +20,7 @@ const FFA_VERSION: u64 = fid::VERSION as u64;
 const FFA_FEATURES: u64 = fid::FEATURES as u64;
 const BITMAP_DESTROY: u64 = fid::NOTIFICATION_BITMAP_DESTROY as u64;
 const NOTIF_SET: u64 = fid::NOTIFICATION_SET as u64;
+const FFA_RUN: u64 = fid::RUN as u64;
 
 /// Function IDs to try: the layouts' IDs, the blocked ones, the emulated ones, hinted and
 /// malformed variants, and random ones inside and outside the FF-A range.
@@ -132,8 +133,14 @@ proptest! {
         regs in call(),
         imm in prop_oneof![7 => Just(0u16), 1 => any::<u16>()],
         reply in any::<[u64; 18]>(),
+        primed in any::<bool>(),
     ) {
         let (proxy, _) = proxy_at(minor);
+        // FFA_RUN is forwarded only to a target the proxy saw preempted (D-RUN-STATE).
+        let is_run = regs[0] as u32 & !(1 << 16) == FFA_RUN as u32;
+        if is_run && primed {
+            proxy.allow_run(regs[1]);
+        }
         let mut spmc = Spmc { always: Some(reply), ..Spmc::new() };
         // DESTROY is forwarded only when the bitmap exists: create it first.
         let created = spec_of(regs[0]).is_some_and(|s| s.id == BITMAP_DESTROY) && minor >= 1;
@@ -147,7 +154,7 @@ proptest! {
         let hygienic = imm == 0 && id >> 32 == 0;
         match spec_of(id) {
             Some(spec) if spec.forwarded => {
-                let ok = hygienic && valid(spec, minor, &regs);
+                let ok = hygienic && valid(spec, minor, &regs) && (spec.id != FFA_RUN || primed);
                 prop_assert_eq!(
                     !spmc.calls.is_empty(), ok,
                     "{} at v1.{}: forwarded={} but oracle says valid={}; x0..x17 = {:#x?}",
@@ -342,6 +349,9 @@ proptest! {
         prop_assert_eq!(a, b);
         prop_assert_eq!(fast.counters().unknown(), general.counters().unknown());
         prop_assert_eq!(fast.counters().total(), general.counters().total());
+        // The vector hands FFA_INTERRUPT and FFA_YIELD replies to Rust: both proxies record
+        // the same resumable vCPUs (D-RUN-STATE).
+        prop_assert_eq!(fast.runnable_snapshot(), general.runnable_snapshot());
         prop_assert_eq!(features_of(&fast, regs[0]), features_of(&general, regs[0]));
     }
 }
@@ -468,4 +478,64 @@ fn the_hot_calls_take_the_fast_path() {
     assert_eq!(io[0], FFA_ERROR);
     let counts = proxy.counters().get(fid::NOTIFICATION_SET).expect("known");
     assert_eq!(counts.rejected, 1);
+}
+
+/// The vector never answers an FFA_INTERRUPT or FFA_YIELD reply itself: no fast entry expects
+/// either, FFA_RUN and FFA_NOTIFICATION_INFO_GET are not on the fast path, and a direct
+/// request the vector forwarded whose answer is FFA_INTERRUPT is finished in Rust, which
+/// records the vCPU for FFA_RUN (D-RUN-STATE).
+#[test]
+fn the_vector_hands_preemption_replies_to_rust() {
+    use super::fast::{FAST_TABLE, Fast, INDEX_STRIDE, model};
+    for e in &FAST_TABLE.entries {
+        for (want, _) in e.expect {
+            assert!(
+                want != u64::from(fid::INTERRUPT) && want != u64::from(fid::YIELD),
+                "a fast entry expects {want:#x}"
+            );
+        }
+    }
+    for id in [
+        fid::RUN,
+        fid::NOTIFICATION_INFO_GET_32,
+        fid::NOTIFICATION_INFO_GET_64,
+    ] {
+        let conv = (id >> 30 & 1) as usize;
+        assert_eq!(
+            FAST_TABLE.index[conv * INDEX_STRIDE + (id & 0xFF) as usize],
+            0,
+            "{id:#x} on the fast path"
+        );
+    }
+    let proxy = settled_proxy(true);
+    let table = proxy.fast_table().expect("settled at v1.2");
+    let per_cpu = proxy.counters().per_cpu().expect("attached");
+    let learned = proxy.spmc_refused_bitmap();
+    for (reply, w1) in [
+        (r(&[u64::from(fid::INTERRUPT), 0x8001_0002, 7]), 0x8001_0002),
+        (r(&[u64::from(fid::YIELD), 0x8001_0003, 0, 0]), 0x8001_0003),
+    ] {
+        let req = u64::from(fid::MSG_SEND_DIRECT_REQ_64);
+        let mut io = r(&[req, 0x8001, 0, 0, 7]);
+        let mut spmc = Spmc::replying(reply, false);
+        let took = model(table, per_cpu, learned, 0, true, &mut io, 0, &mut spmc);
+        assert_eq!(took, Fast::Finish(req), "{:#x}", reply[0]);
+        assert!(!proxy.may_run(w1));
+        let _ = proxy.fast_finish(&mut io, req);
+        assert_eq!(io[..2], reply[..2]);
+        assert!(proxy.may_run(w1), "{:#x} recorded", reply[0]);
+    }
+    // FFA_RUN itself goes to the general path, which forwards it once.
+    let mut io = r(&[FFA_RUN, 0x8001_0002]);
+    let took = model(
+        table,
+        per_cpu,
+        learned,
+        0,
+        true,
+        &mut io,
+        0,
+        &mut Spmc::new(),
+    );
+    assert_eq!(took, Fast::General);
 }

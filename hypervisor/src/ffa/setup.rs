@@ -79,7 +79,11 @@ pub fn features(
     }
     Ok(match class {
         // The SPMC decides whether it serves notifications; the proxy only keeps state.
-        Class::Forward | Class::Emulate(Handler::NotifBitmap) => learned(Reply::Forward),
+        // FFA_RUN: the call exists; whether a target may be run is the proxy's state.
+        Class::Forward
+        | Class::Emulate(Handler::NotifBitmap | Handler::Run | Handler::NotifInfoGet) => {
+            learned(Reply::Forward)
+        }
         Class::Emulate(h) if !h.needs_memory() || memory => {
             // RXTX_MAP: 4 KiB minimum (w2[1:0] = 0) and, from v1.2, at most one page
             // (w2[31:16]). MEM_SHARE: w2 bit 0 clear, no dynamic buffers.

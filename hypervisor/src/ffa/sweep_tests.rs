@@ -280,6 +280,13 @@ fn one_case(abi: &Abi, minor: u16, proxy: &Proxy, spmc: &mut Spmc, regs: SmcRegs
     let ver = super::abi::Version::from_minor(minor).expect("a version");
     let ok = valid(abi, minor, &regs);
     let mut io = regs;
+    if ok && abi.id == u64::from(fid::RUN) {
+        // FFA_RUN is forwarded only to a target the SPMC reported preempted (D-RUN-STATE):
+        // the valid call's target is recorded first, as an FFA_INTERRUPT reply would, so
+        // that its carried bits are still seen forwarded; `every_unprimed_run_is_denied`
+        // covers the other half.
+        proxy.allow_run(regs[1]);
+    }
     spmc.calls.clear();
     let outcome = proxy.handle(&mut io, 0, no_memory(), spmc);
     if abi.answer == Answer::Blocked {
@@ -388,6 +395,45 @@ fn every_bit_of_every_register_of_every_abi_at_every_version() {
         start.elapsed()
     );
     assert_eq!(cases, 162_145, "the sweep's case count");
+}
+
+/// FFA_RUN's valid calls without a recorded state, at every version: every bit of the
+/// target (endpoint and vCPU) flipped on the minimal call, DENIED at EL2, nothing forwarded,
+/// counted rejected (D-RUN-STATE).
+#[test]
+fn every_unprimed_run_is_denied() {
+    let abi = Abi::of(
+        SPECS
+            .iter()
+            .find(|s| s.id == u64::from(fid::RUN))
+            .expect("spec"),
+    );
+    let mut denied = 0;
+    for minor in 0..=2u16 {
+        let (proxy, mut spmc) = settled_proxy(minor, &abi);
+        for bit in 0..32 {
+            let mut regs = r(&[abi.id, abi.ones]);
+            regs[1] ^= 1 << bit;
+            if !valid(&abi, minor, &regs) {
+                continue;
+            }
+            let mut io = regs;
+            let outcome = proxy.handle(&mut io, 0, no_memory(), &mut spmc);
+            assert!(
+                matches!(outcome, Outcome::Rejected(_)),
+                "w1 {:#x} at v1.{minor}: {outcome:?}",
+                regs[1]
+            );
+            assert_eq!(io[..8], r(&[FFA_ERROR, 0, DENIED])[..8]);
+            assert!(spmc.calls.is_empty(), "w1 {:#x} reached the SPMC", regs[1]);
+            denied += 1;
+        }
+    }
+    assert_eq!(
+        denied,
+        3 * 31,
+        "every target bit but the Secure bit, at three versions"
+    );
 }
 
 /// The sweep covers every function ID of the table (the table is read for its IDs only).

@@ -625,6 +625,10 @@ fn every_forwarded_abi_forwards_exactly_its_fields_at_every_version() {
             if spec.id == BITMAP_DESTROY {
                 create_bitmap(&proxy);
             }
+            if spec.id == FFA_RUN {
+                // Forwarded only to a target seen preempted (D-RUN-STATE).
+                proxy.allow_run(call[1]);
+            }
             let outcome = proxy.handle(&mut call, 0, no_memory(), &mut spmc);
             assert_eq!(
                 outcome,
@@ -1232,6 +1236,14 @@ fn linux_direct_messages_are_forwarded_exactly() {
     req2[1] = 0x8001;
     spmc.then(r(&[DIRECT_RESP2, 0x8001_0000]));
     assert_forwarded_as(&proxy, &mut spmc, req2, req2);
+    // FFA_RUN of a vCPU the SPMC reported preempted (D-RUN-STATE).
+    let mut preempted = r(&[DIRECT_REQ_64, 0x8001]);
+    spmc.then(r(&[FFA_INTERRUPT, 0x8001_0003, 9]));
+    assert_eq!(
+        proxy.handle(&mut preempted, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
+    spmc.calls.clear();
     let run = r(&[FFA_RUN, 0x8001_0003]);
     assert_forwarded_as(&proxy, &mut spmc, run, run);
 }
@@ -1345,6 +1357,228 @@ fn interrupt_and_yield_replies_reach_the_host_which_resumes_with_run() {
     let mut bad = r(&[FFA_RUN, 0x8001_0002]);
     bad[8] = 1;
     assert_rejected(&proxy, &mut spmc, bad, 8, "RUN x8 at v1.2");
+}
+
+/// Sends FFA_RUN(`w1`) and asserts it was DENIED at EL2: nothing forwarded, counted
+/// rejected, a record naming the state (D-RUN-STATE).
+fn assert_run_denied(proxy: &Proxy, spmc: &mut Spmc, w1: u64, what: &str) {
+    spmc.calls.clear();
+    let before = counts(proxy, FFA_RUN);
+    let mut regs = r(&[FFA_RUN, w1]);
+    let outcome = proxy.handle(&mut regs, 0, no_memory(), spmc);
+    let Outcome::Rejected(rec) = outcome else {
+        panic!("{what}: expected DENIED, got {outcome:?}");
+    };
+    assert!(
+        matches!(
+            rec.reason,
+            Reason::Refused {
+                status: abi::Status::Denied,
+                value,
+                ..
+            } if value == w1
+        ),
+        "{what}: {rec:?}"
+    );
+    assert_eq!(regs, r(&[FFA_ERROR, 0, DENIED_W]), "{what}: reply");
+    assert!(spmc.calls.is_empty(), "{what}: reached the SPMC");
+    let after = counts(proxy, FFA_RUN);
+    assert_eq!(
+        after.rejected,
+        before.rejected + 1,
+        "{what}: rejected counter"
+    );
+    assert_eq!(
+        after.forwarded, before.forwarded,
+        "{what}: forwarded counter"
+    );
+}
+
+/// Sends FFA_RUN(`w1`), the SPMC answering `reply`, and asserts it was forwarded exactly.
+fn assert_run_forwarded(proxy: &Proxy, spmc: &mut Spmc, w1: u64, reply: SmcRegs) {
+    spmc.calls.clear();
+    spmc.then(reply);
+    let mut regs = r(&[FFA_RUN, w1]);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), spmc),
+        Outcome::Forwarded,
+        "FFA_RUN {w1:#x}"
+    );
+    assert_eq!(
+        spmc.calls,
+        [r(&[FFA_RUN, w1])],
+        "FFA_RUN {w1:#x} forwarded once"
+    );
+    spmc.calls.clear();
+}
+
+#[test]
+fn run_without_a_recorded_state_is_denied_and_reaches_nothing() {
+    for minor in 0..=2 {
+        let (proxy, mut spmc) = proxy_at(minor);
+        // A valid call to OP-TEE's partition, vCPU 0: what hangs TF-A's EL3 SPMC.
+        assert_run_denied(&proxy, &mut spmc, 0x8001_0000, "RUN of a waiting partition");
+        assert_run_denied(&proxy, &mut spmc, 0x8001_0002, "RUN vCPU 2");
+        // The fields are checked first: a malformed RUN is INVALID_PARAMETERS.
+        assert_rejected(
+            &proxy,
+            &mut spmc,
+            r(&[FFA_RUN, 0x8001_0000, 1]),
+            2,
+            "RUN w2",
+        );
+    }
+}
+
+#[test]
+fn run_is_forwarded_once_after_an_interrupt_reply_names_its_vcpu() {
+    for (request, reply_to) in [
+        (r(&[DIRECT_REQ_32, 0x8001, 0, 1]), "DIRECT_REQ_32"),
+        (r(&[DIRECT_REQ_64, 0x8001, 0, 1]), "DIRECT_REQ_64"),
+        (r(&[DIRECT_REQ2, 0x8001, 1, 2]), "DIRECT_REQ2"),
+    ] {
+        let (proxy, mut spmc) = proxy_at(2);
+        let mut regs = request;
+        spmc.then(r(&[FFA_INTERRUPT, 0x8001_0002, 33]));
+        assert_eq!(
+            proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+            Outcome::Forwarded,
+            "{reply_to}"
+        );
+        assert_eq!(regs[0], FFA_INTERRUPT);
+        // Another vCPU, another partition: still DENIED.
+        assert_run_denied(&proxy, &mut spmc, 0x8001_0003, "another vCPU");
+        assert_run_denied(&proxy, &mut spmc, 0x8002_0002, "another partition");
+        assert_run_forwarded(
+            &proxy,
+            &mut spmc,
+            0x8001_0002,
+            r(&[DIRECT_RESP_64, 0x8001_0000]),
+        );
+        assert_run_denied(&proxy, &mut spmc, 0x8001_0002, "the second RUN");
+    }
+}
+
+#[test]
+fn run_state_follows_the_answers_to_run() {
+    let (proxy, mut spmc) = proxy_at(2);
+    proxy.allow_run(0x8001_0001);
+    // Preempted again: the RUN's own FFA_INTERRUPT answer records the vCPU again.
+    assert_run_forwarded(
+        &proxy,
+        &mut spmc,
+        0x8001_0001,
+        r(&[FFA_INTERRUPT, 0x8001_0001, 5]),
+    );
+    // Blocked: FFA_YIELD records it too.
+    assert_run_forwarded(
+        &proxy,
+        &mut spmc,
+        0x8001_0001,
+        r(&[FFA_YIELD, 0x8001_0001, 1, 2]),
+    );
+    // BUSY: the SPMC ran nothing, the record stays.
+    assert_run_forwarded(
+        &proxy,
+        &mut spmc,
+        0x8001_0001,
+        error_reply(status::BUSY as u32 as u64),
+    );
+    // Waiting again (MSG_WAIT) or an error: consumed.
+    assert_run_forwarded(
+        &proxy,
+        &mut spmc,
+        0x8001_0001,
+        r(&[fid::MSG_WAIT as u64, 0x8001_0000]),
+    );
+    assert_run_denied(&proxy, &mut spmc, 0x8001_0001, "after MSG_WAIT");
+    proxy.allow_run(0x8001_0001);
+    assert_run_forwarded(&proxy, &mut spmc, 0x8001_0001, error_reply(ABORTED_W));
+    assert_run_denied(&proxy, &mut spmc, 0x8001_0001, "after ABORTED");
+    // A YIELD answer to a direct request records its vCPU.
+    let mut regs = r(&[DIRECT_REQ_64, 0x8001]);
+    spmc.then(r(&[FFA_YIELD, 0x8001_0004, 0, 0]));
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
+    assert_run_forwarded(
+        &proxy,
+        &mut spmc,
+        0x8001_0004,
+        r(&[DIRECT_RESP_64, 0x8001_0000]),
+    );
+    // A normal-world ID in an FFA_INTERRUPT is never recorded.
+    let mut regs = r(&[DIRECT_REQ_64, 0x8001]);
+    spmc.then(r(&[FFA_INTERRUPT, 0x0001_0000, 0]));
+    let _ = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
+    assert!(!proxy.may_run(0x0001_0000));
+}
+
+#[test]
+fn run_is_forwarded_for_what_notification_info_get_lists() {
+    let (proxy, mut spmc) = proxy_at(2);
+    // SMC64: one list, 0x8001 alone (a global notification): any vCPU, once.
+    spmc.then(r(&[FFA_SUCCESS_64, 0, 1 << 7, 0x8001]));
+    let mut regs = r(&[INFO_GET_64]);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
+    assert_eq!(spmc.calls, [r(&[INFO_GET_64])]);
+    assert_run_forwarded(&proxy, &mut spmc, 0x8001_0000, r(&[fid::MSG_WAIT as u64]));
+    assert_run_denied(&proxy, &mut spmc, 0x8001_0000, "listed once, run once");
+    // SMC32: one list of 0x8002 with vCPU 1 (two IDs).
+    spmc.then(r(&[FFA_SUCCESS_32, 0, 1 << 7 | 1 << 12, 1 << 16 | 0x8002]));
+    let mut regs = r(&[INFO_GET_32]);
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
+    assert_run_denied(&proxy, &mut spmc, 0x8002_0000, "vCPU 0 not listed");
+    assert_run_forwarded(&proxy, &mut spmc, 0x8002_0001, r(&[fid::MSG_WAIT as u64]));
+    // NO_DATA records nothing.
+    spmc.then(error_reply(status::NO_DATA as u32 as u64));
+    let mut regs = r(&[INFO_GET_64]);
+    let _ = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
+    assert_run_denied(&proxy, &mut spmc, 0x8001_0000, "after NO_DATA");
+}
+
+#[test]
+fn run_state_is_bounded_and_a_full_table_denies() {
+    let (proxy, mut spmc) = proxy_at(2);
+    let slots = super::RUN_STATES as u64;
+    for i in 0..slots {
+        proxy.allow_run(0x8000_0000 | (i / 16) << 16 | (i % 16));
+    }
+    // One more preemption does not fit: its RUN is DENIED (documented in D-RUN-STATE).
+    let mut regs = r(&[DIRECT_REQ_64, 0x80FF]);
+    spmc.then(r(&[FFA_INTERRUPT, 0x80FF_0000, 1]));
+    assert_eq!(
+        proxy.handle(&mut regs, 0, no_memory(), &mut spmc),
+        Outcome::Forwarded
+    );
+    assert_eq!(
+        regs[..2],
+        [FFA_INTERRUPT, 0x80FF_0000],
+        "the host still sees it"
+    );
+    assert_run_denied(&proxy, &mut spmc, 0x80FF_0000, "table full");
+    // Every recorded one still runs.
+    assert_run_forwarded(&proxy, &mut spmc, 0x8000_0000, r(&[fid::MSG_WAIT as u64]));
+}
+
+#[test]
+fn features_of_run_stay_the_spmcs_answer() {
+    let (proxy, mut spmc) = proxy_at(2);
+    for id in [FFA_RUN, INFO_GET_32, INFO_GET_64] {
+        spmc.calls.clear();
+        spmc.then(r(&[FFA_SUCCESS_32]));
+        let mut regs = r(&[FFA_FEATURES, id]);
+        let _ = proxy.handle(&mut regs, 0, no_memory(), &mut spmc);
+        assert_eq!(spmc.calls, [r(&[FFA_FEATURES, id])], "FEATURES({id:#x})");
+        assert_eq!(regs[0], FFA_SUCCESS_32);
+    }
 }
 
 #[test]

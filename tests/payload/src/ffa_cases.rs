@@ -42,8 +42,9 @@
 //! `memory` phase is [`memory_el3`] (this SPMC serves fragmented SHARE and LEND, which OP-TEE at
 //! S-EL1 refuses; TF-A 2.12 unpatched refuses every memory transaction of a v1.2 caller: either
 //! way the proxy must pass the answer on and the pages must be the host's again afterwards;
-//! `tests/system/tests/spmc_el3.rs` requires the served outcome); and
-//! `good.run.optee` is not made (this SPMC hands FFA_RUN to OP-TEE, which panics). The phases answered at EL2 are the same for both SPMCs.
+//! `tests/system/tests/spmc_el3.rs` requires the served outcome). `good.run.optee` is made
+//! against both: DENIED at EL2 (this SPMC would hand the FFA_RUN to OP-TEE, which panics), and
+//! a direct request after it is answered. The phases answered at EL2 are the same for both SPMCs.
 //!
 //! **Proof that nothing bad was forwarded.** Around every case the payload reads the proxy's
 //! audit counters over the hypervisor's HVC ABI (0xc600_0001, x1 = the function ID; x0 = 0,
@@ -1715,20 +1716,28 @@ fn direct(m: &mut Matrix) {
             |r| error(r, status::NOT_SUPPORTED),
         );
     }
-    // FFA_RUN of OP-TEE's logical partition: forwarded; OP-TEE answers INVALID_PARAMETERS
-    // (`spmc_handle_run`: an LSP is never preempted). Same code as a proxy rejection: the
-    // audit tells them apart. TF-A's EL3 SPMC instead resumes OP-TEE's waiting context with
-    // the FFA_RUN, which OP-TEE 4.10 cannot handle: it panics and the Secure world is gone
-    // (docs/spmc.md), so that run does not make the call.
-    if el3() {
-        return;
-    }
+    // FFA_RUN of OP-TEE's partition, vCPU 0, which the SPMC never reported preempted,
+    // blocked or with notifications pending: DENIED at EL2, nothing forwarded (D-RUN-STATE).
+    // Forwarded, OP-TEE at S-EL2 answered INVALID_PARAMETERS, but TF-A's EL3 SPMC resumes
+    // OP-TEE's waiting context, which OP-TEE 4.10 cannot handle: it panics and the SMC never
+    // returns (docs/spmc.md). Both SPMCs make the call; a direct request after it proves the
+    // Secure world is still there.
     m.smc(
         "run",
         format_args!("good.run.optee"),
         call(fid::RUN, &[u64::from(sp) << 16]),
+        Audit::Refused,
+        |r| error(r, status::DENIED),
+    );
+    m.smc(
+        "direct-req-64",
+        format_args!("good.run.optee.then-direct-req-64"),
+        call(
+            fid::MSG_SEND_DIRECT_REQ_64,
+            &[sp.into(), 0, OPTEE_FFA_GET_API_VERSION],
+        ),
         Audit::Forwarded,
-        |r| error(r, status::INVALID_PARAMETERS),
+        |r| direct_resp(r, fid::MSG_SEND_DIRECT_RESP_64, sp, api),
     );
 }
 

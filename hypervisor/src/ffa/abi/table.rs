@@ -280,7 +280,7 @@ pub const TABLE: &[Row] = &[
             secure(1, 31, 16, "target endpoint ID (an SP)"),
             val(1, 15, 0, "target vCPU ID"),
         ],
-        policy: Policy::Forward,
+        policy: Policy::Emulate(Handler::Run),
         replies: &[
             Error,
             Success(&[]),
@@ -290,7 +290,7 @@ pub const TABLE: &[Row] = &[
             Yield,
             MsgWait,
         ],
-        note: "Forwarded: how the host resumes an SP; w1 names the target, a Secure endpoint, not the caller (D-SENDER, D-SECURE-PEER).",
+        note: "Forwarded only to an SP vCPU seen preempted, blocked or with notifications pending, else DENIED (D-RUN-STATE); w1 a Secure target (D-SECURE-PEER).",
     },
     Row {
         name: "FFA_MSG_SEND",
@@ -615,9 +615,9 @@ pub const TABLE: &[Row] = &[
         until: None,
         spec: "DEN0077 v1.2, FFA_NOTIFICATION_INFO_GET (notification interfaces); HF, XEN, LNX-DRV",
         fields: &[],
-        policy: Policy::Forward,
+        policy: Policy::Emulate(Handler::NotifInfoGet),
         replies: &[Error, Success(&[2, 3, 4, 5, 6, 7])],
-        note: "Forwarded in both conventions (D-BOTH-CONVS); no arguments.",
+        note: "Forwarded in both conventions (D-BOTH-CONVS); no arguments; the SPs its reply lists may then be run (D-RUN-STATE).",
     },
     Row {
         name: "FFA_RX_ACQUIRE",

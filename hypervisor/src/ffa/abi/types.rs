@@ -304,6 +304,12 @@ pub enum Handler {
     /// `FFA_NOTIFICATION_BITMAP_CREATE`/`_DESTROY`: DENIED at EL2 when the host's bitmap
     /// already exists (CREATE) or does not (DESTROY), forwarded otherwise (D-NOTIF-BITMAP).
     NotifBitmap,
+    /// `FFA_RUN`: forwarded only to a (Secure partition, vCPU) the proxy saw left preempted,
+    /// blocked or with notifications pending; DENIED at EL2 otherwise (D-RUN-STATE).
+    Run,
+    /// `FFA_NOTIFICATION_INFO_GET`: forwarded; the partitions and vCPUs its reply lists may
+    /// then be resumed with `FFA_RUN` (D-RUN-STATE).
+    NotifInfoGet,
 }
 
 impl Handler {
@@ -312,7 +318,12 @@ impl Handler {
     pub const fn needs_memory(self) -> bool {
         !matches!(
             self,
-            Handler::Version | Handler::Features | Handler::IdGet | Handler::NotifBitmap
+            Handler::Version
+                | Handler::Features
+                | Handler::IdGet
+                | Handler::NotifBitmap
+                | Handler::Run
+                | Handler::NotifInfoGet
         )
     }
 }

@@ -48,7 +48,7 @@ impl Tx for Pl011 {
     }
 }
 
-/// Writes one console line, `hyp: ` and `tag` (`ERROR: `, `WARN: ` or nothing) before
+/// Writes one console line, `tag` (`hyp: `, `hyp: WARN: ` or `hyp: ERROR: `) before
 /// `args`: what [`info`], [`warning`] and [`error`] end in.
 ///
 /// Not the `log` crate: a `log` call site carries a `Record` (target, module path, file and
@@ -67,8 +67,7 @@ pub fn line(tag: &str, args: fmt::Arguments<'_>) {
     let mut out = Line(Pl011(base));
     // An error is a UART that stopped taking bytes: the rest of the line is dropped.
     let _ = out
-        .write_str("hyp: ")
-        .and_then(|()| out.write_str(tag))
+        .write_str(tag)
         .and_then(|()| out.write_fmt(args))
         .and_then(|()| out.write_str("\n"));
 }
@@ -77,19 +76,19 @@ pub fn line(tag: &str, args: fmt::Arguments<'_>) {
 /// `Arguments` (a tag costs each of the 70-odd call sites two or three instructions).
 #[inline(never)]
 pub fn info_line(args: fmt::Arguments<'_>) {
-    line("", args);
+    line("hyp: ", args);
 }
 
 /// [`line`] tagged `WARN: ` (see [`info_line`]).
 #[inline(never)]
 pub fn warning_line(args: fmt::Arguments<'_>) {
-    line("WARN: ", args);
+    line("hyp: WARN: ", args);
 }
 
 /// [`line`] tagged `ERROR: ` (see [`info_line`]).
 #[inline(never)]
 pub fn error_line(args: fmt::Arguments<'_>) {
-    line("ERROR: ", args);
+    line("hyp: ERROR: ", args);
 }
 
 /// A console line at the info level (no tag).
@@ -118,7 +117,7 @@ macro_rules! error {
 macro_rules! debug {
     ($($arg:tt)+) => {
         if false {
-            $crate::firmware::console::line("debug: ", format_args!($($arg)+))
+            $crate::firmware::console::line("hyp: debug: ", format_args!($($arg)+))
         }
     };
 }

@@ -720,7 +720,7 @@ fn the_quiet_look_agrees_with_the_poll_it_saves() {
         let s = sim.state();
         smmu.poll_state().quiet(s.gerror, s.gerrorn, s.evtq_prod)
     };
-    let mut check = |smmu: &mut Smmu<Sim>, what: &str| {
+    let check = |smmu: &mut Smmu<Sim>, what: &str| {
         let quiet = look(smmu);
         let mut reports = 0;
         smmu.poll(&mut |_| reports += 1);

@@ -30,7 +30,7 @@ use core::fmt;
 
 use fdt_rw::{NodeId, Tree};
 
-use crate::dt::{DtError, PhysRange};
+use crate::dt::{DtError, PhysRange, cells};
 
 /// Why a node can master memory: the console and the docs name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,11 +312,6 @@ fn triples(value: &[u8], child: u32, parent: u32, size: u32) -> Vec<(u64, u64, u
             )
         })
         .collect()
-}
-
-fn cells(tree: &Tree<'_>, id: NodeId) -> (u32, u32) {
-    let get = |name, default| tree.prop_u32(id, name).ok().flatten().unwrap_or(default);
-    (get("#address-cells", 2), get("#size-cells", 1))
 }
 
 /// One node of the walk: its cells (its parent's, which its `reg` uses) and translation.

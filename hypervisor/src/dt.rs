@@ -126,8 +126,10 @@ pub struct SystemInfo {
     pub bootargs: Option<String>,
 }
 
-/// A node's `#address-cells` and `#size-cells` for its children (DT spec defaults 2/1).
-fn cells(tree: &Tree<'_>, id: NodeId) -> (u32, u32) {
+/// A node's `#address-cells` and `#size-cells` for its children (DT spec defaults 2/1);
+/// the DMA policy reads them too. Not inlined: one copy for its many callers.
+#[inline(never)]
+pub(crate) fn cells(tree: &Tree<'_>, id: NodeId) -> (u32, u32) {
     (
         tree.prop_u32(id, "#address-cells")
             .ok()

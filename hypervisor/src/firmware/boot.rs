@@ -14,7 +14,6 @@ use core::fmt;
 use core::ops::Range;
 
 use buddy_system_allocator::LockedHeap;
-use log::LevelFilter;
 
 use crate::firmware::console::{error, info, warning};
 
@@ -238,7 +237,7 @@ struct Image {
 fn early_init(board: &platform::Board, carveout_base: u64) -> Image {
     // SAFETY: the early UART is in the bootstrap map's Device region, and the firmware
     // has configured it.
-    unsafe { console::init(board.early_uart, LevelFilter::Info) };
+    unsafe { console::init(board.early_uart) };
     // SAFETY: TPIDR_EL2 is ours; the boot CPU is index 0 until the DT says otherwise.
     unsafe { arch::set_tpidr_el2(0) };
 
@@ -290,7 +289,7 @@ fn read_system(
         if let Some(u) = info.uart.as_ref().filter(|u| is_pl011(&u.compatible)) {
             // SAFETY: the DT is for a known board, whose stdout-path UART is a configured
             // PL011; the bootstrap map maps it Device. No flush of the wrong early UART.
-            unsafe { console::init(u.base, LevelFilter::Info) };
+            unsafe { console::init(u.base) };
         }
         return Err(BootError::WrongBuild(e));
     }

@@ -1,4 +1,4 @@
-//! The console: a polled PL011 transmitter behind the `log` crate.
+//! The console: a polled PL011 transmitter, written to by [`info`], [`warning`] and [`error`].
 //!
 //! Why our own driver rather than `arm-pl011-uart`: the hypervisor only ever transmits,
 //! polled, on a UART the firmware has already configured, and it moves from the platform's
@@ -11,7 +11,6 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use log::{Level, LevelFilter, Metadata, Record};
 use spin::Mutex;
 
 use crate::uart::{self, LOCK_TRIES, Line, Tx};
@@ -49,32 +48,16 @@ impl Tx for Pl011 {
     }
 }
 
-struct Logger;
-
-impl log::Log for Logger {
-    fn enabled(&self, metadata: &Metadata) -> bool {
-        metadata.level() <= log::max_level()
-    }
-
-    fn log(&self, record: &Record) {
-        line(record.level(), *record.args());
-    }
-
-    fn flush(&self) {
-        let base = BASE.load(Ordering::Relaxed);
-        if base != 0 {
-            uart::drain(&mut Pl011(base));
-        }
-    }
-}
-
-static LOGGER: Logger = Logger;
-
-/// Writes one console line at `level` (if the console prints that level): what the `log`
-/// macros end in, and what [`info`], [`warn`] and [`error`] call directly.
-pub fn line(level: Level, args: fmt::Arguments<'_>) {
+/// Writes one console line, `tag` (`hyp: `, `hyp: WARN: ` or `hyp: ERROR: `) before
+/// `args`: what [`info`], [`warning`] and [`error`] end in.
+///
+/// Not the `log` crate: a `log` call site carries a `Record` (target, module path, file and
+/// line, about 60 bytes of relocated data each) that this console never prints, and the
+/// crate's logger indirection; the console prints every level it is given.
+#[inline(never)]
+pub fn line(tag: &str, args: fmt::Arguments<'_>) {
     let base = BASE.load(Ordering::Relaxed);
-    if base == 0 || level > log::max_level() {
+    if base == 0 {
         return;
     }
     // A lock held past its tries (its holder faulted mid-line): drop this line.
@@ -82,41 +65,64 @@ pub fn line(level: Level, args: fmt::Arguments<'_>) {
         return;
     };
     let mut out = Line(Pl011(base));
-    let tag = match level {
-        Level::Error => "ERROR: ",
-        Level::Warn => "WARN: ",
-        Level::Info => "",
-        Level::Debug => "debug: ",
-        Level::Trace => "trace: ",
-    };
     // An error is a UART that stopped taking bytes: the rest of the line is dropped.
-    let _ = writeln!(out, "hyp: {tag}{args}");
+    let _ = out
+        .write_str(tag)
+        .and_then(|()| out.write_fmt(args))
+        .and_then(|()| out.write_str("\n"));
 }
 
-/// `log::info!` for the boot path's many lines, straight to [`line`]: without the `Record`
-/// each `log` call site carries (target, module path, file and line, about 60 bytes of
-/// relocated data each), which the console never prints.
+/// [`line`] without a tag. One function per tag, so that a call site passes only its
+/// `Arguments` (a tag costs each of the 70-odd call sites two or three instructions).
+#[inline(never)]
+pub fn info_line(args: fmt::Arguments<'_>) {
+    line("hyp: ", args);
+}
+
+/// [`line`] tagged `WARN: ` (see [`info_line`]).
+#[inline(never)]
+pub fn warning_line(args: fmt::Arguments<'_>) {
+    line("hyp: WARN: ", args);
+}
+
+/// [`line`] tagged `ERROR: ` (see [`info_line`]).
+#[inline(never)]
+pub fn error_line(args: fmt::Arguments<'_>) {
+    line("hyp: ERROR: ", args);
+}
+
+/// A console line at the info level (no tag).
 macro_rules! info {
     ($($arg:tt)+) => {
-        $crate::firmware::console::line(log::Level::Info, format_args!($($arg)+))
+        $crate::firmware::console::info_line(format_args!($($arg)+))
     };
 }
 
-/// `log::warn!` straight to [`line`] (see [`info`]).
+/// A console line tagged `WARN: `.
 macro_rules! warning {
     ($($arg:tt)+) => {
-        $crate::firmware::console::line(log::Level::Warn, format_args!($($arg)+))
+        $crate::firmware::console::warning_line(format_args!($($arg)+))
     };
 }
 
-/// `log::error!` straight to [`line`] (see [`info`]).
+/// A console line tagged `ERROR: `.
 macro_rules! error {
     ($($arg:tt)+) => {
-        $crate::firmware::console::line(log::Level::Error, format_args!($($arg)+))
+        $crate::firmware::console::error_line(format_args!($($arg)+))
     };
 }
 
-pub(crate) use {error, info, warning};
+/// A debug line: type-checked, never printed (the console prints info and above), so it
+/// costs the image nothing.
+macro_rules! debug {
+    ($($arg:tt)+) => {
+        if false {
+            $crate::firmware::console::line("hyp: debug: ", format_args!($($arg)+))
+        }
+    };
+}
+
+pub(crate) use {debug, error, info, warning};
 
 /// Starts logging to the PL011 at `base`.
 ///
@@ -124,10 +130,8 @@ pub(crate) use {error, info, warning};
 ///
 /// `base` must be the MMIO base of a configured PL011, mapped as Device memory for as long
 /// as the console is used.
-pub unsafe fn init(base: u64, level: LevelFilter) {
+pub unsafe fn init(base: u64) {
     BASE.store(base, Ordering::Relaxed);
-    let _ = log::set_logger(&LOGGER);
-    log::set_max_level(level);
 }
 
 /// Moves the console to another PL011.
@@ -144,5 +148,8 @@ pub unsafe fn switch(base: u64) {
 
 /// Waits until everything logged has left the UART, or until the UART has had its time.
 pub fn flush() {
-    log::logger().flush();
+    let base = BASE.load(Ordering::Relaxed);
+    if base != 0 {
+        uart::drain(&mut Pl011(base));
+    }
 }

@@ -3,7 +3,7 @@
 //! architecture needs; and the boot CPU's check that it has what the hypervisor needs, its
 //! banner line, and the errata (`errata`) its MIDR calls for.
 
-use log::info;
+use crate::firmware::console::info;
 
 use crate::abort::EntryFeatures;
 use crate::el2config::{CpuFeatures, MissingFeature};

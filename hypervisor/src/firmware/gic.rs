@@ -66,18 +66,18 @@ pub fn start(info: &SystemInfo) -> Option<Redistributors<GicMmio>> {
     let (gicd, regions) = info.gic.as_ref().and_then(gicr::gicv3_frames)?;
     let typer = GicMmio.read(gicd.start + GICD_TYPER, 4) as u32;
     if !gicr::gicd_has_lpis(typer) {
-        log::info!("GICv3 without LPIs: no redistributor table to check");
+        crate::firmware::console::info!("GICv3 without LPIs: no redistributor table to check");
         return None;
     }
     let rds = gicr::discover(regions, |rd| GicMmio.read(rd + GICR_TYPER, 8));
     for &rd in &rds {
         if GicMmio.read(rd + GICR_CTLR, 4) & 1 != 0 {
-            log::warn!(
+            crate::firmware::console::warning!(
                 "redistributor {rd:#x}: LPIs already enabled before the hypervisor: its tables were never checked"
             );
         }
     }
-    log::info!(
+    crate::firmware::console::info!(
         "GICv3: {} redistributors, {} LPI ID bits; GICR_PROPBASER/PENDBASER trapped and checked",
         rds.len(),
         gicr::gicd_id_bits(typer)
@@ -87,14 +87,14 @@ pub fn start(info: &SystemInfo) -> Option<Redistributors<GicMmio>> {
     for page in rds.vlpi_pages() {
         vlpi += 1;
         if GicMmio.read(page.start + GICR_VPENDBASER, 8) >> 63 != 0 {
-            log::warn!(
+            crate::firmware::console::warning!(
                 "redistributor {:#x}: a vPE already valid before the hypervisor: its tables were never checked",
                 page.start - gicr::VLPI_BASE
             );
         }
     }
     if vlpi != 0 {
-        log::info!(
+        crate::firmware::console::info!(
             "GICv4: {vlpi} VLPI frames: GICR_VPROPBASER/VPENDBASER read as zero, writes ignored"
         );
     }

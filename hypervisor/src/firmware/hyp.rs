@@ -67,7 +67,7 @@ pub fn get() -> &'static Hyp {
 #[cold]
 #[inline(never)]
 fn not_booted() -> ! {
-    log::error!("trap before the hypervisor finished booting");
+    crate::firmware::console::error!("trap before the hypervisor finished booting");
     crate::firmware::power::stop_this_cpu()
 }
 

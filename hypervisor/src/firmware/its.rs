@@ -78,7 +78,7 @@ pub fn start(
     let mut failed = Vec::new();
     for (path, regs) in its {
         let Some(gicr) = gicr else {
-            log::warn!("ITS {path}: no redistributor LPIs: withheld");
+            crate::firmware::console::warning!("ITS {path}: no redistributor LPIs: withheld");
             failed.push((path.clone(), regs.clone()));
             continue;
         };
@@ -102,7 +102,9 @@ pub fn start(
             alloc::alloc::alloc_zeroed(l)
         });
         if shadow.is_null() {
-            log::warn!("ITS {path}: no heap for its command queue: withheld");
+            crate::firmware::console::warning!(
+                "ITS {path}: no heap for its command queue: withheld"
+            );
             failed.push((path.clone(), regs.clone()));
             continue;
         }
@@ -111,13 +113,13 @@ pub fn start(
         arch::clean_dcache_range(shadow, SHADOW_BYTES);
         match Its::new(ItsMmio, base, shadow, targets) {
             Some(its) => {
-                log::info!(
+                crate::firmware::console::info!(
                     "ITS {path} at {base:#x}: control frame trapped, command queue shadowed at {shadow:#x}"
                 );
                 taken.push(its);
             }
             None => {
-                log::warn!("ITS {path}: does not quiesce: withheld");
+                crate::firmware::console::warning!("ITS {path}: does not quiesce: withheld");
                 failed.push((path.clone(), regs.clone()));
             }
         }

@@ -87,7 +87,7 @@ pub fn start(
         let mut smmu =
             Smmu::probe(Mmio { base: at }, geometry, root, &node.streams).map_err(|e| (at, e))?;
         smmu.enable().map_err(|e| (at, e))?;
-        log::info!(
+        crate::firmware::console::info!(
             "smmu at {at:#x}: {} streams ({} translated), stage 2 shared, {}-bit output, {}",
             smmu.streams(),
             smmu.translated(),
@@ -100,7 +100,7 @@ pub fn start(
         );
         // Not a warning: failing closed is the design (QEMU's DT names every bus).
         if smmu.named_beyond_table() != 0 {
-            log::info!(
+            crate::firmware::console::info!(
                 "smmu at {at:#x}: {} more stream IDs the DT names are beyond the linear table: their DMA aborts (C_BAD_STREAMID)",
                 smmu.named_beyond_table()
             );
@@ -139,7 +139,7 @@ impl SharedWalker for Walker {
         for smmu in smmus() {
             let result = smmu.lock().invalidate_host();
             if let Err(e) = result {
-                log::error!("smmu: invalidation not confirmed: {e}");
+                crate::firmware::console::error!("smmu: invalidation not confirmed: {e}");
                 confirmed = Err(Stage2Error);
             }
         }
@@ -198,5 +198,5 @@ fn poll_news(looks: &[Look]) {
 #[cold]
 #[inline(never)]
 fn log_report(report: Report, n: u64) {
-    log::warn!("smmu: {report} [#{}]", n + 1);
+    crate::firmware::console::warning!("smmu: {report} [#{}]", n + 1);
 }

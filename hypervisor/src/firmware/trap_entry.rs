@@ -123,7 +123,7 @@ extern "C" fn hyp_ffa_fast_poll() {
 #[cold]
 #[inline(never)]
 fn log_rejection(rejection: &crate::ffa::Rejection, n: u64) {
-    log::warn!("{rejection} [#{}]", n + 1);
+    crate::firmware::console::warning!("{rejection} [#{}]", n + 1);
 }
 
 /// Debug level: Linux probes services it may not have (the vendor hypervisor UID over
@@ -134,7 +134,7 @@ fn refuse_smc(regs: &mut SmcRegs, imm: u16) {
     let x0 = regs[0];
     let n = REFUSED_SMCS.fetch_add(1, Ordering::Relaxed);
     if worth_a_line(n) {
-        log::debug!(
+        crate::firmware::console::debug!(
             "host SMC {x0:#x} (immediate {imm:#x}) refused: not a service the host may call [#{}]",
             n + 1
         );
@@ -162,23 +162,23 @@ fn report_ffa_audit() {
     let ffa = &hyp::get().ffa;
     for (id, name, counts) in ffa.counters().iter() {
         if counts != crate::ffa::Counts::default() {
-            log::info!("FF-A audit: {name} {id:#x}: {counts}");
+            crate::firmware::console::info!("FF-A audit: {name} {id:#x}: {counts}");
         }
     }
     let unknown = ffa.counters().unknown();
     if unknown != crate::ffa::Counts::default() {
-        log::info!("FF-A audit: unknown IDs: {unknown}");
+        crate::firmware::console::info!("FF-A audit: unknown IDs: {unknown}");
     }
-    log::info!("FF-A audit: total: {}", ffa.counters().total());
+    crate::firmware::console::info!("FF-A audit: total: {}", ffa.counters().total());
     let m = ffa.memory_status(&hyp::get().mm);
     match m.host_mailbox {
-        Some((tx, rx, full)) => log::info!(
+        Some((tx, rx, full)) => crate::firmware::console::info!(
             "FF-A audit: host mailbox TX {tx:#x} RX {rx:#x} ({})",
             if full { "RX full" } else { "RX free" }
         ),
-        None => log::info!("FF-A audit: host mailbox none"),
+        None => crate::firmware::console::info!("FF-A audit: host mailbox none"),
     }
-    log::info!(
+    crate::firmware::console::info!(
         "FF-A audit: live transactions {}, shared pages {}, lent pages {}, ownership runs {}/{}",
         m.transactions,
         m.shared_pages,
@@ -187,7 +187,7 @@ fn report_ffa_audit() {
         m.runs.1
     );
     if let Some(gicr) = &hyp::get().gicr {
-        log::info!(
+        crate::firmware::console::info!(
             "GIC audit: LPI table pages pinned {}, table bases refused or ignored and EnableLPIs held off {}",
             gicr.pinned_pages(),
             GIC_EVENTS.load(Ordering::Relaxed)
@@ -195,7 +195,7 @@ fn report_ffa_audit() {
     }
     for its in &hyp::get().its {
         let (refused, pages) = its.audit();
-        log::info!(
+        crate::firmware::console::info!(
             "GIC audit: ITS {:#x}: commands refused {refused}, host pages the ITS may write {pages}",
             its.pages().start
         );
@@ -290,7 +290,7 @@ fn inject_abort(frame: &mut HostFrame) {
     let n = ABORTS.fetch_add(1, Ordering::Relaxed);
     // Rate limit: the first 8, then every power of two.
     if n < 8 || n.is_power_of_two() {
-        log::warn!(
+        crate::firmware::console::warning!(
             "host {} abort at IPA {:#x} (VA {:#x}, PC {:#x}): not the host's memory (the hypervisor's, Secure, or lent), injecting an external abort [#{}]",
             if frame.exception_class() == ec::DABT_LOW {
                 "data"
@@ -334,7 +334,7 @@ fn emulate_mmio(frame: &mut HostFrame) -> Option<bool> {
     if let Err(refusal) = result {
         let n = ABORTS.fetch_add(1, Ordering::Relaxed);
         if worth_a_line(n) {
-            log::warn!(
+            crate::firmware::console::warning!(
                 "host access at IPA {:#x} (PC {:#x}) to an emulated register refused: {}, injecting an external abort [#{}]",
                 frame.fault_ipa(),
                 frame.elr,
@@ -350,7 +350,7 @@ fn emulate_mmio(frame: &mut HostFrame) -> Option<bool> {
 fn gic_event(event: &dyn core::fmt::Display) {
     let n = GIC_EVENTS.fetch_add(1, Ordering::Relaxed);
     if worth_a_line(n) {
-        log::warn!("{event} [#{}]", n + 1);
+        crate::firmware::console::warning!("{event} [#{}]", n + 1);
     }
 }
 
@@ -390,7 +390,7 @@ pub fn unexpected(kind: u64, frame: &HostFrame) -> ! {
 #[inline(never)]
 fn stop_machine(unexpected: Unexpected) -> ! {
     if first_to_stop(&STOPPING) {
-        log::error!("{unexpected}");
+        crate::firmware::console::error!("{unexpected}");
         crate::firmware::console::flush();
     }
     power::system_off()

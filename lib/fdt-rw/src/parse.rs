@@ -34,11 +34,13 @@ struct Header {
     size_dt_struct: u32,
 }
 
+#[inline(never)]
 fn be32(bytes: &[u8], off: usize) -> Option<u32> {
     let end = off.checked_add(4)?;
     Some(u32::from_be_bytes(bytes.get(off..end)?.try_into().ok()?))
 }
 
+#[inline(never)]
 fn be64(bytes: &[u8], off: usize) -> Option<u64> {
     let end = off.checked_add(8)?;
     Some(u64::from_be_bytes(bytes.get(off..end)?.try_into().ok()?))

@@ -334,10 +334,10 @@ impl Proxy {
         // Class bits zero unless the row defines this convention, the function exists at `ver`
         // and the short path handles its policy (forward, FFA_FEATURES, FFA_ID_GET).
         let f = c.fast[conv as usize][ver.index()];
-        if f & fast::CLASS == 0 {
-            return self.handle_general(regs, smc_imm, mm, conduit, explain);
-        }
         let found = Some((row, conv));
+        if f & fast::CLASS == 0 {
+            return self.memory_short(regs, smc_imm, found, c, f, ver, mm, conduit, explain);
+        }
         let layout = LAYOUTS
             .get(usize::from(f & fast::LAYOUT))
             .unwrap_or(&LAYOUTS[0]);
@@ -358,6 +358,41 @@ impl Proxy {
                 Outcome::Emulated
             }
         }
+    }
+
+    /// The mailbox and memory ABIs from [`Proxy::handle_explained`]'s short path, which has
+    /// done what [`Proxy::handle_general`] does before its validation (hygiene, the lookup, a
+    /// settled version gate, so the proxy is on): a valid call goes to the same handler
+    /// without doing those again. Any other call the short path does not take goes to
+    /// [`Proxy::handle_general`].
+    #[inline(never)]
+    #[expect(clippy::too_many_arguments, reason = "the call's decoded parts")]
+    fn memory_short(
+        &self,
+        regs: &mut SmcRegs,
+        smc_imm: u16,
+        found: Option<(usize, Conv)>,
+        c: &Compiled,
+        f: u16,
+        ver: Version,
+        mm: &MemProtect,
+        conduit: &mut impl Platform,
+        explain: impl Fn() -> bool,
+    ) -> Outcome {
+        let layout = LAYOUTS
+            .get(usize::from(f & fast::LAYOUT))
+            .unwrap_or(&LAYOUTS[0]);
+        let mbz = if f & fast::HIGH_MBZ != 0 { u64::MAX } else { 0 };
+        // A rejection, like any call but a valid memory one, takes the general path (which
+        // checks again: the same answer, and no second copy of its code here).
+        let (Some((_, conv)), Class::Emulate(h)) = (found, c.class[ver.index()]) else {
+            return self.handle_general(regs, smc_imm, mm, conduit, explain);
+        };
+        if !h.needs_memory() || validate::bad_bits(c, layout, mbz, regs) != 0 {
+            return self.handle_general(regs, smc_imm, mm, conduit, explain);
+        }
+        let function_id = (regs[0] as u32) & !CALL_HINT_SVE_NOT_LIVE;
+        self.memory_call(regs, found, conv, ver, function_id, h, mm, conduit)
     }
 
     /// Everything [`Proxy::handle_explained`]'s short path does not take, in the documented
@@ -873,14 +908,13 @@ impl Proxy {
         ver: Version,
         conduit: &mut impl SmcConduit,
     ) -> Outcome {
-        let Some((row, _)) = found else {
+        if found.is_none() {
             return Outcome::Unsupported;
-        };
-        let function_id = (regs[0] as u32) & !CALL_HINT_SVE_NOT_LIVE;
-        match validate::rebuild(row, conv, ver, function_id, regs) {
-            Ok(out) => self.forward(regs, found, conv, &out, conduit),
-            Err(v) => self.reject(regs, found, conv, name_of(found), v),
         }
+        // Every caller validated the call: `validate::rebuild` would return this.
+        let function_id = (regs[0] as u32) & !CALL_HINT_SVE_NOT_LIVE;
+        let out = rebuilt_call(regs, function_id, ver);
+        self.forward(regs, found, conv, &out, conduit)
     }
 
     /// A validated, forwarded call came back FFA_ERROR with status `w2`: NOT_SUPPORTED means

@@ -21,6 +21,31 @@ pub trait PhysMem {
     fn read(&mut self, pa: u64, dst: &mut [u8]);
     /// Copies `src` to physical address `pa`.
     fn write(&mut self, pa: u64, src: &[u8]);
+
+    /// Copies `len` bytes from physical address `src` to physical address `dst` (distinct,
+    /// non-overlapping pages). Through a small buffer unless the platform does better.
+    fn copy(&mut self, dst: u64, src: u64, len: usize) {
+        let mut buf = [0u8; 256];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(buf.len());
+            self.read(src + done as u64, &mut buf[..n]);
+            self.write(dst + done as u64, &buf[..n]);
+            done += n;
+        }
+    }
+
+    /// Writes `len` zero bytes at physical address `pa`. Through [`PhysMem::write`] unless
+    /// the platform does better.
+    fn zero(&mut self, pa: u64, len: usize) {
+        const ZEROS: [u8; 256] = [0; 256];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(ZEROS.len());
+            self.write(pa + done as u64, &ZEROS[..n]);
+            done += n;
+        }
+    }
 }
 
 /// What [`Proxy::handle`](super::Proxy::handle) needs from the platform: the SMC conduit
@@ -35,7 +60,7 @@ pub struct Call<'a> {
     pub found: Option<(usize, Conv)>,
     /// The call's convention.
     pub conv: Conv,
-    /// The row's name.
+    /// The row's name; empty for the name of `found`'s row (looked up only for a record).
     pub name: &'static str,
     /// The negotiated version.
     pub ver: Version,

@@ -183,16 +183,12 @@ pub fn partition_info_get(
         .filter(|&n| n <= MAILBOX_SIZE as u64);
     let result = match bytes {
         Some(n) if size == expected => {
-            // The rest of the host's RX is zeroed, not left as it was (D-RX-TAIL): one write
-            // of the whole buffer, the entries followed by zeros.
+            // The entries go from our RX straight into the host's, and the rest of the host's
+            // RX is zeroed, not left as it was (D-RX-TAIL). No copy through the scratch
+            // buffer: the whole page went through memory three times (read, clear, write).
             let n = n as usize;
-            if let Some(buf) = mem.scratch.get_mut(..MAILBOX_SIZE)
-                && let Some((entries, tail)) = buf.split_at_mut_checked(n)
-            {
-                p.read(hyp.rx, entries);
-                tail.fill(0);
-                p.write(host.rx, buf);
-            }
+            p.copy(host.rx, hyp.rx, n);
+            p.zero(host.rx + n as u64, MAILBOX_SIZE - n);
             host.rx_full = true;
             let w3 = if call.ver == Version::V1_0 { 0 } else { size };
             Ok(Reply::Success { w2: count, w3 })

@@ -41,8 +41,49 @@ pub fn mailbox_pages() -> (u64, u64) {
 pub struct FfaPlatform;
 
 impl SmcConduit for FfaPlatform {
+    /// The registers go in and come out as asm operands, not through a copy of the block
+    /// (`arch::Smc::call` copies it in and out: two `memcpy` calls on the memory path).
     fn smc(&mut self, regs: &SmcRegs) -> SmcRegs {
-        arch::Smc.call(regs)
+        let [
+            x0,
+            x1,
+            x2,
+            x3,
+            x4,
+            x5,
+            x6,
+            x7,
+            x8,
+            x9,
+            x10,
+            x11,
+            x12,
+            x13,
+            x14,
+            x15,
+            x16,
+            x17,
+        ] = *regs;
+        let (r0, r1, r2, r3, r4, r5, r6, r7, r8, r9);
+        let (r10, r11, r12, r13, r14, r15, r16, r17);
+        // SAFETY: an SMC to the firmware; SMCCC v1.2 lets it use x0..x17 and preserves
+        // everything else, which the operands describe.
+        unsafe {
+            core::arch::asm!(
+                "smc #0",
+                inout("x0") x0 => r0, inout("x1") x1 => r1, inout("x2") x2 => r2,
+                inout("x3") x3 => r3, inout("x4") x4 => r4, inout("x5") x5 => r5,
+                inout("x6") x6 => r6, inout("x7") x7 => r7, inout("x8") x8 => r8,
+                inout("x9") x9 => r9, inout("x10") x10 => r10, inout("x11") x11 => r11,
+                inout("x12") x12 => r12, inout("x13") x13 => r13,
+                inout("x14") x14 => r14, inout("x15") x15 => r15,
+                inout("x16") x16 => r16, inout("x17") x17 => r17,
+                options(nostack)
+            );
+        }
+        [
+            r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15, r16, r17,
+        ]
     }
 
     #[inline(always)]
@@ -83,6 +124,78 @@ impl PhysMem for FfaPlatform {
             // SAFETY: as above, one byte.
             *b = unsafe { ptr::read_volatile((pa + i as u64) as *const u8) };
             i += 1;
+        }
+    }
+
+    /// Whole words when both sides are aligned (the mailbox pages always are), else bytes.
+    fn copy(&mut self, dst: u64, src: u64, len: usize) {
+        let mut i = 0;
+        if dst.is_multiple_of(8) && src.is_multiple_of(8) {
+            while i + 8 <= len as u64 {
+                // SAFETY: `src + i` and `dst + i` are inside pages the proxy checked (see the
+                // module docs), mapped read-write at EL2, and 8-byte aligned; nothing in Rust
+                // holds a reference to them.
+                unsafe {
+                    let w = ptr::read_volatile((src + i) as *const u64);
+                    ptr::write_volatile((dst + i) as *mut u64, w);
+                }
+                i += 8;
+            }
+        }
+        while i < len as u64 {
+            // SAFETY: as above, one byte.
+            unsafe {
+                let b = ptr::read_volatile((src + i) as *const u8);
+                ptr::write_volatile((dst + i) as *mut u8, b);
+            }
+            i += 1;
+        }
+    }
+
+    /// `DC ZVA` over the whole blocks (64 bytes on QEMU's CPUs: 64 instructions for 4 KiB
+    /// where word stores take 512), word and byte stores around them.
+    fn zero(&mut self, pa: u64, len: usize) {
+        let end = pa + len as u64;
+        let mut at = pa;
+        let dczid: u64;
+        // SAFETY: reading DCZID_EL0 has no side effects.
+        unsafe {
+            core::arch::asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack, preserves_flags))
+        };
+        // DCZID_EL0.DZP (bit 4) prohibits DC ZVA; BS (bits 3:0) is log2 of the block in words.
+        let block = if dczid & (1 << 4) == 0 {
+            4u64 << (dczid & 0xF)
+        } else {
+            0
+        };
+        while at < end && !at.is_multiple_of(8) {
+            // SAFETY: `at` is inside the range the caller named, in a page the proxy checked
+            // (see the module docs), mapped read-write at EL2.
+            unsafe { ptr::write_volatile(at as *mut u8, 0) };
+            at += 1;
+        }
+        if block != 0 {
+            while at + 8 <= end && !at.is_multiple_of(block) {
+                // SAFETY: as above, an aligned word.
+                unsafe { ptr::write_volatile(at as *mut u64, 0) };
+                at += 8;
+            }
+            while at + block <= end {
+                // SAFETY: `at..at + block` is inside the range (as above), block-aligned, and
+                // Normal memory (the EL2 map's RAM), as DC ZVA requires.
+                unsafe { core::arch::asm!("dc zva, {}", in(reg) at, options(nostack)) };
+                at += block;
+            }
+        }
+        while at + 8 <= end {
+            // SAFETY: as above, an aligned word.
+            unsafe { ptr::write_volatile(at as *mut u64, 0) };
+            at += 8;
+        }
+        while at < end {
+            // SAFETY: as above, one byte.
+            unsafe { ptr::write_volatile(at as *mut u8, 0) };
+            at += 1;
         }
     }
 

@@ -227,7 +227,7 @@ flash-el3spmc: hypervisor stack
 
 # The EL3 SPMC runs' own inputs (tests/system/tests/spmc_el3.rs): its flash, the payload's DTB.
 spmc-el3: flash-el3spmc payload
-	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH_EL3SPMC) $(PAYLOAD_BIN) - "payload spmc=el3" $(EL3SPMC_PAYLOAD_DTB)
+	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH_EL3SPMC) $(PAYLOAD_BIN) - "$(PAYLOAD_ARGS) spmc=el3" $(EL3SPMC_PAYLOAD_DTB)
 
 # The boot-chain tests' inputs: U-Boot flash + disk with boot.scr, the DTB for booting without
 # firmware, the GICv2 DTB (about 1 s once the GICv2 firmware is cached).

@@ -44,10 +44,11 @@ const CASES_TIMEOUT: Duration = Duration::from_secs(180);
 const LINUX_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// The warnings the payload's attacks cause (as in `tests/payload.rs` and `tests/smmu.rs`).
-const PAYLOAD_WARNINGS: [&str; 3] = [
+const PAYLOAD_WARNINGS: [&str; 4] = [
     r"^hyp: WARN: ffa: ",
     r"^hyp: WARN: host (data|instruction) abort at IPA 0x[0-9a-f]+ ",
     r"^hyp: WARN: redistributor 0x[0-9a-f]+: ",
+    r"^hyp: WARN: ITS: ",
 ];
 
 /// One CPU model: QEMU's name, the hypervisor's banner line for it (a regex), and whether

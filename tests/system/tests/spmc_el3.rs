@@ -45,14 +45,15 @@ const EL3_SPMC_WARNINGS: [&str; 2] = [
 ];
 
 /// The hypervisor's warnings a payload run provokes on purpose (as in `tests/payload.rs`).
-const HYP_WARNINGS: [&str; 3] = [
+const HYP_WARNINGS: [&str; 4] = [
     r"^hyp: WARN: ffa: ",
     r"^hyp: WARN: host (data|instruction) abort at IPA 0x[0-9a-f]+ ",
     r"^hyp: WARN: redistributor 0x[0-9a-f]+: ",
+    r"^hyp: WARN: ITS: ",
 ];
 
 /// The payload's own cases before the FF-A matrix (`tests/payload.rs` `CASES`), all passed.
-const PAYLOAD_OWN_CASES: usize = 10;
+const PAYLOAD_OWN_CASES: usize = 11;
 
 /// The matrix's phases whose cases `tests/payload/src/ffa_cases.rs` writes one by one, in the
 /// `spmc=el3` run: `negotiate`, `mailbox` and `hygiene` as against OP-TEE; `memory` is

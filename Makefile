@@ -310,8 +310,15 @@ test-fuzz: toolchain
 	@test -f fuzz/run.sh || { echo "test-fuzz: fuzz/run.sh is missing" >&2; exit 1; }
 	bash fuzz/run.sh 5
 
+# Every passing system test appends what it booted to TESTED_CONFIGS (tests/system/src/tested.rs);
+# the records are this run's, and ci/tested-configs.sh renders them into README.md's table of
+# tested configurations and docs/tested-configurations.md, failing if those differ from the
+# committed ones (UPDATE_TESTED_CONFIGS=1 writes them).
+TESTED_CONFIGS := $(BUILD)/tested-configurations.txt
 test-system: dtbs bad-inputs chains xtest-inputs spmc-el3 plugin artifacts
+	rm -f $(TESTED_CONFIGS)
 	$(CARGO) test -p system-tests -- --test-threads=1
+	bash ci/tested-configs.sh $(TESTED_CONFIGS)
 
 bench: hypervisor stack payload
 	BENCH_HYP_BIN=$(HYP_BIN) BENCH_HYP_ELF=$(ROOT)/$(HYP_ELF) BENCH_PAYLOAD=$(PAYLOAD_BIN) bash ci/bench.sh

@@ -124,6 +124,27 @@ impl Manifest {
         })
     }
 
+    /// The manifest at [`manifest_path`] if it can be read and parsed, without a panic (for
+    /// [`crate::tested`], which only names what a test booted).
+    pub fn try_load() -> Option<Self> {
+        let path = manifest_path();
+        let text = std::fs::read_to_string(&path).ok()?;
+        Self::parse(&path, &text).ok()
+    }
+
+    /// The key whose file is `path` (compared as given and, when both exist, canonicalized).
+    pub fn key_of(&self, path: &Path) -> Option<&str> {
+        let canonical = |p: &Path| p.canonicalize().ok();
+        let wanted = canonical(path);
+        self.entries
+            .iter()
+            .find(|(_, value)| {
+                let file = crate::repo_root().join(value.as_str());
+                file == path || (wanted.is_some() && canonical(&file) == wanted)
+            })
+            .map(|(key, _)| key.as_str())
+    }
+
     /// The file named by `key`, or a panic telling the reader to run `make test`.
     pub fn require(&self, key: &str) -> PathBuf {
         let Some(value) = self.entries.get(key) else {
@@ -401,6 +422,28 @@ impl Xtest {
     }
 }
 
+/// The keys of the Makefile's `ARTIFACTS_LIST`, in its order.
+#[cfg(test)]
+pub(crate) fn makefile_keys() -> Vec<String> {
+    let makefile = std::fs::read_to_string(crate::repo_root().join("Makefile")).unwrap();
+    let list = makefile
+        .split_once("ARTIFACTS_LIST =")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no ARTIFACTS_LIST in the Makefile"));
+    // The list's lines, up to the first that does not continue with a backslash.
+    let mut listed = Vec::new();
+    for line in list.lines().skip(1) {
+        listed.extend(
+            line.split_whitespace()
+                .filter_map(|w| w.split_once('=').map(|(k, _)| k.to_string())),
+        );
+        if !line.trim_end().ends_with('\\') {
+            break;
+        }
+    }
+    listed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,6 +497,22 @@ mod tests {
     }
 
     #[test]
+    fn keys_are_found_by_path() {
+        let m = manifest("flash=tests/system/Cargo.toml\ninitrd=/nonexistent/i.cpio\n");
+        assert_eq!(
+            m.key_of(&crate::repo_root().join("tests/system/Cargo.toml")),
+            Some("flash")
+        );
+        assert_eq!(
+            m.key_of(&crate::repo_root().join("tests/../tests/system/Cargo.toml")),
+            Some("flash"),
+            "the same file by another path"
+        );
+        assert_eq!(m.key_of(Path::new("/nonexistent/i.cpio")), Some("initrd"));
+        assert_eq!(m.key_of(Path::new("/nonexistent/other")), None);
+    }
+
+    #[test]
     fn the_makefile_lists_every_key_the_tests_read() {
         // Each key documented above is in the Makefile's ARTIFACTS_LIST, and nothing else:
         // the two lists cannot drift apart.
@@ -463,22 +522,7 @@ mod tests {
             .filter_map(|l| l.strip_prefix("//! | `"))
             .filter_map(|l| l.split_once('`').map(|(k, _)| k))
             .collect();
-        let makefile = std::fs::read_to_string(crate::repo_root().join("Makefile")).unwrap();
-        let list = makefile
-            .split_once("ARTIFACTS_LIST =")
-            .map(|(_, rest)| rest)
-            .unwrap_or_else(|| panic!("no ARTIFACTS_LIST in the Makefile"));
-        // The list's lines, up to the first that does not continue with a backslash.
-        let mut listed = Vec::new();
-        for line in list.lines().skip(1) {
-            listed.extend(
-                line.split_whitespace()
-                    .filter_map(|w| w.split_once('=').map(|(k, _)| k)),
-            );
-            if !line.trim_end().ends_with('\\') {
-                break;
-            }
-        }
+        let mut listed = makefile_keys();
         let mut documented_sorted = documented.clone();
         documented_sorted.sort_unstable();
         listed.sort_unstable();

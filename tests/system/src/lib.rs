@@ -13,6 +13,9 @@
 //!   the test with a message saying to run `make test`; nothing passes silently.
 //!
 //! - [`payload_spec`]: the payload's FF-A matrix data, for exact case counts.
+//! - [`tested`]: what each passing test booted (derived from its [`QemuArgs`]), appended to
+//!   `build/tested-configurations.txt`, from which `ci/tested-configs.sh` renders the table of
+//!   tested configurations (README.md, `docs/tested-configurations.md`).
 //!
 //! The tests themselves live in `tests/`: `payload.rs` (the EL1 payload's cases),
 //! `linux_boot.rs` (the Linux host boot), `bad_input.rs` (boot inputs the hypervisor must
@@ -27,6 +30,7 @@ pub mod artifacts;
 pub mod boot;
 pub mod host_check;
 pub mod qemu;
+pub mod tested;
 
 /// The payload's FF-A conformance matrix as data (`tests/payload/src/ffa_spec.rs`, the same
 /// file the payload builds): the system tests derive the exact case counts of its generated
@@ -47,10 +51,14 @@ pub fn repo_root() -> PathBuf {
     root.canonicalize().unwrap_or(root)
 }
 
-/// Where the logs go: `$BUILD_DIR/logs` (as in `ci/config.sh`), else `build/logs`.
-pub fn logs_dir() -> PathBuf {
+/// The build directory: `$BUILD_DIR` (as in `ci/config.sh`), else `build`.
+pub fn build_dir() -> PathBuf {
     std::env::var_os("BUILD_DIR")
         .filter(|dir| !dir.is_empty())
         .map_or_else(|| repo_root().join("build"), PathBuf::from)
-        .join("logs")
+}
+
+/// Where the logs go: `$BUILD_DIR/logs` (as in `ci/config.sh`), else `build/logs`.
+pub fn logs_dir() -> PathBuf {
+    build_dir().join("logs")
 }

@@ -377,13 +377,17 @@ pub struct Qemu {
 
 impl Qemu {
     /// Starts `bash ci/qemu.sh <args>` from the repository root, logging to
-    /// `build/logs/<test_name>.log`.
+    /// `build/logs/<test_name>.log`, and notes the configuration for the table of tested
+    /// configurations ([`crate::tested::note`]).
     pub fn spawn(test_name: &str, args: &QemuArgs) -> Result<Self, Error> {
         let root = crate::repo_root();
         let secure_log = crate::logs_dir().join(format!("{test_name}.secure.log"));
         let mut command = vec!["ci/qemu.sh".to_string()];
         command.extend(args.to_args(&secure_log));
-        Self::spawn_command(test_name, "bash", &command, &root)
+        let qemu = Self::spawn_command(test_name, "bash", &command, &root)?;
+        // What this boots counts as tested if the calling test passes (`crate::tested`).
+        crate::tested::note(args);
+        Ok(qemu)
     }
 
     /// Starts any `program args...` in `dir` under the same supervision as [`Qemu::spawn`].

@@ -79,6 +79,11 @@ FLASH_GICV2 := $(BUILD)/flash-gicv2.bin
 # it reuse the DTBs above: QEMU's DTB does not depend on the firmware in the flash.
 FLASH_EL3SPMC := $(BUILD)/flash-el3spmc.bin
 EL3SPMC_PAYLOAD_DTB := $(BUILD)/payload-el3spmc.dtb
+# xtest's smaller subset for the EL3 SPMC (the OP-TEE subset takes three times as long there):
+# cases whose sessions and invocations carry memrefs, temporary and registered shared memory,
+# each an FFA_MEM_SHARE and FFA_MEM_RECLAIM through the proxy and TF-A's memory path.
+EL3SPMC_XTEST_SUBSET := -t regression 1002 1004 1008 1016 1017 1018 1025 1032
+EL3SPMC_XTEST_DTB := $(BUILD)/xtest-el3spmc.dtb
 RUN_FLASH := $(if $(filter el3,$(SPMC)),$(FLASH_EL3SPMC),$(if $(filter 2,$(GIC)),$(FLASH_GICV2),$(FLASH)))
 RUN_DEPS := $(if $(filter none,$(FIRMWARE)),hypervisor stack,$(if $(filter el3,$(SPMC)),flash-el3spmc,$(if $(filter 2,$(GIC)),flash-gicv2,flash)))
 # The boot-chain tests' inputs (`make chains`, tests/system/tests/chains.rs).
@@ -136,7 +141,8 @@ ARTIFACTS_LIST = \
 	soak_payload_dtb=$(SOAK_PAYLOAD_DTB) soak_initrd=$(SOAK_INITRD) soak_teebench_dtb=$(SOAK_TEEBENCH_DTB) \
 	soak_cpu_off_dtb=$(SOAK_CPU_OFF_DTB) payload_nosmmu_dtb=$(PAYLOAD_NOSMMU_DTB) \
 	cpu_payload_dtb=$(CPU_PAYLOAD_DTB) cpu_linux_dtb=$(CPU_LINUX_DTB) \
-	el3spmc_flash=$(FLASH_EL3SPMC) el3spmc_payload_dtb=$(EL3SPMC_PAYLOAD_DTB)
+	el3spmc_flash=$(FLASH_EL3SPMC) el3spmc_payload_dtb=$(EL3SPMC_PAYLOAD_DTB) \
+	el3spmc_xtest_dtb=$(EL3SPMC_XTEST_DTB)
 
 # Host-side crates (unit tests, clippy) and firmware crates (aarch64 builds, clippy).
 HOST_EXCLUDES := --exclude boot
@@ -225,9 +231,12 @@ flash-el3spmc: hypervisor stack
 	bash ci/build-secure-world.sh --spmc el3
 	bash ci/mkflash.sh --spmc el3 $(HYP_BIN) $(FLASH_EL3SPMC)
 
-# The EL3 SPMC runs' own inputs (tests/system/tests/spmc_el3.rs): its flash, the payload's DTB.
-spmc-el3: flash-el3spmc payload
+# The EL3 SPMC runs' own inputs (tests/system/tests/spmc_el3.rs): its flash, the payload's DTB,
+# the DTB of its xtest subset (xtest's initramfs from xtest-inputs).
+spmc-el3: flash-el3spmc payload xtest-inputs
 	QEMU_SMP=$(SMP) bash ci/mkdtb.sh $(FLASH_EL3SPMC) $(PAYLOAD_BIN) - "$(PAYLOAD_ARGS) spmc=el3" $(EL3SPMC_PAYLOAD_DTB)
+	source $(STACK_ENV); \
+	QEMU_SMP=$(XTEST_SMP) bash ci/mkdtb.sh $(FLASH_EL3SPMC) $${KERNEL_IMAGE} $(XTEST_INITRD) "$(BOOTARGS) -- $(EL3SPMC_XTEST_SUBSET)" $(EL3SPMC_XTEST_DTB)
 
 # The boot-chain tests' inputs: U-Boot flash + disk with boot.scr, the DTB for booting without
 # firmware, the GICv2 DTB (about 1 s once the GICv2 firmware is cached).
@@ -326,7 +335,7 @@ bench: hypervisor stack payload
 clean:
 	$(CARGO) clean
 	rm -f $(HYP_BIN) $(FLASH) $(LINUX_DTB) $(PAYLOAD_BIN) $(PAYLOAD_DTB) $(PAYLOAD_DTB_SMP2) $(PAYLOAD_RESET_DTB) $(PAYLOAD_FFA10_DTB) $(PAYLOAD_FFA11_DTB) $(PAYLOAD_SMMU_DTB) $(PAYLOAD_DMA_DTB) $(TEEBENCH_DTB)
-	rm -f $(FLASH_EL3SPMC) $(EL3SPMC_PAYLOAD_DTB)
+	rm -f $(FLASH_EL3SPMC) $(EL3SPMC_PAYLOAD_DTB) $(EL3SPMC_XTEST_DTB)
 	rm -f $(FLASH_GICV2) $(DIRECT_DTB) $(GICV2_DTB) $(LINUX_TEST_DTB) $(XTEST_DTB) $(XTEST_FULL_DTB) $(ARTIFACTS)
 	rm -rf $(BAD_DIR) $(BUILD)/uboot $(UBOOT_TEST)
 	rm -f $(SOAK_INITRD) $(SOAK_INITRD).key $(SOAK_PAYLOAD_DTB) $(SOAK_TEEBENCH_DTB) $(SOAK_CPU_OFF_DTB)

@@ -51,6 +51,7 @@
 //! | `soak_teebench_dtb` | DTB whose modules name `linux_image` and `soak_initrd`, bootargs with `teebench=<n>:<threads>` (`make soak` only) |
 //! | `el3spmc_flash` | flash of the second SPMC: TF-A's EL3 SPMC (`SPMC_AT_EL3=1`) with OP-TEE as its S-EL1 partition (`ci/build-secure-world.sh --spmc el3`), hypervisor as BL33 |
 //! | `el3spmc_payload_dtb` | the payload's DTB with `spmc=el3` in its bootargs: the matrix judged by the EL3 SPMC's answers (`docs/spmc.md`) |
+//! | `el3spmc_xtest_dtb` | DTB whose modules name `linux_image` and `xtest_initrd`, bootargs with the EL3 SPMC's smaller xtest subset (memrefs and shared memory) |
 //!
 //! A relative path is taken from the repository's top directory (cargo runs tests from the
 //! crate's directory). A missing manifest, a missing key, or a path that names no file is a
@@ -354,8 +355,8 @@ impl GicV2 {
 }
 
 /// The runs against the second SPMC (`tests/spmc_el3.rs`): the EL3 SPMC's flash with the
-/// payload, with Linux, with teebench and with xtest (the DTBs of the OP-TEE runs: QEMU's DTB does
-/// not depend on the firmware in the flash).
+/// payload, with Linux, with teebench and with xtest (the DTBs of the OP-TEE runs and the EL3
+/// SPMC's own xtest subset: QEMU's DTB does not depend on the firmware in the flash).
 #[derive(Clone, Debug)]
 pub struct El3Spmc {
     /// `el3spmc_flash`.
@@ -370,6 +371,8 @@ pub struct El3Spmc {
     pub teebench_dtb: PathBuf,
     /// `xtest_dtb`.
     pub xtest_dtb: PathBuf,
+    /// `el3spmc_xtest_dtb`.
+    pub el3_xtest_dtb: PathBuf,
     /// `linux_image`.
     pub linux_image: PathBuf,
     /// `initrd`.
@@ -389,6 +392,7 @@ impl El3Spmc {
             linux_dtb: m.require("linux_dtb"),
             teebench_dtb: m.require("teebench_dtb"),
             xtest_dtb: m.require("xtest_dtb"),
+            el3_xtest_dtb: m.require("el3spmc_xtest_dtb"),
             linux_image: m.require("linux_image"),
             initrd: m.require("initrd"),
             xtest_initrd: m.require("xtest_initrd"),
@@ -527,6 +531,6 @@ mod tests {
         documented_sorted.sort_unstable();
         listed.sort_unstable();
         assert_eq!(documented_sorted, listed);
-        assert_eq!(documented.len(), 43);
+        assert_eq!(documented.len(), 44);
     }
 }

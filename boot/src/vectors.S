@@ -279,6 +279,7 @@ ffa_fast_done:
     adrp    x8, hyp_ffa_poll
     ldr     w8, [x8, :lo12:hyp_ffa_poll]
     cbnz    w8, ffa_fast_poll
+ffa_fast_quiet:
     /* x8..x17 back to the frame's zeros; x18 and x30 the host's */
     ldp     x8, x9, [sp, #16 * 4]
     ldp     x10, x11, [sp, #16 * 5]
@@ -415,9 +416,30 @@ ffa_fast_finish:
     bl      hyp_ffa_fast_finish
     b       host_smc_return
 
-/* An SMMU to poll: the reply to the frame, the poll, the ordinary return. */
+/*
+ * An SMMU to poll. With exactly one (hyp_smmu_look: base, PollState), first the look the
+ * Rust poll makes, here: GERROR ^ GERRORN without CMDQ_ERR (bits 0x1fc of 0x1fd), and
+ * EVENTQ_PROD (page 1, 0xa8) under the state's mask against the consumer state the last poll
+ * left. Nothing new: the fast return. Otherwise (or with several SMMUs): the reply to the
+ * frame, the Rust poll, the ordinary return. x8..x17 are free here (restored from the frame).
+ */
 ffa_fast_poll:
-    stp     x0, x1, [sp, #16 * 0]
+    adrp    x9, hyp_smmu_look
+    add     x9, x9, :lo12:hyp_smmu_look
+    ldp     x10, x11, [x9]
+    cbz     x10, 1f
+    ldr     w12, [x10, #0x60]
+    ldr     w13, [x10, #0x64]
+    eor     w12, w12, w13
+    tst     w12, #0x1fc
+    b.ne    1f
+    add     x10, x10, #0x10, lsl #12
+    ldr     w13, [x10, #0xa8]
+    lsr     x14, x11, #32
+    and     w13, w13, w14
+    cmp     w13, w11
+    b.eq    ffa_fast_quiet
+1:  stp     x0, x1, [sp, #16 * 0]
     stp     x2, x3, [sp, #16 * 1]
     stp     x4, x5, [sp, #16 * 2]
     stp     x6, x7, [sp, #16 * 3]

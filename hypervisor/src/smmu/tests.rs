@@ -778,3 +778,24 @@ fn streams_the_dt_names_beyond_the_linear_table_are_counted() {
     assert_eq!(named_beyond(&[0..u32::MAX], 0x100, 32), 0xffff_ff00 - 1);
     assert_eq!(named_beyond(&[0..0x100], 0x100, 32), 0);
 }
+
+/// `vectors.S`'s fast path repeats the quiet look with these numbers written out; they must
+/// stay the registers' and the poll's.
+#[test]
+fn the_vectors_quiet_look_uses_the_registers_and_mask_of_the_poll() {
+    assert_eq!(off::GERROR, 0x60);
+    assert_eq!(off::GERRORN, 0x64);
+    assert_eq!(off::EVENTQ_PROD, 0x1_0000 + 0xa8);
+    assert_eq!(gerror::ALL & !gerror::CMDQ_ERR, 0x1fc);
+    let vectors = include_str!("../../../boot/src/vectors.S");
+    let look = &vectors[vectors.find("ffa_fast_poll:").expect("the poll's label")..];
+    for line in [
+        "ldr     w12, [x10, #0x60]",
+        "ldr     w13, [x10, #0x64]",
+        "tst     w12, #0x1fc",
+        "add     x10, x10, #0x10, lsl #12",
+        "ldr     w13, [x10, #0xa8]",
+    ] {
+        assert!(look.contains(line), "vectors.S's look: {line}");
+    }
+}

@@ -134,9 +134,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(spmc.calls.len(), 1);
             let sent = spmc.calls[0];
             let abi = row.expect("forwarded an unknown ID");
-            // Forwarded rows, and the notification-bitmap rows (emulated for their state,
-            // then forwarded as validated), send exactly the checked set.
-            if abi.policy == Policy::Forward || matches!(abi.number, 0x7D | 0x7E) {
+            // Forwarded rows, and the rows handled for their state then forwarded as
+            // validated (the notification bitmap's, FFA_RUN to a recorded vCPU,
+            // NOTIFICATION_INFO_GET whose reply is read), send exactly the checked set.
+            if abi.policy == Policy::Forward || matches!(abi.number, 0x6D | 0x7D | 0x7E | 0x83) {
                 assert_eq!(imm, 0);
                 assert_eq!(
                     checked,

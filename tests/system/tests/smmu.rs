@@ -51,14 +51,14 @@ fn payload_smmuv3() {
 
     boot.banner(BANNER_TIMEOUT);
     let line = boot.expect(
-        r"hyp: smmu at 0x9050000: 256 streams \((\d+) translated\), stage 2 shared, 44-bit output, coherent",
+        r"hyp: smmu at 0x9050000: 2048 streams \((\d+) translated, 2-level table\), stage 2 shared, 44-bit output, coherent",
         STEP_TIMEOUT,
         "no SMMU boot line",
     );
     assert_eq!(
         line.groups[0].as_deref(),
-        Some("256"),
-        "the root complex's iommu-map covers every stream of the table: {}",
+        Some("2048"),
+        "the root complex's iommu-map covers every stream of the level-2 tables (buses 0-7): {}",
         line.line
     );
     boot.entered_host(STEP_TIMEOUT);

@@ -54,10 +54,24 @@ pub const MAX_CONSTITUENTS: usize = 512;
 /// NO_MEMORY beyond.
 pub const MAX_DESCRIPTOR: usize = 48 + MAX_RECEIVERS * 32 + 16 + MAX_CONSTITUENTS * 16;
 
-/// Stream table entries (64 bytes each) the SMMU gets: stream IDs 0..256, the devices of
-/// PCI bus 0 on QEMU's virt board (stream ID = requester ID). A 16 KiB linear table; stream
-/// IDs beyond it are refused by the SMMU (see `smmu/ste.rs`).
+/// Stream table entries (64 bytes each) of a linear stream table, for an SMMU without
+/// 2-level tables: stream IDs 0..256, the devices of PCI bus 0 on QEMU's virt board (stream
+/// ID = requester ID). A 16 KiB table; stream IDs beyond it are refused by the SMMU (see
+/// `smmu/ste.rs`).
 pub const SMMU_STREAMS: usize = 256;
+
+/// log2 of the stream IDs one level-2 stream table covers (STRTAB_BASE_CFG.SPLIT; the
+/// architecture allows 6, 8 or 10): 256 STEs, 16 KiB, one PCI bus.
+pub const SMMU_STRTAB_SPLIT: u32 = 8;
+
+/// Level-2 stream tables built at boot when the SMMU has 2-level stream tables, for the
+/// first spans of 2^[`SMMU_STRTAB_SPLIT`] stream IDs the DT names (buses 0-7 on QEMU's virt
+/// board): 128 KiB of heap. Streams in the other spans have no level-2 table and abort.
+pub const SMMU_L2_TABLES: usize = 8;
+
+/// The largest level-1 stream table, as log2 of the stream IDs it spans (STRTAB_BASE_CFG.
+/// LOG2SIZE): 2^16 stream IDs, 256 level-1 descriptors of 8 bytes (2 KiB).
+pub const SMMU_STRTAB_MAX_LOG2: u32 = 16;
 
 /// SMMUv3s the hypervisor drives (each with its own stream table and queues, all
 /// invalidated at every change of the host stage 2); a DT with more stops the boot.

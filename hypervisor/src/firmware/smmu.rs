@@ -104,9 +104,14 @@ pub fn start(
             Smmu::probe(Mmio { base: at }, geometry, root, &node.streams).map_err(|e| (at, e))?;
         smmu.enable().map_err(|e| (at, e))?;
         crate::firmware::console::info!(
-            "smmu at {at:#x}: {} streams ({} translated), stage 2 shared, {}-bit output, {}",
+            "smmu at {at:#x}: {} streams ({} translated, {} table), stage 2 shared, {}-bit output, {}",
             smmu.streams(),
             smmu.translated(),
+            if smmu.two_level() {
+                "2-level"
+            } else {
+                "linear"
+            },
             smmu.features().oas_bits(),
             if node.dma_coherent {
                 "coherent"
@@ -117,7 +122,7 @@ pub fn start(
         // Not a warning: failing closed is the design (QEMU's DT names every bus).
         if smmu.named_beyond_table() != 0 {
             crate::firmware::console::info!(
-                "smmu at {at:#x}: {} more stream IDs the DT names are beyond the linear table: their DMA aborts (C_BAD_STREAMID)",
+                "smmu at {at:#x}: {} more stream IDs the DT names have no STE: their DMA aborts (C_BAD_STREAMID)",
                 smmu.named_beyond_table()
             );
         }

@@ -6,7 +6,9 @@
 //!
 //! - [`regs`]: register offsets, the ID registers decoded ([`regs::Features`]) and the check
 //!   that the SMMU can walk the host stage 2's geometry ([`regs::check_geometry`]).
-//! - [`ste`]: stream table entries (stage-2-only translation; invalid for unknown streams).
+//! - [`ste`]: stream table entries (stage-2-only translation; invalid for unknown streams)
+//!   and the stream table's formats: 2-level when the SMMU has it (level-2 tables for the
+//!   first spans the DT names, built at boot), else linear.
 //! - [`cmd`]: commands and the queues' wrap-bit arithmetic.
 //! - [`event`]: event records decoded for the fault counters and the console.
 //!
@@ -35,10 +37,14 @@ pub mod ste;
 mod tests;
 
 use alloc::alloc::{Layout, alloc_zeroed};
+use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Range;
 
-use crate::budget::{SMMU_CMDQ_LOG2, SMMU_EVTQ_LOG2, SMMU_POLLS, SMMU_STREAMS};
+use crate::budget::{
+    SMMU_CMDQ_LOG2, SMMU_EVTQ_LOG2, SMMU_L2_TABLES, SMMU_POLLS, SMMU_STREAMS, SMMU_STRTAB_MAX_LOG2,
+    SMMU_STRTAB_SPLIT,
+};
 use crate::mm::stage2::Geometry;
 use cmd::{Cmd, Ring};
 use event::{Event, Kind, Record};
@@ -225,8 +231,14 @@ pub struct Smmu<H: SmmuHw> {
     hw: H,
     features: Features,
     s2: S2Config,
+    /// The linear table, or the level-1 table of a 2-level one.
     strtab: DmaBuf,
+    /// log2 of the stream IDs the table spans (STRTAB_BASE_CFG.LOG2SIZE).
     strtab_log2: u32,
+    /// 2-level only: STRTAB_BASE_CFG.SPLIT.
+    split: Option<u32>,
+    /// 2-level only: the level-2 tables, each with its level-1 index.
+    l2: Vec<(u32, DmaBuf)>,
     translated: u32,
     beyond: u64,
     cmdq: DmaBuf,
@@ -241,15 +253,35 @@ pub struct Smmu<H: SmmuHw> {
 
 /// How many stream IDs in `known` lie at or above `streams` (the table's size) and below
 /// 2^`sid_bits` (what the SMMU can receive); overlapping ranges count once each.
+#[cfg(test)]
 fn named_beyond(known: &[Range<u32>], streams: u32, sid_bits: u32) -> u64 {
+    named_uncovered(known, &[0..u64::from(streams)], sid_bits)
+}
+
+/// How many stream IDs in `known` below 2^`sid_bits` (what the SMMU can receive) have no
+/// STE: they lie in none of the disjoint spans `covered`; overlapping ranges count once each.
+fn named_uncovered(known: &[Range<u32>], covered: &[Range<u64>], sid_bits: u32) -> u64 {
     let top = 1u64 << sid_bits.min(32);
+    let overlap =
+        |a: &Range<u64>, b: &Range<u64>| b.end.min(a.end).saturating_sub(b.start.max(a.start));
     known
         .iter()
         .map(|r| {
-            let start = u64::from(r.start).max(u64::from(streams));
-            u64::from(r.end).min(top).saturating_sub(start)
+            let r = u64::from(r.start)..u64::from(r.end).min(top);
+            let inside: u64 = covered.iter().map(|c| overlap(&r, c)).sum();
+            r.end.saturating_sub(r.start) - inside
         })
         .sum()
+}
+
+/// The bits a stream ID needs to reach every one `known` names (0 when none).
+fn sid_bits_named(known: &[Range<u32>]) -> u32 {
+    let end = known
+        .iter()
+        .filter(|r| r.start < r.end)
+        .map(|r| r.end)
+        .max();
+    end.map_or(0, |e| 32 - (e - 1).leading_zeros())
 }
 
 impl<H: SmmuHw> Smmu<H> {
@@ -269,17 +301,31 @@ impl<H: SmmuHw> Smmu<H> {
             hw.read32(off::IDR5),
         );
         let s2 = regs::check_geometry(&features, geometry, root)?;
-        let strtab_log2 = ste::table_log2(features.sid_bits, SMMU_STREAMS);
-        let mut strtab = DmaBuf::new(64 << strtab_log2)?;
         let entry = ste::stage2(&s2);
-        let mut translated = 0;
-        for sid in 0..1u32 << strtab_log2 {
-            if known.iter().any(|r| r.contains(&sid)) {
-                strtab.write(sid as usize * 8, &entry);
-                translated += 1;
-            }
-        }
-        let beyond = named_beyond(known, 1 << strtab_log2, features.sid_bits);
+        let linear_log2 = ste::table_log2(features.sid_bits, SMMU_STREAMS);
+        let spanned_log2 = features
+            .sid_bits
+            .min(SMMU_STRTAB_MAX_LOG2)
+            .min(sid_bits_named(known));
+        let split = SMMU_STRTAB_SPLIT;
+        let two_level =
+            features.two_level_streams && spanned_log2 > linear_log2 && spanned_log2 > split;
+        let (strtab, strtab_log2, l2, translated, beyond) = if two_level {
+            Self::build_two_level(
+                &mut hw,
+                &entry,
+                spanned_log2,
+                split,
+                known,
+                features.sid_bits,
+            )?
+        } else {
+            let mut strtab = DmaBuf::new(64 << linear_log2)?;
+            let translated = fill(&mut strtab, &entry, 0..1 << linear_log2, known);
+            let beyond = named_uncovered(known, &[0..1 << linear_log2], features.sid_bits);
+            hw.sync_for_device(strtab.addr(), 64 << linear_log2);
+            (strtab, linear_log2, Vec::new(), translated, beyond)
+        };
         let cmdq_ring = Ring {
             log2: features.cmdq_log2.min(SMMU_CMDQ_LOG2),
         };
@@ -288,13 +334,14 @@ impl<H: SmmuHw> Smmu<H> {
         };
         let cmdq = DmaBuf::new(16 << cmdq_ring.log2)?;
         let evtq = DmaBuf::new(32 << evtq_ring.log2)?;
-        hw.sync_for_device(strtab.addr(), 64 << strtab_log2);
         Ok(Smmu {
             hw,
             features,
             s2,
             strtab,
             strtab_log2,
+            split: two_level.then_some(split),
+            l2,
             translated,
             beyond,
             cmdq,
@@ -308,6 +355,75 @@ impl<H: SmmuHw> Smmu<H> {
         })
     }
 
+    /// A 2-level table spanning 2^`log2` stream IDs: the level-1 table, and a level-2 table
+    /// of 2^`split` STEs for each of the first [`SMMU_L2_TABLES`] spans `known` names (fewer
+    /// if the heap runs out: their streams then abort like the others'), each made visible
+    /// to the SMMU before the level-1 descriptor that points at it. Returns the level-1
+    /// table, `log2`, the level-2 tables, the streams translated and those named uncovered.
+    #[allow(clippy::type_complexity)]
+    fn build_two_level(
+        hw: &mut H,
+        entry: &ste::Ste,
+        log2: u32,
+        split: u32,
+        known: &[Range<u32>],
+        sid_bits: u32,
+    ) -> Result<(DmaBuf, u32, Vec<(u32, DmaBuf)>, u32, u64), SmmuError> {
+        let l1_entries = 1u32 << (log2 - split);
+        let mut l1 = DmaBuf::new(8 << (log2 - split))?;
+        let mut l2 = Vec::with_capacity(SMMU_L2_TABLES);
+        let mut covered = Vec::with_capacity(SMMU_L2_TABLES);
+        let mut translated = 0;
+        for index in 0..l1_entries {
+            if l2.len() == SMMU_L2_TABLES {
+                break;
+            }
+            let span = index << split..(index + 1) << split;
+            if !known
+                .iter()
+                .any(|r| r.start < span.end && span.start < r.end)
+            {
+                continue;
+            }
+            let Ok(mut table) = DmaBuf::new(64 << split) else {
+                break;
+            };
+            translated += fill(&mut table, entry, span.clone(), known);
+            hw.sync_for_device(table.addr(), 64 << split);
+            l1.write(index as usize, &[ste::l1_desc(table.addr(), split)]);
+            covered.push(u64::from(span.start)..u64::from(span.end));
+            l2.push((index, table));
+        }
+        hw.sync_for_device(l1.addr(), 8 << (log2 - split));
+        let beyond = named_uncovered(known, &covered, sid_bits);
+        Ok((l1, log2, l2, translated, beyond))
+    }
+
+    /// Where stream `sid`'s STE is: the table (`None` the linear one, else the position in
+    /// `l2`) and the STE's index in it; `None` if it has no STE.
+    fn ste_slot(&self, sid: u32) -> Option<(Option<usize>, usize)> {
+        match self.split {
+            None => (sid < 1 << self.strtab_log2).then_some((None, sid as usize)),
+            Some(split) => {
+                let index = sid >> split;
+                let at = self.l2.iter().position(|(i, _)| *i == index)?;
+                Some((Some(at), (sid & ((1 << split) - 1)) as usize))
+            }
+        }
+    }
+
+    fn table_mut(&mut self, which: Option<usize>) -> &mut DmaBuf {
+        match which {
+            None => &mut self.strtab,
+            Some(at) => &mut self.l2[at].1,
+        }
+    }
+
+    /// Whether the stream table is 2-level.
+    pub fn two_level(&self) -> bool {
+        self.split.is_some()
+    }
+
     /// What the ID registers said.
     pub fn features(&self) -> &Features {
         &self.features
@@ -318,9 +434,13 @@ impl<H: SmmuHw> Smmu<H> {
         &self.s2
     }
 
-    /// Entries in the stream table (stream IDs it covers).
+    /// STEs in the stream table (stream IDs it can translate): the linear table's entries,
+    /// or those of the level-2 tables built.
     pub fn streams(&self) -> u32 {
-        1 << self.strtab_log2
+        match self.split {
+            None => 1 << self.strtab_log2,
+            Some(split) => (self.l2.len() as u32) << split,
+        }
     }
 
     /// Stream IDs translated through the host's stage 2.
@@ -328,8 +448,8 @@ impl<H: SmmuHw> Smmu<H> {
         self.translated
     }
 
-    /// Stream IDs the DT names that the SMMU can emit (below 2^SIDSIZE) but the linear
-    /// table does not cover: their transactions end with C_BAD_STREAMID (aborted, recorded).
+    /// Stream IDs the DT names that the SMMU can emit (below 2^SIDSIZE) but that have no STE
+    /// (beyond the linear table, or in a span without a level-2 table): their transactions end with C_BAD_STREAMID (aborted, recorded).
     /// Non-zero means a device there cannot DMA: the boot line says how many.
     pub fn named_beyond_table(&self) -> u64 {
         self.beyond
@@ -383,8 +503,11 @@ impl<H: SmmuHw> Smmu<H> {
         const RA_WA: u64 = 1 << 62;
         self.hw
             .write64(off::STRTAB_BASE, RA_WA | self.strtab.addr());
-        self.hw
-            .write32(off::STRTAB_BASE_CFG, ste::linear_base_cfg(self.strtab_log2));
+        let cfg = match self.split {
+            None => ste::linear_base_cfg(self.strtab_log2),
+            Some(split) => ste::two_level_base_cfg(self.strtab_log2, split),
+        };
+        self.hw.write32(off::STRTAB_BASE_CFG, cfg);
         self.hw.write64(
             off::CMDQ_BASE,
             RA_WA | self.cmdq.addr() | u64::from(self.cmdq_ring.log2),
@@ -563,22 +686,38 @@ impl PollState {
 
 impl<H: SmmuHw> Smmu<H> {
     /// Makes stream `sid` translate through the host's stage 2 on a running SMMU: the STE
-    /// written with its valid bit last, then CMD_CFGI_STE and CMD_SYNC, waited for.
+    /// written with its valid bit last, then CMD_CFGI_STE and CMD_SYNC, waited for. A stream
+    /// without an STE (beyond the linear table, or in a span without a level-2 table) is
+    /// refused: it keeps aborting.
     pub fn translate_stream(&mut self, sid: u32) -> Result<(), SmmuError> {
-        if sid >= self.streams() {
+        let Some((which, index)) = self.ste_slot(sid) else {
             return Err(SmmuError::NoMemory);
-        }
+        };
         let entry = ste::stage2(&self.s2);
-        let at = sid as usize * 8;
-        let addr = self.strtab.addr() + u64::from(sid) * 64;
-        if self.strtab.read(at) & 1 == 0 {
-            self.strtab.write(at + 1, &entry[1..]);
+        let at = index * 8;
+        let table = self.table_mut(which);
+        let addr = table.addr() + index as u64 * 64;
+        if table.read(at) & 1 == 0 {
+            table.write(at + 1, &entry[1..]);
             self.hw.sync_for_device(addr, 64);
             self.translated += 1;
         }
-        self.strtab.write(at, &entry[..1]);
+        self.table_mut(which).write(at, &entry[..1]);
         self.hw.sync_for_device(addr, 64);
         self.submit(&[cmd::cfgi_ste(sid)])?;
         self.sync()
     }
+}
+
+/// Writes `entry` into `table` (whose first STE is stream `sids.start`'s) for every stream
+/// of `sids` that `known` names; returns how many.
+fn fill(table: &mut DmaBuf, entry: &ste::Ste, sids: Range<u32>, known: &[Range<u32>]) -> u32 {
+    let mut written = 0;
+    for sid in sids.clone() {
+        if known.iter().any(|r| r.contains(&sid)) {
+            table.write((sid - sids.start) as usize * 8, entry);
+            written += 1;
+        }
+    }
+    written
 }

@@ -1,11 +1,15 @@
 //! Stream table entries (SMMUv3 specification, section 5.2): stage-2-only translation over
-//! the host's stage-2 tables, and the entry of a stream the hypervisor does not translate.
+//! the host's stage-2 tables, and the entry of a stream the hypervisor does not translate;
+//! and the two stream table formats (section 5.1).
 //!
-//! The stream table is linear: one 64-byte STE per stream ID, for the stream IDs below
-//! [`crate::budget::SMMU_STREAMS`] (or below 2^SIDSIZE when that is smaller). A stream ID
-//! beyond the table is refused by the SMMU itself (C_BAD_STREAMID, recorded because CR2.
-//! RECINVSID is set) and its transaction aborted; a 2-level table would be needed to cover
-//! more, and is not built (see `docs/architecture.md`, SMMU section).
+//! With 2-level stream tables (IDR0.ST_LEVEL), the level-1 table spans every stream ID the
+//! DT names (up to 2^[`crate::budget::SMMU_STRTAB_MAX_LOG2`]) and level-2 tables of
+//! 2^[`crate::budget::SMMU_STRTAB_SPLIT`] STEs are built at boot for the first
+//! [`crate::budget::SMMU_L2_TABLES`] spans the DT names; every other level-1 descriptor is
+//! invalid (Span = 0). Without them the table is linear: one STE per stream ID below
+//! [`crate::budget::SMMU_STREAMS`] (or below 2^SIDSIZE when that is smaller). Either way a
+//! stream ID without an STE is refused by the SMMU itself (C_BAD_STREAMID, recorded because
+//! CR2.RECINVSID is set) and its transaction aborted.
 
 use super::regs::S2Config;
 
@@ -48,6 +52,22 @@ pub const INVALID: Ste = [0; 8];
 pub fn linear_base_cfg(log2: u32) -> u32 {
     log2 & 0x3f
 }
+
+/// SMMU_STRTAB_BASE_CFG for a 2-level table spanning 2^`log2` stream IDs whose level-2
+/// tables hold 2^`split` STEs (FMT = 0b01, SPLIT, LOG2SIZE).
+pub fn two_level_base_cfg(log2: u32, split: u32) -> u32 {
+    (1 << 16) | ((split & 0x1f) << 6) | (log2 & 0x3f)
+}
+
+/// A level-1 descriptor pointing at the level-2 table at `l2` (aligned to its size) of
+/// 2^`split` STEs: L2Ptr (bits 51:6) and Span = `split` + 1 (bits 4:0).
+pub fn l1_desc(l2: u64, split: u32) -> u64 {
+    (l2 & 0x000f_ffff_ffff_ffc0) | u64::from(split + 1)
+}
+
+/// The level-1 descriptor of a span without a level-2 table: Span = 0, its streams abort
+/// (C_BAD_STREAMID).
+pub const L1_INVALID: u64 = 0;
 
 /// The log2 of the stream table's size: every stream ID the SMMU can emit, up to `budget`
 /// entries (a power of two).
@@ -97,5 +117,17 @@ mod tests {
         assert_eq!(table_log2(5, 256), 5);
         assert_eq!(linear_base_cfg(8), 8);
         assert_eq!(linear_base_cfg(8) >> 16, 0, "FMT linear");
+    }
+
+    #[test]
+    fn two_level_base_cfg_and_level1_descriptors_encode_their_fields() {
+        let cfg = two_level_base_cfg(16, 8);
+        assert_eq!(cfg & 0x3f, 16, "LOG2SIZE");
+        assert_eq!((cfg >> 6) & 0x1f, 8, "SPLIT");
+        assert_eq!((cfg >> 16) & 3, 1, "FMT 2-level");
+        let desc = l1_desc(0x4012_4000, 8);
+        assert_eq!(desc & 0x1f, 9, "Span: 2^(9-1) STEs");
+        assert_eq!(desc & !0x3f, 0x4012_4000, "L2Ptr");
+        assert_eq!(L1_INVALID & 0x1f, 0, "Span 0: no level-2 table");
     }
 }

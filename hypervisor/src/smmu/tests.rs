@@ -90,6 +90,52 @@ impl Sim {
         Self::new(QEMU_IDR0, QEMU_IDR1, QEMU_IDR5)
     }
 
+    /// QEMU's SMMU without 2-level stream tables (IDR0.ST_LEVEL = 0).
+    fn linear_only() -> Self {
+        Self::new(QEMU_IDR0 & !(3 << 27), QEMU_IDR1, QEMU_IDR5)
+    }
+
+    /// The STE the SMMU finds for `sid` by walking the stream table its registers name
+    /// (linear or 2-level), or `None` where it would record C_BAD_STREAMID: beyond the
+    /// table, or a level-1 descriptor with Span = 0.
+    fn walk(&self, sid: u32) -> Option<[u64; 8]> {
+        let s = self.state();
+        let cfg = s.regs[&off::STRTAB_BASE_CFG];
+        let base = s.bases[&off::STRTAB_BASE] & 0x000f_ffff_ffff_ffc0;
+        let log2 = cfg & 0x3f;
+        if u64::from(sid) >= 1u64 << log2 {
+            return None;
+        }
+        let ste_addr = match (cfg >> 16) & 3 {
+            0 => base + u64::from(sid) * 64,
+            1 => {
+                let split = (cfg >> 6) & 0x1f;
+                assert!([6, 8, 10].contains(&split), "SPLIT {split}");
+                assert_eq!(base % (8u64 << (log2 - split)).max(64), 0, "L1 aligned");
+                // SAFETY: the level-1 table the core allocated, at the address it gave.
+                let desc =
+                    unsafe { ((base + 8 * u64::from(sid >> split)) as *const u64).read_volatile() };
+                let span = (desc & 0x1f) as u32;
+                if span == 0 {
+                    return None;
+                }
+                assert!(span - 1 <= split, "Span {span} beyond SPLIT");
+                let l2 = desc & 0x000f_ffff_ffff_ffc0;
+                assert_eq!(l2 % (64u64 << (span - 1)), 0, "L2 aligned to its size");
+                let index = sid & ((1 << split) - 1);
+                if index >= 1 << (span - 1) {
+                    return None;
+                }
+                l2 + u64::from(index) * 64
+            }
+            fmt => panic!("STRTAB_BASE_CFG.FMT {fmt}"),
+        };
+        // SAFETY: an STE of a table the core allocated.
+        Some(core::array::from_fn(|i| unsafe {
+            ((ste_addr + 8 * i as u64) as *const u64).read_volatile()
+        }))
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, SimState> {
         self.0.lock().unwrap()
     }
@@ -761,8 +807,9 @@ fn the_quiet_look_agrees_with_the_poll_it_saves() {
 }
 
 /// QEMU virt's DT (`iommu=smmuv3`) names stream IDs 0..0x10000 for the PCIe root complex
-/// (every requester ID) and one beyond 2^16: the linear table covers PCI bus 0; the boot
-/// line counts the other 255 buses' stream IDs, which abort.
+/// (every requester ID) and one beyond 2^16: on an SMMU without 2-level stream tables the
+/// linear table covers PCI bus 0; the boot line counts the other 255 buses' stream IDs,
+/// which abort.
 #[test]
 fn streams_the_dt_names_beyond_the_linear_table_are_counted() {
     let nodes = super::node::find_all(include_bytes!(
@@ -770,7 +817,7 @@ fn streams_the_dt_names_beyond_the_linear_table_are_counted() {
     ))
     .unwrap();
     assert_eq!(nodes.len(), 1);
-    let sim = Sim::qemu();
+    let sim = Sim::linear_only();
     let smmu = Smmu::probe(sim, &geometry(), ROOT, &nodes[0].streams).unwrap();
     assert_eq!((smmu.streams(), smmu.translated()), (256, 256));
     assert_eq!(smmu.named_beyond_table(), 0x1_0000 - 0x100);
@@ -798,4 +845,121 @@ fn the_vectors_quiet_look_uses_the_registers_and_mask_of_the_poll() {
     ] {
         assert!(look.contains(line), "vectors.S's look: {line}");
     }
+}
+
+/// QEMU's SMMU has 2-level stream tables: its DT's 2^16 stream IDs get a level-1 table of
+/// 256 descriptors, a level-2 table of 256 STEs for each of buses 0..SMMU_L2_TABLES, and an
+/// invalid descriptor for every other bus, whose streams abort and are counted.
+#[test]
+fn a_two_level_table_translates_the_first_buses_and_refuses_the_rest() {
+    use crate::budget::{SMMU_L2_TABLES, SMMU_STRTAB_SPLIT};
+    let nodes = super::node::find_all(include_bytes!(
+        "../../../tests/fixtures/qemu-virt-smmuv3-dumpdtb.dtb"
+    ))
+    .unwrap();
+    let sim = Sim::qemu();
+    let mut smmu = Smmu::probe(sim.clone(), &geometry(), ROOT, &nodes[0].streams).unwrap();
+    assert!(smmu.two_level());
+    let covered = (SMMU_L2_TABLES as u32) << SMMU_STRTAB_SPLIT;
+    assert_eq!((smmu.streams(), smmu.translated()), (covered, covered));
+    assert_eq!(smmu.named_beyond_table(), 0x1_0000 - u64::from(covered));
+    smmu.enable().unwrap();
+    let cfg = sim.state().regs[&off::STRTAB_BASE_CFG];
+    assert_eq!(
+        cfg,
+        (1 << 16) | (8 << 6) | 16,
+        "2-level, SPLIT 8, LOG2SIZE 16"
+    );
+    assert_eq!(smmu.strtab.addr() % (8 << 8), 0, "L1 aligned to its size");
+    for (i, desc) in (0..256).map(|i| (i, smmu.strtab.read(i))) {
+        if i < SMMU_L2_TABLES {
+            assert_eq!(desc & 0x1f, 9, "bus {i}: 256 STEs");
+            assert_eq!((desc & !0x3f) % (64 << 8), 0, "bus {i}: L2 aligned");
+        } else {
+            assert_eq!(desc, ste::L1_INVALID, "bus {i}: no level-2 table");
+        }
+    }
+    let s2 = ste::stage2(smmu.s2());
+    assert_eq!(sim.walk(0x0008), Some(s2), "bus 0");
+    assert_eq!(sim.walk(0x0318), Some(s2), "a stream on bus 3 translates");
+    assert_eq!(sim.walk(covered - 1), Some(s2));
+    assert_eq!(
+        sim.walk(covered),
+        None,
+        "beyond the buses built: C_BAD_STREAMID"
+    );
+    assert_eq!(sim.walk(0xff00), None);
+    assert_eq!(sim.walk(0x1_0000), None, "beyond LOG2SIZE");
+    sim.state().executed.clear();
+    assert_eq!(smmu.translate_stream(covered), Err(SmmuError::NoMemory));
+    assert!(sim.state().executed.is_empty(), "it keeps aborting");
+    // The L1 table and every L2 table were made visible before the SMMU was enabled.
+    assert_eq!(smmu.l2.len(), SMMU_L2_TABLES);
+}
+
+/// Level-2 tables are built only for spans the DT names, and a stream learnt late in one of
+/// them gets its STE (valid bit last) and a CMD_CFGI_STE.
+#[test]
+fn a_stream_learnt_late_on_bus_1_gets_its_ste_then_a_cfgi() {
+    let sim = Sim::qemu();
+    let known = [0x0..0x8, 0x100..0x101, 0x2000..0x2001, 0xfe00..0xfe01];
+    let mut smmu = Smmu::probe(sim.clone(), &geometry(), ROOT, &known).unwrap();
+    smmu.enable().unwrap();
+    assert!(smmu.two_level());
+    assert_eq!(smmu.streams(), 4 * 256, "buses 0, 1, 0x20, 0xfe");
+    assert_eq!((smmu.translated(), smmu.named_beyond_table()), (11, 0));
+    let s2 = ste::stage2(smmu.s2());
+    assert_eq!(sim.walk(0x2000), Some(s2));
+    assert_eq!(sim.walk(0xfe00), Some(s2));
+    assert_eq!(sim.walk(0x118), Some(ste::INVALID), "not named: C_BAD_STE");
+    assert_eq!(sim.walk(0x300), None, "bus 3 not named: no table");
+    sim.state().executed.clear();
+    smmu.translate_stream(0x118).unwrap();
+    assert_eq!(sim.walk(0x118), Some(s2));
+    assert_eq!(sim.state().executed, [cmd::cfgi_ste(0x118), cmd::sync()]);
+    assert_eq!(smmu.translated(), 12);
+    smmu.translate_stream(0x118).unwrap();
+    assert_eq!(smmu.translated(), 12, "counted once");
+    assert_eq!(smmu.translate_stream(0x300), Err(SmmuError::NoMemory));
+}
+
+/// Every table is made visible to the SMMU at probe, before its base is programmed; the
+/// level-1 table spans only the stream ID bits the DT needs (10 for 0..0x300: 4 buses).
+#[test]
+fn the_two_level_tables_are_synced_for_the_device_at_probe() {
+    let sim = Sim::qemu();
+    let mut smmu = Smmu::probe(sim.clone(), &geometry(), ROOT, &[0..0x300]).unwrap();
+    let synced = sim.state().synced.clone();
+    assert!(synced.contains(&(smmu.strtab.addr()..smmu.strtab.addr() + 8 * 4)));
+    assert_eq!(smmu.strtab.read(3), ste::L1_INVALID, "bus 3 not named");
+    for (_, table) in &smmu.l2 {
+        assert!(synced.contains(&(table.addr()..table.addr() + 64 * 256)));
+    }
+    assert_eq!(smmu.l2.len(), 3);
+    smmu.enable().unwrap();
+    assert_eq!(
+        sim.state().regs[&off::STRTAB_BASE_CFG],
+        (1 << 16) | (8 << 6) | 10
+    );
+    assert_eq!(sim.walk(0x2ff), Some(ste::stage2(smmu.s2())));
+    assert_eq!(sim.walk(0x300), None);
+    assert_eq!(sim.walk(0x400), None, "beyond LOG2SIZE");
+}
+
+/// Without IDR0.ST_LEVEL the table stays linear, whatever the DT names.
+#[test]
+fn without_two_level_support_the_table_is_linear() {
+    let sim = Sim::linear_only();
+    let mut smmu = Smmu::probe(sim.clone(), &geometry(), ROOT, &[0..0x1_0000]).unwrap();
+    smmu.enable().unwrap();
+    assert!(!smmu.two_level());
+    assert_eq!(
+        sim.state().regs[&off::STRTAB_BASE_CFG],
+        8,
+        "linear, 256 entries"
+    );
+    assert_eq!(sim.walk(0xff), Some(ste::stage2(smmu.s2())));
+    assert_eq!(sim.walk(0x100), None);
+    assert_eq!(smmu.named_beyond_table(), 0x1_0000 - 0x100);
+    assert_eq!(smmu.translate_stream(0x100), Err(SmmuError::NoMemory));
 }

@@ -38,7 +38,7 @@ fn linux_boots_as_host() {
     let carve_out = boot.carve_out(HYP_TIMEOUT);
     // It owns the SMMU: every stream of the root complex translated by the host's stage 2.
     boot.expect(
-        r"hyp: smmu at 0x9050000: 256 streams \(256 translated\), stage 2 shared",
+        r"hyp: smmu at 0x9050000: 2048 streams \(2048 translated, 2-level table\), stage 2 shared",
         HYP_TIMEOUT,
         "no SMMU boot line",
     );

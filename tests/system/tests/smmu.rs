@@ -14,18 +14,24 @@
 //! F_TRANSLATION, the write's address) and the hypervisor still answers its HVC afterwards;
 //! the lent page is unchanged after RECLAIM, and a DMA into it then arrives.
 //!
+//! With Linux as the host and a virtio-rng device behind a PCIe root port (`-device
+//! pcie-root-port` on bus 0, the device on bus 1: stream ID 0x100), the device's DMA
+//! translates through a level-2 stream table: `/dev/hwrng` gives bytes and the SMMU reports
+//! nothing (a linear 256-entry table would abort it with C_BAD_STREAMID).
+//!
 //! On the `virt-9.1` machine, whose SMMU has stage 1 only, the boot stops with one line
 //! naming the missing stage 2.
 //!
 //! Consoles: `build/logs/payload_smmuv3.log`, `build/logs/payload_dma_attack.log`,
-//! `build/logs/smmu_without_stage2.log`.
+//! `build/logs/smmu_without_stage2.log`, `build/logs/linux_dma_behind_a_root_port.log`.
 
 use std::time::Duration;
 
 use regex::Regex;
 
-use system_tests::artifacts::Manifest;
+use system_tests::artifacts::{Linux, Manifest};
 use system_tests::boot::assert_no_problem_lines;
+use system_tests::host_check::{assert_virtio_rng_works, check_block};
 use system_tests::{Boot, QemuArgs};
 
 /// TF-A + OP-TEE + hypervisor boot under TCG takes a few seconds; CI machines are slower.
@@ -51,14 +57,14 @@ fn payload_smmuv3() {
 
     boot.banner(BANNER_TIMEOUT);
     let line = boot.expect(
-        r"hyp: smmu at 0x9050000: 256 streams \((\d+) translated\), stage 2 shared, 44-bit output, coherent",
+        r"hyp: smmu at 0x9050000: 2048 streams \((\d+) translated, 2-level table\), stage 2 shared, 44-bit output, coherent",
         STEP_TIMEOUT,
         "no SMMU boot line",
     );
     assert_eq!(
         line.groups[0].as_deref(),
-        Some("256"),
-        "the root complex's iommu-map covers every stream of the table: {}",
+        Some("2048"),
+        "the root complex's iommu-map covers every stream of the level-2 tables (buses 0-7): {}",
         line.line
     );
     boot.entered_host(STEP_TIMEOUT);
@@ -199,3 +205,47 @@ fn an_smmu_without_stage2_stops_the_boot() {
         boot.log()
     );
 }
+
+/// A virtio-rng device on bus 1 (behind a PCIe root port) DMAs through the SMMU's 2-level
+/// stream table: Linux reads `/dev/hwrng` and the SMMU records no event.
+#[test]
+fn linux_dma_behind_a_root_port() {
+    let images = Linux::load();
+    let mut args =
+        QemuArgs::new(&images.flash, &images.dtb, &images.image).with_initrd(&images.initrd);
+    args.extra = [
+        "-device",
+        "pcie-root-port,id=rp0,chassis=1",
+        "-device",
+        "virtio-rng-pci,bus=rp0",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut boot = Boot::start("linux_dma_behind_a_root_port", &args);
+    boot.expect(
+        r"hyp: smmu at 0x9050000: 2048 streams \(2048 translated, 2-level table\)",
+        LINUX_STEP_TIMEOUT,
+        "no SMMU boot line",
+    );
+    boot.entered_host(LINUX_STEP_TIMEOUT);
+    boot.expect_all(
+        &[r"HOST-CHECK-BEGIN"],
+        LINUX_TIMEOUT,
+        "Linux did not reach its checks",
+    );
+    let block = check_block(boot.qemu(), LINUX_TIMEOUT);
+    assert!(
+        block
+            .lines()
+            .any(|l| l.contains("pci: ") && l.contains("0000:01:00.0")),
+        "the device is not on bus 1:\n{block}"
+    );
+    assert_virtio_rng_works(&block);
+    boot.linux_powered_off(STEP_TIMEOUT);
+    boot.assert_console_lacks(&["smmu:", "hyp: ERROR", "Kernel panic"]);
+}
+
+/// Linux to user space under TCG (seconds here; CI machines are slower).
+const LINUX_TIMEOUT: Duration = Duration::from_secs(180);
+/// The hypervisor's boot up to the host's entry, with TF-A and OP-TEE before it.
+const LINUX_STEP_TIMEOUT: Duration = Duration::from_secs(60);

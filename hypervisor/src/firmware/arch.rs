@@ -314,22 +314,50 @@ pub struct Smc;
 
 impl Smc {
     /// Issues the SMC.
+    #[inline(always)]
     pub fn call(&self, regs: &SmcRegs) -> SmcRegs {
-        let mut r = *regs;
+        // The registers go in and come out as asm operands, not through a copy of the block
+        // (a copy in and out would be two `memcpy` calls on the FF-A memory path).
+        let [
+            x0,
+            x1,
+            x2,
+            x3,
+            x4,
+            x5,
+            x6,
+            x7,
+            x8,
+            x9,
+            x10,
+            x11,
+            x12,
+            x13,
+            x14,
+            x15,
+            x16,
+            x17,
+        ] = *regs;
+        let (r0, r1, r2, r3, r4, r5, r6, r7, r8, r9);
+        let (r10, r11, r12, r13, r14, r15, r16, r17);
         // SAFETY: an SMC to the firmware; SMCCC v1.2 lets it use x0..x17 and preserves
-        // everything else, which the clobbers below describe.
+        // everything else, which the operands describe.
         unsafe {
             asm!(
                 "smc #0",
-                inout("x0") r[0], inout("x1") r[1], inout("x2") r[2], inout("x3") r[3],
-                inout("x4") r[4], inout("x5") r[5], inout("x6") r[6], inout("x7") r[7],
-                inout("x8") r[8], inout("x9") r[9], inout("x10") r[10], inout("x11") r[11],
-                inout("x12") r[12], inout("x13") r[13], inout("x14") r[14], inout("x15") r[15],
-                inout("x16") r[16], inout("x17") r[17],
+                inout("x0") x0 => r0, inout("x1") x1 => r1, inout("x2") x2 => r2,
+                inout("x3") x3 => r3, inout("x4") x4 => r4, inout("x5") x5 => r5,
+                inout("x6") x6 => r6, inout("x7") x7 => r7, inout("x8") x8 => r8,
+                inout("x9") x9 => r9, inout("x10") x10 => r10, inout("x11") x11 => r11,
+                inout("x12") x12 => r12, inout("x13") x13 => r13,
+                inout("x14") x14 => r14, inout("x15") x15 => r15,
+                inout("x16") x16 => r16, inout("x17") x17 => r17,
                 options(nostack)
             );
         }
-        r
+        [
+            r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15, r16, r17,
+        ]
     }
 }
 
